@@ -1,0 +1,48 @@
+# nrt-inference: every command the README shows runs through here.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: help demo up test lint typecheck unit pr bench clean
+
+help: ## Show this help
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@ $(STAMP)
+
+demo: $(STAMP) ## Run the demo on the embedded AWS (creates .venv on first use)
+	$(BIN)/nrt demo
+
+up: $(STAMP) ## Start the local stack (API :3000, embedded AWS :4566) until Ctrl-C
+	$(BIN)/nrt up
+
+lint: $(DEV_STAMP) ## ruff check + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(DEV_STAMP) ## mypy (strict)
+	$(BIN)/mypy
+
+test: lint typecheck ## Install dev extras, lint, type-check and run the whole test suite
+	$(BIN)/pytest -q
+
+bench: $(STAMP) ## Measure local end-to-end throughput and latency (see benchmarks/)
+	$(BIN)/python -m benchmarks.e2e
+
+clean: ## Remove the venv, local state and build output
+	rm -rf $(VENV) .nrt .aws-sam

@@ -1,0 +1,158 @@
+"""The local HTTP API: the deployed API's routes, contract and status codes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from functions.list_models.app import list_models
+from nrt import compat
+from nrt.contract import MAX_BODY_BYTES, Answer, RequestRejected, answer_from_execution, error, parse_body
+from nrt.contract import validate_request
+from nrt.embedded import EmbeddedAws
+
+
+@dataclass
+class Inference:
+    """Runs the inference workflow on the embedded AWS, synchronously or in the background."""
+
+    aws: EmbeddedAws
+    async_workers: int = 4
+    async_queue_size: int = 10_000
+    _queue: queue.Queue[tuple[str, str]] = field(init=False)
+    _threads: list[threading.Thread] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self._queue = queue.Queue(self.async_queue_size)
+        for i in range(self.async_workers):
+            thread = threading.Thread(target=self._drain, name=f"events-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def run(self, body: dict[str, Any], name: str | None = None) -> Answer:
+        """StartSyncExecution, then the one mapping from outcome to HTTP answer."""
+        result = compat.start_sync_execution(
+            self.aws.state_machine_arn,
+            json.dumps(body),
+            name,
+            account=self.aws.ctx.account,
+            region=self.aws.ctx.region,
+        )
+        return answer_from_execution(result["status"], result.get("output"), result.get("cause"))
+
+    def submit(self, body: dict[str, Any]) -> Answer:
+        """StartExecution (asynchronous): 202 with the execution's id, or 429 when full."""
+        name = uuid.uuid4().hex
+        try:
+            self._queue.put_nowait((name, json.dumps(body)))
+        except queue.Full:
+            return error(429, "Throttled", "the event queue is full; retry with backoff")
+        return Answer(202, {"id": name, "status": "accepted"})
+
+    def _drain(self) -> None:
+        while True:
+            name, body = self._queue.get()
+            try:
+                self.run(json.loads(body), name)
+            finally:
+                self._queue.task_done()
+
+    def wait_idle(self) -> None:
+        """Block until every accepted event has been processed."""
+        self._queue.join()
+
+
+Route = Callable[[bytes], Answer]
+
+
+def make_routes(inference: Inference) -> dict[tuple[str, str], Route]:
+    def predictions(raw: bytes) -> Answer:
+        return inference.run(validate_request(parse_body(raw)))
+
+    def events(raw: bytes) -> Answer:
+        return inference.submit(validate_request(parse_body(raw)))
+
+    def models(_: bytes) -> Answer:
+        found = list_models(inference.aws.client("sagemaker"), inference.aws.prefix)
+        return Answer(200, {"prefix": inference.aws.prefix, "models": found})
+
+    return {
+        ("POST", "/predictions"): predictions,
+        ("POST", "/events"): events,
+        ("GET", "/models"): models,
+    }
+
+
+def make_handler(routes: dict[tuple[str, str], Route], api_key: str | None) -> type[BaseHTTPRequestHandler]:
+    paths = {path for _, path in routes}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "nrt-local-api"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _reply(self, answer: Answer) -> None:
+            data = json.dumps(answer.body).encode("utf-8")
+            self.send_response(answer.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _handle(self, method: str) -> None:
+            path = self.path.split("?", 1)[0].rstrip("/") or "/"
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                # Refuse without reading the body; the connection cannot be reused after that.
+                self.close_connection = True
+                self._reply(error(413, "PayloadTooLarge", f"request body is {length} bytes; the limit is {MAX_BODY_BYTES}"))
+                return
+            raw = self.rfile.read(length) if length else b""
+            if api_key is not None and self.headers.get("x-api-key") != api_key:
+                self._reply(Answer(403, {"message": "Forbidden"}))
+                return
+            route = routes.get((method, path))
+            if route is None:
+                if path in paths:
+                    self._reply(error(405, "MethodNotAllowed", f"{method} is not allowed on {path}"))
+                else:
+                    self._reply(error(404, "NotFound", f"no route {method} {path}"))
+                return
+            try:
+                self._reply(route(raw))
+            except RequestRejected as rejected:
+                self._reply(rejected.answer)
+
+        def do_GET(self) -> None:
+            self._handle("GET")
+
+        def do_POST(self) -> None:
+            self._handle("POST")
+
+        def do_PUT(self) -> None:
+            self._handle("PUT")
+
+        def do_DELETE(self) -> None:
+            self._handle("DELETE")
+
+    return Handler
+
+
+class LocalApi(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+
+def serve_api(inference: Inference, host: str = "127.0.0.1", port: int = 3000, api_key: str | None = None) -> LocalApi:
+    """Start the local API in a background thread; returns the server (call shutdown())."""
+    server = LocalApi((host, port), make_handler(make_routes(inference), api_key))
+    threading.Thread(target=server.serve_forever, name="local-api", daemon=True).start()
+    return server

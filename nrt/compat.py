@@ -1,0 +1,355 @@
+"""Where moto 5.2.5 differs from AWS on the inference path, and the fix for each.
+
+Every patch is applied by `install()` and has its own test in tests/unit/test_compat.py.
+The ASL is never changed to suit moto: this module makes moto behave as AWS documents.
+
+| deviation in moto                                         | AWS behaviour restored here          |
+|-----------------------------------------------------------|--------------------------------------|
+| aws-sdk:sagemakerruntime:* -> "Unknown service"            | boto3 service sagemaker-runtime      |
+| aws-sdk error names built from the API name, or generic    | ServiceName.ErrorCode[Exception]     |
+| blob outputs handed on as a StreamingBody                  | blob outputs handed on as a string   |
+| no StartSyncExecution                                      | synchronous execution, same contract |
+| InvokeEndpoint returns canned data, for any endpoint       | real model host; ValidationError for |
+|                                                           | an unknown endpoint; ModelError 424  |
+| server-mode tasks call localhost:$MOTO_PORT (default 5000) | MOTO_PORT set to the real port       |
+| $$.Execution.StartTime is a Python datetime                | an ISO-8601 string                   |
+
+Two costs of moto's interpreter are removed as well, with no change in behaviour: the
+definition is parsed once per definition instead of once per execution, and one boto3
+client per service is reused instead of one built per task.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sys
+import threading
+import http.client
+import urllib.parse
+import uuid
+from collections.abc import Callable
+from importlib.metadata import version
+from typing import Any
+
+MOTO_VERSION = "5.2.5"
+
+# endpoint name -> base URL of the model host that serves it
+MODEL_HOSTS: dict[str, str] = {}
+
+_installed = False
+_lock = threading.Lock()
+
+
+class CompatError(RuntimeError):
+    """moto is not the version this module was written against."""
+
+
+def install(port: int | None = None) -> None:
+    """Apply every patch once; `port` is the embedded AWS's port (sets MOTO_PORT)."""
+    global _installed
+    if port is not None:
+        os.environ["MOTO_PORT"] = str(port)
+    with _lock:
+        if _installed:
+            return
+        found = version("moto")
+        if found != MOTO_VERSION:
+            raise CompatError(f"nrt.compat is written for moto {MOTO_VERSION}, found {found}")
+        _patch_service_names()
+        _patch_error_names()
+        _patch_sdk_task()
+        _patch_context_start_time()
+        _patch_client_cache()
+        _patch_parse_cache()
+        _patch_start_sync_execution()
+        _patch_invoke_endpoint()
+        _installed = True
+
+
+# --- aws-sdk service names ---------------------------------------------------------------
+
+
+def _patch_service_names() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (  # noqa: E501
+        StateTaskService,
+    )
+
+    # Step Functions says "sagemakerruntime"; boto3 calls the service "sagemaker-runtime".
+    StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES["sagemakerruntime"] = "sagemaker-runtime"
+
+
+# --- error names -------------------------------------------------------------------------
+
+# The PascalCase service names Step Functions uses in aws-sdk error names.
+SDK_ERROR_SERVICE_NAMES = {"sagemakerruntime": "SageMakerRuntime", "dynamodb": "DynamoDb"}
+
+
+def sdk_error_name(service: str, code: str) -> str:
+    """AWS: `ServiceName.ErrorCode`, with an `Exception` suffix where the code lacks one."""
+    name = SDK_ERROR_SERVICE_NAMES.get(service.lower(), service)
+    return f"{name}.{code}" if code.endswith("Exception") else f"{name}.{code}Exception"
+
+
+def _patch_error_names() -> None:
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as sdk,
+    )
+
+    original = sdk.StateTaskServiceAwsSdk._from_error
+
+    def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if not isinstance(ex, ClientError):
+            return original(self, env, ex)
+        code = ex.response.get("Error", {}).get("Code", "Unknown")
+        error = sdk_error_name(self.resource.api_name, code)
+        meta = ex.response.get("ResponseMetadata", {})
+        cause = (
+            f"{ex.response['Error'].get('Message', '')} (Service: {error.split('.')[0]}, "
+            f"Status Code: {meta.get('HTTPStatusCode')}, Request ID: {meta.get('RequestId')})"
+        )
+        return self._get_task_failure_event(env=env, error=error, cause=cause)
+
+    sdk.StateTaskServiceAwsSdk._from_error = _from_error
+
+
+# --- aws-sdk task: blob outputs as strings ------------------------------------------------
+
+
+def blobs_to_strings(response: dict[str, Any]) -> dict[str, Any]:
+    """AWS hands blob outputs (e.g. InvokeEndpoint's Body) on as strings."""
+    out: dict[str, Any] = {}
+    for key, value in response.items():
+        if hasattr(value, "read"):
+            raw = value.read()
+            out[key] = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        elif isinstance(value, bytes):
+            out[key] = value.decode("utf-8")
+        else:
+            out[key] = value
+    return out
+
+
+def _patch_sdk_task() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as sdk,
+    )
+
+    def _eval_service_task(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+    ) -> None:
+        client = sdk.boto_client_for(
+            service=self._get_boto_service_name(),
+            region=resource_runtime_part.region,
+            state_credentials=state_credentials,
+        )
+        response = getattr(client, self._get_boto_service_action())(**normalised_parameters) or {}
+        response.pop("ResponseMetadata", None)
+        env.stack.append(blobs_to_strings(response))
+
+    sdk.StateTaskServiceAwsSdk._eval_service_task = _eval_service_task
+
+
+# --- $$.Execution.StartTime ---------------------------------------------------------------
+
+
+def iso_timestamp(moment: datetime.datetime) -> str:
+    """The context object's time format: ISO-8601, UTC, milliseconds, 'Z'."""
+    return moment.astimezone(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _patch_context_start_time() -> None:
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    original = Execution.get_start_execution_details
+
+    def get_start_execution_details(self: Any) -> Any:
+        details = original(self)
+        if isinstance(details.start_time, datetime.datetime):
+            details.start_time = iso_timestamp(details.start_time)
+        return details
+
+    Execution.get_start_execution_details = get_start_execution_details
+
+
+# --- one boto3 client per service ---------------------------------------------------------
+
+
+def _patch_client_cache() -> None:
+    from moto.stepfunctions.parser.asl.utils import boto_client as bc
+
+    original: Callable[..., Any] = bc.boto_client_for
+    clients: dict[tuple[str, str, str], Any] = {}
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service, os.environ.get("MOTO_PORT", ""))
+        client = clients.get(key)
+        if client is None:
+            with _lock:
+                client = clients.get(key) or original(region, service, state_credentials)
+                clients[key] = client
+        return client
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions.parser") and getattr(module, "boto_client_for", None) is original:
+            module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+
+
+# --- parse each definition once -----------------------------------------------------------
+
+
+def _patch_parse_cache() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    programs: dict[str, Any] = {}
+
+    def _get_evaluation_entrypoint(self: Any) -> Any:
+        # The parsed program keeps no per-execution state (that lives in the Environment),
+        # so one parse serves every execution of the same definition.
+        definition = self._evaluation_details.state_machine_details.definition
+        program = programs.get(definition)
+        if program is None:
+            program = AmazonStateLanguageParser.parse(definition)[0]
+            programs[definition] = program
+        return program
+
+    ExecutionWorker._get_evaluation_entrypoint = _get_evaluation_entrypoint
+
+
+# --- StartSyncExecution -------------------------------------------------------------------
+
+
+def start_sync_execution(
+    state_machine_arn: str, execution_input: str, name: str | None = None, *, account: str, region: str
+) -> dict[str, Any]:
+    """Run an Express execution to its end in this thread; StartSyncExecution's response shape."""
+    from moto.stepfunctions.parser.backend.execution import SyncExecution
+    from moto.stepfunctions.responses import get_backend
+
+    backend = get_backend(account, region)
+    state_machine = backend.describe_state_machine(state_machine_arn)
+    name = name or uuid.uuid4().hex
+    json.loads(execution_input)
+    execution = SyncExecution(
+        name=name,
+        sm_type=state_machine.sm_type,
+        role_arn=state_machine.roleArn,
+        exec_arn=f"arn:aws:states:{region}:{account}:express:{state_machine.name}:{name}:{uuid.uuid4()}",
+        account_id=account,
+        region_name=region,
+        state_machine=state_machine,
+        start_date=datetime.datetime.now(tz=datetime.UTC),
+        cloud_watch_logging_session=None,
+        input_data=execution_input,
+        trace_header=None,
+        activity_store={},
+    )
+    # Express executions are not kept for DescribeExecution on AWS either.
+    execution.start()
+    out: dict[str, Any] = {
+        "executionArn": execution.exec_arn,
+        "stateMachineArn": state_machine_arn,
+        "name": name,
+        "startDate": execution.start_date,
+        "stopDate": execution.stop_date,
+        "status": execution.sync_execution_status.value,
+        "input": execution_input,
+    }
+    if execution.output is not None:
+        out["output"] = json.dumps(execution.output, separators=(",", ":"))
+    if execution.error is not None:
+        out["error"] = execution.error
+    if execution.cause is not None:
+        out["cause"] = execution.cause
+    return out
+
+
+def _patch_start_sync_execution() -> None:
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def start_sync_execution_action(self: Any) -> Any:
+        result = start_sync_execution(
+            self._get_param("stateMachineArn"),
+            self._get_param("input", if_none="{}"),
+            self._get_param("name"),
+            account=self.current_account,
+            region=self.region,
+        )
+        return ActionResult(result)
+
+    StepFunctionResponse.start_sync_execution = start_sync_execution_action
+
+
+# --- InvokeEndpoint reaches the model host ------------------------------------------------
+
+
+_connections = threading.local()
+
+
+def invoke_model_host(base_url: str, body: bytes, content_type: str, timeout: float = 60.0) -> tuple[int, bytes]:
+    """POST /invocations on a model host over a kept-alive connection; (status, body)."""
+    pool: dict[str, http.client.HTTPConnection] = _connections.__dict__.setdefault("pool", {})
+    for attempt in (1, 2):
+        conn = pool.get(base_url)
+        if conn is None:
+            parsed = urllib.parse.urlsplit(base_url)
+            conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=timeout)
+            pool[base_url] = conn
+        try:
+            conn.request(
+                "POST", "/invocations", body=body, headers={"Content-Type": content_type, "Accept": "application/json"}
+            )
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        except (http.client.HTTPException, ConnectionError):
+            # A kept-alive connection the host closed: reconnect once, then give up.
+            conn.close()
+            pool.pop(base_url, None)
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _patch_invoke_endpoint() -> None:
+    from moto.core.exceptions import JsonRESTError
+    from moto.sagemaker.models import sagemaker_backends
+    from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+
+    class ModelError(JsonRESTError):
+        code = 424
+
+        def __init__(self, original_status: int, message: str, endpoint: str) -> None:
+            text = f"Received {'client' if original_status < 500 else 'server'} error ({original_status}) from primary with message \"{message}\"."  # noqa: E501
+            super().__init__("ModelError", text)
+            self.description = json.dumps(
+                {
+                    "__type": "ModelError",
+                    "message": text,
+                    "OriginalStatusCode": original_status,
+                    "OriginalMessage": message,
+                    "LogStreamArn": f"arn:aws:logs:::log-group:/aws/sagemaker/Endpoints/{endpoint}",
+                }
+            )
+
+    def invoke_endpoint(self: Any) -> Any:
+        name = self._get_params().get("EndpointName") or self.path.split("/")[2]
+        endpoint = sagemaker_backends[self.current_account][self.region].endpoints.get(name)
+        if endpoint is None:
+            raise JsonRESTError("ValidationError", f"Endpoint {name} of account {self.current_account} not found.")
+        host = MODEL_HOSTS.get(name)
+        if host is None or endpoint.endpoint_status != "InService":
+            raise JsonRESTError("ModelNotReadyException", f"Model for endpoint {name} is not ready.")
+        try:
+            payload = self.body.encode("utf-8") if isinstance(self.body, str) else bytes(self.body)
+            status, body = invoke_model_host(host, payload, self.headers.get("Content-Type", "application/json"))
+        except OSError as exc:
+            raise JsonRESTError("ServiceUnavailable", f"model host for {name} is unreachable: {exc}") from None
+        if status != 200:
+            raise ModelError(status, body.decode("utf-8", "replace"), name)
+        return 200, {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": "AllTraffic"}, body
+
+    SageMakerRuntimeResponse.invoke_endpoint = invoke_endpoint

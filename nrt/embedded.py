@@ -1,0 +1,116 @@
+"""The embedded AWS: a moto server in this process, provisioned from template.yaml."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from nrt import compat
+from nrt.template import LocalContext, load_template, resolve, resources, state_machine_definition
+
+LOCAL_ROLE = "arn:aws:iam::{account}:role/{stack}-local"
+PROVISIONED_TABLES = ("PredictionsTable", "FailuresTable")
+STATE_MACHINE = "InferenceStateMachine"
+
+
+@dataclass
+class EmbeddedAws:
+    """A running moto server and the names of what was provisioned in it."""
+
+    host: str
+    port: int
+    ctx: LocalContext
+    server: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=self.ctx.region,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+            config=Config(inject_host_prefix=False, retries={"mode": "standard", "max_attempts": 3}),
+        )
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.ctx.refs[STATE_MACHINE]
+
+    @property
+    def prefix(self) -> str:
+        return self.ctx.parameter_values(load_template())["EndpointPrefix"]
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+
+def start(host: str = "127.0.0.1", port: int = 4566, stack_name: str | None = None) -> EmbeddedAws:
+    """Start moto with state-machine execution on and the compat fixes in place."""
+    from moto.server import ThreadedMotoServer
+
+    # The request log of every internal call and moto's interpreter traces are noise here:
+    # failures reach the caller as answers and the failure store.
+    for noisy in ("werkzeug", "moto"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    compat.install(port)
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    aws = EmbeddedAws(host, port, LocalContext(stack_name=stack_name or LocalContext().stack_name), server)
+    request = urllib.request.Request(
+        f"{aws.url}/moto-api/config",
+        data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback
+        pass
+    return aws
+
+
+def table_spec(logical_id: str, ctx: LocalContext) -> dict[str, Any]:
+    """CreateTable arguments for a table declared in the template."""
+    props = resolve(resources()[logical_id]["Properties"], ctx)
+    keep = ("TableName", "AttributeDefinitions", "KeySchema", "BillingMode")
+    spec = {k: props[k] for k in keep if k in props}
+    if "SSESpecification" in props:
+        spec["SSESpecification"] = {"Enabled": bool(props["SSESpecification"].get("SSEEnabled"))}
+    return spec
+
+
+def provision(aws: EmbeddedAws) -> None:
+    """Create the template's tables and inference state machine under their template names."""
+    ctx = aws.ctx
+    ddb = aws.client("dynamodb")
+    existing = set(ddb.list_tables()["TableNames"])
+    for logical_id in PROVISIONED_TABLES:
+        spec = table_spec(logical_id, ctx)
+        ctx.refs[logical_id] = spec["TableName"]
+        if spec["TableName"] not in existing:
+            ddb.create_table(**spec)
+    props = resolve({"Name": resources()[STATE_MACHINE]["Properties"]["Name"]}, ctx)
+    sfn = aws.client("stepfunctions")
+    arn = f"arn:aws:states:{ctx.region}:{ctx.account}:stateMachine:{props['Name']}"
+    ctx.refs[STATE_MACHINE] = arn
+    definition = state_machine_definition(STATE_MACHINE, ctx)
+    names = {m["name"] for m in sfn.list_state_machines()["stateMachines"]}
+    if props["Name"] in names:
+        sfn.update_state_machine(stateMachineArn=arn, definition=definition)
+    else:
+        sfn.create_state_machine(
+            name=props["Name"],
+            definition=definition,
+            roleArn=LOCAL_ROLE.format(account=ctx.account, stack=ctx.stack_name),
+            type="EXPRESS",
+        )

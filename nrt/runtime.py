@@ -1,0 +1,157 @@
+"""`nrt up`: the embedded AWS, one model host per prefixed endpoint, and the local API."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from functions.list_models.app import list_models
+from nrt import compat, embedded
+from nrt.api import Inference, LocalApi, serve_api
+from nrt.embedded import EmbeddedAws
+from training.inference import ARTIFACT
+from training.train import train
+
+DEFAULT_MODEL = "failure"
+LOCAL_MODEL_IMAGE = "local/nrt-sklearn-serving:latest"
+
+
+def model_dir(state_dir: Path, name: str) -> Path:
+    return state_dir / "models" / name
+
+
+def ensure_default_model(state_dir: Path, log: Any = print) -> Path:
+    """Train the demo's `failure` model on first use."""
+    directory = model_dir(state_dir, DEFAULT_MODEL)
+    if not (directory / ARTIFACT).exists():
+        log(f"training the default model '{DEFAULT_MODEL}' (first use) ...")
+        evaluation = train(directory)
+        log(f"  trained: ROC AUC {evaluation.roc_auc}, F1 {evaluation.f1} on {evaluation.test_rows} held-out readings")
+    return directory
+
+
+def deploy_local_endpoint(aws: EmbeddedAws, name: str, directory: Path) -> str:
+    """Model, serverless endpoint config and endpoint `<prefix><name>` in the embedded AWS."""
+    sm = aws.client("sagemaker")
+    endpoint = f"{aws.prefix}{name}"
+    existing = {e["EndpointName"] for e in sm.list_endpoints(NameContains=endpoint)["Endpoints"]}
+    if endpoint in existing:
+        return endpoint
+    sm.create_model(
+        ModelName=endpoint,
+        ExecutionRoleArn=f"arn:aws:iam::{aws.ctx.account}:role/{aws.ctx.stack_name}-sagemaker",
+        PrimaryContainer={"Image": LOCAL_MODEL_IMAGE, "ModelDataUrl": directory.resolve().as_uri()},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName=endpoint,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": endpoint,
+                "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 20},
+            }
+        ],
+    )
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=endpoint)
+    return endpoint
+
+
+@dataclass
+class ModelHost:
+    endpoint: str
+    url: str
+    process: subprocess.Popen[str]
+
+
+def start_model_host(directory: Path, endpoint: str, timeout: float = 60.0) -> ModelHost:
+    """Run nrt.modelhost in its own process and wait for its ready line."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nrt.modelhost", "--model-dir", str(directory), "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    line = process.stdout.readline()
+    if "ready on " not in line or time.monotonic() > deadline:
+        process.kill()
+        raise RuntimeError(f"model host for {endpoint} did not start: {line!r}")
+    return ModelHost(endpoint, line.rsplit(" ", 1)[-1].strip(), process)
+
+
+@dataclass
+class LocalRuntime:
+    """Everything `nrt up` runs, on 127.0.0.1."""
+
+    state_dir: Path = Path(".nrt")
+    api_port: int = 3000
+    aws_port: int = 4566
+    api_key: str | None = None
+    log: Any = print
+    aws: EmbeddedAws | None = None
+    api: LocalApi | None = None
+    inference: Inference | None = None
+    hosts: dict[str, ModelHost] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def start(self) -> LocalRuntime:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.aws = embedded.start(port=self.aws_port)
+        embedded.provision(self.aws)
+        directory = ensure_default_model(self.state_dir, self.log)
+        deploy_local_endpoint(self.aws, DEFAULT_MODEL, directory)
+        self.sync_model_hosts()
+        self.inference = Inference(self.aws)
+        self.api = serve_api(self.inference, port=self.api_port, api_key=self.api_key)
+        self.api_port = self.api.server_address[1]
+        threading.Thread(target=self._watch_endpoints, name="endpoint-watch", daemon=True).start()
+        return self
+
+    def sync_model_hosts(self) -> None:
+        """Start a host for every prefixed endpoint whose model is on disk; stop orphans."""
+        assert self.aws is not None
+        models = list_models(self.aws.client("sagemaker"), self.aws.prefix)
+        wanted = {m["endpoint"]: m["model"] for m in models if m["available"]}
+        for endpoint, name in wanted.items():
+            directory = model_dir(self.state_dir, name)
+            if endpoint not in self.hosts and (directory / ARTIFACT).exists():
+                host = start_model_host(directory, endpoint)
+                self.hosts[endpoint] = host
+                compat.MODEL_HOSTS[endpoint] = host.url
+                self.log(f"model host for {endpoint} on {host.url}")
+        for endpoint in set(self.hosts) - set(wanted):
+            compat.MODEL_HOSTS.pop(endpoint, None)
+            self.hosts.pop(endpoint).process.terminate()
+
+    def _watch_endpoints(self) -> None:
+        while not self._stop.wait(2.0):
+            try:
+                self.sync_model_hosts()
+            except Exception as exc:  # keep watching; report what went wrong
+                self.log(f"endpoint watch: {exc}")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.api is not None:
+            self.api.shutdown()
+            self.api.server_close()
+        for host in self.hosts.values():
+            compat.MODEL_HOSTS.pop(host.endpoint, None)
+            host.process.terminate()
+        for host in self.hosts.values():
+            try:
+                host.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                host.process.kill()
+        self.hosts.clear()
+        if self.aws is not None:
+            self.aws.stop()

@@ -14,14 +14,17 @@ The ASL is never changed to suit moto: this module makes moto behave as AWS docu
 | server-mode tasks call localhost:$MOTO_PORT (default 5000) | MOTO_PORT set to the real port       |
 | $$.Execution.StartTime is a Python datetime                | an ISO-8601 string                   |
 
-Two costs of moto's interpreter are removed as well, with no change in behaviour: the
-definition is parsed once per definition instead of once per execution, and one boto3
-client per service is reused instead of one built per task.
+Costs of moto's interpreter removed as well, with no change in behaviour: the definition
+is parsed once per definition instead of once per execution; each JSONPath is compiled once
+instead of once per evaluation (jsonpath_ng builds a yacc parser on every parse); one boto3
+client per service is reused instead of one built per task; and the finished threads that
+moto keeps in a global list, one per state, are let go after each execution.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 import sys
@@ -63,6 +66,7 @@ def install(port: int | None = None) -> None:
         _patch_context_start_time()
         _patch_client_cache()
         _patch_parse_cache()
+        _patch_jsonpath_cache()
         _patch_start_sync_execution()
         _patch_invoke_endpoint()
         _installed = True
@@ -219,6 +223,22 @@ def _patch_parse_cache() -> None:
     ExecutionWorker._get_evaluation_entrypoint = _get_evaluation_entrypoint
 
 
+# --- compile each JSONPath once -----------------------------------------------------------
+
+
+def _patch_jsonpath_cache() -> None:
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    # Compiled paths are immutable; the set of distinct paths is bounded by the definitions.
+    json_path.parse = functools.lru_cache(maxsize=4096)(json_path.parse)
+
+
+def _forget_finished_threads() -> None:
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    TMP_THREADS[:] = [t for t in TMP_THREADS if t.is_alive()]
+
+
 # --- StartSyncExecution -------------------------------------------------------------------
 
 
@@ -249,6 +269,7 @@ def start_sync_execution(
     )
     # Express executions are not kept for DescribeExecution on AWS either.
     execution.start()
+    _forget_finished_threads()
     out: dict[str, Any] = {
         "executionArn": execution.exec_arn,
         "stateMachineArn": state_machine_arn,

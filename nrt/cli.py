@@ -1,0 +1,178 @@
+"""The `nrt` command: run the pipeline on this machine, send readings, list models, train."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from producer import producer
+from producer.producer import percentile
+
+DEMO_READINGS = 500
+
+
+def _runtime(args: argparse.Namespace, log: Any = print) -> Any:
+    from nrt.runtime import LocalRuntime
+
+    try:
+        return LocalRuntime(
+            state_dir=Path(args.state_dir),
+            api_port=args.api_port,
+            aws_port=args.aws_port,
+            api_key=getattr(args, "api_key", None),
+            log=log,
+        ).start()
+    except OSError as exc:
+        raise SystemExit(
+            f"cannot start the local stack: {exc}. Is `nrt up` already running? "
+            "Choose other ports with --api-port/--aws-port."
+        ) from None
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    assert runtime.aws is not None
+    print(f"embedded AWS  {runtime.aws.url}  (moto, state-machine execution on)")
+    print(f"local API     {runtime.api_url}  POST /predictions, POST /events, GET /models")
+    print(f"state         {Path(args.state_dir).resolve()}")
+    print("Ctrl-C stops everything.", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    print("\nstopping ...", flush=True)
+    runtime.stop()
+    return 0
+
+
+def demo_table(answers: list[tuple[dict[str, Any], float]]) -> str:
+    """Per sensor: readings, predicted failures, latency p50/p99."""
+    rows: dict[str, list[tuple[dict[str, Any], float]]] = defaultdict(list)
+    for body, seconds in answers:
+        rows[str(body.get("sensor", "?"))].append((body, seconds))
+    lines = [f"{'sensor':<12} {'readings':>8} {'failures':>8} {'p50 ms':>8} {'p99 ms':>8}"]
+    for sensor in sorted(rows, key=lambda s: (len(s), s)):
+        got = rows[sensor]
+        lat = sorted(s for _, s in got)
+        failures = sum(1 for b, _ in got if b.get("prediction") == 1)
+        lines.append(
+            f"{sensor:<12} {len(got):>8} {failures:>8} "
+            f"{percentile(lat, 50) * 1000:>8.1f} {percentile(lat, 99) * 1000:>8.1f}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    print("starting the local stack (embedded AWS, model host, API) ...", flush=True)
+    runtime = _runtime(args)
+    try:
+        print(f"streaming {args.count} readings to {runtime.api_url}/predictions ...", flush=True)
+        plan = producer.Plan(
+            url=runtime.api_url, rate=args.rate, count=args.count, sensors=5, concurrency=8, keep_answers=True
+        )
+        stats = producer.run(plan, producer.progress_line(sys.stderr))
+        sys.stderr.write("\n")
+        summary = stats.summary()
+        print(demo_table(stats.answers))
+        print(producer.format_summary(summary))
+        answered = summary["by_status"].get(200, 0)
+        if answered != args.count:
+            print(f"FAILED: {answered} of {args.count} readings were answered with a prediction")
+            return 1
+        print(f"OK: all {args.count} readings answered")
+        return 0
+    finally:
+        runtime.stop()
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    return producer.main(args.producer_args)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    try:
+        with urllib.request.urlopen(f"{args.url.rstrip('/')}/models", timeout=10) as resp:  # noqa: S310
+            listing = json.loads(resp.read())
+    except OSError as exc:
+        print(f"cannot reach {args.url}: {exc}. Is `nrt up` running?", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(listing, indent=2))
+        return 0
+    print(f"{'model':<24} {'endpoint':<32} status")
+    for m in listing["models"]:
+        print(f"{m['model']:<24} {m['endpoint']:<32} {m['status']}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from training.train import train
+
+    directory = Path(args.state_dir) / "models" / args.name
+    print(f"training {args.name} on {args.rows} synthetic readings ...", flush=True)
+    started = time.monotonic()
+    evaluation = train(directory, rows=args.rows, seed=args.seed)
+    print(
+        f"wrote {directory} in {time.monotonic() - started:.1f} s: "
+        f"ROC AUC {evaluation.roc_auc}, F1 {evaluation.f1} on {evaluation.test_rows} held-out readings"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nrt", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def stack_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--api-port", type=int, default=3000)
+        p.add_argument("--aws-port", type=int, default=4566)
+        p.add_argument("--state-dir", default=".nrt")
+
+    up = sub.add_parser("up", help="run the whole pipeline locally until Ctrl-C")
+    stack_flags(up)
+    up.add_argument("--api-key", help="require this x-api-key on every request (as the deployed API does)")
+    up.set_defaults(func=cmd_up)
+
+    demo = sub.add_parser("demo", help="start the stack, stream readings, print a summary")
+    stack_flags(demo)
+    demo.add_argument("--count", type=int, default=DEMO_READINGS)
+    demo.add_argument("--rate", type=float, default=0.0, help="readings/s; 0 for as fast as possible")
+    demo.set_defaults(func=cmd_demo)
+
+    produce = sub.add_parser("produce", help="send readings (same flags as producer/producer.py)", add_help=False)
+    produce.add_argument("producer_args", nargs=argparse.REMAINDER)
+    produce.set_defaults(func=cmd_produce)
+
+    models = sub.add_parser("models", help="list the models available now")
+    models.add_argument("--url", default="http://127.0.0.1:3000")
+    models.add_argument("--json", action="store_true")
+    models.set_defaults(func=cmd_models)
+
+    train = sub.add_parser("train", help="train a model on the seeds' rule into <state-dir>/models/NAME")
+    train.add_argument("name")
+    train.add_argument("--rows", type=int, default=20_000)
+    train.add_argument("--seed", type=int, default=7)
+    train.add_argument("--state-dir", default=".nrt")
+    train.set_defaults(func=cmd_train)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""Sensor simulator and load generator: sends the seeds' readings to the inference API.
+
+    python producer/producer.py --url http://127.0.0.1:3000 --rate 50 --count 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import random
+import sys
+import threading
+import time
+import urllib.parse
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+RETRYABLE = (429, 503)
+DEFAULT_MODEL = "failure"
+
+
+def make_reading(rng: random.Random, sensor: str, timestamp: int, model: str | None = None) -> dict[str, Any]:
+    """A reading as the seeds' producer sends it: three integers 0-99, now and then a failure shape."""
+    if rng.random() < 0.15:
+        a = rng.randint(0, 40)
+        data = [a, min(99, a + rng.randint(55, 70)), max(0, min(99, a + rng.randint(-15, 15)))]
+    else:
+        data = [rng.randint(0, 99) for _ in range(3)]
+    reading: dict[str, Any] = {"sensor": sensor, "timestamp": timestamp, "data": data}
+    if model is not None:
+        reading["model"] = model
+    return reading
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list (0 for an empty one)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
+    return sorted_values[rank - 1]
+
+
+@dataclass
+class Stats:
+    """What was sent and how it was answered; safe to update from many threads."""
+
+    started: float = field(default_factory=time.monotonic)
+    readings: int = 0
+    requests: int = 0
+    retries: int = 0
+    by_status: Counter[int] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    answers: list[tuple[dict[str, Any], float]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, status: int, seconds: float, readings: int, body: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            self.requests += 1
+            self.readings += readings
+            self.by_status[status] += 1
+            self.latencies.append(seconds)
+            if body is not None:
+                self.answers.append((body, seconds))
+
+    def retried(self) -> None:
+        with self._lock:
+            self.retries += 1
+
+    def summary(self, now: float | None = None) -> dict[str, Any]:
+        elapsed = max(1e-9, (now or time.monotonic()) - self.started)
+        lat = sorted(self.latencies)
+        return {
+            "readings": self.readings,
+            "requests": self.requests,
+            "retries": self.retries,
+            "by_status": dict(sorted(self.by_status.items())),
+            "elapsed_s": round(elapsed, 2),
+            "readings_per_s": round(self.readings / elapsed, 1),
+            "p50_ms": round(percentile(lat, 50) * 1000, 1),
+            "p95_ms": round(percentile(lat, 95) * 1000, 1),
+            "p99_ms": round(percentile(lat, 99) * 1000, 1),
+        }
+
+
+@dataclass
+class Plan:
+    """What to send."""
+
+    url: str
+    rate: float = 10.0
+    count: int | None = 100
+    duration: float | None = None
+    sensors: int = 5
+    batch: int = 0
+    concurrency: int = 8
+    model: str = DEFAULT_MODEL
+    api_key: str | None = None
+    path: str = "/predictions"
+    seed: int | None = None
+    max_retries: int = 5
+    keep_answers: bool = False
+
+
+class _Client:
+    """One kept-alive connection to the API."""
+
+    def __init__(self, url: str, api_key: str | None) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self.https = parts.scheme == "https"
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port
+        self.base = parts.path.rstrip("/")
+        self.headers = {"Content-Type": "application/json", "Connection": "keep-alive"}
+        if api_key:
+            self.headers["x-api-key"] = api_key
+        self.conn: http.client.HTTPConnection | None = None
+
+    def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        for attempt in (1, 2):
+            if self.conn is None:
+                cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+                self.conn = cls(self.host, self.port, timeout=60)
+            try:
+                self.conn.request("POST", self.base + path, body=body, headers=self.headers)
+                resp = self.conn.getresponse()
+                return resp.status, resp.read()
+            except (http.client.HTTPException, ConnectionError):
+                self.conn.close()
+                self.conn = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def run(plan: Plan, progress: Callable[[Stats], None] | None = None) -> Stats:
+    """Send readings per the plan; retries 429/503 with exponential backoff and jitter."""
+    if plan.count is None and plan.duration is None:
+        raise ValueError("give a count or a duration")
+    rng = random.Random(plan.seed)
+    stats = Stats()
+    lock = threading.Lock()
+    next_index = 0
+    per_request = max(1, plan.batch)
+    base_ts = int(time.time() * 1000)
+    deadline = stats.started + plan.duration if plan.duration else None
+
+    def take() -> int | None:
+        nonlocal next_index
+        with lock:
+            index = next_index
+            if plan.count is not None and index * per_request >= plan.count:
+                return None
+            next_index += 1
+            return index
+
+    def body_for(index: int) -> tuple[bytes, int]:
+        size = per_request if plan.count is None else min(per_request, plan.count - index * per_request)
+        readings = []
+        for j in range(size):
+            n = index * per_request + j
+            sensor = f"sensor-{n % plan.sensors + 1}"
+            # Distinct timestamps per sensor: the table's key is sensor + timestamp.
+            with lock:
+                reading = make_reading(rng, sensor, base_ts + n, None if plan.batch else plan.model)
+            readings.append(reading)
+        body = {"model": plan.model, "readings": readings} if plan.batch else readings[0]
+        return json.dumps(body).encode(), size
+
+    def worker() -> None:
+        client = _Client(plan.url, plan.api_key)
+        while True:
+            index = take()
+            if index is None:
+                return
+            if plan.rate > 0:
+                due = stats.started + index / (plan.rate / per_request)
+                pause = due - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            body, size = body_for(index)
+            for attempt in range(plan.max_retries + 1):
+                t0 = time.perf_counter()
+                try:
+                    status, raw = client.post(plan.path, body)
+                except OSError:
+                    status, raw = 599, b"{}"
+                seconds = time.perf_counter() - t0
+                if status in (*RETRYABLE, 599) and attempt < plan.max_retries:
+                    stats.retried()
+                    time.sleep(min(5.0, 0.05 * 2**attempt) * random.random())
+                    continue
+                answer = _json(raw) if plan.keep_answers else None
+                stats.record(status, seconds, size, answer)
+                break
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, plan.concurrency))]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        for t in threads:
+            t.join(timeout=0.5)
+        if progress is not None:
+            progress(stats)
+    return stats
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {"raw": raw.decode("utf-8", "replace")}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def progress_line(out: TextIO) -> Callable[[Stats], None]:
+    def show(stats: Stats) -> None:
+        s = stats.summary()
+        codes = " ".join(f"{k}:{v}" for k, v in s["by_status"].items())
+        out.write(
+            f"\r  sent {s['readings']:>7} readings  {s['readings_per_s']:>8.1f}/s  "
+            f"p50 {s['p50_ms']:>6.1f} ms  p99 {s['p99_ms']:>6.1f} ms  [{codes}]   "
+        )
+        out.flush()
+
+    return show
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    codes = ", ".join(f"{k}: {v}" for k, v in summary["by_status"].items())
+    return (
+        f"sent {summary['readings']} readings in {summary['requests']} requests "
+        f"({summary['retries']} retries) in {summary['elapsed_s']} s\n"
+        f"  by status: {codes}\n"
+        f"  achieved: {summary['readings_per_s']} readings/s\n"
+        f"  latency: p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, p99 {summary['p99_ms']} ms"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Send sensor readings to the nrt-inference API.")
+    p.add_argument("--url", default="http://127.0.0.1:3000", help="API base URL (default: the local API)")
+    p.add_argument("--rate", type=float, default=10.0, help="readings per second; 0 for as fast as possible")
+    p.add_argument("--count", type=int, help="readings to send (default 100 unless --duration)")
+    p.add_argument("--duration", type=float, help="seconds to send for")
+    p.add_argument("--sensors", type=int, default=5, help="number of simulated sensors")
+    p.add_argument("--batch", type=int, default=0, help="readings per request (1-100); 0 sends single readings")
+    p.add_argument("--concurrency", type=int, default=8, help="parallel connections")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="model name (the endpoint is <prefix><model>)")
+    p.add_argument("--api-key", help="sent as x-api-key (the deployed API requires one)")
+    p.add_argument("--async", dest="use_async", action="store_true", help="POST /events (202) instead of /predictions")
+    p.add_argument("--seed", type=int, help="random seed for reproducible readings")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return p
+
+
+def plan_from_args(args: argparse.Namespace) -> Plan:
+    if args.batch < 0 or args.batch > 100:
+        raise SystemExit("--batch must be between 0 and 100")
+    if args.sensors < 1:
+        raise SystemExit("--sensors must be at least 1")
+    count = args.count if args.count is not None else (None if args.duration else 100)
+    return Plan(
+        url=args.url,
+        rate=args.rate,
+        count=count,
+        duration=args.duration,
+        sensors=args.sensors,
+        batch=args.batch,
+        concurrency=args.concurrency,
+        model=args.model,
+        api_key=args.api_key,
+        path="/events" if args.use_async else "/predictions",
+        seed=args.seed,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    plan = plan_from_args(args)
+    stats = run(plan, None if args.json else progress_line(sys.stderr))
+    summary = stats.summary()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        sys.stderr.write("\n")
+        print(format_summary(summary))
+    ok = {200, 202}
+    return 0 if summary["readings"] and set(summary["by_status"]) <= ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,8 +13,15 @@ from typing import Any
 
 from functions.list_models.app import list_models
 from nrt import compat
-from nrt.contract import MAX_BODY_BYTES, Answer, RequestRejected, answer_from_execution, error, parse_body
-from nrt.contract import validate_request
+from nrt.contract import (
+    MAX_BODY_BYTES,
+    Answer,
+    RequestRejected,
+    answer_from_execution,
+    error,
+    parse_body,
+    validate_request,
+)
 from nrt.embedded import EmbeddedAws
 
 
@@ -113,7 +120,13 @@ def make_handler(routes: dict[tuple[str, str], Route], api_key: str | None) -> t
             if length > MAX_BODY_BYTES:
                 # Refuse without reading the body; the connection cannot be reused after that.
                 self.close_connection = True
-                self._reply(error(413, "PayloadTooLarge", f"request body is {length} bytes; the limit is {MAX_BODY_BYTES}"))
+                self._reply(
+                    error(
+                        413,
+                        "PayloadTooLarge",
+                        f"request body is {length} bytes; the limit is {MAX_BODY_BYTES}",
+                    )
+                )
                 return
             raw = self.rfile.read(length) if length else b""
             if api_key is not None and self.headers.get("x-api-key") != api_key:

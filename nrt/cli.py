@@ -79,7 +79,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         print(f"streaming {args.count} readings to {runtime.api_url}/predictions ...", flush=True)
         plan = producer.Plan(
-            url=runtime.api_url, rate=args.rate, count=args.count, sensors=5, concurrency=8, keep_answers=True
+            url=runtime.api_url,
+            rate=args.rate,
+            count=args.count,
+            sensors=5,
+            concurrency=8,
+            keep_answers=True,
         )
         stats = producer.run(plan, producer.progress_line(sys.stderr))
         sys.stderr.write("\n")
@@ -96,13 +101,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         runtime.stop()
 
 
-def cmd_produce(args: argparse.Namespace) -> int:
-    return producer.main(args.producer_args)
-
-
 def cmd_models(args: argparse.Namespace) -> int:
     try:
-        with urllib.request.urlopen(f"{args.url.rstrip('/')}/models", timeout=10) as resp:  # noqa: S310
+        with urllib.request.urlopen(f"{args.url.rstrip('/')}/models", timeout=10) as resp:
             listing = json.loads(resp.read())
     except OSError as exc:
         print(f"cannot reach {args.url}: {exc}. Is `nrt up` running?", file=sys.stderr)
@@ -150,9 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=float, default=0.0, help="readings/s; 0 for as fast as possible")
     demo.set_defaults(func=cmd_demo)
 
-    produce = sub.add_parser("produce", help="send readings (same flags as producer/producer.py)", add_help=False)
-    produce.add_argument("producer_args", nargs=argparse.REMAINDER)
-    produce.set_defaults(func=cmd_produce)
+    sub.add_parser("produce", help="send readings (same flags as producer/producer.py; see nrt produce --help)")
 
     models = sub.add_parser("models", help="list the models available now")
     models.add_argument("--url", default="http://127.0.0.1:3000")
@@ -169,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["produce"]:
+        # The producer owns its flags (and --help); argparse's REMAINDER would eat none of them.
+        return producer.main(argv[1:])
     args = build_parser().parse_args(argv)
     code: int = args.func(args)
     return code

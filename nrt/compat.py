@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import datetime
 import functools
+import http.client
 import json
 import os
 import sys
 import threading
-import http.client
 import urllib.parse
 import uuid
 from collections.abc import Callable
@@ -49,6 +49,12 @@ class CompatError(RuntimeError):
     """moto is not the version this module was written against."""
 
 
+def check_moto_version(found: str) -> None:
+    """Refuse to patch a moto this module was not written and tested against."""
+    if found != MOTO_VERSION:
+        raise CompatError(f"nrt.compat is written for moto {MOTO_VERSION}, found {found}; pin moto=={MOTO_VERSION}")
+
+
 def install(port: int | None = None) -> None:
     """Apply every patch once; `port` is the embedded AWS's port (sets MOTO_PORT)."""
     global _installed
@@ -57,9 +63,7 @@ def install(port: int | None = None) -> None:
     with _lock:
         if _installed:
             return
-        found = version("moto")
-        if found != MOTO_VERSION:
-            raise CompatError(f"nrt.compat is written for moto {MOTO_VERSION}, found {found}")
+        check_moto_version(version("moto"))
         _patch_service_names()
         _patch_error_names()
         _patch_sdk_task()
@@ -72,11 +76,25 @@ def install(port: int | None = None) -> None:
         _installed = True
 
 
+def _replace(owner: Any, name: str, value: Any) -> None:
+    """Patch owner.name; refuses a name moto does not have (a rename would otherwise go unnoticed)."""
+    if not hasattr(owner, name):
+        raise CompatError(f"moto {MOTO_VERSION}: {owner!r} has no {name!r} to patch")
+    setattr(owner, name, value)
+
+
+def _add(owner: Any, name: str, value: Any) -> None:
+    """Add what moto lacks; refuses if moto has grown its own (then this patch should go)."""
+    if hasattr(owner, name):
+        raise CompatError(f"moto {MOTO_VERSION}: {owner!r} already has {name!r}")
+    setattr(owner, name, value)
+
+
 # --- aws-sdk service names ---------------------------------------------------------------
 
 
 def _patch_service_names() -> None:
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (  # noqa: E501
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
         StateTaskService,
     )
 
@@ -116,7 +134,7 @@ def _patch_error_names() -> None:
         )
         return self._get_task_failure_event(env=env, error=error, cause=cause)
 
-    sdk.StateTaskServiceAwsSdk._from_error = _from_error
+    _replace(sdk.StateTaskServiceAwsSdk, "_from_error", _from_error)
 
 
 # --- aws-sdk task: blob outputs as strings ------------------------------------------------
@@ -142,9 +160,13 @@ def _patch_sdk_task() -> None:
     )
 
     def _eval_service_task(
-        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+        self: Any,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
     ) -> None:
-        client = sdk.boto_client_for(
+        client = getattr(sdk, "boto_client_for")(  # noqa: B009 - looked up per call: the client cache patches it
             service=self._get_boto_service_name(),
             region=resource_runtime_part.region,
             state_credentials=state_credentials,
@@ -153,7 +175,7 @@ def _patch_sdk_task() -> None:
         response.pop("ResponseMetadata", None)
         env.stack.append(blobs_to_strings(response))
 
-    sdk.StateTaskServiceAwsSdk._eval_service_task = _eval_service_task
+    _replace(sdk.StateTaskServiceAwsSdk, "_eval_service_task", _eval_service_task)
 
 
 # --- $$.Execution.StartTime ---------------------------------------------------------------
@@ -175,7 +197,7 @@ def _patch_context_start_time() -> None:
             details.start_time = iso_timestamp(details.start_time)
         return details
 
-    Execution.get_start_execution_details = get_start_execution_details
+    _replace(Execution, "get_start_execution_details", get_start_execution_details)
 
 
 # --- one boto3 client per service ---------------------------------------------------------
@@ -220,7 +242,7 @@ def _patch_parse_cache() -> None:
             programs[definition] = program
         return program
 
-    ExecutionWorker._get_evaluation_entrypoint = _get_evaluation_entrypoint
+    _replace(ExecutionWorker, "_get_evaluation_entrypoint", _get_evaluation_entrypoint)
 
 
 # --- compile each JSONPath once -----------------------------------------------------------
@@ -230,7 +252,7 @@ def _patch_jsonpath_cache() -> None:
     from moto.stepfunctions.parser.asl.utils import json_path
 
     # Compiled paths are immutable; the set of distinct paths is bounded by the definitions.
-    json_path.parse = functools.lru_cache(maxsize=4096)(json_path.parse)
+    _replace(json_path, "parse", functools.lru_cache(maxsize=4096)(getattr(json_path, "parse")))  # noqa: B009
 
 
 def _forget_finished_threads() -> None:
@@ -243,14 +265,19 @@ def _forget_finished_threads() -> None:
 
 
 def start_sync_execution(
-    state_machine_arn: str, execution_input: str, name: str | None = None, *, account: str, region: str
+    state_machine_arn: str,
+    execution_input: str,
+    name: str | None = None,
+    *,
+    account: str,
+    region: str,
 ) -> dict[str, Any]:
     """Run an Express execution to its end in this thread; StartSyncExecution's response shape."""
     from moto.stepfunctions.parser.backend.execution import SyncExecution
     from moto.stepfunctions.responses import get_backend
 
     backend = get_backend(account, region)
-    state_machine = backend.describe_state_machine(state_machine_arn)
+    state_machine: Any = backend.describe_state_machine(state_machine_arn)
     name = name or uuid.uuid4().hex
     json.loads(execution_input)
     execution = SyncExecution(
@@ -276,7 +303,7 @@ def start_sync_execution(
         "name": name,
         "startDate": execution.start_date,
         "stopDate": execution.stop_date,
-        "status": execution.sync_execution_status.value,
+        "status": str(execution.sync_execution_status.value if execution.sync_execution_status else "FAILED"),
         "input": execution_input,
     }
     if execution.output is not None:
@@ -302,7 +329,7 @@ def _patch_start_sync_execution() -> None:
         )
         return ActionResult(result)
 
-    StepFunctionResponse.start_sync_execution = start_sync_execution_action
+    _add(StepFunctionResponse, "start_sync_execution", start_sync_execution_action)
 
 
 # --- InvokeEndpoint reaches the model host ------------------------------------------------
@@ -322,7 +349,10 @@ def invoke_model_host(base_url: str, body: bytes, content_type: str, timeout: fl
             pool[base_url] = conn
         try:
             conn.request(
-                "POST", "/invocations", body=body, headers={"Content-Type": content_type, "Accept": "application/json"}
+                "POST",
+                "/invocations",
+                body=body,
+                headers={"Content-Type": content_type, "Accept": "application/json"},
             )
             resp = conn.getresponse()
             return resp.status, resp.read()
@@ -344,7 +374,7 @@ def _patch_invoke_endpoint() -> None:
         code = 424
 
         def __init__(self, original_status: int, message: str, endpoint: str) -> None:
-            text = f"Received {'client' if original_status < 500 else 'server'} error ({original_status}) from primary with message \"{message}\"."  # noqa: E501
+            text = f'Received {"client" if original_status < 500 else "server"} error ({original_status}) from primary with message "{message}".'  # noqa: E501
             super().__init__("ModelError", text)
             self.description = json.dumps(
                 {
@@ -371,6 +401,10 @@ def _patch_invoke_endpoint() -> None:
             raise JsonRESTError("ServiceUnavailable", f"model host for {name} is unreachable: {exc}") from None
         if status != 200:
             raise ModelError(status, body.decode("utf-8", "replace"), name)
-        return 200, {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": "AllTraffic"}, body
+        return (
+            200,
+            {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": "AllTraffic"},
+            body,
+        )
 
-    SageMakerRuntimeResponse.invoke_endpoint = invoke_endpoint
+    _replace(SageMakerRuntimeResponse, "invoke_endpoint", invoke_endpoint)

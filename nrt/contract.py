@@ -62,7 +62,11 @@ def parse_body(raw: bytes) -> Any:
     """Bytes to JSON value; refuses oversize bodies, bad encodings, NaN and Infinity."""
     if len(raw) > MAX_BODY_BYTES:
         raise RequestRejected(
-            error(413, "PayloadTooLarge", f"request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}")
+            error(
+                413,
+                "PayloadTooLarge",
+                f"request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}",
+            )
         )
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,8 @@ class EmbeddedAws:
         return f"http://{self.host}:{self.port}"
 
     def client(self, service: str) -> Any:
-        return boto3.client(
+        factory: Any = boto3.client  # one typed overload per service; here the name is data
+        return factory(
             service,
             endpoint_url=self.url,
             region_name=self.ctx.region,
@@ -56,6 +58,17 @@ class EmbeddedAws:
             self.server = None
 
 
+def ensure_port_free(host: str, port: int) -> None:
+    """Fail now, with the port's number, rather than in a server thread nobody watches."""
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise OSError(f"port {port} on {host} is already in use") from None
+
+
 def start(host: str = "127.0.0.1", port: int = 4566, stack_name: str | None = None) -> EmbeddedAws:
     """Start moto with state-machine execution on and the compat fixes in place."""
     from moto.server import ThreadedMotoServer
@@ -64,6 +77,7 @@ def start(host: str = "127.0.0.1", port: int = 4566, stack_name: str | None = No
     # failures reach the caller as answers and the failure store.
     for noisy in ("werkzeug", "moto"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    ensure_port_free(host, port)
     compat.install(port)
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
@@ -74,7 +88,7 @@ def start(host: str = "127.0.0.1", port: int = 4566, stack_name: str | None = No
         headers={"Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=10):
         pass
     return aws
 

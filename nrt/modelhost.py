@@ -42,7 +42,10 @@ def make_handler(model: Any) -> type[BaseHTTPRequestHandler]:
             try:
                 rows = inference.input_fn(body, self.headers.get("Content-Type", "application/json"))
                 predictions = inference.predict_fn(rows, model)
-                self._send(200, inference.output_fn(predictions, self.headers.get("Accept", "application/json")))
+                self._send(
+                    200,
+                    inference.output_fn(predictions, self.headers.get("Accept", "application/json")),
+                )
             except inference.InvalidInput as exc:
                 self._send(exc.status_code, json.dumps({"message": str(exc)}))
 

@@ -105,6 +105,7 @@ class LocalRuntime:
 
     def start(self) -> LocalRuntime:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        embedded.ensure_port_free("127.0.0.1", self.api_port)
         self.aws = embedded.start(port=self.aws_port)
         embedded.provision(self.aws)
         directory = ensure_default_model(self.state_dir, self.log)

@@ -49,7 +49,7 @@ _Loader.add_multi_constructor("!", _construct_tag)
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     """The template as plain data; intrinsics stay as Tag values."""
     with path.open() as fh:
-        data: dict[str, Any] = yaml.load(fh, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        data: dict[str, Any] = yaml.load(fh, Loader=_Loader)
     return data
 
 
@@ -111,7 +111,7 @@ def resolve(value: Any, ctx: LocalContext, template: dict[str, Any] | None = Non
 
     if isinstance(value, Tag):
         if value.name == "Ref":
-            return ref(value.value)
+            return ref(str(value.value))
         if value.name == "Sub":
             return sub(value.value if isinstance(value.value, str) else value.value[0])
         if value.name == "GetAtt":
@@ -135,10 +135,10 @@ def table_arn(ctx: LocalContext, table_name: str) -> str:
 def state_machine_definition(logical_id: str, ctx: LocalContext) -> str:
     """The ASL file a state machine declares, with its DefinitionSubstitutions filled in."""
     props = resources()[logical_id]["Properties"]
-    text = (ROOT / props["DefinitionUri"]).read_text()
+    text: str = (ROOT / props["DefinitionUri"]).read_text()
     subs = resolve(props.get("DefinitionSubstitutions", {}), ctx)
     for key, val in subs.items():
-        text = text.replace("${" + key + "}", val)
+        text = text.replace("${" + key + "}", str(val))
     leftover = re.findall(r"\$\{(\w+)\}", text)
     if leftover:
         raise ValueError(f"{props['DefinitionUri']}: no substitution for {sorted(set(leftover))}")

@@ -1,6 +1,6 @@
 """Sensor simulator and load generator: sends the seeds' readings to the inference API.
 
-    python producer/producer.py --url http://127.0.0.1:3000 --rate 50 --count 500
+python producer/producer.py --url http://127.0.0.1:3000 --rate 50 --count 500
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import random
 import sys
 import threading
@@ -39,7 +40,7 @@ def percentile(sorted_values: list[float], q: float) -> float:
     """Nearest-rank percentile of an ascending list (0 for an empty one)."""
     if not sorted_values:
         return 0.0
-    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
+    rank = max(1, min(len(sorted_values), math.ceil(q / 100 * len(sorted_values))))
     return sorted_values[rank - 1]
 
 
@@ -252,7 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=8, help="parallel connections")
     p.add_argument("--model", default=DEFAULT_MODEL, help="model name (the endpoint is <prefix><model>)")
     p.add_argument("--api-key", help="sent as x-api-key (the deployed API requires one)")
-    p.add_argument("--async", dest="use_async", action="store_true", help="POST /events (202) instead of /predictions")
+    p.add_argument(
+        "--async",
+        dest="use_async",
+        action="store_true",
+        help="POST /events (202) instead of /predictions",
+    )
     p.add_argument("--seed", type=int, help="random seed for reproducible readings")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     return p

@@ -1,0 +1,1 @@
+"""nrt-inference: the CLI, the local runtime and the helpers shared with the AWS side."""

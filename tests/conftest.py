@@ -1,0 +1,118 @@
+"""Shared fixtures: one embedded AWS per test session, scriptable model hosts, free ports."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nrt import compat, embedded
+from nrt.embedded import EmbeddedAws
+from nrt.runtime import deploy_local_endpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "tests" / "events"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def load_event(name: str) -> Any:
+    """A request or event body from tests/events/."""
+    return json.loads((EVENTS / name).read_text())
+
+
+Behaviour = Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]
+
+
+def rule_model(request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Scores like the trained model would, by the seeds' rule; 400 on a wrong feature count."""
+    rows = request["instances"]
+    if any(len(r) != 3 for r in rows):
+        return 400, {"message": "this model expects 3 features"}
+    out = []
+    for a, b, c in rows:
+        hit = b - a > 50 and b - c > 50 and abs(a - c) < 20
+        out.append({"prediction": int(hit), "probability": 0.97 if hit else 0.02})
+    return 200, {"predictions": out}
+
+
+@dataclass
+class FakeModelHost:
+    """A model host whose answers a test scripts; records every request it gets."""
+
+    behaviour: Behaviour = rule_model
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> FakeModelHost:
+        host = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                host.requests.append(body)
+                status, answer = host.behaviour(body)
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedAws]:
+    """The embedded AWS with the template's tables and state machine."""
+    running = embedded.start(port=free_port())
+    embedded.provision(running)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def model_host(aws: EmbeddedAws, request: pytest.FixtureRequest) -> Iterator[Callable[[str, Behaviour], FakeModelHost]]:
+    """Deploy `<prefix><name>` in the embedded AWS, served by a scripted host."""
+    started: list[tuple[str, FakeModelHost]] = []
+
+    def deploy(name: str, behaviour: Behaviour = rule_model) -> FakeModelHost:
+        host = FakeModelHost(behaviour).start()
+        endpoint = deploy_local_endpoint(aws, name, Path("/nonexistent"))
+        compat.MODEL_HOSTS[endpoint] = host.url
+        started.append((endpoint, host))
+        return host
+
+    yield deploy
+    for endpoint, host in started:
+        compat.MODEL_HOSTS.pop(endpoint, None)
+        host.stop()

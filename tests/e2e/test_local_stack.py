@@ -1,0 +1,237 @@
+"""End to end: `nrt up` in its own process, the producer against it, answers checked."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, free_port
+
+NRT = [sys.executable, "-m", "nrt.cli"]
+
+
+def request(url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    req = urllib.request.Request(url, data=body, headers=headers or {}, method="POST" if body is not None else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    api_port, aws_port = free_port(), free_port()
+    state = tmp_path_factory.mktemp("state")
+    proc = subprocess.Popen(
+        [
+            *NRT,
+            "up",
+            "--api-port",
+            str(api_port),
+            "--aws-port",
+            str(aws_port),
+            "--state-dir",
+            str(state),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "Ctrl-C" in line or not line:
+            break
+    assert "Ctrl-C" in "".join(lines), "".join(lines)
+    yield {
+        "url": f"http://127.0.0.1:{api_port}",
+        "proc": proc,
+        "banner": "".join(lines),
+        "state": state,
+    }
+    if proc.poll() is None:
+        proc.kill()
+
+
+def test_up_prints_the_urls_on_loopback(stack):
+    assert f"local API     {stack['url']}" in stack["banner"]
+    assert "embedded AWS  http://127.0.0.1:" in stack["banner"]
+    assert (stack["state"] / "models" / "failure" / "model.joblib").exists()
+
+
+def test_the_producer_streams_readings_and_every_one_is_answered(stack):
+    result = subprocess.run(
+        [sys.executable, "producer/producer.py", "--url", stack["url"], "--count", "60", "--rate", "0",
+         "--sensors", "3", "--json", "--seed", "3"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["readings"] == 60
+    assert summary["by_status"] == {"200": 60}
+    assert summary["p99_ms"] > 0
+
+
+def test_batches_of_50_are_answered_reading_by_reading(stack):
+    result = subprocess.run(
+        [*NRT, "produce", "--url", stack["url"], "--count", "100", "--batch", "50", "--rate", "0", "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["by_status"] == {"200": 2}
+
+
+def test_a_prediction_answer_has_the_contracts_fields(stack):
+    body = {
+        "sensor": "e2e-1",
+        "model": "failure",
+        "timestamp": 1_700_000_000_000,
+        "data": [12, 87, 20],
+    }
+
+    status, answer = request(stack["url"] + "/predictions", json.dumps(body).encode())
+
+    assert status == 200
+    assert {"event_id", "sensor", "model", "endpoint", "prediction", "probability"} <= set(answer)
+    assert answer["endpoint"] == "nrt-failure"
+    assert answer["prediction"] == 1
+
+
+READING = b'{"sensor":"s","model":"%s","timestamp":1700000000000,"data":%s}'
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "error"),
+    [
+        ("/predictions", b'{"sensor": "s"}', 400, "ValidationError"),
+        ("/predictions", b"not json", 400, "ValidationError"),
+        ("/predictions", READING % (b"failure", b"[NaN]"), 400, "ValidationError"),
+        ("/predictions", READING % (b"absent", b"[1,2,3]"), 404, "ModelNotFound"),
+        ("/predictions", READING % (b"failure", b"[1,2]"), 400, "ValidationError"),
+        ("/predictions", b" " * (256 * 1024 + 1), 413, "PayloadTooLarge"),
+        ("/nowhere", b"{}", 404, "NotFound"),
+        ("/models", b"{}", 405, "MethodNotAllowed"),
+    ],
+)  # fmt: skip
+def test_the_local_api_answers_bad_requests_with_4xx_json(stack, path, body, status, error):
+    got, answer = request(stack["url"] + path, body, {"Content-Type": "application/json"})
+
+    assert got == status
+    assert answer["error"] == error
+    assert answer["message"]
+
+
+def test_events_are_accepted_with_202_and_scored_in_the_background(stack):
+    body = {
+        "sensor": "async-1",
+        "model": "failure",
+        "timestamp": 1_700_000_000_500,
+        "data": [12, 87, 20],
+    }
+
+    status, answer = request(stack["url"] + "/events", json.dumps(body).encode())
+    assert status == 202
+    assert answer["status"] == "accepted" and answer["id"]
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        again, stored = request(stack["url"] + "/predictions", json.dumps(body).encode())
+        if again == 200 and stored["duplicate"]:
+            break
+        time.sleep(0.2)
+    assert stored["duplicate"] is True
+
+
+def test_models_lists_the_default_model(stack):
+    status, listing = request(stack["url"] + "/models")
+    assert status == 200
+    assert listing["prefix"] == "nrt-"
+    assert {
+        "model": "failure",
+        "endpoint": "nrt-failure",
+        "status": "InService",
+        "available": True,
+    } in listing["models"]
+    shown = subprocess.run([*NRT, "models", "--url", stack["url"]], cwd=ROOT, capture_output=True, text=True)
+    assert shown.returncode == 0
+    assert "failure" in shown.stdout and "nrt-failure" in shown.stdout
+
+
+def test_ctrl_c_stops_everything_cleanly(stack):
+    proc = stack["proc"]
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert children, "a model host runs as a child process"
+
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=30)
+
+    assert proc.returncode == 0
+    assert "stopping" in rest
+    for child in children:
+        assert not Path(f"/proc/{child}").exists() or "zombie" in Path(f"/proc/{child}/status").read_text()
+
+
+def test_up_with_an_api_key_refuses_requests_without_it(tmp_path):
+    api_port, aws_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [*NRT, "up", "--api-port", str(api_port), "--aws-port", str(aws_port), "--state-dir", str(tmp_path),
+         "--api-key", "s3cret"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        while "Ctrl-C" not in (line := proc.stdout.readline()) and line:
+            pass
+        url = f"http://127.0.0.1:{api_port}/models"
+        assert request(url)[0] == 403
+        assert request(url, headers={"x-api-key": "s3cret"})[0] == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
+
+def test_demo_streams_readings_prints_the_table_and_exits_0(tmp_path):
+    env = dict(os.environ)
+    result = subprocess.run(
+        [*NRT, "demo", "--count", "40", "--api-port", str(free_port()), "--aws-port", str(free_port()),
+         "--state-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "sensor       readings failures   p50 ms   p99 ms" in result.stdout
+    assert "OK: all 40 readings answered" in result.stdout
+    assert "training the default model" in result.stdout
+
+
+def test_a_port_in_use_is_a_clear_error_not_a_traceback(stack, tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [*NRT, "up", "--api-port", str(free_port()), "--aws-port", str(port), "--state-dir", str(tmp_path)],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert result.returncode != 0
+    assert "cannot start the local stack" in result.stderr
+    assert "Traceback" not in result.stderr

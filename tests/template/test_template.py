@@ -1,0 +1,210 @@
+"""template.yaml is the truth: the ASL, the local runtime and the linters agree with it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nrt import contract
+from nrt.embedded import EmbeddedAws
+from nrt.template import ROOT, Tag, asl_placeholders, load_template, resources
+
+SAM = Path(sys.executable).parent / "sam"
+CFN_LINT = Path(sys.executable).parent / "cfn-lint"
+
+
+def state_machine() -> dict[str, Any]:
+    props: dict[str, Any] = resources()["InferenceStateMachine"]["Properties"]
+    return props
+
+
+def statements(logical_id: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for policy in resources()[logical_id]["Properties"].get("Policies", []):
+        found.extend(policy.get("Statement", []))
+    return found
+
+
+def test_substitution_keys_are_exactly_the_asl_placeholders():
+    props = state_machine()
+    placeholders = asl_placeholders(ROOT / props["DefinitionUri"])
+    assert placeholders == set(props["DefinitionSubstitutions"])
+    assert placeholders == {"PredictionsTable", "FailuresTable", "EndpointPrefix"}
+
+
+def test_the_asl_names_no_arn_table_or_endpoint():
+    text = (ROOT / state_machine()["DefinitionUri"]).read_text()
+    assert "arn:aws:sagemaker" not in text
+    assert "arn:aws:dynamodb" not in text
+    assert '"nrt-' not in text
+    json.loads(text)
+
+
+def test_the_model_is_invoked_through_the_sdk_integration_with_no_lambda():
+    definition = json.loads((ROOT / state_machine()["DefinitionUri"]).read_text())
+    invoke = definition["States"]["InvokeModel"]
+    assert invoke["Resource"] == "arn:aws:states:::aws-sdk:sagemakerruntime:invokeEndpoint"
+    assert "lambda" not in json.dumps(definition).lower()
+    retried = {e for r in invoke["Retry"] for e in r["ErrorEquals"]}
+    assert {
+        "SageMakerRuntime.ModelNotReadyException",
+        "SageMakerRuntime.ThrottlingException",
+        "SageMakerRuntime.ServiceUnavailableException",
+    } <= retried
+    assert all(r.get("JitterStrategy") == "FULL" and r["IntervalSeconds"] >= 1 for r in invoke["Retry"])
+    assert invoke["Catch"][-1]["ErrorEquals"] == ["States.ALL"]
+
+
+def test_the_workflow_is_express():
+    assert state_machine()["Type"] == "EXPRESS"
+
+
+def test_the_local_tables_have_the_templates_keys(aws: EmbeddedAws):
+    ddb = aws.client("dynamodb")
+    for logical_id in ("PredictionsTable", "FailuresTable"):
+        declared = resources()[logical_id]["Properties"]
+        local = ddb.describe_table(TableName=aws.ctx.refs[logical_id])["Table"]
+        assert local["KeySchema"] == declared["KeySchema"]
+        assert sorted(local["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == sorted(
+            declared["AttributeDefinitions"], key=lambda a: a["AttributeName"]
+        )
+        assert local["BillingModeSummary"]["BillingMode"] == declared["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_tables_are_encrypted_with_point_in_time_recovery():
+    for logical_id in ("PredictionsTable", "FailuresTable"):
+        props = resources()[logical_id]["Properties"]
+        assert props["SSESpecification"]["SSEEnabled"] is True
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_predictions_are_keyed_by_sensor_then_timestamp():
+    keys = resources()["PredictionsTable"]["Properties"]["KeySchema"]
+    assert keys == [
+        {"AttributeName": "sensor", "KeyType": "HASH"},
+        {"AttributeName": "timestamp", "KeyType": "RANGE"},
+    ]
+
+
+def test_the_workflow_may_invoke_prefixed_endpoints_only():
+    invoke = [s for s in statements("InferenceStateMachine") if "sagemaker:InvokeEndpoint" in str(s["Action"])]
+    assert len(invoke) == 1
+    resource = invoke[0]["Resource"]
+    assert isinstance(resource, Tag) and resource.name == "Sub"
+    assert resource.value.endswith(":endpoint/${EndpointPrefix}*")
+
+
+# Actions AWS documents without resource-level permissions; nothing else may use "*".
+STAR_ALLOWED = {
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups", "xray:PutTraceSegments", "xray:PutTelemetryRecords", "sagemaker:ListEndpoints",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("logical_id", ["InferenceStateMachine", "ListModelsFunction"])
+def test_no_statement_grants_a_wildcard_action_or_resource_without_a_reason(logical_id):
+    for statement in statements(logical_id):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not any("*" in a for a in actions), statement
+        if statement["Resource"] == "*":
+            assert set(actions) <= STAR_ALLOWED, statement
+
+
+def test_the_api_role_may_start_the_inference_workflow_only():
+    [policy] = resources()["ApiRole"]["Properties"]["Policies"]
+    [statement] = policy["PolicyDocument"]["Statement"]
+    assert statement["Resource"] == Tag("Ref", "InferenceStateMachine")
+    assert set(statement["Action"]) == {"states:StartSyncExecution", "states:StartExecution"}
+
+
+def test_the_api_requires_a_key_and_validates_bodies_with_the_contract_schema():
+    body = resources()["Api"]["Properties"]["DefinitionBody"]
+    assert body["security"] == [{"api_key": []}]
+    for route in ("/predictions", "/events"):
+        post = body["paths"][route]["post"]
+        assert post["x-amazon-apigateway-request-validator"] == "body"
+        schema = post["requestBody"]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/PredictionRequest"}
+    assert contract.schemas() is body["components"]["schemas"]
+
+
+def test_the_sync_route_maps_workflow_failures_from_the_cause_as_the_local_api_does():
+    post = resources()["Api"]["Properties"]["DefinitionBody"]["paths"]["/predictions"]["post"]
+    integration = post["x-amazon-apigateway-integration"]
+    assert integration["uri"].value.endswith("states:action/StartSyncExecution")
+    template = integration["responses"]["200"]["responseTemplates"]["application/json"]
+    assert "$context.responseOverride.status = $answer.status" in template
+    assert "startsWith('{\"status\"')" in template
+    assert "startswith('{\"status\"')" in Path(contract.__file__).read_text()
+
+
+def test_outputs_name_the_api_state_machine_and_tables():
+    assert {
+        "ApiUrl",
+        "InferenceStateMachineArn",
+        "PredictionsTableName",
+        "FailuresTableName",
+    } <= set(load_template()["Outputs"])
+
+
+def _env_with_python312() -> dict[str, str]:
+    env = dict(os.environ, SAM_CLI_TELEMETRY="0")
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = sorted(pyenv_root.glob("versions/3.12*/bin"))
+    path = [str(p) for p in candidates[-1:]] + [
+        str(Path(sys.executable).parent),
+        env.get("PATH", ""),
+    ]
+    env["PATH"] = os.pathsep.join(path)
+    env.pop("PYENV_VERSION", None)
+    return env
+
+
+def test_sam_validate_lint_is_clean():
+    result = subprocess.run(
+        [str(SAM), "validate", "--lint"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=_env_with_python312(),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+def test_cfn_lint_is_clean():
+    result = subprocess.run([str(CFN_LINT), "template.yaml"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_sam_build_succeeds(tmp_path):
+    env = _env_with_python312()
+    assert shutil.which("python3.12", path=env["PATH"]), "sam build needs python3.12 (the Lambda runtime) on PATH"
+    result = subprocess.run(
+        [
+            str(SAM),
+            "build",
+            "--build-dir",
+            str(tmp_path / "build"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    built = tmp_path / "build"
+    assert (built / "template.yaml").exists()
+    assert (built / "ListModelsFunction" / "app.py").exists()

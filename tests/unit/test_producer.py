@@ -1,0 +1,58 @@
+"""producer/producer.py: readings, statistics and flags."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from nrt.contract import validate_request
+from producer import producer
+
+
+def test_readings_are_in_the_seeds_format_and_pass_the_contract():
+    rng = random.Random(1)
+    for i in range(200):
+        reading = producer.make_reading(rng, f"sensor-{i % 3}", 1_700_000_000_000 + i, "failure")
+        assert validate_request(reading) == reading
+        assert all(0 <= v <= 99 for v in reading["data"])
+
+
+def test_percentiles_use_nearest_rank():
+    values = [float(v) for v in range(1, 101)]
+    assert producer.percentile(values, 50) == 50
+    assert producer.percentile(values, 99) == 99
+    assert producer.percentile(values, 100) == 100
+    assert producer.percentile([], 50) == 0
+
+
+def test_stats_count_readings_by_status_and_summarise_latency():
+    stats = producer.Stats(started=0.0)
+    for seconds in (0.010, 0.020, 0.030):
+        stats.record(200, seconds, 1)
+    stats.record(429, 0.5, 50)
+    stats.retried()
+
+    summary = stats.summary(now=2.0)
+
+    assert summary["readings"] == 53
+    assert summary["requests"] == 4
+    assert summary["retries"] == 1
+    assert summary["by_status"] == {200: 3, 429: 1}
+    assert summary["readings_per_s"] == 26.5
+    assert summary["p50_ms"] == 20.0
+    assert summary["p99_ms"] == 500.0
+
+
+@pytest.mark.parametrize("flags", [["--batch", "101"], ["--batch", "-1"], ["--sensors", "0"]])
+def test_bad_flags_are_refused(flags):
+    with pytest.raises(SystemExit):
+        producer.plan_from_args(producer.build_parser().parse_args(flags))
+
+
+def test_flags_build_the_plan():
+    args = producer.build_parser().parse_args(["--url", "http://h:1", "--count", "7", "--batch", "5", "--async"])
+    plan = producer.plan_from_args(args)
+    assert (plan.url, plan.count, plan.batch, plan.path) == ("http://h:1", 7, 5, "/events")
+    duration = producer.plan_from_args(producer.build_parser().parse_args(["--duration", "3"]))
+    assert (duration.count, duration.duration) == (None, 3.0)

@@ -1,0 +1,201 @@
+"""nrt/compat.py: one test per way moto 5.2.5 differs from AWS, on the live embedded AWS."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+import uuid
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from nrt import compat
+from nrt.embedded import EmbeddedAws
+
+
+def make_machine(aws: EmbeddedAws, states: dict[str, Any], start: str) -> str:
+    sfn = aws.client("stepfunctions")
+    return str(
+        sfn.create_state_machine(
+            name=f"compat-{uuid.uuid4().hex[:8]}",
+            definition=json.dumps({"StartAt": start, "States": states}),
+            roleArn=f"arn:aws:iam::{aws.ctx.account}:role/test",
+            type="EXPRESS",
+        )["stateMachineArn"]
+    )
+
+
+def sync(aws: EmbeddedAws, arn: str, body: Any) -> dict[str, Any]:
+    return compat.start_sync_execution(arn, json.dumps(body), account=aws.ctx.account, region=aws.ctx.region)
+
+
+INVOKE = {
+    "Type": "Task",
+    "Resource": "arn:aws:states:::aws-sdk:sagemakerruntime:invokeEndpoint",
+    "Parameters": {
+        "EndpointName.$": "$.endpoint",
+        "ContentType": "application/json",
+        "Body.$": "$.body",
+    },
+    "End": True,
+}
+
+
+def test_only_the_pinned_moto_is_patched():
+    compat.check_moto_version(compat.MOTO_VERSION)
+    with pytest.raises(compat.CompatError, match="pin moto=="):
+        compat.check_moto_version("5.3.0")
+
+
+def test_tasks_call_the_embedded_aws_on_its_own_port(aws):
+    assert os.environ["MOTO_PORT"] == str(aws.port)
+
+
+def test_the_sagemakerruntime_sdk_integration_runs_and_its_blob_output_is_a_string(aws, model_host):
+    model_host("compat-blob")
+    arn = make_machine(aws, {"Invoke": INVOKE}, "Invoke")
+
+    result = sync(aws, arn, {"endpoint": "nrt-compat-blob", "body": '{"instances": [[12, 87, 20]]}'})
+
+    assert result["status"] == "SUCCEEDED", result
+    output = json.loads(result["output"])
+    assert isinstance(output["Body"], str)
+    assert json.loads(output["Body"]) == {"predictions": [{"prediction": 1, "probability": 0.97}]}
+
+
+def test_sdk_errors_are_named_service_dot_code_exception_as_aws_names_them(aws):
+    assert compat.sdk_error_name("sagemakerruntime", "ModelError") == "SageMakerRuntime.ModelErrorException"
+    assert compat.sdk_error_name("sagemakerruntime", "ThrottlingException") == "SageMakerRuntime.ThrottlingException"
+    arn = make_machine(aws, {"Invoke": INVOKE}, "Invoke")
+
+    result = sync(aws, arn, {"endpoint": "nrt-absent", "body": "{}"})
+
+    assert result["status"] == "FAILED"
+    assert result["error"] == "SageMakerRuntime.ValidationErrorException"
+    assert "Endpoint nrt-absent" in result["cause"]
+
+
+def test_start_sync_execution_is_served_over_the_api_like_aws(aws):
+    arn = make_machine(aws, {"Echo": {"Type": "Pass", "End": True}}, "Echo")
+
+    result = aws.client("stepfunctions").start_sync_execution(stateMachineArn=arn, input='{"a": 1}')
+
+    assert result["status"] == "SUCCEEDED"
+    assert json.loads(result["output"]) == {"a": 1}
+
+
+def test_a_failed_sync_execution_reports_error_and_cause(aws):
+    arn = make_machine(aws, {"No": {"Type": "Fail", "Error": "Nope", "Cause": "because"}}, "No")
+
+    result = sync(aws, arn, {})
+
+    assert (result["status"], result["error"], result["cause"]) == ("FAILED", "Nope", "because")
+    assert "output" not in result
+
+
+def test_the_execution_start_time_in_the_context_object_is_an_iso_string(aws):
+    arn = make_machine(
+        aws,
+        {"When": {"Type": "Pass", "Parameters": {"t.$": "$$.Execution.StartTime"}, "End": True}},
+        "When",
+    )
+
+    started = json.loads(sync(aws, arn, {})["output"])["t"]
+
+    assert isinstance(started, str)
+    assert started.endswith("Z") and "T" in started
+
+
+def test_invoke_endpoint_on_an_unknown_endpoint_is_a_validation_error(aws):
+    with pytest.raises(ClientError) as caught:
+        aws.client("sagemaker-runtime").invoke_endpoint(EndpointName="nrt-ghost", Body=b"{}")
+    assert caught.value.response["Error"]["Code"] == "ValidationError"
+
+
+def test_invoke_endpoint_reaches_the_model_host(aws, model_host):
+    host = model_host("compat-route")
+
+    resp = aws.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName="nrt-compat-route",
+        Body=b'{"instances": [[50, 52, 49]]}',
+        ContentType="application/json",
+    )
+
+    assert json.loads(resp["Body"].read()) == {"predictions": [{"prediction": 0, "probability": 0.02}]}
+    assert host.requests == [{"instances": [[50, 52, 49]]}]
+
+
+def test_a_model_host_error_is_a_model_error_carrying_the_original_status(aws, model_host):
+    model_host("compat-4xx", lambda _: (400, {"message": "bad shape"}))
+
+    with pytest.raises(ClientError) as caught:
+        aws.client("sagemaker-runtime").invoke_endpoint(EndpointName="nrt-compat-4xx", Body=b"{}")
+
+    error = caught.value.response
+    assert error["Error"]["Code"] == "ModelError"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert error["OriginalStatusCode"] == 400
+    assert "Received client error (400)" in error["Error"]["Message"]
+
+
+def test_an_endpoint_without_a_running_host_is_not_ready(aws, model_host):
+    model_host("compat-cold")
+    compat.MODEL_HOSTS.pop("nrt-compat-cold")
+
+    with pytest.raises(ClientError) as caught:
+        aws.client("sagemaker-runtime").invoke_endpoint(EndpointName="nrt-compat-cold", Body=b"{}")
+    assert caught.value.response["Error"]["Code"] == "ModelNotReadyException"
+
+
+def test_one_parsed_definition_serves_concurrent_executions_without_mixing_them(aws):
+    arn = make_machine(
+        aws,
+        {
+            "Tag": {
+                "Type": "Pass",
+                "Parameters": {"n.$": "$.n", "twice.$": "States.MathAdd($.n, $.n)"},
+                "Next": "Out",
+            },
+            "Out": {"Type": "Pass", "End": True},
+        },
+        "Tag",
+    )
+    outputs: dict[int, Any] = {}
+
+    def go(n: int) -> None:
+        outputs[n] = json.loads(sync(aws, arn, {"n": n})["output"])
+
+    threads = [threading.Thread(target=go, args=(n,)) for n in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert outputs == {n: {"n": n, "twice": 2 * n} for n in range(24)}
+
+
+def test_jsonpaths_are_compiled_once(aws):
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    json_path.parse("$.compat.cache")
+    before = json_path.parse.cache_info().hits
+    json_path.parse("$.compat.cache")
+    assert json_path.parse.cache_info().hits == before + 1
+
+
+def test_finished_threads_are_let_go_after_each_execution(aws):
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    arn = make_machine(aws, {"Echo": {"Type": "Pass", "End": True}}, "Echo")
+    for _ in range(20):
+        sync(aws, arn, {})
+
+    assert len(TMP_THREADS) < 10
+
+
+def test_blobs_to_strings_reads_streams_and_decodes_bytes():
+    out = compat.blobs_to_strings({"Body": io.BytesIO(b'{"a": 1}'), "Raw": b"x", "N": 3})
+    assert out == {"Body": '{"a": 1}', "Raw": "x", "N": 3}

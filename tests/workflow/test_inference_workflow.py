@@ -1,0 +1,193 @@
+"""The real statemachine/inference.asl.json on the embedded AWS."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import pytest
+
+from nrt import compat
+from nrt.contract import Answer, answer_from_execution
+from nrt.embedded import EmbeddedAws
+from tests.conftest import load_event
+
+_ts = itertools.count(1_700_000_000_000, 1000)
+
+
+def run(aws: EmbeddedAws, body: dict[str, Any]) -> Answer:
+    result = compat.start_sync_execution(
+        aws.state_machine_arn, json.dumps(body), account=aws.ctx.account, region=aws.ctx.region
+    )
+    return answer_from_execution(result["status"], result.get("output"), result.get("cause"))
+
+
+def reading(model: str, sensor: str = "s-1", **extra: Any) -> dict[str, Any]:
+    return {"sensor": sensor, "model": model, "timestamp": next(_ts), "data": [12, 87, 20], **extra}
+
+
+def stored(aws: EmbeddedAws, sensor: str, timestamp: int) -> dict[str, Any] | None:
+    item: dict[str, Any] | None = (
+        aws.client("dynamodb")
+        .get_item(
+            TableName=aws.ctx.refs["PredictionsTable"],
+            Key={"sensor": {"S": sensor}, "timestamp": {"N": str(timestamp)}},
+        )
+        .get("Item")
+    )
+    return item
+
+
+def failures_for(aws: EmbeddedAws, model: str) -> list[dict[str, Any]]:
+    items = aws.client("dynamodb").scan(TableName=aws.ctx.refs["FailuresTable"])["Items"]
+    return [i for i in items if i.get("model", {}).get("S") == model]
+
+
+def test_given_a_reading_when_scored_then_the_prediction_is_answered_and_stored(aws, model_host):
+    host = model_host("happy")
+    body = reading("happy", sensor="happy-1")
+
+    answer = run(aws, body)
+
+    assert answer.status == 200
+    assert answer.body == {
+        "event_id": f"happy-1:{body['timestamp']}",
+        "sensor": "happy-1",
+        "timestamp": body["timestamp"],
+        "model": "happy",
+        "endpoint": "nrt-happy",
+        "prediction": 1,
+        "probability": 0.97,
+        "duplicate": False,
+    }
+    assert host.requests == [{"instances": [[12, 87, 20]]}]
+    item = stored(aws, "happy-1", body["timestamp"])
+    assert item is not None
+    assert item["prediction"] == {"N": "1"}
+    assert item["probability"] == {"N": "0.97"}
+    assert item["endpoint"] == {"S": "nrt-happy"}
+    assert json.loads(item["features"]["S"]) == [12, 87, 20]
+    assert item["predicted_at"]["S"].endswith("Z")
+
+
+def test_given_the_full_endpoint_name_when_scored_then_it_resolves_to_the_same_endpoint(aws, model_host):
+    model_host("legacy")
+
+    answer = run(aws, reading("nrt-legacy"))
+
+    assert answer.status == 200
+    assert answer.body["endpoint"] == "nrt-legacy"
+
+
+def test_given_a_batch_when_scored_then_the_model_is_called_once_and_each_reading_is_stored(aws, model_host):
+    host = model_host("batched")
+    batch = load_event("batch.json")
+    batch["model"] = "batched"
+    for r in batch["readings"]:
+        r["sensor"] = "batch-" + r["sensor"]
+
+    answer = run(aws, batch)
+
+    assert answer.status == 200
+    assert answer.body["count"] == 3
+    assert [r["prediction"] for r in answer.body["results"]] == [1, 0, 1]
+    assert answer.body["results"][1]["event_id"] == "evt-2"
+    assert len(host.requests) == 1
+    assert host.requests[0] == {"instances": [r["data"] for r in batch["readings"]]}
+    for r in batch["readings"]:
+        assert stored(aws, r["sensor"], r["timestamp"]) is not None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "guarded", "timestamp": 1_700_000_000_000, "data": [1, 2, 3]},
+        {"sensor": 7, "model": "guarded", "timestamp": 1_700_000_000_000, "data": [1, 2, 3]},
+        {"sensor": "s", "model": "guarded", "timestamp": "soon", "data": [1, 2, 3]},
+        {"sensor": "s", "model": "guarded", "timestamp": 5, "data": [1, 2, 3]},
+        {"sensor": "s", "model": "guarded", "timestamp": 4_102_444_800_000, "data": [1, 2, 3]},
+        {"sensor": "s", "model": "guarded", "timestamp": 1_700_000_000_000},
+        {"sensor": "s", "timestamp": 1_700_000_000_000, "data": [1, 2, 3]},
+        {"readings": [], "model": 3},
+    ],
+)
+def test_given_bad_input_when_started_then_400_and_the_model_is_never_invoked(aws, model_host, body):
+    host = model_host("guarded")
+
+    answer = run(aws, body)
+
+    assert answer.status == 400
+    assert answer.body["error"] == "ValidationError"
+    assert host.requests == []
+
+
+def test_given_an_unknown_model_when_scored_then_404(aws):
+    answer = run(aws, reading("nosuchmodel"))
+
+    assert answer.status == 404
+    assert answer.body["error"] == "ModelNotFound"
+    assert "nrt-nosuchmodel" in answer.body["message"]
+
+
+def test_given_features_the_model_rejects_when_scored_then_400_naming_the_models_reason(aws, model_host):
+    model_host("strict")
+
+    answer = run(aws, {**reading("strict"), "data": [1, 2]})
+
+    assert answer.status == 400
+    assert answer.body["error"] == "ValidationError"
+    assert "expects 3 features" in answer.body["message"]
+    assert failures_for(aws, "strict") == []
+
+
+def test_given_a_failing_model_when_scored_then_it_is_retried_then_recorded_and_503(aws, model_host):
+    host = model_host("broken", lambda _: (500, {"message": "out of memory"}))
+    body = reading("broken", sensor="broken-1")
+
+    answer = run(aws, body)
+
+    assert answer.status == 503
+    assert answer.body["error"] == "ModelUnavailable"
+    assert len(host.requests) == 2  # the first call and one retry
+    [failure] = failures_for(aws, "broken")
+    assert failure["error"]["S"] == "SageMakerRuntime.ModelErrorException"
+    assert "out of memory" in failure["cause"]["S"]
+    assert json.loads(failure["request"]["S"]) == body
+    assert failure["status"] == {"N": "503"}
+    assert stored(aws, "broken-1", body["timestamp"]) is None
+
+
+def test_given_a_resent_event_id_when_scored_then_it_is_stored_once_and_answered_as_duplicate(aws, model_host):
+    model_host("idem")
+    body = reading("idem", sensor="idem-1", event_id="evt-idem")
+
+    first = run(aws, body)
+    second = run(aws, body)
+
+    assert first.status == second.status == 200
+    assert first.body["duplicate"] is False
+    assert second.body["duplicate"] is True
+    assert {k: v for k, v in second.body.items() if k != "duplicate"} == {
+        k: v for k, v in first.body.items() if k != "duplicate"
+    }
+    items = aws.client("dynamodb").query(
+        TableName=aws.ctx.refs["PredictionsTable"],
+        KeyConditionExpression="sensor = :s",
+        ExpressionAttributeValues={":s": {"S": "idem-1"}},
+    )["Items"]
+    assert len(items) == 1
+
+
+def test_given_another_event_at_a_taken_sensor_and_timestamp_when_scored_then_409(aws, model_host):
+    model_host("clash")
+    body = reading("clash", sensor="clash-1", event_id="first")
+    assert run(aws, body).status == 200
+
+    answer = run(aws, {**body, "event_id": "second"})
+
+    assert answer.status == 409
+    assert answer.body["error"] == "Conflict"
+    item = stored(aws, "clash-1", body["timestamp"])
+    assert item is not None
+    assert item["event_id"] == {"S": "first"}

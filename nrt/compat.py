@@ -249,10 +249,13 @@ def _patch_parse_cache() -> None:
 
 
 def _patch_jsonpath_cache() -> None:
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.utils import json_path
 
     # Compiled paths are immutable; the set of distinct paths is bounded by the definitions.
-    _replace(json_path, "parse", functools.lru_cache(maxsize=4096)(getattr(json_path, "parse")))  # noqa: B009
+    # Both modules import their own jsonpath_ng parse function: cache each.
+    for module in (json_path, result_path):
+        _replace(module, "parse", functools.lru_cache(maxsize=4096)(getattr(module, "parse")))  # noqa: B009
 
 
 def _forget_finished_threads() -> None:

@@ -177,13 +177,15 @@ def test_one_parsed_definition_serves_concurrent_executions_without_mixing_them(
     assert outputs == {n: {"n": n, "twice": 2 * n} for n in range(24)}
 
 
-def test_jsonpaths_are_compiled_once(aws):
-    from moto.stepfunctions.parser.asl.utils import json_path
+@pytest.mark.parametrize("module", ["asl.utils.json_path", "asl.component.common.path.result_path"])
+def test_jsonpaths_are_compiled_once(aws, module):
+    import importlib
 
-    json_path.parse("$.compat.cache")
-    before = json_path.parse.cache_info().hits
-    json_path.parse("$.compat.cache")
-    assert json_path.parse.cache_info().hits == before + 1
+    parse = importlib.import_module(f"moto.stepfunctions.parser.{module}").parse
+    parse("$.compat.cache")
+    before = parse.cache_info().hits
+    parse("$.compat.cache")
+    assert parse.cache_info().hits == before + 1
 
 
 def test_finished_threads_are_let_go_after_each_execution(aws):

@@ -18,7 +18,7 @@ from nrt.template import LocalContext, load_template, resolve, resources, state_
 LOCAL_ROLE = "arn:aws:iam::{account}:role/{stack}-local"
 PROVISIONED_TABLES = ("PredictionsTable", "FailuresTable")
 STATE_MACHINE = "InferenceStateMachine"
-SFN_EXECUTION = {"stepfunctions": {"execute_state_machine": True}}
+SFN_EXECUTION: Any = {"stepfunctions": {"execute_state_machine": True}}
 
 
 @dataclass

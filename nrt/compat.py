@@ -17,8 +17,9 @@ The ASL is never changed to suit moto: this module makes moto behave as AWS docu
 Costs of moto's interpreter removed as well, with no change in behaviour: the definition
 is parsed once per definition instead of once per execution; each JSONPath is compiled once
 instead of once per evaluation (jsonpath_ng builds a yacc parser on every parse); one boto3
-client per service is reused instead of one built per task; and the finished threads that
-moto keeps in a global list, one per state, are let go after each execution.
+client per service is reused instead of one built per task; model-host connections are
+kept alive and shared; and the finished threads moto keeps in a global list are let go
+after each execution.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import functools
 import http.client
 import json
 import os
+import queue
 import sys
 import threading
 import urllib.parse
@@ -338,33 +340,34 @@ def _patch_start_sync_execution() -> None:
 # --- InvokeEndpoint reaches the model host ------------------------------------------------
 
 
-_connections = threading.local()
+# Idle kept-alive connections per model host, shared by all threads: moto runs every task
+# state in a thread of its own, so a per-thread pool would never be reused.
+_idle: dict[str, queue.SimpleQueue[http.client.HTTPConnection]] = {}
 
 
 def invoke_model_host(base_url: str, body: bytes, content_type: str, timeout: float = 60.0) -> tuple[int, bytes]:
     """POST /invocations on a model host over a kept-alive connection; (status, body)."""
-    pool: dict[str, http.client.HTTPConnection] = _connections.__dict__.setdefault("pool", {})
+    idle = _idle.setdefault(base_url, queue.SimpleQueue())
     for attempt in (1, 2):
-        conn = pool.get(base_url)
-        if conn is None:
+        try:
+            conn = idle.get_nowait()
+        except queue.Empty:
             parsed = urllib.parse.urlsplit(base_url)
             conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=timeout)
-            pool[base_url] = conn
         try:
             conn.request(
-                "POST",
-                "/invocations",
-                body=body,
-                headers={"Content-Type": content_type, "Accept": "application/json"},
+                "POST", "/invocations", body=body, headers={"Content-Type": content_type, "Accept": "application/json"}
             )
             resp = conn.getresponse()
-            return resp.status, resp.read()
+            answer = resp.status, resp.read()
         except (http.client.HTTPException, ConnectionError):
             # A kept-alive connection the host closed: reconnect once, then give up.
             conn.close()
-            pool.pop(base_url, None)
             if attempt == 2:
                 raise
+            continue
+        idle.put(conn)
+        return answer
     raise AssertionError("unreachable")
 
 

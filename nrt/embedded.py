@@ -68,6 +68,8 @@ def ensure_port_free(host: str, port: int) -> None:
     if port == 0:
         return
     with socket.socket() as probe:
+        # As the servers do: a port still in TIME_WAIT after a restart is free to take.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

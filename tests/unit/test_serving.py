@@ -71,3 +71,11 @@ def test_malformed_requests_are_client_errors(body, content_type):
 def test_a_wrong_feature_count_is_a_client_error_naming_the_expected_count(model):
     with pytest.raises(inference.InvalidInput, match="expects 3"):
         inference.predict_fn([[1, 2]], model)
+
+
+def test_the_model_host_and_local_api_send_small_replies_without_nagle_delay(model):
+    from nrt.api import make_handler as api_handler
+    from nrt.modelhost import make_handler as host_handler
+
+    assert host_handler(model).disable_nagle_algorithm is True
+    assert api_handler({}, None).disable_nagle_algorithm is True

@@ -201,3 +201,19 @@ def test_finished_threads_are_let_go_after_each_execution(aws):
 def test_blobs_to_strings_reads_streams_and_decodes_bytes():
     out = compat.blobs_to_strings({"Body": io.BytesIO(b'{"a": 1}'), "Raw": b"x", "N": 3})
     assert out == {"Body": '{"a": 1}', "Raw": "x", "N": 3}
+
+
+def test_model_host_connections_are_kept_alive_and_shared_across_threads(aws, model_host):
+    host = model_host("compat-pool")
+    body = b'{"instances": [[1, 2, 3]]}'
+
+    def call() -> None:
+        assert compat.invoke_model_host(host.url, body, "application/json")[0] == 200
+
+    for _ in range(3):
+        worker = threading.Thread(target=call)  # moto runs each task state in a thread of its own
+        worker.start()
+        worker.join()
+
+    assert compat._idle[host.url].qsize() == 1
+    assert len(host.requests) == 3

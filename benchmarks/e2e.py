@@ -39,12 +39,16 @@ def measure(url: str, count: int, batch: int, concurrency: int) -> dict[str, Any
     return {"scenario": f"batch {batch}" if batch else "single", "concurrency": concurrency, **summary}
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--single", type=int, default=1000, help="single readings to send")
     parser.add_argument("--batched", type=int, default=10000, help="readings to send in batches of 50")
     parser.add_argument("--concurrency", type=int, default=8)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     api_port = _free_port()
     with tempfile.TemporaryDirectory() as state:

@@ -1,6 +1,6 @@
 """Where moto 5.2.5 differs from AWS on the inference path, and the fix for each.
 
-Every patch is applied by `install()` and has its own test in tests/unit/test_compat.py.
+Every patch is applied by `install()` and has its own test in tests/workflow/test_compat.py.
 The ASL is never changed to suit moto: this module makes moto behave as AWS documents.
 
 | deviation in moto                                         | AWS behaviour restored here          |

@@ -98,13 +98,13 @@ def test_batches_of_50_are_answered_reading_by_reading(stack):
     assert json.loads(result.stdout)["by_status"] == {"200": 2}
 
 
+def failure_shaped(sensor: str, timestamp: int) -> dict[str, Any]:
+    """A reading the default model scores as a failure."""
+    return {"sensor": sensor, "model": "failure", "timestamp": timestamp, "data": [12, 87, 20]}
+
+
 def test_a_prediction_answer_has_the_contracts_fields(stack):
-    body = {
-        "sensor": "e2e-1",
-        "model": "failure",
-        "timestamp": 1_700_000_000_000,
-        "data": [12, 87, 20],
-    }
+    body = failure_shaped("e2e-1", 1_700_000_000_000)
 
     status, answer = request(stack["url"] + "/predictions", json.dumps(body).encode())
 
@@ -139,12 +139,7 @@ def test_the_local_api_answers_bad_requests_with_4xx_json(stack, path, body, sta
 
 
 def test_events_are_accepted_with_202_and_scored_in_the_background(stack):
-    body = {
-        "sensor": "async-1",
-        "model": "failure",
-        "timestamp": 1_700_000_000_500,
-        "data": [12, 87, 20],
-    }
+    body = failure_shaped("async-1", 1_700_000_000_500)
 
     status, answer = request(stack["url"] + "/events", json.dumps(body).encode())
     assert status == 202
@@ -235,3 +230,15 @@ def test_a_port_in_use_is_a_clear_error_not_a_traceback(stack, tmp_path):
     assert result.returncode != 0
     assert "cannot start the local stack" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_train_writes_a_model_the_host_can_serve(tmp_path):
+    result = subprocess.run(
+        [*NRT, "train", "tiny", "--rows", "3000", "--state-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert "ROC AUC" in result.stdout
+    assert (tmp_path / "models" / "tiny" / "model.joblib").exists()
+    assert json.loads((tmp_path / "models" / "tiny" / "evaluation.json").read_text())["roc_auc"] >= 0.97

@@ -1,0 +1,63 @@
+"""Every command the README shows exists, with flags its parser accepts."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import pytest
+
+from nrt import cli
+from producer import producer
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+MAKEFILE = (ROOT / "Makefile").read_text()
+
+
+def shell_lines() -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+    lines = [line.split("#", 1)[0].strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line]
+
+
+def test_the_quick_start_is_exactly_make_demo_then_make_test():
+    quick = README.split("## Quick start", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    assert [line.split("#")[0].strip() for line in quick.strip().splitlines()] == ["make demo", "make test"]
+
+
+def test_ci_runs_the_readmes_test_command():
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize("line", [line for line in shell_lines() if line.startswith("make ")])
+def test_make_targets_exist(line):
+    for target in line.split()[1:]:
+        assert re.search(rf"^{re.escape(target)}:", MAKEFILE, flags=re.M), target
+
+
+@pytest.mark.parametrize("line", [line for line in shell_lines() if "bin/nrt " in line or line.startswith("nrt ")])
+def test_nrt_commands_parse(line):
+    argv = shlex.split(line.split("nrt ", 1)[1])
+    if argv[0] == "produce":
+        producer.plan_from_args(producer.build_parser().parse_args(argv[1:]))
+    else:
+        assert cli.build_parser().parse_args(argv).func
+
+
+@pytest.mark.parametrize("line", [line for line in shell_lines() if "producer/producer.py" in line])
+def test_producer_commands_parse(line):
+    argv = shlex.split(line.split("producer/producer.py", 1)[1])
+    producer.plan_from_args(producer.build_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("line", [line for line in shell_lines() if "benchmarks.e2e" in line])
+def test_benchmark_commands_parse(line):
+    from benchmarks import e2e
+
+    argv = shlex.split(line.split("benchmarks.e2e", 1)[1])
+    assert e2e.build_parser().parse_args(argv)
+
+
+def test_make_help_is_the_default_target():
+    assert ".DEFAULT_GOAL := help" in MAKEFILE

@@ -122,12 +122,18 @@ def test_given_bad_input_when_started_then_400_and_the_model_is_never_invoked(aw
     assert host.requests == []
 
 
-def test_given_an_unknown_model_when_scored_then_404(aws):
-    answer = run(aws, reading("nosuchmodel"))
+def test_given_an_unknown_model_when_scored_then_404_and_the_reading_is_kept_for_replay(aws):
+    body = reading("nosuchmodel")
+
+    answer = run(aws, body)
 
     assert answer.status == 404
     assert answer.body["error"] == "ModelNotFound"
     assert "nrt-nosuchmodel" in answer.body["message"]
+    [failure] = failures_for(aws, "nosuchmodel")
+    assert failure["error"]["S"] == "SageMakerRuntime.ValidationErrorException"
+    assert failure["status"] == {"N": "404"}
+    assert json.loads(failure["request"]["S"]) == body
 
 
 def test_given_features_the_model_rejects_when_scored_then_400_naming_the_models_reason(aws, model_host):
@@ -138,7 +144,9 @@ def test_given_features_the_model_rejects_when_scored_then_400_naming_the_models
     assert answer.status == 400
     assert answer.body["error"] == "ValidationError"
     assert "expects 3 features" in answer.body["message"]
-    assert failures_for(aws, "strict") == []
+    [failure] = failures_for(aws, "strict")
+    assert failure["status"] == {"N": "400"}
+    assert failure["error"]["S"] == "SageMakerRuntime.ModelErrorException"
 
 
 def test_given_a_failing_model_when_scored_then_it_is_retried_then_recorded_and_503(aws, model_host):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import threading
 import uuid
@@ -67,6 +68,9 @@ class Inference:
             name, body = self._queue.get()
             try:
                 self.run(json.loads(body), name)
+            except Exception:
+                # The workflow records its own failures; this is the runtime failing to run it.
+                LOG.exception("event %s could not be run", name)
             finally:
                 self._queue.task_done()
 
@@ -74,6 +78,8 @@ class Inference:
         """Block until every accepted event has been processed."""
         self._queue.join()
 
+
+LOG = logging.getLogger("nrt.api")
 
 Route = Callable[[bytes], Answer]
 
@@ -146,6 +152,9 @@ def make_handler(routes: dict[tuple[str, str], Route], api_key: str | None) -> t
                 self._reply(route(raw))
             except RequestRejected as rejected:
                 self._reply(rejected.answer)
+            except Exception:
+                LOG.exception("%s %s failed", method, path)
+                self._reply(error(500, "InternalError", "the local API failed; see the nrt up log"))
 
         def do_GET(self) -> None:
             self._handle("GET")

@@ -18,12 +18,14 @@ Costs of moto's interpreter removed as well, with no change in behaviour: the de
 is parsed once per definition instead of once per execution; each JSONPath is compiled once
 instead of once per evaluation (jsonpath_ng builds a yacc parser on every parse); one boto3
 client per service is reused instead of one built per task; model-host connections are
-kept alive and shared; and the finished threads moto keeps in a global list are let go
-after each execution.
+kept alive and shared; state data is deep-copied by a JSON-specific copier (same result,
+about 3x faster; moto copies the whole input on every read); and the finished threads
+moto keeps in a global list are let go after each execution.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime
 import functools
 import http.client
@@ -32,6 +34,7 @@ import os
 import queue
 import sys
 import threading
+import types
 import urllib.parse
 import uuid
 from collections.abc import Callable
@@ -73,6 +76,7 @@ def install(port: int | None = None) -> None:
         _patch_client_cache()
         _patch_parse_cache()
         _patch_jsonpath_cache()
+        _patch_json_deepcopy()
         _patch_start_sync_execution()
         _patch_invoke_endpoint()
         _installed = True
@@ -264,6 +268,34 @@ def _forget_finished_threads() -> None:
     from moto.stepfunctions.parser.utils import TMP_THREADS
 
     TMP_THREADS[:] = [t for t in TMP_THREADS if t.is_alive()]
+
+
+# --- deep copies of state data ------------------------------------------------------------
+
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def json_deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """copy.deepcopy for JSON-shaped data, ~3x faster; anything else goes to copy.deepcopy."""
+    if memo is not None:
+        return copy.deepcopy(value, memo)
+    kind = type(value)
+    if kind is dict:
+        return {k: json_deepcopy(v) for k, v in value.items()}
+    if kind is list:
+        return [json_deepcopy(v) for v in value]
+    if kind in _IMMUTABLE:
+        return value
+    return copy.deepcopy(value)
+
+
+def _patch_json_deepcopy() -> None:
+    # The interpreter deep-copies the state input on every read (about 90 times for one
+    # reading, and once per Map iteration for the whole batch): half its CPU time.
+    fast_copy = types.SimpleNamespace(deepcopy=json_deepcopy, copy=copy.copy)
+    for name, module in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions.parser") and getattr(module, "copy", None) is copy:
+            module.copy = fast_copy  # type: ignore[attr-defined]
 
 
 # --- StartSyncExecution -------------------------------------------------------------------

@@ -217,3 +217,24 @@ def test_model_host_connections_are_kept_alive_and_shared_across_threads(aws, mo
 
     assert compat._idle[host.url].qsize() == 1
     assert len(host.requests) == 3
+
+
+def test_json_deepcopy_makes_an_independent_equal_copy_and_defers_other_types():
+    import datetime as dt
+
+    original = {"a": [1, 2.5, {"b": None, "c": True}], "s": "x", "when": dt.datetime(2020, 1, 1)}
+
+    copied = compat.json_deepcopy(original)
+    copied["a"][2]["b"] = "changed"
+    copied["a"].append(3)
+
+    assert original == {"a": [1, 2.5, {"b": None, "c": True}], "s": "x", "when": dt.datetime(2020, 1, 1)}
+    assert copied["when"] == original["when"]
+    memo: dict[int, Any] = {}
+    assert compat.json_deepcopy([original], memo) == [original]
+
+
+def test_the_interpreter_uses_the_json_deepcopy(aws):
+    from moto.stepfunctions.parser.asl.eval import states
+
+    assert states.copy.deepcopy is compat.json_deepcopy

@@ -33,15 +33,12 @@ class Inference:
     aws: EmbeddedAws
     async_workers: int = 4
     async_queue_size: int = 10_000
-    _queue: queue.Queue[tuple[str, str]] = field(init=False)
-    _threads: list[threading.Thread] = field(default_factory=list, init=False)
+    _queue: queue.Queue[tuple[str, dict[str, Any]]] = field(init=False)
 
     def __post_init__(self) -> None:
         self._queue = queue.Queue(self.async_queue_size)
         for i in range(self.async_workers):
-            thread = threading.Thread(target=self._drain, name=f"events-{i}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            threading.Thread(target=self._drain, name=f"events-{i}", daemon=True).start()
 
     def run(self, body: dict[str, Any], name: str | None = None) -> Answer:
         """StartSyncExecution, then the one mapping from outcome to HTTP answer."""
@@ -58,7 +55,7 @@ class Inference:
         """StartExecution (asynchronous): 202 with the execution's id, or 429 when full."""
         name = uuid.uuid4().hex
         try:
-            self._queue.put_nowait((name, json.dumps(body)))
+            self._queue.put_nowait((name, body))
         except queue.Full:
             return error(429, "Throttled", "the event queue is full; retry with backoff")
         return Answer(202, {"id": name, "status": "accepted"})
@@ -67,16 +64,10 @@ class Inference:
         while True:
             name, body = self._queue.get()
             try:
-                self.run(json.loads(body), name)
+                self.run(body, name)
             except Exception:
                 # The workflow records its own failures; this is the runtime failing to run it.
                 LOG.exception("event %s could not be run", name)
-            finally:
-                self._queue.task_done()
-
-    def wait_idle(self) -> None:
-        """Block until every accepted event has been processed."""
-        self._queue.join()
 
 
 LOG = logging.getLogger("nrt.api")

@@ -96,6 +96,20 @@ def _add(owner: Any, name: str, value: Any) -> None:
     setattr(owner, name, value)
 
 
+def _rebind_in_interpreter(name: str, old: Any, new: Any) -> None:
+    """Point every module of moto's interpreter that holds `old` under `name` at `new`.
+
+    The parser is imported first, so that every state and service module is loaded and
+    none keeps the old binding because it happened to be imported later.
+    """
+    import moto.stepfunctions.parser.asl.parse.asl_parser
+    import moto.stepfunctions.parser.backend.execution  # noqa: F401
+
+    for module_name, module in list(sys.modules.items()):
+        if module_name.startswith("moto.stepfunctions.parser") and getattr(module, name, None) is old:
+            setattr(module, name, new)
+
+
 # --- aws-sdk service names ---------------------------------------------------------------
 
 
@@ -224,9 +238,7 @@ def _patch_client_cache() -> None:
                 clients[key] = client
         return client
 
-    for name, module in list(sys.modules.items()):
-        if name.startswith("moto.stepfunctions.parser") and getattr(module, "boto_client_for", None) is original:
-            module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+    _rebind_in_interpreter("boto_client_for", original, boto_client_for)
 
 
 # --- parse each definition once -----------------------------------------------------------
@@ -292,10 +304,7 @@ def json_deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
 def _patch_json_deepcopy() -> None:
     # The interpreter deep-copies the state input on every read (about 90 times for one
     # reading, and once per Map iteration for the whole batch): half its CPU time.
-    fast_copy = types.SimpleNamespace(deepcopy=json_deepcopy, copy=copy.copy)
-    for name, module in list(sys.modules.items()):
-        if name.startswith("moto.stepfunctions.parser") and getattr(module, "copy", None) is copy:
-            module.copy = fast_copy  # type: ignore[attr-defined]
+    _rebind_in_interpreter("copy", copy, types.SimpleNamespace(deepcopy=json_deepcopy, copy=copy.copy))
 
 
 # --- StartSyncExecution -------------------------------------------------------------------

@@ -238,3 +238,14 @@ def test_the_interpreter_uses_the_json_deepcopy(aws):
     from moto.stepfunctions.parser.asl.eval import states
 
     assert states.copy.deepcopy is compat.json_deepcopy
+
+
+def test_every_task_service_reuses_one_client_per_service(aws):
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk,
+        state_task_service_dynamodb,
+    )
+
+    for module in (state_task_service_dynamodb, state_task_service_aws_sdk):
+        first = module.boto_client_for("us-east-1", "dynamodb")
+        assert module.boto_client_for("us-east-1", "dynamodb") is first

@@ -25,6 +25,8 @@ from nrt.contract import (
 )
 from nrt.embedded import EmbeddedAws
 
+LOG = logging.getLogger("nrt.api")
+
 
 @dataclass
 class Inference:
@@ -69,8 +71,6 @@ class Inference:
                 # The workflow records its own failures; this is the runtime failing to run it.
                 LOG.exception("event %s could not be run", name)
 
-
-LOG = logging.getLogger("nrt.api")
 
 Route = Callable[[bytes], Answer]
 

@@ -77,6 +77,7 @@ def install(port: int | None = None) -> None:
         _patch_parse_cache()
         _patch_jsonpath_cache()
         _patch_json_deepcopy()
+        _patch_inline_states()
         _patch_start_sync_execution()
         _patch_invoke_endpoint()
         _installed = True
@@ -305,6 +306,46 @@ def _patch_json_deepcopy() -> None:
     # The interpreter deep-copies the state input on every read (about 90 times for one
     # reading, and once per Map iteration for the whole batch): half its CPU time.
     _rebind_in_interpreter("copy", copy, types.SimpleNamespace(deepcopy=json_deepcopy, copy=copy.copy))
+
+
+# --- states without a timeout run inline ---------------------------------------------------
+
+
+def _patch_inline_states() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+
+    threaded = ExecutionState._evaluate_with_timeout
+
+    def _evaluate_with_timeout(self: Any, env: Any) -> None:
+        # moto runs every Task, Map and Parallel in a fresh thread only to be able to stop
+        # waiting after TimeoutSeconds. A state that declares no timeout cannot time out, so
+        # the thread buys nothing; here it runs in the caller's thread, in the same kind of
+        # frame, and its result takes the same way back.
+        if not self.timeout.is_default_value():
+            threaded(self, env)
+            return
+        frame = env.open_frame()
+        frame.states.reset(input_value=env.states.get_input())
+        frame.stack = copy.deepcopy(env.stack)
+        try:
+            self._eval_execution(frame)
+        finally:
+            frame.set_ended()
+            env.close_frame(frame)
+        output = frame.stack[-1]
+        env.stack.append(output)
+        if not self._is_language_query_jsonpath():
+            env.states.set_result(output)
+        if self.assign_decl:
+            self.assign_decl.eval(env=env)
+        if self.result_selector:
+            self.result_selector.eval(env=env)
+        if self.result_path:
+            self.result_path.eval(env)
+        else:
+            env.states.reset(input_value=env.stack.pop())
+
+    _replace(ExecutionState, "_evaluate_with_timeout", _evaluate_with_timeout)
 
 
 # --- StartSyncExecution -------------------------------------------------------------------

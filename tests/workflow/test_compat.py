@@ -249,3 +249,64 @@ def test_every_task_service_reuses_one_client_per_service(aws):
     for module in (state_task_service_dynamodb, state_task_service_aws_sdk):
         first = module.boto_client_for("us-east-1", "dynamodb")
         assert module.boto_client_for("us-east-1", "dynamodb") is first
+
+
+class _CountingThread(threading.Thread):
+    started: list[_CountingThread] = []
+
+    def start(self) -> None:
+        _CountingThread.started.append(self)
+        super().start()
+
+
+@pytest.mark.parametrize(("timeout", "threads"), [(None, 0), (30, 1)])
+def test_a_task_runs_in_its_own_thread_only_when_it_declares_a_timeout(aws, model_host, monkeypatch, timeout, threads):
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+
+    model_host("compat-inline")
+    state = {**INVOKE, **({"TimeoutSeconds": timeout} if timeout else {})}
+    arn = make_machine(aws, {"Invoke": state}, "Invoke")
+    monkeypatch.setattr(execute_state, "Thread", _CountingThread)
+    _CountingThread.started.clear()
+
+    result = sync(aws, arn, {"endpoint": "nrt-compat-inline", "body": '{"instances": [[12, 87, 20]]}'})
+
+    assert result["status"] == "SUCCEEDED", result
+    assert len(_CountingThread.started) == threads
+
+
+def test_a_task_that_declares_a_timeout_still_times_out(aws, model_host):
+    import time
+
+    def slow(request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        time.sleep(2.5)
+        return 200, {"predictions": []}
+
+    model_host("compat-slow", slow)
+    arn = make_machine(aws, {"Invoke": {**INVOKE, "TimeoutSeconds": 1}}, "Invoke")
+
+    result = sync(aws, arn, {"endpoint": "nrt-compat-slow", "body": "{}"})
+
+    assert result["status"] == "FAILED"
+    assert result["error"] == "States.Timeout"
+
+
+def test_an_inline_task_error_still_reaches_its_catch(aws, model_host):
+    model_host("compat-catch", lambda _: (500, {"message": "boom"}))
+    state = {
+        **{k: v for k, v in INVOKE.items() if k != "End"},
+        "Next": "Ok",
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": "Caught"}],
+    }
+    arn = make_machine(
+        aws,
+        {"Invoke": state, "Ok": {"Type": "Succeed"}, "Caught": {"Type": "Pass", "End": True}},
+        "Invoke",
+    )
+
+    result = sync(aws, arn, {"endpoint": "nrt-compat-catch", "body": "{}"})
+
+    assert result["status"] == "SUCCEEDED", result
+    output = json.loads(result["output"])
+    assert output["caught"]["Error"] == "SageMakerRuntime.ModelErrorException"
+    assert output["endpoint"] == "nrt-compat-catch"

@@ -7,7 +7,7 @@ import json
 import os
 import threading
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from botocore.exceptions import ClientError
@@ -252,7 +252,7 @@ def test_every_task_service_reuses_one_client_per_service(aws):
 
 
 class _CountingThread(threading.Thread):
-    started: list[_CountingThread] = []
+    started: ClassVar[list[_CountingThread]] = []
 
     def start(self) -> None:
         _CountingThread.started.append(self)

@@ -108,11 +108,16 @@ def start(host: str = "127.0.0.1", port: int = 4566, stack_name: str | None = No
 
 def table_spec(logical_id: str, ctx: LocalContext) -> dict[str, Any]:
     """CreateTable arguments for a table declared in the template."""
-    props = resolve(resources()[logical_id]["Properties"], ctx)
+    declared = resources()[logical_id]["Properties"]
     keep = ("TableName", "AttributeDefinitions", "KeySchema", "BillingMode")
-    spec = {k: props[k] for k in keep if k in props}
-    if "SSESpecification" in props:
-        spec["SSESpecification"] = {"Enabled": bool(props["SSESpecification"].get("SSEEnabled"))}
+    spec: dict[str, Any] = resolve({k: declared[k] for k in keep if k in declared}, ctx)
+    if "SSESpecification" in declared:
+        spec["SSESpecification"] = {"Enabled": bool(declared["SSESpecification"].get("SSEEnabled"))}
+    if "KinesisStreamSpecification" in declared:
+        # moto has no Kinesis streaming destination; the table's own change stream stands in
+        # for it (nrt/stream.py turns its records into the Kinesis format). Kinesis Data
+        # Streams for DynamoDB carries both images, so the stand-in does too.
+        spec["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
     return spec
 
 

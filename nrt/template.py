@@ -107,7 +107,8 @@ def resolve(value: Any, ctx: LocalContext, template: dict[str, Any] | None = Non
             expr = m.group(1)
             return get_att(expr) if "." in expr and "::" not in expr else ref(expr)
 
-        return re.sub(r"\$\{([^}!]+)\}", repl, text)
+        # ${!name} is CloudFormation's escape for a literal ${name}.
+        return re.sub(r"\$\{([^}!]+)\}", repl, text).replace("${!", "${")
 
     if isinstance(value, Tag):
         if value.name == "Ref":

@@ -1,0 +1,175 @@
+"""Firehose processor: one KDS-for-DynamoDB change record in, one flat prediction row out.
+
+The rows are JSON whose keys are exactly the Glue table's columns (snake_case: Firehose's
+JSON reader lower-cases keys before the Parquet conversion). A record that cannot be read is
+marked ProcessingFailed on its own, so Firehose writes it under the error prefix and the rest
+of the batch still lands.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import KinesisFirehoseEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+CHANGE_TYPES = ("INSERT", "MODIFY", "REMOVE")
+
+Result = Literal["Ok", "ProcessingFailed"]
+
+
+class MalformedChange(ValueError):
+    """The change record is not a readable KDS-for-DynamoDB record of a prediction."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    record_id: str
+    result: Result
+    data: str  # base64, as Firehose wants it back
+    reason: str = ""
+
+
+def plain(value: dict[str, Any]) -> Any:
+    """A DynamoDB attribute value ({"S": "x"}, {"N": "1"}, ...) as a plain Python value."""
+    if not isinstance(value, dict) or len(value) != 1:
+        raise MalformedChange(f"not an attribute value: {value!r}")
+    kind, inner = next(iter(value.items()))
+    if kind == "S":
+        return str(inner)
+    if kind == "N":
+        return number(inner)
+    if kind == "BOOL":
+        return bool(inner)
+    if kind == "NULL":
+        return None
+    if kind == "L":
+        return [plain(v) for v in inner]
+    if kind == "M":
+        return {k: plain(v) for k, v in inner.items()}
+    if kind in ("SS", "NS"):
+        return sorted(number(v) if kind == "NS" else str(v) for v in inner)
+    raise MalformedChange(f"unsupported attribute type {kind}")
+
+
+def number(text: Any) -> int | float:
+    try:
+        value = Decimal(str(text))
+    except InvalidOperation as error:
+        raise MalformedChange(f"not a number: {text!r}") from error
+    if not value.is_finite():
+        raise MalformedChange(f"not a finite number: {text!r}")
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def dedup_key(change: dict[str, Any]) -> str:
+    """The same change delivered twice gets the same key; any other change gets another."""
+    ddb = change["dynamodb"]
+    identity = [
+        change.get("tableName"),
+        change["eventName"],
+        ddb.get("Keys"),
+        ddb.get("ApproximateCreationDateTime"),
+        ddb.get("NewImage"),
+        ddb.get("OldImage"),
+    ]
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _typed(item: dict[str, Any], name: str, kind: type, required: bool = False) -> Any:
+    value = item.get(name)
+    if value is None:
+        if required:
+            raise MalformedChange(f"missing {name}")
+        return None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise MalformedChange(f"{name} is not {kind.__name__}: {value!r}")
+    return value
+
+
+def _features(text: Any) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        values = json.loads(text) if isinstance(text, str) else text
+    except json.JSONDecodeError as error:
+        raise MalformedChange("features is not JSON") from error
+    if not isinstance(values, list) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in values
+    ):
+        raise MalformedChange("features is not a list of numbers")
+    return [float(v) for v in values]
+
+
+def to_row(change: dict[str, Any], ingested_at: int) -> dict[str, Any]:
+    """One change record -> one row with exactly the Glue table's columns."""
+    if not isinstance(change, dict) or not isinstance(change.get("dynamodb"), dict):
+        raise MalformedChange("no dynamodb section")
+    change_type = change.get("eventName")
+    if change_type not in CHANGE_TYPES:
+        raise MalformedChange(f"unknown eventName {change_type!r}")
+    ddb = change["dynamodb"]
+    if not isinstance(ddb.get("Keys"), dict):
+        raise MalformedChange("no Keys")
+    # A REMOVE has no NewImage: its row carries the old image (or only the keys).
+    image = ddb.get("NewImage") or ddb.get("OldImage") or {}
+    item = {name: plain(value) for name, value in {**image, **ddb["Keys"]}.items()}
+    changed_at = ddb.get("ApproximateCreationDateTime")
+    return {
+        "event_id": _typed(item, "event_id", str),
+        "sensor": _typed(item, "sensor", str, required=True),
+        "timestamp": _typed(item, "timestamp", int, required=True),
+        "model": _typed(item, "model", str),
+        "endpoint": _typed(item, "endpoint", str),
+        "prediction": _typed(item, "prediction", int),
+        "probability": _typed(item, "probability", float),
+        "features": _features(item.get("features")),
+        "predicted_at": _typed(item, "predicted_at", str),
+        "change_type": change_type,
+        "changed_at": int(number(changed_at)) if changed_at is not None else None,
+        "ingested_at": ingested_at,
+        "dedup_key": dedup_key(change),
+    }
+
+
+def transform(records: Iterable[tuple[str, str, int]]) -> list[Outcome]:
+    """(record id, base64 data, arrival ms) -> one outcome per record, in order."""
+    outcomes = []
+    for record_id, data, arrival in records:
+        try:
+            change = json.loads(base64.b64decode(data, validate=True))
+            row = to_row(change, arrival)
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            # ValueError covers bad base64, bad JSON and MalformedChange.
+            outcomes.append(Outcome(record_id, "ProcessingFailed", data, f"{type(error).__name__}: {error}"))
+            continue
+        encoded = base64.b64encode((json.dumps(row, separators=(",", ":")) + "\n").encode()).decode()
+        outcomes.append(Outcome(record_id, "Ok", encoded))
+    return outcomes
+
+
+logger = Logger()
+metrics = Metrics()
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+@event_source(data_class=KinesisFirehoseEvent)
+def handler(event: KinesisFirehoseEvent, context: LambdaContext) -> dict[str, Any]:
+    outcomes = transform((r.record_id, r.data, r.approximate_arrival_timestamp) for r in event.records)
+    failed = [o for o in outcomes if o.result != "Ok"]
+    for outcome in failed:
+        logger.warning("change record not transformed", record_id=outcome.record_id, reason=outcome.reason)
+    metrics.add_metric(name="RowsTransformed", unit=MetricUnit.Count, value=len(outcomes) - len(failed))
+    metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=len(failed))
+    return {"records": [{"recordId": o.record_id, "result": o.result, "data": o.data} for o in outcomes]}

@@ -1,0 +1,122 @@
+"""The local lake: Parquet files with the Glue table's columns, under Firehose's dt=/hour= layout.
+
+The schema and the partition layout are read from template.yaml (the Glue table and the
+delivery stream's prefix), so the local lake cannot drift from what Firehose writes on AWS.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from nrt.template import load_template, resources
+
+GLUE_TABLE = "PredictionsGlueTable"
+DELIVERY_STREAM = "PredictionsDelivery"
+
+_SCALARS: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "bigint": pa.int64(),
+    "int": pa.int32(),
+    "double": pa.float64(),
+    "float": pa.float32(),
+    "boolean": pa.bool_(),
+}
+
+
+def arrow_type(glue_type: str) -> pa.DataType:
+    """A Glue (Hive) column type as the Arrow type Firehose's Parquet conversion writes."""
+    match = re.fullmatch(r"array<(.+)>", glue_type)
+    if match:
+        return pa.list_(arrow_type(match.group(1)))
+    if glue_type not in _SCALARS:
+        raise ValueError(f"Glue type {glue_type!r} has no local mapping")
+    return _SCALARS[glue_type]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What the local lake needs to know about the Glue table and the delivery stream."""
+
+    name: str
+    columns: list[tuple[str, str]]
+    partition_keys: list[str]
+    prefix: str  # Firehose's S3 prefix, with its !{timestamp:...} expressions
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([pa.field(name, arrow_type(kind)) for name, kind in self.columns])
+
+    @property
+    def column_names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+    def partition_path(self, arrival: datetime.datetime) -> str:
+        """The prefix Firehose gives an object whose oldest record arrived at `arrival` (UTC)."""
+
+        def expand(match: re.Match[str]) -> str:
+            java = match.group(1)
+            python = java.replace("yyyy", "%Y").replace("MM", "%m").replace("dd", "%d").replace("HH", "%H")
+            return arrival.strftime(python)
+
+        return re.sub(r"!\{timestamp:([^}]+)\}", expand, self.prefix)
+
+
+def table_spec(template: dict[str, Any] | None = None) -> TableSpec:
+    """The Glue table's columns and partition keys, and the delivery stream's prefix."""
+    found = resources(template or load_template())
+    table_input = found[GLUE_TABLE]["Properties"]["TableInput"]
+    destination = found[DELIVERY_STREAM]["Properties"]["ExtendedS3DestinationConfiguration"]
+    return TableSpec(
+        name=str(table_input["Name"]),
+        columns=[(c["Name"], c["Type"]) for c in table_input["StorageDescriptor"]["Columns"]],
+        partition_keys=[k["Name"] for k in table_input["PartitionKeys"]],
+        prefix=str(destination["Prefix"]),
+    )
+
+
+def write_rows(lake: Path, spec: TableSpec, rows: list[dict[str, Any]], arrival: datetime.datetime, name: str) -> Path:
+    """Write one Parquet object atomically (a reader never sees half a file); returns its path."""
+    table = pa.Table.from_pylist([{c: row.get(c) for c in spec.column_names} for row in rows], schema=spec.schema)
+    folder = lake / spec.partition_path(arrival)
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / name
+    partial = folder / f".{name}.partial"
+    pq.write_table(table, partial, compression="snappy")
+    with open(partial, "rb") as handle:
+        os.fsync(handle.fileno())
+    partial.replace(final)
+    return final
+
+
+def parquet_files(lake: Path, spec: TableSpec) -> list[Path]:
+    """Every complete object of the table (partial writes are hidden dot files)."""
+    root = lake / spec.prefix.split("/", 1)[0]
+    return sorted(p for p in root.rglob("*.parquet") if not p.name.startswith("."))
+
+
+def read_rows(lake: Path, spec: TableSpec) -> list[dict[str, Any]]:
+    """All rows in the lake (for tests and the demo's completeness check)."""
+    rows: list[dict[str, Any]] = []
+    for path in parquet_files(lake, spec):
+        rows.extend(pq.read_table(path, schema=spec.schema).to_pylist())
+    return rows
+
+
+def count_rows(lake: Path, spec: TableSpec) -> int:
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in parquet_files(lake, spec))
+
+
+def dedup_keys(paths: Iterable[Path]) -> set[str]:
+    keys: set[str] = set()
+    for path in paths:
+        keys.update(k for k in pq.read_table(path, columns=["dedup_key"]).column("dedup_key").to_pylist() if k)
+    return keys

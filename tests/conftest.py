@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -16,6 +17,10 @@ import pytest
 from nrt import compat, embedded
 from nrt.embedded import EmbeddedAws
 from nrt.runtime import deploy_local_endpoint
+from nrt.stream import transform_environment
+
+# The Firehose transform reads its config at import, as in Lambda: give it the template's.
+os.environ.update(transform_environment())
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "events"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -104,9 +105,7 @@ def _features(text: Any) -> list[float] | None:
         values = json.loads(text) if isinstance(text, str) else text
     except json.JSONDecodeError as error:
         raise MalformedChange("features is not JSON") from error
-    if not isinstance(values, list) or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in values
-    ):
+    if not isinstance(values, list) or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
         raise MalformedChange("features is not a list of numbers")
     return [float(v) for v in values]
 
@@ -157,6 +156,11 @@ def transform(records: Iterable[tuple[str, str, int]]) -> list[Outcome]:
         outcomes.append(Outcome(record_id, "Ok", encoded))
     return outcomes
 
+
+# Config is checked at cold start, by name (powertools reads both from the environment).
+for _name in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"):
+    if not os.environ.get(_name):
+        raise RuntimeError(f"{_name} is not set")
 
 logger = Logger()
 metrics = Metrics()

@@ -1,0 +1,351 @@
+"""Stream emulation: the predictions table's changes -> the real Firehose transform -> Parquet.
+
+On AWS: table -> Kinesis Data Streams for DynamoDB -> Firehose (Lambda transform, Parquet
+conversion) -> S3. moto has none of that, so this worker reads the table's change stream on
+the embedded AWS, rebuilds each record in the KDS-for-DynamoDB format, hands a
+Firehose-shaped event to functions/firehose_transform, and writes what it returns with the
+Glue table's schema under the delivery stream's prefix.
+
+Delivery is at least once from the stream (like AWS) and exactly once into the lake: an
+object is written atomically before the checkpoint moves, and rows whose dedup key is
+already in the lake are dropped, so a crash between the two repeats nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nrt.lake import TableSpec, dedup_keys, parquet_files, table_spec, write_rows
+from nrt.template import load_template, resources
+
+TRANSFORM_FUNCTION = "FirehoseTransformFunction"
+CRASH_BEFORE_CHECKPOINT = "NRT_STREAM_CRASH_BEFORE_CHECKPOINT"
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def epoch_ms(moment: datetime.datetime | float | int) -> int:
+    if isinstance(moment, datetime.datetime):
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.UTC)
+        return int(moment.timestamp() * 1000)
+    return int(moment * 1000) if moment < 10_000_000_000 else int(moment)
+
+
+def kds_change_record(stream_record: dict[str, Any], table_name: str, region: str) -> dict[str, Any]:
+    """A DynamoDB Streams record as Kinesis Data Streams for DynamoDB writes it."""
+    ddb = stream_record["dynamodb"]
+    change: dict[str, Any] = {
+        "ApproximateCreationDateTime": epoch_ms(ddb["ApproximateCreationDateTime"]),
+        "Keys": ddb["Keys"],
+        "SizeBytes": ddb.get("SizeBytes", 1),
+        "ApproximateCreationDateTimePrecision": "MILLISECOND",
+    }
+    for image in ("NewImage", "OldImage"):
+        if image in ddb:
+            change[image] = ddb[image]
+    return {
+        "awsRegion": region,
+        "eventID": stream_record["eventID"],
+        "eventName": stream_record["eventName"],
+        "userIdentity": None,
+        "recordFormat": "application/json",
+        "tableName": table_name,
+        "dynamodb": change,
+        "eventSource": "aws:dynamodb",
+    }
+
+
+@dataclass
+class Pending:
+    """A change read from the stream and not yet in the lake."""
+
+    sequence: str
+    shard: str
+    arrival_ms: int
+    data: bytes
+
+
+def firehose_event(pending: list[Pending], stream_arn: str, delivery_arn: str, region: str) -> dict[str, Any]:
+    """The event Firehose gives its Lambda processor for records from a Kinesis source."""
+    return {
+        "invocationId": str(uuid.uuid4()),
+        "sourceKinesisStreamArn": stream_arn,
+        "deliveryStreamArn": delivery_arn,
+        "region": region,
+        "records": [
+            {
+                "recordId": f"{p.shard}:{p.sequence}",
+                "approximateArrivalTimestamp": p.arrival_ms,
+                "data": base64.b64encode(p.data).decode(),
+                "kinesisRecordMetadata": {
+                    "sequenceNumber": p.sequence,
+                    "subsequenceNumber": 0,
+                    "partitionKey": p.shard,
+                    "shardId": p.shard,
+                    "approximateArrivalTimestamp": p.arrival_ms,
+                },
+            }
+            for p in pending
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """What powertools reads from a Lambda context."""
+
+    function_name: str = "firehose_transform"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:firehose_transform"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def transform_environment(template: dict[str, Any] | None = None) -> dict[str, str]:
+    """The transform function's environment, as the template declares it."""
+    props = resources(template or load_template())[TRANSFORM_FUNCTION]["Properties"]
+    variables = props.get("Environment", {}).get("Variables", {})
+    return {str(k): str(v) for k, v in variables.items()}
+
+
+def load_transform() -> Handler:
+    """The real handler, imported with the template's environment."""
+    os.environ.update(transform_environment())
+    from functions.firehose_transform import app
+
+    handler: Handler = app.handler
+    return handler
+
+
+@dataclass
+class Flushed:
+    rows: int
+    duplicates: int
+    failed: int
+    path: Path | None
+
+
+class Checkpoint:
+    """The last sequence number in the lake, per shard; written atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.positions: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".partial")
+        partial.write_text(json.dumps(self.positions, indent=1))
+        partial.replace(self.path)
+
+
+class LakeWriter:
+    """Buffers changes, runs the transform, writes Parquet, then moves the checkpoint."""
+
+    def __init__(
+        self,
+        lake: Path,
+        checkpoint: Checkpoint,
+        transform: Handler,
+        spec: TableSpec,
+        region: str,
+        stream_arn: str,
+        delivery_arn: str,
+    ) -> None:
+        self.lake = lake
+        self.checkpoint = checkpoint
+        self.transform = transform
+        self.spec = spec
+        self.region = region
+        self.stream_arn = stream_arn
+        self.delivery_arn = delivery_arn
+        self.buffer: list[Pending] = []
+        # Keys already in the lake: a change read again after a crash is not written twice.
+        self.seen = dedup_keys(parquet_files(lake, spec))
+
+    def add(self, pending: Pending) -> None:
+        self.buffer.append(pending)
+
+    def oldest_age(self, now_ms: int) -> float:
+        return (now_ms - self.buffer[0].arrival_ms) / 1000 if self.buffer else 0.0
+
+    def flush(self) -> Flushed:
+        if not self.buffer:
+            return Flushed(0, 0, 0, None)
+        batch = self.buffer
+        event = firehose_event(batch, self.stream_arn, self.delivery_arn, self.region)
+        answer = self.transform(event, LambdaContext())
+        rows: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        duplicates = 0
+        batch_keys: set[str] = set()
+        for record, result in zip(event["records"], answer["records"], strict=True):
+            if result["result"] != "Ok":
+                failed.append({"recordId": record["recordId"], "rawData": record["data"], "result": result["result"]})
+                continue
+            row = json.loads(base64.b64decode(result["data"]))
+            key = row["dedup_key"]
+            if key in self.seen or key in batch_keys:
+                duplicates += 1
+                continue
+            batch_keys.add(key)
+            rows.append(row)
+        # Firehose names the object's prefix after its oldest record's arrival.
+        arrival = datetime.datetime.fromtimestamp(batch[0].arrival_ms / 1000, datetime.UTC)
+        name = f"{self.spec.name}-{batch[0].shard}-{batch[0].sequence}-{batch[-1].sequence}.parquet"
+        path = write_rows(self.lake, self.spec, rows, arrival, name) if rows else None
+        if failed:
+            self._write_failed(failed, arrival, name)
+        if os.environ.get(CRASH_BEFORE_CHECKPOINT) and not self.checkpoint.path.with_suffix(".crashed").exists():
+            # Fault injection for the tests: the worst moment to die.
+            self.checkpoint.path.with_suffix(".crashed").write_text("crashed once\n")
+            os._exit(17)
+        self.seen |= batch_keys
+        for pending in batch:
+            self.checkpoint.positions[pending.shard] = pending.sequence
+        self.checkpoint.save()
+        self.buffer = []
+        return Flushed(len(rows), duplicates, len(failed), path)
+
+    def _write_failed(self, failed: list[dict[str, Any]], arrival: datetime.datetime, name: str) -> None:
+        """Like Firehose's error output: the raw records under errors/processing-failed/."""
+        folder = self.lake / "errors" / "processing-failed" / arrival.strftime("dt=%Y-%m-%d/hour=%H")
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / name.replace(".parquet", ".json")
+        partial = folder / f".{target.name}.partial"
+        partial.write_text("".join(json.dumps(f) + "\n" for f in failed))
+        partial.replace(target)
+
+
+class ChangeReader:
+    """Reads the table's change stream on the embedded AWS from the checkpoint on."""
+
+    def __init__(self, streams: Any, table_name: str, checkpoint: Checkpoint) -> None:
+        self.streams = streams
+        self.table_name = table_name
+        self.checkpoint = checkpoint
+        self.iterators: dict[str, str] = {}
+
+    def _open(self) -> None:
+        listed = self.streams.list_streams(TableName=self.table_name)["Streams"]
+        if not listed:
+            raise RuntimeError(f"table {self.table_name} has no change stream")
+        arn = listed[0]["StreamArn"]
+        for shard in self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            shard_id = shard["ShardId"]
+            if shard_id in self.iterators:
+                continue
+            after = self.checkpoint.positions.get(shard_id)
+            kwargs = (
+                {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
+                if after
+                else {"ShardIteratorType": "TRIM_HORIZON"}
+            )
+            self.iterators[shard_id] = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, **kwargs)[
+                "ShardIterator"
+            ]
+
+    def poll(self, limit: int = 1000) -> list[tuple[str, dict[str, Any]]]:
+        """(shard, stream record) pairs read since the last poll."""
+        self._open()
+        found: list[tuple[str, dict[str, Any]]] = []
+        for shard_id, iterator in list(self.iterators.items()):
+            page = self.streams.get_records(ShardIterator=iterator, Limit=limit)
+            self.iterators[shard_id] = page.get("NextShardIterator") or iterator
+            found.extend((shard_id, record) for record in page["Records"])
+        return found
+
+
+@dataclass
+class WorkerConfig:
+    endpoint_url: str
+    table_name: str
+    lake: Path
+    checkpoint: Path
+    region: str = "us-east-1"
+    account: str = "123456789012"
+    stack_name: str = "nrt-local"
+    flush_seconds: float = 5.0
+    flush_rows: int = 5000
+    poll_seconds: float = 0.2
+
+
+def run(config: WorkerConfig, stop: threading.Event, log: Callable[[str], None] = print) -> None:
+    """Poll, buffer and flush until `stop` is set; a last flush on the way out."""
+    import boto3
+
+    streams = boto3.client(
+        "dynamodbstreams",
+        endpoint_url=config.endpoint_url,
+        region_name=config.region,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    checkpoint = Checkpoint(config.checkpoint)
+    stream_arn = f"arn:aws:kinesis:{config.region}:{config.account}:stream/{config.stack_name}-predictions"
+    delivery_arn = f"arn:aws:firehose:{config.region}:{config.account}:deliverystream/{config.stack_name}-predictions"
+    writer = LakeWriter(
+        config.lake, checkpoint, load_transform(), table_spec(), config.region, stream_arn, delivery_arn
+    )
+    reader = ChangeReader(streams, config.table_name, checkpoint)
+    log(f"stream worker: {config.table_name} -> {config.lake} (flush every {config.flush_seconds:g} s)")
+    while not stop.is_set():
+        now = int(time.time() * 1000)
+        for shard_id, record in reader.poll():
+            change = kds_change_record(record, config.table_name, config.region)
+            writer.add(Pending(record["dynamodb"]["SequenceNumber"], shard_id, now, json.dumps(change).encode()))
+        now = int(time.time() * 1000)
+        if len(writer.buffer) >= config.flush_rows or writer.oldest_age(now) >= config.flush_seconds:
+            flushed = writer.flush()
+            log(
+                f"stream worker: {flushed.rows} rows -> lake ({flushed.duplicates} duplicates dropped, {flushed.failed} failed)"
+            )
+        stop.wait(config.poll_seconds)
+    flushed = writer.flush()
+    if flushed.rows or flushed.failed:
+        log(f"stream worker: {flushed.rows} rows -> lake on shutdown")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nrt.stream", description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint-url", required=True)
+    parser.add_argument("--table", required=True)
+    parser.add_argument("--lake", type=Path, required=True)
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--flush-seconds", type=float, default=5.0)
+    parser.add_argument("--flush-rows", type=int, default=5000)
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    config = WorkerConfig(
+        endpoint_url=args.endpoint_url,
+        table_name=args.table,
+        lake=args.lake,
+        checkpoint=args.checkpoint,
+        flush_seconds=args.flush_seconds,
+        flush_rows=args.flush_rows,
+    )
+    run(config, stop, log=lambda line: print(line, file=sys.stderr, flush=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

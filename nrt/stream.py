@@ -314,9 +314,7 @@ def run(config: WorkerConfig, stop: threading.Event, log: Callable[[str], None] 
         now = int(time.time() * 1000)
         if len(writer.buffer) >= config.flush_rows or writer.oldest_age(now) >= config.flush_seconds:
             flushed = writer.flush()
-            log(
-                f"stream worker: {flushed.rows} rows -> lake ({flushed.duplicates} duplicates dropped, {flushed.failed} failed)"
-            )
+            log(f"stream worker: {flushed.rows} rows -> lake, {flushed.duplicates} duplicates, {flushed.failed} failed")
         stop.wait(config.poll_seconds)
     flushed = writer.flush()
     if flushed.rows or flushed.failed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import socket
@@ -16,6 +17,7 @@ import pytest
 
 from nrt import compat, embedded
 from nrt.embedded import EmbeddedAws
+from nrt.lake import table_spec, write_rows
 from nrt.runtime import deploy_local_endpoint
 from nrt.stream import transform_environment
 
@@ -97,6 +99,60 @@ class FakeModelHost:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+# --- a small lake, for local Athena and the dashboard ------------------------------------
+
+NOW = datetime.datetime.now(datetime.UTC).replace(second=30, microsecond=0)
+MS = int(NOW.timestamp() * 1000)
+MINUTE = NOW.replace(second=0).isoformat()
+
+
+def lake_row(
+    sensor: str, offset_s: int, model: str, prediction: int, probability: float, **extra: Any
+) -> dict[str, Any]:
+    ts = MS + offset_s * 1000
+    return {
+        "event_id": f"{sensor}:{ts}",
+        "sensor": sensor,
+        "timestamp": ts,
+        "model": model,
+        "endpoint": f"nrt-{model}",
+        "prediction": prediction,
+        "probability": probability,
+        "features": [1.0, 2.0, 3.0],
+        "predicted_at": NOW.isoformat(),
+        "change_type": "INSERT",
+        "changed_at": ts + 20,
+        "ingested_at": ts + 400 + offset_s * 100,
+        "dedup_key": f"{sensor}:{ts}:{extra.get('change_type', 'INSERT')}",
+        **extra,
+    }
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Path:
+    """A small lake made in the test: see the rows below."""
+    return make_lake(tmp_path)
+
+
+def make_lake(tmp_path: Path) -> Path:
+    """Two models on pump-1, one on pump-2; one prediction modified, one removed."""
+    rows = [
+        lake_row("pump-1", 0, "failure", 1, 0.97),
+        lake_row("pump-1", 1, "failure", 0, 0.03),
+        lake_row("pump-1", 2, "candidate", 1, 0.91),
+        lake_row("pump-2", 3, "failure", 0, 0.12),
+        lake_row("pump-2", 4, "failure", 1, 0.88),
+    ]
+    write_rows(tmp_path, table_spec(), rows, NOW, "first.parquet")
+    later = [
+        # pump-2's second prediction was corrected, then pump-1's second one removed.
+        {**lake_row("pump-2", 4, "failure", 0, 0.45, change_type="MODIFY"), "changed_at": MS + 9000},
+        {**lake_row("pump-1", 1, "failure", 0, 0.03, change_type="REMOVE"), "changed_at": MS + 9500},
+    ]
+    write_rows(tmp_path, table_spec(), later, NOW, "second.parquet")
+    return tmp_path
 
 
 @pytest.fixture(scope="session")

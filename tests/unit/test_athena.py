@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 from pathlib import Path
 from typing import Any
@@ -22,50 +21,7 @@ from nrt.athena import (
 )
 from nrt.lake import table_spec, write_rows
 from nrt.template import load_template, resources
-
-NOW = datetime.datetime.now(datetime.UTC).replace(second=30, microsecond=0)
-MS = int(NOW.timestamp() * 1000)
-MINUTE = NOW.replace(second=0).isoformat()
-
-
-def row(sensor: str, offset_s: int, model: str, prediction: int, probability: float, **extra: Any) -> dict[str, Any]:
-    ts = MS + offset_s * 1000
-    return {
-        "event_id": f"{sensor}:{ts}",
-        "sensor": sensor,
-        "timestamp": ts,
-        "model": model,
-        "endpoint": f"nrt-{model}",
-        "prediction": prediction,
-        "probability": probability,
-        "features": [1.0, 2.0, 3.0],
-        "predicted_at": NOW.isoformat(),
-        "change_type": "INSERT",
-        "changed_at": ts + 20,
-        "ingested_at": ts + 400 + offset_s * 100,
-        "dedup_key": f"{sensor}:{ts}:{extra.get('change_type', 'INSERT')}",
-        **extra,
-    }
-
-
-@pytest.fixture
-def lake(tmp_path: Path) -> Path:
-    """Two models on pump-1, one on pump-2; one prediction modified, one removed."""
-    rows = [
-        row("pump-1", 0, "failure", 1, 0.97),
-        row("pump-1", 1, "failure", 0, 0.03),
-        row("pump-1", 2, "candidate", 1, 0.91),
-        row("pump-2", 3, "failure", 0, 0.12),
-        row("pump-2", 4, "failure", 1, 0.88),
-    ]
-    write_rows(tmp_path, table_spec(), rows, NOW, "first.parquet")
-    later = [
-        # pump-2's second prediction was corrected, then pump-1's second one removed.
-        {**row("pump-2", 4, "failure", 0, 0.45, change_type="MODIFY"), "changed_at": MS + 9000},
-        {**row("pump-1", 1, "failure", 0, 0.03, change_type="REMOVE"), "changed_at": MS + 9500},
-    ]
-    write_rows(tmp_path, table_spec(), later, NOW, "second.parquet")
-    return tmp_path
+from tests.conftest import MINUTE, MS, NOW, lake_row
 
 
 def run(lake: Path, name: str) -> list[dict[str, Any]]:
@@ -137,7 +93,7 @@ def test_lake_lag_from_reading_to_arrival(lake):
 
 def test_duplicate_check_finds_a_redelivered_change(lake):
     assert [r["extra_rows"] for r in run(lake, "duplicate_check.sql")] == [0, 0]
-    write_rows(lake, table_spec(), [row("pump-1", 0, "failure", 1, 0.97)], NOW, "again.parquet")
+    write_rows(lake, table_spec(), [lake_row("pump-1", 0, "failure", 1, 0.97)], NOW, "again.parquet")
 
     assert [r["extra_rows"] for r in run(lake, "duplicate_check.sql")] == [1, 1]
 

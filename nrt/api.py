@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import queue
@@ -93,8 +94,14 @@ def make_routes(inference: Inference) -> dict[tuple[str, str], Route]:
     }
 
 
-def make_handler(routes: dict[tuple[str, str], Route], api_key: str | None) -> type[BaseHTTPRequestHandler]:
+Page = Callable[[], str]
+
+
+def make_handler(
+    routes: dict[tuple[str, str], Route], api_key: str | None, pages: dict[str, Page] | None = None
+) -> type[BaseHTTPRequestHandler]:
     paths = {path for _, path in routes}
+    local_pages: dict[str, Page] = pages or {}
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -114,8 +121,27 @@ def make_handler(routes: dict[tuple[str, str], Route], api_key: str | None) -> t
             self.end_headers()
             self.wfile.write(data)
 
+        def _page(self, page: Page) -> None:
+            try:
+                data = page().encode("utf-8")
+                status = 200
+            except Exception as exc:
+                LOG.exception("page %s failed", self.path)
+                data = f"<!doctype html><p>This page could not be made: {html.escape(str(exc))}</p>".encode()
+                status = 500
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
         def _handle(self, method: str) -> None:
             path = self.path.split("?", 1)[0].rstrip("/") or "/"
+            if method == "GET" and path in local_pages:
+                # Local pages (the dashboard) are for a browser on this machine, which cannot
+                # send an API key; they only show aggregates of the local lake.
+                self._page(local_pages[path])
+                return
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY_BYTES:
                 # Refuse without reading the body; the connection cannot be reused after that.
@@ -167,8 +193,14 @@ class LocalApi(ThreadingHTTPServer):
     request_queue_size = 256
 
 
-def serve_api(inference: Inference, host: str = "127.0.0.1", port: int = 3000, api_key: str | None = None) -> LocalApi:
+def serve_api(
+    inference: Inference,
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    api_key: str | None = None,
+    pages: dict[str, Page] | None = None,
+) -> LocalApi:
     """Start the local API in a background thread; returns the server (call shutdown())."""
-    server = LocalApi((host, port), make_handler(make_routes(inference), api_key))
+    server = LocalApi((host, port), make_handler(make_routes(inference), api_key, pages))
     threading.Thread(target=server.serve_forever, name="local-api", daemon=True).start()
     return server

@@ -1,4 +1,5 @@
-"""The `nrt` command: run the pipeline on this machine, send readings, list models, train."""
+"""The `nrt` command: run the pipeline on this machine, send readings, query the lake, list
+models, train."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from nrt.athena import FORMATS
+from nrt.dashboard import write_dashboard
 from producer import producer
 from producer.producer import percentile
 
@@ -28,6 +31,7 @@ def _runtime(args: argparse.Namespace, log: Any = print) -> Any:
             api_port=args.api_port,
             aws_port=args.aws_port,
             api_key=getattr(args, "api_key", None),
+            flush_seconds=args.flush_seconds,
             log=log,
         ).start()
     except OSError as exc:
@@ -42,6 +46,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     assert runtime.aws is not None
     print(f"embedded AWS  {runtime.aws.url}  (moto, state-machine execution on)")
     print(f"local API     {runtime.api_url}  POST /predictions, POST /events, GET /models")
+    print(f"dashboard     {runtime.api_url}/dashboard")
+    print(f"lake          {runtime.lake.resolve()}  (Parquet, flushed every {args.flush_seconds:g} s)")
     print(f"state         {Path(args.state_dir).resolve()}")
     print("Ctrl-C stops everything.", flush=True)
     stop = threading.Event()
@@ -95,10 +101,85 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if answered != args.count:
             print(f"FAILED: {answered} of {args.count} readings were answered with a prediction")
             return 1
-        print(f"OK: all {args.count} readings answered")
+        expected = {str(body["event_id"]) for body, _ in stats.answers}
+        missing = wait_for_lake(runtime.lake, expected, args.lake_timeout)
+        if missing:
+            print(
+                f"FAILED: {len(missing)} of {len(expected)} predictions not in the lake after {args.lake_timeout:g} s"
+            )
+            return 1
+        print(f"lake: all {len(expected)} predictions are in {runtime.lake} as Parquet")
+        print_queries(runtime.lake)
+        page = write_dashboard(runtime.lake, Path(args.state_dir) / "dashboard.html")
+        print(f"dashboard: {page}  (also served at {runtime.api_url}/dashboard while nrt up runs)")
+        print(f"OK: all {args.count} readings answered and in the lake")
         return 0
     finally:
         runtime.stop()
+
+
+def lake_event_ids(lake: Path) -> set[str]:
+    import pyarrow.parquet as pq
+
+    from nrt.lake import parquet_files, table_spec
+
+    ids: set[str] = set()
+    for path in parquet_files(lake, table_spec()):
+        ids.update(str(v) for v in pq.read_table(path, columns=["event_id"]).column("event_id").to_pylist() if v)
+    return ids
+
+
+def wait_for_lake(lake: Path, expected: set[str], timeout: float) -> set[str]:
+    """Wait until every expected event id is in the lake; returns the ones still missing."""
+    deadline = time.monotonic() + timeout
+    missing = set(expected)
+    while True:
+        missing = expected - lake_event_ids(lake)
+        sys.stderr.write(f"\r  lake: {len(expected) - len(missing)}/{len(expected)} predictions written   ")
+        if not missing or time.monotonic() > deadline:
+            sys.stderr.write("\n")
+            return missing
+        time.sleep(0.5)
+
+
+def print_queries(lake: Path) -> None:
+    from nrt.athena import LocalAthena, query_files, render
+
+    athena = LocalAthena(lake)
+    for path in query_files():
+        print(f"\n== athena/{path.name}")
+        print(render(athena.run_file(path), "table"))
+    print()
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from nrt.athena import QueryError, run_query
+
+    if (args.execute is None) == (not args.files):
+        print("give either SQL files or -e SQL", file=sys.stderr)
+        return 2
+    for path in args.files:
+        if not path.is_file():
+            print(f"no such SQL file: {path}", file=sys.stderr)
+            return 2
+    try:
+        print(run_query(Path(args.lake), args.execute, args.files, args.format))
+    except QueryError as error:
+        print(f"query failed: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from nrt.athena import QueryError
+
+    try:
+        page = write_dashboard(Path(args.lake), Path(args.out))
+    except QueryError as error:
+        print(f"dashboard failed: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {page}")
+    return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -139,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--api-port", type=int, default=3000)
         p.add_argument("--aws-port", type=int, default=4566)
         p.add_argument("--state-dir", default=".nrt")
+        p.add_argument("--flush-seconds", type=float, default=5.0, help="lake buffer interval (Firehose's, locally)")
 
     up = sub.add_parser("up", help="run the whole pipeline locally until Ctrl-C")
     stack_flags(up)
@@ -149,9 +231,22 @@ def build_parser() -> argparse.ArgumentParser:
     stack_flags(demo)
     demo.add_argument("--count", type=int, default=DEMO_READINGS)
     demo.add_argument("--rate", type=float, default=0.0, help="readings/s; 0 for as fast as possible")
+    demo.add_argument("--lake-timeout", type=float, default=60.0, help="seconds to wait for the lake")
     demo.set_defaults(func=cmd_demo)
 
     sub.add_parser("produce", help="send readings (same flags as producer/producer.py; see nrt produce --help)")
+
+    query = sub.add_parser("query", help="run Athena SQL (files or -e) over the local lake")
+    query.add_argument("files", nargs="*", type=Path, metavar="FILE.sql")
+    query.add_argument("-e", "--execute", metavar="SQL", help="one SQL statement instead of files")
+    query.add_argument("--format", choices=FORMATS, default="table")
+    query.add_argument("--lake", default=".nrt/lake")
+    query.set_defaults(func=cmd_query)
+
+    dashboard = sub.add_parser("dashboard", help="write the dashboard page from the local lake")
+    dashboard.add_argument("--lake", default=".nrt/lake")
+    dashboard.add_argument("--out", default=".nrt/dashboard.html")
+    dashboard.set_defaults(func=cmd_dashboard)
 
     models = sub.add_parser("models", help="list the models available now")
     models.add_argument("--url", default="http://127.0.0.1:3000")

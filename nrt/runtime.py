@@ -1,10 +1,12 @@
-"""`nrt up`: the embedded AWS, one model host per prefixed endpoint, and the local API."""
+"""`nrt up`: the embedded AWS, one model host per prefixed endpoint, the local API and the
+stream worker that fills the lake."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 from functions.list_models.app import list_models
 from nrt import compat, embedded
 from nrt.api import Inference, LocalApi, serve_api
+from nrt.dashboard import dashboard_data, render_page
 from nrt.embedded import EmbeddedAws
 from training.inference import ARTIFACT
 from training.train import train
@@ -82,6 +85,73 @@ def start_model_host(directory: Path, endpoint: str) -> ModelHost:
     return ModelHost(endpoint, line.rsplit(" ", 1)[-1].strip(), process)
 
 
+class StreamWorker:
+    """`python -m nrt.stream` in its own process, restarted if it dies (as Firehose retries)."""
+
+    def __init__(self, aws_url: str, table: str, state_dir: Path, flush_seconds: float, log: Any) -> None:
+        self.command = [
+            sys.executable,
+            "-m",
+            "nrt.stream",
+            "--endpoint-url",
+            aws_url,
+            "--table",
+            table,
+            "--lake",
+            str(lake_dir(state_dir)),
+            "--checkpoint",
+            str(state_dir / "checkpoints" / "stream.json"),
+            "--flush-seconds",
+            str(flush_seconds),
+        ]
+        self.logs = state_dir / "logs"
+        self.pid_file = state_dir / "stream.pid"
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._stopping = threading.Event()
+
+    def start(self) -> StreamWorker:
+        self._spawn()
+        threading.Thread(target=self._supervise, name="stream-supervisor", daemon=True).start()
+        return self
+
+    def _spawn(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        # stdout is the transform's own output (powertools logs and EMF metrics), as in CloudWatch.
+        with open(self.logs / "firehose_transform.log", "ab") as out, open(self.logs / "stream.log", "ab") as err:
+            self.process = subprocess.Popen(self.command, stdout=out, stderr=err)
+        self.pid_file.write_text(f"{self.process.pid}\n")
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(0.5):
+            process = self.process
+            if process is None or process.poll() is None:
+                continue
+            if self._stopping.is_set():
+                return
+            self.restarts += 1
+            self.log(f"stream worker exited with {process.returncode}; restarting (see {self.logs / 'stream.log'})")
+            time.sleep(0.5)
+            self._spawn()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM: the worker flushes what it holds, then exits."""
+        self._stopping.set()
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def lake_dir(state_dir: Path) -> Path:
+    return state_dir / "lake"
+
+
 @dataclass
 class LocalRuntime:
     """Everything `nrt up` runs, on 127.0.0.1."""
@@ -90,16 +160,22 @@ class LocalRuntime:
     api_port: int = 3000
     aws_port: int = 4566
     api_key: str | None = None
+    flush_seconds: float = 5.0
     log: Any = print
     aws: EmbeddedAws | None = None
     api: LocalApi | None = None
     inference: Inference | None = None
     hosts: dict[str, ModelHost] = field(default_factory=dict)
+    stream: StreamWorker | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def lake(self) -> Path:
+        return lake_dir(self.state_dir)
 
     def start(self) -> LocalRuntime:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -109,8 +185,16 @@ class LocalRuntime:
         directory = ensure_default_model(self.state_dir, self.log)
         deploy_local_endpoint(self.aws, DEFAULT_MODEL, directory)
         self.sync_model_hosts()
+        self.stream = StreamWorker(
+            self.aws.url, self.aws.ctx.refs["PredictionsTable"], self.state_dir, self.flush_seconds, self.log
+        ).start()
         self.inference = Inference(self.aws)
-        self.api = serve_api(self.inference, port=self.api_port, api_key=self.api_key)
+        self.api = serve_api(
+            self.inference,
+            port=self.api_port,
+            api_key=self.api_key,
+            pages={"/dashboard": lambda: render_page(dashboard_data(self.lake))},
+        )
         self.api_port = self.api.server_address[1]
         threading.Thread(target=self._watch_endpoints, name="endpoint-watch", daemon=True).start()
         return self
@@ -143,6 +227,9 @@ class LocalRuntime:
         if self.api is not None:
             self.api.shutdown()
             self.api.server_close()
+        if self.stream is not None:
+            # Before the embedded AWS goes: the worker's last flush reads from it.
+            self.stream.stop()
         for host in self.hosts.values():
             compat.MODEL_HOSTS.pop(host.endpoint, None)
             host.process.terminate()

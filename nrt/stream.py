@@ -143,16 +143,24 @@ class Flushed:
 
 
 class Checkpoint:
-    """The last sequence number in the lake, per shard; written atomically."""
+    """The last sequence number in the lake, per shard of one stream; written atomically."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.positions: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        saved = json.loads(path.read_text()) if path.exists() else {}
+        self.stream: str | None = saved.get("stream")
+        self.positions: dict[str, str] = saved.get("positions", {})
+
+    def bind(self, stream: str) -> None:
+        """Positions belong to one stream: a new stream (a fresh embedded AWS) starts over."""
+        if stream != self.stream:
+            self.stream = stream
+            self.positions = {}
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(".partial")
-        partial.write_text(json.dumps(self.positions, indent=1))
+        partial.write_text(json.dumps({"stream": self.stream, "positions": self.positions}, indent=1))
         partial.replace(self.path)
 
 
@@ -248,6 +256,7 @@ class ChangeReader:
         if not listed:
             raise RuntimeError(f"table {self.table_name} has no change stream")
         arn = listed[0]["StreamArn"]
+        self.checkpoint.bind(arn)
         for shard in self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
             shard_id = shard["ShardId"]
             if shard_id in self.iterators:

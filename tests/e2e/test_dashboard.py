@@ -70,7 +70,7 @@ def test_given_an_empty_lake_when_opened_then_each_chart_says_so_without_errors(
     dom, log = load_in_browser(page)
 
     assert 'data-drawn="0"' in dom
-    assert dom.count("<p class=\"empty\">No rows yet.</p>") == 4
+    assert dom.count('<p class="empty">No rows yet.</p>') == 4
     assert "CONSOLE" not in log and "data-error" not in dom
 
 

@@ -136,3 +136,18 @@ def test_a_record_the_transform_refuses_goes_to_the_error_prefix_and_the_rest_st
     errors = list((tmp_path / "errors/processing-failed").rglob("*.json"))
     assert len(errors) == 1 and "shard-a:1" in errors[0].read_text()
     assert [r["timestamp"] for r in rows_for(tmp_path, sensors)] == [5]
+
+
+def test_a_checkpoint_of_another_stream_is_not_applied(tmp_path):
+    path = tmp_path / "checkpoint.json"
+    old = Checkpoint(path)
+    old.bind("arn:stream/earlier-run")
+    old.positions["shard-1"] = "1100000000017454423999"
+    old.save()
+
+    again = Checkpoint(path)
+    assert again.positions == {"shard-1": "1100000000017454423999"}
+    again.bind("arn:stream/earlier-run")
+    assert again.positions == {"shard-1": "1100000000017454423999"}
+    again.bind("arn:stream/this-run")
+    assert again.positions == {}

@@ -221,9 +221,11 @@ class LakeWriter:
         path = write_rows(self.lake, self.spec, rows, arrival, name) if rows else None
         if failed:
             self._write_failed(failed, arrival, name)
-        if os.environ.get(CRASH_BEFORE_CHECKPOINT) and not self.checkpoint.path.with_suffix(".crashed").exists():
-            # Fault injection for the tests: the worst moment to die.
-            self.checkpoint.path.with_suffix(".crashed").write_text("crashed once\n")
+        marker = self.checkpoint.path.with_suffix(".crashed")
+        if os.environ.get(CRASH_BEFORE_CHECKPOINT) and not marker.exists():
+            # Fault injection for the tests: the worst moment to die, once.
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text("crashed once, after writing and before the checkpoint\n")
             os._exit(17)
         self.seen |= batch_keys
         for pending in batch:

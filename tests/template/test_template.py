@@ -208,3 +208,5 @@ def test_sam_build_succeeds(tmp_path):
     built = tmp_path / "build"
     assert (built / "template.yaml").exists()
     assert (built / "ListModelsFunction" / "app.py").exists()
+    assert (built / "FirehoseTransformFunction" / "app.py").exists()
+    assert (built / "FirehoseTransformFunction" / "aws_lambda_powertools").is_dir()

@@ -7,8 +7,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+# The dashboard test opens the page in a real headless browser: Debian's chromium.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help demo up test lint typecheck unit pr bench clean
+.PHONY: help demo up test lint typecheck browser bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -38,7 +41,13 @@ lint: $(DEV_STAMP) ## ruff check + format check
 typecheck: $(DEV_STAMP) ## mypy (strict)
 	$(BIN)/mypy
 
-test: lint typecheck ## Install dev extras, lint, type-check and run the whole test suite
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+	  || ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
+browser: $(CHROMIUM) ## Install Debian's chromium (for the dashboard's browser test)
+
+test: lint typecheck browser ## Install dev extras and chromium, lint, type-check, run the whole suite
 	$(BIN)/pytest -q
 
 bench: $(STAMP) ## Measure local end-to-end throughput and latency (see benchmarks/)

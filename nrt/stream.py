@@ -185,11 +185,13 @@ class LakeWriter:
         self.stream_arn = stream_arn
         self.delivery_arn = delivery_arn
         self.buffer: list[Pending] = []
+        self.buffered_bytes = 0
         # Keys already in the lake: a change read again after a crash is not written twice.
         self.seen = dedup_keys(parquet_files(lake, spec))
 
     def add(self, pending: Pending) -> None:
         self.buffer.append(pending)
+        self.buffered_bytes += len(pending.data)
 
     def oldest_age(self, now_ms: int) -> float:
         return (now_ms - self.buffer[0].arrival_ms) / 1000 if self.buffer else 0.0
@@ -232,6 +234,7 @@ class LakeWriter:
             self.checkpoint.positions[pending.shard] = pending.sequence
         self.checkpoint.save()
         self.buffer = []
+        self.buffered_bytes = 0
         return Flushed(len(rows), duplicates, len(failed), path)
 
     def _write_failed(self, failed: list[dict[str, Any]], arrival: datetime.datetime, name: str) -> None:
@@ -294,7 +297,7 @@ class WorkerConfig:
     account: str = "123456789012"
     stack_name: str = "nrt-local"
     flush_seconds: float = 5.0
-    flush_rows: int = 5000
+    flush_bytes: int = 8 * 1024 * 1024
     poll_seconds: float = 0.2
 
 
@@ -323,7 +326,8 @@ def run(config: WorkerConfig, stop: threading.Event, log: Callable[[str], None] 
             change = kds_change_record(record, config.table_name, config.region)
             writer.add(Pending(record["dynamodb"]["SequenceNumber"], shard_id, now, json.dumps(change).encode()))
         now = int(time.time() * 1000)
-        if len(writer.buffer) >= config.flush_rows or writer.oldest_age(now) >= config.flush_seconds:
+        # Like Firehose: whichever comes first, the buffer's size or its age.
+        if writer.buffered_bytes >= config.flush_bytes or writer.oldest_age(now) >= config.flush_seconds:
             flushed = writer.flush()
             log(f"stream worker: {flushed.rows} rows -> lake, {flushed.duplicates} duplicates, {flushed.failed} failed")
         stop.wait(config.poll_seconds)
@@ -339,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lake", type=Path, required=True)
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--flush-seconds", type=float, default=5.0)
-    parser.add_argument("--flush-rows", type=int, default=5000)
+    parser.add_argument("--flush-bytes", type=int, default=8 * 1024 * 1024)
     args = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -350,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         lake=args.lake,
         checkpoint=args.checkpoint,
         flush_seconds=args.flush_seconds,
-        flush_rows=args.flush_rows,
+        flush_bytes=args.flush_bytes,
     )
     run(config, stop, log=lambda line: print(line, file=sys.stderr, flush=True))
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,40 @@ def test_a_checkpoint_of_another_stream_is_not_applied(tmp_path):
     assert again.positions == {"shard-1": "1100000000017454423999"}
     again.bind("arn:stream/this-run")
     assert again.positions == {}
+
+
+@pytest.mark.parametrize(("flush_seconds", "flush_bytes"), [(3600.0, 1), (0.2, 1 << 30)])
+def test_the_worker_flushes_on_size_or_on_age_whichever_comes_first(
+    aws, model_host, tmp_path, sensors, flush_seconds, flush_bytes
+):
+    import threading
+
+    from nrt.stream import WorkerConfig
+    from nrt.stream import run as run_worker
+
+    model_host("stream")
+    score(aws, sensors, 4)
+    config = WorkerConfig(
+        endpoint_url=aws.url,
+        table_name=aws.ctx.refs["PredictionsTable"],
+        lake=tmp_path,
+        checkpoint=tmp_path / "checkpoint.json",
+        flush_seconds=flush_seconds,
+        flush_bytes=flush_bytes,
+        poll_seconds=0.05,
+    )
+    stop = threading.Event()
+    lines: list[str] = []
+    worker = threading.Thread(target=run_worker, args=(config, stop, lines.append))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(rows_for(tmp_path, sensors)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        flushed_while_running = len(rows_for(tmp_path, sensors))
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+
+    assert flushed_while_running == 4
+    assert any("rows -> lake" in line for line in lines)

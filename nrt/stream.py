@@ -255,6 +255,7 @@ class ChangeReader:
         self.table_name = table_name
         self.checkpoint = checkpoint
         self.iterators: dict[str, str] = {}
+        self._described_at = float("-inf")
 
     def _open(self) -> None:
         listed = self.streams.list_streams(TableName=self.table_name)["Streams"]
@@ -278,7 +279,10 @@ class ChangeReader:
 
     def poll(self, limit: int = 1000) -> list[tuple[str, dict[str, Any]]]:
         """(shard, stream record) pairs read since the last poll."""
-        self._open()
+        # New shards are rare: describe the stream now and then, not on every poll.
+        if not self.iterators or time.monotonic() - self._described_at > 30:
+            self._open()
+            self._described_at = time.monotonic()
         found: list[tuple[str, dict[str, Any]]] = []
         for shard_id, iterator in list(self.iterators.items()):
             page = self.streams.get_records(ShardIterator=iterator, Limit=limit)
@@ -298,7 +302,7 @@ class WorkerConfig:
     stack_name: str = "nrt-local"
     flush_seconds: float = 5.0
     flush_bytes: int = 8 * 1024 * 1024
-    poll_seconds: float = 0.2
+    poll_seconds: float = 0.5
 
 
 def run(config: WorkerConfig, stop: threading.Event, log: Callable[[str], None] = print) -> None:

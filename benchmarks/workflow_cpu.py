@@ -3,7 +3,7 @@
 Throughput on a shared 2-core machine swings by a third from run to run; CPU time per
 execution is the steadier figure for comparing changes to nrt/compat.py.
 
-.venv/bin/python -m benchmarks.workflow_cpu --single 200 --batches 10
+.venv/bin/python -m benchmarks.workflow_cpu --rounds 3
 """
 
 from __future__ import annotations
@@ -11,42 +11,18 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import shutil
+import statistics
 import sys
-import threading
+import tempfile
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from benchmarks.e2e import _free_port, machine
 from nrt import compat, embedded
-from nrt.runtime import deploy_local_endpoint
-
-
-def _model_host() -> ThreadingHTTPServer:
-    """A model host that answers every row at once, so the figure is the workflow's own cost."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            rows = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["instances"]
-            data = json.dumps({"predictions": [{"prediction": 0, "probability": 0.1} for _ in rows]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+from nrt.runtime import deploy_local_endpoint, ensure_default_model, start_model_host
 
 
 def _cpu_ms(runs: int, once: Callable[[], None]) -> float:
@@ -60,17 +36,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--single", type=int, default=200, help="single-reading executions to time")
     parser.add_argument("--batches", type=int, default=10, help="batches of 50 to time")
+    parser.add_argument("--rounds", type=int, default=3, help="repeat, then report the median and the best")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
+    state = Path(tempfile.mkdtemp(prefix="nrt-bench-"))
+    model = ensure_default_model(state, log=lambda line: print(line, file=sys.stderr))
     aws = embedded.start(port=_free_port())
     embedded.provision(aws)
-    host = _model_host()
-    endpoint = deploy_local_endpoint(aws, "bench", Path("/nonexistent"))
-    compat.MODEL_HOSTS[endpoint] = f"http://127.0.0.1:{host.server_address[1]}"
+    endpoint = deploy_local_endpoint(aws, "bench", model)
+    # The model host is its own process (as in nrt up): its CPU is not counted here.
+    host = start_model_host(model, endpoint)
+    compat.MODEL_HOSTS[endpoint] = host.url
     clock = itertools.count(1_700_000_000_000)
 
     def reading() -> dict[str, Any]:
@@ -86,15 +66,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for _ in range(20):  # warm-up: imports, parse cache, connections
             execute(reading())
-        single = _cpu_ms(args.single, lambda: execute(reading())) / args.single
-        batched = _cpu_ms(args.batches, lambda: execute({"model": "bench", "readings": [reading() for _ in range(50)]}))
-        per_reading = batched / (args.batches * 50)
+
+        def one_batch() -> None:
+            execute({"model": "bench", "readings": [reading() for _ in range(50)]})
+
+        single, per_reading = [], []
+        for _ in range(args.rounds):
+            single.append(_cpu_ms(args.single, lambda: execute(reading())) / args.single)
+            per_reading.append(_cpu_ms(args.batches, one_batch) / (args.batches * 50))
     finally:
-        host.shutdown()
+        host.process.terminate()
         aws.stop()
+        shutil.rmtree(state, ignore_errors=True)
     print(f"machine: {machine()}")
-    print(f"single reading   {single:6.2f} ms CPU per execution   ({args.single} executions)")
-    print(f"batch of 50      {per_reading:6.2f} ms CPU per reading     ({args.batches} batches)")
+    for label, unit, values in (("single reading", "execution", single), ("batch of 50", "reading", per_reading)):
+        print(f"{label:<15} median {statistics.median(values):6.2f}  best {min(values):6.2f} ms CPU per {unit}")
+    print(f"({args.rounds} rounds of {args.single} single executions and {args.batches} batches of 50)")
     return 0
 
 

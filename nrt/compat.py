@@ -80,6 +80,7 @@ def install(port: int | None = None) -> None:
         _patch_inline_states()
         _patch_start_sync_execution()
         _patch_invoke_endpoint()
+        _patch_update_endpoint()
         _installed = True
 
 
@@ -496,3 +497,41 @@ def _patch_invoke_endpoint() -> None:
         )
 
     _replace(SageMakerRuntimeResponse, "invoke_endpoint", invoke_endpoint)
+
+
+# --- UpdateEndpoint -----------------------------------------------------------------------
+
+
+def _patch_update_endpoint() -> None:
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import FakeEndpoint, SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+    from moto.core.utils import utcnow
+
+    def update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str) -> Any:
+        # moto has no UpdateEndpoint. AWS keeps the endpoint's name and ARN and switches it
+        # to the new config's variants; Updating until the new variants serve, which on the
+        # embedded AWS (no containers) is at once.
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is None:
+            arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
+            raise ValidationError(message=f"Could not find endpoint '{arn}'.")
+        config = self.describe_endpoint_config(endpoint_config_name)  # ValidationError if missing
+        endpoint.endpoint_config_name = endpoint_config_name
+        endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
+        endpoint.data_capture_config = config["DataCaptureConfig"]
+        endpoint.last_modified_time = utcnow()
+        endpoint.endpoint_status = "InService"
+        return endpoint
+
+    def update_endpoint_response(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        endpoint = self.sagemaker_backend.update_endpoint(
+            endpoint_name=self._get_param("EndpointName"),
+            endpoint_config_name=self._get_param("EndpointConfigName"),
+        )
+        return ActionResult({"EndpointArn": endpoint.arn})
+
+    _add(SageMakerModelBackend, "update_endpoint", update_endpoint)
+    _add(SageMakerResponse, "update_endpoint", update_endpoint_response)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import math
+from pathlib import Path
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -33,3 +37,50 @@ def synthetic(n: int = 20_000, seed: int = 7, noise: float = 0.0) -> tuple[NDArr
         flip = rng.random(n) < noise
         y[flip] = 1 - y[flip]
     return x.astype(np.int64), y
+
+
+class DatasetError(ValueError):
+    """The data cannot train a model; the message says what is wrong and where."""
+
+
+FEATURE_COLUMNS = ("a", "b", "c")
+LABEL_COLUMN = "label"
+
+
+def load_csv(path: Path) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """A user's labelled readings: a CSV with the header a,b,c,label (label 0 or 1)."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in (*FEATURE_COLUMNS, LABEL_COLUMN) if c not in header]
+        if missing:
+            raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}; expected a,b,c,label")
+        features: list[list[float]] = []
+        labels: list[int] = []
+        for line, row in enumerate(reader, start=2):
+            try:
+                values = [float(row[c]) for c in FEATURE_COLUMNS]
+            except (TypeError, ValueError):
+                raise DatasetError(f"{path}:{line}: a, b and c must be numbers") from None
+            if not all(math.isfinite(v) for v in values):
+                raise DatasetError(f"{path}:{line}: a, b and c must be finite")
+            label = (row[LABEL_COLUMN] or "").strip()
+            if label not in ("0", "1"):
+                raise DatasetError(f"{path}:{line}: label must be 0 or 1, not {label!r}")
+            features.append(values)
+            labels.append(int(label))
+    return np.asarray(features, dtype=np.float64).reshape(-1, FEATURES), np.asarray(labels, dtype=np.int64)
+
+
+def check_trainable(y: NDArray[np.int64], source: str) -> None:
+    """Refuse data a classifier cannot learn from, saying why."""
+    if len(y) == 0:
+        raise DatasetError(f"{source}: no rows to train on")
+    classes = set(y.tolist())
+    if len(classes) < 2:
+        only = "failures" if classes == {1} else "non-failures"
+        raise DatasetError(f"{source}: every row is one class ({only}); a classifier needs both")
+    if min(int((y == 0).sum()), int((y == 1).sum())) < 5:
+        raise DatasetError(f"{source}: fewer than 5 rows of one class; too few to hold some out for testing")

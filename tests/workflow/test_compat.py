@@ -310,3 +310,33 @@ def test_an_inline_task_error_still_reaches_its_catch(aws, model_host):
     output = json.loads(result["output"])
     assert output["caught"]["Error"] == "SageMakerRuntime.ModelErrorException"
     assert output["endpoint"] == "nrt-compat-catch"
+
+
+def test_update_endpoint_switches_an_endpoint_to_a_new_config_in_place(aws):
+    sm = aws.client("sagemaker")
+    for version in ("v1", "v2"):
+        sm.create_model(
+            ModelName=f"compat-upd-{version}",
+            ExecutionRoleArn=f"arn:aws:iam::{aws.ctx.account}:role/test",
+            PrimaryContainer={"Image": "local/image", "ModelDataUrl": f"s3://bucket/{version}.tar.gz"},
+        )
+        sm.create_endpoint_config(
+            EndpointConfigName=f"compat-upd-{version}",
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": f"compat-upd-{version}",
+                    "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5},
+                }
+            ],
+        )
+    arn = sm.create_endpoint(EndpointName="compat-upd", EndpointConfigName="compat-upd-v1")["EndpointArn"]
+
+    assert sm.update_endpoint(EndpointName="compat-upd", EndpointConfigName="compat-upd-v2")["EndpointArn"] == arn
+
+    described = sm.describe_endpoint(EndpointName="compat-upd")
+    assert (described["EndpointConfigName"], described["EndpointStatus"]) == ("compat-upd-v2", "InService")
+    with pytest.raises(ClientError, match="Could not find endpoint"):
+        sm.update_endpoint(EndpointName="compat-missing", EndpointConfigName="compat-upd-v2")
+    with pytest.raises(ClientError, match="Could not find endpoint configuration"):
+        sm.update_endpoint(EndpointName="compat-upd", EndpointConfigName="compat-missing")

@@ -1,0 +1,39 @@
+"""model.tar.gz as SageMaker's scikit-learn container expects it: the artifact at the top,
+the serving code under code/ (SAGEMAKER_PROGRAM names the entry point)."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+from training import inference
+from training.inference import ARTIFACT
+
+ENTRY_POINT = "inference.py"
+# Shipped next to the artifact, for people and for the retraining quality gate.
+REPORTS = ("evaluation.json", "model_card.json", "roc_curve.png")
+
+
+def package(model_dir: Path, target: Path) -> Path:
+    """Write target (a .tar.gz) from a trained model directory; returns target."""
+    artifact = model_dir / ARTIFACT
+    if not artifact.is_file():
+        raise FileNotFoundError(f"{artifact} does not exist: train the model first (nrt train NAME)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(target, "w:gz") as tar:
+        tar.add(artifact, arcname=ARTIFACT)
+        for report in REPORTS:
+            if (model_dir / report).is_file():
+                tar.add(model_dir / report, arcname=report)
+        tar.add(Path(inference.__file__), arcname=f"code/{ENTRY_POINT}")
+    return target
+
+
+def unpack(archive: Path, model_dir: Path) -> Path:
+    """Extract a model.tar.gz (as SageMaker does into /opt/ml/model); refuses unsafe paths."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "r:gz") as tar:
+        tar.extractall(model_dir, filter="data")
+    if not (model_dir / ARTIFACT).is_file():
+        raise ValueError(f"{archive} has no {ARTIFACT} at its top level")
+    return model_dir

@@ -503,10 +503,10 @@ def _patch_invoke_endpoint() -> None:
 
 
 def _patch_update_endpoint() -> None:
+    from moto.core.utils import utcnow
     from moto.sagemaker.exceptions import ValidationError
     from moto.sagemaker.models import FakeEndpoint, SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
-    from moto.core.utils import utcnow
 
     def update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str) -> Any:
         # moto has no UpdateEndpoint. AWS keeps the endpoint's name and ARN and switches it

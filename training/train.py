@@ -49,7 +49,10 @@ class Evaluation:
     positive_rate: float  # class balance of the whole data set
 
 
-def _data(rows: int, seed: int, noise: float, csv: Path | None) -> tuple[NDArray[Any], NDArray[np.int64], dict[str, Any]]:
+Data = tuple[NDArray[Any], NDArray[np.int64], dict[str, Any]]
+
+
+def _data(rows: int, seed: int, noise: float, csv: Path | None) -> Data:
     if csv is not None:
         x, y = load_csv(csv)
         digest = hashlib.sha256(csv.read_bytes()).hexdigest()

@@ -199,16 +199,83 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from training.train import train
+    from training.dataset import DatasetError
+    from training.train import MODEL_CARD, ROC_CURVE, train
 
     directory = Path(args.state_dir) / "models" / args.name
-    print(f"training {args.name} on {args.rows} synthetic readings ...", flush=True)
+    source = f"CSV {args.csv}" if args.csv else f"{args.rows} synthetic readings"
+    print(f"training {args.name} on {source} ...", flush=True)
     started = time.monotonic()
-    evaluation = train(directory, rows=args.rows, seed=args.seed)
+    try:
+        evaluation = train(
+            directory,
+            rows=args.rows,
+            seed=args.seed,
+            noise=args.noise,
+            csv=args.csv,
+            name=args.name,
+            progress=lambda step: print(f"  {step}", flush=True),
+        )
+    except DatasetError as error:
+        print(f"cannot train {args.name}: {error}", file=sys.stderr)
+        return 1
+    cm = evaluation.confusion_matrix
     print(
         f"wrote {directory} in {time.monotonic() - started:.1f} s: "
-        f"ROC AUC {evaluation.roc_auc}, F1 {evaluation.f1} on {evaluation.test_rows} held-out readings"
+        f"ROC AUC {evaluation.roc_auc}, F1 {evaluation.f1}, precision {evaluation.precision}, "
+        f"recall {evaluation.recall} on {evaluation.test_rows} held-out readings "
+        f"(tn {cm['tn']}, fp {cm['fp']}, fn {cm['fn']}, tp {cm['tp']})"
     )
+    print(f"  report: {directory / 'evaluation.json'}, {directory / ROC_CURVE}, {directory / MODEL_CARD}")
+    return 0
+
+
+def cmd_deploy_model(args: argparse.Namespace) -> int:
+    import boto3
+
+    from nrt.deploy import DeployError, Instances, Serverless, deploy_model, image_uri, local_target, stack_target
+    from nrt.template import LocalContext, load_template
+
+    model_dir = Path(args.model_dir) if args.model_dir else Path(args.state_dir) / "models" / args.name
+    capacity: Serverless | Instances = (
+        Instances(args.instance_type, args.instance_count)
+        if args.instance_type
+        else Serverless(args.memory, args.max_concurrency, args.provisioned_concurrency)
+    )
+    try:
+        if args.local:
+            ctx = LocalContext()
+            url = f"http://127.0.0.1:{args.aws_port}"
+            prefix = ctx.parameter_values(load_template())["EndpointPrefix"]
+            target = local_target(url, ctx.stack_name, ctx.account, ctx.region, prefix)
+            session = boto3.session.Session(
+                aws_access_key_id="local", aws_secret_access_key="local", region_name=ctx.region
+            )
+            sm, s3 = session.client("sagemaker", endpoint_url=url), session.client("s3", endpoint_url=url)
+            try:
+                s3.head_bucket(Bucket=target.bucket)
+            except Exception:
+                print(f"cannot reach the embedded AWS at {url}: is `nrt up` running?", file=sys.stderr)
+                return 1
+        else:
+            session = boto3.session.Session(region_name=args.region)
+            region = session.region_name
+            if not region:
+                print("no AWS region: pass --region or set AWS_REGION", file=sys.stderr)
+                return 2
+            target = stack_target(session.client("cloudformation"), args.stack, region)
+            sm, s3 = session.client("sagemaker"), session.client("s3")
+        image = image_uri(target.region, args.instance_type)
+        deployment = deploy_model(
+            sm, s3, args.name, model_dir, target, capacity, image, log=print, wait=not args.no_wait
+        )
+    except (DeployError, FileNotFoundError) as error:
+        print(f"cannot deploy {args.name}: {error}", file=sys.stderr)
+        return 1
+    verb = "created" if deployment.created else "updated"
+    print(f"{verb} {deployment.endpoint} -> {deployment.version} ({deployment.status})")
+    if args.local:
+        print(f"the running `nrt up` starts a model host for it within seconds; send readings with model {args.name!r}")
     return 0
 
 
@@ -253,12 +320,30 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true")
     models.set_defaults(func=cmd_models)
 
-    train = sub.add_parser("train", help="train a model on the seeds' rule into <state-dir>/models/NAME")
+    train = sub.add_parser("train", help="train a model into <state-dir>/models/NAME, with its evaluation report")
     train.add_argument("name")
-    train.add_argument("--rows", type=int, default=20_000)
+    train.add_argument("--rows", type=int, default=20_000, help="synthetic readings to generate")
     train.add_argument("--seed", type=int, default=7)
+    train.add_argument("--noise", type=float, default=0.0, help="share of synthetic labels to flip")
+    train.add_argument("--csv", type=Path, help="train on your own readings: a CSV with header a,b,c,label")
     train.add_argument("--state-dir", default=".nrt")
     train.set_defaults(func=cmd_train)
+
+    deploy = sub.add_parser("deploy-model", help="deploy a trained model as the endpoint <prefix>NAME")
+    deploy.add_argument("name")
+    deploy.add_argument("--local", action="store_true", help="deploy to the embedded AWS of a running `nrt up`")
+    deploy.add_argument("--model-dir", help="the trained model (default: <state-dir>/models/NAME)")
+    deploy.add_argument("--state-dir", default=".nrt")
+    deploy.add_argument("--memory", type=int, default=2048, help="serverless memory, MB (1024-6144)")
+    deploy.add_argument("--max-concurrency", type=int, default=20, help="serverless max concurrency (1-200)")
+    deploy.add_argument("--provisioned-concurrency", type=int, default=0, help="warm serverless capacity")
+    deploy.add_argument("--instance-type", help="instance-backed instead of serverless, e.g. ml.m5.large")
+    deploy.add_argument("--instance-count", type=int, default=1)
+    deploy.add_argument("--stack", default="nrt-inference", help="the deployed stack whose outputs to use")
+    deploy.add_argument("--region", help="AWS region (default: your AWS configuration)")
+    deploy.add_argument("--aws-port", type=int, default=4566, help="the embedded AWS's port (with --local)")
+    deploy.add_argument("--no-wait", action="store_true", help="do not wait for InService")
+    deploy.set_defaults(func=cmd_deploy_model)
     return parser
 
 

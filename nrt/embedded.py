@@ -17,6 +17,8 @@ from nrt.template import LocalContext, load_template, resolve, resources, state_
 
 LOCAL_ROLE = "arn:aws:iam::{account}:role/{stack}-local"
 PROVISIONED_TABLES = ("PredictionsTable", "FailuresTable")
+MODEL_BUCKET = "ModelArtifactsBucket"
+SAGEMAKER_ROLE = "SageMakerExecutionRole"
 STATE_MACHINE = "InferenceStateMachine"
 SFN_EXECUTION: Any = {"stepfunctions": {"execute_state_machine": True}}
 
@@ -131,6 +133,13 @@ def provision(aws: EmbeddedAws) -> None:
         ctx.refs[logical_id] = spec["TableName"]
         if spec["TableName"] not in existing:
             ddb.create_table(**spec)
+    # The template leaves the bucket's name to CloudFormation; locally it is named after the stack.
+    bucket = f"{ctx.stack_name}-model-artifacts"
+    ctx.refs[MODEL_BUCKET] = bucket
+    ctx.refs[SAGEMAKER_ROLE] = f"arn:aws:iam::{ctx.account}:role/{ctx.stack_name}-sagemaker"
+    s3 = aws.client("s3")
+    if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=bucket)
     props = resolve({"Name": resources()[STATE_MACHINE]["Properties"]["Name"]}, ctx)
     sfn = aws.client("stepfunctions")
     arn = f"arn:aws:states:{ctx.region}:{ctx.account}:stateMachine:{props['Name']}"

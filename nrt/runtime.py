@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from nrt.api import Inference, LocalApi, serve_api
 from nrt.dashboard import dashboard_data, render_page
 from nrt.embedded import EmbeddedAws
 from training.inference import ARTIFACT
+from training.package import unpack
 from training.train import train
 
 DEFAULT_MODEL = "failure"
@@ -68,9 +71,35 @@ class ModelHost:
     endpoint: str
     url: str
     process: subprocess.Popen[str]
+    version: str = ""
 
 
-def start_model_host(directory: Path, endpoint: str) -> ModelHost:
+def model_source(sm: Any, endpoint: str) -> tuple[str, str]:
+    """(model version, ModelDataUrl) that the endpoint's current config serves."""
+    config_name = sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+    variant = sm.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"][0]
+    model = sm.describe_model(ModelName=variant["ModelName"])
+    return str(variant["ModelName"]), str(model["PrimaryContainer"]["ModelDataUrl"])
+
+
+def materialise(aws: EmbeddedAws, url: str, target: Path) -> Path | None:
+    """The model directory behind a ModelDataUrl: a local folder, or model.tar.gz in the
+    embedded S3 unpacked into target (as SageMaker unpacks it into /opt/ml/model)."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme == "file":
+        directory = Path(urllib.parse.unquote(parsed.path))
+        return directory if (directory / ARTIFACT).exists() else None
+    if parsed.scheme != "s3":
+        return None
+    if (target / ARTIFACT).exists():
+        return target
+    with tempfile.TemporaryDirectory() as scratch:
+        archive = Path(scratch) / "model.tar.gz"
+        aws.client("s3").download_file(parsed.netloc, parsed.path.lstrip("/"), str(archive))
+        return unpack(archive, target)
+
+
+def start_model_host(directory: Path, endpoint: str, version: str = "") -> ModelHost:
     """Run nrt.modelhost in its own process and wait for its ready line (or its exit)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "nrt.modelhost", "--model-dir", str(directory), "--port", "0"],
@@ -82,7 +111,7 @@ def start_model_host(directory: Path, endpoint: str) -> ModelHost:
     if "ready on " not in line:
         process.kill()
         raise RuntimeError(f"model host for {endpoint} did not start: {line!r}")
-    return ModelHost(endpoint, line.rsplit(" ", 1)[-1].strip(), process)
+    return ModelHost(endpoint, line.rsplit(" ", 1)[-1].strip(), process, version)
 
 
 class StreamWorker:
@@ -200,17 +229,27 @@ class LocalRuntime:
         return self
 
     def sync_model_hosts(self) -> None:
-        """Start a host for every prefixed endpoint whose model is on disk; stop orphans."""
+        """Serve what every prefixed endpoint serves now: start, replace or stop model hosts."""
         assert self.aws is not None
-        models = list_models(self.aws.client("sagemaker"), self.aws.prefix)
+        sm = self.aws.client("sagemaker")
+        models = list_models(sm, self.aws.prefix)
         wanted = {m["endpoint"]: m["model"] for m in models if m["available"]}
-        for endpoint, name in wanted.items():
-            directory = model_dir(self.state_dir, name)
-            if endpoint not in self.hosts and (directory / ARTIFACT).exists():
-                host = start_model_host(directory, endpoint)
-                self.hosts[endpoint] = host
-                compat.MODEL_HOSTS[endpoint] = host.url
+        for endpoint in wanted:
+            version, url = model_source(sm, endpoint)
+            running = self.hosts.get(endpoint)
+            if running is not None and running.version == version:
+                continue
+            directory = materialise(self.aws, url, self.state_dir / "endpoints" / version)
+            if directory is None:
+                continue  # no artifact on this machine (an endpoint made by hand, or by a test)
+            host = start_model_host(directory, endpoint, version)
+            self.hosts[endpoint] = host
+            compat.MODEL_HOSTS[endpoint] = host.url
+            if running is None:
                 self.log(f"model host for {endpoint} on {host.url}")
+            else:
+                self.log(f"model host for {endpoint} now serves {version} on {host.url}")
+                running.process.terminate()
         for endpoint in set(self.hosts) - set(wanted):
             compat.MODEL_HOSTS.pop(endpoint, None)
             self.hosts.pop(endpoint).process.terminate()

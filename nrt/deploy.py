@@ -1,0 +1,248 @@
+"""`nrt deploy-model NAME`: make a trained model usable as the endpoint <prefix>NAME.
+
+Upload model.tar.gz, create a SageMaker model with the scikit-learn serving image for the
+region, a serverless endpoint config (or an instance-backed one), then create the endpoint
+or switch the existing one to the new config in place, and wait until it is InService. Each
+deploy is a new model and config version, named <prefix>NAME-<UTC stamp>, so an update
+never edits what is serving. The same code deploys to AWS or to the embedded AWS.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from training.package import ENTRY_POINT, package
+
+FRAMEWORK = "sklearn"
+# The scikit-learn serving container that matches the scikit-learn the project trains with.
+FRAMEWORK_VERSION = "1.9-0"
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+# SageMaker endpoint names: letters, digits and hyphens, at most 63 characters.
+ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+METRIC_TAG = "nrt:roc_auc"
+
+Log = Callable[[str], None]
+
+
+class DeployError(Exception):
+    """The deployment cannot go ahead, or SageMaker reported it failed; the message says why."""
+
+
+@dataclass(frozen=True)
+class Serverless:
+    memory_mb: int = 2048
+    max_concurrency: int = 20
+    provisioned_concurrency: int = 0
+
+    def check(self) -> None:
+        if self.memory_mb not in SERVERLESS_MEMORY_MB:
+            raise DeployError(f"--memory must be one of {', '.join(map(str, SERVERLESS_MEMORY_MB))} MB")
+        if not 1 <= self.max_concurrency <= 200:
+            raise DeployError("--max-concurrency must be 1-200")
+        if not 0 <= self.provisioned_concurrency <= self.max_concurrency:
+            raise DeployError("--provisioned-concurrency must be 0 to --max-concurrency")
+
+    def variant(self, model_name: str) -> dict[str, Any]:
+        config: dict[str, Any] = {"MemorySizeInMB": self.memory_mb, "MaxConcurrency": self.max_concurrency}
+        if self.provisioned_concurrency:
+            config["ProvisionedConcurrency"] = self.provisioned_concurrency
+        return {"VariantName": "AllTraffic", "ModelName": model_name, "ServerlessConfig": config}
+
+
+@dataclass(frozen=True)
+class Instances:
+    """Instance-backed: for the latency tier serverless cannot reach (no cold starts)."""
+
+    instance_type: str
+    count: int = 1
+
+    def check(self) -> None:
+        if not self.instance_type.startswith("ml."):
+            raise DeployError(
+                f"--instance-type must be a SageMaker instance type (ml.m5.large), not {self.instance_type!r}"
+            )
+        if self.count < 1:
+            raise DeployError("--instance-count must be at least 1")
+
+    def variant(self, model_name: str) -> dict[str, Any]:
+        return {
+            "VariantName": "AllTraffic",
+            "ModelName": model_name,
+            "InstanceType": self.instance_type,
+            "InitialInstanceCount": self.count,
+            "InitialVariantWeight": 1.0,
+        }
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where models go: the artifacts bucket, the role SageMaker assumes, region and prefix."""
+
+    bucket: str
+    role_arn: str
+    region: str
+    prefix: str
+
+
+@dataclass(frozen=True)
+class Deployment:
+    endpoint: str
+    version: str
+    model_data_url: str
+    image: str
+    created: bool  # False: an existing endpoint was updated in place
+    status: str
+
+
+def image_uri(region: str, instance_type: str | None = None) -> str:
+    """The scikit-learn serving image for the region (from the sagemaker SDK's registry)."""
+    from sagemaker.core import image_uris
+
+    uri: str = image_uris.retrieve(
+        FRAMEWORK,
+        region=region,
+        version=FRAMEWORK_VERSION,
+        image_scope="inference",
+        instance_type=instance_type or "ml.m5.large",
+    )
+    return uri
+
+
+def endpoint_name(prefix: str, name: str) -> str:
+    endpoint = f"{prefix}{name}"
+    if not ENDPOINT_NAME.fullmatch(endpoint) or len(endpoint) > 63 - 16:
+        raise DeployError(
+            f"endpoint name {endpoint!r} is not usable: letters, digits and hyphens only, and at most "
+            f"{63 - 16} characters so that versions (<endpoint>-YYYYmmdd-HHMMSS) fit SageMaker's 63"
+        )
+    return endpoint
+
+
+def held_out_auc(model_dir: Path) -> str | None:
+    import json
+
+    evaluation = model_dir / "evaluation.json"
+    return str(json.loads(evaluation.read_text())["roc_auc"]) if evaluation.is_file() else None
+
+
+def _exists(sm: Any, endpoint: str) -> bool:
+    try:
+        sm.describe_endpoint(EndpointName=endpoint)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ValidationException":
+            return False
+        raise
+    return True
+
+
+def wait_in_service(sm: Any, endpoint: str, log: Log, poll: float = 10.0, timeout: float = 1800.0) -> str:
+    """Poll until InService (or Failed, with SageMaker's reason), showing progress."""
+    started = time.monotonic()
+    while True:
+        described = sm.describe_endpoint(EndpointName=endpoint)
+        status = str(described["EndpointStatus"])
+        elapsed = time.monotonic() - started
+        log(f"  {endpoint}: {status} ({elapsed:.0f} s)")
+        if status == "InService":
+            return status
+        if status in ("Failed", "OutOfService"):
+            raise DeployError(f"{endpoint} is {status}: {described.get('FailureReason', 'no reason given')}")
+        if elapsed > timeout:
+            raise DeployError(f"{endpoint} is still {status} after {timeout:.0f} s")
+        time.sleep(poll)
+
+
+def deploy_model(
+    sm: Any,
+    s3: Any,
+    name: str,
+    model_dir: Path,
+    target: Target,
+    capacity: Serverless | Instances,
+    image: str,
+    log: Log = print,
+    wait: bool = True,
+    poll: float = 10.0,
+) -> Deployment:
+    """Package, upload, create model and config versions, create or update the endpoint."""
+    capacity.check()
+    endpoint = endpoint_name(target.prefix, name)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
+    version = f"{endpoint}-{stamp}"
+    key = f"models/{name}/{stamp}/model.tar.gz"
+    with tempfile.TemporaryDirectory() as scratch:
+        archive = package(model_dir, Path(scratch) / "model.tar.gz")
+        log(f"uploading {archive.stat().st_size} bytes to s3://{target.bucket}/{key}")
+        s3.upload_file(str(archive), target.bucket, key)
+    model_data_url = f"s3://{target.bucket}/{key}"
+    tags = [{"Key": "nrt:model", "Value": name}]
+    auc = held_out_auc(model_dir)
+    if auc is not None:
+        tags.append({"Key": METRIC_TAG, "Value": auc})
+    log(f"creating model {version} ({image})")
+    sm.create_model(
+        ModelName=version,
+        ExecutionRoleArn=target.role_arn,
+        PrimaryContainer={
+            "Image": image,
+            "ModelDataUrl": model_data_url,
+            "Environment": {
+                "SAGEMAKER_PROGRAM": ENTRY_POINT,
+                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                "SAGEMAKER_REGION": target.region,
+            },
+        },
+        Tags=tags,
+    )
+    log(f"creating endpoint config {version}")
+    sm.create_endpoint_config(EndpointConfigName=version, ProductionVariants=[capacity.variant(version)], Tags=tags)
+    created = not _exists(sm, endpoint)
+    if created:
+        log(f"creating endpoint {endpoint}")
+        arn = sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=version, Tags=tags)["EndpointArn"]
+    else:
+        log(f"updating endpoint {endpoint} in place (it keeps serving the old version until the new one is ready)")
+        arn = sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=version)["EndpointArn"]
+        sm.add_tags(ResourceArn=arn, Tags=tags)
+    status = wait_in_service(sm, endpoint, log, poll=poll) if wait else "Creating" if created else "Updating"
+    return Deployment(endpoint, version, model_data_url, image, created, status)
+
+
+def local_target(aws_url: str, stack_name: str, account: str, region: str, prefix: str) -> Target:
+    """The embedded AWS's bucket and role, as `nrt up` provisions them."""
+    del aws_url
+    return Target(
+        bucket=f"{stack_name}-model-artifacts",
+        role_arn=f"arn:aws:iam::{account}:role/{stack_name}-sagemaker",
+        region=region,
+        prefix=prefix,
+    )
+
+
+def stack_target(cloudformation: Any, stack: str, region: str) -> Target:
+    """The deployed stack's outputs: artifacts bucket, SageMaker role and prefix."""
+    try:
+        described = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+    except ClientError as error:
+        raise DeployError(f"cannot read stack {stack!r}: {error}") from None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    missing = [
+        k for k in ("ModelArtifactsBucketName", "SageMakerExecutionRoleArn", "EndpointPrefix") if k not in outputs
+    ]
+    if missing:
+        raise DeployError(f"stack {stack!r} has no output(s) {', '.join(missing)}; deploy this template first")
+    return Target(
+        bucket=outputs["ModelArtifactsBucketName"],
+        role_arn=outputs["SageMakerExecutionRoleArn"],
+        region=region,
+        prefix=outputs["EndpointPrefix"],
+    )

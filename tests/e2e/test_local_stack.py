@@ -169,6 +169,44 @@ def test_models_lists_the_default_model(stack):
     assert "failure" in shown.stdout and "nrt-failure" in shown.stdout
 
 
+def _predict_with(url: str, model: str, timeout: float) -> tuple[int, Any]:
+    deadline = time.monotonic() + timeout
+    body = json.dumps(
+        {"sensor": "deploy-1", "model": model, "timestamp": int(time.time() * 1000), "data": [12, 87, 20]}
+    )
+    while True:
+        status, answer = request(f"{url}/predictions", body.encode())
+        if status == 200 or time.monotonic() > deadline:
+            return status, answer
+        time.sleep(0.25)
+
+
+def test_a_model_deployed_with_local_is_served_by_the_running_stack_within_seconds(stack):
+    state = stack["state"]
+    trained = subprocess.run(
+        [*NRT, "train", "e2e-pump", "--rows", "2000", "--state-dir", str(state)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    aws_port = stack["banner"].split("embedded AWS  http://127.0.0.1:", 1)[1].split()[0]
+
+    deployed = subprocess.run(
+        [*NRT, "deploy-model", "e2e-pump", "--local", "--aws-port", aws_port, "--state-dir", str(state)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    started = time.monotonic()
+    status, answer = _predict_with(stack["url"], "e2e-pump", timeout=15)
+
+    assert deployed.returncode == 0, deployed.stderr
+    assert "created nrt-e2e-pump -> nrt-e2e-pump-" in deployed.stdout
+    assert "nrt-e2e-pump: InService" in deployed.stdout
+    assert status == 200, answer
+    assert (answer["endpoint"], answer["prediction"]) == ("nrt-e2e-pump", 1)
+    assert time.monotonic() - started < 15
+    models = {m["model"]: m for m in request(f"{stack['url']}/models")[1]["models"]}
+    assert models["e2e-pump"]["status"] == "InService"
+
+
 def test_ctrl_c_stops_everything_cleanly(stack):
     proc = stack["proc"]
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()

@@ -1,0 +1,125 @@
+"""nrt/deploy.py against the embedded AWS: the model, config and endpoint it makes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from nrt.deploy import DeployError, Instances, Serverless, deploy_model, image_uri, local_target
+from nrt.runtime import materialise, model_source
+from training.train import train
+
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("models") / "turbine"
+    train(directory, rows=2000)
+    return directory
+
+
+def deploy(aws, name, model_dir, capacity=None, **kwargs):
+    target = local_target(aws.url, aws.ctx.stack_name, aws.ctx.account, aws.ctx.region, aws.prefix)
+    return deploy_model(
+        aws.client("sagemaker"),
+        aws.client("s3"),
+        name,
+        model_dir,
+        target,
+        capacity or Serverless(memory_mb=3072, max_concurrency=10, provisioned_concurrency=2),
+        IMAGE,
+        log=lambda _: None,
+        poll=0.01,
+        **kwargs,
+    )
+
+
+def test_the_serving_image_is_the_scikit_learn_container_for_the_region():
+    assert image_uri("us-east-1") == IMAGE
+    assert image_uri("eu-west-1").startswith(
+        "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0"
+    )
+
+
+def test_a_deploy_creates_the_model_serverless_config_and_prefixed_endpoint(aws, model_dir):
+    sm = aws.client("sagemaker")
+
+    deployment = deploy(aws, "turbine", model_dir)
+
+    assert (deployment.endpoint, deployment.created, deployment.status) == ("nrt-turbine", True, "InService")
+    assert deployment.version.startswith("nrt-turbine-")
+    endpoint = sm.describe_endpoint(EndpointName="nrt-turbine")
+    config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    [variant] = config["ProductionVariants"]
+    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 3072, "MaxConcurrency": 10, "ProvisionedConcurrency": 2}
+    model = sm.describe_model(ModelName=variant["ModelName"])
+    assert model["PrimaryContainer"]["Image"] == IMAGE
+    assert model["PrimaryContainer"]["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert model["PrimaryContainer"]["ModelDataUrl"] == deployment.model_data_url
+    assert model["ExecutionRoleArn"].endswith(":role/nrt-local-sagemaker")
+    tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]}
+    assert tags["nrt:model"] == "turbine" and float(tags["nrt:roc_auc"]) >= 0.97
+
+
+def test_the_uploaded_artifact_is_what_a_model_host_serves(aws, model_dir, tmp_path):
+    deploy(aws, "turbine-art", model_dir)
+    version, url = model_source(aws.client("sagemaker"), "nrt-turbine-art")
+
+    served = materialise(aws, url, tmp_path / version)
+
+    assert served is not None
+    assert (served / "model.joblib").read_bytes() == (model_dir / "model.joblib").read_bytes()
+    assert (served / "code" / "inference.py").exists()
+
+
+def test_a_second_deploy_updates_the_same_endpoint_in_place(aws, model_dir):
+    sm = aws.client("sagemaker")
+    first = deploy(aws, "turbine-twice", model_dir)
+    arn = sm.describe_endpoint(EndpointName="nrt-turbine-twice")["EndpointArn"]
+    time.sleep(1.1)  # versions are stamped to the second
+
+    second = deploy(aws, "turbine-twice", model_dir, capacity=Serverless(memory_mb=1024, max_concurrency=5))
+
+    assert (second.created, second.status) == (False, "InService")
+    assert second.version != first.version
+    endpoint = sm.describe_endpoint(EndpointName="nrt-turbine-twice")
+    assert endpoint["EndpointArn"] == arn
+    assert endpoint["EndpointConfigName"] == second.version
+    [variant] = sm.describe_endpoint_config(EndpointConfigName=second.version)["ProductionVariants"]
+    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 1024, "MaxConcurrency": 5}
+    # The first version is still there, untouched: a rollback is one update_endpoint away.
+    assert sm.describe_endpoint_config(EndpointConfigName=first.version)["EndpointConfigName"] == first.version
+
+
+def test_an_instance_backed_deploy_uses_instances_instead_of_serverless(aws, model_dir):
+    deployment = deploy(aws, "turbine-fast", model_dir, capacity=Instances("ml.m5.large", 2))
+
+    [variant] = aws.client("sagemaker").describe_endpoint_config(EndpointConfigName=deployment.version)[
+        "ProductionVariants"
+    ]
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.m5.large", 2)
+    assert "ServerlessConfig" not in variant
+
+
+@pytest.mark.parametrize(
+    ("name", "capacity", "message"),
+    [
+        ("bad_name", Serverless(), "letters, digits and hyphens"),
+        ("x" * 60, Serverless(), "at most 47 characters"),
+        ("ok", Serverless(memory_mb=1000), "--memory must be one of"),
+        ("ok", Serverless(max_concurrency=500), "--max-concurrency"),
+        ("ok", Serverless(max_concurrency=5, provisioned_concurrency=6), "--provisioned-concurrency"),
+        ("ok", Instances("m5.large"), "--instance-type"),
+    ],
+)
+def test_a_deploy_that_cannot_work_is_refused_before_anything_is_created(aws, model_dir, name, capacity, message):
+    sm = aws.client("sagemaker")
+    before = len(sm.list_models()["Models"])
+
+    with pytest.raises(DeployError, match=message):
+        deploy(aws, name, model_dir, capacity=capacity)
+
+    assert len(sm.list_models()["Models"]) == before

@@ -13,6 +13,16 @@ The ASL is never changed to suit moto: this module makes moto behave as AWS docu
 |                                                           | an unknown endpoint; ModelError 424  |
 | server-mode tasks call localhost:$MOTO_PORT (default 5000) | MOTO_PORT set to the real port       |
 | $$.Execution.StartTime is a Python datetime                | an ISO-8601 string                   |
+| no UpdateEndpoint                                          | endpoint switched to a new config    |
+| AddTags appends a second value for an existing key         | the key's value is replaced          |
+| $.a[0].b (a definite path) answered as a list              | the value itself; only paths with    |
+|                                                           | *, filters, slices, unions or .. are |
+|                                                           | lists                                |
+| arn:aws:states:::sagemaker:* unsupported, no .sync         | the optimised integration, with      |
+|                                                           | createTrainingJob.sync               |
+| training jobs Completed at once, canned metrics, no model  | the job runs (locally), writes       |
+|                                                           | model.tar.gz, reports FinalMetric-   |
+|                                                           | DataList from its MetricDefinitions  |
 
 Costs of moto's interpreter removed as well, with no change in behaviour: the definition
 is parsed once per definition instead of once per execution; each JSONPath is compiled once
@@ -20,7 +30,8 @@ instead of once per evaluation (jsonpath_ng builds a yacc parser on every parse)
 client per service is reused instead of one built per task; model-host connections are
 kept alive and shared; state data is deep-copied by a JSON-specific copier (same result,
 about 3x faster; moto copies the whole input on every read); and the finished threads
-moto keeps in a global list are let go after each execution.
+moto keeps in a global list are let go after each execution; and Task, Map and Parallel
+states that declare no TimeoutSeconds run in the caller's thread instead of a new one.
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ import http.client
 import json
 import os
 import queue
+import re
 import sys
 import threading
 import types
@@ -45,6 +57,10 @@ MOTO_VERSION = "5.2.5"
 
 # endpoint name -> base URL of the model host that serves it
 MODEL_HOSTS: dict[str, str] = {}
+# Runs a training job on this machine: (job name, hyperparameters) -> (model.tar.gz bytes,
+# the job's log). Set by the local runtime; without it, training jobs fail with a reason.
+TrainingRunner = Callable[[str, dict[str, str]], tuple[bytes, str]]
+TRAINING_RUNNER: TrainingRunner | None = None
 
 _installed = False
 _lock = threading.Lock()
@@ -81,6 +97,10 @@ def install(port: int | None = None) -> None:
         _patch_start_sync_execution()
         _patch_invoke_endpoint()
         _patch_update_endpoint()
+        _patch_sagemaker_integration()
+        _patch_training_jobs()
+        _patch_definite_jsonpaths()
+        _patch_add_tags()
         _installed = True
 
 
@@ -127,7 +147,7 @@ def _patch_service_names() -> None:
 # --- error names -------------------------------------------------------------------------
 
 # The PascalCase service names Step Functions uses in aws-sdk error names.
-SDK_ERROR_SERVICE_NAMES = {"sagemakerruntime": "SageMakerRuntime", "dynamodb": "DynamoDb"}
+SDK_ERROR_SERVICE_NAMES = {"sagemakerruntime": "SageMakerRuntime", "sagemaker": "SageMaker", "dynamodb": "DynamoDb"}
 
 
 def sdk_error_name(service: str, code: str) -> str:
@@ -535,3 +555,249 @@ def _patch_update_endpoint() -> None:
 
     _add(SageMakerModelBackend, "update_endpoint", update_endpoint)
     _add(SageMakerResponse, "update_endpoint", update_endpoint_response)
+
+
+# --- the optimised SageMaker integration ---------------------------------------------------
+
+
+def epoch_ms_values(value: Any) -> Any:
+    """Datetimes in an SDK response as epoch milliseconds, as Step Functions shows them."""
+    if isinstance(value, datetime.datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, dict):
+        return {k: epoch_ms_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [epoch_ms_values(v) for v in value]
+    return value
+
+
+# The actions AWS documents for the optimised SageMaker integration.
+SAGEMAKER_OPTIMISED_ACTIONS = {
+    "createEndpoint",
+    "createEndpointConfig",
+    "createHyperParameterTuningJob",
+    "createLabelingJob",
+    "createModel",
+    "createProcessingJob",
+    "createTrainingJob",
+    "createTransformJob",
+    "updateEndpoint",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _sagemaker_model() -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("sagemaker")
+
+
+def _patch_sagemaker_integration() -> None:
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+    from moto.stepfunctions.parser.asl.eval.event import event_detail
+    from moto.stepfunctions.parser.asl.utils import boto_client
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    EventDetails: Any = event_detail.EventDetails  # a TypedDict with every event kind's key
+    # moto sets up the task's callback endpoint only when .waitForTaskToken is listed, and its
+    # .sync path needs that endpoint; the token pattern itself is refused below.
+    patterns: set[Any] = {ResourceCondition.Sync, ResourceCondition.WaitForTaskToken}
+
+    class StateTaskServiceSageMaker(StateTaskServiceCallback):
+        """arn:aws:states:::sagemaker:<action>[.sync]: moto lists SageMaker as unsupported."""
+
+        def __init__(self) -> None:
+            super().__init__(supported_integration_patterns=patterns)
+
+        def _wait_for_task_token(self, env: Any, resource_runtime_part: Any, normalised_parameters: Any) -> None:
+            raise RuntimeError(f"{self.resource.resource_arn}: .waitForTaskToken is not supported")
+
+        def _get_supported_parameters(self) -> set[str] | None:
+            action = self.resource.api_action
+            if action not in SAGEMAKER_OPTIMISED_ACTIONS:
+                return None  # moto then refuses the resource, as AWS does
+            return set(_sagemaker_model().operation_model(action[0].upper() + action[1:]).input_shape.members)
+
+        def _client(self, resource_runtime_part: Any, credentials: Any) -> Any:
+            return boto_client.boto_client_for(
+                service="sagemaker", region=resource_runtime_part.region, state_credentials=credentials
+            )
+
+        def _from_error(self, env: Any, ex: Exception) -> Any:
+            if isinstance(ex, ClientError):
+                name = f"SageMaker.{ex.response['Error']['Code']}"
+                return FailureEvent(
+                    env=env,
+                    error_name=CustomErrorName(name),
+                    event_type=HistoryEventType.TaskFailed,
+                    event_details=EventDetails(
+                        taskFailedEventDetails=TaskFailedEventDetails(
+                            error=name,
+                            cause=ex.response["Error"]["Message"],
+                            resource=self._get_sfn_resource(),
+                            resourceType=self._get_sfn_resource_type(),
+                        )
+                    ),
+                )
+            return super()._from_error(env=env, ex=ex)
+
+        def _eval_service_task(
+            self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+        ) -> None:
+            client = self._client(resource_runtime_part, state_credentials)
+            response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
+            response.pop("ResponseMetadata", None)
+            env.stack.append(epoch_ms_values(response))
+
+        def _build_sync_resolver(
+            self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+        ) -> Callable[[], Any]:
+            action = self._get_boto_service_action()
+            if action != "create_training_job":
+                raise ValueError(f"sagemaker:{action}.sync is not supported locally")
+            client = self._client(resource_runtime_part, state_credentials)
+            name = normalised_parameters["TrainingJobName"]
+
+            def resolve() -> Any:
+                # AWS's .sync answer for a training job is its DescribeTrainingJob.
+                job = client.describe_training_job(TrainingJobName=name)
+                job.pop("ResponseMetadata", None)
+                status = job["TrainingJobStatus"]
+                if status in ("InProgress", "Stopping"):
+                    return None
+                if status == "Completed":
+                    return epoch_ms_values(job)
+                raise FailureEventException(
+                    FailureEvent(
+                        env=env,
+                        error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                        event_type=HistoryEventType.TaskFailed,
+                        event_details=EventDetails(
+                            taskFailedEventDetails=TaskFailedEventDetails(
+                                resource=self._get_sfn_resource(),
+                                resourceType=self._get_sfn_resource_type(),
+                                error=StatesErrorNameType.StatesTaskFailed.to_name(),
+                                cause=to_json_str(epoch_ms_values(job)),
+                            )
+                        ),
+                    )
+                )
+
+            return resolve
+
+    original = getattr(state_task_factory, "state_task_service_for")  # noqa: B009
+
+    def state_task_service_for(service_name: str) -> Any:
+        return StateTaskServiceSageMaker() if service_name == "sagemaker" else original(service_name)
+
+    _replace(state_task_factory, "state_task_service_for", state_task_service_for)
+
+
+# --- training jobs run on this machine --------------------------------------------------------
+
+
+def metrics_from_log(definitions: list[dict[str, str]], log: str) -> list[dict[str, Any]]:
+    """FinalMetricDataList as SageMaker builds it: each definition's regex, last match in the log."""
+    import re
+
+    found = []
+    for definition in definitions:
+        matches = re.findall(definition["Regex"], log)
+        if matches:
+            found.append({"MetricName": definition["Name"], "Value": float(matches[-1])})
+    return found
+
+
+def _patch_training_jobs() -> None:
+    from moto.core.utils import utcnow
+    from moto.s3.models import s3_backends
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    original = SageMakerModelBackend.create_training_job
+
+    def create_training_job(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # moto marks every job Completed at once, with canned metrics and no artifact. AWS
+        # runs the algorithm, writes model.tar.gz and reports the metrics the job's
+        # MetricDefinitions find in its log: so does this, with the local runner.
+        requested = copy.deepcopy(kwargs["algorithm_specification"].get("MetricDefinitions", []))
+        job: Any = original(self, *args, **kwargs)
+        job.algorithm_specification["MetricDefinitions"] = requested
+        if TRAINING_RUNNER is None:
+            job.training_job_status = job.secondary_status = "Failed"
+            job.failure_reason = "no local training runner: start the embedded AWS with nrt up"
+            job.final_metric_data_list = []
+            return job
+        try:
+            archive, log = TRAINING_RUNNER(job.training_job_name, dict(job.hyper_parameters or {}))
+        except Exception as error:
+            job.training_job_status = job.secondary_status = "Failed"
+            job.failure_reason = f"AlgorithmError: {error}"
+            job.final_metric_data_list = []
+            return job
+        bucket, _, key = job.model_artifacts["S3ModelArtifacts"].removeprefix("s3://").partition("/")
+        s3_backends[self.account_id][self.partition].put_object(bucket, key, archive)
+        now = utcnow()
+        job.final_metric_data_list = [{**m, "Timestamp": now} for m in metrics_from_log(requested, log)]
+        job.training_end_time = job.last_modified_time = now
+        return job
+
+    _replace(SageMakerModelBackend, "create_training_job", create_training_job)
+
+
+# --- JSONPath: definite paths give a value ----------------------------------------------------
+
+_INDEFINITE = re.compile(r"\[\s*(\*|\?|-?\d*\s*:)|\[[^\]]*,|\.\.|\.\*")
+
+
+def is_indefinite(path: str) -> bool:
+    """A path that can select several nodes (wildcard, filter, slice, union, deep scan)."""
+    return bool(_INDEFINITE.search(path))
+
+
+def _patch_definite_jsonpaths() -> None:
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    original = json_path.extract_json
+
+    def extract_json(path: str, data: Any) -> Any:
+        # Step Functions follows JSONPath: a definite path such as $.a[0].b selects one value;
+        # moto answers a list whenever an array index appears anywhere in the path.
+        matches = getattr(json_path, "parse")(path).find(data)  # noqa: B009 (the cached parse)
+        if is_indefinite(path):
+            return [match.value for match in matches]
+        if not matches:
+            raise json_path.NoSuchJsonPathError(json_path=path, data=data)
+        return matches[0].value
+
+    _rebind_in_interpreter("extract_json", original, extract_json)
+
+
+# --- AddTags replaces a key's value ------------------------------------------------------------
+
+
+def _patch_add_tags() -> None:
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    def add_tags(self: Any, arn: str, tags: list[dict[str, str]]) -> list[dict[str, str]]:
+        resource = self._get_resource_from_arn(arn)
+        keys = {t["Key"] for t in tags}
+        resource.tags[:] = [t for t in resource.tags if t["Key"] not in keys] + list(tags)
+        tags_now: list[dict[str, str]] = resource.tags
+        return tags_now
+
+    _replace(SageMakerModelBackend, "add_tags", add_tags)

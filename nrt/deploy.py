@@ -20,7 +20,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from training.package import ENTRY_POINT, package
+from training.package import ENTRY_POINT, package, package_training_code
+
+TRAINING_CODE_KEY = "code/training.tar.gz"  # the retraining job's sagemaker_submit_directory
 
 FRAMEWORK = "sklearn"
 # The scikit-learn serving container that matches the scikit-learn the project trains with.
@@ -183,6 +185,9 @@ def deploy_model(
         archive = package(model_dir, Path(scratch) / "model.tar.gz")
         log(f"uploading {archive.stat().st_size} bytes to s3://{target.bucket}/{key}")
         s3.upload_file(str(archive), target.bucket, key)
+        # The training code goes along, so the retraining workflow trains what this deploys.
+        code = package_training_code(Path(scratch) / "training.tar.gz")
+        s3.upload_file(str(code), target.bucket, TRAINING_CODE_KEY)
     model_data_url = f"s3://{target.bucket}/{key}"
     tags = [{"Key": "nrt:model", "Value": name}]
     auc = held_out_auc(model_dir)

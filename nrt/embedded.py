@@ -20,6 +20,9 @@ PROVISIONED_TABLES = ("PredictionsTable", "FailuresTable")
 MODEL_BUCKET = "ModelArtifactsBucket"
 SAGEMAKER_ROLE = "SageMakerExecutionRole"
 STATE_MACHINE = "InferenceStateMachine"
+RETRAIN_STATE_MACHINE = "RetrainStateMachine"
+STATE_MACHINES = (STATE_MACHINE, RETRAIN_STATE_MACHINE)
+NOTIFICATIONS = "RetrainNotifications"
 SFN_EXECUTION: Any = {"stepfunctions": {"execute_state_machine": True}}
 
 
@@ -89,6 +92,10 @@ def start(host: str = "127.0.0.1", port: int = 4566, stack_name: str | None = No
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
     ensure_port_free(host, port)
     compat.install(port)
+    # SageMaker training jobs in the embedded AWS run the project's training entry point.
+    from training.sagemaker_train import run_local
+
+    compat.TRAINING_RUNNER = run_local
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     aws = EmbeddedAws(host, port, LocalContext(stack_name=stack_name or LocalContext().stack_name), server)
@@ -140,18 +147,22 @@ def provision(aws: EmbeddedAws) -> None:
     s3 = aws.client("s3")
     if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         s3.create_bucket(Bucket=bucket)
-    props = resolve({"Name": resources()[STATE_MACHINE]["Properties"]["Name"]}, ctx)
+    topic = aws.client("sns").create_topic(Name=f"{ctx.stack_name}-retrain-notifications")["TopicArn"]
+    ctx.refs[NOTIFICATIONS] = topic
     sfn = aws.client("stepfunctions")
-    arn = f"arn:aws:states:{ctx.region}:{ctx.account}:stateMachine:{props['Name']}"
-    ctx.refs[STATE_MACHINE] = arn
-    definition = state_machine_definition(STATE_MACHINE, ctx)
-    names = {m["name"] for m in sfn.list_state_machines()["stateMachines"]}
-    if props["Name"] in names:
-        sfn.update_state_machine(stateMachineArn=arn, definition=definition)
-    else:
-        sfn.create_state_machine(
-            name=props["Name"],
-            definition=definition,
-            roleArn=LOCAL_ROLE.format(account=ctx.account, stack=ctx.stack_name),
-            type="EXPRESS",
-        )
+    existing_machines = {m["name"] for m in sfn.list_state_machines()["stateMachines"]}
+    for logical_id in STATE_MACHINES:
+        declared = resources()[logical_id]["Properties"]
+        name = resolve(declared["Name"], ctx)
+        arn = f"arn:aws:states:{ctx.region}:{ctx.account}:stateMachine:{name}"
+        ctx.refs[logical_id] = arn
+        definition = state_machine_definition(logical_id, ctx)
+        if name in existing_machines:
+            sfn.update_state_machine(stateMachineArn=arn, definition=definition)
+        else:
+            sfn.create_state_machine(
+                name=name,
+                definition=definition,
+                roleArn=LOCAL_ROLE.format(account=ctx.account, stack=ctx.stack_name),
+                type=declared["Type"],
+            )

@@ -3,7 +3,9 @@ the serving code under code/ (SAGEMAKER_PROGRAM names the entry point)."""
 
 from __future__ import annotations
 
+import io
 import tarfile
+from importlib.metadata import version
 from pathlib import Path
 
 from training import inference
@@ -37,3 +39,20 @@ def unpack(archive: Path, model_dir: Path) -> Path:
     if not (model_dir / ARTIFACT).is_file():
         raise ValueError(f"{archive} has no {ARTIFACT} at its top level")
     return model_dir
+
+
+def package_training_code(target: Path) -> Path:
+    """The sagemaker_submit_directory of the retraining job: the training package."""
+    root = Path(inference.__file__).resolve().parent
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(target, "w:gz") as tar:
+        for source in sorted(root.glob("*.py")):
+            tar.add(source, arcname=f"training/{source.name}")
+        # The container runs the entry point from the top of the submit directory.
+        tar.add(root / "sagemaker_train.py", arcname="sagemaker_train.py")
+        # The container installs these before it runs the entry point.
+        requirements = f"matplotlib=={version('matplotlib')}\n".encode()
+        info = tarfile.TarInfo("requirements.txt")
+        info.size = len(requirements)
+        tar.addfile(info, io.BytesIO(requirements))
+    return target

@@ -340,3 +340,118 @@ def test_update_endpoint_switches_an_endpoint_to_a_new_config_in_place(aws):
         sm.update_endpoint(EndpointName="compat-missing", EndpointConfigName="compat-upd-v2")
     with pytest.raises(ClientError, match="Could not find endpoint configuration"):
         sm.update_endpoint(EndpointName="compat-upd", EndpointConfigName="compat-missing")
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("$.items[0].name", "a"),
+        ("$.items[1]", {"name": "b", "n": 2}),
+        ("$.items[*].name", ["a", "b"]),
+        ("$.items[?(@.n > 1)].name", ["b"]),
+        ("$.items[0:1].n", [1]),
+        ("$.missing[*]", []),
+    ],
+)
+def test_definite_jsonpaths_select_a_value_and_indefinite_ones_a_list(aws, path, expected):
+    arn = make_machine(aws, {"Pick": {"Type": "Pass", "Parameters": {"got.$": path}, "End": True}}, "Pick")
+
+    result = sync(aws, arn, {"items": [{"name": "a", "n": 1}, {"name": "b", "n": 2}], "missing": []})
+
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"]) == {"got": expected}
+
+
+def test_add_tags_replaces_the_value_of_an_existing_key(aws):
+    sm = aws.client("sagemaker")
+    sm.create_model(
+        ModelName="compat-tags",
+        ExecutionRoleArn=f"arn:aws:iam::{aws.ctx.account}:role/test",
+        PrimaryContainer={"Image": "local/image"},
+        Tags=[{"Key": "k", "Value": "1"}, {"Key": "other", "Value": "x"}],
+    )
+    arn = sm.describe_model(ModelName="compat-tags")["ModelArn"]
+
+    sm.add_tags(ResourceArn=arn, Tags=[{"Key": "k", "Value": "2"}])
+
+    assert sorted((t["Key"], t["Value"]) for t in sm.list_tags(ResourceArn=arn)["Tags"]) == [("k", "2"), ("other", "x")]
+
+
+TRAIN = {
+    "Type": "Task",
+    "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
+    "Parameters": {
+        "TrainingJobName.$": "$.job",
+        "AlgorithmSpecification": {
+            "TrainingImage": "local/image",
+            "TrainingInputMode": "File",
+            "MetricDefinitions": [{"Name": "validation:roc_auc", "Regex": "validation:roc_auc=([0-9.]+)"}],
+        },
+        "HyperParameters": {"rows": "1500"},
+        "RoleArn": "arn:aws:iam::123456789012:role/test",
+        "OutputDataConfig": {"S3OutputPath": "s3://nrt-local-model-artifacts/training/"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+    },
+    "End": True,
+}
+
+
+def test_a_training_job_sync_runs_the_job_and_answers_its_description_with_its_metrics(aws):
+    arn = make_machine(aws, {"Train": TRAIN}, "Train")
+    job = f"compat-train-{uuid.uuid4().hex[:6]}"
+
+    result = sync(aws, arn, {"job": job})
+
+    assert result["status"] == "SUCCEEDED", result
+    output = json.loads(result["output"])
+    assert output["TrainingJobStatus"] == "Completed"
+    [metric] = output["FinalMetricDataList"]
+    assert metric["MetricName"] == "validation:roc_auc" and metric["Value"] >= 0.97
+    assert isinstance(output["CreationTime"], int)  # epoch milliseconds, as Step Functions shows them
+    key = f"training/{job}/output/model.tar.gz"
+    assert output["ModelArtifacts"]["S3ModelArtifacts"] == f"s3://nrt-local-model-artifacts/{key}"
+    assert aws.client("s3").head_object(Bucket="nrt-local-model-artifacts", Key=key)["ContentLength"] > 1000
+
+
+def test_a_training_job_with_no_local_runner_fails_with_its_reason(aws, monkeypatch):
+    monkeypatch.setattr(compat, "TRAINING_RUNNER", None)
+    arn = make_machine(aws, {"Train": TRAIN}, "Train")
+
+    result = sync(aws, arn, {"job": f"compat-norunner-{uuid.uuid4().hex[:6]}"})
+
+    assert (result["status"], result["error"]) == ("FAILED", "States.TaskFailed")
+    assert "no local training runner" in result["cause"]
+
+
+def test_the_optimised_sagemaker_integration_forwards_request_response_actions(aws):
+    name = f"compat-opt-{uuid.uuid4().hex[:6]}"
+    state = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sagemaker:createModel",
+        "Parameters": {
+            "ModelName": name,
+            "ExecutionRoleArn": "arn:aws:iam::123456789012:role/test",
+            "PrimaryContainer": {"Image": "local/image"},
+        },
+        "End": True,
+    }
+    arn = make_machine(aws, {"Create": state}, "Create")
+
+    result = sync(aws, arn, {})
+
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"])["ModelArn"].endswith(f":model/{name}")
+
+
+def test_a_sagemaker_action_aws_does_not_integrate_is_refused_at_creation(aws):
+    state = {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:listModels", "End": True}
+
+    with pytest.raises(ClientError, match="not recognized"):
+        make_machine(aws, {"List": state}, "List")
+
+
+def test_metrics_are_read_from_the_log_as_sagemaker_reads_them():
+    definitions = [{"Name": "auc", "Regex": "auc=([0-9.]+)"}, {"Name": "loss", "Regex": "loss=([0-9.]+)"}]
+
+    assert compat.metrics_from_log(definitions, "auc=0.5\nauc=0.9\n") == [{"MetricName": "auc", "Value": 0.9}]

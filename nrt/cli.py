@@ -279,6 +279,67 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_image_uri(args: argparse.Namespace) -> int:
+    from nrt.deploy import image_uri
+
+    print(image_uri(args.region, args.instance_type))
+    return 0
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    import uuid
+
+    import boto3
+
+    if args.local:
+        from nrt.template import LocalContext
+
+        ctx = LocalContext()
+        session = boto3.session.Session(
+            aws_access_key_id="local", aws_secret_access_key="local", region_name=ctx.region
+        )
+        sfn = session.client("stepfunctions", endpoint_url=f"http://127.0.0.1:{args.aws_port}")
+        arn = f"arn:aws:states:{ctx.region}:{ctx.account}:stateMachine:{ctx.stack_name}-retrain"
+    else:
+        session = boto3.session.Session(region_name=args.region)
+        outputs = session.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]["Outputs"]
+        arn = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "RetrainStateMachineArn")
+        sfn = session.client("stepfunctions")
+    try:
+        execution = sfn.start_execution(
+            stateMachineArn=arn, name=f"{args.name}-{uuid.uuid4().hex[:12]}", input=json.dumps({"model": args.name})
+        )["executionArn"]
+    except Exception as error:
+        print(f"cannot start retraining: {error}", file=sys.stderr)
+        return 1
+    print(f"retraining {args.name}: {execution}")
+    seen = 0
+    deadline = time.monotonic() + args.timeout
+    while True:
+        events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+        for event in events[seen:]:
+            details = event.get("stateEnteredEventDetails")
+            if details:
+                print(f"  {details['name']}", flush=True)
+        seen = len(events)
+        described = sfn.describe_execution(executionArn=execution)
+        if described["status"] != "RUNNING":
+            break
+        if time.monotonic() > deadline:
+            print(f"still running after {args.timeout:g} s; follow it with: {execution}")
+            return 1
+        time.sleep(2 if not args.local else 0.3)
+    if described["status"] != "SUCCEEDED":
+        print(f"{described['status']}: {described.get('error')}: {described.get('cause')}", file=sys.stderr)
+        return 1
+    output = json.loads(described.get("output") or "{}")
+    gate = output.get("gate", {})
+    promoted = "candidate" in output and gate.get("candidate", 0) >= gate.get("serving", 0)
+    verdict = "deployed" if promoted else "rejected by the quality gate"
+    print(f"{verdict}: new ROC AUC {gate.get('candidate')}, serving {gate.get('serving')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nrt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -344,6 +405,20 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--aws-port", type=int, default=4566, help="the embedded AWS's port (with --local)")
     deploy.add_argument("--no-wait", action="store_true", help="do not wait for InService")
     deploy.set_defaults(func=cmd_deploy_model)
+
+    retrain = sub.add_parser("retrain", help="run the retraining workflow for NAME now and follow it")
+    retrain.add_argument("name")
+    retrain.add_argument("--local", action="store_true", help="on the embedded AWS of a running `nrt up`")
+    retrain.add_argument("--aws-port", type=int, default=4566)
+    retrain.add_argument("--stack", default="nrt-inference")
+    retrain.add_argument("--region")
+    retrain.add_argument("--timeout", type=float, default=3600.0)
+    retrain.set_defaults(func=cmd_retrain)
+
+    image = sub.add_parser("image-uri", help="print SageMaker's scikit-learn image for a region")
+    image.add_argument("--region", required=True)
+    image.add_argument("--instance-type", help="e.g. ml.m5.large (default) or ml.c7g.large (Graviton)")
+    image.set_defaults(func=cmd_image_uri)
     return parser
 
 

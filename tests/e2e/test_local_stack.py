@@ -207,6 +207,32 @@ def test_a_model_deployed_with_local_is_served_by_the_running_stack_within_secon
     assert models["e2e-pump"]["status"] == "InService"
 
 
+def test_retraining_by_hand_replaces_the_model_behind_the_endpoint_and_it_keeps_serving(stack):
+    aws_port = stack["banner"].split("embedded AWS  http://127.0.0.1:", 1)[1].split()[0]
+    host_before = _host_of(stack, "nrt-e2e-pump")
+
+    done = subprocess.run(
+        [*NRT, "retrain", "e2e-pump", "--local", "--aws-port", aws_port],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "  Train\n" in done.stdout and "  QualityGate\n" in done.stdout
+    assert "deployed: new ROC AUC" in done.stdout
+    deadline = time.monotonic() + 15
+    while _host_of(stack, "nrt-e2e-pump") == host_before and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert _host_of(stack, "nrt-e2e-pump") != host_before
+    status, answer = _predict_with(stack["url"], "e2e-pump", timeout=10)
+    assert (status, answer["endpoint"]) == (200, "nrt-e2e-pump")
+
+
+def _host_of(stack: dict[str, Any], endpoint: str) -> str:
+    """The newest retrained version the stack has unpacked to serve for the endpoint."""
+    versions = sorted((stack["state"] / "endpoints").glob(f"{endpoint}-r*"))
+    return versions[-1].name if versions else ""
+
+
 def test_ctrl_c_stops_everything_cleanly(stack):
     proc = stack["proc"]
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()

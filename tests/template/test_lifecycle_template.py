@@ -1,0 +1,119 @@
+"""template.yaml, model lifecycle: artifacts bucket, SageMaker role, retraining workflow."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from nrt.template import ROOT, Tag, asl_placeholders, load_template, resources
+
+
+def props(logical_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = resources()[logical_id]["Properties"]
+    return found
+
+
+def statements(logical_id: str) -> list[dict[str, Any]]:
+    found = props(logical_id)
+    if "Policies" in found and found["Policies"] and "PolicyDocument" in found["Policies"][0]:
+        return [s for p in found["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    return [s for p in found.get("Policies", []) for s in p.get("Statement", [])]
+
+
+def resource_texts(statement: dict[str, Any]) -> list[str]:
+    resources_ = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+    return [r.value if isinstance(r, Tag) and r.name == "Sub" else str(r) for r in resources_]
+
+
+def test_retrain_substitution_keys_are_exactly_its_asl_placeholders():
+    machine = props("RetrainStateMachine")
+
+    assert asl_placeholders(ROOT / machine["DefinitionUri"]) == set(machine["DefinitionSubstitutions"])
+    assert machine["Type"] == "STANDARD"
+
+
+def test_the_retrain_asl_names_no_arn_bucket_or_endpoint():
+    text = (ROOT / props("RetrainStateMachine")["DefinitionUri"]).read_text()
+
+    assert "arn:aws:sagemaker" not in text and "arn:aws:sns" not in text
+    assert not re.search(r'"nrt-(?!inference:)', text)  # endpoint names come from the prefix
+    assert "s3://nrt" not in text and "dkr.ecr" not in text
+    json.loads(text)
+
+
+def test_the_retrain_workflow_trains_with_sync_then_gates_then_releases_in_order():
+    states = json.loads((ROOT / props("RetrainStateMachine")["DefinitionUri"]).read_text())["States"]
+
+    assert states["Train"]["Resource"] == "arn:aws:states:::sagemaker:createTrainingJob.sync"
+    assert states["QualityGate"]["Choices"][0]["NumericGreaterThanEqualsPath"] == "$.gate.serving"
+    assert states["QualityGate"]["Default"] == "NotifyRejected"
+    chain, name = [], "CreateModel"
+    while "Next" in states[name]:
+        chain.append(name)
+        name = states[name]["Next"]
+    assert chain == ["CreateModel", "CreateEndpointConfig", "UpdateEndpoint", "RecordMetric", "NotifyPromoted"]
+
+
+def test_the_retrain_schedule_exists_and_is_off_by_default():
+    template = load_template()
+    schedule = props("RetrainStateMachine")["Events"]["Schedule"]
+
+    assert schedule["Type"] == "ScheduleV2"
+    assert schedule["Properties"]["State"] == Tag("If", ["RetrainScheduled", "ENABLED", "DISABLED"])
+    assert template["Parameters"]["RetrainScheduleEnabled"]["Default"] == "false"
+    assert template["Conditions"]["RetrainScheduled"] == Tag("Equals", [Tag("Ref", "RetrainScheduleEnabled"), "true"])
+
+
+def test_the_retrain_workflow_may_touch_prefixed_sagemaker_resources_only():
+    for statement in statements("RetrainStateMachine"):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        sagemaker = [a for a in actions if a.startswith("sagemaker:")]
+        if sagemaker:
+            for resource in resource_texts(statement):
+                assert re.search(r":(endpoint|endpoint-config|model|training-job)/\$\{EndpointPrefix\}\*$", resource), (
+                    statement["Sid"],
+                    resource,
+                )
+
+
+def test_the_retrain_workflow_may_pass_only_the_sagemaker_role_and_only_to_sagemaker():
+    [statement] = [s for s in statements("RetrainStateMachine") if s["Action"] == "iam:PassRole"]
+
+    assert statement["Resource"] == Tag("GetAtt", "SageMakerExecutionRole.Arn")
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+
+
+def test_the_sagemaker_role_reads_only_this_stacks_artifacts_and_writes_only_training_output():
+    found = statements("SageMakerExecutionRole")
+    by_sid = {s["Sid"]: s for s in found}
+
+    assert [r.split("/", 1)[1] for r in resource_texts(by_sid["ReadModelsAndTrainingCode"])] == [
+        "models/*",
+        "code/*",
+        "training/*",
+    ]
+    assert resource_texts(by_sid["WriteTrainingOutput"]) == ["${ModelArtifactsBucket.Arn}/training/*"]
+    stars = [s["Sid"] for s in found if s["Resource"] == "*"]
+    assert stars == ["EcrLogin"]
+
+
+def test_the_artifacts_bucket_is_encrypted_private_versioned_and_tls_only():
+    bucket = props("ModelArtifactsBucket")
+    [statement] = props("ModelArtifactsBucketPolicy")["PolicyDocument"]["Statement"]
+
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_outputs_give_deploy_model_what_it_needs():
+    outputs = load_template()["Outputs"]
+
+    for name in ("ModelArtifactsBucketName", "SageMakerExecutionRoleArn", "EndpointPrefix", "RetrainStateMachineArn"):
+        assert name in outputs
+
+
+def test_the_notifications_topic_is_encrypted():
+    assert props("RetrainNotifications")["KmsMasterKeyId"] == "alias/aws/sns"

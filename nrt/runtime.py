@@ -197,6 +197,8 @@ class LocalRuntime:
     hosts: dict[str, ModelHost] = field(default_factory=dict)
     stream: StreamWorker | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    # One sync at a time, and none after stop(): a host started during stop() would outlive it.
+    _sync_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def api_url(self) -> str:
@@ -230,6 +232,11 @@ class LocalRuntime:
 
     def sync_model_hosts(self) -> None:
         """Serve what every prefixed endpoint serves now: start, replace or stop model hosts."""
+        with self._sync_lock:
+            if not self._stop.is_set():
+                self._sync_model_hosts()
+
+    def _sync_model_hosts(self) -> None:
         assert self.aws is not None
         sm = self.aws.client("sagemaker")
         models = list_models(sm, self.aws.prefix)
@@ -269,6 +276,8 @@ class LocalRuntime:
         if self.stream is not None:
             # Before the embedded AWS goes: the worker's last flush reads from it.
             self.stream.stop()
+        with self._sync_lock:  # waits for a sync in flight; none starts after this
+            pass
         for host in self.hosts.values():
             compat.MODEL_HOSTS.pop(host.endpoint, None)
             host.process.terminate()

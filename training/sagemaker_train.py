@@ -56,20 +56,35 @@ if __name__ == "__main__":
 
 
 def run_local(job_name: str, hyperparameters: dict[str, str]) -> tuple[bytes, str]:
-    """A training job on this machine, as the embedded AWS runs it: (model.tar.gz, log)."""
-    import contextlib
+    """A training job on this machine, as the embedded AWS runs it: (model.tar.gz, log).
+
+    It runs in its own process, as on SageMaker (its own container): training libraries may
+    change process-wide state (signal dispositions, thread pools) that the caller must keep.
+    """
     import io
+    import subprocess
     import tarfile
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix=f"{job_name}-") as scratch:
         model_dir = Path(scratch) / "model"
-        log = io.StringIO()
-        with contextlib.redirect_stdout(log):
-            run(model_dir, hyperparameters, {})
+        model_dir.mkdir()
+        env = {**os.environ, "SM_MODEL_DIR": str(model_dir), "SM_HPS": json.dumps(hyperparameters), "MPLBACKEND": "Agg"}
+        done = subprocess.run(
+            [sys.executable, "-m", "training.sagemaker_train"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=3600,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        log = done.stdout + done.stderr
+        if done.returncode != 0:
+            last = log.strip().splitlines()[-1] if log.strip() else f"exit {done.returncode}"
+            raise RuntimeError(last)
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
             for path in sorted(model_dir.rglob("*")):
                 if path.is_file():
                     tar.add(path, arcname=path.relative_to(model_dir).as_posix())
-        return buffer.getvalue(), log.getvalue()
+        return buffer.getvalue(), log

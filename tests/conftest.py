@@ -155,6 +155,20 @@ def make_lake(tmp_path: Path) -> Path:
     return tmp_path
 
 
+# SageMaker's scikit-learn 1.9 image in the local region (us-east-1).
+SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small trained model (with its report), for deploy and retraining tests."""
+    from training.train import train
+
+    directory = tmp_path_factory.mktemp("models") / "small"
+    train(directory, rows=2000)
+    return directory
+
+
 @pytest.fixture(scope="session")
 def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedAws]:
     """The embedded AWS with the template's tables and state machine."""

@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from nrt.deploy import DeployError, Instances, Serverless, deploy_model, image_uri, local_target
 from nrt.runtime import materialise, model_source
-from training.train import train
-
-IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("models") / "turbine"
-    train(directory, rows=2000)
-    return directory
+from tests.conftest import SKLEARN_IMAGE as IMAGE
 
 
 def deploy(aws, name, model_dir, capacity=None, **kwargs):

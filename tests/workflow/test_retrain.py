@@ -13,16 +13,7 @@ import pytest
 from nrt import compat
 from nrt.deploy import Serverless, deploy_model, local_target
 from nrt.embedded import NOTIFICATIONS, RETRAIN_STATE_MACHINE, EmbeddedAws
-from training.train import train
-
-IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("models") / "retrain"
-    train(directory, rows=2000)
-    return directory
+from tests.conftest import SKLEARN_IMAGE as IMAGE
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import defaultdict
 from pathlib import Path
@@ -279,6 +280,61 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_failures(args: argparse.Namespace) -> int:
+    import boto3
+
+    from nrt import failures
+
+    if args.stack:
+        session = boto3.session.Session(region_name=args.region)
+        outputs = session.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]["Outputs"]
+        found = {o["OutputKey"]: o["OutputValue"] for o in outputs}
+        ddb, table_name = session.client("dynamodb"), found["FailuresTableName"]
+        url = args.url or found["ApiUrl"]
+    else:
+        from nrt.template import LocalContext
+
+        ctx = LocalContext()
+        session = boto3.session.Session(
+            aws_access_key_id="local", aws_secret_access_key="local", region_name=ctx.region
+        )
+        ddb = session.client("dynamodb", endpoint_url=f"http://127.0.0.1:{args.aws_port}")
+        table_name, url = f"{ctx.stack_name}-failures", args.url or "http://127.0.0.1:3000"
+    try:
+        found_failures = list(failures.scan(ddb, table_name))
+    except Exception as error:
+        print(f"cannot read the failure store {table_name}: {error}. Is `nrt up` running?", file=sys.stderr)
+        return 1
+    if args.action == "list":
+        if args.json:
+            print(json.dumps([f.__dict__ for f in found_failures], indent=1))
+        else:
+            print(failures.table(found_failures))
+        return 0
+
+    def post(body: dict[str, Any]) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json", **({"x-api-key": args.api_key} if args.api_key else {})}
+        request = urllib.request.Request(
+            f"{url.rstrip('/')}/predictions", data=json.dumps(body).encode(), headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    def delete(failure_id: str) -> None:
+        ddb.delete_item(TableName=table_name, Key={"failure_id": {"S": failure_id}})
+
+    print(f"replaying to {url}/predictions ...")
+    summary = failures.replay(found_failures, post, delete, print)
+    print(
+        f"replayed {summary.replayed}: {summary.succeeded} succeeded and were removed, "
+        f"{summary.failed_again} failed again; {summary.skipped} not replayable (kept)"
+    )
+    return 0 if summary.failed_again == 0 else 1
+
+
 def cmd_image_uri(args: argparse.Namespace) -> int:
     from nrt.deploy import image_uri
 
@@ -414,6 +470,16 @@ def build_parser() -> argparse.ArgumentParser:
     retrain.add_argument("--region")
     retrain.add_argument("--timeout", type=float, default=3600.0)
     retrain.set_defaults(func=cmd_retrain)
+
+    failed = sub.add_parser("failures", help="list the failure store, or replay what is replayable")
+    failed.add_argument("action", nargs="?", choices=["list", "replay"], default="list")
+    failed.add_argument("--aws-port", type=int, default=4566, help="the embedded AWS (default: local)")
+    failed.add_argument("--url", help="the API to replay to (default: the local API, or the stack's ApiUrl)")
+    failed.add_argument("--api-key")
+    failed.add_argument("--stack", help="use a deployed stack's failure store instead of the local one")
+    failed.add_argument("--region")
+    failed.add_argument("--json", action="store_true")
+    failed.set_defaults(func=cmd_failures)
 
     image = sub.add_parser("image-uri", help="print SageMaker's scikit-learn image for a region")
     image.add_argument("--region", required=True)

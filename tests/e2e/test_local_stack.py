@@ -233,6 +233,45 @@ def _host_of(stack: dict[str, Any], endpoint: str) -> str:
     return versions[-1].name if versions else ""
 
 
+def test_failures_are_listed_and_replayed_once_the_model_exists(stack):
+    state = stack["state"]
+    aws_port = stack["banner"].split("embedded AWS  http://127.0.0.1:", 1)[1].split()[0]
+    now = int(time.time() * 1000)
+    early = {"sensor": "replay-1", "model": "late-pump", "timestamp": now, "data": [12, 87, 20]}
+    rejected = {"sensor": "replay-2", "model": "failure", "timestamp": now, "data": [1, 2]}
+    assert request(f"{stack['url']}/predictions", json.dumps(early).encode())[0] == 404
+    assert request(f"{stack['url']}/predictions", json.dumps(rejected).encode())[0] == 400
+    failures = [*NRT, "failures", "--aws-port", aws_port, "--url", stack["url"]]
+
+    listed = subprocess.run([*failures, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    assert listed.returncode == 0, listed.stderr
+    mine = {
+        f["request"]["sensor"]: f
+        for f in json.loads(listed.stdout)
+        if f["request"].get("sensor", "").startswith("replay-")
+    }
+    assert (mine["replay-1"]["status"], mine["replay-1"]["error"]) == (404, "SageMakerRuntime.ValidationErrorException")
+    assert mine["replay-2"]["status"] == 400
+
+    for step in (
+        ["train", "late-pump", "--rows", "2000", "--state-dir", str(state)],
+        ["deploy-model", "late-pump", "--local", "--aws-port", aws_port, "--state-dir", str(state)],
+    ):
+        assert subprocess.run([*NRT, *step], cwd=ROOT, capture_output=True, timeout=300).returncode == 0
+    assert _predict_with(stack["url"], "late-pump", timeout=15)[0] == 200
+
+    replayed = subprocess.run([*failures, "replay"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+    assert "succeeded and were removed" in replayed.stdout, replayed.stdout + replayed.stderr
+    after = json.loads(subprocess.run([*failures, "--json"], cwd=ROOT, capture_output=True, text=True).stdout)
+    sensors = [f["request"].get("sensor") for f in after]
+    assert "replay-1" not in sensors  # scored and stored now
+    assert "replay-2" in sensors  # the model would reject it again: kept for a person
+    stored = request(f"{stack['url']}/predictions", json.dumps(early).encode())[1]
+    assert stored["duplicate"] is True and stored["model"] == "late-pump"
+
+
 def test_ctrl_c_stops_everything_cleanly(stack):
     proc = stack["proc"]
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()

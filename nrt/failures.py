@@ -1,0 +1,120 @@
+"""`nrt failures`: what the failure store holds, and replaying what can succeed now.
+
+The workflow records every failure it answers with 404, 400 from the model, 429 or 503,
+with the original request. A 404 can succeed once the model is deployed, and a 429 or a 503
+once the model or the table has recovered; a model that rejected the features (400)
+would reject them again, so those stay for a person to read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+REPLAYABLE = {404, 429, 503}
+
+Post = Callable[[dict[str, Any]], tuple[int, Any]]
+
+
+@dataclass(frozen=True)
+class Failure:
+    failure_id: str
+    status: int
+    error: str
+    model: str
+    failed_at: str
+    request: dict[str, Any]
+    cause: str
+
+    @property
+    def replayable(self) -> bool:
+        return self.status in REPLAYABLE
+
+
+def from_item(item: dict[str, Any]) -> Failure:
+    """A failure-store item (DynamoDB JSON) as a Failure."""
+
+    def text(name: str) -> str:
+        return str(item.get(name, {}).get("S", ""))
+
+    try:
+        request = json.loads(text("request") or "{}")
+    except ValueError:
+        request = {}
+    return Failure(
+        failure_id=text("failure_id"),
+        status=int(item.get("status", {}).get("N", "0")),
+        error=text("error"),
+        model=text("model"),
+        failed_at=text("failed_at"),
+        request=request if isinstance(request, dict) else {},
+        cause=text("cause"),
+    )
+
+
+def scan(ddb: Any, table: str) -> Iterator[Failure]:
+    """Every failure in the store, oldest first."""
+    items: list[dict[str, Any]] = []
+    for page in ddb.get_paginator("scan").paginate(TableName=table):
+        items.extend(page["Items"])
+    yield from sorted((from_item(i) for i in items), key=lambda f: (f.failed_at, f.failure_id))
+
+
+def replay_body(failure: Failure) -> dict[str, Any]:
+    """What to send again: the original request; a single reading from a batch gets its model."""
+    body = dict(failure.request)
+    if "readings" not in body and "model" not in body and failure.model:
+        body["model"] = failure.model
+    return body
+
+
+def succeeded(status: int, answer: Any) -> bool:
+    """A 200 for a single reading; for a batch, a 200 for every reading in it."""
+    if status != 200:
+        return False
+    if isinstance(answer, dict) and isinstance(answer.get("results"), list):
+        return all(isinstance(r, dict) and r.get("status", 200) == 200 and "error" not in r for r in answer["results"])
+    return True
+
+
+@dataclass
+class ReplaySummary:
+    replayed: int = 0
+    succeeded: int = 0
+    failed_again: int = 0
+    skipped: int = 0
+
+
+def replay(
+    failures: list[Failure], post: Post, delete: Callable[[str], None], log: Callable[[str], None]
+) -> ReplaySummary:
+    """Send every replayable failure again; remove those that now succeed."""
+    summary = ReplaySummary()
+    for failure in failures:
+        if not failure.replayable:
+            summary.skipped += 1
+            continue
+        summary.replayed += 1
+        status, answer = post(replay_body(failure))
+        if succeeded(status, answer):
+            delete(failure.failure_id)
+            summary.succeeded += 1
+            log(f"  {failure.failure_id}: {status}, removed from the failure store")
+        else:
+            summary.failed_again += 1
+            error = answer.get("error") if isinstance(answer, dict) else answer
+            log(f"  {failure.failure_id}: {status} {error}; kept")
+    return summary
+
+
+def table(failures: list[Failure]) -> str:
+    lines = [f"{'failed at':<26} {'status':>6} {'error':<20} {'model':<16} {'replay':<6} failure id"]
+    for f in failures:
+        replay_mark = "yes" if f.replayable else "no"
+        lines.append(
+            f"{f.failed_at:<26} {f.status:>6} {f.error[:20]:<20} {f.model[:16]:<16} {replay_mark:<6} {f.failure_id}"
+        )
+    lines.append(f"({len(failures)} failure{'s' if len(failures) != 1 else ''})")
+    return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""nrt/failures.py: reading the failure store and replaying what can succeed now."""
+
+from __future__ import annotations
+
+import json
+
+from nrt.failures import Failure, from_item, replay, replay_body, succeeded, table
+
+
+def item(failure_id: str, status: int, request: dict, model: str = "pump") -> dict:
+    return {
+        "failure_id": {"S": failure_id},
+        "status": {"N": str(status)},
+        "error": {"S": "ModelNotFound"},
+        "cause": {"S": "{}"},
+        "model": {"S": model},
+        "failed_at": {"S": f"2026-11-22T10:00:0{len(failure_id) % 10}Z"},
+        "request": {"S": json.dumps(request)},
+    }
+
+
+READING = {"sensor": "s", "model": "pump", "timestamp": 1795342530000, "data": [12, 87, 20]}
+
+
+def test_an_item_reads_back_as_a_failure_with_its_original_request():
+    failure = from_item(item("exec-1", 404, READING))
+
+    assert (failure.failure_id, failure.status, failure.request, failure.replayable) == ("exec-1", 404, READING, True)
+
+
+def test_only_404_429_and_503_are_replayable():
+    assert [from_item(item("x", s, READING)).replayable for s in (400, 404, 409, 429, 503)] == [
+        False,
+        True,
+        False,
+        True,
+        True,
+    ]
+
+
+def test_a_reading_from_a_batch_is_replayed_with_its_model():
+    reading = {"sensor": "s", "timestamp": 1, "data": [1, 2, 3]}
+
+    assert replay_body(from_item(item("x", 503, reading, model="pump"))) == {**reading, "model": "pump"}
+    assert replay_body(from_item(item("x", 503, READING))) == READING
+
+
+def test_a_batch_succeeds_only_when_every_reading_did():
+    assert succeeded(200, {"prediction": 1})
+    assert succeeded(200, {"results": [{"prediction": 1}, {"prediction": 0}]})
+    assert not succeeded(200, {"results": [{"prediction": 1}, {"status": 503, "error": "StoreUnavailable"}]})
+    assert not succeeded(404, {"error": "ModelNotFound"})
+
+
+def test_replay_sends_the_replayable_removes_the_successes_and_keeps_the_rest():
+    failures = [
+        from_item(item("ok", 404, READING)),
+        from_item(item("again", 503, {**READING, "sensor": "t"})),
+        from_item(item("rejected", 400, {**READING, "data": [1, 2]})),
+    ]
+    sent: list[dict] = []
+    deleted: list[str] = []
+
+    def post(body: dict) -> tuple[int, dict]:
+        sent.append(body)
+        return (200, {"prediction": 1}) if body["sensor"] == "s" else (503, {"error": "ModelUnavailable"})
+
+    summary = replay(failures, post, deleted.append, lambda _: None)
+
+    assert [b["sensor"] for b in sent] == ["s", "t"]
+    assert deleted == ["ok"]
+    assert (summary.replayed, summary.succeeded, summary.failed_again, summary.skipped) == (2, 1, 1, 1)
+
+
+def test_the_listing_marks_what_can_be_replayed():
+    out = table([from_item(item("exec-1", 404, READING)), from_item(item("exec-22", 400, READING))])
+
+    assert "yes    exec-1" in out and "no     exec-22" in out
+    assert out.endswith("(2 failures)")
+
+
+def test_a_corrupt_request_reads_as_an_empty_one():
+    broken = item("x", 503, READING)
+    broken["request"] = {"S": "{not json"}
+
+    assert from_item(broken) == Failure("x", 503, "ModelNotFound", "pump", broken["failed_at"]["S"], {}, "{}")

@@ -15,6 +15,8 @@ The ASL is never changed to suit moto: this module makes moto behave as AWS docu
 | $$.Execution.StartTime is a Python datetime                | an ISO-8601 string                   |
 | no UpdateEndpoint                                          | endpoint switched to a new config    |
 | AddTags appends a second value for an existing key         | the key's value is replaced          |
+| a conditional write checks, then writes: two concurrent    | each write is atomic: of two writes  |
+| writes of one key can both pass their condition            | with attribute_not_exists, one wins  |
 | $.a[0].b (a definite path) answered as a list              | the value itself; only paths with    |
 |                                                           | *, filters, slices, unions or .. are |
 |                                                           | lists                                |
@@ -101,6 +103,7 @@ def install(port: int | None = None) -> None:
         _patch_training_jobs()
         _patch_definite_jsonpaths()
         _patch_add_tags()
+        _patch_atomic_writes()
         _installed = True
 
 
@@ -801,3 +804,24 @@ def _patch_add_tags() -> None:
         return tags_now
 
     _replace(SageMakerModelBackend, "add_tags", add_tags)
+
+
+# --- atomic writes -----------------------------------------------------------------------------
+
+_WRITES = threading.RLock()
+
+
+def _patch_atomic_writes() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    # DynamoDB evaluates a write's condition and applies the write as one step. moto checks,
+    # then writes, in Python: two executions writing the same key at once could both pass
+    # attribute_not_exists. One lock over the table-writing calls restores the guarantee.
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+
+        def atomic(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with _WRITES:
+                return __original(self, *args, **kwargs)
+
+        _replace(DynamoDBBackend, name, functools.wraps(original)(atomic))

@@ -153,3 +153,33 @@ def test_nrt_query_explains_what_it_cannot_do(tmp_path, args, message):
     assert done.returncode != 0
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_same_event_sent_many_times_concurrently_is_one_item_and_one_lake_row(stack):
+    from concurrent.futures import ThreadPoolExecutor
+
+    reading = {"sensor": "idem-1", "model": "failure", "timestamp": int(time.time() * 1000), "data": [12, 87, 20]}
+    body = json.dumps({**reading, "event_id": "idem-event-1"}).encode()
+
+    def send(_: int) -> tuple[int, Any]:
+        req = urllib.request.Request(f"{stack['url']}/predictions", data=body, method="POST")
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            return resp.status, json.loads(resp.read())
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(send, range(32)))
+
+    assert {status for status, _ in answers} == {200}
+    assert sum(1 for _, a in answers if not a["duplicate"]) == 1
+    assert {(a["prediction"], a["probability"]) for _, a in answers} == {
+        (answers[0][1]["prediction"], answers[0][1]["probability"])
+    }
+    lake = stack["state"] / "lake"
+    deadline = time.monotonic() + 60
+    while (
+        not any(r["event_id"] == "idem-event-1" for r in read_rows(lake, table_spec())) and time.monotonic() < deadline
+    ):
+        time.sleep(0.5)
+    time.sleep(2.5)  # a second change, if there were one, would have landed by now
+    rows = [r for r in read_rows(lake, table_spec()) if r["event_id"] == "idem-event-1"]
+    assert [r["change_type"] for r in rows] == ["INSERT"]

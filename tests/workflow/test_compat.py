@@ -455,3 +455,30 @@ def test_metrics_are_read_from_the_log_as_sagemaker_reads_them():
     definitions = [{"Name": "auc", "Regex": "auc=([0-9.]+)"}, {"Name": "loss", "Regex": "loss=([0-9.]+)"}]
 
     assert compat.metrics_from_log(definitions, "auc=0.5\nauc=0.9\n") == [{"MetricName": "auc", "Value": 0.9}]
+
+
+def test_concurrent_conditional_writes_of_one_key_let_exactly_one_through(aws):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ddb = aws.client("dynamodb")
+    table = aws.ctx.refs["PredictionsTable"]
+    key = {"sensor": {"S": f"race-{uuid.uuid4().hex[:6]}"}, "timestamp": {"N": "1"}}
+
+    def write(n: int) -> bool:
+        try:
+            ddb.put_item(
+                TableName=table,
+                Item={**key, "writer": {"N": str(n)}},
+                ConditionExpression="attribute_not_exists(sensor)",
+            )
+        except ClientError as error:
+            assert error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        won = list(pool.map(write, range(64)))
+
+    assert sum(won) == 1
+    stored = ddb.get_item(TableName=table, Key=key)["Item"]
+    assert won.index(True) == int(stored["writer"]["N"])

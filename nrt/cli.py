@@ -248,7 +248,7 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
             ctx = LocalContext()
             url = f"http://127.0.0.1:{args.aws_port}"
             prefix = ctx.parameter_values(load_template())["EndpointPrefix"]
-            target = local_target(url, ctx.stack_name, ctx.account, ctx.region, prefix)
+            target = local_target(ctx.stack_name, ctx.account, ctx.region, prefix)
             session = boto3.session.Session(
                 aws_access_key_id="local", aws_secret_access_key="local", region_name=ctx.region
             )

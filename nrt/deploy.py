@@ -222,9 +222,8 @@ def deploy_model(
     return Deployment(endpoint, version, model_data_url, image, created, status)
 
 
-def local_target(aws_url: str, stack_name: str, account: str, region: str, prefix: str) -> Target:
+def local_target(stack_name: str, account: str, region: str, prefix: str) -> Target:
     """The embedded AWS's bucket and role, as `nrt up` provisions them."""
-    del aws_url
     return Target(
         bucket=f"{stack_name}-model-artifacts",
         role_arn=f"arn:aws:iam::{account}:role/{stack_name}-sagemaker",

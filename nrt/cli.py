@@ -248,7 +248,7 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
             ctx = LocalContext()
             url = f"http://127.0.0.1:{args.aws_port}"
             prefix = ctx.parameter_values(load_template())["EndpointPrefix"]
-            target = local_target(ctx.stack_name, ctx.account, ctx.region, prefix)
+            target = local_target(ctx, prefix)
             session = boto3.session.Session(
                 aws_access_key_id="local", aws_secret_access_key="local", region_name=ctx.region
             )
@@ -299,7 +299,9 @@ def cmd_failures(args: argparse.Namespace) -> int:
             aws_access_key_id="local", aws_secret_access_key="local", region_name=ctx.region
         )
         ddb = session.client("dynamodb", endpoint_url=f"http://127.0.0.1:{args.aws_port}")
-        table_name, url = f"{ctx.stack_name}-failures", args.url or "http://127.0.0.1:3000"
+        from nrt.embedded import local_name
+
+        table_name, url = local_name("FailuresTable", ctx), args.url or "http://127.0.0.1:3000"
     try:
         found_failures = list(failures.scan(ddb, table_name))
     except Exception as error:
@@ -355,7 +357,9 @@ def cmd_retrain(args: argparse.Namespace) -> int:
             aws_access_key_id="local", aws_secret_access_key="local", region_name=ctx.region
         )
         sfn = session.client("stepfunctions", endpoint_url=f"http://127.0.0.1:{args.aws_port}")
-        arn = f"arn:aws:states:{ctx.region}:{ctx.account}:stateMachine:{ctx.stack_name}-retrain"
+        from nrt.embedded import RETRAIN_STATE_MACHINE, local_name
+
+        arn = f"arn:aws:states:{ctx.region}:{ctx.account}:stateMachine:{local_name(RETRAIN_STATE_MACHINE, ctx)}"
     else:
         session = boto3.session.Session(region_name=args.region)
         outputs = session.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]["Outputs"]

@@ -222,14 +222,11 @@ def deploy_model(
     return Deployment(endpoint, version, model_data_url, image, created, status)
 
 
-def local_target(stack_name: str, account: str, region: str, prefix: str) -> Target:
+def local_target(ctx: Any, prefix: str) -> Target:
     """The embedded AWS's bucket and role, as `nrt up` provisions them."""
-    return Target(
-        bucket=f"{stack_name}-model-artifacts",
-        role_arn=f"arn:aws:iam::{account}:role/{stack_name}-sagemaker",
-        region=region,
-        prefix=prefix,
-    )
+    from nrt.embedded import local_model_bucket, local_sagemaker_role
+
+    return Target(bucket=local_model_bucket(ctx), role_arn=local_sagemaker_role(ctx), region=ctx.region, prefix=prefix)
 
 
 def stack_target(cloudformation: Any, stack: str, region: str) -> Target:

@@ -130,6 +130,21 @@ def table_spec(logical_id: str, ctx: LocalContext) -> dict[str, Any]:
     return spec
 
 
+def local_model_bucket(ctx: LocalContext) -> str:
+    """The template leaves the artifacts bucket's name to CloudFormation; locally it is named after the stack."""
+    return f"{ctx.stack_name}-model-artifacts"
+
+
+def local_sagemaker_role(ctx: LocalContext) -> str:
+    return f"arn:aws:iam::{ctx.account}:role/{ctx.stack_name}-sagemaker"
+
+
+def local_name(logical_id: str, ctx: LocalContext) -> str:
+    """The name the template gives a table or state machine, in the local stack."""
+    declared = resources()[logical_id]["Properties"]
+    return str(resolve(declared.get("TableName") or declared["Name"], ctx))
+
+
 def provision(aws: EmbeddedAws) -> None:
     """Create the template's tables and inference state machine under their template names."""
     ctx = aws.ctx
@@ -140,10 +155,9 @@ def provision(aws: EmbeddedAws) -> None:
         ctx.refs[logical_id] = spec["TableName"]
         if spec["TableName"] not in existing:
             ddb.create_table(**spec)
-    # The template leaves the bucket's name to CloudFormation; locally it is named after the stack.
-    bucket = f"{ctx.stack_name}-model-artifacts"
+    bucket = local_model_bucket(ctx)
     ctx.refs[MODEL_BUCKET] = bucket
-    ctx.refs[SAGEMAKER_ROLE] = f"arn:aws:iam::{ctx.account}:role/{ctx.stack_name}-sagemaker"
+    ctx.refs[SAGEMAKER_ROLE] = local_sagemaker_role(ctx)
     s3 = aws.client("s3")
     if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         s3.create_bucket(Bucket=bucket)
@@ -153,7 +167,7 @@ def provision(aws: EmbeddedAws) -> None:
     existing_machines = {m["name"] for m in sfn.list_state_machines()["stateMachines"]}
     for logical_id in STATE_MACHINES:
         declared = resources()[logical_id]["Properties"]
-        name = resolve(declared["Name"], ctx)
+        name = local_name(logical_id, ctx)
         arn = f"arn:aws:states:{ctx.region}:{ctx.account}:stateMachine:{name}"
         ctx.refs[logical_id] = arn
         definition = state_machine_definition(logical_id, ctx)

@@ -12,7 +12,7 @@ from tests.conftest import SKLEARN_IMAGE as IMAGE
 
 
 def deploy(aws, name, model_dir, capacity=None, **kwargs):
-    target = local_target(aws.ctx.stack_name, aws.ctx.account, aws.ctx.region, aws.prefix)
+    target = local_target(aws.ctx, aws.prefix)
     return deploy_model(
         aws.client("sagemaker"),
         aws.client("s3"),

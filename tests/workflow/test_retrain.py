@@ -32,7 +32,7 @@ def inbox(aws: EmbeddedAws) -> Any:
 
 
 def deploy(aws: EmbeddedAws, name: str, model_dir: Path, serving_auc: str | None) -> str:
-    target = local_target(aws.ctx.stack_name, aws.ctx.account, aws.ctx.region, aws.prefix)
+    target = local_target(aws.ctx, aws.prefix)
     sm = aws.client("sagemaker")
     deployment = deploy_model(
         sm, aws.client("s3"), name, model_dir, target, Serverless(3072, 7), IMAGE, log=lambda _: None, poll=0.01

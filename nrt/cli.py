@@ -119,23 +119,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         runtime.stop()
 
 
-def lake_event_ids(lake: Path) -> set[str]:
-    import pyarrow.parquet as pq
-
-    from nrt.lake import parquet_files, table_spec
-
-    ids: set[str] = set()
-    for path in parquet_files(lake, table_spec()):
-        ids.update(str(v) for v in pq.read_table(path, columns=["event_id"]).column("event_id").to_pylist() if v)
-    return ids
-
-
 def wait_for_lake(lake: Path, expected: set[str], timeout: float) -> set[str]:
     """Wait until every expected event id is in the lake; returns the ones still missing."""
+    from nrt.lake import column_values, table_spec
+
     deadline = time.monotonic() + timeout
     missing = set(expected)
     while True:
-        missing = expected - lake_event_ids(lake)
+        missing = expected - column_values(lake, table_spec(), "event_id")
         sys.stderr.write(f"\r  lake: {len(expected) - len(missing)}/{len(expected)} predictions written   ")
         if not missing or time.monotonic() > deadline:
             sys.stderr.write("\n")
@@ -249,10 +240,9 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
             url = f"http://127.0.0.1:{args.aws_port}"
             prefix = ctx.parameter_values(load_template())["EndpointPrefix"]
             target = local_target(ctx, prefix)
-            session = boto3.session.Session(
-                aws_access_key_id="local", aws_secret_access_key="local", region_name=ctx.region
-            )
-            sm, s3 = session.client("sagemaker", endpoint_url=url), session.client("s3", endpoint_url=url)
+            from nrt.embedded import local_client
+
+            sm, s3 = local_client("sagemaker", url, ctx.region), local_client("s3", url, ctx.region)
             try:
                 s3.head_bucket(Bucket=target.bucket)
             except Exception:
@@ -295,10 +285,9 @@ def cmd_failures(args: argparse.Namespace) -> int:
         from nrt.template import LocalContext
 
         ctx = LocalContext()
-        session = boto3.session.Session(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name=ctx.region
-        )
-        ddb = session.client("dynamodb", endpoint_url=f"http://127.0.0.1:{args.aws_port}")
+        from nrt.embedded import local_client
+
+        ddb = local_client("dynamodb", f"http://127.0.0.1:{args.aws_port}", ctx.region)
         from nrt.embedded import local_name
 
         table_name, url = local_name("FailuresTable", ctx), args.url or "http://127.0.0.1:3000"
@@ -353,10 +342,9 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         from nrt.template import LocalContext
 
         ctx = LocalContext()
-        session = boto3.session.Session(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name=ctx.region
-        )
-        sfn = session.client("stepfunctions", endpoint_url=f"http://127.0.0.1:{args.aws_port}")
+        from nrt.embedded import local_client
+
+        sfn = local_client("stepfunctions", f"http://127.0.0.1:{args.aws_port}", ctx.region)
         from nrt.embedded import RETRAIN_STATE_MACHINE, local_name
 
         arn = f"arn:aws:states:{ctx.region}:{ctx.account}:stateMachine:{local_name(RETRAIN_STATE_MACHINE, ctx)}"

@@ -740,18 +740,19 @@ def _patch_training_jobs() -> None:
         requested = copy.deepcopy(kwargs["algorithm_specification"].get("MetricDefinitions", []))
         job: Any = original(self, *args, **kwargs)
         job.algorithm_specification["MetricDefinitions"] = requested
-        if TRAINING_RUNNER is None:
+
+        def failed(reason: str) -> Any:
             job.training_job_status = job.secondary_status = "Failed"
-            job.failure_reason = "no local training runner: start the embedded AWS with nrt up"
+            job.failure_reason = reason
             job.final_metric_data_list = []
             return job
+
+        if TRAINING_RUNNER is None:
+            return failed("no local training runner: start the embedded AWS with nrt up")
         try:
             archive, log = TRAINING_RUNNER(job.training_job_name, dict(job.hyper_parameters or {}))
         except Exception as error:
-            job.training_job_status = job.secondary_status = "Failed"
-            job.failure_reason = f"AlgorithmError: {error}"
-            job.final_metric_data_list = []
-            return job
+            return failed(f"AlgorithmError: {error}")
         bucket, _, key = job.model_artifacts["S3ModelArtifacts"].removeprefix("s3://").partition("/")
         s3_backends[self.account_id][self.partition].put_object(bucket, key, archive)
         now = utcnow()

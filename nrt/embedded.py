@@ -26,6 +26,19 @@ NOTIFICATIONS = "RetrainNotifications"
 SFN_EXECUTION: Any = {"stepfunctions": {"execute_state_machine": True}}
 
 
+def local_client(service: str, url: str, region: str) -> Any:
+    """A boto3 client for the embedded AWS at url (fake credentials: moto checks none)."""
+    factory: Any = boto3.client  # one typed overload per service; here the name is data
+    return factory(
+        service,
+        endpoint_url=url,
+        region_name=region,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(inject_host_prefix=False, retries={"mode": "standard", "max_attempts": 3}),
+    )
+
+
 @dataclass
 class EmbeddedAws:
     """A running moto server and the names of what was provisioned in it."""
@@ -41,15 +54,7 @@ class EmbeddedAws:
         return f"http://{self.host}:{self.port}"
 
     def client(self, service: str) -> Any:
-        factory: Any = boto3.client  # one typed overload per service; here the name is data
-        return factory(
-            service,
-            endpoint_url=self.url,
-            region_name=self.ctx.region,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-            config=Config(inject_host_prefix=False, retries={"mode": "standard", "max_attempts": 3}),
-        )
+        return local_client(service, self.url, self.ctx.region)
 
     @property
     def state_machine_arn(self) -> str:

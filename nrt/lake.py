@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import os
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,12 +110,9 @@ def read_rows(lake: Path, spec: TableSpec) -> list[dict[str, Any]]:
     return rows
 
 
-def count_rows(lake: Path, spec: TableSpec) -> int:
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in parquet_files(lake, spec))
-
-
-def dedup_keys(paths: Iterable[Path]) -> set[str]:
-    keys: set[str] = set()
-    for path in paths:
-        keys.update(k for k in pq.read_table(path, columns=["dedup_key"]).column("dedup_key").to_pylist() if k)
-    return keys
+def column_values(lake: Path, spec: TableSpec, column: str) -> set[str]:
+    """The distinct non-empty values of one column across the lake (reads that column only)."""
+    values: set[str] = set()
+    for path in parquet_files(lake, spec):
+        values.update(str(v) for v in pq.read_table(path, columns=[column]).column(column).to_pylist() if v)
+    return values

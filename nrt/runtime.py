@@ -137,7 +137,6 @@ class StreamWorker:
         self.pid_file = state_dir / "stream.pid"
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
-        self.restarts = 0
         self._stopping = threading.Event()
 
     def start(self) -> StreamWorker:
@@ -159,7 +158,6 @@ class StreamWorker:
                 continue
             if self._stopping.is_set():
                 return
-            self.restarts += 1
             self.log(f"stream worker exited with {process.returncode}; restarting (see {self.logs / 'stream.log'})")
             time.sleep(0.5)
             self._spawn()

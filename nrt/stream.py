@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nrt.lake import TableSpec, dedup_keys, parquet_files, table_spec, write_rows
+from nrt.lake import TableSpec, column_values, table_spec, write_rows
 from nrt.template import load_template, resources
 
 TRANSFORM_FUNCTION = "FirehoseTransformFunction"
@@ -187,7 +187,7 @@ class LakeWriter:
         self.buffer: list[Pending] = []
         self.buffered_bytes = 0
         # Keys already in the lake: a change read again after a crash is not written twice.
-        self.seen = dedup_keys(parquet_files(lake, spec))
+        self.seen = column_values(lake, spec, "dedup_key")
 
     def add(self, pending: Pending) -> None:
         self.buffer.append(pending)
@@ -307,15 +307,9 @@ class WorkerConfig:
 
 def run(config: WorkerConfig, stop: threading.Event, log: Callable[[str], None] = print) -> None:
     """Poll, buffer and flush until `stop` is set; a last flush on the way out."""
-    import boto3
+    from nrt.embedded import local_client
 
-    streams = boto3.client(
-        "dynamodbstreams",
-        endpoint_url=config.endpoint_url,
-        region_name=config.region,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    streams = local_client("dynamodbstreams", config.endpoint_url, config.region)
     checkpoint = Checkpoint(config.checkpoint)
     stream_arn = f"arn:aws:kinesis:{config.region}:{config.account}:stream/{config.stack_name}-predictions"
     delivery_arn = f"arn:aws:firehose:{config.region}:{config.account}:deliverystream/{config.stack_name}-predictions"

@@ -9,23 +9,12 @@ import argparse
 import json
 import os
 import platform
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
+from benchmarks.stack import nrt_up
 from producer import producer
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def machine() -> str:
@@ -50,28 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
-    api_port = _free_port()
-    with tempfile.TemporaryDirectory() as state:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "nrt.cli", "up", "--api-port", str(api_port), "--aws-port", str(_free_port()),
-             "--state-dir", state],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        try:
-            assert proc.stdout is not None
-            while "Ctrl-C" not in (line := proc.stdout.readline()):
-                if not line:
-                    raise SystemExit("nrt up did not start")
-            url = f"http://127.0.0.1:{api_port}"
-            # Warm-up: the first executions pay for imports and connections.
-            measure(url, 50, 0, args.concurrency)
-            results = [
-                measure(url, args.single, 0, args.concurrency),
-                measure(url, args.batched, 50, args.concurrency),
-            ]
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with nrt_up() as stack:
+        # Warm-up: the first executions pay for imports and connections.
+        measure(stack.url, 50, 0, args.concurrency)
+        results = [
+            measure(stack.url, args.single, 0, args.concurrency),
+            measure(stack.url, args.batched, 50, args.concurrency),
+        ]
     print(f"machine: {machine()}  ({time.strftime('%Y-%m-%d')})")
     print(f"{'scenario':<10} {'readings':>9} {'readings/s':>11} {'p50 ms':>8} {'p99 ms':>8}  statuses")
     for r in results:

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.e2e import _free_port, machine
+from benchmarks.e2e import machine
+from benchmarks.stack import free_port
 from nrt import compat, embedded
 from nrt.runtime import deploy_local_endpoint, ensure_default_model, start_model_host
 
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     state = Path(tempfile.mkdtemp(prefix="nrt-bench-"))
     model = ensure_default_model(state, log=lambda line: print(line, file=sys.stderr))
-    aws = embedded.start(port=_free_port())
+    aws = embedded.start(port=free_port())
     embedded.provision(aws)
     endpoint = deploy_local_endpoint(aws, "bench", model)
     # The model host is its own process (as in nrt up): its CPU is not counted here.

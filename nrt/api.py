@@ -7,6 +7,7 @@ import json
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from nrt.contract import (
     validate_request,
 )
 from nrt.embedded import EmbeddedAws
+from nrt.health import Health
 
 LOG = logging.getLogger("nrt.api")
 
@@ -34,6 +36,7 @@ class Inference:
     """Runs the inference workflow on the embedded AWS, synchronously or in the background."""
 
     aws: EmbeddedAws
+    health: Health = field(default_factory=Health)
     async_workers: int = 4
     async_queue_size: int = 10_000
     _queue: queue.Queue[tuple[str, dict[str, Any]]] = field(init=False)
@@ -45,6 +48,7 @@ class Inference:
 
     def run(self, body: dict[str, Any], name: str | None = None) -> Answer:
         """StartSyncExecution, then the one mapping from outcome to HTTP answer."""
+        started = time.monotonic()
         result = compat.start_sync_execution(
             self.aws.state_machine_arn,
             json.dumps(body),
@@ -52,7 +56,10 @@ class Inference:
             account=self.aws.ctx.account,
             region=self.aws.ctx.region,
         )
-        return answer_from_execution(result["status"], result.get("output"), result.get("cause"))
+        answer = answer_from_execution(result["status"], result.get("output"), result.get("cause"))
+        batch = body.get("readings")
+        self.health.record(answer.status, time.monotonic() - started, len(batch) if isinstance(batch, list) else 1)
+        return answer
 
     def submit(self, body: dict[str, Any]) -> Answer:
         """StartExecution (asynchronous): 202 with the execution's id, or 429 when full."""
@@ -76,7 +83,10 @@ class Inference:
 Route = Callable[[bytes], Answer]
 
 
-def make_routes(inference: Inference) -> dict[tuple[str, str], Route]:
+Status = Callable[[], dict[str, Any]]
+
+
+def make_routes(inference: Inference, status: Status | None = None) -> dict[tuple[str, str], Route]:
     def predictions(raw: bytes) -> Answer:
         return inference.run(validate_request(parse_body(raw)))
 
@@ -87,11 +97,15 @@ def make_routes(inference: Inference) -> dict[tuple[str, str], Route]:
         found = list_models(inference.aws.client("sagemaker"), inference.aws.prefix)
         return Answer(200, {"prefix": inference.aws.prefix, "models": found})
 
-    return {
+    routes: dict[tuple[str, str], Route] = {
         ("POST", "/predictions"): predictions,
         ("POST", "/events"): events,
         ("GET", "/models"): models,
     }
+    if status is not None:
+        # Local only (the deployed stack has CloudWatch): what `nrt status` prints.
+        routes[("GET", "/status")] = lambda _: Answer(200, status())
+    return routes
 
 
 Page = Callable[[], str]
@@ -199,8 +213,9 @@ def serve_api(
     port: int = 3000,
     api_key: str | None = None,
     pages: dict[str, Page] | None = None,
+    status: Status | None = None,
 ) -> LocalApi:
     """Start the local API in a background thread; returns the server (call shutdown())."""
-    server = LocalApi((host, port), make_handler(make_routes(inference), api_key, pages))
+    server = LocalApi((host, port), make_handler(make_routes(inference, status), api_key, pages))
     threading.Thread(target=server.serve_forever, name="local-api", daemon=True).start()
     return server

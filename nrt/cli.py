@@ -23,16 +23,49 @@ from producer.producer import percentile
 DEMO_READINGS = 500
 
 
+API_KEY_FILE = "api-key"
+
+
+def api_key_for(args: argparse.Namespace) -> str | None:
+    """The key `nrt up` requires: --api-key, or with --auth a new one, kept in <state-dir>/api-key."""
+    key: str | None = getattr(args, "api_key", None)
+    if key is None and getattr(args, "auth", False):
+        import secrets
+
+        key = secrets.token_urlsafe(24)
+    if key is not None:
+        path = Path(args.state_dir) / API_KEY_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(key + "\n")
+        path.chmod(0o600)
+    return key
+
+
+def saved_api_key(args: argparse.Namespace) -> str | None:
+    """--api-key, else the key a running `nrt up --auth` saved in its state dir."""
+    if getattr(args, "api_key", None):
+        return str(args.api_key)
+    path = Path(getattr(args, "state_dir", ".nrt")) / API_KEY_FILE
+    return path.read_text().strip() if path.exists() else None
+
+
 def _runtime(args: argparse.Namespace, log: Any = print) -> Any:
+    from nrt.faults import FaultSpecError, parse
     from nrt.runtime import LocalRuntime
 
+    try:
+        injected = parse(args.faults, seed=args.faults_seed) if getattr(args, "faults", None) else None
+    except FaultSpecError as exc:
+        raise SystemExit(f"--faults: {exc}") from None
     try:
         return LocalRuntime(
             state_dir=Path(args.state_dir),
             api_port=args.api_port,
             aws_port=args.aws_port,
-            api_key=getattr(args, "api_key", None),
+            api_key=api_key_for(args),
             flush_seconds=args.flush_seconds,
+            faults=injected,
+            health_seconds=getattr(args, "health_seconds", 0.0),
             log=log,
         ).start()
     except OSError as exc:
@@ -50,6 +83,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"dashboard     {runtime.api_url}/dashboard")
     print(f"lake          {runtime.lake.resolve()}  (Parquet, flushed every {args.flush_seconds:g} s)")
     print(f"state         {Path(args.state_dir).resolve()}")
+    if runtime.api_key is not None:
+        print(f"auth          x-api-key required on every request (the key: {Path(args.state_dir) / API_KEY_FILE})")
+    if runtime.faults is not None:
+        print(f"faults        {runtime.faults.describe()}  (injected at the embedded AWS, per call)")
+    if runtime.health_seconds > 0:
+        print(f"health        a line every {runtime.health_seconds:g} s while there is traffic; `nrt status` on demand")
     print("Ctrl-C stops everything.", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -174,12 +213,24 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_models(args: argparse.Namespace) -> int:
+def get_local(args: argparse.Namespace, path: str) -> Any:
+    """GET a route of the running local API with its key; None (said on stderr) when it fails."""
+    key = saved_api_key(args)
+    url = f"{args.url.rstrip('/')}{path}"
+    request = urllib.request.Request(url, headers={"x-api-key": key} if key else {})
     try:
-        with urllib.request.urlopen(f"{args.url.rstrip('/')}/models", timeout=10) as resp:
-            listing = json.loads(resp.read())
-    except OSError as exc:
-        print(f"cannot reach {args.url}: {exc}. Is `nrt up` running?", file=sys.stderr)
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as error:
+        print(f"{url} answered {error.code}: {error.read().decode(errors='replace')}", file=sys.stderr)
+    except OSError as error:
+        print(f"cannot reach {args.url}: {error}. Is `nrt up` running?", file=sys.stderr)
+    return None
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    listing = get_local(args, "/models")
+    if listing is None:
         return 1
     if args.json:
         print(json.dumps(listing, indent=2))
@@ -304,7 +355,8 @@ def cmd_failures(args: argparse.Namespace) -> int:
         return 0
 
     def post(body: dict[str, Any]) -> tuple[int, Any]:
-        headers = {"Content-Type": "application/json", **({"x-api-key": args.api_key} if args.api_key else {})}
+        key = saved_api_key(args) if not args.stack else args.api_key
+        headers = {"Content-Type": "application/json", **({"x-api-key": key} if key else {})}
         request = urllib.request.Request(
             f"{url.rstrip('/')}/predictions", data=json.dumps(body).encode(), headers=headers, method="POST"
         )
@@ -324,6 +376,16 @@ def cmd_failures(args: argparse.Namespace) -> int:
         f"{summary.failed_again} failed again; {summary.skipped} not replayable (kept)"
     )
     return 0 if summary.failed_again == 0 else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from nrt import health
+
+    status = get_local(args, "/status")
+    if status is None:
+        return 1
+    print(json.dumps(status, indent=1) if args.json else health.line(status))
+    return 0
 
 
 def cmd_image_uri(args: argparse.Namespace) -> int:
@@ -401,7 +463,24 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run the whole pipeline locally until Ctrl-C")
     stack_flags(up)
     up.add_argument("--api-key", help="require this x-api-key on every request (as the deployed API does)")
+    up.add_argument(
+        "--auth", action="store_true", help="require an x-api-key, made up now and saved in <state-dir>/api-key"
+    )
+    up.add_argument(
+        "--faults",
+        metavar="SPEC",
+        help="inject faults per call, e.g. model_error=0.05,throttle=0.02,cold_start=0.01,write_error=0.01",
+    )
+    up.add_argument("--faults-seed", type=int, help="repeat the same faults (a seed for their generator)")
+    up.add_argument("--health-seconds", type=float, default=5.0, help="health line interval; 0 for none")
     up.set_defaults(func=cmd_up)
+
+    status = sub.add_parser("status", help="the running stack's health: readings/s, p99, failures, lake lag")
+    status.add_argument("--url", default="http://127.0.0.1:3000")
+    status.add_argument("--api-key", help="default: the key `nrt up --auth` saved in <state-dir>/api-key")
+    status.add_argument("--state-dir", default=".nrt")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
 
     demo = sub.add_parser("demo", help="start the stack, stream readings, print a summary")
     stack_flags(demo)
@@ -427,6 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the models available now")
     models.add_argument("--url", default="http://127.0.0.1:3000")
     models.add_argument("--json", action="store_true")
+    models.add_argument("--api-key", help="default: the key `nrt up --auth` saved in <state-dir>/api-key")
+    models.add_argument("--state-dir", default=".nrt")
     models.set_defaults(func=cmd_models)
 
     train = sub.add_parser("train", help="train a model into <state-dir>/models/NAME, with its evaluation report")
@@ -467,7 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
     failed.add_argument("action", nargs="?", choices=["list", "replay"], default="list")
     failed.add_argument("--aws-port", type=int, default=4566, help="the embedded AWS (default: local)")
     failed.add_argument("--url", help="the API to replay to (default: the local API, or the stack's ApiUrl)")
-    failed.add_argument("--api-key")
+    failed.add_argument("--api-key", help="default: the key `nrt up --auth` saved in <state-dir>/api-key")
+    failed.add_argument("--state-dir", default=".nrt")
     failed.add_argument("--stack", help="use a deployed stack's failure store instead of the local one")
     failed.add_argument("--region")
     failed.add_argument("--json", action="store_true")

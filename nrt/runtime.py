@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from functions.list_models.app import list_models
-from nrt import compat, embedded
+from nrt import compat, embedded, faults, health, stream
 from nrt.api import Inference, LocalApi, serve_api
 from nrt.dashboard import dashboard_data, render_page
 from nrt.embedded import EmbeddedAws
+from nrt.faults import Faults
 from training.inference import ARTIFACT
 from training.package import unpack
 from training.train import train
@@ -114,6 +115,10 @@ def start_model_host(directory: Path, endpoint: str, version: str = "") -> Model
     return ModelHost(endpoint, line.rsplit(" ", 1)[-1].strip(), process, version)
 
 
+def stream_checkpoint(state_dir: Path) -> Path:
+    return state_dir / "checkpoints" / "stream.json"
+
+
 class StreamWorker:
     """`python -m nrt.stream` in its own process, restarted if it dies (as Firehose retries)."""
 
@@ -129,7 +134,7 @@ class StreamWorker:
             "--lake",
             str(lake_dir(state_dir)),
             "--checkpoint",
-            str(state_dir / "checkpoints" / "stream.json"),
+            str(stream_checkpoint(state_dir)),
             "--flush-seconds",
             str(flush_seconds),
         ]
@@ -188,6 +193,9 @@ class LocalRuntime:
     aws_port: int = 4566
     api_key: str | None = None
     flush_seconds: float = 5.0
+    faults: Faults | None = None
+    # The health line's interval; 0 prints none.
+    health_seconds: float = 5.0
     log: Any = print
     aws: EmbeddedAws | None = None
     api: LocalApi | None = None
@@ -211,6 +219,8 @@ class LocalRuntime:
         embedded.ensure_port_free("127.0.0.1", self.api_port)
         self.aws = embedded.start(port=self.aws_port)
         embedded.provision(self.aws)
+        # After provisioning: faults hit the workflow's calls, not the stack's own set-up.
+        faults.install(self.faults)
         directory = ensure_default_model(self.state_dir, self.log)
         deploy_local_endpoint(self.aws, DEFAULT_MODEL, directory)
         self.sync_model_hosts()
@@ -223,10 +233,40 @@ class LocalRuntime:
             port=self.api_port,
             api_key=self.api_key,
             pages={"/dashboard": lambda: render_page(dashboard_data(self.lake))},
+            status=self.status,
         )
         self.api_port = self.api.server_address[1]
         threading.Thread(target=self._watch_endpoints, name="endpoint-watch", daemon=True).start()
+        if self.health_seconds > 0:
+            threading.Thread(target=self._report_health, name="health", daemon=True).start()
         return self
+
+    def status(self) -> dict[str, Any]:
+        """The health figures: the API's recent answers, the failure store, the lake's lag, faults."""
+        assert self.aws is not None and self.inference is not None
+        out = self.inference.health.window()
+        table = self.aws.client("dynamodb").describe_table(TableName=self.aws.ctx.refs["FailuresTable"])
+        out["failure_store"] = int(table["Table"]["ItemCount"])
+        out.update(health.lake_lag(stream.status_path(stream_checkpoint(self.state_dir))))
+        if self.faults is not None:
+            out["faults"] = self.faults.describe()
+            out["faults_injected"] = dict(self.faults.injected)
+        return out
+
+    def _report_health(self) -> None:
+        """Every health_seconds, the health line, while there is something to report."""
+        quiet = False
+        while not self._stop.wait(self.health_seconds):
+            try:
+                now = self.status()
+            except Exception as exc:  # keep reporting; say what went wrong
+                self.log(f"health: {exc}")
+                continue
+            idle = now["readings_per_s"] == 0 and not now.get("lake_lag_s") and now.get("stream") == "ok"
+            if idle and quiet:
+                continue
+            self.log(health.line(now) + ("  (idle)" if idle else ""))
+            quiet = idle
 
     def sync_model_hosts(self) -> None:
         """Serve what every prefixed endpoint serves now: start, replace or stop model hosts."""

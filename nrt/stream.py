@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nrt.health import write_stream_status
 from nrt.lake import TableSpec, column_values, table_spec, write_rows
 from nrt.template import load_template, resources
 
@@ -193,6 +194,10 @@ class LakeWriter:
         self.buffer.append(pending)
         self.buffered_bytes += len(pending.data)
 
+    @property
+    def oldest_arrival_ms(self) -> int | None:
+        return self.buffer[0].arrival_ms if self.buffer else None
+
     def oldest_age(self, now_ms: int) -> float:
         return (now_ms - self.buffer[0].arrival_ms) / 1000 if self.buffer else 0.0
 
@@ -304,6 +309,15 @@ class WorkerConfig:
     flush_bytes: int = 8 * 1024 * 1024
     poll_seconds: float = 0.5
 
+    @property
+    def status(self) -> Path:
+        return status_path(self.checkpoint)
+
+
+def status_path(checkpoint: Path) -> Path:
+    """Where the worker reports what it holds (for the health line), beside its checkpoint."""
+    return checkpoint.with_name(f"{checkpoint.stem}-status.json")
+
 
 def run(config: WorkerConfig, stop: threading.Event, log: Callable[[str], None] = print) -> None:
     """Poll, buffer and flush until `stop` is set; a last flush on the way out."""
@@ -328,6 +342,7 @@ def run(config: WorkerConfig, stop: threading.Event, log: Callable[[str], None] 
         if writer.buffered_bytes >= config.flush_bytes or writer.oldest_age(now) >= config.flush_seconds:
             flushed = writer.flush()
             log(f"stream worker: {flushed.rows} rows -> lake, {flushed.duplicates} duplicates, {flushed.failed} failed")
+        write_stream_status(config.status, len(writer.buffer), writer.oldest_arrival_ms, len(writer.seen))
         stop.wait(config.poll_seconds)
     flushed = writer.flush()
     if flushed.rows or flushed.failed:

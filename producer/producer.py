@@ -9,6 +9,7 @@ import argparse
 import http.client
 import json
 import math
+import os
 import random
 import sys
 import threading
@@ -55,6 +56,8 @@ class Stats:
     by_status: Counter[int] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
     answers: list[tuple[dict[str, Any], float]] = field(default_factory=list)
+    # The event id (sensor:timestamp) of every reading sent, when the plan asks for them.
+    sent_ids: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, status: int, seconds: float, readings: int, body: dict[str, Any] | None = None) -> None:
@@ -103,6 +106,7 @@ class Plan:
     seed: int | None = None
     max_retries: int = 5
     keep_answers: bool = False
+    keep_sent_ids: bool = False
 
 
 class _Client:
@@ -166,6 +170,8 @@ def run(plan: Plan, progress: Callable[[Stats], None] | None = None) -> Stats:
             # Distinct timestamps per sensor: the table's key is sensor + timestamp.
             with lock:
                 reading = make_reading(rng, sensor, base_ts + n, None if plan.batch else plan.model)
+                if plan.keep_sent_ids:
+                    stats.sent_ids.add(f"{sensor}:{reading['timestamp']}")
             readings.append(reading)
         body = {"model": plan.model, "readings": readings} if plan.batch else readings[0]
         return json.dumps(body).encode(), size
@@ -252,7 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=0, help="readings per request (1-100); 0 sends single readings")
     p.add_argument("--concurrency", type=int, default=8, help="parallel connections")
     p.add_argument("--model", default=DEFAULT_MODEL, help="model name (the endpoint is <prefix><model>)")
-    p.add_argument("--api-key", help="sent as x-api-key (the deployed API requires one)")
+    p.add_argument(
+        "--api-key",
+        default=os.environ.get("NRT_API_KEY"),
+        help="sent as x-api-key (the deployed API and `nrt up --auth` require one); default: $NRT_API_KEY",
+    )
     p.add_argument(
         "--async",
         dest="use_async",

@@ -1,0 +1,63 @@
+"""`nrt up` in its own process, for the benchmarks (and the tests that drive them)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    url: str
+    aws_port: int
+    state: Path
+    banner: str
+    process: subprocess.Popen[str]
+
+    def stream_worker_pid(self) -> int:
+        return int((self.state / "stream.pid").read_text())
+
+
+@contextmanager
+def nrt_up(*args: str, env: dict[str, str] | None = None, state: Path | None = None) -> Iterator[Stack]:
+    """Start `nrt up ARGS` on free ports; stop it with Ctrl-C (SIGINT) on the way out."""
+    api_port, aws_port = free_port(), free_port()
+    with tempfile.TemporaryDirectory() as scratch:
+        state_dir = state or Path(scratch)
+        # Its output is not read after the banner: no health lines to fill the pipe.
+        process = subprocess.Popen(
+            [sys.executable, "-m", "nrt.cli", "up", "--api-port", str(api_port), "--aws-port", str(aws_port),
+             "--state-dir", str(state_dir), "--health-seconds", "0", *args],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
+        )  # fmt: skip
+        try:
+            assert process.stdout is not None
+            banner: list[str] = []
+            while "Ctrl-C" not in (line := process.stdout.readline()):
+                if not line:
+                    raise RuntimeError("nrt up did not start:\n" + "".join(banner))
+                banner.append(line)
+            yield Stack(f"http://127.0.0.1:{api_port}", aws_port, state_dir, "".join(banner), process)
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

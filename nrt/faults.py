@@ -1,0 +1,155 @@
+"""Fault injection at the AWS boundary of the local runtime (`nrt up --faults ...`).
+
+Faults are what AWS does on a bad day, injected where the workflow meets the embedded AWS,
+so the workflow's own Retry and Catch handle them as they would on AWS:
+
+| fault        | where               | what the workflow sees                                      |
+|--------------|---------------------|-------------------------------------------------------------|
+| model_error  | InvokeEndpoint      | the model container answers 500: ModelError (424), original |
+|              |                     | status 500                                                  |
+| throttle     | InvokeEndpoint      | ThrottlingException (400)                                   |
+| cold_start   | InvokeEndpoint      | the call takes `cold_start_seconds` longer (a cold start)   |
+| write_error  | DynamoDB PutItem    | ProvisionedThroughputExceededException (400), nothing       |
+|              |                     | written                                                     |
+
+Rates are per call. A fault is drawn from one seeded generator, so a run can be repeated.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+RATES = ("model_error", "throttle", "cold_start", "write_error")
+
+
+class FaultSpecError(ValueError):
+    """A --faults value that cannot be read; the message names the part and the rule."""
+
+
+@dataclass
+class Faults:
+    """Per-call fault rates (0 to 1), and what was injected so far."""
+
+    model_error: float = 0.0
+    throttle: float = 0.0
+    cold_start: float = 0.0
+    write_error: float = 0.0
+    cold_start_seconds: float = 2.0
+    seed: int | None = None
+    injected: Counter[str] = field(default_factory=Counter, init=False)
+    _rng: random.Random = field(init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, name) > 0 for name in RATES)
+
+    def draw(self, fault: str) -> bool:
+        """Whether this call gets `fault`; counted when it does."""
+        rate: float = getattr(self, fault)
+        if rate <= 0:
+            return False
+        with self._lock:
+            hit = self._rng.random() < rate
+            if hit:
+                self.injected[fault] += 1
+        return hit
+
+    def describe(self) -> str:
+        parts = [f"{name}={getattr(self, name):g}" for name in RATES if getattr(self, name) > 0]
+        if self.cold_start > 0:
+            parts.append(f"cold_start_seconds={self.cold_start_seconds:g}")
+        return ",".join(parts) or "none"
+
+
+def parse(spec: str, seed: int | None = None) -> Faults:
+    """`model_error=0.05,throttle=0.02,cold_start=0.01,write_error=0.01[,cold_start_seconds=2]`."""
+    known = {f.name for f in fields(Faults) if f.init} - {"seed"}
+    values: dict[str, float] = {}
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        name, sep, raw = part.partition("=")
+        name = name.strip()
+        if not sep:
+            raise FaultSpecError(f"fault '{part}' needs a value: name=rate, e.g. model_error=0.05")
+        if name not in known:
+            raise FaultSpecError(f"unknown fault '{name}'; known: {', '.join(sorted(known))}")
+        try:
+            value = float(raw)
+        except ValueError:
+            raise FaultSpecError(f"fault '{name}' must be a number, got '{raw}'") from None
+        if name in RATES and not 0 <= value <= 1:
+            raise FaultSpecError(f"fault '{name}' is a rate per call: between 0 and 1, got {raw}")
+        if name == "cold_start_seconds" and not 0 <= value <= 60:
+            raise FaultSpecError(f"cold_start_seconds must be between 0 and 60, got {raw}")
+        values[name] = value
+    return Faults(seed=seed, **values)
+
+
+# The faults in force; None when `nrt up` runs without --faults.
+ACTIVE: Faults | None = None
+_installed = False
+_install_lock = threading.Lock()
+
+
+def install(faults: Faults | None) -> None:
+    """Put `faults` in force (None lifts them); hooks the embedded AWS once."""
+    global ACTIVE, _installed
+    with _install_lock:
+        if not _installed:
+            _hook_invoke_endpoint()
+            _hook_put_item()
+            _installed = True
+        ACTIVE = faults
+
+
+def _hook_invoke_endpoint() -> None:
+    from moto.core.exceptions import JsonRESTError
+
+    from nrt import compat
+
+    call_model_host = compat.invoke_model_host
+
+    @functools.wraps(call_model_host)
+    def invoke_model_host(base_url: str, body: bytes, content_type: str, timeout: float = 60.0) -> tuple[int, bytes]:
+        faults = ACTIVE
+        if faults is not None:
+            if faults.draw("throttle"):
+                raise JsonRESTError("ThrottlingException", "Rate exceeded (injected fault)")
+            if faults.draw("cold_start"):
+                time.sleep(faults.cold_start_seconds)
+            if faults.draw("model_error"):
+                return 500, b'{"message": "the model container failed (injected fault)"}'
+        return call_model_host(base_url, body, content_type, timeout)
+
+    # compat's InvokeEndpoint looks the function up in its module on every call.
+    compat.invoke_model_host = invoke_model_host
+
+
+def _hook_put_item() -> None:
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodb.models import DynamoDBBackend
+
+    put_item = DynamoDBBackend.put_item
+
+    @functools.wraps(put_item)
+    def faulty_put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        faults = ACTIVE
+        if faults is not None and faults.draw("write_error"):
+            raise JsonRESTError(
+                "ProvisionedThroughputExceededException",
+                "The level of configured provisioned throughput for the table was exceeded (injected fault)",
+            )
+        return put_item(self, *args, **kwargs)
+
+    setattr(DynamoDBBackend, "put_item", faulty_put_item)  # noqa: B010 - mypy: a method assigned

@@ -1,0 +1,131 @@
+"""The local stack's health: readings/s, p99, failures and lake lag, as one line.
+
+`nrt up` prints the line every few seconds while there is traffic; `GET /status` on the
+local API answers the same figures as JSON, and `nrt status` prints them on demand.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# A stream worker that has not reported for this long is stalled or restarting.
+STALE_SECONDS = 5.0
+
+
+@dataclass
+class Answered:
+    at: float
+    status: int
+    seconds: float
+    readings: int
+
+
+@dataclass
+class Health:
+    """Answers of the local API over a sliding window, plus what the stack reports."""
+
+    window_seconds: float = 10.0
+    clock: Callable[[], float] = time.monotonic
+    _recent: deque[Answered] = field(default_factory=deque)
+    _totals: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, status: int, seconds: float, readings: int) -> None:
+        """One answer of the workflow: its status, how long it took, how many readings it carried."""
+        now = self.clock()
+        with self._lock:
+            self._recent.append(Answered(now, status, seconds, readings))
+            self._totals["readings"] += readings
+            self._totals["requests"] += 1
+            self._totals[f"{status // 100}xx"] += 1
+            self._trim(now)
+
+    def _trim(self, now: float) -> None:
+        while self._recent and now - self._recent[0].at > self.window_seconds:
+            self._recent.popleft()
+
+    def window(self) -> dict[str, Any]:
+        """readings/s and latency percentiles over the window; totals since start."""
+        now = self.clock()
+        with self._lock:
+            self._trim(now)
+            recent = list(self._recent)
+            totals = dict(self._totals)
+        latencies = sorted(a.seconds for a in recent)
+        return {
+            "readings_per_s": round(sum(a.readings for a in recent) / self.window_seconds, 1),
+            "p50_ms": round(_percentile(latencies, 50) * 1000, 1),
+            "p99_ms": round(_percentile(latencies, 99) * 1000, 1),
+            "errors_in_window": sum(1 for a in recent if a.status >= 400),
+            "window_s": self.window_seconds,
+            "totals": totals,
+        }
+
+
+def _percentile(ascending: list[float], q: float) -> float:
+    if not ascending:
+        return 0.0
+    return ascending[max(1, min(len(ascending), math.ceil(q / 100 * len(ascending)))) - 1]
+
+
+# --- the stream worker's report ------------------------------------------------------------
+
+
+def write_stream_status(path: Path, buffered: int, oldest_ms: int | None, rows_total: int) -> None:
+    """What the stream worker holds now, written atomically after every poll."""
+    status = {"at_ms": int(time.time() * 1000), "buffered": buffered, "oldest_ms": oldest_ms, "rows": rows_total}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(status))
+    partial.replace(path)
+
+
+def lake_lag(path: Path, now_ms: int | None = None) -> dict[str, Any]:
+    """Seconds the oldest change not yet in the lake has waited; whether the worker reports."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    try:
+        status = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"lake_lag_s": None, "stream": "not reporting"}
+    age = (now_ms - int(status["at_ms"])) / 1000
+    oldest = status.get("oldest_ms")
+    lag = (now_ms - int(oldest)) / 1000 if oldest is not None else 0.0
+    return {
+        "lake_lag_s": round(max(lag, 0.0), 1),
+        "lake_rows": int(status.get("rows", 0)),
+        "stream": "ok" if age <= STALE_SECONDS else f"not reporting for {age:.0f} s",
+    }
+
+
+# --- the line ------------------------------------------------------------------------------
+
+
+def line(status: dict[str, Any]) -> str:
+    """`health  42.0 readings/s  p99 120 ms  answered 1200 (4xx 3, 5xx 1)  failure store 4  lake lag 1.2 s`."""
+    totals = status.get("totals", {})
+    answered = f"answered {totals.get('requests', 0)}"
+    errors = [f"{k} {totals[k]}" for k in ("4xx", "5xx") if totals.get(k)]
+    if errors:
+        answered += f" ({', '.join(errors)})"
+    lag = status.get("lake_lag_s")
+    parts = [
+        f"{status.get('readings_per_s', 0):.1f} readings/s",
+        f"p99 {status.get('p99_ms', 0):.0f} ms",
+        answered,
+        f"failure store {status.get('failure_store', '?')}",
+        f"lake lag {lag:.1f} s" if lag is not None else "lake lag ?",
+    ]
+    if status.get("stream", "ok") != "ok":
+        parts.append(f"stream worker {status['stream']}")
+    injected = status.get("faults_injected")
+    if injected:
+        parts.append("faults " + ", ".join(f"{k} {v}" for k, v in sorted(injected.items())))
+    return "health  " + "  ".join(parts)

@@ -348,3 +348,47 @@ def test_train_writes_a_model_the_host_can_serve(tmp_path):
     assert "ROC AUC" in result.stdout
     assert (tmp_path / "models" / "tiny" / "model.joblib").exists()
     assert json.loads((tmp_path / "models" / "tiny" / "evaluation.json").read_text())["roc_auc"] >= 0.97
+
+
+def test_up_with_auth_makes_a_key_requires_it_and_reports_health(tmp_path):
+    api_port, aws_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [*NRT, "up", "--api-port", str(api_port), "--aws-port", str(aws_port), "--state-dir", str(tmp_path),
+         "--auth", "--health-seconds", "1"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        banner = []
+        while "Ctrl-C" not in (line := proc.stdout.readline()) and line:
+            banner.append(line)
+        key_file = tmp_path / "api-key"
+        key = key_file.read_text().strip()
+        url = f"http://127.0.0.1:{api_port}"
+
+        assert f"auth          x-api-key required on every request (the key: {key_file})" in "".join(banner)
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        assert len(key) >= 32
+        assert request(f"{url}/models")[0] == 403
+        assert request(f"{url}/status")[0] == 403
+        assert request(f"{url}/models", headers={"x-api-key": key})[0] == 200
+        produced = subprocess.run(
+            [sys.executable, "producer/producer.py", "--url", url, "--count", "20", "--rate", "0", "--json"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "NRT_API_KEY": key},
+        )  # fmt: skip
+        assert json.loads(produced.stdout)["by_status"] == {"200": 20}, produced.stderr
+        status = subprocess.run(
+            [*NRT, "status", "--url", url, "--state-dir", str(tmp_path)],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert status.returncode == 0, status.stderr
+        assert "answered 20" in status.stdout
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (line := proc.stdout.readline()).startswith("health  "):
+            pass
+        assert line.startswith("health  ")
+        assert "readings/s" in line
+        assert "failure store 0" in line
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)

@@ -9,9 +9,12 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 # The dashboard test opens the page in a real headless browser: Debian's chromium.
 CHROMIUM := /usr/bin/chromium
+# checkov pins boto3 and botocore below what the project needs: it gets a venv of its own.
+CHECKOV_VERSION := 3.3.30
+CHECKOV := $(VENV)/checkov/bin/checkov
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help demo up test lint typecheck browser bench clean
+.PHONY: help demo up test lint typecheck browser checkov bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -47,7 +50,13 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM) ## Install Debian's chromium (for the dashboard's browser test)
 
-test: lint typecheck browser ## Install dev extras and chromium, lint, type-check, run the whole suite
+$(CHECKOV): | $(BIN)/python
+	$(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+
+checkov: $(CHECKOV) ## Install checkov in .venv/checkov (the template's security scan, run by the tests)
+
+test: lint typecheck browser checkov ## Install dev extras, chromium and checkov; lint, type-check, run the whole suite
 	$(BIN)/pytest -q
 
 bench: $(STAMP) ## Measure local end-to-end throughput and latency (see benchmarks/)

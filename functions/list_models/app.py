@@ -7,6 +7,9 @@ import os
 from typing import Any
 
 import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 def models_from_endpoints(endpoints: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
@@ -32,15 +35,30 @@ def list_models(client: Any, prefix: str) -> list[dict[str, Any]]:
     return models_from_endpoints(endpoints, prefix)
 
 
-PREFIX = os.environ.get("ENDPOINT_PREFIX", "")
+# Every setting, by name; checked on the first call (the local runtime imports list_models too).
+SETTINGS = ("ENDPOINT_PREFIX", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE")
+
+logger = Logger()
+metrics = Metrics()
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    if not PREFIX:
-        raise RuntimeError("ENDPOINT_PREFIX is not set")
-    models = list_models(boto3.client("sagemaker"), PREFIX)
+def settings() -> dict[str, str]:
+    missing = [name for name in SETTINGS if not os.environ.get(name)]
+    if missing:
+        raise RuntimeError(f"{', '.join(missing)} not set")
+    return {name: os.environ[name] for name in SETTINGS}
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    prefix = settings()["ENDPOINT_PREFIX"]
+    models = list_models(boto3.client("sagemaker"), prefix)
+    available = sum(1 for m in models if m["available"])
+    logger.info("models listed", prefix=prefix, models=len(models), available=available)
+    metrics.add_metric(name="ModelsAvailable", unit=MetricUnit.Count, value=available)
     return {
         "statusCode": 200,
         "headers": {"Content-Type": "application/json"},
-        "body": json.dumps({"prefix": PREFIX, "models": models}),
+        "body": json.dumps({"prefix": prefix, "models": models}),
     }

@@ -19,3 +19,55 @@ def test_only_prefixed_endpoints_are_models_and_the_prefix_is_stripped():
         {"model": "failure", "endpoint": "nrt-failure", "status": "InService", "available": True},
         {"model": "fraud", "endpoint": "nrt-fraud", "status": "Creating", "available": False},
     ]
+
+
+class Context:
+    function_name = "list-models"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:list-models"
+    aws_request_id = "req-1"
+
+
+class Paginator:
+    def paginate(self, NameContains: str):
+        yield {"Endpoints": [{"EndpointName": f"{NameContains}failure", "EndpointStatus": "InService"}]}
+
+
+class SageMaker:
+    def get_paginator(self, name: str) -> Paginator:
+        assert name == "list_endpoints"
+        return Paginator()
+
+
+def test_the_handler_answers_the_models_logs_structured_and_emits_an_emf_metric(monkeypatch, capsys, caplog):
+    import json
+
+    from functions.list_models import app
+
+    monkeypatch.setenv("ENDPOINT_PREFIX", "nrt-")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "list_models")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "nrt-inference")
+    monkeypatch.setattr(app.boto3, "client", lambda service: SageMaker())
+    monkeypatch.setattr(app.metrics, "namespace", "nrt-inference")
+
+    answer = app.handler({}, Context())
+
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"])["models"][0]["endpoint"] == "nrt-failure"
+    assert [r.getMessage() for r in caplog.records] == ["models listed"]
+    assert caplog.records[0].available == 1  # a structured field, not text
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert (emf and emf[0]["ModelsAvailable"] == [1.0]) or emf[0]["ModelsAvailable"] == 1.0
+
+
+def test_the_handler_names_missing_settings(monkeypatch):
+    import pytest
+
+    from functions.list_models import app
+
+    monkeypatch.delenv("ENDPOINT_PREFIX", raising=False)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "list_models")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "nrt-inference")
+
+    with pytest.raises(RuntimeError, match="ENDPOINT_PREFIX not set"):
+        app.settings()

@@ -392,3 +392,21 @@ def test_up_with_auth_makes_a_key_requires_it_and_reports_health(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["up", "--faults", "model_eror=0.1"], "--faults: unknown fault 'model_eror'; known: cold_start,"),
+        (["up", "--faults", "throttle=2"], "--faults: fault 'throttle' is a rate per call: between 0 and 1, got 2"),
+        (["status", "--url", "http://127.0.0.1:9"], "cannot reach http://127.0.0.1:9"),
+    ],
+)
+def test_a_bad_faults_spec_or_no_stack_is_a_clear_error_not_a_traceback(tmp_path, args, message):
+    result = subprocess.run(
+        [*NRT, *args, "--state-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

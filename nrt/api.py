@@ -78,6 +78,21 @@ class Inference:
             except Exception:
                 # The workflow records its own failures; this is the runtime failing to run it.
                 LOG.exception("event %s could not be run", name)
+            finally:
+                self._queue.task_done()
+
+    @property
+    def pending(self) -> int:
+        """Accepted events (202) whose execution has not finished yet."""
+        return self._queue.unfinished_tasks
+
+    def finish(self, timeout: float) -> int:
+        """Wait until every accepted event has run (as StartExecution would have run them);
+        returns how many had not finished when the timeout ran out."""
+        deadline = time.monotonic() + timeout
+        while self.pending and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return self.pending
 
 
 Route = Callable[[bytes], Answer]

@@ -306,11 +306,17 @@ class LocalRuntime:
             except Exception as exc:  # keep watching; report what went wrong
                 self.log(f"endpoint watch: {exc}")
 
-    def stop(self) -> None:
+    def stop(self, finish_seconds: float = 60.0) -> None:
         self._stop.set()
         if self.api is not None:
             self.api.shutdown()
             self.api.server_close()
+        if self.inference is not None and self.inference.pending:
+            # Accepted is a promise: run what /events accepted before the embedded AWS goes.
+            self.log(f"finishing {self.inference.pending} accepted events ...")
+            left = self.inference.finish(finish_seconds)
+            if left:
+                self.log(f"{left} accepted events did not finish in {finish_seconds:g} s and are lost")
         if self.stream is not None:
             # Before the embedded AWS goes: the worker's last flush reads from it.
             self.stream.stop()

@@ -319,6 +319,14 @@ def status_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(f"{checkpoint.stem}-status.json")
 
 
+def read_changes(reader: ChangeReader, writer: LakeWriter, config: WorkerConfig) -> None:
+    """Everything the stream has since the last poll, into the writer's buffer."""
+    now = int(time.time() * 1000)
+    for shard_id, record in reader.poll():
+        change = kds_change_record(record, config.table_name, config.region)
+        writer.add(Pending(record["dynamodb"]["SequenceNumber"], shard_id, now, json.dumps(change).encode()))
+
+
 def run(config: WorkerConfig, stop: threading.Event, log: Callable[[str], None] = print) -> None:
     """Poll, buffer and flush until `stop` is set; a last flush on the way out."""
     from nrt.embedded import local_client
@@ -333,10 +341,7 @@ def run(config: WorkerConfig, stop: threading.Event, log: Callable[[str], None] 
     reader = ChangeReader(streams, config.table_name, checkpoint)
     log(f"stream worker: {config.table_name} -> {config.lake} (flush every {config.flush_seconds:g} s)")
     while not stop.is_set():
-        now = int(time.time() * 1000)
-        for shard_id, record in reader.poll():
-            change = kds_change_record(record, config.table_name, config.region)
-            writer.add(Pending(record["dynamodb"]["SequenceNumber"], shard_id, now, json.dumps(change).encode()))
+        read_changes(reader, writer, config)
         now = int(time.time() * 1000)
         # Like Firehose: whichever comes first, the buffer's size or its age.
         if writer.buffered_bytes >= config.flush_bytes or writer.oldest_age(now) >= config.flush_seconds:
@@ -344,6 +349,7 @@ def run(config: WorkerConfig, stop: threading.Event, log: Callable[[str], None] 
             log(f"stream worker: {flushed.rows} rows -> lake, {flushed.duplicates} duplicates, {flushed.failed} failed")
         write_stream_status(config.status, len(writer.buffer), writer.oldest_arrival_ms, len(writer.seen))
         stop.wait(config.poll_seconds)
+    read_changes(reader, writer, config)  # what the table took in since the last poll
     flushed = writer.flush()
     if flushed.rows or flushed.failed:
         log(f"stream worker: {flushed.rows} rows -> lake on shutdown")

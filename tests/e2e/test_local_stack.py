@@ -410,3 +410,19 @@ def test_a_bad_faults_spec_or_no_stack_is_a_clear_error_not_a_traceback(tmp_path
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_events_accepted_just_before_ctrl_c_are_run_and_reach_the_lake(tmp_path):
+    from benchmarks.stack import nrt_up
+    from nrt.lake import column_values, table_spec
+
+    with nrt_up("--flush-seconds", "30", state=tmp_path) as stack:
+        produced = subprocess.run(
+            [sys.executable, "producer/producer.py", "--url", stack.url, "--count", "150", "--rate", "0", "--async",
+             "--sensors", "3", "--json"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert json.loads(produced.stdout)["by_status"] == {"202": 150}, produced.stderr
+    # nrt up has stopped: every accepted event ran, and the worker's last flush wrote it.
+    assert stack.process.returncode == 0
+    assert len(column_values(tmp_path / "lake", table_spec(), "event_id")) == 150

@@ -199,3 +199,19 @@ def test_given_another_event_at_a_taken_sensor_and_timestamp_when_scored_then_40
     item = stored(aws, "clash-1", body["timestamp"])
     assert item is not None
     assert item["event_id"] == {"S": "first"}
+
+
+def test_given_accepted_events_when_the_runtime_finishes_then_every_one_is_stored(aws, model_host):
+    from nrt.api import Inference
+
+    model_host("async")
+    inference = Inference(aws, async_workers=2)
+    bodies = [reading("async", sensor=f"async-{i}") for i in range(12)]
+
+    answers = [inference.submit(body) for body in bodies]
+    left = inference.finish(timeout=60)
+
+    assert {a.status for a in answers} == {202}
+    assert left == 0
+    assert inference.pending == 0
+    assert all(stored(aws, b["sensor"], b["timestamp"]) is not None for b in bodies)

@@ -475,11 +475,17 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--health-seconds", type=float, default=5.0, help="health line interval; 0 for none")
     up.set_defaults(func=cmd_up)
 
+    def api_key_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--api-key", help="default: the key `nrt up --auth` saved in <state-dir>/api-key")
+        p.add_argument("--state-dir", default=".nrt")
+
+    def local_api_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--url", default="http://127.0.0.1:3000")
+        p.add_argument("--json", action="store_true")
+        api_key_flags(p)
+
     status = sub.add_parser("status", help="the running stack's health: readings/s, p99, failures, lake lag")
-    status.add_argument("--url", default="http://127.0.0.1:3000")
-    status.add_argument("--api-key", help="default: the key `nrt up --auth` saved in <state-dir>/api-key")
-    status.add_argument("--state-dir", default=".nrt")
-    status.add_argument("--json", action="store_true")
+    local_api_flags(status)
     status.set_defaults(func=cmd_status)
 
     demo = sub.add_parser("demo", help="start the stack, stream readings, print a summary")
@@ -504,10 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.set_defaults(func=cmd_dashboard)
 
     models = sub.add_parser("models", help="list the models available now")
-    models.add_argument("--url", default="http://127.0.0.1:3000")
-    models.add_argument("--json", action="store_true")
-    models.add_argument("--api-key", help="default: the key `nrt up --auth` saved in <state-dir>/api-key")
-    models.add_argument("--state-dir", default=".nrt")
+    local_api_flags(models)
     models.set_defaults(func=cmd_models)
 
     train = sub.add_parser("train", help="train a model into <state-dir>/models/NAME, with its evaluation report")
@@ -548,8 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     failed.add_argument("action", nargs="?", choices=["list", "replay"], default="list")
     failed.add_argument("--aws-port", type=int, default=4566, help="the embedded AWS (default: local)")
     failed.add_argument("--url", help="the API to replay to (default: the local API, or the stack's ApiUrl)")
-    failed.add_argument("--api-key", help="default: the key `nrt up --auth` saved in <state-dir>/api-key")
-    failed.add_argument("--state-dir", default=".nrt")
+    api_key_flags(failed)
     failed.add_argument("--stack", help="use a deployed stack's failure store instead of the local one")
     failed.add_argument("--region")
     failed.add_argument("--json", action="store_true")

@@ -33,11 +33,13 @@ def api_key_for(args: argparse.Namespace) -> str | None:
         import secrets
 
         key = secrets.token_urlsafe(24)
-    if key is not None:
-        path = Path(args.state_dir) / API_KEY_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(key + "\n")
-        path.chmod(0o600)
+    path = Path(args.state_dir) / API_KEY_FILE
+    if key is None:
+        path.unlink(missing_ok=True)  # an earlier run's key; this stack asks for none
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
     return key
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -34,12 +35,13 @@ def api_key_for(args: argparse.Namespace) -> str | None:
 
         key = secrets.token_urlsafe(24)
     path = Path(args.state_dir) / API_KEY_FILE
+    path.unlink(missing_ok=True)  # an earlier run's key
     if key is None:
-        path.unlink(missing_ok=True)  # an earlier run's key; this stack asks for none
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(key + "\n")
-    path.chmod(0o600)
+    # Created readable by its owner only: never world-readable, not even for a moment.
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(key + "\n")
     return key
 
 

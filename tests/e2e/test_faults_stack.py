@@ -50,8 +50,13 @@ def test_every_reading_is_stored_once_or_recorded_none_lost_none_duplicated(outc
 def test_the_faults_really_happened_and_the_worker_really_died(stack, outcome):
     injected = outcome.status["faults_injected"]
 
-    assert set(injected) == {"model_error", "throttle", "cold_start", "write_error"}
-    assert all(count > 0 for count in injected.values())
+    # Expected at these rates: ~11 model errors (of ~215 model calls) and ~100 failed writes
+    # (of ~10,100); throttles (~4) and cold starts (~2) can miss a run by chance, so the
+    # workflow tests script each kind instead.
+    assert set(injected) <= {"model_error", "throttle", "cold_start", "write_error"}
+    assert injected["model_error"] > 0
+    assert injected["write_error"] > 0
+    assert sum(injected.values()) >= 50
     assert outcome.worker_kills >= 1
     assert outcome.worker_restarted
     assert (stack.state / "checkpoints" / "stream.crashed").exists()
@@ -75,7 +80,7 @@ def test_nrt_status_and_nrt_failures_show_it(stack, outcome):
     assert status.returncode == 0, status.stderr
     assert status.stdout.startswith("health  ")
     assert "4xx 5" in status.stdout  # the unknown model's five batches
-    assert re.search(r"faults cold_start \d+, model_error \d+, throttle \d+, write_error \d+", status.stdout)
+    assert re.search(r"faults (cold_start \d+, )?model_error \d+, (throttle \d+, )?write_error \d+$", status.stdout)
     assert failures.returncode == 0, failures.stderr
     recorded = json.loads(failures.stdout)
     assert sum(1 for f in recorded if f["model"] == UNKNOWN_MODEL and f["status"] == 404) == 5

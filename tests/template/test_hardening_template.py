@@ -149,6 +149,18 @@ def test_x_ray_traces_the_api_the_workflows_and_every_function():
         assert resources()[name]["Properties"]["Tracing"] == {"Enabled": True}, name
 
 
+@pytest.mark.parametrize(
+    ("machine", "group"), [("InferenceStateMachine", "InferenceLogGroup"), ("RetrainStateMachine", "RetrainLogGroup")]
+)
+def test_each_workflow_logs_to_its_own_group_under_vendedlogs_states(machine, group):
+    logging = resources()[machine]["Properties"]["Logging"]
+    name = resources()[group]["Properties"]["LogGroupName"]
+
+    assert logging["Destinations"] == [{"CloudWatchLogsLogGroup": {"LogGroupArn": Tag("GetAtt", f"{group}.Arn")}}]
+    assert logging["Level"] in {"ERROR", "ALL"}
+    assert str(name.value).startswith("/aws/vendedlogs/states/${AWS::StackName}-")
+
+
 def test_every_function_logs_and_measures_with_powertools():
     functions = of_type("AWS::Serverless::Function")
     assert set(functions) == {"ListModelsFunction", "FirehoseTransformFunction"}

@@ -7,7 +7,6 @@ local API answers the same figures as JSON, and `nrt status` prints them on dema
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 from collections import Counter, deque
@@ -15,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from producer.producer import percentile
 
 # A stream worker that has not reported for this long is stalled or restarting.
 STALE_SECONDS = 5.0
@@ -62,18 +63,12 @@ class Health:
         latencies = sorted(a.seconds for a in recent)
         return {
             "readings_per_s": round(sum(a.readings for a in recent) / self.window_seconds, 1),
-            "p50_ms": round(_percentile(latencies, 50) * 1000, 1),
-            "p99_ms": round(_percentile(latencies, 99) * 1000, 1),
+            "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+            "p99_ms": round(percentile(latencies, 99) * 1000, 1),
             "errors_in_window": sum(1 for a in recent if a.status >= 400),
             "window_s": self.window_seconds,
             "totals": totals,
         }
-
-
-def _percentile(ascending: list[float], q: float) -> float:
-    if not ascending:
-        return 0.0
-    return ascending[max(1, min(len(ascending), math.ceil(q / 100 * len(ascending)))) - 1]
 
 
 # --- the stream worker's report ------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks.stack import free_port as free_port
 from nrt import compat, embedded
 from nrt.embedded import EmbeddedAws
 from nrt.lake import table_spec, write_rows
@@ -26,12 +26,6 @@ os.environ.update(transform_environment())
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "events"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def load_event(name: str) -> Any:

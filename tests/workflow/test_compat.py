@@ -234,6 +234,22 @@ def test_json_deepcopy_makes_an_independent_equal_copy_and_defers_other_types():
     assert compat.json_deepcopy([original], memo) == [original]
 
 
+def test_the_program_s_state_is_copied_field_by_field_into_an_independent_object(aws):
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramError, ProgramRunning
+
+    running = ProgramRunning()
+    running.next_state_name = "Validate"
+    copied = compat.json_deepcopy(running)
+    copied.next_state_name = "Respond"
+    assert type(copied) is ProgramRunning
+    assert (running.next_state_name, copied.next_state_name) == ("Validate", "Respond")
+
+    failed = ProgramError({"error": "States.TaskFailed", "cause": "model"})
+    copied_error = compat.json_deepcopy(failed)
+    copied_error.error["cause"] = "changed"
+    assert failed.error == {"error": "States.TaskFailed", "cause": "model"}
+
+
 def test_the_interpreter_uses_the_json_deepcopy(aws):
     from moto.stepfunctions.parser.asl.eval import states
 
@@ -249,6 +265,59 @@ def test_every_task_service_reuses_one_client_per_service(aws):
     for module in (state_task_service_dynamodb, state_task_service_aws_sdk):
         first = module.boto_client_for("us-east-1", "dynamodb")
         assert module.boto_client_for("us-east-1", "dynamodb") is first
+
+
+def test_the_workflow_s_calls_reach_moto_in_process_without_botocore_s_send_path(aws, monkeypatch):
+    from botocore.endpoint import Endpoint
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    client = boto_client.boto_client_for("us-east-1", "dynamodb")
+    assert isinstance(client, compat.InProcessClient)
+
+    def no_network(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("went through botocore's send path")
+
+    monkeypatch.setattr(Endpoint, "make_request", no_network)
+    table = aws.ctx.refs["PredictionsTable"]
+    key = {"sensor": {"S": "in-process"}, "timestamp": {"N": "1700000000000"}}
+    item = {**key, "event_id": {"S": "e-1"}, "probability": {"N": "0.25"}}
+    client.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(sensor)")
+    answer = client.get_item(TableName=table, Key=key, ConsistentRead=True)
+    monkeypatch.undo()
+
+    # Written where boto3 reads it, and answered in boto3's shape.
+    expected = aws.client("dynamodb").get_item(TableName=table, Key=key, ConsistentRead=True)
+    assert answer["Item"] == expected["Item"] == item
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_an_in_process_call_that_fails_raises_boto3_s_error_class_with_its_status(aws):
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    client = boto_client.boto_client_for("us-east-1", "dynamodb")
+    table = aws.ctx.refs["PredictionsTable"]
+    item = {"sensor": {"S": "in-process-twice"}, "timestamp": {"N": "1700000000000"}}
+    client.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(sensor)")
+
+    with pytest.raises(client.exceptions.ConditionalCheckFailedException) as failed:
+        client.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(sensor)")
+    assert failed.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_item(TableName="no-such-table", Key=item)
+
+
+def test_an_in_process_call_answers_a_blob_as_a_stream_as_boto3_does(aws, model_host):
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    host = model_host("compat-in-process")
+    client = boto_client.boto_client_for("us-east-1", "sagemaker-runtime")
+    endpoint = f"{aws.prefix}compat-in-process"
+    features = b'{"instances": [[1, 2, 3]]}'
+    answer = client.invoke_endpoint(EndpointName=endpoint, ContentType="application/json", Body=features)
+    assert json.loads(answer["Body"].read())["predictions"]
+    assert host.requests[-1] == {"instances": [[1, 2, 3]]}
+    assert client.meta.service_model.service_name == "sagemaker-runtime"
 
 
 class _CountingThread(threading.Thread):

@@ -79,3 +79,10 @@ def test_the_model_host_and_local_api_send_small_replies_without_nagle_delay(mod
 
     assert host_handler(model).disable_nagle_algorithm is True
     assert api_handler({}, None).disable_nagle_algorithm is True
+
+
+def test_a_model_host_scores_on_one_openmp_thread_unless_the_user_chose_otherwise():
+    from nrt.runtime import model_host_env
+
+    assert model_host_env({"PATH": "/usr/bin"}) == {"PATH": "/usr/bin", "OMP_NUM_THREADS": "1"}
+    assert model_host_env({"OMP_NUM_THREADS": "4"}) == {"OMP_NUM_THREADS": "4"}

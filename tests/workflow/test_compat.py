@@ -551,3 +551,38 @@ def test_concurrent_conditional_writes_of_one_key_let_exactly_one_through(aws):
     assert sum(won) == 1
     stored = ddb.get_item(TableName=table, Key=key)["Item"]
     assert won.index(True) == int(stored["writer"]["N"])
+
+
+def test_get_records_answers_what_moto_s_own_serializer_answers(aws):
+    from moto.core.responses import ActionResult
+    from moto.dynamodbstreams.models import dynamodbstreams_backends
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    ddb, streams = aws.client("dynamodb"), aws.client("dynamodbstreams")
+    table = aws.ctx.refs["PredictionsTable"]
+    key = {"sensor": {"S": "stream-page"}, "timestamp": {"N": "1700000000000"}}
+    ddb.put_item(TableName=table, Item={**key, "probability": {"N": "0.5"}, "features": {"S": "[1,2]"}})
+    ddb.update_item(
+        TableName=table, Key=key, UpdateExpression="SET probability = :p", ExpressionAttributeValues={":p": {"N": "1"}}
+    )
+    ddb.delete_item(TableName=table, Key=key)
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
+    page = dynamodbstreams_backends[aws.ctx.account][aws.ctx.region].get_records(iterator, 1000)
+
+    moto_handler = DynamoDBStreamsHandler()
+    moto_handler.current_account, moto_handler.region = aws.ctx.account, aws.ctx.region
+    moto_handler.headers = {"X-Amz-Target": "DynamoDBStreams_20120810.GetRecords"}
+    moto_handler.response_headers = {}
+    moto_handler._get_action = lambda: "GetRecords"  # type: ignore[method-assign]
+    _, _, moto_body = moto_handler.serialized(ActionResult(page))
+
+    assert json.loads(compat.stream_records_json(page)) == json.loads(moto_body)
+    answered = streams.get_records(ShardIterator=iterator)["Records"]
+    mine = [r for r in answered if r["dynamodb"]["Keys"] == key]
+    assert [r["eventName"] for r in mine] == ["INSERT", "MODIFY", "REMOVE"]
+    assert mine[1]["dynamodb"]["OldImage"]["probability"] == {"N": "0.5"}
+    assert mine[1]["dynamodb"]["ApproximateCreationDateTime"].tzinfo is not None

@@ -44,6 +44,7 @@ import datetime
 import functools
 import http.client
 import json
+import logging
 import os
 import queue
 import re
@@ -97,6 +98,8 @@ def install(port: int | None = None) -> None:
         _patch_jsonpath_cache()
         _patch_json_deepcopy()
         _patch_inline_states()
+        _patch_inline_programs()
+        _patch_map_workers()
         _patch_start_sync_execution()
         _patch_invoke_endpoint()
         _patch_update_endpoint()
@@ -475,6 +478,51 @@ def _patch_inline_states() -> None:
             env.states.reset(input_value=env.stack.pop())
 
     _replace(ExecutionState, "_evaluate_with_timeout", _evaluate_with_timeout)
+
+
+# --- programs without a timeout run inline --------------------------------------------------
+
+
+def _patch_inline_programs() -> None:
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.component.program.program import Program
+
+    threaded = Program.eval
+
+    def eval_program(self: Any, env: Any) -> None:
+        # As for states: moto evaluates every program (the execution's, and each Map
+        # iteration's) in a thread of its own only to stop waiting after TimeoutSeconds.
+        # Without one, the caller's thread evaluates it; like the thread, an error that
+        # escapes the program is logged and does not reach the caller.
+        if self.timeout_seconds is not None and self.timeout_seconds.timeout_seconds is not None:
+            threaded(self, env)
+            return
+        env.next_state_name = self.start_at.start_at_name
+        try:
+            EvalComponent.eval(self, env)
+        except Exception:
+            logging.getLogger(__name__).exception("state machine program stopped with an error")
+
+    _replace(Program, "eval", eval_program)
+
+
+def _patch_map_workers() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.inline_iteration_component import (
+        InlineIterationComponent,
+    )
+
+    launch = InlineIterationComponent._launch_worker
+
+    def _launch_worker(self: Any, env: Any, eval_input: Any, job_pool: Any) -> Any:
+        # moto starts MaxConcurrency workers even for fewer items; the extra ones find no
+        # job and end. One worker per item at most leaves the same concurrency.
+        launched = getattr(job_pool, "nrt_workers", 0)
+        if launched >= len(eval_input.input_items):
+            return None
+        job_pool.nrt_workers = launched + 1
+        return launch(self, env, eval_input, job_pool)
+
+    _replace(InlineIterationComponent, "_launch_worker", _launch_worker)
 
 
 # --- StartSyncExecution -------------------------------------------------------------------

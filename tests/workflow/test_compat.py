@@ -344,6 +344,70 @@ def test_a_task_runs_in_its_own_thread_only_when_it_declares_a_timeout(aws, mode
     assert len(_CountingThread.started) == threads
 
 
+def _interpreter_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the target of every thread moto's interpreter starts from now on."""
+    started: list[str] = []
+    start = threading.Thread.start
+
+    def counting_start(self: threading.Thread) -> None:
+        target = getattr(self, "_target", None)
+        if target is not None and getattr(target, "__module__", "").startswith("moto.stepfunctions"):
+            started.append(target.__qualname__)
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    return started
+
+
+def test_a_map_starts_one_worker_per_item_and_no_thread_per_iteration(aws, monkeypatch):
+    arn = make_machine(
+        aws,
+        {
+            "Each": {
+                "Type": "Map",
+                "MaxConcurrency": 10,
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "Double",
+                    "States": {
+                        "Double": {"Type": "Pass", "Parameters": {"twice.$": "States.MathAdd($, $)"}, "End": True}
+                    },
+                },
+                "End": True,
+            }
+        },
+        "Each",
+    )
+    started = _interpreter_threads(monkeypatch)
+
+    result = sync(aws, arn, {"items": [1, 2, 3]})
+
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"]) == [{"twice": 2}, {"twice": 4}, {"twice": 6}]
+    # Three Map workers, not ten; no thread per iteration's program, nor for the execution's.
+    assert started == ["IterationWorker.eval"] * 3
+
+
+def test_an_execution_with_a_timeout_still_times_out(aws):
+    import time
+
+    arn = make_machine(aws, {"Hold": {"Type": "Wait", "Seconds": 5, "End": True}}, "Hold")
+    sfn = aws.client("stepfunctions")
+    definition = {
+        "StartAt": "Hold",
+        "TimeoutSeconds": 1,
+        "States": {"Hold": {"Type": "Wait", "Seconds": 5, "End": True}},
+    }
+    sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(definition))
+
+    started = time.monotonic()
+    result = sync(aws, arn, {})
+
+    assert result["status"] == "TIMED_OUT", result
+    assert time.monotonic() - started < 4
+
+
 def test_a_task_that_declares_a_timeout_still_times_out(aws, model_host):
     import time
 

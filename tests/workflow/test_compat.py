@@ -267,6 +267,15 @@ def test_every_task_service_reuses_one_client_per_service(aws):
         assert module.boto_client_for("us-east-1", "dynamodb") is first
 
 
+def test_each_handler_class_s_actions_are_listed_once_and_include_what_compat_adds(aws):
+    from moto.core import responses
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    listed = responses.method_names_from_class(StepFunctionResponse)  # type: ignore[attr-defined]
+    assert responses.method_names_from_class(StepFunctionResponse) is listed  # type: ignore[attr-defined]
+    assert {"start_execution", "start_sync_execution"} <= listed
+
+
 def test_the_workflow_s_calls_reach_moto_in_process_without_botocore_s_send_path(aws, monkeypatch):
     from botocore.endpoint import Endpoint
     from moto.stepfunctions.parser.asl.utils import boto_client

@@ -101,6 +101,8 @@ def install(port: int | None = None) -> None:
         _patch_inline_states()
         _patch_inline_programs()
         _patch_map_workers()
+        _patch_state_machine_type()
+        _patch_express_history()
         _patch_start_sync_execution()
         _patch_invoke_endpoint()
         _patch_update_endpoint()
@@ -541,6 +543,63 @@ def _patch_map_workers() -> None:
     _replace(InlineIterationComponent, "_launch_worker", _launch_worker)
 
 
+# --- the type a state machine was created with ------------------------------------------------
+
+
+def _patch_state_machine_type() -> None:
+    from moto.stepfunctions.models import StateMachineInstance
+
+    init = StateMachineInstance.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        # moto keeps the type it was given in `type` (DescribeStateMachine answers it) but
+        # sets `sm_type`, the one its interpreter runs executions as, to STANDARD for all.
+        init(self, *args, **kwargs)
+        self.sm_type = self.type
+
+    _replace(StateMachineInstance, "__init__", functools.wraps(init)(__init__))
+
+
+# --- Express executions keep no history -----------------------------------------------------
+
+
+def _patch_express_history() -> None:
+    from moto.stepfunctions.parser.api import StateMachineType
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+
+    class IdsOnly(EventManager):
+        """Numbers events (states link to their predecessors by id) but records none."""
+
+        def add_event(
+            self,
+            context: Any,
+            event_type: Any,
+            event_details: Any = None,
+            timestamp: Any = None,
+            update_source_event_id: bool = True,
+        ) -> int:
+            with self._mutex:
+                event_id: int = self._event_id_gen.get()
+                context.last_published_event_id = event_id
+                if update_source_event_id:
+                    context.source_event_id = event_id
+                return event_id
+
+    init = Environment.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        # AWS keeps no execution history for Express workflows (GetExecutionHistory refuses
+        # them); with no CloudWatch logging configured, nobody can read the events moto
+        # builds, timestamps and stores for every state. Map iterations and inline states
+        # run in frames that take over their parent's manager.
+        init(self, *args, **kwargs)
+        if self.execution_type == StateMachineType.EXPRESS and self.cloud_watch_logging_session is None:
+            self.event_manager = IdsOnly()
+
+    _replace(Environment, "__init__", functools.wraps(init)(__init__))
+
+
 # --- StartSyncExecution -------------------------------------------------------------------
 
 
@@ -558,6 +617,14 @@ def start_sync_execution(
 
     backend = get_backend(account, region)
     state_machine: Any = backend.describe_state_machine(state_machine_arn)
+    if state_machine.sm_type != "EXPRESS":
+        from moto.core.exceptions import AWSError
+
+        class StateMachineTypeNotSupported(AWSError):
+            TYPE = "StateMachineTypeNotSupported"
+            STATUS = 400
+
+        raise StateMachineTypeNotSupported("This operation is not supported by this type of state machine")
     name = name or uuid.uuid4().hex
     json.loads(execution_input)
     execution = SyncExecution(

@@ -659,3 +659,66 @@ def test_get_records_answers_what_moto_s_own_serializer_answers(aws):
     assert [r["eventName"] for r in mine] == ["INSERT", "MODIFY", "REMOVE"]
     assert mine[1]["dynamodb"]["OldImage"]["probability"] == {"N": "0.5"}
     assert mine[1]["dynamodb"]["ApproximateCreationDateTime"].tzinfo is not None
+
+
+def test_a_state_machine_runs_as_the_type_it_was_created_with(aws):
+    from moto.stepfunctions.responses import get_backend
+
+    backend = get_backend(aws.ctx.account, aws.ctx.region)
+    express = make_machine(aws, {"Done": {"Type": "Succeed"}}, "Done")
+    standard = aws.client("stepfunctions").create_state_machine(
+        name=f"compat-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        roleArn=f"arn:aws:iam::{aws.ctx.account}:role/test",
+    )["stateMachineArn"]
+
+    assert backend.describe_state_machine(express).sm_type == "EXPRESS"
+    assert backend.describe_state_machine(standard).sm_type == "STANDARD"
+    assert backend.describe_state_machine(aws.state_machine_arn).sm_type == "EXPRESS"
+
+
+def test_start_sync_execution_refuses_a_standard_state_machine_as_aws_does(aws):
+    sfn = aws.client("stepfunctions")
+    standard = sfn.create_state_machine(
+        name=f"compat-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        roleArn=f"arn:aws:iam::{aws.ctx.account}:role/test",
+        type="STANDARD",
+    )["stateMachineArn"]
+
+    with pytest.raises(ClientError) as refused:
+        sfn.start_sync_execution(stateMachineArn=standard, input="{}")
+    assert refused.value.response["Error"]["Code"] == "StateMachineTypeNotSupported"
+
+
+def test_express_executions_record_no_history_and_standard_ones_still_do(aws, monkeypatch):
+    import time
+
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+
+    environments: list[Any] = []
+    init = Environment.__init__
+
+    def recording_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        environments.append(self)
+
+    monkeypatch.setattr(Environment, "__init__", recording_init)
+    states = {"Add": {"Type": "Pass", "Result": 1, "ResultPath": "$.one", "Next": "Done"}, "Done": {"Type": "Succeed"}}
+
+    assert json.loads(sync(aws, make_machine(aws, states, "Add"), {})["output"]) == {"one": 1}
+    assert environments[0].event_manager.get_event_history() == []
+
+    sfn = aws.client("stepfunctions")
+    standard = sfn.create_state_machine(
+        name=f"compat-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps({"StartAt": "Add", "States": states}),
+        roleArn=f"arn:aws:iam::{aws.ctx.account}:role/test",
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=standard, input="{}")["executionArn"]
+    for _ in range(50):
+        if sfn.describe_execution(executionArn=execution)["status"] != "RUNNING":
+            break
+        time.sleep(0.1)
+    events = [e["type"] for e in sfn.get_execution_history(executionArn=execution)["events"]]
+    assert events[0] == "ExecutionStarted" and events[-1] == "ExecutionSucceeded"

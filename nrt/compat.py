@@ -538,6 +538,11 @@ def _patch_map_workers() -> None:
         if launched >= len(eval_input.input_items):
             return None
         job_pool.nrt_workers = launched + 1
+        if len(eval_input.input_items) == 1:
+            # One item has no one to run alongside: its worker runs in the Map's thread.
+            worker = self._create_worker(env=env, eval_input=eval_input, job_pool=job_pool)
+            worker.eval()
+            return worker
         return launch(self, env, eval_input, job_pool)
 
     _replace(InlineIterationComponent, "_launch_worker", _launch_worker)

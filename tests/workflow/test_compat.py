@@ -368,7 +368,7 @@ def _interpreter_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return started
 
 
-def test_a_map_starts_one_worker_per_item_and_no_thread_per_iteration(aws, monkeypatch):
+def test_a_map_starts_at_most_one_worker_per_item_and_no_thread_per_iteration(aws, monkeypatch):
     arn = make_machine(
         aws,
         {
@@ -396,6 +396,10 @@ def test_a_map_starts_one_worker_per_item_and_no_thread_per_iteration(aws, monke
     assert json.loads(result["output"]) == [{"twice": 2}, {"twice": 4}, {"twice": 6}]
     # Three Map workers, not ten; no thread per iteration's program, nor for the execution's.
     assert started == ["IterationWorker.eval"] * 3
+
+    started.clear()
+    assert json.loads(sync(aws, arn, {"items": [5]})["output"]) == [{"twice": 10}]
+    assert started == []  # one item: its worker runs in the Map's own thread
 
 
 def test_an_execution_with_a_timeout_still_times_out(aws):

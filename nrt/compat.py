@@ -591,6 +591,27 @@ def _patch_express_history() -> None:
                     context.source_event_id = event_id
                 return event_id
 
+    from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
+
+    entered = CommonStateField._get_state_entered_event_details
+    exited = CommonStateField._get_state_exited_event_details
+
+    # Every state's entered and exited events carry its input and output as JSON, each read
+    # (a deep copy) and dumped: work thrown away when the events are not recorded.
+    def _get_state_entered_event_details(self: Any, env: Any) -> Any:
+        if isinstance(env.event_manager, IdsOnly):
+            return {"name": self.name}
+        return entered(self, env)
+
+    def _get_state_exited_event_details(self: Any, env: Any) -> Any:
+        if isinstance(env.event_manager, IdsOnly):
+            env.variable_store.reset_tracing()  # what building the details also does
+            return {"name": self.name}
+        return exited(self, env)
+
+    _replace(CommonStateField, "_get_state_entered_event_details", _get_state_entered_event_details)
+    _replace(CommonStateField, "_get_state_exited_event_details", _get_state_exited_event_details)
+
     init = Environment.__init__
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:

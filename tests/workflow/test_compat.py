@@ -724,5 +724,7 @@ def test_express_executions_record_no_history_and_standard_ones_still_do(aws, mo
         if sfn.describe_execution(executionArn=execution)["status"] != "RUNNING":
             break
         time.sleep(0.1)
-    events = [e["type"] for e in sfn.get_execution_history(executionArn=execution)["events"]]
-    assert events[0] == "ExecutionStarted" and events[-1] == "ExecutionSucceeded"
+    events = sfn.get_execution_history(executionArn=execution)["events"]
+    assert events[0]["type"] == "ExecutionStarted" and events[-1]["type"] == "ExecutionSucceeded"
+    exited = next(e for e in events if e["type"] == "PassStateExited")
+    assert json.loads(exited["stateExitedEventDetails"]["output"]) == {"one": 1}

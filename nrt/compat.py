@@ -101,6 +101,7 @@ def install(port: int | None = None) -> None:
         _patch_inline_states()
         _patch_inline_programs()
         _patch_map_workers()
+        _patch_item_selector_input()
         _patch_state_machine_type()
         _patch_express_history()
         _patch_start_sync_execution()
@@ -522,6 +523,30 @@ def _patch_inline_programs() -> None:
             logging.getLogger(__name__).exception("state machine program stopped with an error")
 
     _replace(Program, "eval", eval_program)
+
+
+def _patch_item_selector_input() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+        inline_item_processor_worker as worker,
+    )
+
+    def _eval_input(self: Any, env_frame: Any) -> None:
+        # moto deep-copies the whole Map input (every reading of a batch, with its features
+        # and scores) into each iteration, for the ItemSelector to read from: quadratic in
+        # the batch. Reads copy what they take and the selector's output replaces the input
+        # at once, so the Map input is referenced, as moto already does on the stack.
+        if not self._parameters and not self._item_selector:
+            return
+        map_state_input = self._env.stack[-1]
+        env_frame.states._states_data.update(input=map_state_input, result=None, errorOutput=None)
+        env_frame.stack.append(map_state_input)
+        if self._item_selector:
+            self._item_selector.eval(env_frame)
+        else:
+            self._parameters.eval(env_frame)
+        env_frame.states.reset(input_value=env_frame.stack[-1])
+
+    _replace(worker.InlineItemProcessorWorker, "_eval_input", _eval_input)
 
 
 def _patch_map_workers() -> None:

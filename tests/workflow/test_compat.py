@@ -728,3 +728,32 @@ def test_express_executions_record_no_history_and_standard_ones_still_do(aws, mo
     assert events[0]["type"] == "ExecutionStarted" and events[-1]["type"] == "ExecutionSucceeded"
     exited = next(e for e in events if e["type"] == "PassStateExited")
     assert json.loads(exited["stateExitedEventDetails"]["output"]) == {"one": 1}
+
+
+def test_map_iterations_read_the_map_input_without_changing_it_for_each_other(aws):
+    arn = make_machine(
+        aws,
+        {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemSelector": {"value.$": "$$.Map.Item.Value", "shared.$": "$.shared"},
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "Mark",
+                    "States": {
+                        # Writes into this iteration's copy of the shared part.
+                        "Mark": {"Type": "Pass", "InputPath": "$.value", "ResultPath": "$.shared.seen", "End": True}
+                    },
+                },
+                "ResultPath": "$.results",
+                "End": True,
+            }
+        },
+        "Each",
+    )
+
+    output = json.loads(sync(aws, arn, {"items": [1, 2, 3], "shared": {"tag": "t"}})["output"])
+
+    assert output["shared"] == {"tag": "t"}
+    assert output["results"] == [{"value": v, "shared": {"tag": "t", "seen": v}} for v in (1, 2, 3)]

@@ -25,6 +25,11 @@ The ASL is never changed to suit moto: this module makes moto behave as AWS docu
 | training jobs Completed at once, canned metrics, no model  | the job runs (locally), writes       |
 |                                                           | model.tar.gz, reports FinalMetric-   |
 |                                                           | DataList from its MetricDefinitions  |
+| every state machine runs as STANDARD, whatever its type    | it runs as the type it was created   |
+|                                                           | with; StartSyncExecution refuses     |
+|                                                           | STANDARD machines                    |
+| Express executions record a full history nobody can read   | no history for Express (AWS keeps    |
+|                                                           | none: GetExecutionHistory refuses)   |
 
 Costs of moto's interpreter removed as well, with no change in behaviour: the definition
 is parsed once per definition instead of once per execution; each JSONPath is compiled once
@@ -33,7 +38,12 @@ client per service is reused instead of one built per task; model-host connectio
 kept alive and shared; state data is deep-copied by a JSON-specific copier (same result,
 about 3x faster; moto copies the whole input on every read); and the finished threads
 moto keeps in a global list are let go after each execution; and Task, Map and Parallel
-states that declare no TimeoutSeconds run in the caller's thread instead of a new one.
+states, and whole programs, that declare no TimeoutSeconds run in the caller's thread
+instead of a new one; a Map starts at most one worker per item (and none for one item);
+Map iterations read the Map input in place instead of each deep-copying all of it; the
+workflow's SDK calls reach moto's handler in-process without botocore's send path; each
+handler class's action names are listed once; and GetRecords pages are dumped as they are
+instead of through moto's model-driven serializer.
 """
 
 from __future__ import annotations

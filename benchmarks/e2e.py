@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from benchmarks.stack import nrt_up
+from benchmarks.stack import Stack, child_processes, cpu_seconds, nrt_up
 from producer import producer
 
 
@@ -21,11 +21,34 @@ def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def measure(url: str, count: int, batch: int, concurrency: int) -> dict[str, Any]:
-    plan = producer.Plan(url=url, rate=0, count=count, batch=batch, concurrency=concurrency, sensors=50)
+PROCESS_NAMES = {"nrt.modelhost": "model host", "nrt.stream": "stream worker"}
+
+
+def cpu_by_process(stack: Stack) -> dict[str, float]:
+    """CPU seconds used so far by `nrt up`, its model hosts and stream worker, and this process."""
+    processes = {stack.process.pid: "nrt up", **child_processes(stack.process.pid)}
+    used: dict[str, float] = {"producer": time.process_time()}
+    for pid, name in processes.items():
+        seconds = cpu_seconds(pid)
+        if seconds is not None:
+            name = PROCESS_NAMES.get(name, name)
+            used[name] = used.get(name, 0.0) + seconds
+    return used
+
+
+def measure(stack: Stack, count: int, batch: int, concurrency: int) -> dict[str, Any]:
+    plan = producer.Plan(url=stack.url, rate=0, count=count, batch=batch, concurrency=concurrency, sensors=50)
+    before = cpu_by_process(stack)
     summary = producer.run(plan, producer.progress_line(sys.stderr)).summary()
+    after = cpu_by_process(stack)
     sys.stderr.write("\n")
-    return {"scenario": f"batch {batch}" if batch else "single", "concurrency": concurrency, **summary}
+    cpu_ms = {name: round((after[name] - before[name]) * 1000 / count, 2) for name in after if name in before}
+    return {
+        "scenario": f"batch {batch}" if batch else "single",
+        "concurrency": concurrency,
+        **summary,
+        "cpu_ms_per_reading": cpu_ms,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,10 +64,10 @@ def main(argv: list[str] | None = None) -> int:
 
     with nrt_up() as stack:
         # Warm-up: the first executions pay for imports and connections.
-        measure(stack.url, 50, 0, args.concurrency)
+        measure(stack, 50, 0, args.concurrency)
         results = [
-            measure(stack.url, args.single, 0, args.concurrency),
-            measure(stack.url, args.batched, 50, args.concurrency),
+            measure(stack, args.single, 0, args.concurrency),
+            measure(stack, args.batched, 50, args.concurrency),
         ]
     print(f"machine: {machine()}  ({time.strftime('%Y-%m-%d')})")
     print(f"{'scenario':<10} {'readings':>9} {'readings/s':>11} {'p50 ms':>8} {'p99 ms':>8}  statuses")
@@ -53,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['scenario']:<10} {r['readings']:>9} {r['readings_per_s']:>11} {r['p50_ms']:>8} {r['p99_ms']:>8}"
             f"  {r['by_status']}"
         )
+    print("CPU ms per reading, by process (the embedded AWS, the local API and the workflow run in `nrt up`):")
+    for r in results:
+        print(f"{r['scenario']:<10} " + "  ".join(f"{k} {v}" for k, v in r["cpu_ms_per_reading"].items()))
     print(json.dumps(results))
     return 0
 

@@ -22,6 +22,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time a process has used so far (Linux /proc), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_processes(pid: int) -> dict[int, str]:
+    """pid -> module (`nrt.modelhost`, `nrt.stream`, ...) of a process's children (Linux /proc)."""
+    found: dict[int, str] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != pid:
+                continue
+            argv = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        module = argv[argv.index(b"-m") + 1].decode() if b"-m" in argv else argv[0].decode()
+        found[int(stat.parent.name)] = module
+    return found
+
+
 @dataclass
 class Stack:
     url: str

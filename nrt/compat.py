@@ -462,7 +462,7 @@ def _patch_json_deepcopy() -> None:
     from moto.stepfunctions.parser.asl.eval import program_state as ps
 
     # The program's state is copied on every step; these classes hold only their __dict__
-    # (names, dates, an error dict), so copying that is what copy.deepcopy does, 5x faster.
+    # (names, dates, an error dict), so copying that is what copy.deepcopy does, 4x faster.
     _PLAIN_OBJECTS.update((ps.ProgramEnded, ps.ProgramStopped, ps.ProgramRunning, ps.ProgramError, ps.ProgramTimedOut))
     # The interpreter deep-copies the state input on every read (about 90 times for one
     # reading, and once per Map iteration for the whole batch): half its CPU time.
@@ -605,6 +605,7 @@ def _patch_state_machine_type() -> None:
 
 def _patch_express_history() -> None:
     from moto.stepfunctions.parser.api import StateMachineType
+    from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
     from moto.stepfunctions.parser.asl.eval.environment import Environment
     from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 
@@ -625,8 +626,6 @@ def _patch_express_history() -> None:
                 if update_source_event_id:
                     context.source_event_id = event_id
                 return event_id
-
-    from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 
     entered = CommonStateField._get_state_entered_event_details
     exited = CommonStateField._get_state_exited_event_details

@@ -16,14 +16,15 @@ from nrt import compat
 from nrt.embedded import EmbeddedAws
 
 
-def make_machine(aws: EmbeddedAws, states: dict[str, Any], start: str) -> str:
+def make_machine(aws: EmbeddedAws, states: dict[str, Any], start: str, machine_type: str | None = "EXPRESS") -> str:
+    """A state machine of `machine_type`; None leaves the type to the API's default (STANDARD)."""
     sfn = aws.client("stepfunctions")
     return str(
         sfn.create_state_machine(
             name=f"compat-{uuid.uuid4().hex[:8]}",
             definition=json.dumps({"StartAt": start, "States": states}),
             roleArn=f"arn:aws:iam::{aws.ctx.account}:role/test",
-            type="EXPRESS",
+            **({"type": machine_type} if machine_type else {}),
         )["stateMachineArn"]
     )
 
@@ -670,11 +671,7 @@ def test_a_state_machine_runs_as_the_type_it_was_created_with(aws):
 
     backend = get_backend(aws.ctx.account, aws.ctx.region)
     express = make_machine(aws, {"Done": {"Type": "Succeed"}}, "Done")
-    standard = aws.client("stepfunctions").create_state_machine(
-        name=f"compat-{uuid.uuid4().hex[:8]}",
-        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
-        roleArn=f"arn:aws:iam::{aws.ctx.account}:role/test",
-    )["stateMachineArn"]
+    standard = make_machine(aws, {"Done": {"Type": "Succeed"}}, "Done", machine_type=None)
 
     assert backend.describe_state_machine(express).sm_type == "EXPRESS"
     assert backend.describe_state_machine(standard).sm_type == "STANDARD"
@@ -683,12 +680,7 @@ def test_a_state_machine_runs_as_the_type_it_was_created_with(aws):
 
 def test_start_sync_execution_refuses_a_standard_state_machine_as_aws_does(aws):
     sfn = aws.client("stepfunctions")
-    standard = sfn.create_state_machine(
-        name=f"compat-{uuid.uuid4().hex[:8]}",
-        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
-        roleArn=f"arn:aws:iam::{aws.ctx.account}:role/test",
-        type="STANDARD",
-    )["stateMachineArn"]
+    standard = make_machine(aws, {"Done": {"Type": "Succeed"}}, "Done", machine_type="STANDARD")
 
     with pytest.raises(ClientError) as refused:
         sfn.start_sync_execution(stateMachineArn=standard, input="{}")
@@ -714,11 +706,7 @@ def test_express_executions_record_no_history_and_standard_ones_still_do(aws, mo
     assert environments[0].event_manager.get_event_history() == []
 
     sfn = aws.client("stepfunctions")
-    standard = sfn.create_state_machine(
-        name=f"compat-{uuid.uuid4().hex[:8]}",
-        definition=json.dumps({"StartAt": "Add", "States": states}),
-        roleArn=f"arn:aws:iam::{aws.ctx.account}:role/test",
-    )["stateMachineArn"]
+    standard = make_machine(aws, states, "Add", machine_type=None)
     execution = sfn.start_execution(stateMachineArn=standard, input="{}")["executionArn"]
     for _ in range(50):
         if sfn.describe_execution(executionArn=execution)["status"] != "RUNNING":

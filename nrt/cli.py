@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -399,6 +400,32 @@ def cmd_image_uri(args: argparse.Namespace) -> int:
     return 0
 
 
+def follow_execution(
+    sfn: Any, execution: str, timeout: float, poll: float, out: Callable[[str], None] | None = None
+) -> dict[str, Any] | None:
+    """Print each state as the execution enters it; return its description once it ends, None on timeout.
+
+    The status is read before the history, so the last history read always covers the states entered
+    before the execution ended: reading them the other way round loses whatever ran in between.
+    """
+    say = out or (lambda line: print(line, flush=True))
+    seen = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=execution)
+        events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+        for event in events[seen:]:
+            details = event.get("stateEnteredEventDetails")
+            if details:
+                say(f"  {details['name']}")
+        seen = len(events)
+        if described["status"] != "RUNNING":
+            return described
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(poll)
+
+
 def cmd_retrain(args: argparse.Namespace) -> int:
     import uuid
 
@@ -427,22 +454,10 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         print(f"cannot start retraining: {error}", file=sys.stderr)
         return 1
     print(f"retraining {args.name}: {execution}")
-    seen = 0
-    deadline = time.monotonic() + args.timeout
-    while True:
-        events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
-        for event in events[seen:]:
-            details = event.get("stateEnteredEventDetails")
-            if details:
-                print(f"  {details['name']}", flush=True)
-        seen = len(events)
-        described = sfn.describe_execution(executionArn=execution)
-        if described["status"] != "RUNNING":
-            break
-        if time.monotonic() > deadline:
-            print(f"still running after {args.timeout:g} s; follow it with: {execution}")
-            return 1
-        time.sleep(2 if not args.local else 0.3)
+    described = follow_execution(sfn, execution, timeout=args.timeout, poll=0.3 if args.local else 2)
+    if described is None:
+        print(f"still running after {args.timeout:g} s; follow it with: {execution}")
+        return 1
     if described["status"] != "SUCCEEDED":
         print(f"{described['status']}: {described.get('error')}: {described.get('cause')}", file=sys.stderr)
         return 1

@@ -247,35 +247,56 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from training.dataset import DatasetError
-    from training.train import MODEL_CARD, ROC_CURVE, train
+    from training.dataset import DatasetError, infer_kind, load_csv
+    from training.train import EVALUATION, MODEL_CARD, PLOT, Recipe, train
 
     directory = Path(args.state_dir) / "models" / args.name
-    source = f"CSV {args.csv}" if args.csv else f"{args.rows} synthetic readings"
-    print(f"training {args.name} on {source} ...", flush=True)
+    features = [f.strip() for f in args.features.split(",") if f.strip()] if args.features else None
     started = time.monotonic()
     try:
-        evaluation = train(
-            directory,
-            rows=args.rows,
-            seed=args.seed,
-            noise=args.noise,
-            csv=args.csv,
-            name=args.name,
-            progress=lambda step: print(f"  {step}", flush=True),
-        )
-    except DatasetError as error:
+        if args.csv is None:
+            if args.label or features or (args.task and args.task != "binary"):
+                print("--label, --features and --task need --csv (the synthetic data is binary)", file=sys.stderr)
+                return 2
+            recipe = Recipe("synthetic", "label", None, "binary", args.rows, args.seed, args.noise, args.threshold)
+            print(f"training {args.name} on {args.rows} synthetic readings ...", flush=True)
+        else:
+            if not args.label:
+                print("--csv needs --label COLUMN: the column the model learns to predict", file=sys.stderr)
+                return 2
+            kind = args.task or infer_kind(load_csv(args.csv, args.label, features).y)
+            positive = _label_value(args.positive_label)
+            recipe = Recipe(
+                str(args.csv),
+                args.label,
+                features,
+                kind,
+                seed=args.seed,
+                threshold=args.threshold,
+                positive_label=positive,
+            )
+            inferred = "" if args.task else " (inferred from the label; --task to force)"
+            print(f"training {args.name} on {args.csv}: {kind}{inferred} ...", flush=True)
+        evaluation = train(directory, recipe, name=args.name, progress=lambda step: print(f"  {step}", flush=True))
+    except (DatasetError, ValueError) as error:
         print(f"cannot train {args.name}: {error}", file=sys.stderr)
         return 1
-    cm = evaluation.confusion_matrix
     print(
-        f"wrote {directory} in {time.monotonic() - started:.1f} s: "
-        f"ROC AUC {evaluation.roc_auc}, F1 {evaluation.f1}, precision {evaluation.precision}, "
-        f"recall {evaluation.recall} on {evaluation.test_rows} held-out readings "
-        f"(tn {cm['tn']}, fp {cm['fp']}, fn {cm['fn']}, tp {cm['tp']})"
+        f"wrote {directory} in {time.monotonic() - started:.1f} s: {evaluation.summary()} "
+        f"on {evaluation.test_rows} held-out rows"
     )
-    print(f"  report: {directory / 'evaluation.json'}, {directory / ROC_CURVE}, {directory / MODEL_CARD}")
+    print(f"  report: {directory / EVALUATION}, {directory / PLOT}, {directory / MODEL_CARD}")
     return 0
+
+
+def _label_value(text: str | None) -> str | int | None:
+    """A label from the command line: an integer where it reads as one (labels 0/1), else text."""
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def cmd_deploy_model(args: argparse.Namespace) -> int:
@@ -285,6 +306,25 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
     from nrt.template import LocalContext, load_template
 
     model_dir = Path(args.model_dir) if args.model_dir else Path(args.state_dir) / "models" / args.name
+    if args.model_file:
+        from nrt.deploy import DeployError, check_model
+
+        flags = [
+            f"--{k.replace('_', '-')}={v}"
+            for k, v in (
+                ("task", args.task),
+                ("sample", args.sample),
+                ("positive_label", args.positive_label),
+                ("threshold", args.threshold),
+            )
+            if v is not None
+        ]
+        print(f"reading {args.model_file} into {model_dir} (loaded in a separate process) ...", flush=True)
+        try:
+            check_model(model_dir, Path(args.model_file), flags)
+        except DeployError as error:
+            print(f"cannot deploy {args.name}: {error}", file=sys.stderr)
+            return 1
     capacity: Serverless | Instances = (
         Instances(args.instance_type, args.instance_count)
         if args.instance_type
@@ -537,7 +577,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--rows", type=int, default=20_000, help="synthetic readings to generate")
     train.add_argument("--seed", type=int, default=7)
     train.add_argument("--noise", type=float, default=0.0, help="share of synthetic labels to flip")
-    train.add_argument("--csv", type=Path, help="train on your own readings: a CSV with header a,b,c,label")
+    train.add_argument("--csv", type=Path, help="train on your own data: any CSV with a header row")
+    train.add_argument("--label", help="with --csv: the column to predict")
+    train.add_argument("--features", help="with --csv: comma-separated feature columns (default: all but the label)")
+    train.add_argument(
+        "--task", choices=["binary", "multiclass", "regression"], help="default: inferred from the label"
+    )
+    train.add_argument("--threshold", type=float, help="binary: fixed decision threshold (default: chosen for best F1)")
+    train.add_argument("--positive-label", help="binary: the positive label (default: the greater of the two)")
     train.add_argument("--state-dir", default=".nrt")
     train.set_defaults(func=cmd_train)
 
@@ -545,6 +592,11 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("name")
     deploy.add_argument("--local", action="store_true", help="deploy to the embedded AWS of a running `nrt up`")
     deploy.add_argument("--model-dir", help="the trained model (default: <state-dir>/models/NAME)")
+    deploy.add_argument("--model-file", help="a fitted scikit-learn estimator or Pipeline saved with joblib or pickle")
+    deploy.add_argument("--task", choices=["binary", "multiclass", "regression"], help="with --model-file: the kind")
+    deploy.add_argument("--sample", help="with --model-file: a CSV of the features, for their types and categories")
+    deploy.add_argument("--positive-label", help="with --model-file, binary: the positive label")
+    deploy.add_argument("--threshold", type=float, help="with --model-file, binary: the decision threshold")
     deploy.add_argument("--state-dir", default=".nrt")
     deploy.add_argument("--memory", type=int, default=2048, help="serverless memory, MB (1024-6144)")
     deploy.add_argument("--max-concurrency", type=int, default=20, help="serverless max concurrency (1-200)")

@@ -73,7 +73,7 @@ MOTO_VERSION = "5.2.5"
 MODEL_HOSTS: dict[str, str] = {}
 # Runs a training job on this machine: (job name, hyperparameters) -> (model.tar.gz bytes,
 # the job's log). Set by the local runtime; without it, training jobs fail with a reason.
-TrainingRunner = Callable[[str, dict[str, str]], tuple[bytes, str]]
+TrainingRunner = Callable[[str, dict[str, str], dict[str, dict[str, bytes]]], tuple[bytes, str]]
 TRAINING_RUNNER: TrainingRunner | None = None
 
 _installed = False
@@ -1022,6 +1022,25 @@ def metrics_from_log(definitions: list[dict[str, str]], log: str) -> list[dict[s
     return found
 
 
+def _channel_files(backend: Any, config: list[dict[str, Any]]) -> dict[str, dict[str, bytes]]:
+    """Each S3 input channel's objects under its prefix (name relative to it), as File mode copies them."""
+    from moto.s3.models import s3_backends
+
+    s3 = s3_backends[backend.account_id][backend.partition]
+    channels: dict[str, dict[str, bytes]] = {}
+    for channel in config:
+        uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        keys = [k for k in s3.get_bucket(bucket).keys if k.startswith(prefix)]
+        if not keys:
+            raise ValueError(f"ClientError: no S3 objects found under S3 URL {uri}")
+        channels[channel["ChannelName"]] = {
+            k[len(prefix) :].lstrip("/") or k.rsplit("/", 1)[-1]: s3.get_object(bucket, k).value  # type: ignore[union-attr]
+            for k in keys
+        }
+    return channels
+
+
 def _patch_training_jobs() -> None:
     from moto.core.utils import utcnow
     from moto.s3.models import s3_backends
@@ -1046,7 +1065,8 @@ def _patch_training_jobs() -> None:
         if TRAINING_RUNNER is None:
             return failed("no local training runner: start the embedded AWS with nrt up")
         try:
-            archive, log = TRAINING_RUNNER(job.training_job_name, dict(job.hyper_parameters or {}))
+            channels = _channel_files(self, kwargs.get("input_data_config") or [])
+            archive, log = TRAINING_RUNNER(job.training_job_name, dict(job.hyper_parameters or {}), channels)
         except Exception as error:
             return failed(f"AlgorithmError: {error}")
         bucket, _, key = job.model_artifacts["S3ModelArtifacts"].removeprefix("s3://").partition("/")

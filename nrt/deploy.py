@@ -10,7 +10,11 @@ never edits what is serving. The same code deploys to AWS or to the embedded AWS
 from __future__ import annotations
 
 import datetime
+import json
+import os
 import re
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,6 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from training.inference import SIGNATURE, Signature, load_signature
 from training.package import ENTRY_POINT, package, package_training_code
 
 TRAINING_CODE_KEY = "code/training.tar.gz"  # the retraining job's sagemaker_submit_directory
@@ -30,7 +35,13 @@ FRAMEWORK_VERSION = "1.9-0"
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 # SageMaker endpoint names: letters, digits and hyphens, at most 63 characters.
 ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-METRIC_TAG = "nrt:roc_auc"
+# The endpoint's tags: what GET /models shows, and what the retraining workflow reads.
+KIND_TAG = "nrt:kind"
+FEATURES_TAG = "nrt:features"
+METRIC_TAG = "nrt:metric"  # the kind's gate metric: roc_auc, macro_f1 or rmse
+METRIC_VALUE_TAG = "nrt:metric_value"
+RECIPE_TAG = "nrt:recipe"  # s3://<bucket>/data/<name>/: signature.json and the CSV files to retrain on
+TAG_VALUE_MAX = 256
 
 Log = Callable[[str], None]
 
@@ -129,11 +140,42 @@ def endpoint_name(prefix: str, name: str) -> str:
     return endpoint
 
 
-def held_out_auc(model_dir: Path) -> str | None:
-    import json
-
+def held_out_metric(model_dir: Path) -> tuple[str, float] | None:
+    """The gate metric's name and held-out value, from nrt train's evaluation.json."""
     evaluation = model_dir / "evaluation.json"
-    return str(json.loads(evaluation.read_text())["roc_auc"]) if evaluation.is_file() else None
+    if not evaluation.is_file():
+        return None
+    report = json.loads(evaluation.read_text())
+    return (str(report["metric"]), float(report["value"])) if "metric" in report else None
+
+
+def features_tag(names: list[str]) -> str:
+    """The feature names for a tag (at most 256 characters): as many as fit, then the count."""
+    text = ",".join(names)
+    if len(text) <= TAG_VALUE_MAX:
+        return text
+    suffix = f",... ({len(names)} in all)"
+    return text[: TAG_VALUE_MAX - len(suffix)].rsplit(",", 1)[0] + suffix
+
+
+def check_model(model_dir: Path, from_file: Path | None = None, flags: list[str] | None = None) -> Signature:
+    """Load and score the model in a process of its own, as the container will; DeployError says why not."""
+    command = [sys.executable, "-m", "training.check", str(model_dir), *(flags or [])]
+    if from_file is not None:
+        command += ["--from-file", str(from_file)]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    lines = done.stdout.strip().splitlines()
+    try:
+        verdict = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        raise DeployError(
+            f"the model check crashed: {(done.stderr.strip().splitlines() or ['no output'])[-1]}"
+        ) from None
+    if not verdict["ok"]:
+        raise DeployError(f"{verdict['reason']}. Nothing was deployed")
+    return load_signature(model_dir, None)
 
 
 def _exists(sm: Any, endpoint: str) -> bool:
@@ -178,6 +220,9 @@ def deploy_model(
     """Package, upload, create model and config versions, create or update the endpoint."""
     capacity.check()
     endpoint = endpoint_name(target.prefix, name)
+    log(f"checking {model_dir}: loading it and scoring a sample in a separate process")
+    signature = check_model(model_dir)
+    log(f"  {signature.kind}, {len(signature.features)} features, scikit-learn {signature.sklearn_version}")
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
     version = f"{endpoint}-{stamp}"
     key = f"models/{name}/{stamp}/model.tar.gz"
@@ -189,10 +234,9 @@ def deploy_model(
         code = package_training_code(Path(scratch) / "training.tar.gz")
         s3.upload_file(str(code), target.bucket, TRAINING_CODE_KEY)
     model_data_url = f"s3://{target.bucket}/{key}"
-    tags = [{"Key": "nrt:model", "Value": name}]
-    auc = held_out_auc(model_dir)
-    if auc is not None:
-        tags.append({"Key": METRIC_TAG, "Value": auc})
+    tags = model_tags(name, signature, held_out_metric(model_dir))
+    if signature.recipe:
+        tags.append({"Key": RECIPE_TAG, "Value": upload_recipe(s3, target.bucket, name, model_dir, signature, log)})
     log(f"creating model {version} ({image})")
     sm.create_model(
         ModelName=version,
@@ -220,6 +264,29 @@ def deploy_model(
         sm.add_tags(ResourceArn=arn, Tags=tags)
     status = wait_in_service(sm, endpoint, log, poll=poll) if wait else "Creating" if created else "Updating"
     return Deployment(endpoint, version, model_data_url, image, created, status)
+
+
+def model_tags(name: str, signature: Signature, metric: tuple[str, float] | None) -> list[dict[str, str]]:
+    """What the endpoint says of its model: name, kind, features and held-out metric."""
+    tags = [
+        {"Key": "nrt:model", "Value": name},
+        {"Key": KIND_TAG, "Value": signature.kind},
+        {"Key": FEATURES_TAG, "Value": features_tag(signature.feature_names)},
+    ]
+    if metric is not None:
+        tags += [{"Key": METRIC_TAG, "Value": metric[0]}, {"Key": METRIC_VALUE_TAG, "Value": f"{metric[1]:g}"}]
+    return tags
+
+
+def upload_recipe(s3: Any, bucket: str, name: str, model_dir: Path, signature: Signature, log: Log) -> str:
+    """The retraining channel: the signature (its recipe) and the CSV it was trained on; returns its URI."""
+    prefix = f"data/{name}/"
+    s3.upload_file(str(model_dir / SIGNATURE), bucket, prefix + SIGNATURE)
+    source = Path(str((signature.recipe or {}).get("source", "synthetic")))
+    if source.is_file():
+        log(f"uploading the training data {source} to s3://{bucket}/{prefix} (add fresh CSV files there to retrain)")
+        s3.upload_file(str(source), bucket, prefix + source.name)
+    return f"s3://{bucket}/{prefix}"
 
 
 def local_target(ctx: Any, prefix: str) -> Target:

@@ -1,5 +1,5 @@
 """A model host: the SageMaker container's HTTP contract (GET /ping, POST /invocations)
-around training/inference.py, one process per model."""
+around training/inference.py's model_fn and transform_fn, one process per model."""
 
 from __future__ import annotations
 
@@ -42,15 +42,10 @@ def make_handler(model: Any) -> type[BaseHTTPRequestHandler]:
             if self.path != "/invocations":
                 self._send(404, json.dumps({"message": f"no route {self.path}"}))
                 return
-            try:
-                rows = inference.input_fn(body, self.headers.get("Content-Type", "application/json"))
-                predictions = inference.predict_fn(rows, model)
-                self._send(
-                    200,
-                    inference.output_fn(predictions, self.headers.get("Accept", "application/json")),
-                )
-            except inference.InvalidInput as exc:
-                self._send(exc.status_code, json.dumps({"message": str(exc)}))
+            reply = inference.transform_fn(
+                model, body, self.headers.get("Content-Type", "application/json"), self.headers.get("Accept", "")
+            )
+            self._send(reply.status, reply.body)
 
     return Handler
 

@@ -39,7 +39,7 @@ def ensure_default_model(state_dir: Path, log: Any = print) -> Path:
     if not (directory / ARTIFACT).exists():
         log(f"training the default model '{DEFAULT_MODEL}' (first use) ...")
         evaluation = train(directory)
-        log(f"  trained: ROC AUC {evaluation.roc_auc}, F1 {evaluation.f1} on {evaluation.test_rows} held-out readings")
+        log(f"  trained: {evaluation.summary()} on {evaluation.test_rows} held-out readings")
     return directory
 
 

@@ -1,15 +1,21 @@
-"""Synthetic labelled readings from the seeds' failure rule."""
+"""Training data: the seeds' synthetic failure readings, or any tabular CSV (read with pandas)."""
 
 from __future__ import annotations
 
-import csv
-import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
+from training.inference import MAX_FEATURES, Kind
+
 FEATURES = 3
+FEATURE_COLUMNS = ("a", "b", "c")
+# A numeric label with more distinct values than this (or with fractions) is a regression target.
+MAX_CLASSES = 20
 
 
 def is_failure(a: float, b: float, c: float) -> bool:
@@ -43,44 +49,83 @@ class DatasetError(ValueError):
     """The data cannot train a model; the message says what is wrong and where."""
 
 
-FEATURE_COLUMNS = ("a", "b", "c")
-LABEL_COLUMN = "label"
+@dataclass(frozen=True)
+class Table:
+    """Features and label of a data set, with where they came from."""
+
+    x: pd.DataFrame
+    y: pd.Series[Any]
+    source: str
+    label: str
 
 
-def load_csv(path: Path) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """A user's labelled readings: a CSV with the header a,b,c,label (label 0 or 1)."""
+def synthetic_table(rows: int, seed: int, noise: float) -> Table:
+    x, y = synthetic(rows, seed=seed, noise=noise)
+    return Table(pd.DataFrame(x, columns=list(FEATURE_COLUMNS)), pd.Series(y, name="label"), "synthetic", "label")
+
+
+def load_csv(path: Path, label: str, features: list[str] | None = None) -> Table:
+    """A CSV with a header: the label column, and every other column (or `features`) as features."""
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in (*FEATURE_COLUMNS, LABEL_COLUMN) if c not in header]
-        if missing:
-            raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}; expected a,b,c,label")
-        features: list[list[float]] = []
-        labels: list[int] = []
-        for line, row in enumerate(reader, start=2):
-            try:
-                values = [float(row[c]) for c in FEATURE_COLUMNS]
-            except (TypeError, ValueError):
-                raise DatasetError(f"{path}:{line}: a, b and c must be numbers") from None
-            if not all(math.isfinite(v) for v in values):
-                raise DatasetError(f"{path}:{line}: a, b and c must be finite")
-            label = (row[LABEL_COLUMN] or "").strip()
-            if label not in ("0", "1"):
-                raise DatasetError(f"{path}:{line}: label must be 0 or 1, not {label!r}")
-            features.append(values)
-            labels.append(int(label))
-    return np.asarray(features, dtype=np.float64).reshape(-1, FEATURES), np.asarray(labels, dtype=np.int64)
+    try:
+        frame = pd.read_csv(path, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise DatasetError(f"{path}: the file is empty; expected a header row and data rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise DatasetError(f"{path}: cannot be parsed as CSV: {error}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if label not in frame.columns:
+        raise DatasetError(f"{path}: no column {label!r} for the label; the columns are {', '.join(frame.columns)}")
+    wanted = features if features is not None else [c for c in frame.columns if c != label]
+    unknown = [c for c in wanted if c not in frame.columns]
+    if unknown:
+        raise DatasetError(
+            f"{path}: no column {unknown[0]!r} (from --features); the columns are {', '.join(frame.columns)}"
+        )
+    if label in wanted:
+        raise DatasetError(f"{path}: the label column {label!r} cannot also be a feature")
+    if not wanted:
+        raise DatasetError(f"{path}: no feature columns besides the label {label!r}")
+    if len(wanted) > MAX_FEATURES:
+        raise DatasetError(f"{path}: {len(wanted)} feature columns; at most {MAX_FEATURES}")
+    if frame.empty:
+        raise DatasetError(f"{path}: no data rows under the header")
+    empty = [c for c in wanted if frame[c].isna().all()]
+    if empty:
+        raise DatasetError(f"{path}: column {empty[0]!r} is empty in every row; drop it or fill it")
+    unlabelled = frame.index[frame[label].isna()]
+    if len(unlabelled):
+        raise DatasetError(f"{path}:{int(unlabelled[0]) + 2}: no value in the label column {label!r}")
+    return Table(frame[wanted].copy(), frame[label], str(path), label)
 
 
-def check_trainable(y: NDArray[np.int64], source: str) -> None:
-    """Refuse data a classifier cannot learn from, saying why."""
-    if len(y) == 0:
-        raise DatasetError(f"{source}: no rows to train on")
-    classes = set(y.tolist())
-    if len(classes) < 2:
-        only = "failures" if classes == {1} else "non-failures"
-        raise DatasetError(f"{source}: every row is one class ({only}); a classifier needs both")
-    if min(int((y == 0).sum()), int((y == 1).sum())) < 5:
-        raise DatasetError(f"{source}: fewer than 5 rows of one class; too few to hold some out for testing")
+def infer_kind(y: pd.Series[Any]) -> Kind:
+    """Regression for a numeric label with fractions or many values; else binary or multi-class."""
+    distinct = y.nunique()
+    numeric = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
+    if numeric and (distinct > MAX_CLASSES or not np.all(np.mod(y.to_numpy(dtype=float), 1) == 0)):
+        return "regression"
+    return "binary" if distinct == 2 else "multiclass"
+
+
+def check_trainable(table: Table, kind: Kind) -> None:
+    """Refuse data the kind of model cannot learn from, saying why."""
+    y = table.y
+    if len(y) < 10:
+        raise DatasetError(f"{table.source}: {len(y)} rows; at least 10 are needed to hold some out for testing")
+    if y.nunique() < 2:
+        raise DatasetError(f"{table.source}: the label {table.label!r} is {y.iloc[0]!r} in every row; nothing to learn")
+    if kind == "regression":
+        if not pd.api.types.is_numeric_dtype(y):
+            raise DatasetError(f"{table.source}: a regression label must be numbers; {table.label!r} holds text")
+        return
+    counts = y.value_counts()
+    if kind == "binary" and len(counts) != 2:
+        raise DatasetError(f"{table.source}: binary classification needs 2 labels; {table.label!r} has {len(counts)}")
+    rare = counts[counts < 5]
+    if len(rare):
+        raise DatasetError(
+            f"{table.source}: label {rare.index[0]!r} has {int(rare.iloc[0])} rows; each label needs at least 5 "
+            "to be held out for testing"
+        )

@@ -1,21 +1,41 @@
-"""Serving code in the SageMaker scikit-learn container's contract (model_fn, input_fn,
-predict_fn, output_fn). The local model host runs exactly these functions.
+"""Serving code in the SageMaker scikit-learn container's contract: `model_fn` and
+`transform_fn` (the container refuses a module that also defines input_fn, predict_fn or
+output_fn). The local model host runs exactly these two functions, as the container does.
 
-Request:  {"instances": [[a, b, c], ...]}  (or {"data": [a, b, c]} for one reading)
-Response: {"predictions": [{"prediction": 0|1, "probability": p}, ...]}
+The model directory holds the fitted estimator (model.joblib) and its signature
+(signature.json): the model's kind, its features in order with their types, its labels and
+threshold. Every instance is checked against the signature before the model sees it, so a
+reading that does not fit is a 400 naming the feature, never a silent wrong answer.
+
+Request:  {"instances": [row, ...]}, each row one of
+          [12, 87, 20]                                positional values, in the signature's order
+          {"data": [12, 87, 20], ...}                 a reading with positional values
+          {"features": {"carat": 0.3, "cut": null}}   a reading with named values (null: missing)
+          ({"data": [...]} alone is one reading.)
+Response: {"predictions": [{"kind", "prediction", "probability", "probabilities"}, ...]}
+          prediction: the label as the training data had it (classifiers) or the number
+          (regression); probability: of the positive label (binary) or of the predicted one
+          (multi-class), null for regression; probabilities: each label's, null for regression.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import joblib
 import numpy as np
 
 ARTIFACT = "model.joblib"
+SIGNATURE = "signature.json"
+KINDS = ("binary", "multiclass", "regression")
+MAX_FEATURES = 1000
+
+Kind = Literal["binary", "multiclass", "regression"]
+Label = str | int | float
 
 
 class InvalidInput(ValueError):
@@ -24,13 +44,165 @@ class InvalidInput(ValueError):
     status_code = 400
 
 
-def model_fn(model_dir: str) -> Any:
-    """Load the fitted estimator from the model directory."""
-    return joblib.load(Path(model_dir) / ARTIFACT)
+@dataclass(frozen=True)
+class Feature:
+    """One input column: a number, or a category (text) with its known values."""
+
+    name: str
+    type: Literal["number", "category"] = "number"
+    nullable: bool = False
+    categories: list[str] | None = None  # None: any text is accepted
+
+    def check(self, value: Any) -> Any:
+        """The value as the model takes it (None for missing); InvalidInput names the rule broken."""
+        if value is None:
+            if not self.nullable:
+                raise InvalidInput(f"feature {self.name!r} is missing (null); this model needs a value")
+            return None
+        if self.type == "number":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidInput(f"feature {self.name!r} must be a number, not {_show(value)}")
+            if not math.isfinite(value):
+                raise InvalidInput(f"feature {self.name!r} must be finite")
+            return float(value)
+        if not isinstance(value, str):
+            raise InvalidInput(f"feature {self.name!r} is a category: send text, not {_show(value)}")
+        if self.categories is not None and value not in self.categories:
+            known = ", ".join(self.categories[:20]) + (", ..." if len(self.categories) > 20 else "")
+            raise InvalidInput(f"feature {self.name!r}: {_show(value)} is not a known category ({known})")
+        return value
 
 
-def input_fn(request_body: str | bytes, content_type: str = "application/json") -> list[list[float]]:
-    """Decode a JSON request into rows of features."""
+@dataclass(frozen=True)
+class Signature:
+    """What a deployed model takes and gives, saved with its artifact."""
+
+    kind: Kind
+    features: list[Feature]
+    labels: list[Label] | None = None  # classifiers: as the training data had them
+    positive_label: Label | None = None  # binary
+    threshold: float | None = None  # binary: positive when its probability >= threshold
+    named: bool = False  # fitted on named columns (a DataFrame): scored as one
+    sklearn_version: str = ""
+    recipe: dict[str, Any] | None = None  # how it was trained, so it can be retrained
+    extra: dict[str, Any] = field(default_factory=dict)  # anything else worth keeping
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Signature:
+        kind = raw.get("kind")
+        if kind not in KINDS:
+            raise ValueError(f"signature kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        features = [Feature(**f) for f in raw["features"]]
+        return cls(**{**raw, "features": features})
+
+    def row(self, instance: Any, index: int) -> list[Any]:
+        """One instance (positional list, or a reading with data or features) as checked values."""
+        if isinstance(instance, dict) and "features" in instance and "data" not in instance:
+            named = instance["features"]
+            if not isinstance(named, dict):
+                raise InvalidInput(f"instances[{index}].features must be an object of feature names to values")
+            unknown = sorted(set(named) - set(self.feature_names))
+            if unknown:
+                raise InvalidInput(
+                    f"instances[{index}]: unknown feature {unknown[0]!r}; this model takes {_names(self)}"
+                )
+            missing = [f.name for f in self.features if f.name not in named]
+            if missing:
+                raise InvalidInput(
+                    f"instances[{index}]: feature {missing[0]!r} is missing; send null for a missing value"
+                )
+            return _checked(index, self.features, [named[f.name] for f in self.features])
+        values = instance.get("data") if isinstance(instance, dict) else instance
+        if not isinstance(values, list) or not values:
+            raise InvalidInput(f"instances[{index}] must be a list of values, or a reading with data or features")
+        if len(values) != len(self.features):
+            raise InvalidInput(
+                f"instances[{index}] has {len(values)} features; this model expects {len(self.features)} "
+                f"({_names(self)})"
+            )
+        return _checked(index, self.features, values)
+
+
+def _checked(index: int, features: list[Feature], values: list[Any]) -> list[Any]:
+    try:
+        return [f.check(v) for f, v in zip(features, values, strict=True)]
+    except InvalidInput as error:
+        raise InvalidInput(f"instances[{index}]: {error}") from None
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _names(signature: Signature) -> str:
+    names = signature.feature_names
+    return ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+
+
+def native(value: Any) -> Label | float:
+    """A numpy scalar (a label or a value) as the JSON value the training data had."""
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str | int | float):
+        return value
+    return str(value)
+
+
+def signature_from_estimator(model: Any, kind: Kind | None = None) -> Signature:
+    """What the estimator says of itself: feature names or count, labels, and its kind."""
+    import sklearn
+
+    names = [str(n) for n in getattr(model, "feature_names_in_", [])]
+    count = int(getattr(model, "n_features_in_", len(names) or 0))
+    if not names:
+        names = [f"x{i}" for i in range(count)]
+    classes = getattr(model, "classes_", None)
+    if kind is None:
+        kind = "regression" if classes is None else "binary" if len(classes) == 2 else "multiclass"
+    labels = [native(c) for c in classes] if classes is not None and kind != "regression" else None
+    return Signature(
+        kind=kind,
+        features=[Feature(n) for n in names],
+        labels=labels,
+        positive_label=labels[-1] if labels and kind == "binary" else None,
+        threshold=0.5 if kind == "binary" else None,
+        named=hasattr(model, "feature_names_in_"),
+        sklearn_version=str(getattr(model, "_sklearn_version", sklearn.__version__)),
+    )
+
+
+@dataclass(frozen=True)
+class Model:
+    """The fitted estimator and its signature, as model_fn loads them."""
+
+    estimator: Any
+    signature: Signature
+
+
+def load_signature(model_dir: str | Path, estimator: Any) -> Signature:
+    path = Path(model_dir) / SIGNATURE
+    if path.is_file():
+        return Signature.from_dict(json.loads(path.read_text()))
+    return signature_from_estimator(estimator)  # a model saved before signatures existed
+
+
+def model_fn(model_dir: str) -> Model:
+    """Load the fitted estimator and its signature from the model directory."""
+    estimator = joblib.load(Path(model_dir) / ARTIFACT)
+    return Model(estimator, load_signature(model_dir, estimator))
+
+
+def decode(request_body: str | bytes, content_type: str = "application/json") -> list[Any]:
+    """Decode a JSON request into its instances (checked against the model in predict)."""
     if content_type.split(";")[0].strip() != "application/json":
         raise InvalidInput(f"content type {content_type!r} is not supported; send application/json")
     try:
@@ -39,32 +211,99 @@ def input_fn(request_body: str | bytes, content_type: str = "application/json") 
         raise InvalidInput(f"body is not JSON: {exc}") from None
     if isinstance(payload, dict) and "instances" in payload:
         rows = payload["instances"]
-    elif isinstance(payload, dict) and "data" in payload:
-        rows = [payload["data"]]
+    elif isinstance(payload, dict) and ("data" in payload or "features" in payload):
+        rows = [payload]
     else:
-        raise InvalidInput('expected {"instances": [[...], ...]} or {"data": [...]}')
+        raise InvalidInput('expected {"instances": [...]} or {"data": [...]} or {"features": {...}}')
     if not isinstance(rows, list) or not rows:
         raise InvalidInput("instances must be a non-empty list of feature rows")
-    for i, row in enumerate(rows):
-        if not isinstance(row, list) or not all(_is_number(v) for v in row):
-            raise InvalidInput(f"instances[{i}] must be a list of finite numbers")
     return rows
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+def frame(signature: Signature, rows: list[list[Any]]) -> Any:
+    """Checked rows as the model was fitted on them: a DataFrame of named columns, or numbers."""
+    if not signature.named:
+        return np.asarray([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
+    import pandas as pd
+
+    columns = {}
+    for i, feature in enumerate(signature.features):
+        values = [row[i] for row in rows]
+        if feature.type == "number":
+            columns[feature.name] = pd.Series([np.nan if v is None else v for v in values], dtype="float64")
+        else:
+            columns[feature.name] = pd.Series([np.nan if v is None else v for v in values], dtype="object")
+    return pd.DataFrame(columns)
 
 
-def predict_fn(rows: list[list[float]], model: Any) -> list[dict[str, Any]]:
-    """Score rows; each needs exactly the number of features the model was trained on."""
-    expected = int(model.n_features_in_)
-    for i, row in enumerate(rows):
-        if len(row) != expected:
-            raise InvalidInput(f"instances[{i}] has {len(row)} features; this model expects {expected}")
-    probabilities = model.predict_proba(np.asarray(rows, dtype=float))[:, 1]
-    return [{"prediction": int(p >= 0.5), "probability": round(float(p), 6)} for p in probabilities]
+def predict(instances: list[Any], model: Model) -> list[dict[str, Any]]:
+    """Check every instance against the signature, then score them all in one call."""
+    signature = model.signature
+    rows = [signature.row(instance, i) for i, instance in enumerate(instances)]
+    x = frame(signature, rows)
+    estimator = model.estimator
+    if signature.kind == "regression":
+        return [
+            {"kind": "regression", "prediction": float(v), "probability": None, "probabilities": None}
+            for v in estimator.predict(x)
+        ]
+    if not hasattr(estimator, "predict_proba"):
+        return [
+            {"kind": signature.kind, "prediction": native(v), "probability": None, "probabilities": None}
+            for v in estimator.predict(x)
+        ]
+    labels = [native(c) for c in estimator.classes_]
+    out = []
+    for scores in estimator.predict_proba(x):
+        probabilities = {str(label): round(float(p), 6) for label, p in zip(labels, scores, strict=True)}
+        if signature.kind == "binary":
+            positive = signature.positive_label if signature.positive_label is not None else labels[-1]
+            p_positive = probabilities[str(positive)]
+            negative = next(label for label in labels if label != positive)
+            threshold = 0.5 if signature.threshold is None else signature.threshold
+            prediction, probability = (positive if p_positive >= threshold else negative), p_positive
+        else:
+            best = int(np.argmax(scores))
+            prediction, probability = labels[best], round(float(scores[best]), 6)
+        out.append(
+            {
+                "kind": signature.kind,
+                "prediction": prediction,
+                "probability": probability,
+                "probabilities": probabilities,
+            }
+        )
+    return out
 
 
-def output_fn(predictions: list[dict[str, Any]], accept: str = "application/json") -> str:
+def encode(predictions: list[dict[str, Any]], accept: str = "application/json") -> str:
     """Encode predictions as JSON."""
     return json.dumps({"predictions": predictions})
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP answer: what transform_fn gives where SageMaker's toolkit is not installed."""
+
+    body: str
+    status: int = 200
+    content_type: str = "application/json"
+
+
+def _reply(body: str, status: int) -> Any:
+    # SageMaker's scikit-learn container answers whatever Response transform_fn returns, with
+    # its status; an exception would become a 500 there, whatever the exception says.
+    try:
+        from sagemaker_containers.beta.framework import worker  # type: ignore[import-not-found]
+    except ImportError:
+        return Reply(body, status)
+    return worker.Response(response=body, status=status, mimetype="application/json")
+
+
+def transform_fn(model: Model, request_body: str | bytes, content_type: str, accept: str) -> Any:
+    """Decode, predict and encode; a reading the model cannot take is a 400, as the container answers it."""
+    try:
+        answer = encode(predict(decode(request_body, content_type), model), accept)
+    except InvalidInput as exc:
+        return _reply(json.dumps({"message": str(exc)}), exc.status_code)
+    return _reply(answer, 200)

@@ -9,11 +9,11 @@ from importlib.metadata import version
 from pathlib import Path
 
 from training import inference
-from training.inference import ARTIFACT
+from training.inference import ARTIFACT, SIGNATURE
 
 ENTRY_POINT = "inference.py"
 # Shipped next to the artifact, for people and for the retraining quality gate.
-REPORTS = ("evaluation.json", "model_card.json", "roc_curve.png")
+REPORTS = ("evaluation.json", "model_card.json", "evaluation.png")
 
 
 def package(model_dir: Path, target: Path) -> Path:
@@ -21,9 +21,12 @@ def package(model_dir: Path, target: Path) -> Path:
     artifact = model_dir / ARTIFACT
     if not artifact.is_file():
         raise FileNotFoundError(f"{artifact} does not exist: train the model first (nrt train NAME)")
+    if not (model_dir / SIGNATURE).is_file():
+        raise FileNotFoundError(f"{model_dir / SIGNATURE} does not exist: train the model again (nrt train NAME)")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(target, "w:gz") as tar:
         tar.add(artifact, arcname=ARTIFACT)
+        tar.add(model_dir / SIGNATURE, arcname=SIGNATURE)
         for report in REPORTS:
             if (model_dir / report).is_file():
                 tar.add(model_dir / report, arcname=report)

@@ -1,9 +1,12 @@
 """Training entry point for SageMaker's scikit-learn container (the retraining workflow's job).
 
-SageMaker runs it with the hyperparameters in SM_HPS and writes /opt/ml/model (SM_MODEL_DIR)
-to model.tar.gz. The model directory also gets code/inference.py, so the artifact is
-servable as it is. The held-out metric is printed as `validation:roc_auc=<value>`, which the
-job's MetricDefinitions turn into FinalMetricDataList for the quality gate.
+SageMaker runs it with the hyperparameters in SM_HPS and the `train` channel in
+SM_CHANNEL_TRAIN, and writes /opt/ml/model (SM_MODEL_DIR) to model.tar.gz. The channel is the
+model's recipe folder: its signature.json (the recipe: data source, label, features, kind) and
+the CSV files to train on, fresh data included. The model directory also gets
+code/inference.py, so the artifact is servable as it is. The held-out metric of the model's
+kind is printed as `validation:<metric>=<value>` (roc_auc, macro_f1 or rmse), which the job's
+MetricDefinitions turn into FinalMetricDataList for the quality gate.
 """
 
 from __future__ import annotations
@@ -12,30 +15,59 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from training import inference
-from training.train import train
+import pandas as pd
 
-METRIC_LINE = "validation:roc_auc={:.6f}"
+from training import inference
+from training.train import Recipe, train
+
+METRIC_LINE = "validation:{}={:.6f}"
+
+
+class NoRecipe(ValueError):
+    """The channel does not say how to train this model again."""
+
+
+def recipe_from(channel: Path, scratch: Path) -> Recipe:
+    """The recipe in the channel's signature.json, reading its CSV files as the data."""
+    signature_file = channel / inference.SIGNATURE
+    if not signature_file.is_file():
+        raise NoRecipe(f"no {inference.SIGNATURE} in the train channel: the model has no retraining recipe")
+    recipe = json.loads(signature_file.read_text()).get("recipe")
+    if not recipe:
+        raise NoRecipe("the model's signature has no recipe: it was not trained by nrt train")
+    if recipe["source"] == "synthetic":
+        return Recipe(**recipe)
+    files = sorted(channel.rglob("*.csv"))
+    if not files:
+        raise NoRecipe(f"the recipe trains on a CSV, and the train channel holds none ({channel})")
+    data = scratch / "train.csv"
+    pd.concat([pd.read_csv(f, skipinitialspace=True) for f in files], ignore_index=True).to_csv(data, index=False)
+    return Recipe(**{**recipe, "source": str(data)})
 
 
 def run(model_dir: Path, hyperparameters: dict[str, Any], channels: dict[str, Path]) -> str:
-    """Train into model_dir; returns the log lines the metric definitions read."""
-    csv_files = sorted(channels["train"].glob("*.csv")) if "train" in channels else []
-    evaluation = train(
-        model_dir,
-        rows=int(hyperparameters.get("rows", 20_000)),
-        seed=int(hyperparameters.get("seed", 7)),
-        noise=float(hyperparameters.get("noise", 0.0)),
-        csv=csv_files[0] if csv_files else None,
-        name=str(hyperparameters.get("model", model_dir.name)),
-        progress=lambda step: print(step, flush=True),
-    )
+    """Train into model_dir by the channel's recipe; returns the log line the metric definitions read."""
+    with tempfile.TemporaryDirectory() as scratch:
+        recipe = (
+            recipe_from(channels["train"], Path(scratch))
+            if "train" in channels
+            else Recipe("synthetic", "label", None, "binary")
+        )
+        if recipe.source == "synthetic" and "rows" in hyperparameters:
+            recipe = Recipe(**{**recipe.__dict__, "rows": int(hyperparameters["rows"])})
+        evaluation = train(
+            model_dir,
+            recipe,
+            name=str(hyperparameters.get("model", model_dir.name)),
+            progress=lambda step: print(step, flush=True),
+        )
     (model_dir / "code").mkdir(exist_ok=True)
     shutil.copy(inference.__file__, model_dir / "code" / "inference.py")
-    line = METRIC_LINE.format(evaluation.roc_auc)
+    line = METRIC_LINE.format(evaluation.metric, evaluation.value)
     print(line, flush=True)
     return line + "\n"
 
@@ -55,8 +87,13 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-def run_local(job_name: str, hyperparameters: dict[str, str]) -> tuple[bytes, str]:
+def run_local(
+    job_name: str, hyperparameters: dict[str, str], channels: dict[str, dict[str, bytes]] | None = None
+) -> tuple[bytes, str]:
     """A training job on this machine, as the embedded AWS runs it: (model.tar.gz, log).
+
+    `channels` holds each input channel's files (relative name -> bytes), copied from S3 into
+    the channel's folder as SageMaker does in File mode.
 
     It runs in its own process, as on SageMaker (its own container): training libraries may
     change process-wide state (signal dispositions, thread pools) that the caller must keep.
@@ -70,6 +107,13 @@ def run_local(job_name: str, hyperparameters: dict[str, str]) -> tuple[bytes, st
         model_dir = Path(scratch) / "model"
         model_dir.mkdir()
         env = {**os.environ, "SM_MODEL_DIR": str(model_dir), "SM_HPS": json.dumps(hyperparameters), "MPLBACKEND": "Agg"}
+        for channel, files in (channels or {}).items():
+            folder = Path(scratch) / "input" / channel
+            for name, content in files.items():
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                (folder / name).write_bytes(content)
+            folder.mkdir(parents=True, exist_ok=True)
+            env[f"SM_CHANNEL_{channel.upper()}"] = str(folder)
         done = subprocess.run(
             [sys.executable, "-m", "training.sagemaker_train"],
             env=env,

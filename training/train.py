@@ -1,7 +1,9 @@
-"""Train a classifier, evaluate it on held-out readings, and write what serving and people need.
+"""Train a model of any kind on tabular data, evaluate it on held-out rows, and write what
+serving, retraining and people need.
 
-Next to the artifact (model.joblib) it writes evaluation.json (precision, recall, F1, ROC
-AUC, confusion matrix, class balance), roc_curve.png and model_card.json.
+Next to the artifact (model.joblib) it writes signature.json (what the model takes and gives,
+and the recipe that retrains it), evaluation.json (the kind's metrics), a plot (ROC curve for
+binary, confusion matrix for multi-class, residuals for regression) and model_card.json.
 """
 
 from __future__ import annotations
@@ -17,61 +19,155 @@ from typing import Any
 
 import joblib
 import numpy as np
+import pandas as pd
 import sklearn
-from numpy.typing import NDArray
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score, roc_auc_score, roc_curve
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    confusion_matrix,
+    f1_score,
+    mean_absolute_error,
+    mean_squared_error,
+    precision_recall_curve,
+    precision_score,
+    r2_score,
+    recall_score,
+    roc_auc_score,
+    roc_curve,
+)
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OrdinalEncoder
 
-from training.dataset import FEATURE_COLUMNS, check_trainable, load_csv, synthetic
-from training.inference import ARTIFACT
+from training.dataset import check_trainable, load_csv, synthetic_table
+from training.inference import ARTIFACT, SIGNATURE, Feature, Kind, Signature, native
 
 EVALUATION = "evaluation.json"
 MODEL_CARD = "model_card.json"
-ROC_CURVE = "roc_curve.png"
-ALGORITHM = "HistGradientBoostingClassifier"
+PLOT = "evaluation.png"
 PARAMETERS = {"max_iter": 300, "learning_rate": 0.1}
+# The kind's quality metric, as the retraining gate compares it.
+METRIC: dict[str, tuple[str, bool]] = {  # kind -> (metric, higher is better)
+    "binary": ("roc_auc", True),
+    "multiclass": ("macro_f1", True),
+    "regression": ("rmse", False),
+}
+THRESHOLD_RULE = "the probability that maximises F1 on a validation quarter of the training rows"
+# scikit-learn's native categorical support takes at most this many categories per column.
+MAX_NATIVE_CATEGORIES = 255
 
 Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """How to train a model again: the data, the label, the features and the kind."""
+
+    source: str  # "synthetic", or the CSV the model was trained on
+    label: str
+    features: list[str] | None  # None: every column but the label
+    task: Kind
+    rows: int = 20_000  # synthetic only
+    seed: int = 7
+    noise: float = 0.0  # synthetic only
+    threshold: float | None = None  # binary: fixed, instead of chosen by THRESHOLD_RULE
+    positive_label: str | int | None = None
+
+
+@dataclass(frozen=True)
 class Evaluation:
-    """Held-out quality of a trained model (positive class: failure)."""
+    """Held-out quality of a trained model, in its kind's metrics."""
 
-    roc_auc: float
-    f1: float
-    precision: float
-    recall: float
-    confusion_matrix: dict[str, int]  # tn, fp, fn, tp on the held-out rows
-    test_rows: int
+    kind: Kind
+    metric: str  # the one the retraining gate compares
+    value: float
+    higher_is_better: bool
+    metrics: dict[str, Any]
     train_rows: int
-    positive_rate: float  # class balance of the whole data set
+    test_rows: int
+
+    def summary(self) -> str:
+        shown = {k: v for k, v in self.metrics.items() if isinstance(v, float | int)}
+        return ", ".join(f"{k} {v}" for k, v in shown.items())
 
 
-Data = tuple[NDArray[Any], NDArray[np.int64], dict[str, Any]]
+def features_of(x: pd.DataFrame, label_source: str) -> list[Feature]:
+    """Each column as a number or a category (text), nullable when the data has gaps."""
+    features = []
+    for name in x.columns:
+        column = x[name]
+        nullable = bool(column.isna().any())
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            features.append(Feature(str(name), "number", nullable))
+        else:
+            categories = sorted(str(v) for v in column.dropna().unique())
+            features.append(Feature(str(name), "category", nullable, categories))
+    return features
 
 
-def _data(rows: int, seed: int, noise: float, csv: Path | None) -> Data:
-    if csv is not None:
-        x, y = load_csv(csv)
-        digest = hashlib.sha256(csv.read_bytes()).hexdigest()
-        return x, y, {"source": str(csv), "sha256": digest, "rows": len(y)}
-    x_int, y = synthetic(rows, seed=seed, noise=noise)
-    return x_int, y, {"source": "synthetic: the seeds' failure rule", "rows": rows, "seed": seed, "label_noise": noise}
+def _as_model_input(x: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:
+    """Numbers as floats, categories as text (missing as NaN), the way serving builds them."""
+    out = {}
+    for f in features:
+        if f.type == "number":
+            out[f.name] = x[f.name].astype("float64")
+        else:
+            out[f.name] = x[f.name].map(lambda v: v if pd.isna(v) else str(v)).astype("object")
+    return pd.DataFrame(out, index=x.index)
 
 
-def _roc_png(path: Path, fpr: NDArray[Any], tpr: NDArray[Any], auc: float, title: str) -> None:
+def estimator_for(kind: Kind, features: list[Feature], seed: int) -> Any:
+    """Gradient boosting; text categories through scikit-learn's encoder and native categorical support."""
+    model: Any = (
+        HistGradientBoostingRegressor(**PARAMETERS, random_state=seed)
+        if kind == "regression"
+        else HistGradientBoostingClassifier(**PARAMETERS, random_state=seed)
+    )
+    categories = [f.name for f in features if f.type == "category"]
+    if not categories:
+        return model
+    numbers = [f.name for f in features if f.type == "number"]
+    encode = ColumnTransformer(
+        [
+            (
+                "categories",
+                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan),
+                categories,
+            ),
+            ("numbers", "passthrough", numbers),
+        ],
+        verbose_feature_names_out=False,
+    )
+    native_categories = [len(f.categories or []) <= MAX_NATIVE_CATEGORIES for f in features if f.type == "category"]
+    model.set_params(categorical_features=native_categories + [False] * len(numbers))
+    return Pipeline([("encode", encode), ("model", model)])
+
+
+def _fit(estimator: Any, x: pd.DataFrame, y: pd.Series[Any], named: bool) -> Any:
+    return estimator.fit(x if named else x.to_numpy(dtype=float), y)
+
+
+def _scores(estimator: Any, x: pd.DataFrame, named: bool) -> Any:
+    return estimator.predict_proba(x if named else x.to_numpy(dtype=float))
+
+
+def _best_threshold(y_true: Any, positive_scores: Any) -> float:
+    precision, recall, thresholds = precision_recall_curve(y_true, positive_scores)
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    return round(float(thresholds[int(np.argmax(f1[:-1]))]), 6) if len(thresholds) else 0.5
+
+
+def _plot(path: Path, draw: Callable[[Any], None], title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")  # no display: write the file only
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(4.5, 4.5), dpi=100)
-    axes.plot(fpr, tpr, color="#2563eb", linewidth=2, label=f"ROC AUC {auc:.4f}")
-    axes.plot([0, 1], [0, 1], color="#9aa5b1", linestyle="--", linewidth=1, label="chance")
-    axes.set(xlabel="false positive rate", ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1.01))
-    axes.legend(loc="lower right")
+    figure, axes = plt.subplots(figsize=(4.8, 4.5), dpi=100)
+    draw(axes)
+    axes.set_title(title)
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
@@ -79,67 +175,206 @@ def _roc_png(path: Path, fpr: NDArray[Any], tpr: NDArray[Any], auc: float, title
 
 def train(
     model_dir: Path,
-    rows: int = 20_000,
-    seed: int = 7,
-    noise: float = 0.0,
-    csv: Path | None = None,
+    recipe: Recipe | None = None,
     name: str | None = None,
     progress: Progress = lambda _: None,
 ) -> Evaluation:
-    """Fit on the data, evaluate on a held-out 20%, write the artifact and its reports."""
+    """Fit by the recipe, evaluate on a held-out 20%, write the artifact, signature and reports."""
+    recipe = recipe or Recipe(source="synthetic", label="label", features=None, task="binary")
     name = name or model_dir.name
-    progress(f"loading data ({'CSV ' + str(csv) if csv else f'{rows} synthetic readings'})")
-    x, y, data = _data(rows, seed, noise, csv)
-    check_trainable(y, str(csv) if csv else "synthetic data")
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=seed, stratify=y)
-    progress(f"fitting {ALGORITHM} on {len(y_train)} rows")
-    model = HistGradientBoostingClassifier(**PARAMETERS, random_state=seed)
-    model.fit(x_train, y_train)
-    progress(f"evaluating on {len(y_test)} held-out rows")
-    scores = model.predict_proba(x_test)[:, 1]
-    predicted = scores >= 0.5
-    tn, fp, fn, tp = (int(v) for v in confusion_matrix(y_test, predicted, labels=[0, 1]).ravel())
-    evaluation = Evaluation(
-        roc_auc=round(float(roc_auc_score(y_test, scores)), 4),
-        f1=round(float(f1_score(y_test, predicted, zero_division=0)), 4),
-        precision=round(float(precision_score(y_test, predicted, zero_division=0)), 4),
-        recall=round(float(recall_score(y_test, predicted, zero_division=0)), 4),
-        confusion_matrix={"tn": tn, "fp": fp, "fn": fn, "tp": tp},
-        test_rows=len(y_test),
-        train_rows=len(y_train),
-        positive_rate=round(float(y.mean()), 4),
+    if recipe.source == "synthetic":
+        progress(f"generating {recipe.rows} synthetic readings (the seeds' failure rule)")
+        table = synthetic_table(recipe.rows, recipe.seed, recipe.noise)
+        data: dict[str, Any] = {"source": "synthetic", "rows": recipe.rows, "seed": recipe.seed, "noise": recipe.noise}
+    else:
+        progress(f"loading {recipe.source}")
+        table = load_csv(Path(recipe.source), recipe.label, recipe.features)
+        digest = hashlib.sha256(Path(recipe.source).read_bytes()).hexdigest()
+        data = {"source": recipe.source, "sha256": digest, "rows": len(table.y)}
+    kind = recipe.task
+    check_trainable(table, kind)
+    features = features_of(table.x, table.source)
+    x = _as_model_input(table.x, features)
+    named = any(f.type == "category" for f in features)
+    y = table.y if kind == "regression" else table.y.map(native)
+    stratify = None if kind == "regression" else y
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=0.2, random_state=recipe.seed, stratify=stratify
     )
+    progress(
+        f"{kind}: {len(features)} features ({sum(f.type == 'category' for f in features)} categories), "
+        f"{len(y_train)} training rows, {len(y_test)} held out"
+    )
+    labels = sorted(y.unique().tolist()) if kind != "regression" else None
+    positive = None
+    threshold = None
+    if kind == "binary":
+        assert labels is not None
+        positive = recipe.positive_label if recipe.positive_label is not None else labels[-1]
+        if positive not in labels:
+            raise ValueError(f"--positive-label {positive!r} is not a label of the data ({labels})")
+        threshold = recipe.threshold
+        if threshold is None:
+            progress(f"choosing the threshold: {THRESHOLD_RULE}")
+            x_fit, x_val, y_fit, y_val = train_test_split(
+                x_train, y_train, test_size=0.25, random_state=recipe.seed, stratify=y_train
+            )
+            probe = _fit(estimator_for(kind, features, recipe.seed), x_fit, y_fit, named)
+            column = list(probe.classes_).index(positive)
+            threshold = _best_threshold(y_val == positive, _scores(probe, x_val, named)[:, column])
+    progress(
+        f"fitting {'a Pipeline of OrdinalEncoder and ' if named else ''}HistGradientBoosting on {len(y_train)} rows"
+    )
+    model = _fit(estimator_for(kind, features, recipe.seed), x_train, y_train, named)
+    signature = Signature(
+        kind=kind,
+        features=features,
+        labels=labels,
+        positive_label=positive,
+        threshold=threshold,
+        named=named,
+        sklearn_version=sklearn.__version__,
+        recipe=asdict(recipe),
+    )
+    progress(f"evaluating on {len(y_test)} held-out rows")
     model_dir.mkdir(parents=True, exist_ok=True)
+    evaluation = evaluate(model, signature, x_test, y_test, len(y_train), model_dir / PLOT, name)
     progress(f"writing {model_dir}")
     joblib.dump(model, model_dir / ARTIFACT)
+    (model_dir / SIGNATURE).write_text(signature.to_json())
     trained_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     report = {**asdict(evaluation), "trained_at": trained_at, "data": data}
     (model_dir / EVALUATION).write_text(json.dumps(report, indent=2) + "\n")
-    fpr, tpr, _ = roc_curve(y_test, scores)
-    _roc_png(model_dir / ROC_CURVE, fpr, tpr, evaluation.roc_auc, f"{name}: held-out ROC")
-    (model_dir / MODEL_CARD).write_text(json.dumps(model_card(name, evaluation, data, trained_at), indent=2) + "\n")
+    card = model_card(name, signature, evaluation, data, trained_at)
+    (model_dir / MODEL_CARD).write_text(json.dumps(card, indent=2) + "\n")
     return evaluation
 
 
-def model_card(name: str, evaluation: Evaluation, data: dict[str, Any], trained_at: str) -> dict[str, Any]:
+def evaluate(
+    model: Any, signature: Signature, x: pd.DataFrame, y: pd.Series[Any], train_rows: int, plot: Path, name: str
+) -> Evaluation:
+    """The kind's metrics on held-out rows, and the kind's plot."""
+    named = signature.named
+    kind = signature.kind
+    metric, higher = METRIC[kind]
+    if kind == "regression":
+        predicted = model.predict(x if named else x.to_numpy(dtype=float))
+        residuals = y.to_numpy(dtype=float) - predicted
+        metrics: dict[str, Any] = {
+            "mae": round(float(mean_absolute_error(y, predicted)), 4),
+            "rmse": round(float(np.sqrt(mean_squared_error(y, predicted))), 4),
+            "r2": round(float(r2_score(y, predicted)), 4),
+        }
+
+        def draw(axes: Any) -> None:
+            axes.scatter(predicted, residuals, s=8, alpha=0.5, color="#2563eb")
+            axes.axhline(0, color="#9aa5b1", linestyle="--", linewidth=1)
+            axes.set(xlabel="predicted", ylabel="actual - predicted")
+
+        _plot(plot, draw, f"{name}: held-out residuals (RMSE {metrics['rmse']})")
+    else:
+        labels = signature.labels or []
+        scores = _scores(model, x, named)
+        classes = [native(c) for c in model.classes_]
+        if kind == "binary":
+            positive = signature.positive_label
+            assert positive is not None  # a binary signature names its positive label
+            p = scores[:, classes.index(positive)]
+            negative = next(label for label in labels if label != positive)
+            threshold = signature.threshold if signature.threshold is not None else 0.5
+            predicted = np.where(p >= threshold, positive, negative)
+            truth = (y == positive).to_numpy()
+            metrics = {
+                "roc_auc": round(float(roc_auc_score(truth, p)), 4),
+                "pr_auc": round(float(average_precision_score(truth, p)), 4),
+                "threshold": threshold,
+                "threshold_rule": THRESHOLD_RULE
+                if signature.recipe and signature.recipe.get("threshold") is None
+                else "set with --threshold",
+                "precision": round(float(precision_score(truth, predicted == positive, zero_division=0)), 4),
+                "recall": round(float(recall_score(truth, predicted == positive, zero_division=0)), 4),
+                "f1": round(float(f1_score(truth, predicted == positive, zero_division=0)), 4),
+                "positive_label": positive,
+                "positive_rate": round(float(truth.mean()), 4),
+            }
+            fpr, tpr, _ = roc_curve(truth, p)
+
+            def draw(axes: Any) -> None:
+                axes.plot(fpr, tpr, color="#2563eb", linewidth=2, label=f"ROC AUC {metrics['roc_auc']:.4f}")
+                axes.plot([0, 1], [0, 1], color="#9aa5b1", linestyle="--", linewidth=1, label="chance")
+                axes.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01))
+                axes.legend(loc="lower right")
+
+            _plot(plot, draw, f"{name}: held-out ROC")
+        else:
+            predicted = np.asarray(classes, dtype=object)[np.argmax(scores, axis=1)]
+            per_class_p = precision_score(y, predicted, labels=labels, average=None, zero_division=0)
+            per_class_r = recall_score(y, predicted, labels=labels, average=None, zero_division=0)
+            metrics = {
+                "accuracy": round(float(accuracy_score(y, predicted)), 4),
+                "macro_f1": round(float(f1_score(y, predicted, labels=labels, average="macro", zero_division=0)), 4),
+                "per_class": {
+                    str(label): {"precision": round(float(p), 4), "recall": round(float(r), 4)}
+                    for label, p, r in zip(labels, per_class_p, per_class_r, strict=True)
+                },
+            }
+        matrix = confusion_matrix(y, predicted, labels=labels)
+        metrics["confusion_matrix"] = {"labels": labels, "rows_true_columns_predicted": matrix.tolist()}
+        if kind == "multiclass":
+
+            def draw(axes: Any) -> None:
+                axes.imshow(matrix, cmap="Blues")
+                axes.set(xlabel="predicted", ylabel="true")
+                ticks = range(len(labels))
+                axes.set_xticks(ticks, [str(label) for label in labels], rotation=90, fontsize=7)
+                axes.set_yticks(ticks, [str(label) for label in labels], fontsize=7)
+
+            _plot(plot, draw, f"{name}: held-out confusion matrix")
+    return Evaluation(kind, metric, float(metrics[metric]), higher, metrics, train_rows, len(y))
+
+
+def model_card(
+    name: str, signature: Signature, evaluation: Evaluation, data: dict[str, Any], trained_at: str
+) -> dict[str, Any]:
     """What the model is, what it was trained and measured on, and how it is called."""
+    example = {
+        f.name: (f.categories[0] if f.categories else None) if f.type == "category" else 0 for f in signature.features
+    }
     return {
         "name": name,
         "trained_at": trained_at,
-        "task": "binary classification: will this reading's sensor fail (1) or not (0)",
-        "algorithm": {"name": ALGORITHM, "parameters": PARAMETERS},
+        "kind": signature.kind,
+        "task": {
+            "binary": f"binary classification of {signature.recipe and signature.recipe['label']!s}: "
+            f"positive label {signature.positive_label!r} when its probability >= {signature.threshold}",
+            "multiclass": f"multi-class classification into {len(signature.labels or [])} labels",
+            "regression": f"regression of {signature.recipe and signature.recipe['label']!s}",
+        }[signature.kind],
+        "algorithm": {
+            "name": "HistGradientBoostingRegressor"
+            if signature.kind == "regression"
+            else "HistGradientBoostingClassifier",
+            "parameters": PARAMETERS,
+            "categories": "OrdinalEncoder into native categorical support" if signature.named else "none",
+        },
         "framework": {"scikit-learn": sklearn.__version__, "python": platform.python_version()},
-        "features": list(FEATURE_COLUMNS),
+        "features": [asdict(f) for f in signature.features],
+        "labels": signature.labels,
         "data": data,
-        "evaluation": {**asdict(evaluation), "held_out_share": 0.2},
-        "intended_use": "scoring sensor readings of the seeds' format [a, b, c] in near real time",
+        "evaluation": {
+            "held_out_share": 0.2,
+            "gate_metric": evaluation.metric,
+            "gate_metric_value": evaluation.value,
+            "higher_is_better": evaluation.higher_is_better,
+            **evaluation.metrics,
+        },
+        "intended_use": "scoring readings of these features in near real time",
         "limitations": (
-            "trained on synthetic readings unless data.source names a CSV; "
-            "readings with another number of features are refused (HTTP 400)"
+            "readings that do not fit the signature (a missing, unknown or mistyped feature, an unknown "
+            "category) are refused with HTTP 400; quality holds only for data like the training data"
         ),
         "serving": {
-            "contract": "SageMaker scikit-learn container: model_fn, input_fn, predict_fn, output_fn",
-            "request": {"instances": [[12, 87, 20]]},
-            "response": {"predictions": [{"prediction": 1, "probability": 0.99}]},
+            "contract": "SageMaker scikit-learn container: model_fn and transform_fn",
+            "request": {"instances": [{"features": example}]},
         },
     }

@@ -1,0 +1,190 @@
+"""Load a model the way the serving container will, in a process of its own, and score a sample.
+
+`python -m training.check MODEL_DIR` prints one JSON line: {"ok": true, "signature": ...} or
+{"ok": false, "reason": "..."} with what to do. With --from-file FILE it first builds MODEL_DIR
+from a fitted estimator saved with joblib or pickle: the artifact, and a signature from what
+the estimator says of itself (feature names, classes) and from the flags.
+
+It runs in its own process because loading a pickle runs code, may change process-wide state,
+and fails in ways (a class defined in a notebook's __main__, a missing library) that must not
+take the caller down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import shutil
+import sys
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from training import inference
+from training.inference import SIGNATURE, Feature, Kind, Signature
+
+# The scikit-learn of the serving image (SageMaker's scikit-learn 1.9 container; nrt deploy-model's FRAMEWORK_VERSION).
+SERVING_SKLEARN = "1.9"
+
+
+class Refused(Exception):
+    """The model cannot be served; the message says why and what to do."""
+
+
+def _load(path: Path) -> Any:
+    """joblib or plain pickle, with the reasons a load fails said in a user's terms."""
+    import joblib
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                model = joblib.load(path)
+            except (pickle.UnpicklingError, KeyError, ValueError, EOFError, IndexError):
+                with path.open("rb") as handle:
+                    model = pickle.load(handle)
+    except AttributeError as error:
+        if "__main__" in str(error) or "__mp_main__" in str(error):
+            raise Refused(
+                f"{path} refers to a class defined in the notebook or script that saved it ({error}). "
+                "Move that class into a module of its own, import it from there, save the model again, "
+                "and deploy the module with --code DIR; or build the model from scikit-learn's own classes"
+            ) from None
+        raise Refused(f"{path} cannot be loaded: {error}") from None
+    except ModuleNotFoundError as error:
+        raise Refused(
+            f"{path} needs the library {error.name!r}, which the serving image does not have: "
+            "list it in requirements.txt and deploy with --code DIR"
+        ) from None
+    except Exception as error:
+        raise Refused(f"{path} cannot be loaded: {type(error).__name__}: {error}") from None
+    for warning in caught:
+        if isinstance(warning.message, InconsistentVersionWarning):
+            fitted = warning.message.original_sklearn_version
+            raise Refused(
+                f"{path} was fitted with scikit-learn {fitted}; the serving image has scikit-learn "
+                f"{SERVING_SKLEARN}. Refit it with scikit-learn {SERVING_SKLEARN} (pip install "
+                f"'scikit-learn=={SERVING_SKLEARN}.*'), or train it here with nrt train"
+            )
+    return model
+
+
+def _version_of(model: Any) -> str:
+    version = getattr(model, "_sklearn_version", None)
+    if version is None and hasattr(model, "steps"):
+        version = getattr(model.steps[-1][1], "_sklearn_version", None)
+    return str(version or "")
+
+
+def signature_for(
+    model: Any, kind: Kind | None, sample: Path | None, positive: Any, threshold: float | None
+) -> Signature:
+    """The estimator's own signature, with types and categories from a sample CSV where given."""
+    if not hasattr(model, "predict"):
+        raise Refused(f"the file holds a {type(model).__name__}, not a fitted estimator (it has no predict)")
+    try:
+        signature = inference.signature_from_estimator(model, kind)
+    except (TypeError, ValueError) as error:
+        raise Refused(f"cannot tell what the model takes: {error}") from None
+    if not signature.features:
+        raise Refused("the estimator does not say how many features it takes (no n_features_in_): is it fitted?")
+    if sample is not None:
+        import pandas as pd
+
+        from training.train import features_of
+
+        frame = pd.read_csv(sample, skipinitialspace=True)
+        missing = [name for name in signature.feature_names if name not in frame.columns]
+        if missing:
+            raise Refused(f"--sample {sample} has no column {missing[0]!r}, which the model takes")
+        signature = replace(signature, features=features_of(frame[signature.feature_names], str(sample)))
+    if signature.kind == "binary":
+        labels = signature.labels or []
+        if positive is not None and positive not in labels:
+            raise Refused(f"--positive-label {positive!r} is not one of the model's labels {labels}")
+        signature = replace(
+            signature,
+            positive_label=positive if positive is not None else signature.positive_label,
+            threshold=threshold if threshold is not None else signature.threshold,
+        )
+    return replace(signature, sklearn_version=_version_of(model) or signature.sklearn_version)
+
+
+def sample_instance(signature: Signature) -> dict[str, Any]:
+    """One reading that fits the signature: zeros, and each category's first known value."""
+
+    def value(feature: Feature) -> Any:
+        if feature.type == "number":
+            return 0.0
+        return feature.categories[0] if feature.categories else "x"
+
+    return {"features": {f.name: value(f) for f in signature.features}}
+
+
+def check(model_dir: Path) -> Signature:
+    """Load as the container does and score one sample reading; Refused says what went wrong."""
+    estimator = _load(model_dir / inference.ARTIFACT)
+    model = inference.Model(estimator, inference.load_signature(model_dir, estimator))
+    fitted = model.signature.sklearn_version or _version_of(estimator)
+    if fitted and ".".join(fitted.split(".")[:2]) != SERVING_SKLEARN:
+        raise Refused(
+            f"the model was fitted with scikit-learn {fitted}; the serving image has scikit-learn {SERVING_SKLEARN}. "
+            f"Refit it with scikit-learn {SERVING_SKLEARN}"
+        )
+    body = json.dumps({"instances": [sample_instance(model.signature)]})
+    reply = inference.transform_fn(model, body, "application/json", "application/json")
+    if reply.status != 200:
+        raise Refused(f"the model refused a sample reading built from its signature: {reply.body}")
+    try:
+        [answer] = json.loads(reply.body)["predictions"]
+    except (ValueError, KeyError) as error:
+        raise Refused(f"the model's answer to a sample reading is not one prediction: {error}") from None
+    if model.signature.kind != "regression" and answer["prediction"] not in (model.signature.labels or []):
+        raise Refused(f"the model answered {answer['prediction']!r}, which is not one of its labels")
+    return model.signature
+
+
+def from_file(model_file: Path, model_dir: Path, args: argparse.Namespace) -> None:
+    """MODEL_DIR from a fitted estimator file: the artifact, and its signature."""
+    if not model_file.is_file():
+        raise Refused(f"{model_file}: no such file")
+    estimator = _load(model_file)
+    signature = signature_for(estimator, args.task, args.sample, args.positive_label, args.threshold)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    import joblib
+
+    joblib.dump(estimator, model_dir / inference.ARTIFACT)
+    (model_dir / SIGNATURE).write_text(signature.to_json())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Check that a model loads and scores as the container will.")
+    parser.add_argument("model_dir", type=Path)
+    parser.add_argument("--from-file", type=Path)
+    parser.add_argument("--task", choices=["binary", "multiclass", "regression"])
+    parser.add_argument("--sample", type=Path)
+    parser.add_argument("--positive-label")
+    parser.add_argument("--threshold", type=float)
+    args = parser.parse_args(argv)
+    if args.positive_label is not None and args.positive_label.lstrip("-").isdigit():
+        args.positive_label = int(args.positive_label)  # labels 0/1 are numbers in the model
+    try:
+        if args.from_file is not None:
+            from_file(args.from_file, args.model_dir, args)
+        signature = check(args.model_dir)
+        if not (args.model_dir / SIGNATURE).is_file():  # a model saved before signatures: keep what it says
+            (args.model_dir / SIGNATURE).write_text(signature.to_json())
+    except Refused as error:
+        if args.from_file is not None and args.model_dir.exists():
+            shutil.rmtree(args.model_dir, ignore_errors=True)
+        print(json.dumps({"ok": False, "reason": str(error)}))
+        return 1
+    print(json.dumps({"ok": True, "kind": signature.kind, "features": len(signature.features)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,9 +1,11 @@
--- Latest prediction per sensor: the state a control room shows.
+-- Latest prediction per sensor and model: the state a control room shows.
 SELECT sensor,
+       model,
        max("timestamp") AS last_reading_ms,
-       max_by(model, "timestamp") AS model,
-       max_by(prediction, "timestamp") AS prediction,
+       max_by(kind, "timestamp") AS kind,
+       max_by(label, "timestamp") AS label,
+       max_by(value, "timestamp") AS value,
        max_by(probability, "timestamp") AS probability
 FROM prediction_events
-GROUP BY sensor
-ORDER BY sensor
+GROUP BY sensor, model
+ORDER BY sensor, model

@@ -1,18 +1,16 @@
--- Model comparison on the same sensors: only sensors that more than one model scored.
-WITH per_sensor AS (
-    SELECT model, sensor, count(*) AS predictions, sum(prediction) AS failures, sum(probability) AS probability_sum
-    FROM prediction_events
-    GROUP BY model, sensor
-),
-shared AS (
-    SELECT sensor FROM per_sensor GROUP BY sensor HAVING count(DISTINCT model) > 1
-)
-SELECT model,
-       count(*) AS sensors,
-       sum(predictions) AS predictions,
-       round(CAST(sum(failures) AS double) / sum(predictions), 4) AS failure_rate,
-       round(sum(probability_sum) / sum(predictions), 4) AS mean_probability
-FROM per_sensor
-WHERE sensor IN (SELECT sensor FROM shared)
-GROUP BY model
-ORDER BY model
+-- Model comparison on the same readings: every pair of models that scored the same sensor
+-- and timestamp. Classifiers: how often their labels agree; regressors: how far apart their
+-- values are.
+SELECT a.model AS model_a,
+       b.model AS model_b,
+       count(*) AS shared_readings,
+       round(avg(CASE WHEN a.label IS NULL OR b.label IS NULL THEN NULL
+                      WHEN a.label = b.label THEN 1.0 ELSE 0.0 END), 4) AS label_agreement,
+       round(avg(abs(a.value - b.value)), 4) AS mean_abs_value_difference,
+       round(avg(a.probability), 4) AS mean_probability_a,
+       round(avg(b.probability), 4) AS mean_probability_b
+FROM prediction_events a
+JOIN prediction_events b
+  ON a.sensor = b.sensor AND a."timestamp" = b."timestamp" AND a.model < b.model
+GROUP BY a.model, b.model
+ORDER BY a.model, b.model

@@ -1,12 +1,18 @@
--- View: one row per stored prediction, in its latest state, over the last 7 days of arrivals.
--- The lake holds every change (INSERT, MODIFY, REMOVE) and may hold a redelivered change
--- twice; dashboards read this view instead.
+-- View: one row per stored prediction (a reading scored by one model), in its latest state,
+-- over the last 7 days of arrivals. The lake holds every change (INSERT, MODIFY, REMOVE) and
+-- may hold a redelivered change twice; dashboards read this view instead.
+-- kind: binary, multiclass or regression. label: the predicted label as text (classifiers);
+-- value: the predicted number (regression). Rows written before labels and values existed
+-- (prediction int, binary 0/1) read as binary, with that number as their label.
 CREATE OR REPLACE VIEW prediction_events AS
-SELECT event_id, sensor, "timestamp", model, endpoint, prediction, probability,
+SELECT event_id, sensor, "timestamp", model, endpoint,
+       coalesce(kind, 'binary') AS kind,
+       coalesce(label, CAST(prediction AS varchar)) AS label,
+       value, probability, probabilities, input,
        predicted_at, changed_at, ingested_at, dt, hour
 FROM (
     SELECT p.*,
-           row_number() OVER (PARTITION BY sensor, "timestamp" ORDER BY changed_at DESC, dedup_key) AS version
+           row_number() OVER (PARTITION BY sensor, "timestamp", endpoint ORDER BY changed_at DESC, dedup_key) AS version
     FROM predictions p
     WHERE dt >= date_format(current_date - INTERVAL '7' DAY, '%Y-%m-%d')
 ) AS changes

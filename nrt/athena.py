@@ -49,6 +49,9 @@ def duckdb_type(glue_type: str) -> str:
     match = re.fullmatch(r"array<(.+)>", glue_type)
     if match:
         return f"{duckdb_type(match.group(1))}[]"
+    match = re.fullmatch(r"map<(\w+),\s*(.+)>", glue_type)
+    if match:
+        return f"MAP({duckdb_type(match.group(1))}, {duckdb_type(match.group(2))})"
     if glue_type not in _DUCKDB_TYPES:
         raise QueryError(f"Glue type {glue_type!r} has no DuckDB mapping")
     return _DUCKDB_TYPES[glue_type]

@@ -80,7 +80,24 @@ def parse_body(raw: bytes) -> Any:
 
 def _describe(err: SchemaError) -> str:
     where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path).lstrip(".")
-    return f"{where or 'body'}: {err.message}"
+    return f"{where or 'body'}: {_explain_one_of(err) or err.message}"
+
+
+def _explain_one_of(err: SchemaError) -> str | None:
+    """jsonschema's "not valid under any of the given schemas", in the contract's words."""
+    if err.validator != "oneOf":
+        return None
+    options: list[dict[str, Any]] = err.validator_value
+    if all(set(o) == {"required"} for o in options):  # data or features, exactly one
+        names = [o["required"][0] for o in options]
+        given = [n for n in names if isinstance(err.instance, dict) and n in err.instance]
+        if given:
+            return f"has {' and '.join(given)}; send one of them, not both"
+        return f"needs {' or '.join(names)}"
+    if all("type" in o for o in options):  # a named feature's value
+        kinds = {"number": "a number", "string": "text (1-256 characters)", "null": "null (missing)"}
+        return f"{json.dumps(err.instance)[:40]} is not {', '.join(kinds.get(o['type'], o['type']) for o in options)}"
+    return None
 
 
 def validate_request(body: Any) -> dict[str, Any]:

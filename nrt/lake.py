@@ -36,6 +36,9 @@ def arrow_type(glue_type: str) -> pa.DataType:
     match = re.fullmatch(r"array<(.+)>", glue_type)
     if match:
         return pa.list_(arrow_type(match.group(1)))
+    match = re.fullmatch(r"map<(\w+),\s*(.+)>", glue_type)
+    if match:
+        return pa.map_(arrow_type(match.group(1)), arrow_type(match.group(2)))
     if glue_type not in _SCALARS:
         raise ValueError(f"Glue type {glue_type!r} has no local mapping")
     return _SCALARS[glue_type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,12 +11,14 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from training.inference import MAX_FEATURES, Kind
+from training.inference import MAX_FEATURES, Kind, native
 
 FEATURES = 3
 FEATURE_COLUMNS = ("a", "b", "c")
 # A numeric label with more distinct values than this (or with fractions) is a regression target.
 MAX_CLASSES = 20
+# The API's rule for names (template.yaml's Name schema), which named features follow too.
+FEATURE_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 def is_failure(a: float, b: float, c: float) -> bool:
@@ -87,6 +90,13 @@ def load_csv(path: Path, label: str, features: list[str] | None = None) -> Table
         raise DatasetError(f"{path}: the label column {label!r} cannot also be a feature")
     if not wanted:
         raise DatasetError(f"{path}: no feature columns besides the label {label!r}")
+    badly_named = [c for c in wanted if not FEATURE_NAME.fullmatch(c)]
+    if badly_named:
+        suggestion = re.sub(r"[^A-Za-z0-9._-]+", "_", badly_named[0])[:128] or "x"
+        raise DatasetError(
+            f"{path}: column {badly_named[0]!r} cannot be a feature name: readings name features with 1-128 "
+            f"letters, digits, '.', '_' and '-'; rename it (for example {suggestion!r})"
+        )
     if len(wanted) > MAX_FEATURES:
         raise DatasetError(f"{path}: {len(wanted)} feature columns; at most {MAX_FEATURES}")
     if frame.empty:
@@ -115,7 +125,7 @@ def check_trainable(table: Table, kind: Kind) -> None:
     if len(y) < 10:
         raise DatasetError(f"{table.source}: {len(y)} rows; at least 10 are needed to hold some out for testing")
     if y.nunique() < 2:
-        raise DatasetError(f"{table.source}: the label {table.label!r} is {y.iloc[0]!r} in every row; nothing to learn")
+        raise DatasetError(f"{table.source}: the label {table.label!r} is {native(y.iloc[0])!r} in every row; nothing to learn")
     if kind == "regression":
         if not pd.api.types.is_numeric_dtype(y):
             raise DatasetError(f"{table.source}: a regression label must be numbers; {table.label!r} holds text")
@@ -126,6 +136,6 @@ def check_trainable(table: Table, kind: Kind) -> None:
     rare = counts[counts < 5]
     if len(rare):
         raise DatasetError(
-            f"{table.source}: label {rare.index[0]!r} has {int(rare.iloc[0])} rows; each label needs at least 5 "
+            f"{table.source}: label {native(rare.index[0])!r} has {int(rare.iloc[0])} rows; each label needs at least 5 "
             "to be held out for testing"
         )

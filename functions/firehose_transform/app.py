@@ -1,5 +1,8 @@
 """Firehose processor: one KDS-for-DynamoDB change record in, one flat prediction row out.
 
+The workflow stores the model's answer as JSON text; each kind becomes typed columns here: a
+label as text (classifiers), a value as a double (regression), probabilities as a map.
+
 The rows are JSON whose keys are exactly the Glue table's columns (snake_case: Firehose's
 JSON reader lower-cases keys before the Parquet conversion). A record that cannot be read is
 marked ProcessingFailed on its own, so Firehose writes it under the error prefix and the rest
@@ -23,6 +26,7 @@ from aws_lambda_powertools.utilities.data_classes import KinesisFirehoseEvent, e
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 CHANGE_TYPES = ("INSERT", "MODIFY", "REMOVE")
+KINDS = ("binary", "multiclass", "regression")
 
 Result = Literal["Ok", "ProcessingFailed"]
 
@@ -98,16 +102,69 @@ def _typed(item: dict[str, Any], name: str, kind: type, required: bool = False) 
     return value
 
 
-def _features(text: Any) -> list[float] | None:
+def _json(item: dict[str, Any], name: str) -> Any:
+    """An attribute the workflow stores as JSON text (a label, a number, an object, or null)."""
+    text = item.get(name)
     if text is None:
         return None
+    if not isinstance(text, str):
+        raise MalformedChange(f"{name} is not JSON text: {text!r}")
     try:
-        values = json.loads(text) if isinstance(text, str) else text
+        return json.loads(text)
     except json.JSONDecodeError as error:
-        raise MalformedChange("features is not JSON") from error
-    if not isinstance(values, list) or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-        raise MalformedChange("features is not a list of numbers")
-    return [float(v) for v in values]
+        raise MalformedChange(f"{name} is not JSON") from error
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def prediction_columns(item: dict[str, Any]) -> dict[str, Any]:
+    """kind, label, value, probability and probabilities, typed for SQL, from the stored answer."""
+    kind = _typed(item, "kind", str)
+    if kind is None:  # an item written before models of every kind: a 0/1 classifier
+        prediction = _typed(item, "prediction", int)
+        return {
+            "kind": "binary" if prediction is not None else None,
+            "label": None if prediction is None else str(prediction),
+            "value": None,
+            "probability": _typed(item, "probability", float),
+            "probabilities": None,
+        }
+    if kind not in KINDS:
+        raise MalformedChange(f"unknown kind {kind!r}")
+    prediction = _json(item, "prediction")
+    probability = _json(item, "probability")
+    probabilities = _json(item, "probabilities")
+    if probability is not None and not _is_number(probability):
+        raise MalformedChange(f"probability is not a number: {probability!r}")
+    if probabilities is not None and (
+        not isinstance(probabilities, dict) or not all(_is_number(v) for v in probabilities.values())
+    ):
+        raise MalformedChange("probabilities is not an object of label to number")
+    if kind == "regression":
+        if not _is_number(prediction):
+            raise MalformedChange(f"a regression prediction is not a number: {prediction!r}")
+        return {"kind": kind, "label": None, "value": float(prediction), "probability": None, "probabilities": None}
+    if not isinstance(prediction, str | int) or isinstance(prediction, bool):
+        raise MalformedChange(f"a label is not text or an integer: {prediction!r}")
+    return {
+        "kind": kind,
+        "label": str(prediction),
+        "value": None,
+        "probability": None if probability is None else float(probability),
+        "probabilities": None if probabilities is None else {str(k): float(v) for k, v in probabilities.items()},
+    }
+
+
+def input_column(item: dict[str, Any]) -> str | None:
+    """What the model was given: the reading's data or features, as JSON text."""
+    reading = _json(item, "reading")
+    if isinstance(reading, dict):
+        given = reading.get("features", reading.get("data"))
+        return None if given is None else json.dumps(given, separators=(",", ":"))
+    features = item.get("features")  # an item written before readings were stored whole
+    return features if isinstance(features, str) else None
 
 
 def to_row(change: dict[str, Any], ingested_at: int) -> dict[str, Any]:
@@ -130,14 +187,15 @@ def to_row(change: dict[str, Any], ingested_at: int) -> dict[str, Any]:
         "timestamp": _typed(item, "timestamp", int, required=True),
         "model": _typed(item, "model", str),
         "endpoint": _typed(item, "endpoint", str),
-        "prediction": _typed(item, "prediction", int),
-        "probability": _typed(item, "probability", float),
-        "features": _features(item.get("features")),
+        **prediction_columns(item),
+        "input": input_column(item),
         "predicted_at": _typed(item, "predicted_at", str),
         "change_type": change_type,
         "changed_at": int(number(changed_at)) if changed_at is not None else None,
         "ingested_at": ingested_at,
         "dedup_key": dedup_key(change),
+        "prediction": None,  # legacy columns: older files hold them
+        "features": None,
     }
 
 

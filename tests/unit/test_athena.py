@@ -45,41 +45,103 @@ def test_every_sql_file_is_deployed_as_a_named_query_with_the_same_text():
         assert named[path.stem]["QueryString"].strip() == path.read_text().strip(), path.name
 
 
-def test_failure_rate_per_sensor_per_minute(lake):
-    got = run(lake, "failure_rate_per_sensor.sql")
+def test_the_view_holds_every_kind_typed_and_reads_rows_written_before_labels_as_binary(lake):
+    got = (
+        LocalAthena(lake)
+        .execute(
+            "SELECT sensor, model, kind, label, value, probability FROM prediction_events ORDER BY sensor, model, timestamp"
+        )
+        .records()
+    )
 
-    assert [(r["sensor"], r["minute"].isoformat(), r["readings"], r["failure_rate"]) for r in got] == [
-        ("pump-1", MINUTE, 2, 1.0),
-        ("pump-2", MINUTE, 2, 0.0),
+    assert [(r["sensor"], r["model"], r["kind"], r["label"], r["value"], r["probability"]) for r in got] == [
+        ("pump-1", "candidate", "binary", "1", None, 0.91),
+        ("pump-1", "failure", "binary", "1", None, 0.97),
+        ("pump-1", "penguins", "multiclass", "Adelie", None, 0.8),
+        ("pump-2", "failure", "binary", "0", None, 0.12),
+        ("pump-2", "failure", "binary", "0", None, 0.45),
+        ("pump-2", "price", "regression", None, 512.5, None),
+        ("pump-2", "price", "regression", None, 700.0, None),
+        ("pump-3", "failure", "binary", "1", None, 0.66),
     ]
 
 
-def test_latest_prediction_per_sensor(lake):
+def test_a_class_probability_is_queryable_by_label(lake):
+    got = (
+        LocalAthena(lake)
+        .execute("SELECT element_at(probabilities, 'Gentoo') AS gentoo FROM prediction_events WHERE model = 'penguins'")
+        .records()
+    )
+
+    assert got == [{"gentoo": 0.2}]
+
+
+def test_a_regression_value_is_a_double_to_average(lake):
+    got = LocalAthena(lake).execute("SELECT avg(value) AS mean FROM prediction_events WHERE kind = 'regression'")
+
+    assert got.rows == [(606.25,)]
+
+
+def test_label_rate_per_model_per_minute(lake):
+    got = run(lake, "label_rate_per_minute.sql")
+
+    assert [(r["model"], r["minute"].isoformat(), r["label"], r["readings"], r["share"]) for r in got] == [
+        ("candidate", MINUTE, "1", 1, 1.0),
+        ("failure", MINUTE, "0", 2, 0.5),
+        ("failure", MINUTE, "1", 2, 0.5),
+        ("penguins", MINUTE, "Adelie", 1, 1.0),
+    ]
+
+
+def test_value_per_minute_and_its_distribution_for_regressors(lake):
+    [minute] = run(lake, "value_per_minute.sql")
+    deciles = run(lake, "value_distribution.sql")
+
+    assert (minute["model"], minute["readings"], minute["mean_value"], minute["min_value"], minute["max_value"]) == (
+        "price",
+        2,
+        606.25,
+        512.5,
+        700.0,
+    )
+    assert [(r["model"], r["decile"], r["predictions"], r["value_from"]) for r in deciles] == [
+        ("price", 1, 1, 512.5),
+        ("price", 2, 1, 700.0),
+    ]
+
+
+def test_latest_prediction_per_sensor_and_model(lake):
     got = run(lake, "latest_prediction_per_sensor.sql")
 
-    assert got == [
-        {"sensor": "pump-1", "last_reading_ms": MS + 2000, "model": "candidate", "prediction": 1, "probability": 0.91},
-        {"sensor": "pump-2", "last_reading_ms": MS + 4000, "model": "failure", "prediction": 0, "probability": 0.45},
+    assert [(r["sensor"], r["model"], r["last_reading_ms"], r["label"], r["value"]) for r in got] == [
+        ("pump-1", "candidate", MS, "1", None),
+        ("pump-1", "failure", MS, "1", None),
+        ("pump-1", "penguins", MS + 5000, "Adelie", None),
+        ("pump-2", "failure", MS + 4000, "0", None),
+        ("pump-2", "price", MS + 4000, None, 700.0),
+        ("pump-3", "failure", MS + 6000, "1", None),
     ]
 
 
-def test_probability_distribution_per_model(lake):
+def test_probability_distribution_per_classifier(lake):
     got = run(lake, "probability_distribution.sql")
 
     assert [(r["model"], float(r["bucket_from"]), r["predictions"]) for r in got] == [
         ("candidate", 0.9, 1),
         ("failure", 0.1, 1),
         ("failure", 0.4, 1),
+        ("failure", 0.6, 1),
         ("failure", 0.9, 1),
+        ("penguins", 0.8, 1),
     ]
 
 
-def test_model_comparison_on_shared_sensors_only(lake):
+def test_model_comparison_pairs_models_on_the_same_readings(lake):
     got = run(lake, "model_comparison.sql")
 
-    assert [(r["model"], r["sensors"], r["predictions"], r["failure_rate"]) for r in got] == [
-        ("candidate", 1, 1, 1.0),
-        ("failure", 1, 1, 1.0),
+    assert [(r["model_a"], r["model_b"], r["shared_readings"], r["label_agreement"]) for r in got] == [
+        ("candidate", "failure", 1, 1.0),
+        ("failure", "price", 2, None),
     ]
 
 
@@ -87,13 +149,13 @@ def test_lake_lag_from_reading_to_arrival(lake):
     got = run(lake, "lake_lag.sql")
 
     assert len(got) == 1
-    assert (got[0]["rows"], got[0]["max_lag_ms"]) == (5, 800)
-    assert 400 <= got[0]["p50_lag_ms"] <= got[0]["p99_lag_ms"] <= 800
+    assert (got[0]["rows"], got[0]["max_lag_ms"]) == (9, 1000)
+    assert 400 <= got[0]["p50_lag_ms"] <= got[0]["p99_lag_ms"] <= 1000
 
 
 def test_duplicate_check_finds_a_redelivered_change(lake):
     assert [r["extra_rows"] for r in run(lake, "duplicate_check.sql")] == [0, 0]
-    write_rows(lake, table_spec(), [lake_row("pump-1", 0, "failure", 1, 0.97)], NOW, "again.parquet")
+    write_rows(lake, table_spec(), [lake_row("pump-1", 0, "failure", "1", 0.97)], NOW, "again.parquet")
 
     assert [r["extra_rows"] for r in run(lake, "duplicate_check.sql")] == [1, 1]
 
@@ -115,7 +177,7 @@ def test_a_filter_on_the_partition_skips_other_partitions(lake):
 
     pruned = athena.execute(f"SELECT count(*) AS n FROM predictions WHERE dt = '{today}'")
 
-    assert pruned.rows == [(7,)]
+    assert pruned.rows == [(11,)]
     with pytest.raises(QueryError):
         athena.execute("SELECT count(*) FROM predictions")
 
@@ -140,9 +202,11 @@ def test_results_render_in_each_format(lake, form):
     out = run_query(lake, "SELECT sensor, count(*) AS n FROM prediction_events GROUP BY 1 ORDER BY 1", [], form)
 
     expected = {
-        "table": "sensor  n\n------  -\npump-1  2\npump-2  2\n(2 rows)",
-        "csv": "sensor,n\npump-1,2\npump-2,2",
-        "json": json.dumps([{"sensor": "pump-1", "n": 2}, {"sensor": "pump-2", "n": 2}], indent=1),
+        "table": "sensor  n\n------  -\npump-1  3\npump-2  4\npump-3  1\n(3 rows)",
+        "csv": "sensor,n\npump-1,3\npump-2,4\npump-3,1",
+        "json": json.dumps(
+            [{"sensor": "pump-1", "n": 3}, {"sensor": "pump-2", "n": 4}, {"sensor": "pump-3", "n": 1}], indent=1
+        ),
     }
     assert out == expected[form]
 

@@ -36,28 +36,48 @@ def row(result: dict[str, Any]) -> dict[str, Any]:
     return decoded
 
 
-def test_given_an_insert_when_transformed_then_the_row_has_exactly_the_glue_columns_with_their_values():
-    (result,) = invoke("firehose_insert.json")
+def test_given_inserts_of_every_kind_when_transformed_then_each_row_has_the_glue_columns_typed_for_its_kind():
+    binary, multiclass, regression = (row(r) for r in invoke("firehose_insert.json"))
 
-    got = row(result)
-
-    assert list(got) == table_spec().column_names
-    assert got == {
+    assert list(binary) == table_spec().column_names
+    common = {
         "event_id": "pump-7:1795342530000",
         "sensor": "pump-7",
         "timestamp": 1795342530000,
-        "model": "failure",
-        "endpoint": "nrt-failure",
-        "prediction": 1,
-        "probability": 0.9731,
-        "features": [12.0, 87.0, 20.0],
         "predicted_at": "2026-11-22T10:15:30.123Z",
         "change_type": "INSERT",
         "changed_at": 1795342530125,
         "ingested_at": 1795342530410,
-        "dedup_key": got["dedup_key"],
+        "prediction": None,
+        "features": None,
     }
-    assert len(got["dedup_key"]) == 64
+    assert binary == {
+        **common,
+        "model": "failure",
+        "endpoint": "nrt-failure",
+        "kind": "binary",
+        "label": "1",
+        "value": None,
+        "probability": 0.9731,
+        "probabilities": {"0": 0.0269, "1": 0.9731},
+        "input": "[12,87,20]",
+        "dedup_key": binary["dedup_key"],
+    }
+    assert (multiclass["kind"], multiclass["label"], multiclass["probability"]) == ("multiclass", "Adelie", 0.81)
+    assert multiclass["probabilities"] == {"Adelie": 0.81, "Chinstrap": 0.12, "Gentoo": 0.07}
+    assert json.loads(multiclass["input"]) == {"bill_length_mm": 39.1, "island": "Torgersen", "sex": None}
+    assert (regression["kind"], regression["label"], regression["value"]) == ("regression", None, 1234.5)
+    assert regression["probability"] is None and regression["probabilities"] is None
+    assert len({binary["dedup_key"], multiclass["dedup_key"], regression["dedup_key"]}) == 3
+
+
+def test_given_an_item_written_before_models_of_every_kind_then_it_reads_as_a_binary_label():
+    (result,) = invoke("firehose_insert_legacy.json")
+
+    got = row(result)
+
+    assert (got["kind"], got["label"], got["value"], got["probability"]) == ("binary", "1", None, 0.9731)
+    assert (got["input"], got["prediction"], got["features"]) == ("[12,87,20]", None, None)
 
 
 def test_given_a_modify_when_transformed_then_the_row_carries_the_new_image():
@@ -65,7 +85,7 @@ def test_given_a_modify_when_transformed_then_the_row_carries_the_new_image():
 
     got = row(result)
 
-    assert (got["change_type"], got["prediction"], got["probability"]) == ("MODIFY", 0, 0.0412)
+    assert (got["change_type"], got["label"], got["probability"]) == ("MODIFY", "0", 0.0412)
 
 
 def test_given_removes_with_and_without_an_old_image_when_transformed_then_neither_fails_the_batch():
@@ -76,7 +96,7 @@ def test_given_removes_with_and_without_an_old_image_when_transformed_then_neith
 
     assert (old["change_type"], old["sensor"], old["model"]) == ("REMOVE", "pump-7", "failure")
     assert (bare["change_type"], bare["sensor"], bare["timestamp"]) == ("REMOVE", "pump-8", 1795342531000)
-    assert bare["model"] is None and bare["prediction"] is None and bare["features"] is None
+    assert bare["model"] is None and bare["label"] is None and bare["input"] is None
 
 
 def test_given_malformed_records_when_transformed_then_each_fails_alone_and_keeps_its_data():
@@ -95,7 +115,7 @@ def test_given_the_same_change_delivered_twice_when_transformed_then_both_rows_s
 
 
 def test_a_different_change_to_the_same_item_gets_another_dedup_key():
-    insert = row(invoke("firehose_insert.json")[0])
+    insert = row(invoke("firehose_insert_legacy.json")[0])
     modify = row(invoke("firehose_modify.json")[0])
 
     assert insert["dedup_key"] != modify["dedup_key"]
@@ -106,7 +126,19 @@ def test_a_different_change_to_the_same_item_gets_another_dedup_key():
     [
         ({"sensor": {"S": "s"}}, "missing timestamp"),
         ({"sensor": {"S": "s"}, "timestamp": {"S": "soon"}}, "timestamp is not int"),
-        ({"sensor": {"S": "s"}, "timestamp": {"N": "1"}, "features": {"S": "[1, true]"}}, "features"),
+        ({"sensor": {"S": "s"}, "timestamp": {"N": "1"}, "kind": {"S": "ranking"}}, "unknown kind"),
+        (
+            {"sensor": {"S": "s"}, "timestamp": {"N": "1"}, "kind": {"S": "regression"}, "prediction": {"S": '"x"'}},
+            "not a number",
+        ),
+        (
+            {"sensor": {"S": "s"}, "timestamp": {"N": "1"}, "kind": {"S": "binary"}, "prediction": {"S": "{"}},
+            "not JSON",
+        ),
+        (
+            {"sensor": {"S": "s"}, "timestamp": {"N": "1"}, "kind": {"S": "binary"}, "prediction": {"S": "true"}},
+            "label",
+        ),
         ({"sensor": {"S": "s"}, "timestamp": {"N": "1"}, "probability": {"N": "NaN"}}, "finite"),
         ({"sensor": {"S": "s"}, "timestamp": {"N": "1"}, "model": {"X": "?"}}, "unsupported attribute type"),
     ],

@@ -1,22 +1,49 @@
-"""training/inference.py: the SageMaker serving contract the model host runs."""
+"""training/inference.py: the SageMaker serving contract the model host runs, for every kind."""
 
 from __future__ import annotations
 
 import json
+import sys
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.datasets import shop_csv, wine_csv
 from training import inference
 from training.dataset import is_failure, synthetic
-from training.train import train
+from training.train import Recipe, train
+
+
+def load(directory: Path) -> inference.Model:
+    return inference.model_fn(str(directory))
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory):
-    directory: Path = tmp_path_factory.mktemp("model")
-    train(directory, rows=4000)
-    return inference.model_fn(str(directory))
+def demo(tmp_path_factory: pytest.TempPathFactory) -> inference.Model:
+    directory: Path = tmp_path_factory.mktemp("demo")
+    train(directory, Recipe("synthetic", "label", None, "binary", rows=4000))
+    return load(directory)
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> inference.Model:
+    folder: Path = tmp_path_factory.mktemp("shop")
+    train(folder / "m", Recipe(str(shop_csv(folder)), "spend", None, "regression"))
+    return load(folder / "m")
+
+
+@pytest.fixture(scope="module")
+def wine(tmp_path_factory: pytest.TempPathFactory) -> inference.Model:
+    folder: Path = tmp_path_factory.mktemp("wine")
+    train(folder / "m", Recipe(str(wine_csv(folder)), "cultivar", None, "multiclass"))
+    return load(folder / "m")
+
+
+def call(model: inference.Model, payload: Any) -> tuple[int, Any]:
+    reply = inference.transform_fn(model, json.dumps(payload), "application/json", "application/json")
+    return reply.status, json.loads(reply.body)
 
 
 def test_the_seeds_rule():
@@ -32,23 +59,89 @@ def test_synthetic_labels_follow_the_rule_and_hold_both_classes():
     assert 0.05 < y.mean() < 0.5
 
 
-def test_training_reaches_a_roc_auc_of_at_least_097(tmp_path):
-    evaluation = train(tmp_path, rows=6000)
-    assert evaluation.roc_auc >= 0.97
-    assert json.loads((tmp_path / "evaluation.json").read_text())["roc_auc"] == evaluation.roc_auc
+def test_a_single_reading_is_scored_with_the_positive_probability_and_each_label(demo):
+    status, answer = call(demo, {"data": [12, 87, 20]})
+
+    [p] = answer["predictions"]
+    assert status == 200
+    assert (p["kind"], p["prediction"]) == ("binary", 1)
+    assert 0.5 <= p["probability"] == p["probabilities"]["1"] <= 1
+    assert p["probabilities"]["0"] + p["probabilities"]["1"] == pytest.approx(1, abs=1e-5)
 
 
-def test_a_single_reading_is_scored(model):
-    rows = inference.input_fn(json.dumps({"data": [12, 87, 20]}))
-    [p] = inference.predict_fn(rows, model)
-    assert p["prediction"] == 1
-    assert 0.5 <= p["probability"] <= 1
+def test_a_batch_mixing_positional_and_named_readings_is_scored_in_order(demo):
+    readings = [
+        {"sensor": "s", "timestamp": 1, "data": [12, 87, 20]},
+        {"sensor": "s", "timestamp": 2, "features": {"a": 50, "b": 52, "c": 49}},
+        [5, 90, 15],
+    ]
+
+    status, answer = call(demo, {"instances": readings})
+
+    assert status == 200
+    assert [p["prediction"] for p in answer["predictions"]] == [1, 0, 1]
 
 
-def test_a_batch_is_scored_in_order(model):
-    rows = inference.input_fn(json.dumps({"instances": [[12, 87, 20], [50, 52, 49], [5, 90, 15]]}))
-    out = json.loads(inference.output_fn(inference.predict_fn(rows, model)))
-    assert [p["prediction"] for p in out["predictions"]] == [1, 0, 1]
+def test_a_multiclass_answer_is_the_label_as_the_data_had_it_with_every_labels_probability(wine, tmp_path):
+    import pandas as pd
+
+    frame = pd.read_csv(wine_csv(tmp_path))
+    rows = frame.drop(columns="cultivar").to_dict(orient="records")
+
+    status, answer = call(wine, {"instances": [{"features": r} for r in rows]})
+
+    predicted = [p["prediction"] for p in answer["predictions"]]
+    assert status == 200
+    assert set(answer["predictions"][0]["probabilities"]) == {"class_0", "class_1", "class_2"}
+    assert all(p["probability"] == max(p["probabilities"].values()) for p in answer["predictions"])
+    assert sum(a == b for a, b in zip(predicted, frame["cultivar"], strict=True)) / len(frame) > 0.95
+
+
+def test_a_regression_answer_is_a_number_from_text_categories_and_missing_values(shop):
+    status, answer = call(
+        shop,
+        {
+            "instances": [
+                {"features": {"channel": "store", "basket": 10, "member": "yes"}},
+                {"features": {"channel": None, "basket": None, "member": "no"}},
+            ]
+        },
+    )
+
+    big, unknown = answer["predictions"]
+    assert status == 200
+    assert big["kind"] == "regression" and big["probability"] is None and big["probabilities"] is None
+    assert 200 < big["prediction"] < 320  # 10 items at 20 in store, members pay 1.3x
+    assert isinstance(unknown["prediction"], float)
+
+
+@pytest.mark.parametrize(
+    ("reading", "message"),
+    [
+        ({"channel": "store", "basket": "ten", "member": "no"}, "feature 'basket' must be a number, not \"ten\""),
+        ({"channel": "mall", "basket": 1, "member": "no"}, '"mall" is not a known category (app, store, web)'),
+        ({"channel": 3, "basket": 1, "member": "no"}, "feature 'channel' is a category: send text, not 3"),
+        ({"channel": "web", "basket": 1}, "feature 'member' is missing; send null for a missing value"),
+        ({"channel": "web", "basket": 1, "member": "no", "age": 3}, "unknown feature 'age'"),
+        ({"channel": "web", "basket": 1, "member": None}, "feature 'member' is missing (null)"),
+        ({"channel": "web", "basket": True, "member": "no"}, "'basket' must be a number, not true"),
+    ],
+)
+def test_a_reading_that_does_not_fit_the_signature_is_a_400_naming_the_feature_and_rule(shop, reading, message):
+    status, answer = call(
+        shop, {"instances": [{"features": {"channel": "web", "basket": 1, "member": "no"}}, {"features": reading}]}
+    )
+
+    assert status == 400
+    assert answer["message"].startswith("instances[1]: ")
+    assert message in answer["message"]
+
+
+def test_a_wrong_feature_count_is_a_400_naming_the_expected_count_and_names(demo):
+    status, answer = call(demo, {"instances": [[1, 2]]})
+
+    assert status == 400
+    assert "has 2 features; this model expects 3 (a, b, c)" in answer["message"]
 
 
 @pytest.mark.parametrize(
@@ -58,26 +151,71 @@ def test_a_batch_is_scored_in_order(model):
         ('{"instances": []}', "application/json"),
         ('{"instances": [[1, "x", 3]]}', "application/json"),
         ('{"instances": [[1, true, 3]]}', "application/json"),
+        ('{"instances": [{"features": [1, 2, 3]}]}', "application/json"),
         ("not json", "application/json"),
         ('{"data": [1, 2, 3]}', "text/csv"),
     ],
 )
-def test_malformed_requests_are_client_errors(body, content_type):
-    with pytest.raises(inference.InvalidInput) as caught:
-        inference.input_fn(body, content_type)
-    assert caught.value.status_code == 400
+def test_malformed_requests_are_client_errors(demo, body, content_type):
+    reply = inference.transform_fn(demo, body, content_type, "application/json")
+
+    assert reply.status == 400
+    assert json.loads(reply.body)["message"]
 
 
-def test_a_wrong_feature_count_is_a_client_error_naming_the_expected_count(model):
-    with pytest.raises(inference.InvalidInput, match="expects 3"):
-        inference.predict_fn([[1, 2]], model)
+def test_in_sagemakers_container_a_refusal_is_the_toolkits_response_with_status_400(demo, monkeypatch):
+    # The scikit-learn container answers a Response that transform_fn returns with its status;
+    # an exception would be a 500 there, whatever it said.
+    class Response:
+        def __init__(self, response: str, status: int, mimetype: str) -> None:
+            self.response, self.status, self.mimetype = response, status, mimetype
+
+    worker = types.ModuleType("sagemaker_containers.beta.framework.worker")
+    worker.Response = Response  # type: ignore[attr-defined]
+    framework = types.ModuleType("sagemaker_containers.beta.framework")
+    framework.worker = worker  # type: ignore[attr-defined]
+    for name, module in {
+        "sagemaker_containers": types.ModuleType("sagemaker_containers"),
+        "sagemaker_containers.beta": types.ModuleType("sagemaker_containers.beta"),
+        "sagemaker_containers.beta.framework": framework,
+        "sagemaker_containers.beta.framework.worker": worker,
+    }.items():
+        monkeypatch.setitem(sys.modules, name, module)
+
+    refused = inference.transform_fn(demo, '{"instances": [[1, 2]]}', "application/json", "application/json")
+    scored = inference.transform_fn(demo, '{"instances": [[12, 87, 20]]}', "application/json", "application/json")
+
+    assert (type(refused), refused.status, refused.mimetype) == (Response, 400, "application/json")
+    assert "expects 3" in json.loads(refused.response)["message"]
+    assert (scored.status, json.loads(scored.response)["predictions"][0]["prediction"]) == (200, 1)
 
 
-def test_the_model_host_and_local_api_send_small_replies_without_nagle_delay(model):
+def test_the_module_defines_transform_fn_and_none_of_the_functions_the_container_refuses_beside_it():
+    # sagemaker_sklearn_container.serving refuses transform_fn together with input_fn, predict_fn or output_fn.
+    assert callable(inference.model_fn) and callable(inference.transform_fn)
+    assert not any(hasattr(inference, name) for name in ("input_fn", "predict_fn", "output_fn"))
+
+
+def test_a_model_saved_before_signatures_is_described_by_the_estimator_itself(tmp_path, demo):
+    import joblib
+
+    joblib.dump(demo.estimator, tmp_path / inference.ARTIFACT)
+
+    model = load(tmp_path)
+
+    assert (model.signature.kind, model.signature.feature_names, model.signature.labels) == (
+        "binary",
+        ["x0", "x1", "x2"],
+        [0, 1],
+    )
+    assert call(model, {"data": [12, 87, 20]})[1]["predictions"][0]["prediction"] == 1
+
+
+def test_the_model_host_and_local_api_send_small_replies_without_nagle_delay(demo):
     from nrt.api import make_handler as api_handler
     from nrt.modelhost import make_handler as host_handler
 
-    assert host_handler(model).disable_nagle_algorithm is True
+    assert host_handler(demo).disable_nagle_algorithm is True
     assert api_handler({}, None).disable_nagle_algorithm is True
 
 

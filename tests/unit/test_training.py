@@ -1,4 +1,4 @@
-"""training/: the data, the evaluation report, the model card and the SageMaker package."""
+"""training/: any tabular CSV, every kind's evaluation, the signature, the model card and the package."""
 
 from __future__ import annotations
 
@@ -7,18 +7,19 @@ import json
 import tarfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from training.dataset import DatasetError, check_trainable, load_csv, synthetic
+from tests.datasets import cancer_csv, diabetes_csv, shop_csv, wine_csv
+from training.dataset import DatasetError, infer_kind, load_csv, synthetic
+from training.inference import SIGNATURE, Signature
 from training.package import package, unpack
-from training.train import train
+from training.train import EVALUATION, MODEL_CARD, PLOT, Recipe, train
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("models") / "pump"
-    train(directory, rows=4000, seed=3)
+    train(directory, Recipe("synthetic", "label", None, "binary", rows=4000, seed=3))
     return directory
 
 
@@ -27,43 +28,65 @@ def write_csv(path: Path, text: str) -> Path:
     return path
 
 
-def test_a_csv_with_the_same_columns_loads(tmp_path):
-    path = write_csv(tmp_path / "r.csv", "a,b,c,label\n12,87,20,1\n50,52,49,0\n")
+def test_given_a_csv_every_column_but_the_label_is_a_feature(tmp_path):
+    table = load_csv(cancer_csv(tmp_path), "diagnosis")
 
-    x, y = load_csv(path)
+    assert len(table.x.columns) == 30
+    assert "diagnosis" not in table.x.columns
+    assert set(table.y) == {"benign", "malignant"}
 
-    assert x.tolist() == [[12.0, 87.0, 20.0], [50.0, 52.0, 49.0]]
-    assert y.tolist() == [1, 0]
+
+def test_given_features_named_only_those_are_used(tmp_path):
+    table = load_csv(cancer_csv(tmp_path), "diagnosis", ["mean_radius", "mean_texture"])
+
+    assert list(table.x.columns) == ["mean_radius", "mean_texture"]
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("label", "kind"),
+    [("diagnosis", "binary"), ("cultivar", "multiclass"), ("target", "regression")],
+)
+def test_the_kind_is_inferred_from_the_label(tmp_path, label, kind):
+    path = {"diagnosis": cancer_csv, "cultivar": wine_csv, "target": diabetes_csv}[label](tmp_path)
+
+    assert infer_kind(load_csv(path, label).y) == kind
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "message"),
     [
-        ("a,b,label\n1,2,0\n", "missing column(s) c"),
-        ("a,b,c,label\n1,x,3,0\n", "r.csv:2: a, b and c must be numbers"),
-        ("a,b,c,label\n1,2,3,0\n1,2,nan,1\n", "r.csv:3: a, b and c must be finite"),
-        ("a,b,c,label\n1,2,3,yes\n", "r.csv:2: label must be 0 or 1"),
+        ("a,b,label\n1,2,0\n", "outcome", "no column 'outcome' for the label; the columns are a, b, label"),
+        ("a,b,label\n1,,0\n2,,1\n", "label", "column 'b' is empty in every row"),
+        ("a,b,label\n1,2,0\n3,4,\n", "label", "r.csv:3: no value in the label column 'label'"),
+        ("", "label", "the file is empty"),
+        ('a,b,label\n1,"2,0\n', "label", "cannot be parsed as CSV"),
+        ("mean radius,label\n1,0\n", "label", "column 'mean radius' cannot be a feature name"),
     ],
 )
-def test_a_bad_csv_is_refused_naming_the_line_and_rule(tmp_path, text, message):
+def test_a_bad_csv_is_refused_naming_the_file_row_and_column(tmp_path, text, label, message):
     with pytest.raises(DatasetError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        load_csv(write_csv(tmp_path / "r.csv", text))
+        load_csv(write_csv(tmp_path / "r.csv", text), label)
 
 
-def test_data_a_classifier_cannot_learn_from_is_refused():
-    with pytest.raises(DatasetError, match="no rows"):
-        check_trainable(np.array([], dtype=np.int64), "x")
-    with pytest.raises(DatasetError, match="one class \\(non-failures\\)"):
-        check_trainable(np.zeros(100, dtype=np.int64), "x")
-    with pytest.raises(DatasetError, match="fewer than 5"):
-        check_trainable(np.array([0] * 100 + [1] * 3), "x")
+def test_an_unknown_feature_named_on_the_command_line_is_refused(tmp_path):
+    with pytest.raises(DatasetError, match="no column 'nope' \\(from --features\\)"):
+        load_csv(write_csv(tmp_path / "r.csv", "a,b,label\n1,2,0\n"), "label", ["a", "nope"])
 
 
-def test_training_on_a_single_class_csv_fails_clearly_and_writes_nothing(tmp_path):
-    path = write_csv(tmp_path / "r.csv", "a,b,c,label\n" + "1,2,3,0\n" * 50)
+@pytest.mark.parametrize(
+    ("text", "kind", "message"),
+    [
+        ("a,label\n" + "1,7\n" * 20, "regression", "the label 'label' is 7 in every row"),
+        ("a,label\n" + "1,0\n" * 20 + "2,1\n" * 2, "binary", "label 1 has 2 rows"),
+        ("a,label\n" + "1,x\n" * 20 + "2,y\n" * 20, "regression", "a regression label must be numbers"),
+        ("a,label\n1,0\n2,1\n", "binary", "2 rows; at least 10"),
+    ],
+)
+def test_data_the_kind_cannot_learn_from_is_refused_and_nothing_is_written(tmp_path, text, kind, message):
+    path = write_csv(tmp_path / "r.csv", text)
 
-    with pytest.raises(DatasetError, match="every row is one class"):
-        train(tmp_path / "model", csv=path)
+    with pytest.raises(DatasetError, match=message):
+        train(tmp_path / "model", Recipe(str(path), "label", None, kind))
     assert not (tmp_path / "model").exists()
 
 
@@ -74,49 +97,89 @@ def test_label_noise_flips_the_asked_share_of_labels():
     assert 0.08 < float((clean != noisy).mean()) < 0.12
 
 
-def test_the_evaluation_report_holds_every_metric_and_agrees_with_its_confusion_matrix(trained):
-    report = json.loads((trained / "evaluation.json").read_text())
-    cm = report["confusion_matrix"]
+def test_the_demo_model_keeps_its_three_positional_features_and_a_high_roc_auc(trained):
+    signature = Signature.from_dict(json.loads((trained / SIGNATURE).read_text()))
+    report = json.loads((trained / EVALUATION).read_text())
 
-    assert report["roc_auc"] >= 0.97
-    assert cm["tn"] + cm["fp"] + cm["fn"] + cm["tp"] == report["test_rows"] == 800
-    assert report["precision"] == pytest.approx(cm["tp"] / (cm["tp"] + cm["fp"]), abs=1e-4)
-    assert report["recall"] == pytest.approx(cm["tp"] / (cm["tp"] + cm["fn"]), abs=1e-4)
-    assert 0.05 < report["positive_rate"] < 0.5
-    assert report["data"] == {
-        "source": "synthetic: the seeds' failure rule",
-        "rows": 4000,
-        "seed": 3,
-        "label_noise": 0.0,
-    }
+    assert (signature.kind, signature.feature_names, signature.labels) == ("binary", ["a", "b", "c"], [0, 1])
+    assert signature.positive_label == 1 and not signature.named
+    assert (report["metric"], report["higher_is_better"]) == ("roc_auc", True)
+    assert report["value"] >= 0.97
+    assert report["data"] == {"source": "synthetic", "rows": 4000, "seed": 3, "noise": 0.0}
 
 
-def test_the_roc_curve_is_a_png(trained):
-    data = (trained / "roc_curve.png").read_bytes()
+def test_a_binary_model_on_30_real_features_reports_its_threshold_and_metrics(tmp_path):
+    evaluation = train(tmp_path / "m", Recipe(str(cancer_csv(tmp_path)), "diagnosis", None, "binary"))
+    metrics = evaluation.metrics
+    matrix = metrics["confusion_matrix"]["rows_true_columns_predicted"]
+    signature = Signature.from_dict(json.loads((tmp_path / "m" / SIGNATURE).read_text()))
 
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(data) > 5000
+    assert evaluation.value == metrics["roc_auc"] >= 0.95
+    assert metrics["pr_auc"] >= 0.9 and metrics["f1"] >= 0.85
+    assert signature.positive_label == "malignant" == metrics["positive_label"]
+    assert 0 < signature.threshold == metrics["threshold"] < 1
+    assert "maximises F1 on a validation quarter" in metrics["threshold_rule"]
+    assert sum(map(sum, matrix)) == evaluation.test_rows == 114
+    assert metrics["confusion_matrix"]["labels"] == ["benign", "malignant"]
 
 
-def test_the_model_card_says_what_the_model_is_and_how_to_call_it(trained):
-    card = json.loads((trained / "model_card.json").read_text())
+def test_a_threshold_set_by_hand_is_kept(tmp_path):
+    evaluation = train(tmp_path / "m", Recipe(str(cancer_csv(tmp_path)), "diagnosis", None, "binary", threshold=0.3))
 
-    assert card["name"] == "pump"
-    assert card["features"] == ["a", "b", "c"]
-    assert card["evaluation"]["roc_auc"] == json.loads((trained / "evaluation.json").read_text())["roc_auc"]
+    assert (evaluation.metrics["threshold"], evaluation.metrics["threshold_rule"]) == (0.3, "set with --threshold")
+
+
+def test_a_multiclass_model_reports_accuracy_macro_f1_and_each_class(tmp_path):
+    evaluation = train(tmp_path / "m", Recipe(str(wine_csv(tmp_path)), "cultivar", None, "multiclass"))
+
+    assert (evaluation.metric, evaluation.higher_is_better) == ("macro_f1", True)
+    assert evaluation.metrics["accuracy"] >= 0.85 and evaluation.value >= 0.85
+    assert sorted(evaluation.metrics["per_class"]) == ["class_0", "class_1", "class_2"]
+    assert len(evaluation.metrics["confusion_matrix"]["rows_true_columns_predicted"]) == 3
+
+
+def test_a_regression_model_reports_mae_rmse_and_r2_with_a_residual_plot(tmp_path):
+    evaluation = train(tmp_path / "m", Recipe(str(diabetes_csv(tmp_path)), "target", None, "regression"))
+
+    assert (evaluation.metric, evaluation.higher_is_better) == ("rmse", False)
+    assert 0 < evaluation.metrics["mae"] < evaluation.metrics["rmse"] == evaluation.value < 80
+    assert 0.2 < evaluation.metrics["r2"] < 1
+    assert (tmp_path / "m" / PLOT).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_text_categories_and_missing_values_train_through_the_pipeline(tmp_path):
+    path = shop_csv(tmp_path)
+    evaluation = train(tmp_path / "m", Recipe(str(path), "spend", None, "regression"))
+    signature = Signature.from_dict(json.loads((tmp_path / "m" / SIGNATURE).read_text()))
+    by_name = {f.name: f for f in signature.features}
+
+    assert signature.named
+    assert (by_name["channel"].type, by_name["channel"].nullable) == ("category", True)
+    assert by_name["channel"].categories == ["app", "store", "web"]
+    assert (by_name["basket"].type, by_name["basket"].nullable) == ("number", True)
+    assert evaluation.metrics["r2"] > 0.8
+
+
+def test_the_signature_records_the_recipe_and_the_scikit_learn_version(tmp_path):
+    path = wine_csv(tmp_path)
+    train(tmp_path / "m", Recipe(str(path), "cultivar", None, "multiclass"))
+    signature = json.loads((tmp_path / "m" / SIGNATURE).read_text())
+
+    assert signature["recipe"]["source"] == str(path)
+    assert (signature["recipe"]["label"], signature["recipe"]["task"]) == ("cultivar", "multiclass")
+    assert signature["sklearn_version"].startswith("1.9")
+    assert signature["labels"] == ["class_0", "class_1", "class_2"]
+
+
+def test_the_model_card_says_what_the_model_is_its_metric_and_how_to_call_it(trained):
+    card = json.loads((trained / MODEL_CARD).read_text())
+
+    assert (card["name"], card["kind"]) == ("pump", "binary")
+    assert [f["name"] for f in card["features"]] == ["a", "b", "c"]
+    assert card["evaluation"]["gate_metric"] == "roc_auc"
+    assert card["evaluation"]["roc_auc"] == json.loads((trained / EVALUATION).read_text())["value"]
     assert card["framework"]["scikit-learn"]
-    assert card["serving"]["request"] == {"instances": [[12, 87, 20]]}
-
-
-def test_training_on_a_csv_records_its_source(tmp_path):
-    x, y = synthetic(600, seed=2)
-    rows = "".join(f"{a},{b},{c},{label}\n" for (a, b, c), label in zip(x.tolist(), y.tolist(), strict=True))
-    path = write_csv(tmp_path / "mine.csv", "a,b,c,label\n" + rows)
-
-    train(tmp_path / "model", csv=path)
-
-    data = json.loads((tmp_path / "model" / "evaluation.json").read_text())["data"]
-    assert (data["source"], data["rows"], len(data["sha256"])) == (str(path), 600, 64)
+    assert card["serving"]["request"] == {"instances": [{"features": {"a": 0, "b": 0, "c": 0}}]}
 
 
 def test_the_package_is_laid_out_as_sagemaker_expects(trained, tmp_path):
@@ -124,7 +187,7 @@ def test_the_package_is_laid_out_as_sagemaker_expects(trained, tmp_path):
 
     with tarfile.open(archive) as tar:
         names = set(tar.getnames())
-    assert {"model.joblib", "code/inference.py", "model_card.json", "evaluation.json"} <= names
+    assert {"model.joblib", "signature.json", "code/inference.py", "model_card.json", "evaluation.json"} <= names
     served = unpack(archive, tmp_path / "opt-ml-model")
     assert (served / "model.joblib").read_bytes() == (trained / "model.joblib").read_bytes()
 

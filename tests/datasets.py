@@ -1,0 +1,66 @@
+"""Real data for the tests, as the CSV files a user would bring: scikit-learn's bundled data
+sets (no download), and one small hand-made table with text categories and missing values."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
+
+
+def _snake(name: str) -> str:
+    """scikit-learn's column names ("mean radius", "od280/od315...") as feature names readings can carry."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip())
+
+
+def cancer_csv(folder: Path) -> Path:
+    """30 numeric features, binary label as text (benign, malignant): a stand-in for fraud."""
+    data = load_breast_cancer(as_frame=True)
+    frame = data.frame.rename(columns=_snake)
+    frame["diagnosis"] = np.where(frame.pop("target") == 1, "benign", "malignant")
+    path = folder / "cancer.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def wine_csv(folder: Path) -> Path:
+    """13 numeric features, three cultivars as text labels."""
+    frame = load_wine(as_frame=True).frame.rename(columns=_snake)
+    frame["cultivar"] = [f"class_{t}" for t in frame.pop("target")]
+    path = folder / "wine.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def diabetes_csv(folder: Path) -> Path:
+    """10 numeric features, a continuous target (disease progression)."""
+    path = folder / "diabetes.csv"
+    load_diabetes(as_frame=True).frame.to_csv(path, index=False)
+    return path
+
+
+def shop_frame(rows: int = 600, seed: int = 0) -> pd.DataFrame:
+    """A shop's orders: a text category and numbers with gaps; spend depends on all of them."""
+    rng = np.random.default_rng(seed)
+    channel = rng.choice(["app", "store", "web"], rows)
+    basket = rng.integers(1, 12, rows).astype(float)
+    member = rng.choice(["yes", "no"], rows)
+    spend = basket * np.select([channel == "app", channel == "store"], [12.0, 20.0], 15.0)
+    spend = spend * np.where(member == "yes", 1.3, 1.0) + rng.normal(0, 3, rows)
+    frame = pd.DataFrame({"channel": channel, "basket": basket, "member": member, "spend": spend.round(2)})
+    frame["channel"] = frame["channel"].mask(rng.random(rows) < 0.05)
+    frame["basket"] = frame["basket"].mask(rng.random(rows) < 0.05)
+    frame["big"] = np.where(frame["spend"] > 150, "yes", "no")
+    return frame
+
+
+def shop_csv(folder: Path, label: str = "spend") -> Path:
+    """shop_frame as a CSV with one label: spend (regression) or big (binary)."""
+    frame = shop_frame()
+    drop = "big" if label == "spend" else "spend"
+    path = folder / f"shop-{label}.csv"
+    frame.drop(columns=drop).to_csv(path, index=False)
+    return path

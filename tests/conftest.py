@@ -37,14 +37,25 @@ Behaviour = Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]
 
 
 def rule_model(request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """Scores like the trained model would, by the seeds' rule; 400 on a wrong feature count."""
-    rows = request["instances"]
+    """Scores like the trained model would, by the seeds' rule; 400 on a wrong feature count.
+
+    Instances are the workflow's readings ({"data": [...]}) or bare rows ([a, b, c]).
+    """
+    rows = [r["data"] if isinstance(r, dict) else r for r in request["instances"]]
     if any(len(r) != 3 for r in rows):
         return 400, {"message": "this model expects 3 features"}
     out = []
     for a, b, c in rows:
         hit = b - a > 50 and b - c > 50 and abs(a - c) < 20
-        out.append({"prediction": int(hit), "probability": 0.97 if hit else 0.02})
+        p = 0.97 if hit else 0.02
+        out.append(
+            {
+                "kind": "binary",
+                "prediction": int(hit),
+                "probability": p,
+                "probabilities": {"0": round(1 - p, 2), "1": p},
+            }
+        )
     return 200, {"predictions": out}
 
 

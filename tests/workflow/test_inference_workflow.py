@@ -27,12 +27,13 @@ def reading(model: str, sensor: str = "s-1", **extra: Any) -> dict[str, Any]:
     return {"sensor": sensor, "model": model, "timestamp": next(_ts), "data": [12, 87, 20], **extra}
 
 
-def stored(aws: EmbeddedAws, sensor: str, timestamp: int) -> dict[str, Any] | None:
+def stored(aws: EmbeddedAws, sensor: str, timestamp: int, endpoint: str) -> dict[str, Any] | None:
+    """The item of one reading scored by one model (the table's key: sensor, timestamp#endpoint)."""
     item: dict[str, Any] | None = (
         aws.client("dynamodb")
         .get_item(
             TableName=aws.ctx.refs["PredictionsTable"],
-            Key={"sensor": {"S": sensor}, "timestamp": {"N": str(timestamp)}},
+            Key={"sensor": {"S": sensor}, "timestamp_endpoint": {"S": f"{timestamp}#{endpoint}"}},
         )
         .get("Item")
     )
@@ -57,17 +58,20 @@ def test_given_a_reading_when_scored_then_the_prediction_is_answered_and_stored(
         "timestamp": body["timestamp"],
         "model": "happy",
         "endpoint": "nrt-happy",
+        "kind": "binary",
         "prediction": 1,
         "probability": 0.97,
+        "probabilities": {"0": 0.03, "1": 0.97},
         "duplicate": False,
     }
-    assert host.requests == [{"instances": [[12, 87, 20]]}]
-    item = stored(aws, "happy-1", body["timestamp"])
+    assert host.requests == [{"instances": [body]}]
+    item = stored(aws, "happy-1", body["timestamp"], "nrt-happy")
     assert item is not None
-    assert item["prediction"] == {"N": "1"}
-    assert item["probability"] == {"N": "0.97"}
+    assert (item["kind"], item["prediction"], item["probability"]) == ({"S": "binary"}, {"S": "1"}, {"S": "0.97"})
+    assert json.loads(item["probabilities"]["S"]) == {"0": 0.03, "1": 0.97}
+    assert item["timestamp"] == {"N": str(body["timestamp"])}
     assert item["endpoint"] == {"S": "nrt-happy"}
-    assert json.loads(item["features"]["S"]) == [12, 87, 20]
+    assert json.loads(item["reading"]["S"]) == body
     assert item["predicted_at"]["S"].endswith("Z")
 
 
@@ -94,9 +98,9 @@ def test_given_a_batch_when_scored_then_the_model_is_called_once_and_each_readin
     assert [r["prediction"] for r in answer.body["results"]] == [1, 0, 1]
     assert answer.body["results"][1]["event_id"] == "evt-2"
     assert len(host.requests) == 1
-    assert host.requests[0] == {"instances": [r["data"] for r in batch["readings"]]}
+    assert host.requests[0] == {"instances": batch["readings"]}
     for r in batch["readings"]:
-        assert stored(aws, r["sensor"], r["timestamp"]) is not None
+        assert stored(aws, r["sensor"], r["timestamp"], "nrt-batched") is not None
 
 
 @pytest.mark.parametrize(
@@ -108,6 +112,7 @@ def test_given_a_batch_when_scored_then_the_model_is_called_once_and_each_readin
         {"sensor": "s", "model": "guarded", "timestamp": 5, "data": [1, 2, 3]},
         {"sensor": "s", "model": "guarded", "timestamp": 4_102_444_800_000, "data": [1, 2, 3]},
         {"sensor": "s", "model": "guarded", "timestamp": 1_700_000_000_000},
+        {"sensor": "s", "model": "guarded", "timestamp": 1_700_000_000_000, "featurez": {"a": 1}},
         {"sensor": "s", "timestamp": 1_700_000_000_000, "data": [1, 2, 3]},
         {"readings": [], "model": 3},
     ],
@@ -163,7 +168,7 @@ def test_given_a_failing_model_when_scored_then_it_is_retried_then_recorded_and_
     assert "out of memory" in failure["cause"]["S"]
     assert json.loads(failure["request"]["S"]) == body
     assert failure["status"] == {"N": "503"}
-    assert stored(aws, "broken-1", body["timestamp"]) is None
+    assert stored(aws, "broken-1", body["timestamp"], "nrt-broken") is None
 
 
 def test_given_a_resent_event_id_when_scored_then_it_is_stored_once_and_answered_as_duplicate(aws, model_host):
@@ -196,7 +201,7 @@ def test_given_another_event_at_a_taken_sensor_and_timestamp_when_scored_then_40
 
     assert answer.status == 409
     assert answer.body["error"] == "Conflict"
-    item = stored(aws, "clash-1", body["timestamp"])
+    item = stored(aws, "clash-1", body["timestamp"], "nrt-clash")
     assert item is not None
     assert item["event_id"] == {"S": "first"}
 
@@ -214,4 +219,4 @@ def test_given_accepted_events_when_the_runtime_finishes_then_every_one_is_store
     assert {a.status for a in answers} == {202}
     assert left == 0
     assert inference.pending == 0
-    assert all(stored(aws, b["sensor"], b["timestamp"]) is not None for b in bodies)
+    assert all(stored(aws, b["sensor"], b["timestamp"], "nrt-async") is not None for b in bodies)

@@ -185,10 +185,10 @@ SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-l
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small trained model (with its report), for deploy and retraining tests."""
-    from training.train import train
+    from training.train import Recipe, train
 
     directory = tmp_path_factory.mktemp("models") / "small"
-    train(directory, rows=2000)
+    train(directory, Recipe("synthetic", "label", None, "binary", rows=2000))
     return directory
 
 

@@ -47,7 +47,8 @@ def _load(path: Path) -> Any:
                 with path.open("rb") as handle:
                     model = pickle.load(handle)
     except AttributeError as error:
-        if "__main__" in str(error) or "__mp_main__" in str(error):
+        # Unpickling looks a notebook's class up in this process's __main__, which lacks it.
+        if "__main__" in str(error) or repr(sys.modules["__main__"]) in str(error):
             raise Refused(
                 f"{path} refers to a class defined in the notebook or script that saved it ({error}). "
                 "Move that class into a module of its own, import it from there, save the model again, "

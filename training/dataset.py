@@ -125,7 +125,9 @@ def check_trainable(table: Table, kind: Kind) -> None:
     if len(y) < 10:
         raise DatasetError(f"{table.source}: {len(y)} rows; at least 10 are needed to hold some out for testing")
     if y.nunique() < 2:
-        raise DatasetError(f"{table.source}: the label {table.label!r} is {native(y.iloc[0])!r} in every row; nothing to learn")
+        raise DatasetError(
+            f"{table.source}: the label {table.label!r} is {native(y.iloc[0])!r} in every row; nothing to learn"
+        )
     if kind == "regression":
         if not pd.api.types.is_numeric_dtype(y):
             raise DatasetError(f"{table.source}: a regression label must be numbers; {table.label!r} holds text")
@@ -136,6 +138,6 @@ def check_trainable(table: Table, kind: Kind) -> None:
     rare = counts[counts < 5]
     if len(rare):
         raise DatasetError(
-            f"{table.source}: label {native(rare.index[0])!r} has {int(rare.iloc[0])} rows; each label needs at least 5 "
-            "to be held out for testing"
+            f"{table.source}: label {native(rare.index[0])!r} has {int(rare.iloc[0])} rows; "
+            "each label needs at least 5 to be held out for testing"
         )

@@ -49,7 +49,8 @@ def test_the_view_holds_every_kind_typed_and_reads_rows_written_before_labels_as
     got = (
         LocalAthena(lake)
         .execute(
-            "SELECT sensor, model, kind, label, value, probability FROM prediction_events ORDER BY sensor, model, timestamp"
+            "SELECT sensor, model, kind, label, value, probability FROM prediction_events "
+            "ORDER BY sensor, model, timestamp"
         )
         .records()
     )

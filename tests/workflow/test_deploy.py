@@ -51,7 +51,9 @@ def test_a_deploy_creates_the_model_serverless_config_and_prefixed_endpoint(aws,
     assert model["PrimaryContainer"]["ModelDataUrl"] == deployment.model_data_url
     assert model["ExecutionRoleArn"].endswith(":role/nrt-local-sagemaker")
     tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]}
-    assert tags["nrt:model"] == "turbine" and float(tags["nrt:roc_auc"]) >= 0.97
+    assert (tags["nrt:model"], tags["nrt:kind"], tags["nrt:features"]) == ("turbine", "binary", "a,b,c")
+    assert tags["nrt:metric"] == "roc_auc" and float(tags["nrt:metric_value"]) >= 0.97
+    assert tags["nrt:recipe"] == f"s3://{local_target(aws.ctx, aws.prefix).bucket}/data/turbine/"
 
 
 def test_the_uploaded_artifact_is_what_a_model_host_serves(aws, model_dir, tmp_path):
@@ -63,6 +65,7 @@ def test_the_uploaded_artifact_is_what_a_model_host_serves(aws, model_dir, tmp_p
     assert served is not None
     assert (served / "model.joblib").read_bytes() == (model_dir / "model.joblib").read_bytes()
     assert (served / "code" / "inference.py").exists()
+    assert (served / "signature.json").read_text() == (model_dir / "signature.json").read_text()
 
 
 def test_a_second_deploy_updates_the_same_endpoint_in_place(aws, model_dir):
@@ -113,3 +116,100 @@ def test_a_deploy_that_cannot_work_is_refused_before_anything_is_created(aws, mo
         deploy(aws, name, model_dir, capacity=capacity)
 
     assert len(sm.list_models()["Models"]) == before
+
+
+# --- bringing a model from a notebook --------------------------------------------------------
+
+NOTEBOOK = """
+import pickle, sys
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.datasets import load_wine
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+class Clip(BaseEstimator, TransformerMixin):  # defined in the notebook: its module is __main__
+    def fit(self, x, y=None):
+        return self
+    def transform(self, x):
+        return np.clip(x, -5, 5)
+
+x, y = load_wine(return_X_y=True, as_frame=True)
+x.columns = [c.replace("/", "_") for c in x.columns]
+steps = [Clip(), StandardScaler(), LogisticRegression(max_iter=500)] if sys.argv[2] == "main" else [
+    StandardScaler(), LogisticRegression(max_iter=500)]
+model = make_pipeline(*steps).fit(x, y.map({0: "barolo", 1: "grignolino", 2: "barbera"}))
+with open(sys.argv[1], "wb") as handle:
+    pickle.dump(model, handle)
+"""
+
+
+def notebook_pickle(tmp_path, kind: str):
+    import subprocess
+    import sys
+
+    script = tmp_path / "notebook.py"
+    script.write_text(NOTEBOOK)
+    target = tmp_path / f"{kind}.pkl"
+    subprocess.run([sys.executable, str(script), str(target), kind], check=True, cwd=tmp_path)
+    return target
+
+
+def test_a_pickled_pipeline_from_a_notebook_is_deployed_with_the_signature_it_carries(aws, tmp_path):
+    from nrt.deploy import check_model
+    from training.inference import load_signature
+
+    folder = tmp_path / "wine-nb"
+    check_model(folder, notebook_pickle(tmp_path, "plain"))
+    deployment = deploy(aws, "wine-nb", folder)
+    signature = load_signature(folder, None)
+
+    assert deployment.status == "InService"
+    assert (signature.kind, len(signature.features), signature.named) == ("multiclass", 13, True)
+    assert signature.labels == ["barbera", "barolo", "grignolino"]
+    assert signature.sklearn_version.startswith("1.9")
+    assert signature.recipe is None  # brought, not trained here: nothing to retrain it from
+    tags = {
+        t["Key"]: t["Value"]
+        for t in aws.client("sagemaker").list_tags(
+            ResourceArn=aws.client("sagemaker").describe_endpoint(EndpointName="nrt-wine-nb")["EndpointArn"]
+        )["Tags"]
+    }
+    assert tags["nrt:kind"] == "multiclass" and "nrt:recipe" not in tags
+
+
+def test_a_pickle_whose_class_lives_in_the_notebooks_main_is_refused_and_nothing_is_deployed(aws, tmp_path):
+    from nrt.deploy import check_model
+
+    with pytest.raises(DeployError, match="class defined in the notebook or script.*--code DIR"):
+        check_model(tmp_path / "clip", notebook_pickle(tmp_path, "main"))
+    assert not (tmp_path / "clip").exists()
+
+
+def test_a_model_fitted_with_another_scikit_learn_is_refused_naming_both_versions(aws, tmp_path):
+    from unittest import mock
+
+    import joblib
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    from nrt.deploy import check_model
+
+    x, y = load_diabetes(return_X_y=True)
+    with mock.patch("sklearn.base.__version__", "1.5.2"):
+        joblib.dump(Ridge().fit(x, y), tmp_path / "old.joblib")
+
+    with pytest.raises(DeployError, match="fitted with scikit-learn 1.5.2; the serving image has scikit-learn 1.9"):
+        check_model(tmp_path / "old", tmp_path / "old.joblib")
+
+
+def test_a_file_that_is_not_a_model_is_refused(aws, tmp_path):
+    import pickle
+
+    from nrt.deploy import check_model
+
+    (tmp_path / "numbers.pkl").write_bytes(pickle.dumps([1, 2, 3]))
+
+    with pytest.raises(DeployError, match="holds a list, not a fitted estimator"):
+        check_model(tmp_path / "numbers", tmp_path / "numbers.pkl")

@@ -90,7 +90,7 @@ def test_given_two_throttles_when_scored_then_the_workflow_retries_and_answers(a
     assert answer.status == 200
     assert injected.injected == Counter(throttle=2)
     assert len(host.requests) == 1
-    assert stored(aws, "fault-1", body["timestamp"]) is not None
+    assert stored(aws, "fault-1", body["timestamp"], "nrt-throttled-then-ok") is not None
 
 
 def test_given_a_model_failing_every_call_when_scored_then_503_and_recorded_with_the_reading(aws, model_host, inject):
@@ -104,7 +104,7 @@ def test_given_a_model_failing_every_call_when_scored_then_503_and_recorded_with
     assert answer.body["error"] == "ModelUnavailable"
     assert injected.injected == Counter(model_error=2)  # the first call and its one retry
     assert host.requests == []
-    assert stored(aws, "fault-2", body["timestamp"]) is None
+    assert stored(aws, "fault-2", body["timestamp"], "nrt-always-fails") is None
     [failure] = failures_for(aws, "always-fails")
     assert failure["status"] == {"N": "503"}
     assert failure["error"] == {"S": "SageMakerRuntime.ModelErrorException"}
@@ -133,7 +133,7 @@ def test_given_a_failed_write_when_stored_then_the_workflow_retries_and_stores_o
     assert answer.status == 200
     assert answer.body["duplicate"] is False
     assert injected.injected == Counter(write_error=1)
-    assert stored(aws, "fault-4", body["timestamp"]) is not None
+    assert stored(aws, "fault-4", body["timestamp"], "nrt-write-once") is not None
 
 
 def test_given_the_table_failing_every_retry_when_stored_then_503_and_the_reading_is_recorded(aws, model_host, inject):
@@ -146,7 +146,7 @@ def test_given_the_table_failing_every_retry_when_stored_then_503_and_the_readin
     assert answer.status == 503
     assert answer.body["error"] == "StoreUnavailable"
     assert injected.injected == Counter(write_error=4)
-    assert stored(aws, "fault-5", body["timestamp"]) is None
+    assert stored(aws, "fault-5", body["timestamp"], "nrt-store-down") is None
     [failure] = failures_for(aws, "store-down")
     assert failure["error"] == {"S": "DynamoDB.ProvisionedThroughputExceededException"}
     assert '"sensor":"fault-5"' in failure["request"]["S"]

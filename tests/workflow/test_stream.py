@@ -71,7 +71,8 @@ def test_given_scored_readings_when_the_stream_is_pumped_then_each_is_one_row_in
     assert sorted((r["sensor"], r["timestamp"]) for r in rows) == sorted((b["sensor"], b["timestamp"]) for b in bodies)
     assert {r["change_type"] for r in rows} == {"INSERT"}
     assert all(
-        r["model"] == "stream" and r["endpoint"] == "nrt-stream" and r["features"] == [12.0, 87.0, 20.0] for r in rows
+        r["model"] == "stream" and r["endpoint"] == "nrt-stream" and r["input"] == "[12,87,20]" and r["label"] == "1"
+        for r in rows
     )
     assert all(
         p.is_relative_to(tmp_path / "predictions/dt=2026-11-22/hour=10") for p in parquet_files(tmp_path, table_spec())
@@ -108,13 +109,14 @@ def test_given_a_crash_after_the_write_and_before_the_checkpoint_when_restarted_
 def test_given_an_item_changed_and_removed_when_pumped_then_the_lake_records_each_change(aws, tmp_path, sensors):
     ddb = aws.client("dynamodb")
     table = aws.ctx.refs["PredictionsTable"]
-    key = {"sensor": {"S": sensors}, "timestamp": {"N": "1795342530000"}}
-    ddb.put_item(TableName=table, Item={**key, "prediction": {"N": "1"}, "probability": {"N": "0.9"}})
+    key = {"sensor": {"S": sensors}, "timestamp_endpoint": {"S": "1795342530000#nrt-failure"}}
+    answer = {"timestamp": {"N": "1795342530000"}, "kind": {"S": "binary"}, "prediction": {"S": "1"}}
+    ddb.put_item(TableName=table, Item={**key, **answer, "probability": {"S": "0.9"}})
     ddb.update_item(
         TableName=table,
         Key=key,
         UpdateExpression="SET probability = :p",
-        ExpressionAttributeValues={":p": {"N": "0.2"}},
+        ExpressionAttributeValues={":p": {"S": "0.2"}},
     )
     ddb.delete_item(TableName=table, Key=key)
 

@@ -503,9 +503,9 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         return 1
     output = json.loads(described.get("output") or "{}")
     gate = output.get("gate", {})
-    promoted = "candidate" in output and gate.get("candidate", 0) >= gate.get("serving", 0)
-    verdict = "deployed" if promoted else "rejected by the quality gate"
-    print(f"{verdict}: new ROC AUC {gate.get('candidate')}, serving {gate.get('serving')}")
+    verdict = {"promoted": "deployed", "rejected": "rejected by the quality gate"}.get(output.get("decision"), "done")
+    serving = "none recorded" if gate.get("serving") is None else gate["serving"]
+    print(f"{verdict}: new {gate.get('metric')} {gate.get('candidate')}, serving {serving}")
     return 0
 
 

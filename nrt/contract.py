@@ -87,7 +87,7 @@ def _explain_one_of(err: SchemaError) -> str | None:
     """jsonschema's "not valid under any of the given schemas", in the contract's words."""
     if err.validator != "oneOf":
         return None
-    options: list[dict[str, Any]] = err.validator_value
+    options: Any = err.validator_value
     if all(set(o) == {"required"} for o in options):  # data or features, exactly one
         names = [o["required"][0] for o in options]
         given = [n for n in names if isinstance(err.instance, dict) and n in err.instance]

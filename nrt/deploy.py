@@ -39,6 +39,7 @@ ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 KIND_TAG = "nrt:kind"
 FEATURES_TAG = "nrt:features"
 METRIC_TAG = "nrt:metric"  # the kind's gate metric: roc_auc, macro_f1 or rmse
+METRIC_GOAL_TAG = "nrt:metric_goal"  # max (ROC AUC, macro F1) or min (RMSE): how the retraining gate compares
 METRIC_VALUE_TAG = "nrt:metric_value"
 RECIPE_TAG = "nrt:recipe"  # s3://<bucket>/data/<name>/: signature.json and the CSV files to retrain on
 TAG_VALUE_MAX = 256
@@ -140,13 +141,15 @@ def endpoint_name(prefix: str, name: str) -> str:
     return endpoint
 
 
-def held_out_metric(model_dir: Path) -> tuple[str, float] | None:
-    """The gate metric's name and held-out value, from nrt train's evaluation.json."""
+def held_out_metric(model_dir: Path) -> tuple[str, str, float] | None:
+    """The gate metric's name, goal (max or min) and held-out value, from nrt train's evaluation.json."""
     evaluation = model_dir / "evaluation.json"
     if not evaluation.is_file():
         return None
     report = json.loads(evaluation.read_text())
-    return (str(report["metric"]), float(report["value"])) if "metric" in report else None
+    if "metric" not in report:
+        return None
+    return str(report["metric"]), "max" if report["higher_is_better"] else "min", float(report["value"])
 
 
 def features_tag(names: list[str]) -> str:
@@ -266,7 +269,7 @@ def deploy_model(
     return Deployment(endpoint, version, model_data_url, image, created, status)
 
 
-def model_tags(name: str, signature: Signature, metric: tuple[str, float] | None) -> list[dict[str, str]]:
+def model_tags(name: str, signature: Signature, metric: tuple[str, str, float] | None) -> list[dict[str, str]]:
     """What the endpoint says of its model: name, kind, features and held-out metric."""
     tags = [
         {"Key": "nrt:model", "Value": name},
@@ -274,7 +277,11 @@ def model_tags(name: str, signature: Signature, metric: tuple[str, float] | None
         {"Key": FEATURES_TAG, "Value": features_tag(signature.feature_names)},
     ]
     if metric is not None:
-        tags += [{"Key": METRIC_TAG, "Value": metric[0]}, {"Key": METRIC_VALUE_TAG, "Value": f"{metric[1]:g}"}]
+        tags += [
+            {"Key": METRIC_TAG, "Value": metric[0]},
+            {"Key": METRIC_GOAL_TAG, "Value": metric[1]},
+            {"Key": METRIC_VALUE_TAG, "Value": f"{metric[2]:g}"},
+        ]
     return tags
 
 

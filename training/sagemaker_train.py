@@ -5,8 +5,9 @@ SM_CHANNEL_TRAIN, and writes /opt/ml/model (SM_MODEL_DIR) to model.tar.gz. The c
 model's recipe folder: its signature.json (the recipe: data source, label, features, kind) and
 the CSV files to train on, fresh data included. The model directory also gets
 code/inference.py, so the artifact is servable as it is. The held-out metric of the model's
-kind is printed as `validation:<metric>=<value>` (roc_auc, macro_f1 or rmse), which the job's
-MetricDefinitions turn into FinalMetricDataList for the quality gate.
+kind is printed as `validation:<metric>=<value>` (roc_auc, macro_f1 or rmse) and again as
+`validation:gate_metric=<value>`, which the job's MetricDefinitions turn into
+FinalMetricDataList for the quality gate.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from training import inference
 from training.train import Recipe, train
 
 METRIC_LINE = "validation:{}={:.6f}"
+GATE_METRIC = "gate_metric"  # the kind's metric again, under the one name the workflow's gate reads
 
 
 class NoRecipe(ValueError):
@@ -67,9 +69,10 @@ def run(model_dir: Path, hyperparameters: dict[str, Any], channels: dict[str, Pa
         )
     (model_dir / "code").mkdir(exist_ok=True)
     shutil.copy(inference.__file__, model_dir / "code" / "inference.py")
-    line = METRIC_LINE.format(evaluation.metric, evaluation.value)
-    print(line, flush=True)
-    return line + "\n"
+    lines = METRIC_LINE.format(evaluation.metric, evaluation.value) + "\n"
+    lines += METRIC_LINE.format(GATE_METRIC, evaluation.value) + "\n"
+    print(lines, end="", flush=True)
+    return lines
 
 
 def main() -> int:

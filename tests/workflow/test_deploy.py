@@ -182,7 +182,7 @@ def test_a_pickled_pipeline_from_a_notebook_is_deployed_with_the_signature_it_ca
 def test_a_pickle_whose_class_lives_in_the_notebooks_main_is_refused_and_nothing_is_deployed(aws, tmp_path):
     from nrt.deploy import check_model
 
-    with pytest.raises(DeployError, match="class defined in the notebook or script.*--code DIR"):
+    with pytest.raises(DeployError, match=r"class defined in the notebook or script.*--code DIR"):
         check_model(tmp_path / "clip", notebook_pickle(tmp_path, "main"))
     assert not (tmp_path / "clip").exists()
 
@@ -200,7 +200,7 @@ def test_a_model_fitted_with_another_scikit_learn_is_refused_naming_both_version
     with mock.patch("sklearn.base.__version__", "1.5.2"):
         joblib.dump(Ridge().fit(x, y), tmp_path / "old.joblib")
 
-    with pytest.raises(DeployError, match="fitted with scikit-learn 1.5.2; the serving image has scikit-learn 1.9"):
+    with pytest.raises(DeployError, match=r"fitted with scikit-learn 1\.5\.2; the serving image has scikit-learn 1\.9"):
         check_model(tmp_path / "old", tmp_path / "old.joblib")
 
 

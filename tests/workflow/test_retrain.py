@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 import time
 import uuid
 from pathlib import Path
@@ -31,17 +33,18 @@ def inbox(aws: EmbeddedAws) -> Any:
     return messages
 
 
-def deploy(aws: EmbeddedAws, name: str, model_dir: Path, serving_auc: str | None) -> str:
+def deploy(aws: EmbeddedAws, name: str, model_dir: Path, serving_metric: str | None) -> str:
+    """Deploy, then set the serving model's recorded metric value (None: no value recorded)."""
     target = local_target(aws.ctx, aws.prefix)
     sm = aws.client("sagemaker")
     deployment = deploy_model(
         sm, aws.client("s3"), name, model_dir, target, Serverless(3072, 7), IMAGE, log=lambda _: None, poll=0.01
     )
     arn = sm.describe_endpoint(EndpointName=deployment.endpoint)["EndpointArn"]
-    if serving_auc is None:
-        sm.delete_tags(ResourceArn=arn, TagKeys=["nrt:roc_auc"])
+    if serving_metric is None:
+        sm.delete_tags(ResourceArn=arn, TagKeys=["nrt:metric_value"])
     else:
-        sm.add_tags(ResourceArn=arn, Tags=[{"Key": "nrt:roc_auc", "Value": serving_auc}])
+        sm.add_tags(ResourceArn=arn, Tags=[{"Key": "nrt:metric_value", "Value": serving_metric}])
     return deployment.endpoint
 
 
@@ -58,6 +61,11 @@ def retrain(aws: EmbeddedAws, model: str, timeout: float = 120) -> dict[str, Any
         time.sleep(0.2)
 
 
+def result_output(result: dict[str, Any]) -> dict[str, Any]:
+    output = json.loads(result["output"])
+    return {"decision": output["decision"], "metric": output["gate"]["metric"]}
+
+
 def serving(aws: EmbeddedAws, endpoint: str) -> tuple[str, dict[str, Any], dict[str, str]]:
     sm = aws.client("sagemaker")
     described = sm.describe_endpoint(EndpointName=endpoint)
@@ -67,7 +75,7 @@ def serving(aws: EmbeddedAws, endpoint: str) -> tuple[str, dict[str, Any], dict[
 
 
 def test_given_a_better_model_when_retrained_then_the_endpoint_serves_it_in_place(aws, model_dir, inbox):
-    endpoint = deploy(aws, "retrain-up", model_dir, serving_auc="0.5")
+    endpoint = deploy(aws, "retrain-up", model_dir, serving_metric="0.5")
     before, _, _ = serving(aws, endpoint)
 
     result = retrain(aws, "retrain-up")
@@ -76,7 +84,9 @@ def test_given_a_better_model_when_retrained_then_the_endpoint_serves_it_in_plac
     config, variant, tags = serving(aws, endpoint)
     assert config != before and config.startswith("nrt-retrain-up-r")
     assert variant["ServerlessConfig"] == {"MemorySizeInMB": 3072, "MaxConcurrency": 7}  # kept from the serving one
-    assert float(tags["nrt:roc_auc"]) >= 0.97
+    assert (tags["nrt:metric"], tags["nrt:metric_goal"]) == ("roc_auc", "max")
+    assert float(tags["nrt:metric_value"]) >= 0.97
+    assert result_output(result) == {"decision": "promoted", "metric": "roc_auc"}
     model = aws.client("sagemaker").describe_model(ModelName=variant["ModelName"])["PrimaryContainer"]
     assert model["ModelDataUrl"] == f"s3://nrt-local-model-artifacts/training/{config}/output/model.tar.gz"
     bucket, _, key = model["ModelDataUrl"].removeprefix("s3://").partition("/")
@@ -87,7 +97,7 @@ def test_given_a_better_model_when_retrained_then_the_endpoint_serves_it_in_plac
 
 
 def test_given_a_worse_model_when_retrained_then_the_gate_keeps_the_serving_one_and_says_so(aws, model_dir, inbox):
-    endpoint = deploy(aws, "retrain-gate", model_dir, serving_auc="1.0")
+    endpoint = deploy(aws, "retrain-gate", model_dir, serving_metric="1.0")
     before = serving(aws, endpoint)
 
     result = retrain(aws, "retrain-gate")
@@ -96,11 +106,12 @@ def test_given_a_worse_model_when_retrained_then_the_gate_keeps_the_serving_one_
     assert serving(aws, endpoint) == before
     [note] = inbox()
     assert note["Subject"] == "nrt-inference: retrained model rejected by the quality gate"
-    assert "below the serving 1.0" in note["Message"]
+    assert "worse than the serving 1.0" in note["Message"]
+    assert result_output(result) == {"decision": "rejected", "metric": "roc_auc"}
 
 
 def test_an_endpoint_with_no_recorded_metric_takes_any_measured_model(aws, model_dir):
-    endpoint = deploy(aws, "retrain-bare", model_dir, serving_auc=None)
+    endpoint = deploy(aws, "retrain-bare", model_dir, serving_metric=None)
 
     result = retrain(aws, "retrain-bare")
 
@@ -115,10 +126,10 @@ def test_retraining_a_model_that_is_not_deployed_fails_saying_so(aws):
 
 
 def test_a_failed_training_job_notifies_and_changes_nothing(aws, model_dir, inbox, monkeypatch):
-    endpoint = deploy(aws, "retrain-broken", model_dir, serving_auc="0.5")
+    endpoint = deploy(aws, "retrain-broken", model_dir, serving_metric="0.5")
     before = serving(aws, endpoint)
 
-    def broken(job: str, hyperparameters: dict[str, str]) -> tuple[bytes, str]:
+    def broken(job: str, hyperparameters: dict[str, str], channels: Any) -> tuple[bytes, str]:
         raise RuntimeError("out of memory")
 
     monkeypatch.setattr(compat, "TRAINING_RUNNER", broken)
@@ -130,3 +141,61 @@ def test_a_failed_training_job_notifies_and_changes_nothing(aws, model_dir, inbo
     [note] = inbox()
     assert note["Subject"] == "nrt-inference: retraining failed"
     assert "AlgorithmError: out of memory" in note["Message"]
+
+
+@pytest.fixture(scope="module")
+def regressor(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A regression model trained here on a CSV with text categories and missing values."""
+    from tests.datasets import shop_csv
+    from training.train import Recipe, train
+
+    folder: Path = tmp_path_factory.mktemp("regressor")
+    train(folder / "model", Recipe(str(shop_csv(folder)), "spend", None, "regression"))
+    return folder / "model"
+
+
+def test_a_regression_model_is_retrained_by_its_own_recipe_and_judged_by_lower_rmse(aws, regressor):
+    endpoint = deploy(aws, "retrain-spend", regressor, serving_metric="1000")
+
+    result = retrain(aws, "retrain-spend")
+
+    assert result["status"] == "SUCCEEDED", result
+    assert result_output(result) == {"decision": "promoted", "metric": "rmse"}
+    config, variant, tags = serving(aws, endpoint)
+    assert config.startswith("nrt-retrain-spend-r")
+    assert tags["nrt:kind"] == "regression" and float(tags["nrt:metric_value"]) < 1000
+    model = aws.client("sagemaker").describe_model(ModelName=variant["ModelName"])["PrimaryContainer"]
+    bucket, _, key = model["ModelDataUrl"].removeprefix("s3://").partition("/")
+    archive = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        member = tar.extractfile("signature.json")
+        assert member is not None
+        signature = json.loads(member.read())
+    assert signature["kind"] == "regression"
+    assert [f["name"] for f in signature["features"]] == ["channel", "basket", "member"]
+
+
+def test_a_regression_model_with_a_better_serving_rmse_is_kept(aws, regressor):
+    endpoint = deploy(aws, "retrain-spend-kept", regressor, serving_metric="0.001")
+    before = serving(aws, endpoint)
+
+    result = retrain(aws, "retrain-spend-kept")
+
+    assert result["status"] == "SUCCEEDED", result
+    assert result_output(result) == {"decision": "rejected", "metric": "rmse"}
+    assert serving(aws, endpoint) == before
+
+
+def test_a_model_without_a_recipe_is_refused_and_never_replaced(aws, model_dir, inbox):
+    endpoint = deploy(aws, "retrain-brought", model_dir, serving_metric="0.5")
+    arn = aws.client("sagemaker").describe_endpoint(EndpointName=endpoint)["EndpointArn"]
+    aws.client("sagemaker").delete_tags(ResourceArn=arn, TagKeys=["nrt:recipe"])  # as a notebook model has none
+    before = serving(aws, endpoint)
+
+    result = retrain(aws, "retrain-brought")
+
+    assert (result["status"], result.get("error")) == ("FAILED", "NoRecipe")
+    assert "no retraining recipe" in result["cause"]
+    assert serving(aws, endpoint) == before
+    [note] = inbox()
+    assert note["Subject"] == "nrt-inference: model has no retraining recipe"

@@ -24,6 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from functions.list_models.app import FEATURES_TAG, KIND_TAG  # GET /models reads these two
 from training.inference import SIGNATURE, Signature, load_signature
 from training.package import ENTRY_POINT, package, package_training_code
 
@@ -35,9 +36,8 @@ FRAMEWORK_VERSION = "1.9-0"
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 # SageMaker endpoint names: letters, digits and hyphens, at most 63 characters.
 ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-# The endpoint's tags: what GET /models shows, and what the retraining workflow reads.
-KIND_TAG = "nrt:kind"
-FEATURES_TAG = "nrt:features"
+# The endpoint's tags: what GET /models shows (KIND_TAG, FEATURES_TAG), and what the retraining
+# workflow reads.
 METRIC_TAG = "nrt:metric"  # the kind's gate metric: roc_auc, macro_f1 or rmse
 METRIC_GOAL_TAG = "nrt:metric_goal"  # max (ROC AUC, macro F1) or min (RMSE): how the retraining gate compares
 METRIC_VALUE_TAG = "nrt:metric_value"

@@ -11,28 +11,45 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+# The tags nrt deploy-model puts on an endpoint (nrt/deploy.py writes them).
+KIND_TAG = "nrt:kind"
+FEATURES_TAG = "nrt:features"
 
-def models_from_endpoints(endpoints: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
-    """Endpoint summaries -> models, sorted by name; only names that start with the prefix."""
-    models = [
-        {
-            "model": e["EndpointName"][len(prefix) :],
-            "endpoint": e["EndpointName"],
-            "status": e["EndpointStatus"],
-            "available": e["EndpointStatus"] in ("InService", "Updating"),
-        }
-        for e in endpoints
-        if e["EndpointName"].startswith(prefix) and len(e["EndpointName"]) > len(prefix)
-    ]
+
+def models_from_endpoints(
+    endpoints: list[dict[str, Any]], prefix: str, tags: dict[str, dict[str, str]] | None = None
+) -> list[dict[str, Any]]:
+    """Endpoint summaries (and each one's tags, by ARN) -> models, sorted by name; only prefixed names."""
+    models = []
+    for e in endpoints:
+        if not e["EndpointName"].startswith(prefix) or len(e["EndpointName"]) <= len(prefix):
+            continue
+        described = (tags or {}).get(e.get("EndpointArn", ""), {})
+        features = described.get(FEATURES_TAG)
+        models.append(
+            {
+                "model": e["EndpointName"][len(prefix) :],
+                "endpoint": e["EndpointName"],
+                "status": e["EndpointStatus"],
+                "available": e["EndpointStatus"] in ("InService", "Updating"),
+                # What nrt deploy-model recorded; None for an endpoint made by other tools.
+                "kind": described.get(KIND_TAG),
+                "features": features.split(",") if features else None,
+            }
+        )
     return sorted(models, key=lambda m: m["model"])
 
 
 def list_models(client: Any, prefix: str) -> list[dict[str, Any]]:
-    """Page through ListEndpoints (NameContains narrows, the prefix rule decides)."""
+    """Page through ListEndpoints (NameContains narrows, the prefix rule decides), with each model's tags."""
     endpoints: list[dict[str, Any]] = []
     for page in client.get_paginator("list_endpoints").paginate(NameContains=prefix):
-        endpoints.extend(page["Endpoints"])
-    return models_from_endpoints(endpoints, prefix)
+        endpoints.extend(e for e in page["Endpoints"] if e["EndpointName"].startswith(prefix))
+    tags = {
+        e["EndpointArn"]: {t["Key"]: t["Value"] for t in client.list_tags(ResourceArn=e["EndpointArn"])["Tags"]}
+        for e in endpoints
+    }
+    return models_from_endpoints(endpoints, prefix, tags)
 
 
 # Every setting, by name; checked on the first call (the local runtime imports list_models too).

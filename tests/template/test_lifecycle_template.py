@@ -46,8 +46,15 @@ def test_the_retrain_workflow_trains_with_sync_then_gates_then_releases_in_order
     states = json.loads((ROOT / props("RetrainStateMachine")["DefinitionUri"]).read_text())["States"]
 
     assert states["Train"]["Resource"] == "arn:aws:states:::sagemaker:createTrainingJob.sync"
-    assert states["QualityGate"]["Choices"][0]["NumericGreaterThanEqualsPath"] == "$.gate.serving"
+    higher, lower = states["QualityGate"]["Choices"]
+    assert higher["And"][0] == {"Variable": "$.serving_tags.goal[0]", "StringEquals": "max"}
+    assert higher["And"][1]["NumericGreaterThanEqualsPath"] == "$.gate.serving"
+    assert lower["And"][0] == {"Variable": "$.serving_tags.goal[0]", "StringEquals": "min"}
+    assert lower["And"][1]["NumericLessThanEqualsPath"] == "$.gate.serving"
     assert states["QualityGate"]["Default"] == "NotifyRejected"
+    assert states["HasRecipe"]["Default"] == "NotifyNoRecipe"
+    channel = states["Train"]["Parameters"]["InputDataConfig"][0]
+    assert channel["DataSource"]["S3DataSource"]["S3Uri.$"] == "$.serving_tags.recipe[0]"
     chain, name = [], "CreateModel"
     while "Next" in states[name]:
         chain.append(name)
@@ -92,7 +99,9 @@ def test_the_sagemaker_role_reads_only_this_stacks_artifacts_and_writes_only_tra
         "models/*",
         "code/*",
         "training/*",
+        "data/*",
     ]
+    assert by_sid["ListRecipeData"]["Condition"] == {"StringLike": {"s3:prefix": "data/*"}}
     assert resource_texts(by_sid["WriteTrainingOutput"]) == ["${ModelArtifactsBucket.Arn}/training/*"]
     stars = [s["Sid"] for s in found if s["Resource"] == "*"]
     assert stars == ["EcrLogin"]

@@ -85,12 +85,18 @@ def test_tables_are_encrypted_with_point_in_time_recovery():
         assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
 
 
-def test_predictions_are_keyed_by_sensor_then_timestamp():
-    keys = resources()["PredictionsTable"]["Properties"]["KeySchema"]
-    assert keys == [
+def test_predictions_are_keyed_by_sensor_then_timestamp_and_endpoint_so_each_model_has_its_own_item():
+    table = resources()["PredictionsTable"]["Properties"]
+    assert table["KeySchema"] == [
         {"AttributeName": "sensor", "KeyType": "HASH"},
-        {"AttributeName": "timestamp", "KeyType": "RANGE"},
+        {"AttributeName": "timestamp_endpoint", "KeyType": "RANGE"},
     ]
+    put = json.loads((ROOT / state_machine()["DefinitionUri"]).read_text())["States"]["StorePredictions"][
+        "ItemProcessor"
+    ]["States"]["PutPrediction"]
+    assert put["Parameters"]["Item"]["timestamp_endpoint"] == {
+        "S.$": "States.Format('{}#{}', $.reading.timestamp, $.endpoint)"
+    }
 
 
 def test_the_workflow_may_invoke_prefixed_endpoints_only():

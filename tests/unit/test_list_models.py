@@ -7,17 +7,33 @@ from functions.list_models.app import models_from_endpoints
 
 def test_only_prefixed_endpoints_are_models_and_the_prefix_is_stripped():
     endpoints = [
-        {"EndpointName": "nrt-failure", "EndpointStatus": "InService"},
-        {"EndpointName": "nrt-fraud", "EndpointStatus": "Creating"},
-        {"EndpointName": "other-nrt-x", "EndpointStatus": "InService"},
-        {"EndpointName": "nrt-", "EndpointStatus": "InService"},
+        {"EndpointName": "nrt-failure", "EndpointArn": "arn:failure", "EndpointStatus": "InService"},
+        {"EndpointName": "nrt-fraud", "EndpointArn": "arn:fraud", "EndpointStatus": "Creating"},
+        {"EndpointName": "other-nrt-x", "EndpointArn": "arn:x", "EndpointStatus": "InService"},
+        {"EndpointName": "nrt-", "EndpointArn": "arn:", "EndpointStatus": "InService"},
     ]
+    tags = {"arn:failure": {"nrt:kind": "binary", "nrt:features": "a,b,c"}}
 
-    models = models_from_endpoints(endpoints, "nrt-")
+    models = models_from_endpoints(endpoints, "nrt-", tags)
 
     assert models == [
-        {"model": "failure", "endpoint": "nrt-failure", "status": "InService", "available": True},
-        {"model": "fraud", "endpoint": "nrt-fraud", "status": "Creating", "available": False},
+        {
+            "model": "failure",
+            "endpoint": "nrt-failure",
+            "status": "InService",
+            "available": True,
+            "kind": "binary",
+            "features": ["a", "b", "c"],
+        },
+        # Made by other tools: no tags, so its kind and features are unknown.
+        {
+            "model": "fraud",
+            "endpoint": "nrt-fraud",
+            "status": "Creating",
+            "available": False,
+            "kind": None,
+            "features": None,
+        },
     ]
 
 
@@ -30,13 +46,18 @@ class Context:
 
 class Paginator:
     def paginate(self, NameContains: str):
-        yield {"Endpoints": [{"EndpointName": f"{NameContains}failure", "EndpointStatus": "InService"}]}
+        endpoint = {"EndpointName": f"{NameContains}failure", "EndpointArn": "arn:f", "EndpointStatus": "InService"}
+        yield {"Endpoints": [endpoint]}
 
 
 class SageMaker:
     def get_paginator(self, name: str) -> Paginator:
         assert name == "list_endpoints"
         return Paginator()
+
+    def list_tags(self, ResourceArn: str) -> dict[str, list[dict[str, str]]]:
+        assert ResourceArn == "arn:f"
+        return {"Tags": [{"Key": "nrt:kind", "Value": "regression"}, {"Key": "nrt:features", "Value": "x"}]}
 
 
 def test_the_handler_answers_the_models_logs_structured_and_emits_an_emf_metric(monkeypatch, capsys, caplog):
@@ -53,7 +74,8 @@ def test_the_handler_answers_the_models_logs_structured_and_emits_an_emf_metric(
     answer = app.handler({}, Context())
 
     assert answer["statusCode"] == 200
-    assert json.loads(answer["body"])["models"][0]["endpoint"] == "nrt-failure"
+    [model] = json.loads(answer["body"])["models"]
+    assert (model["endpoint"], model["kind"], model["features"]) == ("nrt-failure", "regression", ["x"])
     assert [r.getMessage() for r in caplog.records] == ["models listed"]
     assert caplog.records[0].available == 1  # a structured field, not text
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]

@@ -99,9 +99,13 @@ Route = Callable[[bytes], Answer]
 
 
 Status = Callable[[], dict[str, Any]]
+# endpoint -> why its model cannot be served here (the local runtime's failed model hosts)
+ModelProblems = Callable[[], dict[str, str]]
 
 
-def make_routes(inference: Inference, status: Status | None = None) -> dict[tuple[str, str], Route]:
+def make_routes(
+    inference: Inference, status: Status | None = None, problems: ModelProblems | None = None
+) -> dict[tuple[str, str], Route]:
     def predictions(raw: bytes) -> Answer:
         return inference.run(validate_request(parse_body(raw)))
 
@@ -110,6 +114,10 @@ def make_routes(inference: Inference, status: Status | None = None) -> dict[tupl
 
     def models(_: bytes) -> Answer:
         found = list_models(inference.aws.client("sagemaker"), inference.aws.prefix)
+        failed = problems() if problems is not None else {}
+        for model in found:
+            if model["endpoint"] in failed:  # InService in SageMaker's eyes, but its model cannot start here
+                model.update(status="Failed", available=False, reason=failed[model["endpoint"]])
         return Answer(200, {"prefix": inference.aws.prefix, "models": found})
 
     routes: dict[tuple[str, str], Route] = {
@@ -229,8 +237,9 @@ def serve_api(
     api_key: str | None = None,
     pages: dict[str, Page] | None = None,
     status: Status | None = None,
+    problems: ModelProblems | None = None,
 ) -> LocalApi:
     """Start the local API in a background thread; returns the server (call shutdown())."""
-    server = LocalApi((host, port), make_handler(make_routes(inference, status), api_key, pages))
+    server = LocalApi((host, port), make_handler(make_routes(inference, status, problems), api_key, pages))
     threading.Thread(target=server.serve_forever, name="local-api", daemon=True).start()
     return server

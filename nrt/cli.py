@@ -240,9 +240,13 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(listing, indent=2))
         return 0
-    print(f"{'model':<24} {'endpoint':<32} status")
+    print(f"{'model':<20} {'kind':<11} {'status':<10} features")
     for m in listing["models"]:
-        print(f"{m['model']:<24} {m['endpoint']:<32} {m['status']}")
+        names = m.get("features") or []
+        features = ", ".join(names[:6]) + (f", ... ({len(names)} in all)" if len(names) > 6 else "") or "-"
+        print(f"{m['model']:<20} {m.get('kind') or '-':<11} {m['status']:<10} {features}")
+        if m.get("reason"):
+            print(f"  {m['reason']}")
     return 0
 
 

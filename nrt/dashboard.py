@@ -16,12 +16,19 @@ from typing import Any
 from nrt.athena import ATHENA_DIR, LocalAthena, Result
 
 # Chart id -> (title, the athena/ query it draws).
+# Classifiers are drawn by label, regressors by value; series are per model (and label), never
+# per sensor, so the page stays readable with hundreds of sensors.
 CHARTS = {
-    "failure_rate": ("Failure rate per sensor per minute", "failure_rate_per_sensor.sql"),
-    "probability": ("Probability distribution per model", "probability_distribution.sql"),
-    "latest": ("Latest prediction per sensor", "latest_prediction_per_sensor.sql"),
+    "label_rate": ("Classifiers: share of each label per minute", "label_rate_per_minute.sql"),
+    "probability": ("Classifiers: confidence", "probability_distribution.sql"),
+    "value": ("Regressors: mean predicted value per minute", "value_per_minute.sql"),
+    "value_distribution": ("Regressors: predicted value by decile (upper bound)", "value_distribution.sql"),
+    "latest": ("Latest prediction per sensor and model (most recent first)", "latest_prediction_per_sensor.sql"),
     "lag": ("Lag from reading to lake, per minute of arrival (ms)", "lake_lag.sql"),
 }
+# Lines beyond this many are summed into one "other" line; table rows beyond it are counted.
+MAX_SERIES = 8
+MAX_TABLE_ROWS = 25
 
 
 def _plain(value: Any) -> Any:
@@ -74,8 +81,10 @@ td, th { text-align: left; padding: 4px 8px; border-bottom: 1px solid #eef1f4; }
 <h1>nrt-inference: predictions in the lake</h1>
 <div class="meta">Generated __GENERATED__ from the lake by the athena/ queries (local Athena).</div>
 <div class="grid">
-<section><h2 id="failure_rate-title"></h2><div id="failure_rate"></div></section>
+<section><h2 id="label_rate-title"></h2><div id="label_rate"></div></section>
 <section><h2 id="probability-title"></h2><div id="probability"></div></section>
+<section><h2 id="value-title"></h2><div id="value"></div></section>
+<section><h2 id="value_distribution-title"></h2><div id="value_distribution"></div></section>
 <section><h2 id="latest-title"></h2><div id="latest"></div></section>
 <section><h2 id="lag-title"></h2><div id="lag"></div></section>
 </div>
@@ -86,6 +95,7 @@ td, th { text-align: left; padding: 4px 8px; border-bottom: 1px solid #eef1f4; }
 const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777"];
 const NS = "http://www.w3.org/2000/svg";
 const W = 500, H = 220, PAD = {l: 48, r: 12, t: 10, b: 28};
+const MAX_SERIES = __MAX_SERIES__, MAX_TABLE_ROWS = __MAX_TABLE_ROWS__;
 let drawn = 0;
 
 function el(name, attrs, parent) {
@@ -131,9 +141,25 @@ function axes(s, xs, yMax, yLabel) {
     if (xs.length > 1) text(s, W - PAD.r, H - 8, xs[xs.length - 1], "end");
   }
 }
+function topSeries(rows, seriesKey, yKey) {
+  // The MAX_SERIES series with the most weight keep their line; the rest share one "other" line.
+  const weight = new Map();
+  rows.forEach(r => weight.set(r[seriesKey], (weight.get(r[seriesKey]) || 0) + (Number(r[yKey]) || 0)));
+  const kept = [...weight.keys()].sort((a, b) => weight.get(b) - weight.get(a)).slice(0, MAX_SERIES);
+  if (kept.length === weight.size) return rows;
+  const other = new Map();
+  rows.filter(r => !kept.includes(r[seriesKey])).forEach(r => {
+    const key = JSON.stringify(Object.entries(r).filter(([k]) => k !== seriesKey && k !== yKey));
+    other.set(key, (other.get(key) || 0) + (Number(r[yKey]) || 0));
+  });
+  const others = [...other].map(([key, v]) => ({...Object.fromEntries(JSON.parse(key)),
+    [seriesKey]: `other (${weight.size - kept.length})`, [yKey]: v}));
+  return rows.filter(r => kept.includes(r[seriesKey])).concat(others);
+}
 function lineChart(container, rows, xKey, seriesKey, yKey, yLabel) {
   if (!rows.length) return empty(container);
-  const xs = [...new Set(rows.map(r => r[xKey]))].sort();
+  if (seriesKey) rows = topSeries(rows, seriesKey, yKey);
+  const xs = [...new Set(rows.map(r => r[xKey]))].sort((a, b) => a < b ? -1 : a > b ? 1 : 0);
   const names = seriesKey ? [...new Set(rows.map(r => r[seriesKey]))].sort() : [yKey];
   const yMax = Math.max(...rows.map(r => Number(r[yKey]) || 0), 1e-9);
   const s = svg(container);
@@ -174,22 +200,30 @@ function barChart(container, rows) {
 }
 function table(container, rows) {
   if (!rows.length) return empty(container);
+  rows = rows.slice().sort((a, b) => b.last_reading_ms - a.last_reading_ms);
   const t = document.createElement("table");
   const head = t.insertRow();
-  ["sensor", "model", "prediction", "probability", "last reading (UTC)"].forEach(h => {
+  ["sensor", "model", "kind", "prediction", "probability", "last reading (UTC)"].forEach(h => {
     const th = document.createElement("th");
     th.textContent = h;
     head.appendChild(th);
   });
-  rows.forEach(r => {
+  rows.slice(0, MAX_TABLE_ROWS).forEach(r => {
     const tr = t.insertRow();
-    tr.className = r.prediction === 1 ? "fail mark" : "mark";
-    [r.sensor, r.model, r.prediction === 1 ? "failure" : "ok", Number(r.probability).toFixed(3),
+    tr.className = "mark";
+    const prediction = r.kind === "regression" ? Number(r.value).toFixed(3) : r.label;
+    [r.sensor, r.model, r.kind, prediction, r.probability === null ? "-" : Number(r.probability).toFixed(3),
      new Date(r.last_reading_ms).toISOString().replace("T", " ").slice(0, 19)].forEach(v => {
       tr.insertCell().textContent = v;
     });
   });
   container.appendChild(t);
+  if (rows.length > MAX_TABLE_ROWS) {
+    const more = document.createElement("p");
+    more.className = "empty";
+    more.textContent = `and ${rows.length - MAX_TABLE_ROWS} more (nrt query athena/latest_prediction_per_sensor.sql)`;
+    container.appendChild(more);
+  }
   drawn += 1;
 }
 
@@ -203,9 +237,12 @@ for (const [id, chart] of Object.entries(data.charts)) {
   title.appendChild(q);
 }
 const c = data.charts;
-lineChart(document.getElementById("failure_rate"), c.failure_rate.rows, "minute", "sensor", "failure_rate",
-          v => (v * 100).toFixed(0) + "%");
+lineChart(document.getElementById("label_rate"), c.label_rate.rows.map(r => ({...r, series: r.model + ": " + r.label})),
+          "minute", "series", "share", v => (v * 100).toFixed(0) + "%");
 barChart(document.getElementById("probability"), c.probability.rows);
+lineChart(document.getElementById("value"), c.value.rows, "minute", "model", "mean_value", v => v.toPrecision(3));
+lineChart(document.getElementById("value_distribution"), c.value_distribution.rows, "decile", "model", "value_to",
+          v => v.toPrecision(3));
 table(document.getElementById("latest"), c.latest.rows);
 lineChart(document.getElementById("lag"), c.lag.rows.flatMap(r => [
   {minute: r.minute, series: "p50", ms: r.p50_lag_ms}, {minute: r.minute, series: "p99", ms: r.p99_lag_ms}]),
@@ -220,7 +257,8 @@ document.body.dataset.drawn = String(drawn);
 def render_page(data: dict[str, Any]) -> str:
     """The page, with its data inlined (and made safe inside a script element)."""
     payload = json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return _PAGE.replace("__GENERATED__", html.escape(str(data["generated_at"]))).replace("__DATA__", payload)
+    page = _PAGE.replace("__MAX_SERIES__", str(MAX_SERIES)).replace("__MAX_TABLE_ROWS__", str(MAX_TABLE_ROWS))
+    return page.replace("__GENERATED__", html.escape(str(data["generated_at"]))).replace("__DATA__", payload)
 
 
 def write_dashboard(lake: Path, target: Path) -> Path:

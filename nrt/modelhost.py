@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.model_dir, args.port)
     except KeyboardInterrupt:
         return 0
+    except Exception as error:  # the model cannot load: one line for the runtime to show
+        print(f"model host failed: {type(error).__name__}: {error}", flush=True)
+        return 1
     return 0
 
 

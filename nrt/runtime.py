@@ -114,6 +114,10 @@ def model_host_env(environ: Mapping[str, str]) -> dict[str, str]:
     return {**environ, "OMP_NUM_THREADS": environ.get("OMP_NUM_THREADS", "1")}
 
 
+class ModelHostFailed(RuntimeError):
+    """A model host did not start; the message is its reason (the model could not load, say)."""
+
+
 def start_model_host(directory: Path, endpoint: str, version: str = "") -> ModelHost:
     """Run nrt.modelhost in its own process and wait for its ready line (or its exit)."""
     process = subprocess.Popen(
@@ -126,7 +130,8 @@ def start_model_host(directory: Path, endpoint: str, version: str = "") -> Model
     line = process.stdout.readline()
     if "ready on " not in line:
         process.kill()
-        raise RuntimeError(f"model host for {endpoint} did not start: {line!r}")
+        process.wait()
+        raise ModelHostFailed(line.strip().removeprefix("model host failed: ") or f"exit {process.returncode}")
     return ModelHost(endpoint, line.rsplit(" ", 1)[-1].strip(), process, version)
 
 
@@ -211,6 +216,8 @@ class LocalRuntime:
     faults: Faults | None = None
     # The health line's interval; 0 prints none.
     health_seconds: float = 5.0
+    # endpoint -> (version, reason): a model that cannot start here is shown failed, not restarted in a loop
+    failed_hosts: dict[str, tuple[str, str]] = field(default_factory=dict)
     log: Any = print
     aws: EmbeddedAws | None = None
     api: LocalApi | None = None
@@ -249,6 +256,7 @@ class LocalRuntime:
             api_key=self.api_key,
             pages={"/dashboard": lambda: render_page(dashboard_data(self.lake))},
             status=self.status,
+            problems=lambda: {endpoint: reason for endpoint, (_, reason) in self.failed_hosts.items()},
         )
         self.api_port = self.api.server_address[1]
         threading.Thread(target=self._watch_endpoints, name="endpoint-watch", daemon=True).start()
@@ -299,10 +307,18 @@ class LocalRuntime:
             running = self.hosts.get(endpoint)
             if running is not None and running.version == version:
                 continue
+            if self.failed_hosts.get(endpoint, ("", ""))[0] == version:
+                continue  # this version cannot start: tried once, reported, not retried in a loop
             directory = materialise(self.aws, url, self.state_dir / "endpoints" / version)
             if directory is None:
                 continue  # no artifact on this machine (an endpoint made by hand, or by a test)
-            host = start_model_host(directory, endpoint, version)
+            try:
+                host = start_model_host(directory, endpoint, version)
+            except ModelHostFailed as failure:
+                self.failed_hosts[endpoint] = (version, str(failure))
+                self.log(f"model host for {endpoint} ({version}) cannot start: {failure}")
+                continue
+            self.failed_hosts.pop(endpoint, None)
             self.hosts[endpoint] = host
             compat.MODEL_HOSTS[endpoint] = host.url
             if running is None:
@@ -310,6 +326,8 @@ class LocalRuntime:
             else:
                 self.log(f"model host for {endpoint} now serves {version} on {host.url}")
                 running.process.terminate()
+        for endpoint in set(self.failed_hosts) - set(wanted):
+            self.failed_hosts.pop(endpoint)
         for endpoint in set(self.hosts) - set(wanted):
             compat.MODEL_HOSTS.pop(endpoint, None)
             self.hosts.pop(endpoint).process.terminate()

@@ -54,12 +54,14 @@ def test_given_a_lake_when_the_dashboard_is_opened_then_it_draws_every_chart_wit
 
     dom, log = load_in_browser(page)
 
-    assert 'data-drawn="4"' in dom
+    assert 'data-drawn="6"' in dom
     assert "data-error" not in dom
     assert "CONSOLE" not in log, [line for line in log.splitlines() if "CONSOLE" in line]
-    assert len(re.findall(r'<path [^>]*class="mark"', dom)) == 2 + 2  # two sensors, then p50 and p99
-    assert len(re.findall(r'<rect [^>]*class="mark"', dom)) == 10 * 2  # ten buckets, two models
-    assert dom.count('<tr class="fail mark">') == 1  # pump-1's latest is a failure; pump-2's was corrected
+    # label rates: candidate 1, failure 0 and 1, penguins Adelie; mean value and deciles: price; lag: p50, p99
+    assert len(re.findall(r'<path [^>]*class="mark"', dom)) == 4 + 1 + 1 + 2
+    assert len(re.findall(r'<rect [^>]*class="mark"', dom)) == 10 * 3  # ten buckets, three classifiers
+    assert dom.count('<tr class="mark">') == 6  # each sensor and model's latest prediction
+    assert "<td>regression</td><td>700.000</td>" in dom and "<td>multiclass</td><td>Adelie</td>" in dom
     for title, query in CHARTS.values():
         assert title in dom and f"athena/{query}" in dom
 
@@ -70,7 +72,7 @@ def test_given_an_empty_lake_when_opened_then_each_chart_says_so_without_errors(
     dom, log = load_in_browser(page)
 
     assert 'data-drawn="0"' in dom
-    assert dom.count('<p class="empty">No rows yet.</p>') == 4
+    assert dom.count('<p class="empty">No rows yet.</p>') == len(CHARTS)
     assert "CONSOLE" not in log and "data-error" not in dom
 
 
@@ -95,3 +97,21 @@ def test_data_cannot_close_the_script_element(lake):
 @pytest.mark.parametrize("chart", list(CHARTS))
 def test_each_chart_is_drawn_from_its_athena_query(lake, chart):
     assert dashboard_data(lake)["charts"][chart]["rows"], chart
+
+
+def test_given_hundreds_of_sensors_and_many_labels_the_page_stays_readable(tmp_path):
+    from nrt.lake import table_spec, write_rows
+    from tests.conftest import NOW, lake_row
+
+    rows = [lake_row(f"robot-{i:03d}", i % 50, "users", f"user_{i % 12}", 0.7, kind="multiclass") for i in range(300)]
+    write_rows(tmp_path, table_spec(), rows, NOW, "many.parquet")
+    page = write_dashboard(tmp_path, tmp_path / "dashboard.html")
+
+    dom, log = load_in_browser(page)
+
+    assert "data-error" not in dom and "CONSOLE" not in log
+    label_lines = re.findall(r'<path [^>]*class="mark"', dom.split('id="probability"')[0])
+    assert len(label_lines) == 8 + 1  # the eight biggest labels, and one line for the other four
+    assert "other (4)" in dom
+    assert dom.count('<tr class="mark">') == 25
+    assert "and 275 more" in dom

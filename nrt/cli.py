@@ -243,7 +243,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     print(f"{'model':<20} {'kind':<11} {'status':<10} features")
     for m in listing["models"]:
         names = m.get("features") or []
-        features = ", ".join(names[:6]) + (f", ... ({len(names)} in all)" if len(names) > 6 else "") or "-"
+        count = m.get("feature_count") or len(names)
+        features = ", ".join(names[:6]) + (f", ... ({count} in all)" if count > 6 else "") or "-"
         print(f"{m['model']:<20} {m.get('kind') or '-':<11} {m['status']:<10} {features}")
         if m.get("reason"):
             print(f"  {m['reason']}")

@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from functions.list_models.app import FEATURES_TAG, KIND_TAG  # GET /models reads these two
+from functions.list_models.app import FEATURE_COUNT_TAG, FEATURES_TAG, KIND_TAG  # GET /models reads these
 from training.inference import SIGNATURE, Signature, load_signature
 from training.package import ENTRY_POINT, package, package_training_code
 
@@ -153,12 +153,9 @@ def held_out_metric(model_dir: Path) -> tuple[str, str, float] | None:
 
 
 def features_tag(names: list[str]) -> str:
-    """The feature names for a tag (at most 256 characters): as many as fit, then the count."""
+    """The first feature names for a tag (at most 256 characters); nrt:feature_count says how many in all."""
     text = ",".join(names)
-    if len(text) <= TAG_VALUE_MAX:
-        return text
-    suffix = f",... ({len(names)} in all)"
-    return text[: TAG_VALUE_MAX - len(suffix)].rsplit(",", 1)[0] + suffix
+    return text if len(text) <= TAG_VALUE_MAX else text[: TAG_VALUE_MAX + 1].rsplit(",", 1)[0]
 
 
 def check_model(model_dir: Path, from_file: Path | None = None, flags: list[str] | None = None) -> Signature:
@@ -275,6 +272,7 @@ def model_tags(name: str, signature: Signature, metric: tuple[str, str, float] |
         {"Key": "nrt:model", "Value": name},
         {"Key": KIND_TAG, "Value": signature.kind},
         {"Key": FEATURES_TAG, "Value": features_tag(signature.feature_names)},
+        {"Key": FEATURE_COUNT_TAG, "Value": str(len(signature.features))},
     ]
     if metric is not None:
         tags += [

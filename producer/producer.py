@@ -6,6 +6,7 @@ python producer/producer.py --url http://127.0.0.1:3000 --rate 50 --count 500
 from __future__ import annotations
 
 import argparse
+import csv
 import http.client
 import json
 import math
@@ -107,6 +108,8 @@ class Plan:
     max_retries: int = 5
     keep_answers: bool = False
     keep_sent_ids: bool = False
+    # Named features to send instead of the seeds' three numbers: one dict per reading, cycled.
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _Client:
@@ -170,6 +173,9 @@ def run(plan: Plan, progress: Callable[[Stats], None] | None = None) -> Stats:
             # Distinct timestamps per sensor: the table's key is sensor + timestamp.
             with lock:
                 reading = make_reading(rng, sensor, base_ts + n, None if plan.batch else plan.model)
+                if plan.rows:
+                    del reading["data"]
+                    reading["features"] = plan.rows[n % len(plan.rows)]
                 if plan.keep_sent_ids:
                     stats.sent_ids.add(f"{sensor}:{reading['timestamp']}")
             readings.append(reading)
@@ -270,8 +276,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="POST /events (202) instead of /predictions",
     )
     p.add_argument("--seed", type=int, help="random seed for reproducible readings")
+    p.add_argument("--csv", help="send named features from this CSV's rows (cycled) instead of three numbers")
+    p.add_argument("--drop", default="", help="with --csv: comma-separated columns not to send (the label)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     return p
+
+
+def csv_value(text: str) -> Any:
+    """A CSV cell as a reading's value: empty is missing (null), a number is a number, else text."""
+    text = text.strip()
+    if text == "":
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
+
+
+def feature_rows(path: str, drop: list[str]) -> list[dict[str, Any]]:
+    """Rows of a CSV (header first) as named features, without the dropped columns (the label)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in drop if c not in (reader.fieldnames or [])]
+        if missing:
+            raise SystemExit(f"--drop: {path} has no column {missing[0]!r}")
+        rows = [{k: csv_value(v or "") for k, v in row.items() if k not in drop} for row in reader]
+    if not rows:
+        raise SystemExit(f"--csv: {path} has no data rows")
+    return rows
 
 
 def plan_from_args(args: argparse.Namespace) -> Plan:
@@ -292,6 +325,7 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
         api_key=args.api_key,
         path="/events" if args.use_async else "/predictions",
         seed=args.seed,
+        rows=feature_rows(args.csv, [c.strip() for c in args.drop.split(",") if c.strip()]) if args.csv else [],
     )
 
 

@@ -13,7 +13,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # The tags nrt deploy-model puts on an endpoint (nrt/deploy.py writes them).
 KIND_TAG = "nrt:kind"
-FEATURES_TAG = "nrt:features"
+FEATURES_TAG = "nrt:features"  # the first feature names, as many as a tag holds (256 characters)
+FEATURE_COUNT_TAG = "nrt:feature_count"
 
 
 def models_from_endpoints(
@@ -26,6 +27,7 @@ def models_from_endpoints(
             continue
         described = (tags or {}).get(e.get("EndpointArn", ""), {})
         features = described.get(FEATURES_TAG)
+        count = described.get(FEATURE_COUNT_TAG)
         models.append(
             {
                 "model": e["EndpointName"][len(prefix) :],
@@ -35,6 +37,7 @@ def models_from_endpoints(
                 # What nrt deploy-model recorded; None for an endpoint made by other tools.
                 "kind": described.get(KIND_TAG),
                 "features": features.split(",") if features else None,
+                "feature_count": int(count) if count and count.isdigit() else None,
             }
         )
     return sorted(models, key=lambda m: m["model"])

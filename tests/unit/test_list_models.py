@@ -12,7 +12,7 @@ def test_only_prefixed_endpoints_are_models_and_the_prefix_is_stripped():
         {"EndpointName": "other-nrt-x", "EndpointArn": "arn:x", "EndpointStatus": "InService"},
         {"EndpointName": "nrt-", "EndpointArn": "arn:", "EndpointStatus": "InService"},
     ]
-    tags = {"arn:failure": {"nrt:kind": "binary", "nrt:features": "a,b,c"}}
+    tags = {"arn:failure": {"nrt:kind": "binary", "nrt:features": "a,b,c", "nrt:feature_count": "3"}}
 
     models = models_from_endpoints(endpoints, "nrt-", tags)
 
@@ -24,6 +24,7 @@ def test_only_prefixed_endpoints_are_models_and_the_prefix_is_stripped():
             "available": True,
             "kind": "binary",
             "features": ["a", "b", "c"],
+            "feature_count": 3,
         },
         # Made by other tools: no tags, so its kind and features are unknown.
         {
@@ -33,6 +34,7 @@ def test_only_prefixed_endpoints_are_models_and_the_prefix_is_stripped():
             "available": False,
             "kind": None,
             "features": None,
+            "feature_count": None,
         },
     ]
 

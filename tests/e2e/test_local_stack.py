@@ -317,7 +317,7 @@ def test_demo_streams_readings_prints_the_table_and_exits_0(tmp_path):
     assert "sensor       readings failures   p50 ms   p99 ms" in result.stdout
     assert "OK: all 40 readings answered and in the lake" in result.stdout
     assert "lake: all 40 predictions are in" in result.stdout
-    assert "== athena/failure_rate_per_sensor.sql" in result.stdout
+    assert "== athena/label_rate_per_minute.sql" in result.stdout
     assert (tmp_path / "dashboard.html").exists()
     assert "training the default model" in result.stdout
 

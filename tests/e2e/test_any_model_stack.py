@@ -20,9 +20,9 @@ import pytest
 
 from benchmarks.stack import Stack, child_processes, nrt_up
 from tests.conftest import ROOT
-from tests.datasets import cancer_csv, shop_csv, wine_csv
 from tests.e2e.test_local_stack import request
 from tests.workflow.test_deploy import notebook_pickle
+from training.examples import cancer_csv, shop_csv, wine_csv
 
 NRT = [sys.executable, "-m", "nrt.cli"]
 

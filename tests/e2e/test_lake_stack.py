@@ -113,7 +113,10 @@ def test_the_lake_is_queried_with_the_athena_sql(stack):
 
     assert count.returncode == 0, count.stderr
     assert json.loads(count.stdout) == [{"n": READINGS}]
-    assert duplicates.stdout.splitlines()[1:] == ["same change delivered twice,0", "more than one insert per event and model,0"]
+    assert duplicates.stdout.splitlines()[1:] == [
+        "same change delivered twice,0",
+        "more than one insert per event and model,0",
+    ]
 
 
 def test_the_running_stack_serves_the_dashboard(stack):

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.datasets import shop_csv, wine_csv
 from training import inference
 from training.dataset import is_failure, synthetic
+from training.examples import shop_csv, wine_csv
 from training.train import Recipe, train
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.datasets import cancer_csv, diabetes_csv, shop_csv, wine_csv
 from training.dataset import DatasetError, infer_kind, load_csv, synthetic
+from training.examples import cancer_csv, diabetes_csv, shop_csv, wine_csv
 from training.inference import SIGNATURE, Signature
 from training.package import package, unpack
 from training.train import EVALUATION, MODEL_CARD, PLOT, Recipe, train

@@ -14,9 +14,9 @@ import pytest
 
 from nrt.failures import from_item
 from tests.conftest import Behaviour
-from tests.datasets import shop_csv, wine_csv
 from tests.workflow.test_inference_workflow import failures_for, run, stored
 from training import inference
+from training.examples import shop_csv, wine_csv
 from training.train import Recipe, train
 
 _ts = itertools.count(1_750_000_000_000, 1000)

@@ -146,7 +146,7 @@ def test_a_failed_training_job_notifies_and_changes_nothing(aws, model_dir, inbo
 @pytest.fixture(scope="module")
 def regressor(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A regression model trained here on a CSV with text categories and missing values."""
-    from tests.datasets import shop_csv
+    from training.examples import shop_csv
     from training.train import Recipe, train
 
     folder: Path = tmp_path_factory.mktemp("regressor")

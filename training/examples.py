@@ -1,5 +1,10 @@
-"""Real data for the tests, as the CSV files a user would bring: scikit-learn's bundled data
-sets (no download), and one small hand-made table with text categories and missing values."""
+"""Example data as the CSV files a user would bring: scikit-learn's bundled data sets (no
+download) and a shop's orders with text categories and missing values.
+
+`python -m training.examples DIR` writes cancer.csv (binary: diagnosis), wine.csv
+(multi-class: cultivar), diabetes.csv (regression: target) and orders.csv (spend for
+regression, big for binary) into DIR. The tests train on the same files.
+"""
 
 from __future__ import annotations
 
@@ -57,6 +62,25 @@ def shop_frame(rows: int = 600, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
+def orders_csv(folder: Path) -> Path:
+    """The shop's orders with both labels: spend (regression) and big (binary)."""
+    path = folder / "orders.csv"
+    shop_frame().to_csv(path, index=False)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write example CSV files to train on.")
+    parser.add_argument("folder", type=Path)
+    folder = parser.parse_args(argv).folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for make in (cancer_csv, wine_csv, diabetes_csv, orders_csv):
+        print(make(folder))
+    return 0
+
+
 def shop_csv(folder: Path, label: str = "spend") -> Path:
     """shop_frame as a CSV with one label: spend (regression) or big (binary)."""
     frame = shop_frame()
@@ -64,3 +88,7 @@ def shop_csv(folder: Path, label: str = "spend") -> Path:
     path = folder / f"shop-{label}.csv"
     frame.drop(columns=drop).to_csv(path, index=False)
     return path
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

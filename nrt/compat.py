@@ -15,6 +15,8 @@ The ASL is never changed to suit moto: this module makes moto behave as AWS docu
 | $$.Execution.StartTime is a Python datetime                | an ISO-8601 string                   |
 | no UpdateEndpoint                                          | endpoint switched to a new config    |
 | AddTags appends a second value for an existing key         | the key's value is replaced          |
+| Describe{Model,EndpointConfig,Endpoint} answer unset       | left out, as AWS does (the SageMaker |
+| optional structures as empty ones (VpcConfig: {})          | SDK's typed resources refuse them)   |
 | a conditional write checks, then writes: two concurrent    | each write is atomic: of two writes  |
 | writes of one key can both pass their condition            | with attribute_not_exists, one wins  |
 | $.a[0].b (a definite path) answered as a list              | the value itself; only paths with    |
@@ -121,6 +123,7 @@ def install(port: int | None = None) -> None:
         _patch_training_jobs()
         _patch_definite_jsonpaths()
         _patch_add_tags()
+        _patch_model_description()
         _patch_atomic_writes()
         _patch_stream_records()
         _installed = True
@@ -1121,6 +1124,28 @@ def _patch_add_tags() -> None:
         return tags_now
 
     _replace(SageMakerModelBackend, "add_tags", add_tags)
+
+
+def _patch_model_description() -> None:
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.responses import SageMakerResponse
+
+    # moto's Describe{Model,EndpointConfig,Endpoint} answer the optional structures nobody set
+    # as empty ones ("VpcConfig": {}, "DataCaptureConfig": {}, "Containers": []); AWS leaves
+    # them out. The SageMaker Python SDK's typed resources refuse the empty structures (their
+    # required members are missing) right after Model.create or EndpointConfig.create. Only
+    # the answers change: moto's own code still reads its objects as before.
+    for action in ("describe_model", "describe_endpoint_config", "describe_endpoint"):
+        original = getattr(SageMakerResponse, action)
+
+        def describe(self: Any, original: Any = original) -> Any:
+            answer = original(self)
+            described = answer.result
+            if not isinstance(described, dict):
+                return answer
+            return ActionResult({k: v for k, v in described.items() if v != {} and v != []})
+
+        _replace(SageMakerResponse, action, describe)
 
 
 # --- atomic writes -----------------------------------------------------------------------------

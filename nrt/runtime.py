@@ -3,6 +3,7 @@ stream worker that fills the lake."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -65,8 +66,19 @@ def deploy_local_endpoint(aws: EmbeddedAws, name: str, directory: Path) -> str:
             }
         ],
     )
-    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=endpoint)
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=endpoint, Tags=_tags_of(name, directory))
     return endpoint
+
+
+def _tags_of(name: str, directory: Path) -> list[dict[str, str]]:
+    """What nrt deploy-model tags an endpoint with, for a model on this machine (none without one)."""
+    from nrt.deploy import held_out_metric, model_tags
+    from training.inference import SIGNATURE, Signature
+
+    if not (directory / SIGNATURE).is_file():
+        return []
+    signature = Signature.from_dict(json.loads((directory / SIGNATURE).read_text()))
+    return model_tags(name, signature, held_out_metric(directory))
 
 
 @dataclass

@@ -163,10 +163,13 @@ def test_models_lists_the_default_model(stack):
         "endpoint": "nrt-failure",
         "status": "InService",
         "available": True,
+        "kind": "binary",
+        "features": ["a", "b", "c"],
+        "feature_count": 3,
     } in listing["models"]
     shown = subprocess.run([*NRT, "models", "--url", stack["url"]], cwd=ROOT, capture_output=True, text=True)
     assert shown.returncode == 0
-    assert "failure" in shown.stdout and "nrt-failure" in shown.stdout
+    assert "failure" in shown.stdout and "binary" in shown.stdout and "a, b, c" in shown.stdout
 
 
 def _predict_with(url: str, model: str, timeout: float) -> tuple[int, Any]:
@@ -218,7 +221,7 @@ def test_retraining_by_hand_replaces_the_model_behind_the_endpoint_and_it_keeps_
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "  Train\n" in done.stdout and "  QualityGate\n" in done.stdout
-    assert "deployed: new ROC AUC" in done.stdout
+    assert "deployed: new roc_auc" in done.stdout
     deadline = time.monotonic() + 15
     while _host_of(stack, "nrt-e2e-pump") == host_before and time.monotonic() < deadline:
         time.sleep(0.25)
@@ -345,9 +348,10 @@ def test_train_writes_a_model_the_host_can_serve(tmp_path):
     )  # fmt: skip
 
     assert result.returncode == 0, result.stderr
-    assert "ROC AUC" in result.stdout
+    assert "roc_auc" in result.stdout
     assert (tmp_path / "models" / "tiny" / "model.joblib").exists()
-    assert json.loads((tmp_path / "models" / "tiny" / "evaluation.json").read_text())["roc_auc"] >= 0.97
+    report = json.loads((tmp_path / "models" / "tiny" / "evaluation.json").read_text())
+    assert (report["metric"], report["kind"]) == ("roc_auc", "binary") and report["value"] >= 0.97
 
 
 def test_up_with_auth_makes_a_key_requires_it_and_reports_health(tmp_path):

@@ -525,6 +525,20 @@ def test_add_tags_replaces_the_value_of_an_existing_key(aws):
     assert sorted((t["Key"], t["Value"]) for t in sm.list_tags(ResourceArn=arn)["Tags"]) == [("k", "2"), ("other", "x")]
 
 
+def test_describe_model_leaves_out_a_vpc_config_and_containers_that_were_never_given(aws):
+    sm = aws.client("sagemaker")
+    role = f"arn:aws:iam::{aws.ctx.account}:role/test"
+    sm.create_model(ModelName="compat-novpc", ExecutionRoleArn=role, PrimaryContainer={"Image": "local/image"})
+    vpc = {"SecurityGroupIds": ["sg-1"], "Subnets": ["subnet-1"]}
+    sm.create_model(ModelName="compat-vpc", ExecutionRoleArn=role, PrimaryContainer={"Image": "i"}, VpcConfig=vpc)
+
+    plain = sm.describe_model(ModelName="compat-novpc")
+    with_vpc = sm.describe_model(ModelName="compat-vpc")
+
+    assert "VpcConfig" not in plain and "Containers" not in plain
+    assert with_vpc["VpcConfig"] == vpc
+
+
 TRAIN = {
     "Type": "Task",
     "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",

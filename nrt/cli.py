@@ -311,6 +311,16 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
     from nrt.template import LocalContext, load_template
 
     model_dir = Path(args.model_dir) if args.model_dir else Path(args.state_dir) / "models" / args.name
+    if args.code:
+        import shutil
+
+        code = Path(args.code)
+        if not (code / "inference.py").is_file():
+            print(f"cannot deploy {args.name}: --code {code} has no inference.py", file=sys.stderr)
+            return 1
+        shutil.rmtree(model_dir / "code", ignore_errors=True)
+        shutil.copytree(code, model_dir / "code", ignore=shutil.ignore_patterns("__pycache__"))
+        print(f"serving {args.name} with your code from {code} (copied to {model_dir / 'code'})")
     if args.model_file:
         from nrt.deploy import DeployError, check_model
 
@@ -602,6 +612,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--sample", help="with --model-file: a CSV of the features, for their types and categories")
     deploy.add_argument("--positive-label", help="with --model-file, binary: the positive label")
     deploy.add_argument("--threshold", type=float, help="with --model-file, binary: the decision threshold")
+    deploy.add_argument("--code", help="your own serving code: a folder with inference.py (and requirements.txt)")
     deploy.add_argument("--state-dir", default=".nrt")
     deploy.add_argument("--memory", type=int, default=2048, help="serverless memory, MB (1024-6144)")
     deploy.add_argument("--max-concurrency", type=int, default=20, help="serverless max concurrency (1-200)")

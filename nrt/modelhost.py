@@ -1,5 +1,6 @@
 """A model host: the SageMaker container's HTTP contract (GET /ping, POST /invocations)
-around training/inference.py's model_fn and transform_fn, one process per model."""
+around the model directory's serving code, run as SageMaker's scikit-learn container runs it
+(training/container.py), one process per model."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import argparse
 import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
-from training import inference
+from training import container
 
 
-def make_handler(model: Any) -> type[BaseHTTPRequestHandler]:
+def make_handler(served: container.Served) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         # Headers and body go out in two writes; with Nagle on, a kept-alive peer's
@@ -42,8 +44,8 @@ def make_handler(model: Any) -> type[BaseHTTPRequestHandler]:
             if self.path != "/invocations":
                 self._send(404, json.dumps({"message": f"no route {self.path}"}))
                 return
-            reply = inference.transform_fn(
-                model, body, self.headers.get("Content-Type", "application/json"), self.headers.get("Accept", "")
+            reply = container.answer(
+                served, body, self.headers.get("Content-Type", "application/json"), self.headers.get("Accept", "")
             )
             self._send(reply.status, reply.body)
 
@@ -52,8 +54,8 @@ def make_handler(model: Any) -> type[BaseHTTPRequestHandler]:
 
 def serve(model_dir: str, port: int, host: str = "127.0.0.1") -> None:
     """Load the model and serve until killed; prints one line when ready."""
-    model = inference.model_fn(model_dir)
-    server = ThreadingHTTPServer((host, port), make_handler(model))
+    served = container.load(Path(model_dir))
+    server = ThreadingHTTPServer((host, port), make_handler(served))
     server.daemon_threads = True
     print(f"model host ready on http://{host}:{server.server_address[1]}", flush=True)
     server.serve_forever()

@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from training import inference
+from training import container, inference
 from training.inference import SIGNATURE, Feature, Kind, Signature
 
 # The scikit-learn of the serving image (SageMaker's scikit-learn 1.9 container; nrt deploy-model's FRAMEWORK_VERSION).
@@ -125,27 +125,69 @@ def sample_instance(signature: Signature) -> dict[str, Any]:
     return {"features": {f.name: value(f) for f in signature.features}}
 
 
+PREDICTION_KEYS = {"kind", "prediction", "probability", "probabilities"}
+
+
 def check(model_dir: Path) -> Signature:
     """Load as the container does and score one sample reading; Refused says what went wrong."""
     estimator = _load(model_dir / inference.ARTIFACT)
-    model = inference.Model(estimator, inference.load_signature(model_dir, estimator))
-    fitted = model.signature.sklearn_version or _version_of(estimator)
+    signature = inference.load_signature(model_dir, estimator)
+    fitted = signature.sklearn_version or _version_of(estimator)
     if fitted and ".".join(fitted.split(".")[:2]) != SERVING_SKLEARN:
         raise Refused(
             f"the model was fitted with scikit-learn {fitted}; the serving image has scikit-learn {SERVING_SKLEARN}. "
             f"Refit it with scikit-learn {SERVING_SKLEARN}"
         )
-    body = json.dumps({"instances": [sample_instance(model.signature)]})
-    reply = inference.transform_fn(model, body, "application/json", "application/json")
+    if not (model_dir / SIGNATURE).is_file():  # a model saved before signatures: keep what it says of itself
+        (model_dir / SIGNATURE).write_text(signature.to_json())
+    check_requirements(model_dir)
+    try:
+        served = container.load(model_dir)
+    except container.ServingCodeError as error:
+        raise Refused(str(error)) from None
+    except Exception as error:
+        raise Refused(f"the serving code's model_fn failed: {type(error).__name__}: {error}") from None
+    body = json.dumps({"instances": [sample_instance(signature)]})
+    reply = container.answer(served, body, "application/json", "application/json")
     if reply.status != 200:
-        raise Refused(f"the model refused a sample reading built from its signature: {reply.body}")
+        detail = reply.body if len(reply.body) <= 300 else reply.body[:300] + "..."
+        raise Refused(f"the model refused a sample reading built from its signature ({reply.status}): {detail}")
     try:
         [answer] = json.loads(reply.body)["predictions"]
-    except (ValueError, KeyError) as error:
-        raise Refused(f"the model's answer to a sample reading is not one prediction: {error}") from None
-    if model.signature.kind != "regression" and answer["prediction"] not in (model.signature.labels or []):
+    except (ValueError, KeyError, TypeError) as error:
+        raise Refused(
+            f"the answer to a sample reading is not {{\"predictions\": [one prediction]}} ({error}): {reply.body[:200]}"
+        ) from None
+    missing = PREDICTION_KEYS - set(answer) if isinstance(answer, dict) else PREDICTION_KEYS
+    if missing:
+        raise Refused(
+            f"a prediction must carry {', '.join(sorted(PREDICTION_KEYS))} (the workflow stores each); "
+            f"this one lacks {', '.join(sorted(missing))}: {json.dumps(answer)[:200]}"
+        )
+    if signature.kind != "regression" and answer["prediction"] not in (signature.labels or []):
         raise Refused(f"the model answered {answer['prediction']!r}, which is not one of its labels")
-    return model.signature
+    return signature
+
+
+def check_requirements(model_dir: Path) -> None:
+    """The container installs code/requirements.txt; here they must already be installed."""
+    import re
+    from importlib.metadata import PackageNotFoundError, version
+
+    requirements = model_dir / container.CODE / container.REQUIREMENTS
+    if not requirements.is_file():
+        return
+    for line in requirements.read_text().splitlines():
+        name = re.split(r"[<>=!~\[;@\s]", line.split("#", 1)[0].strip(), maxsplit=1)[0]
+        if not name:
+            continue
+        try:
+            version(name)
+        except PackageNotFoundError:
+            raise Refused(
+                f"{requirements} needs {name!r}, which is not installed here: the container installs it on AWS; "
+                f"for the local stack, install it first (.venv/bin/pip install -r {requirements})"
+            ) from None
 
 
 def from_file(model_file: Path, model_dir: Path, args: argparse.Namespace) -> None:
@@ -176,8 +218,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.from_file is not None:
             from_file(args.from_file, args.model_dir, args)
         signature = check(args.model_dir)
-        if not (args.model_dir / SIGNATURE).is_file():  # a model saved before signatures: keep what it says
-            (args.model_dir / SIGNATURE).write_text(signature.to_json())
     except Refused as error:
         if args.from_file is not None and args.model_dir.exists():
             shutil.rmtree(args.model_dir, ignore_errors=True)

@@ -30,7 +30,12 @@ def package(model_dir: Path, target: Path) -> Path:
         for report in REPORTS:
             if (model_dir / report).is_file():
                 tar.add(model_dir / report, arcname=report)
-        tar.add(Path(inference.__file__), arcname=f"code/{ENTRY_POINT}")
+        code = model_dir / "code"
+        if (code / ENTRY_POINT).is_file():  # your own serving code (nrt deploy-model --code DIR)
+            for path in sorted(p for p in code.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+                tar.add(path, arcname=f"code/{path.relative_to(code).as_posix()}")
+        else:
+            tar.add(Path(inference.__file__), arcname=f"code/{ENTRY_POINT}")
     return target
 
 

@@ -214,3 +214,57 @@ def test_a_file_that_is_not_a_model_is_refused(aws, tmp_path):
 
     with pytest.raises(DeployError, match="holds a list, not a fitted estimator"):
         check_model(tmp_path / "numbers", tmp_path / "numbers.pkl")
+
+
+# --- your own serving code (--code DIR) ----------------------------------------------------------
+
+
+def code_model(tmp_path, code: str, requirements: str | None = None):
+    """A model directory as nrt deploy-model --model-file ... --code DIR leaves it."""
+    import joblib
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    x, y = load_diabetes(return_X_y=True, as_frame=True)
+    joblib.dump(Ridge().fit(x, y), tmp_path / "ridge.joblib")
+    folder = tmp_path / "ridge"
+    (folder / "code").mkdir(parents=True)
+    (folder / "code" / "inference.py").write_text(code)
+    if requirements is not None:
+        (folder / "code" / "requirements.txt").write_text(requirements)
+    return folder
+
+
+def test_your_own_serving_code_is_checked_packaged_and_served(aws, tmp_path):
+    from nrt.deploy import check_model
+    from tests.unit.test_container import CHAINED
+
+    folder = code_model(tmp_path, CHAINED, requirements="scikit-learn\n")
+    check_model(folder, tmp_path / "ridge.joblib", ["--task=regression"])
+    deployment = deploy(aws, "ridge-code", folder)
+    _, url = model_source(aws.client("sagemaker"), "nrt-ridge-code")
+    served = materialise(aws, url, tmp_path / "served")
+
+    assert deployment.status == "InService"
+    assert served is not None
+    assert (served / "code" / "inference.py").read_text() == CHAINED
+    assert (served / "code" / "requirements.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "requirements", "message"),
+    [
+        (("probabilities", "chances"), None, "this one lacks probabilities"),
+        (("def model_fn", "def load_model"), None, "has no model_fn"),
+        (("return model.predict(rows)", "raise KeyError('carat')"), None, r"refused a sample reading .*\(500\)"),
+        (("", ""), "no-such-package-here==1.0\n", "needs 'no-such-package-here', which is not installed here"),
+    ],
+)
+def test_serving_code_the_workflow_cannot_use_is_refused_before_a_deploy(aws, tmp_path, change, requirements, message):
+    from nrt.deploy import check_model
+    from tests.unit.test_container import CHAINED
+
+    folder = code_model(tmp_path, CHAINED.replace(*change), requirements)
+
+    with pytest.raises(DeployError, match=message):
+        check_model(folder, tmp_path / "ridge.joblib", ["--task=regression"])

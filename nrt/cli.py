@@ -607,7 +607,10 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("name")
     deploy.add_argument("--local", action="store_true", help="deploy to the embedded AWS of a running `nrt up`")
     deploy.add_argument("--model-dir", help="the trained model (default: <state-dir>/models/NAME)")
-    deploy.add_argument("--model-file", help="a fitted scikit-learn estimator or Pipeline saved with joblib or pickle")
+    deploy.add_argument(
+        "--model-file", help="a fitted scikit-learn estimator or Pipeline saved with skops (.skops), joblib or pickle"
+    )
+    deploy.add_argument("--trust", help="with a .skops --model-file: comma-separated types to trust beyond skops' own")
     deploy.add_argument("--task", choices=["binary", "multiclass", "regression"], help="with --model-file: the kind")
     deploy.add_argument("--sample", help="with --model-file: a CSV of the features, for their types and categories")
     deploy.add_argument("--positive-label", help="with --model-file, binary: the positive label")

@@ -1,9 +1,10 @@
 """Load a model the way the serving container will, in a process of its own, and score a sample.
 
-`python -m training.check MODEL_DIR` prints one JSON line: {"ok": true, "signature": ...} or
+`python -m training.check MODEL_DIR` prints one JSON line: {"ok": true, ...} or
 {"ok": false, "reason": "..."} with what to do. With --from-file FILE it first builds MODEL_DIR
-from a fitted estimator saved with joblib or pickle: the artifact, and a signature from what
-the estimator says of itself (feature names, classes) and from the flags.
+from a fitted estimator saved with joblib, pickle or skops (a .skops file, loaded with only
+the types skops trusts and those --trust names): the artifact, and a signature from what the
+estimator says of itself (feature names, classes) and from the flags.
 
 It runs in its own process because loading a pickle runs code, may change process-wide state,
 and fails in ways (a class defined in a notebook's __main__, a missing library) that must not
@@ -33,10 +34,33 @@ class Refused(Exception):
     """The model cannot be served; the message says why and what to do."""
 
 
-def _load(path: Path) -> Any:
-    """joblib or plain pickle, with the reasons a load fails said in a user's terms."""
+def _load_skops(path: Path, trusted: list[str]) -> Any:
+    """A .skops file: only types skops trusts, and those you name, are ever built; no code runs."""
+    import skops.io as sio
+
+    untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in trusted]
+    if untrusted:
+        raise Refused(
+            f"{path} holds types skops does not trust by default: {', '.join(untrusted)}. "
+            f"Check that you expect each, then pass --trust {','.join(untrusted)}"
+        )
+    return sio.load(path, trusted=trusted or None)
+
+
+def _load(path: Path, trusted: list[str] | None = None) -> Any:
+    """skops, joblib or plain pickle, with the reasons a load fails said in a user's terms."""
     import joblib
     from sklearn.exceptions import InconsistentVersionWarning
+
+    if path.suffix == ".skops":
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return _load_skops(path, trusted or [])
+        except Refused:
+            raise
+        except Exception as error:
+            raise Refused(f"{path} cannot be loaded with skops: {type(error).__name__}: {error}") from None
 
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -156,7 +180,7 @@ def check(model_dir: Path) -> Signature:
         [answer] = json.loads(reply.body)["predictions"]
     except (ValueError, KeyError, TypeError) as error:
         raise Refused(
-            f"the answer to a sample reading is not {{\"predictions\": [one prediction]}} ({error}): {reply.body[:200]}"
+            f'the answer to a sample reading is not {{"predictions": [one prediction]}} ({error}): {reply.body[:200]}'
         ) from None
     missing = PREDICTION_KEYS - set(answer) if isinstance(answer, dict) else PREDICTION_KEYS
     if missing:
@@ -194,7 +218,7 @@ def from_file(model_file: Path, model_dir: Path, args: argparse.Namespace) -> No
     """MODEL_DIR from a fitted estimator file: the artifact, and its signature."""
     if not model_file.is_file():
         raise Refused(f"{model_file}: no such file")
-    estimator = _load(model_file)
+    estimator = _load(model_file, args.trust)
     signature = signature_for(estimator, args.task, args.sample, args.positive_label, args.threshold)
     model_dir.mkdir(parents=True, exist_ok=True)
     import joblib
@@ -211,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=Path)
     parser.add_argument("--positive-label")
     parser.add_argument("--threshold", type=float)
+    parser.add_argument("--trust", type=lambda text: [t.strip() for t in text.split(",") if t.strip()], default=[])
     args = parser.parse_args(argv)
     if args.positive_label is not None and args.positive_label.lstrip("-").isdigit():
         args.positive_label = int(args.positive_label)  # labels 0/1 are numbers in the model

@@ -268,3 +268,43 @@ def test_serving_code_the_workflow_cannot_use_is_refused_before_a_deploy(aws, tm
 
     with pytest.raises(DeployError, match=message):
         check_model(folder, tmp_path / "ridge.joblib", ["--task=regression"])
+
+
+# --- a safer format than pickle: skops ---------------------------------------------------------
+
+
+def skops_file(tmp_path, with_function: bool):
+    import operator
+
+    import skops.io as sio
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    x, y = load_diabetes(return_X_y=True, as_frame=True)
+    first = FunctionTransformer(operator.neg) if with_function else StandardScaler()
+    path = tmp_path / ("fn.skops" if with_function else "plain.skops")
+    sio.dump(make_pipeline(first, Ridge()).fit(x, y), path)
+    return path
+
+
+def test_a_skops_file_is_loaded_without_running_code_and_deployed(aws, tmp_path):
+    from nrt.deploy import check_model
+    from training.inference import load_signature
+
+    check_model(tmp_path / "plain", skops_file(tmp_path, with_function=False))
+    deployment = deploy(aws, "skops-plain", tmp_path / "plain")
+
+    assert deployment.status == "InService"
+    assert load_signature(tmp_path / "plain", None).kind == "regression"
+
+
+def test_a_skops_file_with_a_type_skops_does_not_trust_needs_it_named(aws, tmp_path):
+    from nrt.deploy import check_model
+
+    path = skops_file(tmp_path, with_function=True)
+
+    with pytest.raises(DeployError, match=r"types skops does not trust by default: _operator\.neg.*--trust"):
+        check_model(tmp_path / "fn", path)
+    check_model(tmp_path / "fn", path, ["--trust=_operator.neg"])

@@ -50,6 +50,7 @@ def serving_module(model_dir: Path) -> ModuleType:
     if spec is None or spec.loader is None:
         raise ServingCodeError(f"{entry} cannot be imported")
     module = importlib.util.module_from_spec(spec)
+    sys.modules["inference"] = module  # imported by name, as the container imports it
     spec.loader.exec_module(module)
     if not hasattr(module, "model_fn"):
         raise ServingCodeError(f"{entry} has no model_fn: the scikit-learn container needs one to load the model")

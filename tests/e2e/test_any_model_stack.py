@@ -251,3 +251,45 @@ def test_a_model_made_by_other_tools_that_cannot_load_is_shown_failed_and_not_re
 
 def model_hosts(stack: Stack) -> set[int]:
     return {pid for pid, module in child_processes(stack.process.pid).items() if module == "nrt.modelhost"}
+
+
+def test_models_that_cannot_be_served_are_refused_by_the_cli_and_nothing_is_deployed(stack, data, tmp_path):
+    from unittest import mock
+
+    import joblib
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    x, y = load_diabetes(return_X_y=True)
+    with mock.patch("sklearn.base.__version__", "1.4.0"):
+        joblib.dump(Ridge().fit(x, y), tmp_path / "old.joblib")
+
+    notebook = nrt(stack, "deploy-model", "clip", "--model-file", str(data / "main.pkl"), *local(stack))
+    old = nrt(stack, "deploy-model", "old", "--model-file", str(tmp_path / "old.joblib"), *local(stack))
+
+    assert notebook.returncode == 1 and "defined in the notebook" in notebook.stderr
+    assert old.returncode == 1 and "scikit-learn 1.4.0" in old.stderr and "scikit-learn 1.9" in old.stderr
+    assert not {"clip", "old"} & set(models(stack))
+
+
+def test_retraining_a_regression_model_keeps_its_kind_and_it_keeps_answering_numbers(stack):
+    done = nrt(stack, "retrain", "spend", "--local", "--aws-port", str(stack.aws_port), timeout=600)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "new rmse" in done.stdout
+    assert wait_for(lambda: models(stack)["spend"]["available"])
+    assert models(stack)["spend"]["kind"] == "regression"
+    status, answer = curl(
+        stack,
+        {"sensor": "till-9", "model": "spend", "timestamp": 1_780_000_300_000,
+         "features": {"channel": "app", "basket": 2, "member": "no"}},
+    )  # fmt: skip
+    assert status == 200 and isinstance(answer["prediction"], float)
+
+
+def test_retraining_a_model_brought_from_a_notebook_is_refused_and_it_keeps_serving(stack):
+    done = nrt(stack, "retrain", "wine", "--local", "--aws-port", str(stack.aws_port), timeout=300)
+
+    assert done.returncode == 1
+    assert "NoRecipe" in done.stderr
+    assert models(stack)["wine"]["available"] and models(stack)["wine"]["kind"] == "multiclass"

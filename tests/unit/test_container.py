@@ -87,3 +87,17 @@ def test_a_directory_without_code_is_served_by_this_projects_inference_module(tm
     from training import inference
 
     assert container.serving_module(model_dir(tmp_path, None)) is inference
+
+
+def test_this_projects_serving_code_shipped_in_a_package_is_served_from_there(tmp_path):
+    from training.package import package, unpack
+    from training.train import Recipe, train
+
+    train(tmp_path / "trained", Recipe("synthetic", "label", None, "binary", rows=1000))
+    served_dir = unpack(package(tmp_path / "trained", tmp_path / "model.tar.gz"), tmp_path / "opt-ml-model")
+
+    served = container.load(served_dir)
+    reply = container.answer(served, json.dumps({"instances": [[12, 87, 20], [1, 2]]}), "application/json", "")
+
+    assert served.module.__file__ == str(served_dir / "code" / "inference.py")
+    assert reply.status == 400 and "expects 3" in json.loads(reply.body)["message"]

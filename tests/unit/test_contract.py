@@ -26,6 +26,36 @@ def rejection(body: Any) -> dict[str, Any]:
     return answer
 
 
+def named(**features: Any) -> dict[str, Any]:
+    body = {k: v for k, v in load_event("reading.json").items() if k != "data"}
+    return {**body, "features": features}
+
+
+def test_a_reading_with_named_features_of_numbers_text_and_null_is_valid():
+    body = named(carat=0.31, cut="Ideal", depth=None)
+
+    assert validate_request(body) is body
+    batch = {"model": "spend", "readings": [{"sensor": "s", "timestamp": 1_700_000_000_000, "features": {"a": 1}}]}
+    assert validate_request(batch) is batch
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({**named(a=1), "data": [1]}, "body: has data and features; send one of them, not both"),
+        ({k: v for k, v in named(a=1).items() if k != "features"}, "body: needs data or features"),
+        (named(a=True), "features.a: true is not a number, null (missing), text (1-256 characters)"),
+        (named(a=[1]), "features.a: [1] is not a number"),
+        (named(a=""), "features.a"),
+        (named(**{"mean radius": 1}), "features: 'mean radius' does not match"),
+        (named(**{f"f{i}": 1 for i in range(1001)}), "features: "),
+        (named(), "features: {} should be non-empty"),
+    ],
+)
+def test_named_features_follow_the_same_rules_and_the_message_names_the_feature(body, message):
+    assert message in rejection(body)["message"]
+
+
 def test_the_seeds_reading_and_a_batch_are_valid():
     assert validate_request(load_event("reading.json"))["sensor"] == "sensor-1"
     assert len(validate_request(load_event("batch.json"))["readings"]) == 3

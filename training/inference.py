@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -85,7 +85,6 @@ class Signature:
     named: bool = False  # fitted on named columns (a DataFrame): scored as one
     sklearn_version: str = ""
     recipe: dict[str, Any] | None = None  # how it was trained, so it can be retrained
-    extra: dict[str, Any] = field(default_factory=dict)  # anything else worth keeping
 
     @property
     def feature_names(self) -> list[str]:

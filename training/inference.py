@@ -20,6 +20,7 @@ Response: {"predictions": [{"kind", "prediction", "probability", "probabilities"
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -289,12 +290,21 @@ class Reply:
     content_type: str = "application/json"
 
 
-def _reply(body: str, status: int) -> Any:
-    # SageMaker's scikit-learn container answers whatever Response transform_fn returns, with
-    # its status; an exception would become a 500 there, whatever the exception says.
+@functools.cache
+def _toolkit() -> Any:
+    """SageMaker's serving toolkit's worker module inside the container; None elsewhere (looked up once)."""
     try:
         from sagemaker_containers.beta.framework import worker  # type: ignore[import-not-found]
     except ImportError:
+        return None
+    return worker
+
+
+def _reply(body: str, status: int) -> Any:
+    # SageMaker's scikit-learn container answers whatever Response transform_fn returns, with
+    # its status; an exception would become a 500 there, whatever the exception says.
+    worker = _toolkit()
+    if worker is None:
         return Reply(body, status)
     return worker.Response(response=body, status=status, mimetype="application/json")
 

@@ -163,7 +163,7 @@ def test_malformed_requests_are_client_errors(demo, body, content_type):
     assert json.loads(reply.body)["message"]
 
 
-def test_in_sagemakers_container_a_refusal_is_the_toolkits_response_with_status_400(demo, monkeypatch):
+def test_in_sagemakers_container_a_refusal_is_the_toolkits_response_with_status_400(demo, monkeypatch, request):
     # The scikit-learn container answers a Response that transform_fn returns with its status;
     # an exception would be a 500 there, whatever it said.
     class Response:
@@ -181,6 +181,8 @@ def test_in_sagemakers_container_a_refusal_is_the_toolkits_response_with_status_
         "sagemaker_containers.beta.framework.worker": worker,
     }.items():
         monkeypatch.setitem(sys.modules, name, module)
+    inference._toolkit.cache_clear()  # looked up once per process: look again, inside the "container"
+    request.addfinalizer(inference._toolkit.cache_clear)
 
     refused = inference.transform_fn(demo, '{"instances": [[1, 2]]}', "application/json", "application/json")
     scored = inference.transform_fn(demo, '{"instances": [[12, 87, 20]]}', "application/json", "application/json")

@@ -22,7 +22,7 @@ from benchmarks.stack import Stack, child_processes, nrt_up
 from tests.conftest import ROOT
 from tests.e2e.test_local_stack import request
 from tests.workflow.test_deploy import notebook_pickle
-from training.examples import cancer_csv, shop_csv, wine_csv
+from training.examples import cancer_csv, diabetes_csv, shop_csv, wine_csv
 
 NRT = [sys.executable, "-m", "nrt.cli"]
 
@@ -38,7 +38,7 @@ def local(stack: Stack) -> list[str]:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder: Path = tmp_path_factory.mktemp("data")
-    for make in (cancer_csv, wine_csv):
+    for make in (cancer_csv, wine_csv, diabetes_csv):
         make(folder)
     shop_csv(folder, "spend")
     shop_csv(folder, "big")
@@ -57,6 +57,10 @@ def stack(data: Path) -> Iterator[Stack]:
                 "--state-dir", str(running.state)),
             nrt(running, "train", "big", "--csv", str(data / "shop-big.csv"), "--label", "big",
                 "--state-dir", str(running.state)),
+            nrt(running, "train", "cultivar", "--csv", str(data / "wine.csv"), "--label", "cultivar",
+                "--state-dir", str(running.state)),
+            nrt(running, "train", "diabetes", "--csv", str(data / "diabetes.csv"), "--label", "target",
+                "--state-dir", str(running.state)),
         ]  # fmt: skip
         for done in trained:
             assert done.returncode == 0, done.stderr
@@ -64,6 +68,8 @@ def stack(data: Path) -> Iterator[Stack]:
             nrt(running, "deploy-model", "spend", *local(running)),
             nrt(running, "deploy-model", "cancer", *local(running)),
             nrt(running, "deploy-model", "big", *local(running)),
+            nrt(running, "deploy-model", "cultivar", *local(running)),
+            nrt(running, "deploy-model", "diabetes", *local(running)),
             nrt(running, "deploy-model", "wine", "--model-file", str(data / "plain.pkl"), *local(running)),
         ]
         for done in deployed:
@@ -123,7 +129,12 @@ def test_curl_gets_a_label_for_a_multiclass_model_brought_from_a_notebook_and_it
 
 
 def test_the_producer_sends_named_features_from_a_csv_for_each_kind_and_every_reading_is_answered(stack, data):
-    for model, csv, label in (("spend", "shop-spend.csv", "spend"), ("cancer", "cancer.csv", "diagnosis")):
+    for model, csv, label in (
+        ("spend", "shop-spend.csv", "spend"),
+        ("cancer", "cancer.csv", "diagnosis"),
+        ("cultivar", "wine.csv", "cultivar"),
+        ("diabetes", "diabetes.csv", "target"),
+    ):
         done = subprocess.run(
             [sys.executable, "producer/producer.py", "--url", stack.url, "--model", model, "--csv", str(data / csv),
              "--drop", label, "--count", "40", "--rate", "0", "--sensors", "4", "--json"],
@@ -179,7 +190,8 @@ def test_the_lake_and_nrt_query_hold_every_kind_typed(stack):
         done = nrt(stack, "query", "-e", sql, "--format", "json", "--lake", str(stack.state / "lake"))
         assert done.returncode == 0, done.stderr
         rows = {r["model"]: r for r in json.loads(done.stdout)}
-        ready = {"spend", "cancer", "wine"} <= set(rows) and rows["spend"]["n"] >= 41 and rows["wine"]["n"] >= 30
+        ready = {"spend", "cancer", "wine", "cultivar", "diabetes"} <= set(rows) and rows["spend"]["n"] >= 41
+        ready = ready and rows["wine"]["n"] >= 30 and rows["cultivar"]["n"] >= 40 and rows["diabetes"]["n"] >= 40
         return rows if ready else None
 
     rows = wait_for(query, timeout=60)
@@ -189,6 +201,8 @@ def test_the_lake_and_nrt_query_hold_every_kind_typed(stack):
     assert rows["spend"]["mean_value"] > 0
     assert (rows["cancer"]["kind"], rows["cancer"]["labels"], rows["cancer"]["values_"]) == ("binary", 40, 0)
     assert (rows["wine"]["kind"], rows["wine"]["values_"]) == ("multiclass", 0)
+    assert (rows["cultivar"]["kind"], rows["cultivar"]["labels"]) == ("multiclass", 40)
+    assert (rows["diabetes"]["kind"], rows["diabetes"]["values_"]) == ("regression", 40)
     rates = nrt(stack, "query", str(ROOT / "athena/label_rate_per_minute.sql"), "--format", "json", "--lake",
                 str(stack.state / "lake"))  # fmt: skip
     assert {r["label"] for r in json.loads(rates.stdout) if r["model"] == "cancer"} <= {"benign", "malignant"}
@@ -198,8 +212,8 @@ def test_the_dashboard_charts_classifiers_by_label_and_regressors_by_value(stack
     page = request_text(f"{stack.url}/dashboard")
 
     data = json.loads(page.split('<script type="application/json" id="data">', 1)[1].split("</script>", 1)[0])
-    assert {r["model"] for r in data["charts"]["label_rate"]["rows"]} >= {"cancer", "wine"}
-    assert {r["model"] for r in data["charts"]["value"]["rows"]} == {"spend"}
+    assert {r["model"] for r in data["charts"]["label_rate"]["rows"]} >= {"cancer", "wine", "cultivar"}
+    assert {r["model"] for r in data["charts"]["value"]["rows"]} >= {"spend", "diabetes"}
 
 
 def request_text(url: str) -> str:

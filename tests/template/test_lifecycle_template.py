@@ -126,3 +126,12 @@ def test_outputs_give_deploy_model_what_it_needs():
 
 def test_the_notifications_topic_is_encrypted():
     assert props("RetrainNotifications")["KmsMasterKeyId"] == "alias/aws/sns"
+
+
+def test_get_models_may_read_the_tags_of_prefixed_endpoints_only():
+    function = props("ListModelsFunction")
+    [tags] = [s for s in function["Policies"][0]["Statement"] if s.get("Sid") == "ReadModelTags"]
+
+    assert tags["Action"] == "sagemaker:ListTags"
+    assert tags["Resource"].name == "Sub"
+    assert tags["Resource"].value.endswith(":endpoint/${EndpointPrefix}*")

@@ -114,18 +114,22 @@ def signature_for(
         signature = inference.signature_from_estimator(model, kind)
     except (TypeError, ValueError) as error:
         raise Refused(f"cannot tell what the model takes: {error}") from None
-    if not signature.features:
-        raise Refused("the estimator does not say how many features it takes (no n_features_in_): is it fitted?")
     if sample is not None:
         import pandas as pd
 
         from training.train import features_of
 
         frame = pd.read_csv(sample, skipinitialspace=True)
-        missing = [name for name in signature.feature_names if name not in frame.columns]
+        names = signature.feature_names or [str(c) for c in frame.columns]  # the estimator says none: the sample's
+        missing = [name for name in names if name not in frame.columns]
         if missing:
             raise Refused(f"--sample {sample} has no column {missing[0]!r}, which the model takes")
-        signature = replace(signature, features=features_of(frame[signature.feature_names], str(sample)))
+        signature = replace(signature, features=features_of(frame[names], str(sample)))
+    if not signature.features:
+        raise Refused(
+            "the estimator does not say which features it takes (no n_features_in_ or feature_names_in_): "
+            "pass --sample CSV with the feature columns in the order the model takes them"
+        )
     if signature.kind == "binary":
         labels = signature.labels or []
         if positive is not None and positive not in labels:
@@ -239,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.positive_label is not None and args.positive_label.lstrip("-").isdigit():
         args.positive_label = int(args.positive_label)  # labels 0/1 are numbers in the model
+    code = args.model_dir / container.CODE
+    if code.is_dir():  # helper modules shipped with --code DIR load the model's own classes, as in the container
+        sys.path.insert(0, str(code.resolve()))
     try:
         if args.from_file is not None:
             from_file(args.from_file, args.model_dir, args)

@@ -308,3 +308,47 @@ def test_a_skops_file_with_a_type_skops_does_not_trust_needs_it_named(aws, tmp_p
     with pytest.raises(DeployError, match=r"types skops does not trust by default: _operator\.neg.*--trust"):
         check_model(tmp_path / "fn", path)
     check_model(tmp_path / "fn", path, ["--trust=_operator.neg"])
+
+
+def test_a_pickle_that_needs_a_library_the_image_lacks_is_refused_naming_it(aws, tmp_path):
+    import subprocess
+    import sys
+
+    from nrt.deploy import check_model
+
+    (tmp_path / "featurekit.py").write_text(
+        "import numpy as np\nfrom sklearn.base import BaseEstimator, TransformerMixin\n"
+        "class Square(BaseEstimator, TransformerMixin):\n"
+        "    def fit(self, x, y=None):\n        return self\n"
+        "    def transform(self, x):\n        return np.asarray(x, dtype=float) ** 2\n"
+    )
+    script = (
+        "import pickle, sys\nfrom sklearn.datasets import load_diabetes\nfrom sklearn.linear_model import Ridge\n"
+        "from sklearn.pipeline import make_pipeline\nfrom featurekit import Square\n"
+        "x, y = load_diabetes(return_X_y=True)\n"
+        "pickle.dump(make_pipeline(Square(), Ridge()).fit(x, y), open(sys.argv[1], 'wb'))\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "kit.pkl")], check=True, cwd=tmp_path)
+
+    with pytest.raises(DeployError, match=r"needs the library 'featurekit'.*requirements\.txt.*--code DIR"):
+        check_model(tmp_path / "kit", tmp_path / "kit.pkl")
+    # Shipped with the model's own serving code, the module loads, as in the container.
+    from tests.unit.test_container import CHAINED
+
+    (tmp_path / "kit" / "code").mkdir(parents=True)
+    (tmp_path / "kit" / "code" / "inference.py").write_text(CHAINED)
+    (tmp_path / "kit" / "code" / "featurekit.py").write_text((tmp_path / "featurekit.py").read_text())
+    with pytest.raises(DeployError, match="does not say which features it takes.*--sample CSV"):
+        check_model(tmp_path / "kit", tmp_path / "kit.pkl", ["--task=regression"])
+    (tmp_path / "kit" / "code").mkdir(parents=True)  # the refusal removed what the check had made
+    (tmp_path / "kit" / "code" / "inference.py").write_text(CHAINED)
+    (tmp_path / "kit" / "code" / "featurekit.py").write_text((tmp_path / "featurekit.py").read_text())
+    sample = tmp_path / "sample.csv"
+    load_diabetes_frame().to_csv(sample, index=False)
+    check_model(tmp_path / "kit", tmp_path / "kit.pkl", ["--task=regression", f"--sample={sample}"])
+
+
+def load_diabetes_frame():
+    from sklearn.datasets import load_diabetes
+
+    return load_diabetes(as_frame=True).data

@@ -338,7 +338,7 @@ def test_a_pickle_that_needs_a_library_the_image_lacks_is_refused_naming_it(aws,
     (tmp_path / "kit" / "code").mkdir(parents=True)
     (tmp_path / "kit" / "code" / "inference.py").write_text(CHAINED)
     (tmp_path / "kit" / "code" / "featurekit.py").write_text((tmp_path / "featurekit.py").read_text())
-    with pytest.raises(DeployError, match="does not say which features it takes.*--sample CSV"):
+    with pytest.raises(DeployError, match=r"does not say which features it takes.*--sample CSV"):
         check_model(tmp_path / "kit", tmp_path / "kit.pkl", ["--task=regression"])
     (tmp_path / "kit" / "code").mkdir(parents=True)  # the refusal removed what the check had made
     (tmp_path / "kit" / "code" / "inference.py").write_text(CHAINED)

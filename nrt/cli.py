@@ -253,6 +253,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from training.dataset import DatasetError, infer_kind, load_csv
+    from training.inference import label_from_text
     from training.train import EVALUATION, MODEL_CARD, PLOT, Recipe, train
 
     directory = Path(args.state_dir) / "models" / args.name
@@ -270,7 +271,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 print("--csv needs --label COLUMN: the column the model learns to predict", file=sys.stderr)
                 return 2
             kind = args.task or infer_kind(load_csv(args.csv, args.label, features).y)
-            positive = _label_value(args.positive_label)
+            positive = None if args.positive_label is None else label_from_text(args.positive_label)
             recipe = Recipe(
                 str(args.csv),
                 args.label,
@@ -292,16 +293,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print(f"  report: {directory / EVALUATION}, {directory / PLOT}, {directory / MODEL_CARD}")
     return 0
-
-
-def _label_value(text: str | None) -> str | int | None:
-    """A label from the command line: an integer where it reads as one (labels 0/1), else text."""
-    if text is None:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        return text
 
 
 def cmd_deploy_model(args: argparse.Namespace) -> int:
@@ -331,6 +322,7 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
                 ("sample", args.sample),
                 ("positive_label", args.positive_label),
                 ("threshold", args.threshold),
+                ("trust", args.trust),
             )
             if v is not None
         ]

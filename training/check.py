@@ -241,8 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float)
     parser.add_argument("--trust", type=lambda text: [t.strip() for t in text.split(",") if t.strip()], default=[])
     args = parser.parse_args(argv)
-    if args.positive_label is not None and args.positive_label.lstrip("-").isdigit():
-        args.positive_label = int(args.positive_label)  # labels 0/1 are numbers in the model
+    if args.positive_label is not None:
+        args.positive_label = inference.label_from_text(args.positive_label)
     code = args.model_dir / container.CODE
     if code.is_dir():  # helper modules shipped with --code DIR load the model's own classes, as in the container
         sys.path.insert(0, str(code.resolve()))

@@ -157,6 +157,11 @@ def native(value: Any) -> Label | float:
     return str(value)
 
 
+def label_from_text(text: str) -> Label:
+    """A label given on the command line: an integer where it reads as one (labels 0/1), else text."""
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
 def signature_from_estimator(model: Any, kind: Kind | None = None) -> Signature:
     """What the estimator says of itself: feature names or count, labels, and its kind."""
     import sklearn

@@ -42,7 +42,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
 from training.dataset import check_trainable, load_csv, synthetic_table
-from training.inference import ARTIFACT, SIGNATURE, Feature, Kind, Signature, native
+from training.inference import ARTIFACT, SIGNATURE, Feature, Kind, Label, Signature, native
 
 EVALUATION = "evaluation.json"
 MODEL_CARD = "model_card.json"
@@ -73,7 +73,7 @@ class Recipe:
     seed: int = 7
     noise: float = 0.0  # synthetic only
     threshold: float | None = None  # binary: fixed, instead of chosen by THRESHOLD_RULE
-    positive_label: str | int | None = None
+    positive_label: Label | None = None
 
 
 @dataclass(frozen=True)

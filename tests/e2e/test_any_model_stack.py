@@ -307,3 +307,18 @@ def test_retraining_a_model_brought_from_a_notebook_is_refused_and_it_keeps_serv
     assert done.returncode == 1
     assert "NoRecipe" in done.stderr
     assert models(stack)["wine"]["available"] and models(stack)["wine"]["kind"] == "multiclass"
+
+
+def test_a_skops_file_is_deployed_through_the_cli_once_its_untrusted_type_is_named(stack, tmp_path):
+    from tests.workflow.test_deploy import skops_file
+
+    path = skops_file(tmp_path, with_function=True)
+
+    refused = nrt(stack, "deploy-model", "negated", "--model-file", str(path), *local(stack))
+    deployed = nrt(stack, "deploy-model", "negated", "--model-file", str(path), "--trust", "_operator.neg",
+                   *local(stack))  # fmt: skip
+
+    assert refused.returncode == 1 and "--trust _operator.neg" in refused.stderr
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    assert wait_for(lambda: models(stack).get("negated", {}).get("available"))
+    assert models(stack)["negated"]["kind"] == "regression"

@@ -287,10 +287,13 @@ def upload_recipe(s3: Any, bucket: str, name: str, model_dir: Path, signature: S
     """The retraining channel: the signature (its recipe) and the CSV it was trained on; returns its URI."""
     prefix = f"data/{name}/"
     s3.upload_file(str(model_dir / SIGNATURE), bucket, prefix + SIGNATURE)
-    source = Path(str((signature.recipe or {}).get("source", "synthetic")))
-    if source.is_file():
+    source = str((signature.recipe or {}).get("source", "synthetic"))
+    if source != "synthetic" and Path(source).is_file():
+        source_file = Path(source)
         log(f"uploading the training data {source} to s3://{bucket}/{prefix} (add fresh CSV files there to retrain)")
-        s3.upload_file(str(source), bucket, prefix + source.name)
+        s3.upload_file(source, bucket, prefix + source_file.name)
+    elif source != "synthetic":
+        log(f"note: the training data {source} is not on this machine; put the CSV under s3://{bucket}/{prefix} to retrain")
     return f"s3://{bucket}/{prefix}"
 
 

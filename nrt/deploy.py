@@ -293,9 +293,7 @@ def upload_recipe(s3: Any, bucket: str, name: str, model_dir: Path, signature: S
         log(f"uploading the training data {source} to s3://{bucket}/{prefix} (add fresh CSV files there to retrain)")
         s3.upload_file(source, bucket, prefix + source_file.name)
     elif source != "synthetic":
-        log(
-            f"note: the training data {source} is not on this machine; put the CSV under s3://{bucket}/{prefix} to retrain"
-        )
+        log(f"note: the training data {source} is not on this machine; to retrain, put it in s3://{bucket}/{prefix}")
     return f"s3://{bucket}/{prefix}"
 
 

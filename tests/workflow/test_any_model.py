@@ -100,6 +100,32 @@ def test_a_batch_of_named_readings_is_scored_in_one_call_and_each_stored(aws, mo
     assert all(stored(aws, r["sensor"], r["timestamp"], "nrt-big-a") for r in readings)
 
 
+def test_batches_of_multiclass_and_regression_readings_are_answered_each_in_their_kinds_form(
+    aws, model_host, models, tmp_path
+):
+    model_host("wine-batch", served(models["wine"]))
+    model_host("spend-batch", served(models["spend"]))
+    wine = pd.read_csv(wine_csv(tmp_path)).head(5)
+    wine_readings = [
+        {"sensor": f"cellar-{i}", "timestamp": next(_ts), "data": [float(v) for v in row.drop("cultivar")]}
+        for i, (_, row) in enumerate(wine.iterrows())
+    ]
+    spend_readings = [
+        {"sensor": f"till-{i}", "timestamp": next(_ts), "features": {"channel": c, "basket": b, "member": "no"}}
+        for i, (c, b) in enumerate([("app", 1), ("store", 9), (None, None)])
+    ]
+
+    labels = run(aws, {"model": "wine-batch", "readings": wine_readings})
+    values = run(aws, {"model": "spend-batch", "readings": spend_readings})
+
+    assert (labels.status, values.status) == (200, 200)
+    assert [r["prediction"] for r in labels.body["results"]] == list(wine["cultivar"])
+    assert {r["kind"] for r in labels.body["results"]} == {"multiclass"}
+    low, high, unknown = (r["prediction"] for r in values.body["results"])
+    assert low < high and isinstance(unknown, float)
+    assert all(r["probabilities"] is None for r in values.body["results"])
+
+
 @pytest.mark.parametrize(
     ("features", "message"),
     [

@@ -284,9 +284,14 @@ def model_tags(name: str, signature: Signature, metric: tuple[str, str, float] |
 
 
 def upload_recipe(s3: Any, bucket: str, name: str, model_dir: Path, signature: Signature, log: Log) -> str:
-    """The retraining channel: the signature (its recipe) and the CSV it was trained on; returns its URI."""
+    """The retraining channel: the signature (its recipe), your serving code if any, and the CSV it was
+    trained on; returns its URI."""
     prefix = f"data/{name}/"
     s3.upload_file(str(model_dir / SIGNATURE), bucket, prefix + SIGNATURE)
+    code = model_dir / "code"
+    for path in sorted(p for p in code.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        # your own serving code (--code DIR) goes along, so a retrained model is served by it too
+        s3.upload_file(str(path), bucket, f"{prefix}code/{path.relative_to(code).as_posix()}")
     source = str((signature.recipe or {}).get("source", "synthetic"))
     if source != "synthetic" and Path(source).is_file():
         source_file = Path(source)

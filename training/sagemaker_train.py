@@ -43,7 +43,7 @@ def recipe_from(channel: Path, scratch: Path) -> Recipe:
         raise NoRecipe("the model's signature has no recipe: it was not trained by nrt train")
     if recipe["source"] == "synthetic":
         return Recipe(**recipe)
-    files = sorted(channel.rglob("*.csv"))
+    files = sorted(f for f in channel.rglob("*.csv") if "code" not in f.relative_to(channel).parts)
     if not files:
         raise NoRecipe(f"the recipe trains on a CSV, and the train channel holds none ({channel})")
     data = scratch / "train.csv"
@@ -67,8 +67,12 @@ def run(model_dir: Path, hyperparameters: dict[str, Any], channels: dict[str, Pa
             name=str(hyperparameters.get("model", model_dir.name)),
             progress=lambda step: print(step, flush=True),
         )
-    (model_dir / "code").mkdir(exist_ok=True)
-    shutil.copy(inference.__file__, model_dir / "code" / "inference.py")
+    own_code = channels["train"] / "code" if "train" in channels else None
+    if own_code is not None and (own_code / "inference.py").is_file():
+        shutil.copytree(own_code, model_dir / "code")  # the model's own serving code (--code DIR) serves it again
+    else:
+        (model_dir / "code").mkdir(exist_ok=True)
+        shutil.copy(inference.__file__, model_dir / "code" / "inference.py")
     lines = METRIC_LINE.format(evaluation.metric, evaluation.value) + "\n"
     lines += METRIC_LINE.format(GATE_METRIC, evaluation.value) + "\n"
     print(lines, end="", flush=True)

@@ -199,3 +199,28 @@ def test_a_model_without_a_recipe_is_refused_and_never_replaced(aws, model_dir, 
     assert serving(aws, endpoint) == before
     [note] = inbox()
     assert note["Subject"] == "nrt-inference: model has no retraining recipe"
+
+
+def test_a_model_served_by_its_own_code_keeps_that_code_when_retrained(aws, regressor, tmp_path):
+    import shutil
+
+    from training import inference
+
+    folder = tmp_path / "own-code"
+    shutil.copytree(regressor, folder)
+    (folder / "code").mkdir()
+    own = "# the team's own serving code\n" + Path(inference.__file__).read_text()
+    (folder / "code" / "inference.py").write_text(own)
+    endpoint = deploy(aws, "retrain-own-code", folder, serving_metric="1000")
+
+    result = retrain(aws, "retrain-own-code")
+
+    assert result["status"] == "SUCCEEDED", result
+    _, variant, _ = serving(aws, endpoint)
+    model = aws.client("sagemaker").describe_model(ModelName=variant["ModelName"])["PrimaryContainer"]
+    bucket, _, key = model["ModelDataUrl"].removeprefix("s3://").partition("/")
+    archive = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        member = tar.extractfile("code/inference.py")
+        assert member is not None
+        assert member.read().decode() == own

@@ -207,3 +207,15 @@ def test_unpacking_refuses_paths_outside_the_model_directory(tmp_path):
     with pytest.raises(tarfile.TarError):
         unpack(archive, tmp_path / "model")
     assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_the_example_files_are_written_and_the_shipped_orders_csv_is_the_same_as_generated(tmp_path):
+    from tests.conftest import ROOT
+    from training.examples import main
+
+    assert main([str(tmp_path)]) == 0
+
+    assert sorted(p.name for p in tmp_path.glob("*.csv")) == ["cancer.csv", "diabetes.csv", "orders.csv", "wine.csv"]
+    assert (tmp_path / "orders.csv").read_text() == (ROOT / "examples" / "orders.csv").read_text()
+    assert infer_kind(load_csv(tmp_path / "orders.csv", "spend", ["channel", "basket", "member"]).y) == "regression"
+    assert infer_kind(load_csv(tmp_path / "orders.csv", "big", ["channel", "basket", "member"]).y) == "binary"

@@ -124,7 +124,7 @@ def signature_for(
         missing = [name for name in names if name not in frame.columns]
         if missing:
             raise Refused(f"--sample {sample} has no column {missing[0]!r}, which the model takes")
-        signature = replace(signature, features=features_of(frame[names], str(sample)))
+        signature = replace(signature, features=features_of(frame[names]))
     if not signature.features:
         raise Refused(
             "the estimator does not say which features it takes (no n_features_in_ or feature_names_in_): "

@@ -93,7 +93,7 @@ class Evaluation:
         return ", ".join(f"{k} {v}" for k, v in shown.items())
 
 
-def features_of(x: pd.DataFrame, label_source: str) -> list[Feature]:
+def features_of(x: pd.DataFrame) -> list[Feature]:
     """Each column as a number or a category (text), nullable when the data has gaps."""
     features = []
     for name in x.columns:
@@ -193,7 +193,7 @@ def train(
         data = {"source": recipe.source, "sha256": digest, "rows": len(table.y)}
     kind = recipe.task
     check_trainable(table, kind)
-    features = features_of(table.x, table.source)
+    features = features_of(table.x)
     x = _as_model_input(table.x, features)
     named = any(f.type == "category" for f in features)
     y = table.y if kind == "regression" else table.y.map(native)

@@ -61,6 +61,17 @@ def retrain(aws: EmbeddedAws, model: str, timeout: float = 120) -> dict[str, Any
         time.sleep(0.2)
 
 
+def artifact_file(aws: EmbeddedAws, variant: dict[str, Any], name: str) -> bytes:
+    """One file of the model.tar.gz that a serving variant's model was created from."""
+    model = aws.client("sagemaker").describe_model(ModelName=variant["ModelName"])["PrimaryContainer"]
+    bucket, _, key = model["ModelDataUrl"].removeprefix("s3://").partition("/")
+    archive = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        member = tar.extractfile(name)
+        assert member is not None, name
+        return member.read()
+
+
 def result_output(result: dict[str, Any]) -> dict[str, Any]:
     output = json.loads(result["output"])
     return {"decision": output["decision"], "metric": output["gate"]["metric"]}
@@ -164,13 +175,7 @@ def test_a_regression_model_is_retrained_by_its_own_recipe_and_judged_by_lower_r
     config, variant, tags = serving(aws, endpoint)
     assert config.startswith("nrt-retrain-spend-r")
     assert tags["nrt:kind"] == "regression" and float(tags["nrt:metric_value"]) < 1000
-    model = aws.client("sagemaker").describe_model(ModelName=variant["ModelName"])["PrimaryContainer"]
-    bucket, _, key = model["ModelDataUrl"].removeprefix("s3://").partition("/")
-    archive = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        member = tar.extractfile("signature.json")
-        assert member is not None
-        signature = json.loads(member.read())
+    signature = json.loads(artifact_file(aws, variant, "signature.json"))
     assert signature["kind"] == "regression"
     assert [f["name"] for f in signature["features"]] == ["channel", "basket", "member"]
 
@@ -217,10 +222,4 @@ def test_a_model_served_by_its_own_code_keeps_that_code_when_retrained(aws, regr
 
     assert result["status"] == "SUCCEEDED", result
     _, variant, _ = serving(aws, endpoint)
-    model = aws.client("sagemaker").describe_model(ModelName=variant["ModelName"])["PrimaryContainer"]
-    bucket, _, key = model["ModelDataUrl"].removeprefix("s3://").partition("/")
-    archive = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        member = tar.extractfile("code/inference.py")
-        assert member is not None
-        assert member.read().decode() == own
+    assert artifact_file(aws, variant, "code/inference.py").decode() == own

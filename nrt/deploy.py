@@ -25,6 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from functions.list_models.app import FEATURE_COUNT_TAG, FEATURES_TAG, KIND_TAG  # GET /models reads these
+from training.check import SERVING_SKLEARN
 from training.inference import SIGNATURE, Signature, load_signature
 from training.package import ENTRY_POINT, package, package_training_code
 
@@ -32,7 +33,7 @@ TRAINING_CODE_KEY = "code/training.tar.gz"  # the retraining job's sagemaker_sub
 
 FRAMEWORK = "sklearn"
 # The scikit-learn serving container that matches the scikit-learn the project trains with.
-FRAMEWORK_VERSION = "1.9-0"
+FRAMEWORK_VERSION = f"{SERVING_SKLEARN}-0"
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 # SageMaker endpoint names: letters, digits and hyphens, at most 63 characters.
 ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")

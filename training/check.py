@@ -26,7 +26,7 @@ from typing import Any
 from training import container, inference
 from training.inference import SIGNATURE, Feature, Kind, Signature
 
-# The scikit-learn of the serving image (SageMaker's scikit-learn 1.9 container; nrt deploy-model's FRAMEWORK_VERSION).
+# The scikit-learn of the serving image: nrt deploy-model deploys SageMaker's scikit-learn container of this version.
 SERVING_SKLEARN = "1.9"
 
 

@@ -231,13 +231,13 @@ def frame(signature: Signature, rows: list[list[Any]]) -> Any:
         return np.asarray([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
     import pandas as pd
 
-    columns = {}
-    for i, feature in enumerate(signature.features):
-        values = [row[i] for row in rows]
-        if feature.type == "number":
-            columns[feature.name] = pd.Series([np.nan if v is None else v for v in values], dtype="float64")
-        else:
-            columns[feature.name] = pd.Series([np.nan if v is None else v for v in values], dtype="object")
+    columns = {
+        feature.name: pd.Series(
+            [np.nan if row[i] is None else row[i] for row in rows],
+            dtype="float64" if feature.type == "number" else "object",
+        )
+        for i, feature in enumerate(signature.features)
+    }
     return pd.DataFrame(columns)
 
 

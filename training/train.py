@@ -145,12 +145,9 @@ def estimator_for(kind: Kind, features: list[Feature], seed: int) -> Any:
     return Pipeline([("encode", encode), ("model", model)])
 
 
-def _fit(estimator: Any, x: pd.DataFrame, y: pd.Series[Any], named: bool) -> Any:
-    return estimator.fit(x if named else x.to_numpy(dtype=float), y)
-
-
-def _scores(estimator: Any, x: pd.DataFrame, named: bool) -> Any:
-    return estimator.predict_proba(x if named else x.to_numpy(dtype=float))
+def _model_x(x: pd.DataFrame, named: bool) -> Any:
+    """Features as the model takes them: named columns (a Pipeline with categories), or plain numbers."""
+    return x if named else x.to_numpy(dtype=float)
 
 
 def _best_threshold(y_true: Any, positive_scores: Any) -> float:
@@ -219,13 +216,13 @@ def train(
             x_fit, x_val, y_fit, y_val = train_test_split(
                 x_train, y_train, test_size=0.25, random_state=recipe.seed, stratify=y_train
             )
-            probe = _fit(estimator_for(kind, features, recipe.seed), x_fit, y_fit, named)
+            probe = estimator_for(kind, features, recipe.seed).fit(_model_x(x_fit, named), y_fit)
             column = list(probe.classes_).index(positive)
-            threshold = _best_threshold(y_val == positive, _scores(probe, x_val, named)[:, column])
+            threshold = _best_threshold(y_val == positive, probe.predict_proba(_model_x(x_val, named))[:, column])
     progress(
         f"fitting {'a Pipeline of OrdinalEncoder and ' if named else ''}HistGradientBoosting on {len(y_train)} rows"
     )
-    model = _fit(estimator_for(kind, features, recipe.seed), x_train, y_train, named)
+    model = estimator_for(kind, features, recipe.seed).fit(_model_x(x_train, named), y_train)
     signature = Signature(
         kind=kind,
         features=features,
@@ -258,7 +255,7 @@ def evaluate(
     kind = signature.kind
     metric, higher = METRIC[kind]
     if kind == "regression":
-        predicted = model.predict(x if named else x.to_numpy(dtype=float))
+        predicted = model.predict(_model_x(x, named))
         residuals = y.to_numpy(dtype=float) - predicted
         metrics: dict[str, Any] = {
             "mae": round(float(mean_absolute_error(y, predicted)), 4),
@@ -274,7 +271,7 @@ def evaluate(
         _plot(plot, draw, f"{name}: held-out residuals (RMSE {metrics['rmse']})")
     else:
         labels = signature.labels or []
-        scores = _scores(model, x, named)
+        scores = model.predict_proba(_model_x(x, named))
         classes = [native(c) for c in model.classes_]
         if kind == "binary":
             positive = signature.positive_label

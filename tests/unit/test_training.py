@@ -219,3 +219,11 @@ def test_the_example_files_are_written_and_the_shipped_orders_csv_is_the_same_as
     assert (tmp_path / "orders.csv").read_text() == (ROOT / "examples" / "orders.csv").read_text()
     assert infer_kind(load_csv(tmp_path / "orders.csv", "spend", ["channel", "basket", "member"]).y) == "regression"
     assert infer_kind(load_csv(tmp_path / "orders.csv", "big", ["channel", "basket", "member"]).y) == "binary"
+
+
+def test_feature_names_follow_the_apis_name_rule_from_the_template():
+    from nrt.contract import schemas
+    from training.dataset import FEATURE_NAME
+
+    assert f"^{FEATURE_NAME.pattern}$" == schemas()["Name"]["pattern"]
+    assert next(iter(schemas()["NamedFeatures"]["patternProperties"])) == schemas()["Name"]["pattern"]

@@ -322,3 +322,18 @@ def test_a_skops_file_is_deployed_through_the_cli_once_its_untrusted_type_is_nam
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     assert wait_for(lambda: models(stack).get("negated", {}).get("available"))
     assert models(stack)["negated"]["kind"] == "regression"
+
+
+def test_the_readmes_curl_command_is_answered_by_a_model_trained_on_the_example_orders(stack):
+    import shlex
+
+    readme = (ROOT / "README.md").read_text()
+    [line] = [x for x in readme.splitlines() if x.startswith("curl ") and "/predictions" in x]
+    argv = [arg.replace("http://127.0.0.1:3000", stack.url) for arg in shlex.split(line)]
+
+    done = subprocess.run([*argv, "-w", "\n%{http_code}"], capture_output=True, text=True, timeout=60)
+
+    text, _, status = done.stdout.rpartition("\n")
+    answer = json.loads(text)
+    assert status == "200", answer
+    assert answer["model"] == "spend" and answer["kind"] == "regression" and isinstance(answer["prediction"], float)

@@ -4,8 +4,11 @@
 -- kind: binary, multiclass or regression. label: the predicted label as text (classifiers);
 -- value: the predicted number (regression). Rows written before labels and values existed
 -- (prediction int, binary 0/1) read as binary, with that number as their label.
+-- reading_time: the reading's timestamp (epoch ms) as a timestamp, for QuickSight's direct queries.
 CREATE OR REPLACE VIEW prediction_events AS
-SELECT event_id, sensor, "timestamp", model, endpoint,
+SELECT event_id, sensor, "timestamp",
+       CAST(from_unixtime("timestamp" / 1000.0) AS timestamp) AS reading_time,
+       model, endpoint,
        coalesce(kind, 'binary') AS kind,
        coalesce(label, CAST(prediction AS varchar)) AS label,
        value, probability, probabilities, input,

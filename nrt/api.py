@@ -1,7 +1,15 @@
-"""The local HTTP API: the deployed API's routes, contract and status codes on 127.0.0.1."""
+"""The local HTTP API: the template's REST API (nrt/gateway.py) in front of the embedded AWS.
+
+The gateway executes the API that template.yaml defines; this module supplies what stands
+behind its integrations on this machine (Step Functions' StartSyncExecution and
+StartExecution on the embedded AWS, the ListModels function) and serves it over HTTP on
+127.0.0.1, with two local-only extras: GET /status (what `nrt status` prints) and the
+dashboard page.
+"""
 
 from __future__ import annotations
 
+import datetime
 import html
 import json
 import logging
@@ -14,67 +22,90 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from functions.list_models.app import list_models
+from functions.list_models.app import list_models, proxy_reply
 from nrt import compat
-from nrt.contract import (
-    MAX_BODY_BYTES,
-    Answer,
-    RequestRejected,
-    answer_from_execution,
-    error,
-    parse_body,
-    validate_request,
-)
+from nrt.contract import Answer, answer_from_execution
 from nrt.embedded import EmbeddedAws
+from nrt.gateway import MAX_PAYLOAD_BYTES, GatewayError, Reply, RestApi
 from nrt.health import Health
+from nrt.template import LocalContext
 
 LOG = logging.getLogger("nrt.api")
+
+Status = Callable[[], dict[str, Any]]
+# endpoint -> why its model cannot be served here (the local runtime's failed model hosts)
+ModelProblems = Callable[[], dict[str, str]]
+Page = Callable[[], str]
+
+
+def aws_error(status: int, type_: str, message: str) -> tuple[int, bytes]:
+    """An AWS JSON-protocol error answer."""
+    return status, json.dumps({"__type": type_, "message": message}).encode()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 @dataclass
 class Inference:
-    """Runs the inference workflow on the embedded AWS, synchronously or in the background."""
+    """Step Functions for the local API: StartSyncExecution runs the workflow in the calling
+    thread; StartExecution queues it for a pool of workers (as AWS runs it in the background)."""
 
     aws: EmbeddedAws
     health: Health = field(default_factory=Health)
     async_workers: int = 4
     async_queue_size: int = 10_000
-    _queue: queue.Queue[tuple[str, dict[str, Any]]] = field(init=False)
+    _queue: queue.Queue[tuple[str, str]] = field(init=False)
 
     def __post_init__(self) -> None:
         self._queue = queue.Queue(self.async_queue_size)
         for i in range(self.async_workers):
             threading.Thread(target=self._drain, name=f"events-{i}", daemon=True).start()
 
-    def run(self, body: dict[str, Any], name: str | None = None) -> Answer:
-        """StartSyncExecution, then the one mapping from outcome to HTTP answer."""
+    def start_sync_execution(self, execution_input: str, name: str | None = None) -> dict[str, Any]:
+        """StartSyncExecution's answer; records the outcome's HTTP status in the health window."""
         started = time.monotonic()
         result = compat.start_sync_execution(
-            self.aws.state_machine_arn,
-            json.dumps(body),
-            name,
-            account=self.aws.ctx.account,
-            region=self.aws.ctx.region,
+            self.aws.state_machine_arn, execution_input, name, account=self.aws.ctx.account, region=self.aws.ctx.region
         )
         answer = answer_from_execution(result["status"], result.get("output"), result.get("cause"))
-        batch = body.get("readings")
+        batch = json.loads(execution_input).get("readings")
         self.health.record(answer.status, time.monotonic() - started, len(batch) if isinstance(batch, list) else 1)
-        return answer
+        return result
+
+    def start_execution(self, execution_input: str, name: str | None = None) -> dict[str, Any]:
+        """StartExecution: queued, or ThrottlingException when the queue is full."""
+        name = name or str(uuid.uuid4())
+        compat.check_execution_name(name)
+        compat.check_execution_input(execution_input)
+        try:
+            self._queue.put_nowait((name, execution_input))
+        except queue.Full:
+            raise compat.throttling("Rate exceeded: the local event queue is full") from None
+        arn = self.aws.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        return {"executionArn": arn, "startDate": datetime.datetime.now(tz=datetime.UTC)}
+
+    def run(self, body: dict[str, Any], name: str | None = None) -> Answer:
+        """The workflow's answer to one request body (what POST /predictions relays)."""
+        result = self.start_sync_execution(json.dumps(body), name)
+        return answer_from_execution(result["status"], result.get("output"), result.get("cause"))
 
     def submit(self, body: dict[str, Any]) -> Answer:
-        """StartExecution (asynchronous): 202 with the execution's id, or 429 when full."""
-        name = uuid.uuid4().hex
+        """Accept one request body for the background (what POST /events does)."""
         try:
-            self._queue.put_nowait((name, body))
-        except queue.Full:
-            return error(429, "Throttled", "the event queue is full; retry with backoff")
-        return Answer(202, {"id": name, "status": "accepted"})
+            started = self.start_execution(json.dumps(body))
+        except compat.aws_errors():
+            return Answer(429, {"status": 429, "error": "Throttled", "message": "the event queue is full"})
+        return Answer(202, {"id": started["executionArn"].rsplit(":", 1)[1], "status": "accepted"})
 
     def _drain(self) -> None:
         while True:
-            name, body = self._queue.get()
+            name, execution_input = self._queue.get()
             try:
-                self.run(body, name)
+                self.start_sync_execution(execution_input, name)
             except Exception:
                 # The workflow records its own failures; this is the runtime failing to run it.
                 LOG.exception("event %s could not be run", name)
@@ -95,49 +126,72 @@ class Inference:
         return self.pending
 
 
-Route = Callable[[bytes], Answer]
+@dataclass
+class LocalServices:
+    """What the template's integrations call, on this machine."""
+
+    inference: Inference
+    functions: dict[str, Callable[[dict[str, Any]], dict[str, Any]]]
+
+    def call(self, service: str, action: str, request: dict[str, Any]) -> tuple[int, bytes]:
+        if (service, action) not in {("states", "StartSyncExecution"), ("states", "StartExecution")}:
+            return aws_error(400, "UnknownOperationException", f"{service}:{action} is not served locally")
+        if request.get("stateMachineArn") != self.inference.aws.state_machine_arn:
+            return aws_error(
+                400, "StateMachineDoesNotExist", f"State Machine Does Not Exist: '{request.get('stateMachineArn')}'"
+            )
+        execution_input = request.get("input", "{}")
+        try:
+            if action == "StartSyncExecution":
+                result = self.inference.start_sync_execution(execution_input, request.get("name"))
+            else:
+                result = self.inference.start_execution(execution_input, request.get("name"))
+        except compat.aws_errors() as exc:
+            return aws_error(
+                int(getattr(exc, "code", 400)), str(getattr(exc, "error_type", "")), str(getattr(exc, "message", exc))
+            )
+        return 200, json.dumps(result, default=_json_default).encode()
+
+    def invoke(self, function_arn: str, event: dict[str, Any]) -> dict[str, Any]:
+        return self.functions[function_arn](event)
 
 
-Status = Callable[[], dict[str, Any]]
-# endpoint -> why its model cannot be served here (the local runtime's failed model hosts)
-ModelProblems = Callable[[], dict[str, str]]
+def local_context(aws: EmbeddedAws) -> LocalContext:
+    """The embedded stack's names, with the API's own references (its role, its function)."""
+    ctx = aws.ctx
+    refs = {
+        **ctx.refs,
+        "ApiRole": f"arn:aws:iam::{ctx.account}:role/{ctx.stack_name}-api",
+        "ListModelsFunction": list_models_arn(ctx),
+    }
+    return LocalContext(ctx.stack_name, ctx.region, ctx.account, dict(ctx.parameters), refs)
 
 
-def make_routes(
-    inference: Inference, status: Status | None = None, problems: ModelProblems | None = None
-) -> dict[tuple[str, str], Route]:
-    def predictions(raw: bytes) -> Answer:
-        return inference.run(validate_request(parse_body(raw)))
+def list_models_arn(ctx: LocalContext) -> str:
+    return f"arn:aws:lambda:{ctx.region}:{ctx.account}:function:{ctx.stack_name}-list-models"
 
-    def events(raw: bytes) -> Answer:
-        return inference.submit(validate_request(parse_body(raw)))
 
-    def models(_: bytes) -> Answer:
-        found = list_models(inference.aws.client("sagemaker"), inference.aws.prefix)
+def make_api(inference: Inference, api_key: str | None = None, problems: ModelProblems | None = None) -> RestApi:
+    """The template's REST API, wired to the embedded AWS."""
+    aws = inference.aws
+
+    def list_models_function(_: dict[str, Any]) -> dict[str, Any]:
+        # The function's logic, in process; local model hosts that cannot start show as Failed.
+        found = list_models(aws.client("sagemaker"), aws.prefix)
         failed = problems() if problems is not None else {}
         for model in found:
             if model["endpoint"] in failed:  # InService in SageMaker's eyes, but its model cannot start here
                 model.update(status="Failed", available=False, reason=failed[model["endpoint"]])
-        return Answer(200, {"prefix": inference.aws.prefix, "models": found})
+        return proxy_reply(aws.prefix, found)
 
-    routes: dict[tuple[str, str], Route] = {
-        ("POST", "/predictions"): predictions,
-        ("POST", "/events"): events,
-        ("GET", "/models"): models,
-    }
-    if status is not None:
-        # Local only (the deployed stack has CloudWatch): what `nrt status` prints.
-        routes[("GET", "/status")] = lambda _: Answer(200, status())
-    return routes
-
-
-Page = Callable[[], str]
+    ctx = local_context(aws)
+    services = LocalServices(inference, {list_models_arn(ctx): list_models_function})
+    return RestApi.from_template(ctx, services, api_key)
 
 
 def make_handler(
-    routes: dict[tuple[str, str], Route], api_key: str | None, pages: dict[str, Page] | None = None
+    api: RestApi, status: Status | None = None, pages: dict[str, Page] | None = None
 ) -> type[BaseHTTPRequestHandler]:
-    paths = {path for _, path in routes}
     local_pages: dict[str, Page] = pages or {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -150,27 +204,23 @@ def make_handler(
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-        def _reply(self, answer: Answer) -> None:
-            data = json.dumps(answer.body).encode("utf-8")
-            self.send_response(answer.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
+        def _send(self, reply: Reply) -> None:
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
-            self.wfile.write(data)
+            self.wfile.write(reply.body)
 
         def _page(self, page: Page) -> None:
             try:
                 data = page().encode("utf-8")
-                status = 200
+                code = 200
             except Exception as exc:
                 LOG.exception("page %s failed", self.path)
                 data = f"<!doctype html><p>This page could not be made: {html.escape(str(exc))}</p>".encode()
-                status = 500
-            self.send_response(status)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+                code = 500
+            self._send(Reply(code, data, {"Content-Type": "text/html; charset=utf-8"}))
 
         def _handle(self, method: str) -> None:
             path = self.path.split("?", 1)[0].rstrip("/") or "/"
@@ -180,35 +230,28 @@ def make_handler(
                 self._page(local_pages[path])
                 return
             length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
+            if length > MAX_PAYLOAD_BYTES:
                 # Refuse without reading the body; the connection cannot be reused after that.
                 self.close_connection = True
-                self._reply(
-                    error(
-                        413,
-                        "PayloadTooLarge",
-                        f"request body is {length} bytes; the limit is {MAX_BODY_BYTES}",
-                    )
-                )
+                self._send(api.gateway_response(GatewayError("REQUEST_TOO_LARGE"), _context(path, method)))
                 return
             raw = self.rfile.read(length) if length else b""
-            if api_key is not None and self.headers.get("x-api-key") != api_key:
-                self._reply(Answer(403, {"message": "Forbidden"}))
-                return
-            route = routes.get((method, path))
-            if route is None:
-                if path in paths:
-                    self._reply(error(405, "MethodNotAllowed", f"{method} is not allowed on {path}"))
-                else:
-                    self._reply(error(404, "NotFound", f"no route {method} {path}"))
-                return
+            headers = {k: v for k, v in self.headers.items()}
             try:
-                self._reply(route(raw))
-            except RequestRejected as rejected:
-                self._reply(rejected.answer)
+                if method == "GET" and path == "/status" and status is not None:
+                    # Local only (the deployed stack has CloudWatch); the same key as the API.
+                    self._send(self._status(headers, status))
+                    return
+                self._send(api.handle(method, path, headers, raw))
             except Exception:
                 LOG.exception("%s %s failed", method, path)
-                self._reply(error(500, "InternalError", "the local API failed; see the nrt up log"))
+                self._send(api.gateway_response(GatewayError("API_CONFIGURATION_ERROR"), _context(path, method)))
+
+        def _status(self, headers: dict[str, str], status: Status) -> Reply:
+            key = {k.lower(): v for k, v in headers.items()}.get("x-api-key")
+            if api.api_key is not None and key != api.api_key:
+                return api.gateway_response(GatewayError("INVALID_API_KEY"), _context("/status", "GET"))
+            return Reply(200, json.dumps(status()).encode())
 
         def do_GET(self) -> None:
             self._handle("GET")
@@ -223,6 +266,10 @@ def make_handler(
             self._handle("DELETE")
 
     return Handler
+
+
+def _context(path: str, method: str) -> dict[str, Any]:
+    return {"requestId": str(uuid.uuid4()), "resourcePath": path, "httpMethod": method}
 
 
 class LocalApi(ThreadingHTTPServer):
@@ -240,6 +287,6 @@ def serve_api(
     problems: ModelProblems | None = None,
 ) -> LocalApi:
     """Start the local API in a background thread; returns the server (call shutdown())."""
-    server = LocalApi((host, port), make_handler(make_routes(inference, status, problems), api_key, pages))
+    server = LocalApi((host, port), make_handler(make_api(inference, api_key, problems), status, pages))
     threading.Thread(target=server.serve_forever, name="local-api", daemon=True).start()
     return server

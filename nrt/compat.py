@@ -116,7 +116,11 @@ def install(port: int | None = None) -> None:
         _patch_item_selector_input()
         _patch_state_machine_type()
         _patch_express_history()
+        _patch_uncatchable_errors()
+        _patch_string_format()
+        _patch_payload_quota()
         _patch_start_sync_execution()
+        _patch_start_execution()
         _patch_invoke_endpoint()
         _patch_update_endpoint()
         _patch_sagemaker_integration()
@@ -663,7 +667,130 @@ def _patch_express_history() -> None:
     _replace(Environment, "__init__", functools.wraps(init)(__init__))
 
 
+# --- States.ALL does not catch terminal errors ----------------------------------------------
+
+
+def _patch_uncatchable_errors() -> None:
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+
+    terminal = {StatesErrorNameType.StatesStatesDataLimitExceeded, StatesErrorNameType.StatesRuntime}
+    matches = ErrorEqualsDecl._eval_body
+
+    def _eval_body(self: Any, env: Any) -> None:
+        # AWS: "States.ALL ... can't catch the States.DataLimitExceeded terminal error type
+        # and runtime error types". moto's wildcard matches every error.
+        error = env.stack[-1]
+        if (
+            isinstance(error, StatesErrorName)
+            and error.typ in terminal
+            and all(isinstance(n, StatesErrorName) and n.typ == StatesErrorNameType.StatesALL for n in self.error_names)
+        ):
+            env.stack.pop()
+            env.stack.append(False)
+            return
+        matches(self, env)
+
+    _replace(ErrorEqualsDecl, "_eval_body", _eval_body)
+
+
+# --- the payload quota counts UTF-8 bytes -----------------------------------------------------
+
+
+def is_within_payload_quota(value: Any) -> bool:
+    """AWS: at most 256 KiB "as a UTF-8 encoded string". moto measures JSON with every
+    non-ASCII character escaped (\\uXXXX, 6 bytes for what UTF-8 holds in 2 or 3)."""
+    if not isinstance(value, str):
+        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    text: str = value
+    return len(text.encode("utf-8")) <= MAX_PAYLOAD_BYTES
+
+
+def _patch_payload_quota() -> None:
+    from moto.stepfunctions.parser import quotas
+
+    _rebind_in_interpreter("is_within_size_quota", quotas.is_within_size_quota, is_within_payload_quota)
+
+
+# --- States.Format keeps escaped braces -------------------------------------------------------
+
+
+def _patch_string_format() -> None:
+    from moto.stepfunctions.parser.asl.component.intrinsic.function.statesfunction.generic.string_format import (
+        StringFormat,
+    )
+
+    def _eval_body(self: Any, env: Any) -> None:
+        # AWS: \{ \} \' \\ in the template are literal characters; only {} is a placeholder.
+        # moto keeps the escapes and runs Python's str.format, which reads every brace as a
+        # field ('\{"instances":{}\}' fails). Read escapes, fill each {} in turn.
+        self.argument_list.eval(env=env)
+        args = env.stack.pop()
+        values = iter(map(self._to_str_repr, args[1:]))
+
+        def part(match: re.Match[str]) -> str:
+            return match.group(1) if match.group(1) is not None else next(values)
+
+        # moto reads the literal from the definition's JSON text, so JSON's \\ is still doubled.
+        template = str(args[0]).replace("\\\\", "\\")
+        env.stack.append(re.sub(r"\\(.)|\{\}", part, template))
+
+    _replace(StringFormat, "_eval_body", _eval_body)
+
+
 # --- StartSyncExecution -------------------------------------------------------------------
+
+
+# Step Functions' payload quota: an execution's input, and each state's input and output.
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+# StartExecution's name rule: 1-80 characters, none of these, no control characters.
+_NAME_REFUSED = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
+
+
+def _aws_error(type_: str) -> type[Exception]:
+    from moto.core.exceptions import AWSError
+
+    return type(type_, (AWSError,), {"TYPE": type_, "STATUS": 400})
+
+
+def aws_errors() -> tuple[type[Exception], ...]:
+    """moto's error base classes: what a service call raises for an AWS error answer."""
+    from moto.core.exceptions import JsonRESTError
+
+    return (JsonRESTError,)
+
+
+def check_execution_name(name: str | None) -> None:
+    """Refuse a name StartExecution/StartSyncExecution would refuse (InvalidName)."""
+    if name is None:
+        return
+    if not 1 <= len(name) <= 80 or _NAME_REFUSED.search(name):
+        raise _aws_error("InvalidName")(f"Invalid Name: '{name}'")
+
+
+def check_execution_input(execution_input: str) -> None:
+    """Refuse an input StartExecution/StartSyncExecution would refuse."""
+    if len(execution_input.encode("utf-8")) > MAX_PAYLOAD_BYTES:
+        raise validation_error(
+            "1 validation error detected: Value at 'input' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_PAYLOAD_BYTES}"
+        )
+    try:
+        json.loads(execution_input)
+    except ValueError:
+        raise _aws_error("InvalidExecutionInput")("Invalid State Machine Execution Input") from None
+
+
+def throttling(message: str) -> Exception:
+    return _aws_error("ThrottlingException")(message)
+
+
+def validation_error(message: str) -> Exception:
+    return _aws_error("ValidationException")(message)
 
 
 def start_sync_execution(
@@ -688,8 +815,9 @@ def start_sync_execution(
             STATUS = 400
 
         raise StateMachineTypeNotSupported("This operation is not supported by this type of state machine")
+    check_execution_name(name)
+    check_execution_input(execution_input)
     name = name or uuid.uuid4().hex
-    json.loads(execution_input)
     execution = SyncExecution(
         name=name,
         sm_type=state_machine.sm_type,
@@ -740,6 +868,42 @@ def _patch_start_sync_execution() -> None:
         return ActionResult(result)
 
     _add(StepFunctionResponse, "start_sync_execution", start_sync_execution_action)
+
+
+# --- StartExecution and ListExecutions as AWS answers them -----------------------------------
+
+
+def _patch_start_execution() -> None:
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    start = StepFunctionResponse.start_execution
+    list_executions = StepFunctionResponse.list_executions
+
+    def start_execution(self: Any) -> Any:
+        # AWS makes up a name when none is given; moto uses None, so a second call without
+        # a name answers ExecutionAlreadyExists (...:None). AWS also checks name and input.
+        from moto.core.responses import ActionResult
+
+        name = self._get_param("name")
+        execution_input = self._get_param("input", if_none="{}")
+        check_execution_name(name)
+        check_execution_input(execution_input)
+        execution = self.stepfunction_backend.start_execution(
+            self._get_param("stateMachineArn"), name or str(uuid.uuid4()), execution_input
+        )
+        return ActionResult({"executionArn": execution.execution_arn, "startDate": execution.start_date})
+
+    def list_executions_action(self: Any) -> Any:
+        # ListExecutions does not list Express executions: AWS refuses the call.
+        machine = self.stepfunction_backend.describe_state_machine(self._get_param("stateMachineArn"))
+        if machine.sm_type == "EXPRESS":
+            raise _aws_error("StateMachineTypeNotSupported")(
+                "This operation is not supported by this type of state machine"
+            )
+        return list_executions(self)
+
+    _replace(StepFunctionResponse, "start_execution", functools.wraps(start)(start_execution))
+    _replace(StepFunctionResponse, "list_executions", functools.wraps(list_executions)(list_executions_action))
 
 
 # --- InvokeEndpoint reaches the model host ------------------------------------------------

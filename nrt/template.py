@@ -85,9 +85,28 @@ class LocalContext:
 
 
 def resolve(value: Any, ctx: LocalContext, template: dict[str, Any] | None = None) -> Any:
-    """Resolve !Ref, !Sub and !GetAtt ...Arn against the local context."""
+    """Resolve the intrinsics the template uses (!Ref, !Sub, !GetAtt ...Arn, !If with its
+    Conditions, !FindInMap, !Join, !Split) against the local context."""
     template = template or load_template()
     params = ctx.parameter_values(template)
+
+    def condition(name: str) -> bool:
+        return truth(template["Conditions"][name])
+
+    def truth(expr: Any) -> bool:
+        if isinstance(expr, Tag):
+            args = expr.value
+            if expr.name == "Equals":
+                return bool(resolve(args[0], ctx, template) == resolve(args[1], ctx, template))
+            if expr.name == "Not":
+                return not truth(args[0])
+            if expr.name == "And":
+                return all(truth(a) for a in args)
+            if expr.name == "Or":
+                return any(truth(a) for a in args)
+            if expr.name == "Condition":
+                return condition(str(args))
+        raise KeyError(f"condition {expr!r} is not evaluated locally")
 
     def ref(name: str) -> str:
         if name in params:
@@ -102,9 +121,13 @@ def resolve(value: Any, ctx: LocalContext, template: dict[str, Any] | None = Non
             return table_arn(ctx, ctx.refs[name]) if _is_table(template, name) else ctx.refs[name]
         raise KeyError(f"!GetAtt {target} has no local value")
 
-    def sub(text: str) -> str:
+    def sub(text: str, variables: dict[str, Any] | None = None) -> str:
+        local = {k: str(resolve(v, ctx, template)) for k, v in (variables or {}).items()}
+
         def repl(m: re.Match[str]) -> str:
             expr = m.group(1)
+            if expr in local:
+                return local[expr]
             return get_att(expr) if "." in expr and "::" not in expr else ref(expr)
 
         # ${!name} is CloudFormation's escape for a literal ${name}.
@@ -114,7 +137,21 @@ def resolve(value: Any, ctx: LocalContext, template: dict[str, Any] | None = Non
         if value.name == "Ref":
             return ref(str(value.value))
         if value.name == "Sub":
-            return sub(value.value if isinstance(value.value, str) else value.value[0])
+            if isinstance(value.value, str):
+                return sub(value.value)
+            return sub(value.value[0], value.value[1])
+        if value.name == "If":
+            name, then, otherwise = value.value
+            return resolve(then if condition(name) else otherwise, ctx, template)
+        if value.name == "FindInMap":
+            mapping, key, attribute = (resolve(v, ctx, template) for v in value.value)
+            return template["Mappings"][mapping][key][attribute]
+        if value.name == "Join":
+            separator, items = value.value
+            return str(separator).join(str(i) for i in resolve(items, ctx, template))
+        if value.name == "Split":
+            separator, text = value.value
+            return str(resolve(text, ctx, template)).split(str(separator))
         if value.name == "GetAtt":
             return get_att(value.value if isinstance(value.value, str) else ".".join(value.value))
         raise KeyError(f"intrinsic !{value.name} is not resolved locally")

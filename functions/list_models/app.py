@@ -77,6 +77,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     available = sum(1 for m in models if m["available"])
     logger.info("models listed", prefix=prefix, models=len(models), available=available)
     metrics.add_metric(name="ModelsAvailable", unit=MetricUnit.Count, value=available)
+    return proxy_reply(prefix, models)
+
+
+def proxy_reply(prefix: str, models: list[dict[str, Any]]) -> dict[str, Any]:
+    """The API Gateway proxy answer for GET /models."""
     return {
         "statusCode": 200,
         "headers": {"Content-Type": "application/json"},

@@ -165,7 +165,9 @@ def test_the_same_event_sent_many_times_concurrently_is_one_item_and_one_lake_ro
     body = json.dumps({**reading, "event_id": "idem-event-1"}).encode()
 
     def send(_: int) -> tuple[int, Any]:
-        req = urllib.request.Request(f"{stack['url']}/predictions", data=body, method="POST")
+        req = urllib.request.Request(
+            f"{stack['url']}/predictions", data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=120) as resp:
             return resp.status, json.loads(resp.read())
 

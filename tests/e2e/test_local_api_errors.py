@@ -11,19 +11,22 @@ from typing import Any
 import pytest
 
 from nrt.api import LocalApi, make_handler
+from tests.gateway_stub import HEADERS, make
 
 
-def test_a_route_that_breaks_answers_500_json_and_the_api_keeps_serving():
-    def broken(_: bytes) -> Any:
+def test_an_integration_that_breaks_answers_500_json_and_the_api_keeps_serving():
+    def broken(action: str, request: dict[str, Any]) -> Any:
         raise RuntimeError("bug")
 
-    server = LocalApi(("127.0.0.1", 0), make_handler({("GET", "/boom"): broken}, None))
+    api, _ = make(broken)
+    server = LocalApi(("127.0.0.1", 0), make_handler(api))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/boom"
+        url = f"http://127.0.0.1:{server.server_address[1]}/events"
         for _ in range(2):
+            request = urllib.request.Request(url, data=b'{"model": "m"}', headers=HEADERS, method="POST")
             with pytest.raises(urllib.error.HTTPError) as caught:
-                urllib.request.urlopen(url, timeout=10)
+                urllib.request.urlopen(request, timeout=10)
             assert caught.value.code == 500
             assert json.loads(caught.value.read())["error"] == "InternalError"
     finally:

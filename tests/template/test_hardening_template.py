@@ -227,6 +227,9 @@ def test_the_latency_alarm_is_p99_against_the_target_parameter():
 def test_the_failure_store_alarm_watches_the_failure_store():
     growth = alarms()["FailureStoreGrowthAlarm"]
     assert growth["Dimensions"] == [{"Name": "TableName", "Value": Tag("Ref", "FailuresTable")}]
+    # DynamoDB metrics docs: SampleCount is the number of write requests; Sum counts capacity
+    # units, several for one item over 1 KB (a failure record carries the whole request).
+    assert (growth["MetricName"], growth["Statistic"]) == ("ConsumedWriteCapacityUnits", "SampleCount")
 
 
 def test_the_dashboard_is_json_and_shows_every_alarm():

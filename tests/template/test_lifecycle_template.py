@@ -55,11 +55,20 @@ def test_the_retrain_workflow_trains_with_sync_then_gates_then_releases_in_order
     assert states["HasRecipe"]["Default"] == "NotifyNoRecipe"
     channel = states["Train"]["Parameters"]["InputDataConfig"][0]
     assert channel["DataSource"]["S3DataSource"]["S3Uri.$"] == "$.serving_tags.recipe[0]"
-    chain, name = [], "CreateModel"
-    while "Next" in states[name]:
+    served_how = [c["Next"] for c in states["ServedHow"]["Choices"]]
+    assert served_how == ["CreateEndpointConfig", "CreateInstanceEndpointConfig"]
+    chain, name = [], "CreateEndpointConfig"
+    while "Next" in states[name] and name != "UpdateDone":
         chain.append(name)
         name = states[name]["Next"]
-    assert chain == ["CreateModel", "CreateEndpointConfig", "UpdateEndpoint", "RecordMetric", "NotifyPromoted"]
+    assert chain == ["CreateEndpointConfig", "UpdateEndpoint", "DescribeUpdatedEndpoint"]
+    # UpdateEndpoint has no .sync: the new version must serve before it is recorded or announced.
+    done, failed = states["UpdateDone"]["Choices"]
+    assert done["Next"] == "RecordMetric" and failed["Next"] == "NotifyUpdateFailed"
+    assert {"Variable": "$.update.config", "StringEqualsPath": "$.version.name"} in done["And"]
+    assert states["UpdateDone"]["Default"] == "WaitForUpdate"
+    assert states["RecordMetric"]["Next"] == "NotifyPromoted"
+    assert states["DescribeServingConfig"]["Catch"][0]["Next"] == "NotifyCannotRetrain"
 
 
 def test_the_retrain_schedule_exists_and_is_off_by_default():
@@ -135,3 +144,44 @@ def test_get_models_may_read_the_tags_of_prefixed_endpoints_only():
     assert tags["Action"] == "sagemaker:ListTags"
     assert tags["Resource"].name == "Sub"
     assert tags["Resource"].value.endswith(":endpoint/${EndpointPrefix}*")
+
+
+def test_the_sklearn_image_accounts_are_the_sagemaker_sdks_for_every_region():
+    from sagemaker.core import image_uris
+
+    from nrt.deploy import FRAMEWORK_VERSION
+    from nrt.template import LocalContext, load_template, resolve
+
+    registries = image_uris.config_for_framework("sklearn")["inference"]["versions"][FRAMEWORK_VERSION]["registries"]
+    mapping = load_template()["Mappings"]["SklearnImageAccounts"]
+    assert {region: row["Account"] for region, row in mapping.items()} == registries
+    image = resources()["RetrainStateMachine"]["Properties"]["DefinitionSubstitutions"]["SklearnImageUri"]
+    for region in ("us-east-1", "eu-west-1", "ap-southeast-2"):
+        uri = resolve(image, LocalContext(region=region))
+        assert uri.startswith(f"{registries[region]}.dkr.ecr.{region}.amazonaws.com/sagemaker-scikit-learn:")
+    assert resolve(image, LocalContext(parameters={"SklearnImageUri": "mine"})) == "mine"
+
+
+# Two stacks in one account (samconfig.toml has dev and prod): nothing may carry a fixed name.
+def test_the_schedule_and_the_lake_database_are_named_per_stack():
+    from nrt.template import LocalContext, resolve
+
+    schedule = resources()["RetrainStateMachine"]["Properties"]["Events"]["Schedule"]["Properties"]
+    assert schedule["OmitName"] is True
+    database = resources()["LakeDatabase"]["Properties"]["DatabaseInput"]["Name"]
+    assert resolve(database, LocalContext(stack_name="nrt-dev")) == "nrt_dev_lake"
+    assert resolve(database, LocalContext(stack_name="nrt-prod")) == "nrt_prod_lake"
+    assert resolve(database, LocalContext(parameters={"LakeDatabaseName": "mine"})) == "mine"
+
+
+# "CloudWatch Logs role ARN must be set in account settings to enable logging": the stage's
+# access logging needs the account's API Gateway role, which a fresh account has not got.
+def test_the_api_waits_for_the_accounts_logging_role_when_the_stack_sets_it():
+    account = resources()["ApiGatewayAccount"]
+    role = resources()["ApiGatewayCloudWatchRole"]
+    assert account["Condition"] == role["Condition"] == "CreateApiGatewayAccountRole"
+    assert account["DeletionPolicy"] == role["DeletionPolicy"] == "Retain"  # other stacks' logs use it
+    assert "AmazonAPIGatewayPushToCloudWatchLogs" in role["Properties"]["ManagedPolicyArns"][0].value
+    description = resources()["Api"]["Properties"]["Description"]
+    assert description.value[0] == "CreateApiGatewayAccountRole"
+    assert "${ApiGatewayAccount}" in description.value[1].value

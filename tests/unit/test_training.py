@@ -222,8 +222,11 @@ def test_the_example_files_are_written_and_the_shipped_orders_csv_is_the_same_as
 
 
 def test_feature_names_follow_the_apis_name_rule_from_the_template():
-    from nrt.contract import schemas
+    from nrt.template import load_template
     from training.dataset import FEATURE_NAME
+
+    def schemas() -> dict:
+        return load_template()["Resources"]["Api"]["Properties"]["DefinitionBody"]["components"]["schemas"]
 
     assert f"^{FEATURE_NAME.pattern}$" == schemas()["Name"]["pattern"]
     assert next(iter(schemas()["NamedFeatures"]["patternProperties"])) == schemas()["Name"]["pattern"]

@@ -763,3 +763,50 @@ def test_map_iterations_read_the_map_input_without_changing_it_for_each_other(aw
 
     assert output["shared"] == {"tag": "t"}
     assert output["results"] == [{"value": v, "shared": {"tag": "t", "seen": v}} for v in (1, 2, 3)]
+
+
+def test_states_all_does_not_catch_a_payload_over_the_quota_as_on_aws(aws):
+    s3 = aws.client("s3")
+    bucket = f"quota-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="big", Body=b"x" * 300_000)
+    arn = make_machine(
+        aws,
+        {
+            "Read": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+                "Parameters": {"Bucket": bucket, "Key": "big"},
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+        "Read",
+    )
+
+    result = sync(aws, arn, {})
+
+    assert (result["status"], result.get("error")) == ("FAILED", "States.DataLimitExceeded"), result.get("cause")
+
+
+def test_states_format_reads_escaped_braces_as_text(aws):
+    arn = make_machine(
+        aws,
+        {"F": {"Type": "Pass", "Parameters": {"b.$": r"""States.Format('\{"n":{}\}', $.n)"""}, "End": True}},
+        "F",
+    )
+
+    result = sync(aws, arn, {"n": [1, 2]})
+
+    assert json.loads(json.loads(result["output"])["b"]) == {"n": [1, 2]}
+
+
+def test_start_sync_execution_refuses_a_name_or_input_aws_refuses(aws):
+    arn = make_machine(aws, {"P": {"Type": "Pass", "End": True}}, "P")
+    sfn = aws.client("stepfunctions")
+    with pytest.raises(compat.aws_errors(), match="InvalidName"):
+        compat.start_sync_execution(arn, "{}", "has space", account=aws.ctx.account, region=aws.ctx.region)
+    with pytest.raises(ClientError) as caught:
+        sfn.start_execution(stateMachineArn=arn, input="x" * (256 * 1024 + 1))
+    assert caught.value.response["Error"]["Code"] == "ValidationException"

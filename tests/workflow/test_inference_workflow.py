@@ -17,8 +17,9 @@ _ts = itertools.count(1_700_000_000_000, 1000)
 
 
 def run(aws: EmbeddedAws, body: dict[str, Any]) -> Answer:
+    # As API Gateway hands it over: the text as it is (its \\u escapes are the request's JSON).
     result = compat.start_sync_execution(
-        aws.state_machine_arn, json.dumps(body), account=aws.ctx.account, region=aws.ctx.region
+        aws.state_machine_arn, json.dumps(body, ensure_ascii=False), account=aws.ctx.account, region=aws.ctx.region
     )
     return answer_from_execution(result["status"], result.get("output"), result.get("cause"))
 
@@ -115,6 +116,10 @@ def test_given_a_batch_when_scored_then_the_model_is_called_once_and_each_readin
         {"sensor": "s", "model": "guarded", "timestamp": 1_700_000_000_000, "featurez": {"a": 1}},
         {"sensor": "s", "timestamp": 1_700_000_000_000, "data": [1, 2, 3]},
         {"readings": [], "model": 3},
+        {"readings": [], "model": "guarded"},
+        {"model": "guarded", "readings": [{"sensor": "s", "timestamp": 1_700_000_000_000, "data": [1, 2, 3]}] * 101},
+        {"sensor": "s", "model": "guarded", "timestamp": 1_700_000_000_000, "data": [1, 2, 3], "features": {"a": 1}},
+        {"model": "guarded", "data": [1, 2, 3], "readings": [{"sensor": "s", "timestamp": 1_700_000_000_000}]},
     ],
 )
 def test_given_bad_input_when_started_then_400_and_the_model_is_never_invoked(aws, model_host, body):
@@ -220,3 +225,29 @@ def test_given_accepted_events_when_the_runtime_finishes_then_every_one_is_store
     assert left == 0
     assert inference.pending == 0
     assert all(stored(aws, b["sensor"], b["timestamp"], "nrt-async") is not None for b in bodies)
+
+
+def test_given_the_largest_body_the_api_accepts_when_scored_then_no_state_outgrows_the_payload_quota(aws, model_host):
+    # The API refuses bodies over 64,000 characters (template.yaml); each of those characters
+    # may take 3 bytes (any character of the Basic Multilingual Plane beyond U+07FF).
+    def echo(request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        n = len(request["instances"])
+        one = {"kind": "binary", "prediction": 1, "probability": 0.9, "probabilities": {"0": 0.1, "1": 0.9}}
+        return 200, {"predictions": [one] * n}
+
+    model_host("largest", echo)
+
+    def body_with(n: int) -> dict[str, Any]:
+        one = {"timestamp": 1_700_000_000_000, "features": {"city": "東" * n}}
+        readings = [{"sensor": f"s-{i}", **one} for i in range(100)]
+        return {"model": "largest", "readings": readings}
+
+    empty = len(json.dumps(body_with(0), ensure_ascii=False))
+    body = body_with((64_000 - empty) // 100)
+    assert len(json.dumps(body, ensure_ascii=False)) <= 64_000
+    assert len(json.dumps(body, ensure_ascii=False).encode()) > 170_000
+
+    answer = run(aws, body)
+
+    assert answer.status == 200, answer.body
+    assert answer.body["count"] == 100

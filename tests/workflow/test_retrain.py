@@ -223,3 +223,51 @@ def test_a_model_served_by_its_own_code_keeps_that_code_when_retrained(aws, regr
     assert result["status"] == "SUCCEEDED", result
     _, variant, _ = serving(aws, endpoint)
     assert artifact_file(aws, variant, "code/inference.py").decode() == own
+
+
+def test_given_an_instance_backed_endpoint_when_retrained_then_the_new_version_keeps_its_instances(aws, model_dir):
+    endpoint = deploy(aws, "retrain-inst", model_dir, serving_metric="0.5")
+    sm = aws.client("sagemaker")
+    _, variant, _ = serving(aws, endpoint)
+    sm.create_endpoint_config(
+        EndpointConfigName=f"{endpoint}-instances",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": variant["ModelName"],
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 2,
+            }
+        ],
+    )
+    sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=f"{endpoint}-instances")
+
+    result = retrain(aws, "retrain-inst")
+
+    assert result["status"] == "SUCCEEDED", result
+    config, variant, _ = serving(aws, endpoint)
+    assert config.startswith("nrt-retrain-inst-r")
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.m5.large", 2)
+
+
+def test_given_an_update_that_does_not_take_when_retrained_then_nothing_is_recorded_or_announced_as_served(
+    aws, model_dir, inbox, monkeypatch
+):
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    endpoint = deploy(aws, "retrain-rollback", model_dir, serving_metric="0.5")
+    before = serving(aws, endpoint)
+
+    def rolled_back(self: Any, endpoint_name: str, endpoint_config_name: str) -> Any:
+        # SageMaker rolls a failed update back: InService, on the old config.
+        return self.endpoints[endpoint_name]
+
+    monkeypatch.setattr(SageMakerModelBackend, "update_endpoint", rolled_back)
+
+    result = retrain(aws, "retrain-rollback")
+
+    assert (result["status"], result.get("error")) == ("FAILED", "UpdateFailed")
+    assert serving(aws, endpoint) == before  # the old version and its metric stay
+    [note] = inbox()
+    assert note["Subject"] == "nrt-inference: retrained model not deployed"
+    assert "the previous model still serves" in note["Message"]

@@ -1,0 +1,430 @@
+"""The local API Gateway: runs the REST API that template.yaml defines, as API Gateway runs it.
+
+Nothing here knows this project's routes. The template's OpenAPI body gives the routes, the
+per-operation security, the request validator and models, the integrations with their request
+and response mapping templates and method responses; the Api resource gives the gateway
+responses. Mapping templates run on a Velocity engine made for AWS's dialect (airspeed-ext)
+with `$input`, `$util` and `$context` as API Gateway defines them; gateway responses get only
+the simple substitutions API Gateway applies (they are not VTL). What API Gateway would refuse
+at run time is refused here the same way: an integration response that selects a status with no
+method response, or no integration response at all, is an API_CONFIGURATION_ERROR (500).
+
+The AWS services behind the integrations are reached through `Services`, which the local
+runtime provides (Step Functions on the embedded AWS, Lambda handlers in process).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import re
+import urllib.parse
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Protocol
+
+import airspeed
+from jsonpath_ng.ext.parser import parse as jsonpath
+from jsonschema import Draft4Validator
+from jsonschema.exceptions import ValidationError as SchemaError
+
+from nrt.template import LocalContext, load_template, resolve
+
+# API Gateway's payload quota for REST APIs (not adjustable); REQUEST_TOO_LARGE above it.
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+
+# Each gateway response type: its default status and message (API Gateway's own).
+DEFAULT_RESPONSES: dict[str, tuple[int, str]] = {
+    "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token"),
+    "INVALID_API_KEY": (403, "Forbidden"),
+    "BAD_REQUEST_BODY": (400, "Invalid request body"),
+    "UNSUPPORTED_MEDIA_TYPE": (415, "Unsupported Media Type"),
+    "REQUEST_TOO_LARGE": (413, "Request Too Long"),
+    "THROTTLED": (429, "Too Many Requests"),
+    "API_CONFIGURATION_ERROR": (500, "Internal server error"),
+    "INTEGRATION_FAILURE": (504, "Internal server error"),
+    "INTEGRATION_TIMEOUT": (504, "Endpoint request timed out"),
+}
+# Gateway response types API Gateway does not let a REST API customise.
+NOT_CUSTOMISABLE = {"REQUEST_TOO_LARGE"}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the gateway sends back: status, JSON-ish body bytes, headers."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Services(Protocol):
+    """The AWS services integrations call: (HTTP status, response body) as AWS would answer."""
+
+    def call(self, service: str, action: str, request: dict[str, Any]) -> tuple[int, bytes]: ...
+
+    def invoke(self, function_arn: str, event: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class GatewayError(Exception):
+    """API Gateway answers with one of its gateway responses instead of the integration's."""
+
+    def __init__(self, response_type: str, message: str | None = None, validation: str = "") -> None:
+        super().__init__(message or DEFAULT_RESPONSES.get(response_type, (500, "Internal server error"))[1])
+        self.response_type = response_type
+        self.message = str(self)
+        self.validation = validation
+
+
+# --- $input, $util, $context ------------------------------------------------------------------
+
+
+def escape_javascript(text: str) -> str:
+    """$util.escapeJavaScript: Java's StringEscapeUtils rules (quotes, slash, controls, non-ASCII)."""
+    out: list[str] = []
+    for ch in text:
+        code = ord(ch)
+        if ch in "\"'\\/":
+            out.append("\\" + ch)
+        elif ch in "\b\f\n\r\t":
+            out.append({"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
+        elif code < 0x20 or code > 0x7E:
+            if code > 0xFFFF:  # a surrogate pair in Java's UTF-16 strings
+                code -= 0x10000
+                out.append(f"\\u{0xD800 + (code >> 10):04X}\\u{0xDC00 + (code & 0x3FF):04X}")
+            else:
+                out.append(f"\\u{code:04X}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+class Util:
+    """$util as API Gateway defines it for mapping templates."""
+
+    def escapeJavaScript(self, text: Any) -> str:
+        return escape_javascript(str(text))
+
+    def parseJson(self, text: str) -> Any:
+        return json.loads(text)
+
+    def urlEncode(self, text: str) -> str:
+        return urllib.parse.quote_plus(text)
+
+    def urlDecode(self, text: str) -> str:
+        return urllib.parse.unquote_plus(text)
+
+    def base64Encode(self, text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    def base64Decode(self, text: str) -> str:
+        return base64.b64decode(text).decode()
+
+
+@cache
+def _compiled_path(path: str) -> Any:
+    return jsonpath(path)
+
+
+class Input:
+    """$input: the request body (integration request) or the integration's body (response)."""
+
+    def __init__(self, body: str, headers: Mapping[str, str]) -> None:
+        self.body = body
+        self._headers = dict(headers)
+        self._parsed: Any = None
+        self._is_parsed = False
+
+    def _value(self) -> Any:
+        if not self._is_parsed:
+            try:
+                self._parsed = json.loads(self.body) if self.body.strip() else {}
+            except ValueError:
+                self._parsed = None
+            self._is_parsed = True
+        return self._parsed
+
+    def path(self, path: str) -> Any:
+        found = [m.value for m in _compiled_path(path).find(self._value())]
+        if not found:
+            return None
+        return found[0] if len(found) == 1 else found
+
+    def json(self, path: str) -> str:
+        return json.dumps(self.path(path), separators=(",", ":"), ensure_ascii=False)
+
+    def params(self, name: str | None = None) -> Any:
+        params = {"header": self._headers, "querystring": {}, "path": {}}
+        if name is None:
+            return params
+        return self._headers.get(name)
+
+
+def render(template: airspeed.Template, body: str, headers: Mapping[str, str], context: dict[str, Any]) -> str:
+    out: str = template.merge({"input": Input(body, headers), "util": Util(), "context": context})
+    return out
+
+
+# --- the request contract ----------------------------------------------------------------------
+
+
+def _where(err: SchemaError) -> str:
+    return "/" + "/".join(str(p) for p in err.absolute_path)
+
+
+def validation_error_string(errors: list[SchemaError]) -> str:
+    """$context.error.validationErrorString: each failure with where it is, in brackets as AWS
+    lists them. AWS's wording comes from its own validator; these say the same in plain words.
+    The gateway response inserts them JSON-escaped."""
+    parts = [f"{_where(e)}: {e.message}" for e in errors[:10]]
+    return "[" + "; ".join(parts) + "]"
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number in JSON")
+
+
+# --- the API ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Operation:
+    method: str
+    path: str
+    spec: dict[str, Any]
+    needs_key: bool
+    validator: Draft4Validator | None
+    request_templates: dict[str, airspeed.Template]
+    response_templates: dict[str, airspeed.Template]
+
+    @property
+    def integration(self) -> dict[str, Any]:
+        found: dict[str, Any] = self.spec["x-amazon-apigateway-integration"]
+        return found
+
+    @property
+    def declared(self) -> set[int]:
+        return {int(code) for code in self.spec.get("responses", {}) if code.isdigit()}
+
+
+def _api_key_schemes(definition: dict[str, Any]) -> set[str]:
+    schemes = definition.get("components", {}).get("securitySchemes", {})
+    return {
+        name
+        for name, scheme in schemes.items()
+        if scheme.get("type") == "apiKey" and scheme.get("in") == "header" and scheme.get("name") == "x-api-key"
+    }
+
+
+class RestApi:
+    """One REST API definition, ready to answer requests. Templates compile once, here."""
+
+    def __init__(
+        self,
+        definition: dict[str, Any],
+        gateway_responses: dict[str, Any],
+        services: Services,
+        api_key: str | None = None,
+    ) -> None:
+        self.services = services
+        self.api_key = api_key
+        self.gateway_responses = {k: v for k, v in gateway_responses.items() if k not in NOT_CUSTOMISABLE}
+        self.operations: dict[tuple[str, str], Operation] = {}
+        key_schemes = _api_key_schemes(definition)
+        validators = definition.get("x-amazon-apigateway-request-validators", {})
+        default_validator = definition.get("x-amazon-apigateway-request-validator")
+        schemas = definition.get("components", {}).get("schemas", {})
+        for path, item in definition.get("paths", {}).items():
+            for method, spec in item.items():
+                # API Gateway reads security per operation only; the root's is ignored.
+                needs_key = any(set(req) & key_schemes for req in spec.get("security", []))
+                chosen = validators.get(spec.get("x-amazon-apigateway-request-validator", default_validator), {})
+                validator = None
+                if chosen.get("validateRequestBody"):
+                    content = spec.get("requestBody", {}).get("content", {}).get("application/json", {})
+                    if "schema" in content:
+                        root = {"components": {"schemas": schemas}, **content["schema"]}
+                        validator = Draft4Validator(root)
+                integration = spec.get("x-amazon-apigateway-integration", {})
+                requests = {
+                    media: airspeed.Template(text) for media, text in integration.get("requestTemplates", {}).items()
+                }
+                responses = {
+                    pattern: airspeed.Template(r["responseTemplates"]["application/json"])
+                    for pattern, r in integration.get("responses", {}).items()
+                    if "application/json" in r.get("responseTemplates", {})
+                }
+                for template in [*requests.values(), *responses.values()]:
+                    template.ensure_compiled()
+                self.operations[(method.upper(), path)] = Operation(
+                    method.upper(), path, spec, needs_key, validator, requests, responses
+                )
+
+    @classmethod
+    def from_template(
+        cls, ctx: LocalContext, services: Services, api_key: str | None = None, logical_id: str = "Api"
+    ) -> RestApi:
+        props = load_template()["Resources"][logical_id]["Properties"]
+        definition = resolve(props["DefinitionBody"], ctx)
+        return cls(definition, props.get("GatewayResponses", {}), services, api_key)
+
+    @property
+    def paths(self) -> set[str]:
+        return {path for _, path in self.operations}
+
+    # -- one request -------------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        context: dict[str, Any] = {
+            "requestId": str(uuid.uuid4()),
+            "httpMethod": method,
+            "resourcePath": path,
+            "responseOverride": {"status": None, "header": {}},
+        }
+        try:
+            return self._handle(method, path, {k.lower(): v for k, v in headers.items()}, body, context)
+        except GatewayError as failure:
+            return self.gateway_response(failure, context)
+
+    def _handle(self, method: str, path: str, headers: dict[str, str], body: bytes, context: dict[str, Any]) -> Reply:
+        if len(body) > MAX_PAYLOAD_BYTES:
+            raise GatewayError("REQUEST_TOO_LARGE")
+        operation = self.operations.get((method, path))
+        if operation is None:
+            # API Gateway says the same for an unknown path and an undeclared method.
+            raise GatewayError("MISSING_AUTHENTICATION_TOKEN")
+        if operation.needs_key and self.api_key is not None and not _same(headers.get("x-api-key"), self.api_key):
+            raise GatewayError("INVALID_API_KEY")
+        integration = operation.integration
+        if integration.get("type") == "aws_proxy":
+            return self._proxy(operation, method, path, headers, body, context)
+        media = headers.get("content-type", "application/json").split(";", 1)[0].strip().lower()
+        template = operation.request_templates.get(media)
+        if template is None and integration.get("passthroughBehavior") == "never":
+            raise GatewayError("UNSUPPORTED_MEDIA_TYPE")
+        text = _decode(body)
+        if operation.validator is not None and media == "application/json":
+            self._validate(operation.validator, text)
+        request_text = render(template, text, headers, context) if template is not None else text
+        service, action = _service_action(integration["uri"])
+        try:
+            request = json.loads(request_text)
+        except ValueError as exc:
+            raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error") from exc
+        status, answer = self.services.call(service, action, request)
+        return self._respond(operation, status, answer, headers, context)
+
+    def _validate(self, validator: Draft4Validator, text: str) -> None:
+        try:
+            instance = json.loads(text, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            raise GatewayError("BAD_REQUEST_BODY", validation=f"[the body is not JSON: {exc}]") from None
+        errors = sorted(validator.iter_errors(instance), key=lambda e: (list(e.absolute_path), e.message))
+        if errors:
+            raise GatewayError("BAD_REQUEST_BODY", validation=validation_error_string(errors))
+
+    def _respond(
+        self, operation: Operation, status: int, answer: bytes, headers: dict[str, str], context: dict[str, Any]
+    ) -> Reply:
+        responses = operation.integration.get("responses", {})
+        chosen = next(
+            (p for p in responses if p != "default" and re.fullmatch(p, str(status))),
+            "default" if "default" in responses else None,
+        )
+        if chosen is None:
+            raise GatewayError("API_CONFIGURATION_ERROR")
+        status_code = int(responses[chosen]["statusCode"])
+        template = operation.response_templates.get(chosen)
+        text = _decode(answer)
+        out = render(template, text, headers, context) if template is not None else text
+        override = context["responseOverride"]["status"]
+        if isinstance(override, int) and 100 <= override < 600:
+            status_code = override
+        if status_code not in operation.declared:
+            # "Execution failed due to configuration error: Output mapping refers to an invalid
+            # method response": API Gateway answers 500 instead.
+            raise GatewayError("API_CONFIGURATION_ERROR")
+        return Reply(status_code, out.strip().encode("utf-8"))
+
+    def _proxy(
+        self,
+        operation: Operation,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes,
+        context: dict[str, Any],
+    ) -> Reply:
+        event = {
+            "resource": path,
+            "path": path,
+            "httpMethod": method,
+            "headers": headers,
+            "queryStringParameters": None,
+            "body": _decode(body) or None,
+            "isBase64Encoded": False,
+            "requestContext": {"requestId": context["requestId"], "resourcePath": path, "httpMethod": method},
+        }
+        function_arn = operation.integration["uri"].split("/functions/", 1)[1].rsplit("/invocations", 1)[0]
+        try:
+            result = self.services.invoke(function_arn, event)
+            return Reply(
+                int(result["statusCode"]),
+                str(result.get("body", "")).encode("utf-8"),
+                {str(k): str(v) for k, v in (result.get("headers") or {}).items()},
+            )
+        except Exception as exc:
+            # A function error or a malformed proxy answer: API Gateway's 502.
+            return Reply(502, json.dumps({"message": f"Internal server error ({type(exc).__name__})"}).encode())
+
+    # -- gateway responses --------------------------------------------------------------------
+
+    def gateway_response(self, failure: GatewayError, context: dict[str, Any]) -> Reply:
+        default_status, _ = DEFAULT_RESPONSES.get(failure.response_type, (500, ""))
+        family = "DEFAULT_4XX" if default_status < 500 else "DEFAULT_5XX"
+        if failure.response_type in NOT_CUSTOMISABLE:
+            spec: dict[str, Any] = {}
+        else:
+            spec = self.gateway_responses.get(failure.response_type) or self.gateway_responses.get(family) or {}
+        status = int(spec.get("StatusCode") or default_status)
+        template = spec.get("ResponseTemplates", {}).get("application/json")
+        if template is None:
+            body = json.dumps({"message": failure.message})
+        else:
+            values = {
+                "$context.error.messageString": json.dumps(failure.message),
+                "$context.error.message": failure.message,
+                "$context.error.responseType": failure.response_type,
+                # Inserted JSON-escaped, so the body stays JSON whatever the input held.
+                "$context.error.validationErrorString": json.dumps(failure.validation)[1:-1],
+                "$context.requestId": context["requestId"],
+                "$context.resourcePath": context["resourcePath"],
+                "$context.httpMethod": context["httpMethod"],
+            }
+            # Simple substitution, longest name first; anything else stays as written.
+            pattern = re.compile("|".join(re.escape(k) for k in sorted(values, key=len, reverse=True)))
+            body = pattern.sub(lambda m: values[m.group(0)], template)
+        return Reply(status, body.encode("utf-8"))
+
+
+def _same(given: str | None, expected: str) -> bool:
+    """The API key, compared in constant time."""
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
+def _service_action(uri: str) -> tuple[str, str]:
+    """arn:aws:apigateway:<region>:<service>:action/<Action> -> (service, Action)."""
+    match = re.fullmatch(r"arn:[^:]+:apigateway:[^:]+:([^:]+):action/(\w+)", uri)
+    if match is None:
+        raise GatewayError("API_CONFIGURATION_ERROR")
+    return match.group(1), match.group(2)

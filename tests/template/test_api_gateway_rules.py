@@ -1,0 +1,155 @@
+"""The REST API definition against what API Gateway documents it does with one (each test names
+its source), so that a definition that would misbehave only on AWS fails here."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from nrt.template import ROOT, Tag, resources
+
+API = resources()["Api"]["Properties"]
+BODY = API["DefinitionBody"]
+OPERATIONS = [(path, method, op) for path, item in BODY["paths"].items() for method, op in item.items()]
+
+
+def walk(schema: Any) -> list[dict[str, Any]]:
+    """Every schema object inside a schema."""
+    found: list[dict[str, Any]] = []
+    if isinstance(schema, dict):
+        found.append(schema)
+        for value in schema.values():
+            found.extend(walk(value))
+    elif isinstance(schema, list):
+        for value in schema:
+            found.extend(walk(value))
+    return found
+
+
+def text(value: Any) -> str:
+    return str(value.value if isinstance(value, Tag) else value)
+
+
+# "Amazon API Gateway important notes for REST APIs": "API Gateway doesn't use root level
+# security defined in the OpenAPI specification. Hence security needs to be defined at an
+# operation level to be appropriately applied."
+def test_every_operation_declares_the_api_key_itself():
+    assert OPERATIONS
+    for path, method, op in OPERATIONS:
+        assert op.get("security") == [{"api_key": []}], f"{method} {path}"
+    assert "security" not in BODY  # it would do nothing, and read as if it did
+
+
+# The same notes: additionalProperties, oneOf (for OpenAPI 2.0 and SDKs), minItems/maxItems (not
+# in simple validation), exclusiveMinimum, discriminator, readOnly/writeOnly, default and example
+# are not applied. The contract must not look enforced by keywords that are not.
+NOT_APPLIED = {
+    "additionalProperties",
+    "oneOf",
+    "anyOf",
+    "allOf",
+    "not",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "discriminator",
+    "readOnly",
+    "writeOnly",
+    "default",
+    "example",
+}
+
+
+def test_the_request_schemas_use_only_keywords_api_gateway_applies():
+    for name, schema in BODY["components"]["schemas"].items():
+        for node in walk(schema):
+            used = NOT_APPLIED & set(node) - {"properties", "patternProperties"}
+            assert not used, f"{name}: {sorted(used)}"
+
+
+# "Set up method responses": an integration response may only map to a declared method
+# response; otherwise "Execution failed due to configuration error: Output mapping refers to an
+# invalid method response" and the client gets a 500.
+def test_every_status_an_integration_response_can_answer_is_a_declared_method_response():
+    for path, method, op in OPERATIONS:
+        integration = op["x-amazon-apigateway-integration"]
+        declared = set(op["responses"])
+        for response in integration.get("responses", {}).values():
+            statuses = {response["statusCode"]}
+            for template in response.get("responseTemplates", {}).values():
+                statuses |= set(re.findall(r"responseOverride\.status = (\d{3})", template))
+                if "responseOverride.status = $answer.status" in template:
+                    statuses |= {"400", "404", "409", "429", "503"}  # the workflow's Fail answers
+            assert statuses <= declared, f"{method} {path}: {sorted(statuses - declared)} not declared"
+
+
+def test_the_workflows_fail_answers_are_the_statuses_the_sync_route_declares():
+    asl = json.loads((ROOT / "statemachine/inference.asl.json").read_text())
+    statuses: set[int] = set()
+    for node in walk(asl["States"]):
+        params = node.get("Parameters")
+        if isinstance(params, dict) and isinstance(params.get("status"), int):
+            statuses.add(params["status"])
+    declared = {int(s) for s in BODY["paths"]["/predictions"]["post"]["responses"]}
+    assert statuses and statuses <= declared
+
+
+# "x-amazon-apigateway-gateway-responses.responseTemplates": "A GatewayResponse mapping template
+# isn't processed by the Velocity Template Language (VTL) engine" (simple substitution only).
+def test_gateway_responses_use_only_simple_substitutions():
+    for kind, response in API["GatewayResponses"].items():
+        for template in response.get("ResponseTemplates", {}).values():
+            references = re.findall(r"\$[!{]?([A-Za-z_]+)", template)
+            assert set(references) <= {"context", "stageVariables", "method"}, kind
+            assert "#set" not in template and "#if" not in template, kind
+
+
+# "Amazon API Gateway important notes for REST APIs": REQUEST_TOO_LARGE cannot be customised.
+def test_no_gateway_response_the_api_cannot_customise():
+    assert "REQUEST_TOO_LARGE" not in API["GatewayResponses"]
+
+
+# Step Functions answers HTTP 400 for throttling (ThrottlingException) and every other client
+# error (API reference, "Common Errors"): a 4xx is not one thing.
+def test_the_4xx_integration_responses_tell_throttling_and_oversize_apart_from_other_errors():
+    for path in ("/predictions", "/events"):
+        responses = BODY["paths"][path]["post"]["x-amazon-apigateway-integration"]["responses"]
+        template = responses["4\\d{2}"]["responseTemplates"]["application/json"]
+        assert "Throttling" in template and "InvalidName" in template
+        assert responses["4\\d{2}"]["statusCode"] == "500"
+
+
+# The REST API integration timeout is 29 s by default; the workflow's worst case must fit in it.
+def test_the_models_worst_case_fits_in_the_integration_timeout():
+    asl = json.loads((ROOT / "statemachine/inference.asl.json").read_text())
+    invoke = asl["States"]["InvokeModel"]
+    attempts = 1 + sum(r["MaxAttempts"] for r in invoke["Retry"])
+    waits = sum(
+        min(r.get("MaxDelaySeconds", 10**6), r["IntervalSeconds"] * r.get("BackoffRate", 2.0) ** i)
+        for r in invoke["Retry"]
+        for i in range(r["MaxAttempts"])
+    )
+    budget_ms = (attempts * invoke["TimeoutSeconds"] + waits) * 1000
+    for path in ("/predictions",):
+        integration = BODY["paths"][path]["post"]["x-amazon-apigateway-integration"]
+        assert budget_ms + 3000 <= integration["timeoutInMillis"] <= 29000  # 3 s for storing
+
+
+def test_both_request_templates_refuse_the_same_body_size():
+    limits = {
+        re.search(
+            r"length\(\) > (\d+)",
+            text(BODY["paths"][p]["post"]["x-amazon-apigateway-integration"]["requestTemplates"]["application/json"]),
+        ).group(1)  # type: ignore[union-attr]
+        for p in ("/predictions", "/events")
+    }
+    assert limits == {"64000"}
+
+
+# SAM: without OpenApiVersion, AWS::Serverless::Api also deploys a stage named "Stage".
+def test_sam_deploys_only_the_named_stage():
+    assert API["OpenApiVersion"] == BODY["openapi"]

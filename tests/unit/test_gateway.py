@@ -1,0 +1,268 @@
+"""nrt/gateway.py runs the template's REST API as API Gateway would: routes, per-operation API
+keys, the request validator with the template's schemas, the mapping templates (VTL), the
+integration responses and their method responses, and the gateway responses."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nrt.gateway import MAX_PAYLOAD_BYTES, RestApi, escape_javascript
+from nrt.template import load_template, resolve
+from tests.conftest import load_event
+from tests.gateway_stub import HEADERS, KEY, StandIn, context, make, post
+
+
+def named(**features: Any) -> dict[str, Any]:
+    body = {k: v for k, v in load_event("reading.json").items() if k != "data"}
+    return {**body, "features": features}
+
+
+def refused(body: Any) -> str:
+    api, services = make()
+    reply = post(api, "/predictions", body)
+    assert reply.status == 400, reply.body
+    answer = reply.json()  # the gateway response is JSON whatever the message says
+    assert answer["error"] == "ValidationError"
+    assert services.calls == []  # refused before the workflow
+    message: str = answer["message"]
+    return message
+
+
+# --- the request validator, with the template's schemas ----------------------------------------
+
+
+def test_the_seeds_reading_a_batch_and_named_features_reach_the_workflow_unchanged():
+    api, services = make()
+    for body in [load_event("reading.json"), load_event("batch.json"), named(carat=0.31, cut="Ideal", depth=None)]:
+        reply = post(api, "/predictions", body)
+        assert reply.status == 200
+        assert json.loads(services.calls[-1][1]["input"]) == body
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"sensor": ""}, "/sensor"),
+        ({"sensor": "a" * 129}, "/sensor"),
+        ({"sensor": "../etc/passwd"}, "/sensor"),
+        ({"sensor": 'x"y'}, "/sensor"),
+        ({"model": "has space"}, "/model"),
+        ({"timestamp": 1.5}, "/timestamp"),
+        ({"timestamp": "1700000000000"}, "/timestamp"),
+        ({"timestamp": 946_684_799_999}, "/timestamp"),
+        ({"timestamp": 4_102_444_800_000}, "/timestamp"),
+        ({"data": [1, "2", 3]}, "/data/1"),
+        ({"data": [True, 2, 3]}, "/data/0"),
+        ({"data": [1, None]}, "/data/1"),
+        ({"event_id": ""}, "/event_id"),
+        ({"features": {"a": True}}, "/features/a"),
+        ({"features": {"a": ""}}, "/features/a"),
+        ({"features": {"a": [1]}}, "/features/a"),
+    ],
+)
+def test_each_schema_rule_is_enforced_and_the_message_says_where(change, where):
+    assert f"{where}:" in refused({**load_event("reading.json"), **change})
+
+
+def test_the_timestamp_bounds_are_inclusive_below_and_exclusive_above():
+    api, _ = make()
+    body = load_event("reading.json")
+    assert post(api, "/predictions", {**body, "timestamp": 946_684_800_000}).status == 200
+    assert post(api, "/predictions", {**body, "timestamp": 4_102_444_799_999}).status == 200
+
+
+def test_a_missing_model_is_named_and_a_batch_reading_needs_sensor_and_timestamp():
+    assert "model" in refused({k: v for k, v in load_event("reading.json").items() if k != "model"})
+    one = {k: v for k, v in load_event("batch.json")["readings"][0].items() if k != "sensor"}
+    assert "/readings/0" in refused({"model": "m", "readings": [one]})
+
+
+@pytest.mark.parametrize("raw", [b"NaN", b'{"data": [Infinity]}', b"{", b"[1, 2", b"\xff\xfe"])
+def test_what_is_not_strict_json_is_a_400_with_a_json_body(raw):
+    assert refused(raw)
+
+
+@pytest.mark.parametrize("body", [[], "text", 3, None])
+def test_a_body_that_is_not_an_object_is_refused(body):
+    assert "object" in refused(body)
+
+
+def test_the_message_fits_in_the_gateway_responses_json_string_whatever_the_input_holds():
+    message = refused({**load_event("reading.json"), "sensor": 'a"b\\c\nd'})
+    assert "/sensor" in message
+
+
+# --- what API Gateway checks before the integration ---------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/predictions"), ("POST", "/events"), ("GET", "/models")])
+def test_every_operation_needs_the_api_key(method, path):
+    api, services = make()
+    body = json.dumps(load_event("reading.json")).encode() if method == "POST" else b""
+    for headers in [{"Content-Type": "application/json"}, {"x-api-key": "wrong", "Content-Type": "application/json"}]:
+        reply = api.handle(method, path, headers, body)
+        assert reply.status == 403
+        assert reply.json()["error"] == "Forbidden"
+    assert services.calls == []
+    assert api.handle(method, path, HEADERS, body).status in {200, 202}
+
+
+def test_security_declared_only_at_the_root_is_not_enforced_as_on_aws():
+    props = load_template()["Resources"]["Api"]["Properties"]
+    definition = copy.deepcopy(resolve(props["DefinitionBody"], context()))
+    definition["security"] = [{"api_key": []}]
+    for item in definition["paths"].values():
+        for operation in item.values():
+            operation.pop("security")
+
+    api = RestApi(definition, props["GatewayResponses"], StandIn(), KEY)
+
+    assert api.handle("GET", "/models", {}, b"").status == 200
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/nowhere"), ("DELETE", "/predictions"), ("GET", "/events")])
+def test_an_unknown_route_or_method_is_api_gateways_403(method, path):
+    api, _ = make()
+    reply = api.handle(method, path, HEADERS, b"")
+    assert reply.status == 403
+    assert reply.json()["error"] == "Forbidden"
+
+
+def test_a_body_that_is_not_json_by_content_type_is_a_415():
+    api, services = make()
+    reply = post(api, "/predictions", load_event("reading.json"), {**HEADERS, "Content-Type": "text/plain"})
+    assert reply.status == 415
+    assert services.calls == []
+
+
+def test_a_body_over_api_gateways_payload_quota_is_a_413():
+    api, _ = make()
+    assert post(api, "/predictions", b" " * (MAX_PAYLOAD_BYTES + 1)).status == 413
+
+
+# --- the mapping templates -------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(max_size=40), number=st.floats(allow_nan=False, allow_infinity=False))
+def test_the_request_template_hands_the_workflow_exactly_the_body(text, number):
+    api, services = make()
+    body = {**named(a=text or None, b=number)}
+
+    post(api, "/events", body)
+
+    sent = services.calls[-1][1]
+    assert json.loads(sent["input"]) == body
+    assert sent["stateMachineArn"].endswith(":stateMachine:nrt-local-inference")
+
+
+def test_escape_javascript_escapes_as_java_does():
+    assert escape_javascript("a'b\"c/\\\né\U0001f600") == "a\\'b\\\"c\\/\\\\\\n\\u00E9\\uD83D\\uDE00"
+
+
+@pytest.mark.parametrize("path", ["/predictions", "/events"])
+def test_a_body_over_64000_characters_is_a_413_before_any_execution_starts(path):
+    api, services = make()
+    body = {**load_event("reading.json"), "data": [0.123456789] * 6000}
+    assert len(json.dumps(body)) > 64_000
+
+    reply = post(api, path, body)
+
+    assert reply.status == 413
+    assert reply.json()["error"] == "PayloadTooLarge"
+    assert services.calls[-1][1]["input"] == "{}"  # Step Functions refused the name: nothing ran
+
+
+def aws_error(status: int, type_: str) -> Any:
+    def answer(action: str, request: dict[str, Any]) -> tuple[int, bytes]:
+        return status, json.dumps({"__type": type_, "message": "m"}).encode()
+
+    return answer
+
+
+@pytest.mark.parametrize("path", ["/predictions", "/events"])
+@pytest.mark.parametrize(
+    ("status", "type_", "expected"),
+    [
+        (400, "com.amazonaws.swf.service.v2.model#ThrottlingException", 429),
+        (400, "ThrottlingException", 429),
+        (400, "AccessDeniedException", 500),
+        (400, "StateMachineDoesNotExist", 500),
+        (500, "InternalFailure", 503),
+    ],
+)
+def test_step_functions_errors_are_told_apart_by_type(path, status, type_, expected):
+    api, _ = make(aws_error(status, type_))
+
+    reply = post(api, path, load_event("reading.json"))
+
+    assert reply.status == expected
+    assert reply.json()["status"] == expected
+
+
+@pytest.mark.parametrize("status", [400, 404, 409, 429, 503])
+def test_a_failed_execution_answers_with_the_status_its_cause_carries(status):
+    cause = json.dumps({"status": status, "error": "E", "message": "m"}, separators=(",", ":"))
+    api, _ = make(lambda action, request: (200, json.dumps({"status": "FAILED", "cause": cause}).encode()))
+
+    reply = post(api, "/predictions", load_event("reading.json"))
+
+    assert (reply.status, reply.json()) == (status, {"status": status, "error": "E", "message": "m"})
+
+
+def test_an_execution_that_failed_without_an_answer_is_a_503():
+    api, _ = make(lambda action, request: (200, b'{"status": "FAILED", "error": "States.DataLimitExceeded"}'))
+    reply = post(api, "/predictions", load_event("reading.json"))
+    assert reply.status == 503
+
+
+def test_events_answers_202_with_the_request_id_as_the_execution_name():
+    api, services = make()
+    reply = post(api, "/events", load_event("reading.json"))
+    assert reply.status == 202
+    assert reply.json()["id"] == services.calls[-1][1]["name"]
+
+
+def test_a_status_without_a_method_response_is_a_500_as_on_aws():
+    props = load_template()["Resources"]["Api"]["Properties"]
+    definition = copy.deepcopy(resolve(props["DefinitionBody"], context()))
+    definition["paths"]["/events"]["post"]["responses"] = {"202": {"description": "accepted"}}
+    api = RestApi(definition, props["GatewayResponses"], StandIn(aws_error(400, "ThrottlingException")), KEY)
+
+    reply = post(api, "/events", load_event("reading.json"))
+
+    assert reply.status == 500
+    assert reply.json()["error"] == "InternalError"
+
+
+def test_gateway_responses_get_simple_substitution_not_vtl():
+    props = load_template()["Resources"]["Api"]["Properties"]
+    responses = copy.deepcopy(props["GatewayResponses"])
+    responses["BAD_REQUEST_BODY"]["ResponseTemplates"]["application/json"] = (
+        '{"message": "$util.escapeJavaScript($context.error.validationErrorString)"}'
+    )
+    api = RestApi(resolve(props["DefinitionBody"], context()), responses, StandIn(), KEY)
+
+    reply = post(api, "/predictions", {"sensor": "s"})
+
+    assert reply.body.startswith(b'{"message": "$util.escapeJavaScript([')  # left as written, as on AWS
+
+
+def test_the_models_route_is_the_lambda_proxy_answer():
+    api, _ = make()
+    reply = api.handle("GET", "/models", HEADERS, b"")
+    assert (reply.status, reply.json()) == (200, {"models": []})
+
+
+def test_mapping_templates_compile_once_when_the_api_is_made():
+    api, _ = make()
+    templates = [
+        t for op in api.operations.values() for t in [*op.request_templates.values(), *op.response_templates.values()]
+    ]
+    assert templates and all(t.root_element is not None for t in templates)

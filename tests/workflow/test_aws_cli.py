@@ -1,0 +1,96 @@
+"""The AWS CLI (awscli from PyPI) against the embedded AWS, for the calls the README shows: it
+must see what AWS answers (a made-up execution name, Express executions not listed, the sync-
+host prefix switched off by the documented setting)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nrt.embedded import EmbeddedAws
+from tests.conftest import ROOT
+
+AWS = str(Path(sys.executable).with_name("aws"))
+README = (ROOT / "README.md").read_text()
+
+
+def readme_aws_lines() -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+    return [line.strip() for block in blocks for line in block.splitlines() if line.strip().startswith("aws ")]
+
+
+def cli(aws: EmbeddedAws, line: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """One README line, with the README's environment, against this embedded AWS."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "AWS_CONFIG_FILE": str(tmp_path / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": aws.ctx.region,
+        "AWS_ENDPOINT_URL": aws.url,
+        "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
+    }
+    argv = shlex.split(line.replace("127.0.0.1:4566", aws.url.removeprefix("http://")))
+    argv = [AWS if a == "aws" else a for a in argv]
+    return subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+
+
+def line_with(*words: str) -> str:
+    found = [line for line in readme_aws_lines() if all(w in line for w in words)]
+    assert found, f"the README shows no aws command with {words}"
+    return found[0]
+
+
+def out(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_readme_shows_the_setting_the_sync_call_needs():
+    assert "AWS_DISABLE_HOST_PREFIX_INJECTION=true" in README
+
+
+def test_start_sync_execution_as_the_readme_shows_it_scores_a_reading(aws, model_host, tmp_path):
+    model_host("failure")
+
+    answer = out(cli(aws, line_with("start-sync-execution"), tmp_path))
+
+    assert answer["status"] == "SUCCEEDED", answer
+    assert json.loads(answer["output"])["prediction"] in (0, 1)
+
+
+def test_start_execution_without_a_name_works_every_time(aws, model_host, tmp_path):
+    model_host("failure")
+    line = line_with("start-execution")
+    assert "--name" not in line
+
+    first, second = out(cli(aws, line, tmp_path)), out(cli(aws, line, tmp_path))
+
+    assert first["executionArn"] != second["executionArn"]
+
+
+def test_list_executions_on_the_express_workflow_is_refused_as_on_aws(aws, tmp_path):
+    result = cli(aws, line_with("list-executions"), tmp_path)
+
+    assert result.returncode != 0
+    assert "StateMachineTypeNotSupported" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["has space", "a" * 81, "semi;colon"])
+def test_an_execution_name_aws_refuses_is_refused(aws, tmp_path, name):
+    line = line_with("start-execution") + f" --name '{name}'"
+
+    result = cli(aws, line, tmp_path)
+
+    assert result.returncode != 0
+    assert "InvalidName" in result.stderr

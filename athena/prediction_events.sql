@@ -5,9 +5,10 @@
 -- value: the predicted number (regression). Rows written before labels and values existed
 -- (prediction int, binary 0/1) read as binary, with that number as their label.
 -- reading_time: the reading's timestamp (epoch ms) as a timestamp, for QuickSight's direct queries.
+-- The table's column is ts (timestamp is a Hive keyword); the view names it "timestamp".
 CREATE OR REPLACE VIEW prediction_events AS
-SELECT event_id, sensor, "timestamp",
-       CAST(from_unixtime("timestamp" / 1000.0) AS timestamp) AS reading_time,
+SELECT event_id, sensor, ts AS "timestamp",
+       CAST(from_unixtime(ts / 1000.0) AS timestamp) AS reading_time,
        model, endpoint,
        coalesce(kind, 'binary') AS kind,
        coalesce(label, CAST(prediction AS varchar)) AS label,
@@ -15,7 +16,7 @@ SELECT event_id, sensor, "timestamp",
        predicted_at, changed_at, ingested_at, dt, hour
 FROM (
     SELECT p.*,
-           row_number() OVER (PARTITION BY sensor, "timestamp", endpoint ORDER BY changed_at DESC, dedup_key) AS version
+           row_number() OVER (PARTITION BY sensor, ts, endpoint ORDER BY changed_at DESC, dedup_key) AS version
     FROM predictions p
     WHERE dt >= date_format(current_date - INTERVAL '7' DAY, '%Y-%m-%d')
 ) AS changes

@@ -98,7 +98,7 @@ class Inference:
         try:
             started = self.start_execution(json.dumps(body))
         except compat.aws_errors():
-            return Answer(429, {"status": 429, "error": "Throttled", "message": "the event queue is full"})
+            return Answer(429, {"status": 429, "error": "ServiceThrottled", "message": "the event queue is full"})
         return Answer(202, {"id": started["executionArn"].rsplit(":", 1)[1], "status": "accepted"})
 
     def _drain(self) -> None:

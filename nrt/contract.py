@@ -26,10 +26,14 @@ def error(status: int, name: str, message: str) -> Answer:
 def answer_from_execution(status: str, output: str | None, cause: str | None) -> Answer:
     """Map a workflow outcome to the HTTP answer (the deployed API's VTL does the same).
 
-    The workflow ends every failure in one Fail state whose cause is the answer itself
-    ({status, error, message}); anything else that did not succeed is a 503.
+    The workflow ends a 4xx in a Succeed state whose output is the answer itself ({status,
+    error, message}), and a 5xx in its Fail state with the answer as the cause; anything else
+    that did not succeed is a 503.
     """
     if status == "SUCCEEDED" and output is not None:
+        if output.startswith('{"status"'):
+            body = json.loads(output)
+            return Answer(int(body["status"]), body)
         return Answer(200, json.loads(output))
     if cause and cause.startswith('{"status"'):
         body = json.loads(cause)

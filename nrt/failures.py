@@ -15,6 +15,10 @@ from typing import Any
 
 REPLAYABLE = {404, 429, 503}
 
+# Answers the workflow gives only after recording the failure itself (with the request): a
+# replay that ends in one of them is in the store again, under its new execution's id.
+RECORDED_AGAIN = {(404, "ModelNotFound"), (429, "Throttled"), (503, "ModelUnavailable"), (503, "StoreUnavailable")}
+
 Post = Callable[[dict[str, Any]], tuple[int, Any]]
 
 
@@ -70,6 +74,16 @@ def replay_body(failure: Failure) -> dict[str, Any]:
     return body
 
 
+def recorded_again(status: int, answer: Any) -> bool:
+    """The replay failed, and the workflow recorded it anew: a single reading's recorded error,
+    or a batch whose readings were each stored or recorded on their own."""
+    if not isinstance(answer, dict):
+        return False
+    if status == 200:
+        return isinstance(answer.get("results"), list)
+    return (status, answer.get("error")) in RECORDED_AGAIN
+
+
 def succeeded(status: int, answer: Any) -> bool:
     """A 200 for a single reading; for a batch, a 200 for every reading in it."""
     if status != 200:
@@ -90,7 +104,9 @@ class ReplaySummary:
 def replay(
     failures: list[Failure], post: Post, delete: Callable[[str], None], log: Callable[[str], None]
 ) -> ReplaySummary:
-    """Send every replayable failure again; remove those that now succeed."""
+    """Send every replayable failure again; remove those that now succeed, and those that
+    failed again and were recorded anew (so one failure keeps one record). A replay that did
+    not reach the workflow (refused at the API, throttled, unreachable) keeps its record."""
     summary = ReplaySummary()
     for failure in failures:
         if not failure.replayable:
@@ -105,7 +121,11 @@ def replay(
         else:
             summary.failed_again += 1
             error = answer.get("error") if isinstance(answer, dict) else answer
-            log(f"  {failure.failure_id}: {status} {error}; kept")
+            if recorded_again(status, answer):
+                delete(failure.failure_id)
+                log(f"  {failure.failure_id}: {status} {error}; recorded again under the new attempt's id")
+            else:
+                log(f"  {failure.failure_id}: {status} {error}; kept")
     return summary
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ class TableSpec:
     columns: list[tuple[str, str]]
     partition_keys: list[str]
     prefix: str  # Firehose's S3 prefix, with its !{timestamp:...} expressions
+    # column -> the record's JSON key, where they differ (the deserializer's ColumnToJsonKeyMappings)
+    json_keys: dict[str, str] = field(default_factory=dict)
 
     @property
     def schema(self) -> pa.Schema:
@@ -77,17 +79,21 @@ def table_spec(template: dict[str, Any] | None = None) -> TableSpec:
     found = resources(template or load_template())
     table_input = found[GLUE_TABLE]["Properties"]["TableInput"]
     destination = found[DELIVERY_STREAM]["Properties"]["ExtendedS3DestinationConfiguration"]
+    conversion = destination.get("DataFormatConversionConfiguration", {})
+    serde = conversion.get("InputFormatConfiguration", {}).get("Deserializer", {}).get("OpenXJsonSerDe") or {}
     return TableSpec(
         name=str(table_input["Name"]),
         columns=[(c["Name"], c["Type"]) for c in table_input["StorageDescriptor"]["Columns"]],
         partition_keys=[k["Name"] for k in table_input["PartitionKeys"]],
         prefix=str(destination["Prefix"]),
+        json_keys={str(k): str(v) for k, v in (serde.get("ColumnToJsonKeyMappings") or {}).items()},
     )
 
 
 def write_rows(lake: Path, spec: TableSpec, rows: list[dict[str, Any]], arrival: datetime.datetime, name: str) -> Path:
     """Write one Parquet object atomically (a reader never sees half a file); returns its path."""
-    table = pa.Table.from_pylist([{c: row.get(c) for c in spec.column_names} for row in rows], schema=spec.schema)
+    keys = {c: spec.json_keys.get(c, c) for c in spec.column_names}
+    table = pa.Table.from_pylist([{c: row.get(k) for c, k in keys.items()} for row in rows], schema=spec.schema)
     folder = lake / spec.partition_path(arrival)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / name

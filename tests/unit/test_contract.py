@@ -29,3 +29,12 @@ def test_any_other_outcome_is_a_503_never_a_500(status, cause):
     answer = answer_from_execution(status, None, cause)
     assert answer.status == 503
     assert status in answer.body["message"]
+
+
+@pytest.mark.parametrize("status", [400, 404, 409])
+def test_a_client_error_ends_the_execution_in_success_with_the_answer_as_its_output(status):
+    output = json.dumps({"status": status, "error": "E", "message": "m"}, separators=(",", ":"))
+
+    answer = answer_from_execution("SUCCEEDED", output, None)
+
+    assert (answer.status, answer.body) == (status, {"status": status, "error": "E", "message": "m"})

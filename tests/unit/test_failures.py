@@ -63,13 +63,28 @@ def test_replay_sends_the_replayable_removes_the_successes_and_keeps_the_rest():
 
     def post(body: dict) -> tuple[int, dict]:
         sent.append(body)
-        return (200, {"prediction": 1}) if body["sensor"] == "s" else (503, {"error": "ModelUnavailable"})
+        return (200, {"prediction": 1}) if body["sensor"] == "s" else (504, {"error": "Timeout"})
 
     summary = replay(failures, post, deleted.append, lambda _: None)
 
     assert [b["sensor"] for b in sent] == ["s", "t"]
-    assert deleted == ["ok"]
+    assert deleted == ["ok"]  # the timeout never reached the store: its record stays
     assert (summary.replayed, summary.succeeded, summary.failed_again, summary.skipped) == (2, 1, 1, 1)
+
+
+def test_a_replay_the_workflow_records_again_replaces_the_old_record_so_one_failure_keeps_one():
+    failures = [from_item(item(name, 503, {**READING, "sensor": name})) for name in ("model", "store", "batch", "api")]
+    answers = {
+        "model": (503, {"status": 503, "error": "ModelUnavailable"}),
+        "store": (503, {"status": 503, "error": "StoreUnavailable"}),
+        "batch": (200, {"results": [{"prediction": 1}, {"status": 503, "error": "StoreUnavailable"}]}),
+        "api": (503, {"status": 503, "error": "ServiceUnavailable"}),  # Step Functions 5xx: nothing recorded
+    }
+    deleted: list[str] = []
+
+    replay(failures, lambda body: answers[body["sensor"]], deleted.append, lambda _: None)
+
+    assert deleted == ["model", "store", "batch"]
 
 
 def test_the_listing_marks_what_can_be_replayed():

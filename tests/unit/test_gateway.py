@@ -216,6 +216,16 @@ def test_a_failed_execution_answers_with_the_status_its_cause_carries(status):
     assert (reply.status, reply.json()) == (status, {"status": status, "error": "E", "message": "m"})
 
 
+@pytest.mark.parametrize("status", [400, 404, 409])
+def test_a_client_error_the_execution_answered_as_its_output_keeps_its_status(status):
+    output = json.dumps({"status": status, "error": "E", "message": "m"}, separators=(",", ":"))
+    api, _ = make(lambda action, request: (200, json.dumps({"status": "SUCCEEDED", "output": output}).encode()))
+
+    reply = post(api, "/predictions", load_event("reading.json"))
+
+    assert (reply.status, reply.json()) == (status, {"status": status, "error": "E", "message": "m"})
+
+
 def test_an_execution_that_failed_without_an_answer_is_a_503():
     api, _ = make(lambda action, request: (200, b'{"status": "FAILED", "error": "States.DataLimitExceeded"}'))
     reply = post(api, "/predictions", load_event("reading.json"))

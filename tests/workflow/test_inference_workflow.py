@@ -251,3 +251,18 @@ def test_given_the_largest_body_the_api_accepts_when_scored_then_no_state_outgro
 
     assert answer.status == 200, answer.body
     assert answer.body["count"] == 100
+
+
+def test_a_callers_error_ends_the_execution_in_success_and_the_stacks_own_in_failure(aws, model_host):
+    # Step Functions' ExecutionsFailed (the FailedExecutionsAlarm) must count only the latter.
+    def broken(request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return 500, {"message": "the model crashed"}
+
+    model_host("crashing", broken)
+    start = {"account": aws.ctx.account, "region": aws.ctx.region}
+
+    unknown = compat.start_sync_execution(aws.state_machine_arn, json.dumps(reading("nobody")), **start)
+    crashed = compat.start_sync_execution(aws.state_machine_arn, json.dumps(reading("crashing")), **start)
+
+    assert (unknown["status"], json.loads(unknown["output"])["status"]) == ("SUCCEEDED", 404)
+    assert (crashed["status"], json.loads(crashed["cause"])["status"]) == ("FAILED", 503)

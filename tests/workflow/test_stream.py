@@ -68,7 +68,7 @@ def test_given_scored_readings_when_the_stream_is_pumped_then_each_is_one_row_in
     Leg(aws, tmp_path).pump()
 
     rows = rows_for(tmp_path, sensors)
-    assert sorted((r["sensor"], r["timestamp"]) for r in rows) == sorted((b["sensor"], b["timestamp"]) for b in bodies)
+    assert sorted((r["sensor"], r["ts"]) for r in rows) == sorted((b["sensor"], b["timestamp"]) for b in bodies)
     assert {r["change_type"] for r in rows} == {"INSERT"}
     assert all(
         r["model"] == "stream" and r["endpoint"] == "nrt-stream" and r["input"] == "[12,87,20]" and r["label"] == "1"
@@ -138,7 +138,7 @@ def test_a_record_the_transform_refuses_goes_to_the_error_prefix_and_the_rest_st
     assert (flushed.rows, flushed.failed) == (1, 1)
     errors = list((tmp_path / "errors/processing-failed").rglob("*.json"))
     assert len(errors) == 1 and "shard-a:1" in errors[0].read_text()
-    assert [r["timestamp"] for r in rows_for(tmp_path, sensors)] == [5]
+    assert [r["ts"] for r in rows_for(tmp_path, sensors)] == [5]
 
 
 def test_a_checkpoint_of_another_stream_is_not_applied(tmp_path):

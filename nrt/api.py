@@ -26,7 +26,7 @@ from functions.list_models.app import list_models, proxy_reply
 from nrt import compat
 from nrt.contract import Answer, answer_from_execution
 from nrt.embedded import EmbeddedAws
-from nrt.gateway import MAX_PAYLOAD_BYTES, GatewayError, Reply, RestApi
+from nrt.gateway import MAX_PAYLOAD_BYTES, GatewayError, Reply, RestApi, same_key
 from nrt.health import Health
 from nrt.template import LocalContext
 
@@ -249,7 +249,7 @@ def make_handler(
 
         def _status(self, headers: dict[str, str], status: Status) -> Reply:
             key = {k.lower(): v for k, v in headers.items()}.get("x-api-key")
-            if api.api_key is not None and key != api.api_key:
+            if api.api_key is not None and not same_key(key, api.api_key):
                 return api.gateway_response(GatewayError("INVALID_API_KEY"), _context("/status", "GET"))
             return Reply(200, json.dumps(status()).encode())
 

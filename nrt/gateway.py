@@ -274,10 +274,6 @@ class RestApi:
         definition = resolve(props["DefinitionBody"], ctx)
         return cls(definition, props.get("GatewayResponses", {}), services, api_key)
 
-    @property
-    def paths(self) -> set[str]:
-        return {path for _, path in self.operations}
-
     # -- one request -------------------------------------------------------------------------
 
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
@@ -299,7 +295,7 @@ class RestApi:
         if operation is None:
             # API Gateway says the same for an unknown path and an undeclared method.
             raise GatewayError("MISSING_AUTHENTICATION_TOKEN")
-        if operation.needs_key and self.api_key is not None and not _same(headers.get("x-api-key"), self.api_key):
+        if operation.needs_key and self.api_key is not None and not same_key(headers.get("x-api-key"), self.api_key):
             raise GatewayError("INVALID_API_KEY")
         integration = operation.integration
         if integration.get("type") == "aws_proxy":
@@ -413,7 +409,7 @@ class RestApi:
         return Reply(status, body.encode("utf-8"))
 
 
-def _same(given: str | None, expected: str) -> bool:
+def same_key(given: str | None, expected: str) -> bool:
     """The API key, compared in constant time."""
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 

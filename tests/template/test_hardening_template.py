@@ -24,6 +24,7 @@ STAR_ALLOWED = {
     "xray:PutTelemetryRecords": "X-Ray tracing of the workflows",
     "sagemaker:ListEndpoints": "GET /models: the prefix rule filters what ListEndpoints returns",
     "ecr:GetAuthorizationToken": "SageMaker pulls the scikit-learn serving image",
+    "cloudwatch:DescribeAlarms": "the endpoint-alarms function lists its own alarms by name prefix (read only)",
 }
 
 
@@ -163,7 +164,7 @@ def test_each_workflow_logs_to_its_own_group_under_vendedlogs_states(machine, gr
 
 def test_every_function_logs_and_measures_with_powertools():
     functions = of_type("AWS::Serverless::Function")
-    assert set(functions) == {"ListModelsFunction", "FirehoseTransformFunction"}
+    assert set(functions) == {"ListModelsFunction", "FirehoseTransformFunction", "EndpointAlarmsFunction"}
     for name, function in functions.items():
         variables = function["Properties"]["Environment"]["Variables"]
         assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "nrt-inference", name
@@ -207,7 +208,11 @@ def watched(alarm: dict[str, Any]) -> set[str]:
     ],
 )
 def test_an_alarm_watches(signal, metrics):
-    assert any(metrics <= watched(alarm) for alarm in alarms().values()), signal
+    from functions.endpoint_alarms.app import Settings, alarms_for
+
+    # The models' alarms are made per endpoint by the endpoint-alarms function.
+    per_endpoint = alarms_for("nrt-x", Settings("nrt-", "stack-endpoint-", "", 10))
+    assert any(metrics <= watched(alarm) for alarm in [*alarms().values(), *per_endpoint]), signal
 
 
 def test_every_alarm_notifies_the_topic_parameter_and_treats_no_data_as_fine():

@@ -200,7 +200,7 @@ def test_sam_build_succeeds(tmp_path):
     assert (built / "FirehoseTransformFunction" / "aws_lambda_powertools").is_dir()
     # Bytecode compiled at build time (Lambda cannot write it): hash-based and never checked
     # against the source (PEP 552 flags 0b01), so the files' times do not matter.
-    for function in ("ListModelsFunction", "FirehoseTransformFunction"):
+    for function in ("ListModelsFunction", "FirehoseTransformFunction", "EndpointAlarmsFunction"):
         [compiled] = (built / function / "__pycache__").glob("app.cpython-312.pyc")
         assert int.from_bytes(compiled.read_bytes()[4:8], "little") == 0b01
         assert any((built / function / "aws_lambda_powertools" / "__pycache__").glob("*.cpython-312.pyc"))

@@ -810,3 +810,26 @@ def test_start_sync_execution_refuses_a_name_or_input_aws_refuses(aws):
     with pytest.raises(ClientError) as caught:
         sfn.start_execution(stateMachineArn=arn, input="x" * (256 * 1024 + 1))
     assert caught.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_the_endpoint_alarms_function_keeps_one_pair_per_prefixed_endpoint_in_cloudwatch(aws, model_host):
+    from functions.endpoint_alarms.app import Settings, reconcile
+
+    model_host("alarmed")
+    settings = Settings(aws.prefix, "nrt-local-endpoint-", "", 5)
+    cloudwatch = aws.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName="nrt-local-endpoint-nrt-deleted-model-errors",
+        Metrics=[{"Id": "m", "Expression": "SELECT SUM(x) FROM y", "Period": 300}],
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+
+    reconcile(aws.client("sagemaker"), cloudwatch, settings)
+    reconcile(aws.client("sagemaker"), cloudwatch, settings)  # again: nothing changes
+
+    names = {a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNamePrefix="nrt-local-endpoint-")["MetricAlarms"]}
+    assert "nrt-local-endpoint-nrt-alarmed-model-errors" in names
+    assert "nrt-local-endpoint-nrt-alarmed-cold-starts" in names
+    assert "nrt-local-endpoint-nrt-deleted-model-errors" not in names

@@ -1,0 +1,124 @@
+"""Alarms for each model endpoint, and only those: one for model errors, one for cold starts.
+
+CloudWatch alarms cannot select endpoints by a name prefix (Metrics Insights' WHERE supports
+only =, != and AND; alarms cannot use SEARCH), so the template cannot hold them. This
+function keeps one pair per endpoint named <prefix>*: it runs on every SageMaker endpoint
+state change for the prefix and every hour, and makes what exists match what should.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# Endpoint states in which a model serves (or is about to): its alarms should exist.
+WATCHED = {"Creating", "Updating", "SystemUpdating", "InService", "RollingBack"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    endpoint_prefix: str
+    alarm_prefix: str  # <stack>-endpoint-: every alarm this function owns starts with it
+    topic_arn: str  # empty: the alarms exist but notify nobody, as the template's do
+    cold_starts_threshold: float
+
+    @classmethod
+    def from_environment(cls) -> Settings:
+        missing = [n for n in ("ENDPOINT_PREFIX", "ALARM_PREFIX", "COLD_STARTS_THRESHOLD") if not os.environ.get(n)]
+        if missing:
+            raise RuntimeError(f"{', '.join(missing)} not set")
+        return cls(
+            endpoint_prefix=os.environ["ENDPOINT_PREFIX"],
+            alarm_prefix=os.environ["ALARM_PREFIX"],
+            topic_arn=os.environ.get("ALARM_TOPIC_ARN", ""),
+            cold_starts_threshold=float(os.environ["COLD_STARTS_THRESHOLD"]),
+        )
+
+
+def _query(function: str, metric: str, endpoint: str) -> str:
+    schema = 'SCHEMA("AWS/SageMaker", EndpointName, VariantName)'
+    return f"SELECT {function}({metric}) FROM {schema} WHERE EndpointName = '{endpoint}'"
+
+
+def alarms_for(endpoint: str, settings: Settings) -> list[dict[str, Any]]:
+    """PutMetricAlarm requests for one endpoint."""
+    actions = [settings.topic_arn] if settings.topic_arn else []
+    common = {
+        "EvaluationPeriods": 1,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "TreatMissingData": "notBreaching",
+        "AlarmActions": actions,
+        "OKActions": actions,
+    }
+    return [
+        {
+            "AlarmName": f"{settings.alarm_prefix}{endpoint}-model-errors",
+            "AlarmDescription": f"{endpoint}: the model answered with an error (InvocationModelErrors).",
+            "Metrics": [
+                {"Id": "modelErrors", "Expression": _query("SUM", "InvocationModelErrors", endpoint), "Period": 300}
+            ],
+            "Threshold": 0.0,
+            **common,
+        },
+        {
+            "AlarmName": f"{settings.alarm_prefix}{endpoint}-cold-starts",
+            "AlarmDescription": f"{endpoint}: serverless cold starts (ModelSetupTime samples) per 5 minutes.",
+            "Metrics": [{"Id": "coldStarts", "Expression": _query("COUNT", "ModelSetupTime", endpoint), "Period": 300}],
+            "Threshold": settings.cold_starts_threshold,
+            **common,
+        },
+    ]
+
+
+def plan(
+    endpoints: list[dict[str, Any]], existing: set[str], settings: Settings
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """(alarms to put, alarm names to delete) so that each watched <prefix>* endpoint has its
+    pair and no alarm of this function outlives its endpoint. Putting is idempotent, so every
+    wanted alarm is put again (a changed threshold or topic then applies)."""
+    wanted = [
+        alarm
+        for e in endpoints
+        if e["EndpointName"].startswith(settings.endpoint_prefix) and e["EndpointStatus"] in WATCHED
+        for alarm in alarms_for(e["EndpointName"], settings)
+    ]
+    names = {a["AlarmName"] for a in wanted}
+    stale = sorted(n for n in existing if n.startswith(settings.alarm_prefix) and n not in names)
+    return wanted, stale
+
+
+def reconcile(sagemaker: Any, cloudwatch: Any, settings: Settings) -> tuple[int, int]:
+    endpoints: list[dict[str, Any]] = []
+    for page in sagemaker.get_paginator("list_endpoints").paginate(NameContains=settings.endpoint_prefix):
+        endpoints.extend(page["Endpoints"])
+    existing: set[str] = set()
+    for page in cloudwatch.get_paginator("describe_alarms").paginate(
+        AlarmNamePrefix=settings.alarm_prefix, AlarmTypes=["MetricAlarm"]
+    ):
+        existing.update(a["AlarmName"] for a in page["MetricAlarms"])
+    wanted, stale = plan(endpoints, existing, settings)
+    for alarm in wanted:
+        cloudwatch.put_metric_alarm(**alarm)
+    for start in range(0, len(stale), 100):  # DeleteAlarms takes at most 100 names
+        cloudwatch.delete_alarms(AlarmNames=stale[start : start + 100])
+    return len(wanted), len(stale)
+
+
+logger = Logger()
+metrics = Metrics()
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    settings = Settings.from_environment()
+    put, deleted = reconcile(boto3.client("sagemaker"), boto3.client("cloudwatch"), settings)
+    logger.info("endpoint alarms reconciled", trigger=event.get("detail-type"), put=put, deleted=deleted)
+    metrics.add_metric(name="EndpointAlarms", unit=MetricUnit.Count, value=put)
+    return {"put": put, "deleted": deleted}

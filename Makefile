@@ -14,7 +14,7 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV := $(VENV)/checkov/bin/checkov
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help demo up test lint typecheck browser checkov bench clean
+.PHONY: help demo up test pr unit workflow template e2e lint typecheck browser checkov bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -56,8 +56,22 @@ $(CHECKOV): | $(BIN)/python
 
 checkov: $(CHECKOV) ## Install checkov in .venv/checkov (the template's security scan, run by the tests)
 
-test: lint typecheck browser checkov ## Install dev extras, chromium and checkov; lint, type-check, run the whole suite
+test: pr ## Install dev extras, chromium and checkov; lint, type-check, run every tier (what CI runs)
+
+pr: lint typecheck browser checkov ## The gate before a change lands: lint, types, then every tier
 	$(BIN)/pytest -q
+
+unit: $(DEV_STAMP) ## Tier: pure logic, no embedded AWS, no servers (the inner loop)
+	$(BIN)/pytest -q tests/unit
+
+workflow: $(DEV_STAMP) ## Tier: the real ASL and functions on the embedded AWS, in process
+	$(BIN)/pytest -q tests/workflow
+
+template: $(DEV_STAMP) checkov ## Tier: the template against AWS's rules, linters, sam build
+	$(BIN)/pytest -q tests/template
+
+e2e: $(DEV_STAMP) browser ## Tier: nrt up in its own process, real clients against it
+	$(BIN)/pytest -q tests/e2e
 
 bench: $(STAMP) ## Measure local end-to-end throughput and latency (see benchmarks/)
 	$(BIN)/python -m benchmarks.e2e

@@ -28,6 +28,7 @@ from nrt.contract import Answer, answer_from_execution
 from nrt.embedded import EmbeddedAws
 from nrt.gateway import MAX_PAYLOAD_BYTES, GatewayError, Reply, RestApi, same_key
 from nrt.health import Health
+from nrt.local import API_PORT
 from nrt.template import LocalContext
 
 LOG = logging.getLogger("nrt.api")
@@ -280,7 +281,7 @@ class LocalApi(ThreadingHTTPServer):
 def serve_api(
     inference: Inference,
     host: str = "127.0.0.1",
-    port: int = 3000,
+    port: int = API_PORT,
     api_key: str | None = None,
     pages: dict[str, Page] | None = None,
     status: Status | None = None,

@@ -19,13 +19,11 @@ from typing import Any
 
 from nrt.athena import FORMATS
 from nrt.dashboard import write_dashboard
+from nrt.local import API_PORT, API_URL, AWS_PORT, DEFAULT_STATE_DIR, StateDir
 from producer import producer
 from producer.producer import percentile
 
 DEMO_READINGS = 500
-
-
-API_KEY_FILE = "api-key"
 
 
 def api_key_for(args: argparse.Namespace) -> str | None:
@@ -35,7 +33,7 @@ def api_key_for(args: argparse.Namespace) -> str | None:
         import secrets
 
         key = secrets.token_urlsafe(24)
-    path = Path(args.state_dir) / API_KEY_FILE
+    path = StateDir(Path(args.state_dir)).api_key
     path.unlink(missing_ok=True)  # an earlier run's key
     if key is None:
         return None
@@ -50,7 +48,7 @@ def saved_api_key(args: argparse.Namespace) -> str | None:
     """--api-key, else the key a running `nrt up --auth` saved in its state dir."""
     if getattr(args, "api_key", None):
         return str(args.api_key)
-    path = Path(getattr(args, "state_dir", ".nrt")) / API_KEY_FILE
+    path = StateDir(Path(getattr(args, "state_dir", DEFAULT_STATE_DIR))).api_key
     return path.read_text().strip() if path.exists() else None
 
 
@@ -89,7 +87,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"lake          {runtime.lake.resolve()}  (Parquet, flushed every {args.flush_seconds:g} s)")
     print(f"state         {Path(args.state_dir).resolve()}")
     if runtime.api_key is not None:
-        print(f"auth          x-api-key required on every request (the key: {Path(args.state_dir) / API_KEY_FILE})")
+        print(f"auth          x-api-key required on every request (the key: {StateDir(Path(args.state_dir)).api_key})")
     if runtime.faults is not None:
         print(f"faults        {runtime.faults.describe()}  (injected at the embedded AWS, per call)")
     if runtime.health_seconds > 0:
@@ -155,7 +153,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return 1
         print(f"lake: all {len(expected)} predictions are in {runtime.lake} as Parquet")
         print_queries(runtime.lake)
-        page = write_dashboard(runtime.lake, Path(args.state_dir) / "dashboard.html")
+        page = write_dashboard(runtime.lake, StateDir(Path(args.state_dir)).dashboard)
         print(f"dashboard: {page}  (also served at {runtime.api_url}/dashboard while nrt up runs)")
         print(f"OK: all {args.count} readings answered and in the lake")
         return 0
@@ -188,6 +186,11 @@ def print_queries(lake: Path) -> None:
     print()
 
 
+def lake_of(args: argparse.Namespace) -> Path:
+    """--lake, or the lake of --state-dir (where `nrt up --state-dir` wrote it)."""
+    return Path(args.lake) if args.lake else StateDir(Path(args.state_dir)).lake
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     from nrt.athena import QueryError, run_query
 
@@ -199,7 +202,7 @@ def cmd_query(args: argparse.Namespace) -> int:
             print(f"no such SQL file: {path}", file=sys.stderr)
             return 2
     try:
-        print(run_query(Path(args.lake), args.execute, args.files, args.format))
+        print(run_query(lake_of(args), args.execute, args.files, args.format))
     except QueryError as error:
         print(f"query failed: {error}", file=sys.stderr)
         return 1
@@ -210,7 +213,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from nrt.athena import QueryError
 
     try:
-        page = write_dashboard(Path(args.lake), Path(args.out))
+        page = write_dashboard(lake_of(args), Path(args.out) if args.out else StateDir(Path(args.state_dir)).dashboard)
     except QueryError as error:
         print(f"dashboard failed: {error}", file=sys.stderr)
         return 1
@@ -256,7 +259,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from training.inference import label_from_text
     from training.train import EVALUATION, MODEL_CARD, PLOT, Recipe, train
 
-    directory = Path(args.state_dir) / "models" / args.name
+    directory = StateDir(Path(args.state_dir)).model(args.name)
     features = [f.strip() for f in args.features.split(",") if f.strip()] if args.features else None
     started = time.monotonic()
     try:
@@ -301,7 +304,7 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
     from nrt.deploy import DeployError, Instances, Serverless, deploy_model, image_uri, local_target, stack_target
     from nrt.template import LocalContext, load_template
 
-    model_dir = Path(args.model_dir) if args.model_dir else Path(args.state_dir) / "models" / args.name
+    model_dir = Path(args.model_dir) if args.model_dir else StateDir(Path(args.state_dir)).model(args.name)
     if args.code:
         import shutil
 
@@ -393,7 +396,7 @@ def cmd_failures(args: argparse.Namespace) -> int:
         ddb = local_client("dynamodb", f"http://127.0.0.1:{args.aws_port}", ctx.region)
         from nrt.embedded import local_name
 
-        table_name, url = local_name("FailuresTable", ctx), args.url or "http://127.0.0.1:3000"
+        table_name, url = local_name("FailuresTable", ctx), args.url or API_URL
     try:
         found_failures = list(failures.scan(ddb, table_name))
     except Exception as error:
@@ -521,9 +524,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def stack_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--api-port", type=int, default=3000)
-        p.add_argument("--aws-port", type=int, default=4566)
-        p.add_argument("--state-dir", default=".nrt")
+        p.add_argument("--api-port", type=int, default=API_PORT)
+        p.add_argument("--aws-port", type=int, default=AWS_PORT)
+        p.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
         p.add_argument("--flush-seconds", type=float, default=5.0, help="lake buffer interval (Firehose's, locally)")
 
     up = sub.add_parser("up", help="run the whole pipeline locally until Ctrl-C")
@@ -543,10 +546,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def api_key_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument("--api-key", help="default: the key `nrt up --auth` saved in <state-dir>/api-key")
-        p.add_argument("--state-dir", default=".nrt")
+        p.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
 
     def local_api_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--url", default="http://127.0.0.1:3000")
+        p.add_argument("--url", default=API_URL)
         p.add_argument("--json", action="store_true")
         api_key_flags(p)
 
@@ -567,12 +570,14 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("files", nargs="*", type=Path, metavar="FILE.sql")
     query.add_argument("-e", "--execute", metavar="SQL", help="one SQL statement instead of files")
     query.add_argument("--format", choices=FORMATS, default="table")
-    query.add_argument("--lake", default=".nrt/lake")
+    query.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="whose lake (the one `nrt up` used)")
+    query.add_argument("--lake", help="the lake folder (default: <state-dir>/lake)")
     query.set_defaults(func=cmd_query)
 
     dashboard = sub.add_parser("dashboard", help="write the dashboard page from the local lake")
-    dashboard.add_argument("--lake", default=".nrt/lake")
-    dashboard.add_argument("--out", default=".nrt/dashboard.html")
+    dashboard.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="whose lake (the one `nrt up` used)")
+    dashboard.add_argument("--lake", help="the lake folder (default: <state-dir>/lake)")
+    dashboard.add_argument("--out", help="the page (default: <state-dir>/dashboard.html)")
     dashboard.set_defaults(func=cmd_dashboard)
 
     models = sub.add_parser("models", help="list the models available now")
@@ -592,7 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--threshold", type=float, help="binary: fixed decision threshold (default: chosen for best F1)")
     train.add_argument("--positive-label", help="binary: the positive label (default: the greater of the two)")
-    train.add_argument("--state-dir", default=".nrt")
+    train.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
     train.set_defaults(func=cmd_train)
 
     deploy = sub.add_parser("deploy-model", help="deploy a trained model as the endpoint <prefix>NAME")
@@ -608,7 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--positive-label", help="with --model-file, binary: the positive label")
     deploy.add_argument("--threshold", type=float, help="with --model-file, binary: the decision threshold")
     deploy.add_argument("--code", help="your own serving code: a folder with inference.py (and requirements.txt)")
-    deploy.add_argument("--state-dir", default=".nrt")
+    deploy.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
     deploy.add_argument("--memory", type=int, default=2048, help="serverless memory, MB (1024-6144)")
     deploy.add_argument("--max-concurrency", type=int, default=20, help="serverless max concurrency (1-200)")
     deploy.add_argument("--provisioned-concurrency", type=int, default=0, help="warm serverless capacity")
@@ -616,14 +621,14 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--instance-count", type=int, default=1)
     deploy.add_argument("--stack", default="nrt-inference", help="the deployed stack whose outputs to use")
     deploy.add_argument("--region", help="AWS region (default: your AWS configuration)")
-    deploy.add_argument("--aws-port", type=int, default=4566, help="the embedded AWS's port (with --local)")
+    deploy.add_argument("--aws-port", type=int, default=AWS_PORT, help="the embedded AWS's port (with --local)")
     deploy.add_argument("--no-wait", action="store_true", help="do not wait for InService")
     deploy.set_defaults(func=cmd_deploy_model)
 
     retrain = sub.add_parser("retrain", help="run the retraining workflow for NAME now and follow it")
     retrain.add_argument("name")
     retrain.add_argument("--local", action="store_true", help="on the embedded AWS of a running `nrt up`")
-    retrain.add_argument("--aws-port", type=int, default=4566)
+    retrain.add_argument("--aws-port", type=int, default=AWS_PORT)
     retrain.add_argument("--stack", default="nrt-inference")
     retrain.add_argument("--region")
     retrain.add_argument("--timeout", type=float, default=3600.0)
@@ -631,7 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     failed = sub.add_parser("failures", help="list the failure store, or replay what is replayable")
     failed.add_argument("action", nargs="?", choices=["list", "replay"], default="list")
-    failed.add_argument("--aws-port", type=int, default=4566, help="the embedded AWS (default: local)")
+    failed.add_argument("--aws-port", type=int, default=AWS_PORT, help="the embedded AWS (default: local)")
     failed.add_argument("--url", help="the API to replay to (default: the local API, or the stack's ApiUrl)")
     api_key_flags(failed)
     failed.add_argument("--stack", help="use a deployed stack's failure store instead of the local one")

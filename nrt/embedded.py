@@ -13,6 +13,7 @@ import boto3
 from botocore.config import Config
 
 from nrt import compat
+from nrt.local import AWS_PORT, HOST
 from nrt.template import LocalContext, load_template, resolve, resources, state_machine_definition
 
 LOCAL_ROLE = "arn:aws:iam::{account}:role/{stack}-local"
@@ -86,7 +87,7 @@ def ensure_port_free(host: str, port: int) -> None:
             raise OSError(f"port {port} on {host} is already in use") from None
 
 
-def start(host: str = "127.0.0.1", port: int = 4566, stack_name: str | None = None) -> EmbeddedAws:
+def start(host: str = HOST, port: int = AWS_PORT, stack_name: str | None = None) -> EmbeddedAws:
     """Start moto with state-machine execution on and the compat fixes in place."""
     from moto import mock_aws
     from moto.server import ThreadedMotoServer

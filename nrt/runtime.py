@@ -22,6 +22,7 @@ from nrt.api import Inference, LocalApi, serve_api
 from nrt.dashboard import dashboard_data, render_page
 from nrt.embedded import EmbeddedAws
 from nrt.faults import Faults
+from nrt.local import API_PORT, AWS_PORT, DEFAULT_STATE_DIR, StateDir
 from training.inference import ARTIFACT
 from training.package import unpack
 from training.train import train
@@ -31,7 +32,7 @@ LOCAL_MODEL_IMAGE = "local/nrt-sklearn-serving:latest"
 
 
 def model_dir(state_dir: Path, name: str) -> Path:
-    return state_dir / "models" / name
+    return StateDir(state_dir).model(name)
 
 
 def ensure_default_model(state_dir: Path, log: Any = print) -> Path:
@@ -148,7 +149,7 @@ def start_model_host(directory: Path, endpoint: str, version: str = "") -> Model
 
 
 def stream_checkpoint(state_dir: Path) -> Path:
-    return state_dir / "checkpoints" / "stream.json"
+    return StateDir(state_dir).stream_checkpoint
 
 
 class StreamWorker:
@@ -170,7 +171,7 @@ class StreamWorker:
             "--flush-seconds",
             str(flush_seconds),
         ]
-        self.logs = state_dir / "logs"
+        self.logs = StateDir(state_dir).logs
         self.pid_file = state_dir / "stream.pid"
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
@@ -213,16 +214,16 @@ class StreamWorker:
 
 
 def lake_dir(state_dir: Path) -> Path:
-    return state_dir / "lake"
+    return StateDir(state_dir).lake
 
 
 @dataclass
 class LocalRuntime:
     """Everything `nrt up` runs, on 127.0.0.1."""
 
-    state_dir: Path = Path(".nrt")
-    api_port: int = 3000
-    aws_port: int = 4566
+    state_dir: Path = Path(DEFAULT_STATE_DIR)
+    api_port: int = API_PORT
+    aws_port: int = AWS_PORT
     api_key: str | None = None
     flush_seconds: float = 5.0
     faults: Faults | None = None

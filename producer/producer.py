@@ -1,4 +1,4 @@
-"""Sensor simulator and load generator: sends the seeds' readings to the inference API.
+"""Sensor simulator and load generator: sends readings to the inference API.
 
 python producer/producer.py --url http://127.0.0.1:3000 --rate 50 --count 500
 """
@@ -26,7 +26,7 @@ DEFAULT_MODEL = "failure"
 
 
 def make_reading(rng: random.Random, sensor: str, timestamp: int, model: str | None = None) -> dict[str, Any]:
-    """A reading as the seeds' producer sends it: three integers 0-99, now and then a failure shape."""
+    """A demo reading: three integers 0-99, now and then a failure shape (a peak in the middle)."""
     if rng.random() < 0.15:
         a = rng.randint(0, 40)
         data = [a, min(99, a + rng.randint(55, 70)), max(0, min(99, a + rng.randint(-15, 15)))]
@@ -108,7 +108,7 @@ class Plan:
     max_retries: int = 5
     keep_answers: bool = False
     keep_sent_ids: bool = False
-    # Named features to send instead of the seeds' three numbers: one dict per reading, cycled.
+    # Named features to send instead of the demo's three numbers: one dict per reading, cycled.
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 

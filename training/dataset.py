@@ -1,4 +1,4 @@
-"""Training data: the seeds' synthetic failure readings, or any tabular CSV (read with pandas)."""
+"""Training data: the demo's synthetic failure readings, or any tabular CSV (read with pandas)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ FEATURE_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 def is_failure(a: float, b: float, c: float) -> bool:
-    """The seeds' rule: a peak in the middle of two similar readings."""
+    """The demo's failure rule: a peak in the middle of two similar readings."""
     return b - a > 50 and b - c > 50 and abs(a - c) < 20
 
 

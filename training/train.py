@@ -180,7 +180,7 @@ def train(
     recipe = recipe or Recipe(source="synthetic", label="label", features=None, task="binary")
     name = name or model_dir.name
     if recipe.source == "synthetic":
-        progress(f"generating {recipe.rows} synthetic readings (the seeds' failure rule)")
+        progress(f"generating {recipe.rows} synthetic readings (the demo's rule: a peak between two similar values)")
         table = synthetic_table(recipe.rows, recipe.seed, recipe.noise)
         data: dict[str, Any] = {"source": "synthetic", "rows": recipe.rows, "seed": recipe.seed, "noise": recipe.noise}
     else:

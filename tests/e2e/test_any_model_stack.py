@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 from benchmarks.stack import Stack, child_processes, nrt_up
-from tests.conftest import ROOT
 from tests.e2e.test_local_stack import request
+from tests.helpers import ROOT
 from tests.workflow.test_deploy import notebook_pickle
 from training.examples import cancer_csv, diabetes_csv, shop_csv, wine_csv
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from nrt.lake import read_rows, table_spec
-from tests.conftest import ROOT, free_port
+from tests.helpers import ROOT, free_port
 
 NRT = [sys.executable, "-m", "nrt.cli"]
 READINGS = 150

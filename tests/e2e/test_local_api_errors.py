@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from nrt.api import LocalApi, make_handler
-from tests.gateway_stub import HEADERS, make
+from tests.helpers.gateway import HEADERS, make
 
 
 def test_an_integration_that_breaks_answers_500_json_and_the_api_keeps_serving():

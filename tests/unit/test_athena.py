@@ -21,7 +21,7 @@ from nrt.athena import (
 )
 from nrt.lake import table_spec, write_rows
 from nrt.template import load_template, resources
-from tests.conftest import MINUTE, MS, NOW, lake_row
+from tests.helpers.lakes import MINUTE, MS, NOW, lake_row
 
 
 def run(lake: Path, name: str) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ import pytest
 from functions.firehose_transform import app
 from nrt.lake import table_spec
 from nrt.stream import LambdaContext, transform_environment
-from tests.conftest import load_event
+from tests.helpers import load_event
 
 
 def test_the_function_runs_with_the_environment_the_template_gives_it():

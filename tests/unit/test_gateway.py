@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from nrt.gateway import MAX_PAYLOAD_BYTES, RestApi, escape_javascript
 from nrt.template import load_template, resolve
-from tests.conftest import load_event
-from tests.gateway_stub import HEADERS, KEY, StandIn, context, make, post
+from tests.helpers import load_event
+from tests.helpers.gateway import HEADERS, KEY, StandIn, context, make, post
 
 
 def named(**features: Any) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def refused(body: Any) -> str:
 # --- the request validator, with the template's schemas ----------------------------------------
 
 
-def test_the_seeds_reading_a_batch_and_named_features_reach_the_workflow_unchanged():
+def test_a_reading_a_batch_and_named_features_reach_the_workflow_unchanged():
     api, services = make()
     for body in [load_event("reading.json"), load_event("batch.json"), named(carat=0.31, cut="Ideal", depth=None)]:
         reply = post(api, "/predictions", body)

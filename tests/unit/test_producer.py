@@ -7,10 +7,10 @@ import random
 import pytest
 
 from producer import producer
-from tests.gateway_stub import make, post
+from tests.helpers.gateway import make, post
 
 
-def test_readings_are_in_the_seeds_format_and_pass_the_contract():
+def test_readings_are_in_the_demo_format_and_pass_the_contract():
     rng = random.Random(1)
     api, _ = make()
     for i in range(200):

@@ -9,7 +9,7 @@ import pytest
 
 from nrt import cli
 from producer import producer
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 README = (ROOT / "README.md").read_text()
 MAKEFILE = (ROOT / "Makefile").read_text()
@@ -61,3 +61,13 @@ def test_benchmark_commands_parse(line):
 
 def test_make_help_is_the_default_target():
     assert ".DEFAULT_GOAL := help" in MAKEFILE
+
+
+def test_commands_that_read_local_state_follow_state_dir():
+    from pathlib import Path
+
+    parser = cli.build_parser()
+    for command in (["query", "-e", "SELECT 1"], ["dashboard"]):
+        args = parser.parse_args([*command, "--state-dir", "/tmp/other"])
+        assert cli.lake_of(args) == Path("/tmp/other/lake")
+        assert cli.lake_of(parser.parse_args([*command, "--lake", "/x"])) == Path("/x")

@@ -46,7 +46,7 @@ def call(model: inference.Model, payload: Any) -> tuple[int, Any]:
     return reply.status, json.loads(reply.body)
 
 
-def test_the_seeds_rule():
+def test_the_demo_models_failure_rule():
     assert is_failure(12, 87, 20)
     assert not is_failure(12, 60, 20)  # b - a not > 50
     assert not is_failure(10, 87, 40)  # |a - c| not < 20

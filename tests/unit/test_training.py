@@ -210,7 +210,7 @@ def test_unpacking_refuses_paths_outside_the_model_directory(tmp_path):
 
 
 def test_the_example_files_are_written_and_the_shipped_orders_csv_is_the_same_as_generated(tmp_path):
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
     from training.examples import main
 
     assert main([str(tmp_path)]) == 0

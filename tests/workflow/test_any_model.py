@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from nrt.failures import from_item
-from tests.conftest import Behaviour
+from tests.helpers.model_hosts import Behaviour
 from tests.workflow.test_inference_workflow import failures_for, run, stored
 from training import inference
 from training.examples import shop_csv, wine_csv

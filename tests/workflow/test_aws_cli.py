@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from nrt.embedded import EmbeddedAws
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 AWS = str(Path(sys.executable).with_name("aws"))
 README = (ROOT / "README.md").read_text()

@@ -8,7 +8,7 @@ import pytest
 
 from nrt.deploy import DeployError, Instances, Serverless, deploy_model, image_uri, local_target
 from nrt.runtime import materialise, model_source
-from tests.conftest import SKLEARN_IMAGE as IMAGE
+from tests.helpers import SKLEARN_IMAGE as IMAGE
 
 
 def deploy(aws, name, model_dir, capacity=None, **kwargs):

@@ -11,7 +11,7 @@ import pytest
 from nrt import compat
 from nrt.contract import Answer, answer_from_execution
 from nrt.embedded import EmbeddedAws
-from tests.conftest import load_event
+from tests.helpers import load_event
 
 _ts = itertools.count(1_700_000_000_000, 1000)
 

@@ -15,7 +15,7 @@ import pytest
 from nrt import compat
 from nrt.deploy import Serverless, deploy_model, local_target
 from nrt.embedded import NOTIFICATIONS, RETRAIN_STATE_MACHINE, EmbeddedAws
-from tests.conftest import SKLEARN_IMAGE as IMAGE
+from tests.helpers import SKLEARN_IMAGE as IMAGE
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from nrt import compat
 from nrt.deploy import local_target
 from nrt.runtime import materialise, model_source, start_model_host
-from tests.conftest import SKLEARN_IMAGE
+from tests.helpers import SKLEARN_IMAGE
 from tests.workflow.test_inference_workflow import reading, run
 from training.package import package
 

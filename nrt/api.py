@@ -34,8 +34,9 @@ from nrt.template import LocalContext
 LOG = logging.getLogger("nrt.api")
 
 Status = Callable[[], dict[str, Any]]
-# endpoint -> why its model cannot be served here (the local runtime's failed model hosts)
-ModelProblems = Callable[[], dict[str, str]]
+# endpoints SageMaker lists as serving -> (status, reason) for those whose model is not served
+# here (yet): the local runtime's model hosts that are starting or cannot start
+ModelProblems = Callable[[list[str]], dict[str, tuple[str, str]]]
 Page = Callable[[], str]
 
 
@@ -177,12 +178,14 @@ def make_api(inference: Inference, api_key: str | None = None, problems: ModelPr
     aws = inference.aws
 
     def list_models_function(_: dict[str, Any]) -> dict[str, Any]:
-        # The function's logic, in process; local model hosts that cannot start show as Failed.
+        # The function's logic, in process; a model not served here (yet) shows as Creating or Failed.
         found = list_models(aws.client("sagemaker"), aws.prefix)
-        failed = problems() if problems is not None else {}
+        serving = [m["endpoint"] for m in found if m["available"]]
+        local = problems(serving) if problems is not None else {}
         for model in found:
-            if model["endpoint"] in failed:  # InService in SageMaker's eyes, but its model cannot start here
-                model.update(status="Failed", available=False, reason=failed[model["endpoint"]])
+            if model["endpoint"] in local:  # InService in SageMaker's eyes, but not served here (yet)
+                status, reason = local[model["endpoint"]]
+                model.update(status=status, available=False, reason=reason)
         return proxy_reply(aws.prefix, found)
 
     ctx = local_context(aws)

@@ -231,6 +231,8 @@ class LocalRuntime:
     health_seconds: float = 5.0
     # endpoint -> (version, reason): a model that cannot start here is shown failed, not restarted in a loop
     failed_hosts: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # endpoints with no model artifact on this machine: nothing here can serve them
+    unservable: set[str] = field(default_factory=set)
     log: Any = print
     aws: EmbeddedAws | None = None
     api: LocalApi | None = None
@@ -269,7 +271,7 @@ class LocalRuntime:
             api_key=self.api_key,
             pages={"/dashboard": lambda: render_page(dashboard_data(self.lake))},
             status=self.status,
-            problems=lambda: {endpoint: reason for endpoint, (_, reason) in self.failed_hosts.items()},
+            problems=self.unserved,
         )
         self.api_port = self.api.server_address[1]
         threading.Thread(target=self._watch_endpoints, name="endpoint-watch", daemon=True).start()
@@ -304,6 +306,18 @@ class LocalRuntime:
             self.log(health.line(now) + ("  (idle)" if idle else ""))
             quiet = idle
 
+    def unserved(self, serving: list[str]) -> dict[str, tuple[str, str]]:
+        """Of the endpoints SageMaker lists as serving, those whose model is not served here:
+        a host that cannot start (Failed), or one not started yet (Creating, as a SageMaker
+        endpoint is until its container answers)."""
+        out: dict[str, tuple[str, str]] = {}
+        for endpoint in serving:
+            if endpoint in self.failed_hosts:
+                out[endpoint] = ("Failed", self.failed_hosts[endpoint][1])
+            elif endpoint not in self.hosts and endpoint not in self.unservable:
+                out[endpoint] = ("Creating", "its model host is starting")
+        return out
+
     def sync_model_hosts(self) -> None:
         """Serve what every prefixed endpoint serves now: start, replace or stop model hosts."""
         with self._sync_lock:
@@ -324,7 +338,9 @@ class LocalRuntime:
                 continue  # this version cannot start: tried once, reported, not retried in a loop
             directory = materialise(self.aws, url, self.state_dir / "endpoints" / version)
             if directory is None:
+                self.unservable.add(endpoint)
                 continue  # no artifact on this machine (an endpoint made by hand, or by a test)
+            self.unservable.discard(endpoint)
             try:
                 host = start_model_host(directory, endpoint, version)
             except ModelHostFailed as failure:

@@ -74,6 +74,10 @@ def stack(data: Path) -> Iterator[Stack]:
         ]
         for done in deployed:
             assert done.returncode == 0, done.stdout + done.stderr
+        # nrt up starts one model host after another; each model shows as Creating until its
+        # host answers (as a SageMaker endpoint does until its container is ready).
+        names = ("spend", "cancer", "big", "cultivar", "diabetes", "wine")
+        assert wait_for(lambda: all(models(running).get(n, {}).get("available") for n in names), timeout=180)
         yield running
 
 

@@ -1,51 +1,12 @@
-"""Where moto 5.2.5 differs from AWS on the inference path, and the fix for each.
+"""The embedded AWS: moto, patched where it differs from AWS (fidelity) or where it does work
+the local stack does not need (speed).
 
-Every patch is applied by `install()` and has its own test in tests/workflow/test_compat.py.
-The ASL is never changed to suit moto: this module makes moto behave as AWS documents.
-
-| deviation in moto                                         | AWS behaviour restored here          |
-|-----------------------------------------------------------|--------------------------------------|
-| aws-sdk:sagemakerruntime:* -> "Unknown service"            | boto3 service sagemaker-runtime      |
-| aws-sdk error names built from the API name, or generic    | ServiceName.ErrorCode[Exception]     |
-| blob outputs handed on as a StreamingBody                  | blob outputs handed on as a string   |
-| no StartSyncExecution                                      | synchronous execution, same contract |
-| InvokeEndpoint returns canned data, for any endpoint       | real model host; ValidationError for |
-|                                                           | an unknown endpoint; ModelError 424  |
-| server-mode tasks call localhost:$MOTO_PORT (default 5000) | MOTO_PORT set to the real port       |
-| $$.Execution.StartTime is a Python datetime                | an ISO-8601 string                   |
-| no UpdateEndpoint                                          | endpoint switched to a new config    |
-| AddTags appends a second value for an existing key         | the key's value is replaced          |
-| Describe{Model,EndpointConfig,Endpoint} answer unset       | left out, as AWS does (the SageMaker |
-| optional structures as empty ones (VpcConfig: {})          | SDK's typed resources refuse them)   |
-| a conditional write checks, then writes: two concurrent    | each write is atomic: of two writes  |
-| writes of one key can both pass their condition            | with attribute_not_exists, one wins  |
-| $.a[0].b (a definite path) answered as a list              | the value itself; only paths with    |
-|                                                           | *, filters, slices, unions or .. are |
-|                                                           | lists                                |
-| arn:aws:states:::sagemaker:* unsupported, no .sync         | the optimised integration, with      |
-|                                                           | createTrainingJob.sync               |
-| training jobs Completed at once, canned metrics, no model  | the job runs (locally), writes       |
-|                                                           | model.tar.gz, reports FinalMetric-   |
-|                                                           | DataList from its MetricDefinitions  |
-| every state machine runs as STANDARD, whatever its type    | it runs as the type it was created   |
-|                                                           | with; StartSyncExecution refuses     |
-|                                                           | STANDARD machines                    |
-| Express executions record a full history nobody can read   | no history for Express (AWS keeps    |
-|                                                           | none: GetExecutionHistory refuses)   |
-
-Costs of moto's interpreter removed as well, with no change in behaviour: the definition
-is parsed once per definition instead of once per execution; each JSONPath is compiled once
-instead of once per evaluation (jsonpath_ng builds a yacc parser on every parse); one boto3
-client per service is reused instead of one built per task; model-host connections are
-kept alive and shared; state data is deep-copied by a JSON-specific copier (same result,
-about 3x faster; moto copies the whole input on every read); and the finished threads
-moto keeps in a global list are let go after each execution; and Task, Map and Parallel
-states, and whole programs, that declare no TimeoutSeconds run in the caller's thread
-instead of a new one; a Map starts at most one worker per item (and none for one item);
-Map iterations read the Map input in place instead of each deep-copying all of it; the
-workflow's SDK calls reach moto's handler in-process without botocore's send path; each
-handler class's action names are listed once; and GetRecords pages are dumped as they are
-instead of through moto's model-driven serializer.
+Every patch is a `_patch_*` function registered with `@patch(kind, what, test)`: what AWS
+does (or what the speed-up saves) and the test that proves it. `install()` applies them in
+order, refuses a moto whose code under a patch changed since the fingerprints in
+compat_fingerprints.json were taken, and checks that every rebind reached every module.
+`NRT_EMULATOR_SPEEDUPS=0` applies the fidelity patches only. The ASL is never changed to
+suit moto. `python -m nrt.compat table` prints the registry (the README carries it).
 """
 
 from __future__ import annotations
@@ -54,7 +15,9 @@ import calendar
 import copy
 import datetime
 import functools
+import hashlib
 import http.client
+import inspect
 import json
 import logging
 import os
@@ -66,7 +29,9 @@ import types
 import urllib.parse
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 MOTO_VERSION = "5.2.5"
@@ -92,6 +57,94 @@ def check_moto_version(found: str) -> None:
         raise CompatError(f"nrt.compat is written for moto {MOTO_VERSION}, found {found}; pin moto=={MOTO_VERSION}")
 
 
+# --- the registry: every patch, what it restores or saves, and its proof ----------------------
+
+SPEEDUPS_SETTING = "NRT_EMULATOR_SPEEDUPS"  # "0": apply the fidelity patches only
+FINGERPRINTS = Path(__file__).with_name("compat_fingerprints.json")
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One patch of moto: fidelity (what AWS does) or speed (same behaviour, less work)."""
+
+    name: str
+    kind: str
+    aws: str
+    test: str
+    upstream: str
+    apply: Callable[[], None]
+
+
+REGISTRY: list[Patch] = []
+_APPLYING: list[str] = []  # the patch being applied (what _replace, _add and _rebind record under)
+_TOUCHED: dict[str, dict[str, str]] = {}  # patch -> {what it changes in moto: fingerprint}
+_REBOUND: list[tuple[str, str, Any]] = []  # (patch, name, the object it replaced everywhere)
+
+
+def check_rebinds() -> None:
+    """After every patch: no module of the interpreter may still hold what a rebind replaced
+    (a module loaded after the rebind would keep the original, silently)."""
+    for patch_name, name, old in _REBOUND:
+        left = [
+            m
+            for m, module in list(sys.modules.items())
+            if m.startswith("moto.stepfunctions.parser") and getattr(module, name, None) is old
+        ]
+        if left:
+            raise CompatError(f"patch {patch_name}: {name} is still the original in {left}")
+
+
+def patch(
+    kind: str, aws: str, test: str, upstream: str = "none yet"
+) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    """Register a patch function; install() applies them in this order."""
+
+    def register(apply: Callable[[], None]) -> Callable[[], None]:
+        name = apply.__name__.removeprefix("_patch_").replace("_", "-")
+        REGISTRY.append(Patch(name, kind, aws, test, upstream, apply))
+        return apply
+
+    return register
+
+
+def fingerprint(value: Any) -> str:
+    """What a patch rewrites, as moto has it: a hash of its source (or of its repr)."""
+    try:
+        text = inspect.getsource(value)
+    except (TypeError, OSError):
+        text = repr(value)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _record(target: str, value: str) -> None:
+    if _APPLYING:
+        _TOUCHED.setdefault(_APPLYING[0], {})[f"{_APPLYING[0]}: {target}"] = value
+
+
+def _qualname(owner: Any, name: str) -> str:
+    if isinstance(owner, types.ModuleType):
+        return f"{owner.__name__}.{name}"
+    return f"{owner.__module__}.{owner.__qualname__}.{name}"
+
+
+def expected_fingerprints() -> dict[str, str]:
+    found: dict[str, str] = json.loads(FINGERPRINTS.read_text())
+    return found
+
+
+def check_fingerprints(applied: dict[str, str], expected: dict[str, str]) -> None:
+    """Fail, naming the patch, when moto's code under a patch is not what it was written for."""
+    for key, value in sorted(applied.items()):
+        if key in expected and expected[key] != value:
+            raise CompatError(
+                f"patch {key.split(':', 1)[0]}: moto's {key.split(': ', 1)[1]} changed since moto {MOTO_VERSION} "
+                f"(fingerprint {value}, expected {expected[key]}); review the patch, then "
+                "python -m nrt.compat fingerprints > nrt/compat_fingerprints.json"
+            )
+        if key not in expected:
+            raise CompatError(f"patch {key.split(':', 1)[0]}: {key.split(': ', 1)[1]} has no recorded fingerprint")
+
+
 def install(port: int | None = None) -> None:
     """Apply every patch once; `port` is the embedded AWS's port (sets MOTO_PORT)."""
     global _installed
@@ -101,35 +154,17 @@ def install(port: int | None = None) -> None:
         if _installed:
             return
         check_moto_version(version("moto"))
-        _patch_service_names()
-        _patch_error_names()
-        _patch_sdk_task()
-        _patch_context_start_time()
-        _patch_client_cache()
-        _patch_action_lookup()
-        _patch_parse_cache()
-        _patch_jsonpath_cache()
-        _patch_json_deepcopy()
-        _patch_inline_states()
-        _patch_inline_programs()
-        _patch_map_workers()
-        _patch_item_selector_input()
-        _patch_state_machine_type()
-        _patch_express_history()
-        _patch_uncatchable_errors()
-        _patch_string_format()
-        _patch_payload_quota()
-        _patch_start_sync_execution()
-        _patch_start_execution()
-        _patch_invoke_endpoint()
-        _patch_update_endpoint()
-        _patch_sagemaker_integration()
-        _patch_training_jobs()
-        _patch_definite_jsonpaths()
-        _patch_add_tags()
-        _patch_model_description()
-        _patch_atomic_writes()
-        _patch_stream_records()
+        speedups = os.environ.get(SPEEDUPS_SETTING, "1") != "0"
+        applied: dict[str, str] = {}
+        for entry in REGISTRY:
+            if entry.kind == "speed" and not speedups:
+                continue
+            _APPLYING[:] = [entry.name]
+            entry.apply()
+            applied.update(_TOUCHED.pop(entry.name, {}))
+        _APPLYING.clear()
+        check_rebinds()
+        check_fingerprints(applied, expected_fingerprints())
         _installed = True
 
 
@@ -137,6 +172,7 @@ def _replace(owner: Any, name: str, value: Any) -> None:
     """Patch owner.name; refuses a name moto does not have (a rename would otherwise go unnoticed)."""
     if not hasattr(owner, name):
         raise CompatError(f"moto {MOTO_VERSION}: {owner!r} has no {name!r} to patch")
+    _record(_qualname(owner, name), fingerprint(getattr(owner, name)))
     setattr(owner, name, value)
 
 
@@ -144,6 +180,7 @@ def _add(owner: Any, name: str, value: Any) -> None:
     """Add what moto lacks; refuses if moto has grown its own (then this patch should go)."""
     if hasattr(owner, name):
         raise CompatError(f"moto {MOTO_VERSION}: {owner!r} already has {name!r}")
+    _record(_qualname(owner, name), "absent")
     setattr(owner, name, value)
 
 
@@ -156,14 +193,24 @@ def _rebind_in_interpreter(name: str, old: Any, new: Any) -> None:
     import moto.stepfunctions.parser.asl.parse.asl_parser
     import moto.stepfunctions.parser.backend.execution  # noqa: F401
 
+    rebound = []
     for module_name, module in list(sys.modules.items()):
         if module_name.startswith("moto.stepfunctions.parser") and getattr(module, name, None) is old:
             setattr(module, name, new)
+            rebound.append(module_name)
+    _REBOUND.append((_APPLYING[0] if _APPLYING else name, name, old))
+    # Which modules held it: a module that starts or stops using it changes this.
+    _record(f"rebind {name}", hashlib.sha256(",".join(sorted(rebound)).encode()).hexdigest()[:16])
 
 
 # --- aws-sdk service names ---------------------------------------------------------------
 
 
+@patch(
+    "fidelity",
+    "aws-sdk:sagemakerruntime:* reaches boto3 service sagemaker-runtime",
+    "tests/workflow/test_compat.py::test_the_sagemakerruntime_sdk_integration_runs_and_its_blob_output_is_a_string",
+)
 def _patch_service_names() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
         StateTaskService,
@@ -185,6 +232,11 @@ def sdk_error_name(service: str, code: str) -> str:
     return f"{name}.{code}" if code.endswith("Exception") else f"{name}.{code}Exception"
 
 
+@patch(
+    "fidelity",
+    "aws-sdk errors are named ServiceName.ErrorCode[Exception]",
+    "tests/workflow/test_compat.py::test_sdk_errors_are_named_service_dot_code_exception_as_aws_names_them",
+)
 def _patch_error_names() -> None:
     from botocore.exceptions import ClientError
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
@@ -225,6 +277,11 @@ def blobs_to_strings(response: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@patch(
+    "fidelity",
+    "blob outputs are handed on as strings",
+    "tests/workflow/test_compat.py::test_the_sagemakerruntime_sdk_integration_runs_and_its_blob_output_is_a_string",
+)
 def _patch_sdk_task() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_aws_sdk as sdk,
@@ -257,6 +314,11 @@ def iso_timestamp(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@patch(
+    "fidelity",
+    "$$.Execution.StartTime is an ISO-8601 string",
+    "tests/workflow/test_compat.py::test_the_execution_start_time_in_the_context_object_is_an_iso_string",
+)
 def _patch_context_start_time() -> None:
     from moto.stepfunctions.parser.backend.execution import Execution
 
@@ -364,6 +426,11 @@ class InProcessClient:
         return parsed
 
 
+@patch(
+    "speed",
+    "each handler class's actions are listed once",
+    "tests/workflow/test_compat.py::test_each_handler_class_s_actions_are_listed_once_and_include_what_compat_adds",
+)
 def _patch_action_lookup() -> None:
     from moto.core import responses
 
@@ -379,6 +446,11 @@ def _patch_action_lookup() -> None:
     _replace(responses, "method_names_from_class", method_names_from_class)
 
 
+@patch(
+    "speed",
+    "one boto3 client per service, calls reach moto in process",
+    "tests/workflow/test_compat.py::test_every_task_service_reuses_one_client_per_service",
+)
 def _patch_client_cache() -> None:
     from moto.core.models import botocore_stubber
     from moto.stepfunctions.parser.asl.utils import boto_client as bc
@@ -403,6 +475,11 @@ def _patch_client_cache() -> None:
 # --- parse each definition once -----------------------------------------------------------
 
 
+@patch(
+    "speed",
+    "each definition is parsed once",
+    "tests/workflow/test_compat.py::test_one_parsed_definition_serves_concurrent_executions_without_mixing_them",
+)
 def _patch_parse_cache() -> None:
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
@@ -425,6 +502,7 @@ def _patch_parse_cache() -> None:
 # --- compile each JSONPath once -----------------------------------------------------------
 
 
+@patch("speed", "each JSONPath is compiled once", "tests/workflow/test_compat.py::test_jsonpaths_are_compiled_once")
 def _patch_jsonpath_cache() -> None:
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.utils import json_path
@@ -465,6 +543,11 @@ def json_deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
     return copy.deepcopy(value)
 
 
+@patch(
+    "speed",
+    "state data is deep-copied by a JSON-specific copier",
+    "tests/workflow/test_compat.py::test_the_interpreter_uses_the_json_deepcopy",
+)
 def _patch_json_deepcopy() -> None:
     from moto.stepfunctions.parser.asl.eval import program_state as ps
 
@@ -479,6 +562,11 @@ def _patch_json_deepcopy() -> None:
 # --- states without a timeout run inline ---------------------------------------------------
 
 
+@patch(
+    "speed",
+    "states without TimeoutSeconds run in the caller thread",
+    "tests/workflow/test_compat.py::test_a_task_runs_in_its_own_thread_only_when_it_declares_a_timeout",
+)
 def _patch_inline_states() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 
@@ -519,6 +607,11 @@ def _patch_inline_states() -> None:
 # --- programs without a timeout run inline --------------------------------------------------
 
 
+@patch(
+    "speed",
+    "programs without TimeoutSeconds run in the caller thread",
+    "tests/workflow/test_compat.py::test_an_execution_with_a_timeout_still_times_out",
+)
 def _patch_inline_programs() -> None:
     from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
     from moto.stepfunctions.parser.asl.component.program.program import Program
@@ -542,6 +635,11 @@ def _patch_inline_programs() -> None:
     _replace(Program, "eval", eval_program)
 
 
+@patch(
+    "speed",
+    "Map iterations read the Map input in place",
+    "tests/workflow/test_compat.py::test_map_iterations_read_the_map_input_without_changing_it_for_each_other",
+)
 def _patch_item_selector_input() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
         inline_item_processor_worker as worker,
@@ -566,6 +664,11 @@ def _patch_item_selector_input() -> None:
     _replace(worker.InlineItemProcessorWorker, "_eval_input", _eval_input)
 
 
+@patch(
+    "speed",
+    "a Map starts at most one worker per item",
+    "tests/workflow/test_compat.py::test_a_map_starts_at_most_one_worker_per_item_and_no_thread_per_iteration",
+)
 def _patch_map_workers() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.inline_iteration_component import (
         InlineIterationComponent,
@@ -593,6 +696,11 @@ def _patch_map_workers() -> None:
 # --- the type a state machine was created with ------------------------------------------------
 
 
+@patch(
+    "fidelity",
+    "a state machine runs as the type it was created with",
+    "tests/workflow/test_compat.py::test_a_state_machine_runs_as_the_type_it_was_created_with",
+)
 def _patch_state_machine_type() -> None:
     from moto.stepfunctions.models import StateMachineInstance
 
@@ -610,6 +718,11 @@ def _patch_state_machine_type() -> None:
 # --- Express executions keep no history -----------------------------------------------------
 
 
+@patch(
+    "fidelity",
+    "Express executions keep no history",
+    "tests/workflow/test_compat.py::test_express_executions_record_no_history_and_standard_ones_still_do",
+)
 def _patch_express_history() -> None:
     from moto.stepfunctions.parser.api import StateMachineType
     from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
@@ -670,6 +783,11 @@ def _patch_express_history() -> None:
 # --- States.ALL does not catch terminal errors ----------------------------------------------
 
 
+@patch(
+    "fidelity",
+    "States.ALL does not catch States.DataLimitExceeded or States.Runtime",
+    "tests/workflow/test_compat.py::test_states_all_does_not_catch_a_payload_over_the_quota_as_on_aws",
+)
 def _patch_uncatchable_errors() -> None:
     from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
     from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
@@ -709,6 +827,11 @@ def is_within_payload_quota(value: Any) -> bool:
     return len(text.encode("utf-8")) <= MAX_PAYLOAD_BYTES
 
 
+@patch(
+    "fidelity",
+    "the 256 KiB payload quota counts UTF-8 bytes",
+    "tests/workflow/test_inference_workflow.py::test_given_the_largest_body_the_api_accepts_when_scored_then_no_state_outgrows_the_payload_quota",
+)
 def _patch_payload_quota() -> None:
     from moto.stepfunctions.parser import quotas
 
@@ -718,6 +841,11 @@ def _patch_payload_quota() -> None:
 # --- States.Format keeps escaped braces -------------------------------------------------------
 
 
+@patch(
+    "fidelity",
+    "States.Format reads \\{ and \\} as braces",
+    "tests/workflow/test_compat.py::test_states_format_reads_escaped_braces_as_text",
+)
 def _patch_string_format() -> None:
     from moto.stepfunctions.parser.asl.component.intrinsic.function.statesfunction.generic.string_format import (
         StringFormat,
@@ -853,6 +981,11 @@ def start_sync_execution(
     return out
 
 
+@patch(
+    "fidelity",
+    "StartSyncExecution runs an Express execution to its end",
+    "tests/workflow/test_compat.py::test_start_sync_execution_is_served_over_the_api_like_aws",
+)
 def _patch_start_sync_execution() -> None:
     from moto.core.responses import ActionResult
     from moto.stepfunctions.responses import StepFunctionResponse
@@ -873,6 +1006,11 @@ def _patch_start_sync_execution() -> None:
 # --- StartExecution and ListExecutions as AWS answers them -----------------------------------
 
 
+@patch(
+    "fidelity",
+    "StartExecution makes up a name and checks name and input; ListExecutions refuses Express",
+    "tests/workflow/test_aws_cli.py::test_start_execution_without_a_name_works_every_time",
+)
 def _patch_start_execution() -> None:
     from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -940,6 +1078,11 @@ def invoke_model_host(base_url: str, body: bytes, content_type: str, timeout: fl
     raise AssertionError("unreachable")
 
 
+@patch(
+    "fidelity",
+    "InvokeEndpoint reaches the model host: ValidationError, ModelError 424",
+    "tests/workflow/test_compat.py::test_invoke_endpoint_reaches_the_model_host",
+)
 def _patch_invoke_endpoint() -> None:
     from moto.core.exceptions import JsonRESTError
     from moto.sagemaker.models import sagemaker_backends
@@ -988,6 +1131,11 @@ def _patch_invoke_endpoint() -> None:
 # --- UpdateEndpoint -----------------------------------------------------------------------
 
 
+@patch(
+    "fidelity",
+    "UpdateEndpoint switches an endpoint to a new config",
+    "tests/workflow/test_compat.py::test_update_endpoint_switches_an_endpoint_to_a_new_config_in_place",
+)
 def _patch_update_endpoint() -> None:
     from moto.core.utils import utcnow
     from moto.sagemaker.exceptions import ValidationError
@@ -1058,6 +1206,11 @@ def _sagemaker_model() -> Any:
     return botocore.session.get_session().get_service_model("sagemaker")
 
 
+@patch(
+    "fidelity",
+    "the optimised SageMaker integration, with createTrainingJob.sync",
+    "tests/workflow/test_compat.py::test_the_optimised_sagemaker_integration_forwards_request_response_actions",
+)
 def _patch_sagemaker_integration() -> None:
     from botocore.exceptions import ClientError
     from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
@@ -1208,6 +1361,11 @@ def _channel_files(backend: Any, config: list[dict[str, Any]]) -> dict[str, dict
     return channels
 
 
+@patch(
+    "fidelity",
+    "a training job runs, writes model.tar.gz and reports its metrics",
+    "tests/workflow/test_compat.py::test_a_training_job_sync_runs_the_job_and_answers_its_description_with_its_metrics",
+)
 def _patch_training_jobs() -> None:
     from moto.core.utils import utcnow
     from moto.s3.models import s3_backends
@@ -1256,6 +1414,11 @@ def is_indefinite(path: str) -> bool:
     return bool(_INDEFINITE.search(path))
 
 
+@patch(
+    "fidelity",
+    "a definite JSONPath selects a value, not a list",
+    "tests/workflow/test_compat.py::test_definite_jsonpaths_select_a_value_and_indefinite_ones_a_list",
+)
 def _patch_definite_jsonpaths() -> None:
     from moto.stepfunctions.parser.asl.utils import json_path
 
@@ -1277,6 +1440,11 @@ def _patch_definite_jsonpaths() -> None:
 # --- AddTags replaces a key's value ------------------------------------------------------------
 
 
+@patch(
+    "fidelity",
+    "AddTags replaces an existing key's value",
+    "tests/workflow/test_compat.py::test_add_tags_replaces_the_value_of_an_existing_key",
+)
 def _patch_add_tags() -> None:
     from moto.sagemaker.models import SageMakerModelBackend
 
@@ -1290,6 +1458,11 @@ def _patch_add_tags() -> None:
     _replace(SageMakerModelBackend, "add_tags", add_tags)
 
 
+@patch(
+    "fidelity",
+    "Describe* leave out optional structures never given",
+    "tests/workflow/test_compat.py::test_describe_model_leaves_out_a_vpc_config_and_containers_that_were_never_given",
+)
 def _patch_model_description() -> None:
     from moto.core.responses import ActionResult
     from moto.sagemaker.responses import SageMakerResponse
@@ -1317,6 +1490,11 @@ def _patch_model_description() -> None:
 _WRITES = threading.RLock()
 
 
+@patch(
+    "fidelity",
+    "a conditional write is atomic",
+    "tests/workflow/test_compat.py::test_concurrent_conditional_writes_of_one_key_let_exactly_one_through",
+)
 def _patch_atomic_writes() -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
@@ -1350,6 +1528,11 @@ def stream_records_json(page: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in page.items() if v is not None}, default=epoch_seconds, separators=(",", ":"))
 
 
+@patch(
+    "speed",
+    "GetRecords pages are dumped as they are",
+    "tests/workflow/test_compat.py::test_get_records_answers_what_moto_s_own_serializer_answers",
+)
 def _patch_stream_records() -> None:
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
@@ -1362,3 +1545,27 @@ def _patch_stream_records() -> None:
         return stream_records_json(page), {"Content-Type": "application/x-amz-json-1.0"}
 
     _replace(DynamoDBStreamsHandler, "get_records", get_records)
+
+
+def current_fingerprints() -> dict[str, str]:
+    """Apply every patch in a fresh interpreter and report what each one rewrote."""
+    global _installed
+    check_moto_version(version("moto"))
+    applied: dict[str, str] = {}
+    for entry in REGISTRY:
+        _APPLYING[:] = [entry.name]
+        entry.apply()
+        applied.update(_TOUCHED.pop(entry.name, {}))
+    _APPLYING.clear()
+    _installed = True
+    return applied
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["fingerprints"]:
+        print(json.dumps(current_fingerprints(), indent=1, sort_keys=True))
+    elif sys.argv[1:] == ["table"]:
+        for entry in REGISTRY:
+            print(f"| {entry.name} | {entry.kind} | {entry.aws} | {entry.upstream} |")
+    else:
+        sys.exit("usage: python -m nrt.compat fingerprints|table")

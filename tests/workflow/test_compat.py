@@ -833,3 +833,72 @@ def test_the_endpoint_alarms_function_keeps_one_pair_per_prefixed_endpoint_in_cl
     assert "nrt-local-endpoint-nrt-alarmed-model-errors" in names
     assert "nrt-local-endpoint-nrt-alarmed-cold-starts" in names
     assert "nrt-local-endpoint-nrt-deleted-model-errors" not in names
+
+
+# --- the registry of patches ------------------------------------------------------------------
+
+
+def test_every_patch_says_what_it_is_for_where_it_is_reported_and_which_test_proves_it():
+    from tests.helpers import ROOT
+
+    assert len(compat.REGISTRY) == len({p.name for p in compat.REGISTRY}) >= 25
+    for entry in compat.REGISTRY:
+        assert entry.kind in {"fidelity", "speed"}, entry.name
+        assert entry.aws and entry.upstream, entry.name
+        path, _, test = entry.test.partition("::")
+        assert f"def {test}(" in (ROOT / path).read_text(), entry
+
+
+def test_a_changed_moto_function_under_a_patch_makes_install_fail_naming_the_patch():
+    import subprocess
+    import sys
+
+    code = (
+        "from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl\n"
+        "def _eval_body(self, env):\n    pass\n"
+        "ErrorEqualsDecl._eval_body = _eval_body  # as if moto had changed it\n"
+        "from nrt import compat\n"
+        "compat.install()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+
+    assert done.returncode != 0
+    assert "patch uncatchable-errors" in done.stderr and "ErrorEqualsDecl._eval_body changed" in done.stderr
+
+
+def test_the_recorded_fingerprints_are_this_moto_s():
+    assert compat.current_fingerprints.__doc__  # applied by the fixture's install(); a mismatch fails there
+    applied = {key for key in compat.expected_fingerprints()}
+    assert {key.split(":", 1)[0] for key in applied} <= {p.name for p in compat.REGISTRY}
+
+
+def test_the_fidelity_tests_pass_with_every_speed_up_switched_off():
+    # A speed-up must never be what makes a fidelity test pass.
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    fidelity = sorted({p.test for p in compat.REGISTRY if p.kind == "fidelity"})
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *fidelity],
+        cwd=ROOT,
+        env={**os.environ, compat.SPEEDUPS_SETTING: "0"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_the_readme_lists_exactly_the_registered_patches():
+    from tests.helpers import ROOT
+
+    rows = [f"| {p.name} | {p.kind} | {p.aws} | {p.upstream} |" for p in compat.REGISTRY]
+    readme = (ROOT / "README.md").read_text()
+    assert "\n".join(rows) in readme
+    assert len(
+        [line for line in readme.splitlines() if line.startswith("| ") and line.endswith(" | none yet |")]
+    ) == len([p for p in compat.REGISTRY if p.upstream == "none yet"])

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = deploy_local_endpoint(aws, "bench", model)
     # The model host is its own process (as in nrt up): its CPU is not counted here.
     host = start_model_host(model, endpoint)
-    compat.MODEL_HOSTS[endpoint] = host.url
+    compat.WIRING.model_hosts[endpoint] = host.url
     clock = itertools.count(1_700_000_000_000)
 
     def reading() -> dict[str, Any]:

@@ -29,19 +29,31 @@ import types
 import urllib.parse
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 MOTO_VERSION = "5.2.5"
 
-# endpoint name -> base URL of the model host that serves it
-MODEL_HOSTS: dict[str, str] = {}
-# Runs a training job on this machine: (job name, hyperparameters) -> (model.tar.gz bytes,
-# the job's log). Set by the local runtime; without it, training jobs fail with a reason.
+# Runs a training job on this machine: (job name, hyperparameters, channels) -> (model.tar.gz
+# bytes, the job's log).
 TrainingRunner = Callable[[str, dict[str, str], dict[str, dict[str, bytes]]], tuple[bytes, str]]
-TRAINING_RUNNER: TrainingRunner | None = None
+# Calls a model host: (base URL, body, content type) -> (status, body).
+ModelCall = Callable[[str, bytes, str], tuple[int, bytes]]
+
+
+@dataclass
+class Wiring:
+    """What the local runtime plugs into the embedded AWS, in one place: the model host of each
+    endpoint, how a training job runs, and how a model host is called (faults wrap this)."""
+
+    model_hosts: dict[str, str] = field(default_factory=dict)  # endpoint -> base URL
+    training_runner: TrainingRunner | None = None  # None: training jobs fail with a reason
+    model_call: ModelCall | None = None  # None: invoke_model_host
+
+
+WIRING = Wiring()
 
 _installed = False
 _lock = threading.Lock()
@@ -1109,12 +1121,13 @@ def _patch_invoke_endpoint() -> None:
         endpoint = sagemaker_backends[self.current_account][self.region].endpoints.get(name)
         if endpoint is None:
             raise JsonRESTError("ValidationError", f"Endpoint {name} of account {self.current_account} not found.")
-        host = MODEL_HOSTS.get(name)
+        host = WIRING.model_hosts.get(name)
         if host is None or endpoint.endpoint_status != "InService":
             raise JsonRESTError("ModelNotReadyException", f"Model for endpoint {name} is not ready.")
         try:
             payload = self.body.encode("utf-8") if isinstance(self.body, str) else bytes(self.body)
-            status, body = invoke_model_host(host, payload, self.headers.get("Content-Type", "application/json"))
+            call = WIRING.model_call or invoke_model_host
+            status, body = call(host, payload, self.headers.get("Content-Type", "application/json"))
         except OSError as exc:
             raise JsonRESTError("ServiceUnavailable", f"model host for {name} is unreachable: {exc}") from None
         if status != 200:
@@ -1387,11 +1400,12 @@ def _patch_training_jobs() -> None:
             job.final_metric_data_list = []
             return job
 
-        if TRAINING_RUNNER is None:
+        runner = WIRING.training_runner
+        if runner is None:
             return failed("no local training runner: start the embedded AWS with nrt up")
         try:
             channels = _channel_files(self, kwargs.get("input_data_config") or [])
-            archive, log = TRAINING_RUNNER(job.training_job_name, dict(job.hyper_parameters or {}), channels)
+            archive, log = runner(job.training_job_name, dict(job.hyper_parameters or {}), channels)
         except Exception as error:
             return failed(f"AlgorithmError: {error}")
         bucket, _, key = job.model_artifacts["S3ModelArtifacts"].removeprefix("s3://").partition("/")

@@ -101,7 +101,7 @@ def start(host: str = HOST, port: int = AWS_PORT, stack_name: str | None = None)
     # SageMaker training jobs in the embedded AWS run the project's training entry point.
     from training.sagemaker_train import run_local
 
-    compat.TRAINING_RUNNER = run_local
+    compat.WIRING.training_runner = run_local
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     aws = EmbeddedAws(host, port, LocalContext(stack_name=stack_name or LocalContext().stack_name), server)

@@ -118,10 +118,8 @@ def _hook_invoke_endpoint() -> None:
 
     from nrt import compat
 
-    call_model_host = compat.invoke_model_host
-
-    @functools.wraps(call_model_host)
-    def invoke_model_host(base_url: str, body: bytes, content_type: str, timeout: float = 60.0) -> tuple[int, bytes]:
+    @functools.wraps(compat.invoke_model_host)
+    def faulty(base_url: str, body: bytes, content_type: str) -> tuple[int, bytes]:
         faults = ACTIVE
         if faults is not None:
             if faults.draw("throttle"):
@@ -130,10 +128,11 @@ def _hook_invoke_endpoint() -> None:
                 time.sleep(faults.cold_start_seconds)
             if faults.draw("model_error"):
                 return 500, b'{"message": "the model container failed (injected fault)"}'
-        return call_model_host(base_url, body, content_type, timeout)
+        return call_model_host(base_url, body, content_type)
 
-    # compat's InvokeEndpoint looks the function up in its module on every call.
-    compat.invoke_model_host = invoke_model_host
+    # The embedded AWS's declared interceptor for model calls.
+    call_model_host = compat.WIRING.model_call or compat.invoke_model_host
+    compat.WIRING.model_call = faulty
 
 
 def _hook_put_item() -> None:

@@ -42,11 +42,11 @@ def model_host(aws: EmbeddedAws, request: pytest.FixtureRequest) -> Iterator[Cal
     def deploy(name: str, behaviour: Behaviour = rule_model) -> FakeModelHost:
         host = FakeModelHost(behaviour).start()
         endpoint = deploy_local_endpoint(aws, name, Path("/nonexistent"))
-        compat.MODEL_HOSTS[endpoint] = host.url
+        compat.WIRING.model_hosts[endpoint] = host.url
         started.append((endpoint, host))
         return host
 
     yield deploy
     for endpoint, host in started:
-        compat.MODEL_HOSTS.pop(endpoint, None)
+        compat.WIRING.model_hosts.pop(endpoint, None)
         host.stop()

@@ -143,7 +143,7 @@ def test_a_failed_training_job_notifies_and_changes_nothing(aws, model_dir, inbo
     def broken(job: str, hyperparameters: dict[str, str], channels: Any) -> tuple[bytes, str]:
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(compat, "TRAINING_RUNNER", broken)
+    monkeypatch.setattr(compat.WIRING, "training_runner", broken)
 
     result = retrain(aws, "retrain-broken")
 

@@ -59,11 +59,11 @@ def test_an_endpoint_made_with_the_sagemaker_sdk_serves_producers_unchanged(aws,
     directory = materialise(aws, url, tmp_path / version)
     assert directory is not None
     host = start_model_host(directory, "nrt-sdk-pump", version)
-    compat.MODEL_HOSTS["nrt-sdk-pump"] = host.url
+    compat.WIRING.model_hosts["nrt-sdk-pump"] = host.url
     try:
         answer = run(aws, reading("sdk-pump"))
     finally:
-        compat.MODEL_HOSTS.pop("nrt-sdk-pump", None)
+        compat.WIRING.model_hosts.pop("nrt-sdk-pump", None)
         host.process.terminate()
         host.process.wait(timeout=10)
 

@@ -1,7 +1,7 @@
 """CPU time the embedded AWS spends per workflow execution, in-process, with no HTTP in front.
 
 Throughput on a shared 2-core machine swings by a third from run to run; CPU time per
-execution is the steadier figure for comparing changes to nrt/compat.py.
+execution is the steadier figure for comparing changes to nrt/emulator.py.
 
 .venv/bin/python -m benchmarks.workflow_cpu --rounds 3
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 from benchmarks.e2e import machine
 from benchmarks.stack import free_port
-from nrt import compat, embedded
+from nrt import embedded, emulator
 from nrt.runtime import deploy_local_endpoint, ensure_default_model, start_model_host
 
 
@@ -51,14 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = deploy_local_endpoint(aws, "bench", model)
     # The model host is its own process (as in nrt up): its CPU is not counted here.
     host = start_model_host(model, endpoint)
-    compat.WIRING.model_hosts[endpoint] = host.url
+    emulator.WIRING.model_hosts[endpoint] = host.url
     clock = itertools.count(1_700_000_000_000)
 
     def reading() -> dict[str, Any]:
         return {"sensor": "bench", "model": "bench", "timestamp": next(clock), "data": [12, 87, 20]}
 
     def execute(body: dict[str, Any]) -> None:
-        result = compat.start_sync_execution(
+        result = emulator.start_sync_execution(
             aws.state_machine_arn, json.dumps(body), account=aws.ctx.account, region=aws.ctx.region
         )
         if result["status"] != "SUCCEEDED":

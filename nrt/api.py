@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from functions.list_models.app import list_models, proxy_reply
-from nrt import compat
+from nrt import emulator
 from nrt.contract import Answer, answer_from_execution
 from nrt.embedded import EmbeddedAws
 from nrt.gateway import MAX_PAYLOAD_BYTES, GatewayError, Reply, RestApi, same_key
@@ -70,7 +70,7 @@ class Inference:
     def start_sync_execution(self, execution_input: str, name: str | None = None) -> dict[str, Any]:
         """StartSyncExecution's answer; records the outcome's HTTP status in the health window."""
         started = time.monotonic()
-        result = compat.start_sync_execution(
+        result = emulator.start_sync_execution(
             self.aws.state_machine_arn, execution_input, name, account=self.aws.ctx.account, region=self.aws.ctx.region
         )
         answer = answer_from_execution(result["status"], result.get("output"), result.get("cause"))
@@ -81,12 +81,12 @@ class Inference:
     def start_execution(self, execution_input: str, name: str | None = None) -> dict[str, Any]:
         """StartExecution: queued, or ThrottlingException when the queue is full."""
         name = name or str(uuid.uuid4())
-        compat.check_execution_name(name)
-        compat.check_execution_input(execution_input)
+        emulator.check_execution_name(name)
+        emulator.check_execution_input(execution_input)
         try:
             self._queue.put_nowait((name, execution_input))
         except queue.Full:
-            raise compat.throttling("Rate exceeded: the local event queue is full") from None
+            raise emulator.throttling("Rate exceeded: the local event queue is full") from None
         arn = self.aws.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
         return {"executionArn": arn, "startDate": datetime.datetime.now(tz=datetime.UTC)}
 
@@ -99,7 +99,7 @@ class Inference:
         """Accept one request body for the background (what POST /events does)."""
         try:
             started = self.start_execution(json.dumps(body))
-        except compat.aws_errors():
+        except emulator.aws_errors():
             return Answer(429, {"status": 429, "error": "ServiceThrottled", "message": "the event queue is full"})
         return Answer(202, {"id": started["executionArn"].rsplit(":", 1)[1], "status": "accepted"})
 
@@ -148,7 +148,7 @@ class LocalServices:
                 result = self.inference.start_sync_execution(execution_input, request.get("name"))
             else:
                 result = self.inference.start_execution(execution_input, request.get("name"))
-        except compat.aws_errors() as exc:
+        except emulator.aws_errors() as exc:
             return aws_error(
                 int(getattr(exc, "code", 400)), str(getattr(exc, "error_type", "")), str(getattr(exc, "message", exc))
             )

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from nrt import compat
+from nrt import emulator
 from nrt.local import AWS_PORT, HOST
 from nrt.template import LocalContext, load_template, resolve, resources, state_machine_definition
 
@@ -97,11 +97,11 @@ def start(host: str = HOST, port: int = AWS_PORT, stack_name: str | None = None)
     for noisy in ("werkzeug", "moto"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
     ensure_port_free(host, port)
-    compat.install(port)
+    emulator.install(port)
     # SageMaker training jobs in the embedded AWS run the project's training entry point.
     from training.sagemaker_train import run_local
 
-    compat.WIRING.training_runner = run_local
+    emulator.WIRING.training_runner = run_local
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     aws = EmbeddedAws(host, port, LocalContext(stack_name=stack_name or LocalContext().stack_name), server)

@@ -116,9 +116,9 @@ def install(faults: Faults | None) -> None:
 def _hook_invoke_endpoint() -> None:
     from moto.core.exceptions import JsonRESTError
 
-    from nrt import compat
+    from nrt import emulator
 
-    @functools.wraps(compat.invoke_model_host)
+    @functools.wraps(emulator.invoke_model_host)
     def faulty(base_url: str, body: bytes, content_type: str) -> tuple[int, bytes]:
         faults = ACTIVE
         if faults is not None:
@@ -131,8 +131,8 @@ def _hook_invoke_endpoint() -> None:
         return call_model_host(base_url, body, content_type)
 
     # The embedded AWS's declared interceptor for model calls.
-    call_model_host = compat.WIRING.model_call or compat.invoke_model_host
-    compat.WIRING.model_call = faulty
+    call_model_host = emulator.WIRING.model_call or emulator.invoke_model_host
+    emulator.WIRING.model_call = faulty
 
 
 def _hook_put_item() -> None:

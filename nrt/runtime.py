@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.list_models.app import list_models
-from nrt import compat, embedded, faults, health, stream
+from nrt import embedded, emulator, faults, health, stream
 from nrt.api import Inference, LocalApi, serve_api
 from nrt.dashboard import dashboard_data, render_page
 from nrt.embedded import EmbeddedAws
@@ -349,7 +349,7 @@ class LocalRuntime:
                 continue
             self.failed_hosts.pop(endpoint, None)
             self.hosts[endpoint] = host
-            compat.WIRING.model_hosts[endpoint] = host.url
+            emulator.WIRING.model_hosts[endpoint] = host.url
             if running is None:
                 self.log(f"model host for {endpoint} on {host.url}")
             else:
@@ -358,7 +358,7 @@ class LocalRuntime:
         for endpoint in set(self.failed_hosts) - set(wanted):
             self.failed_hosts.pop(endpoint)
         for endpoint in set(self.hosts) - set(wanted):
-            compat.WIRING.model_hosts.pop(endpoint, None)
+            emulator.WIRING.model_hosts.pop(endpoint, None)
             self.hosts.pop(endpoint).process.terminate()
 
     def _watch_endpoints(self) -> None:
@@ -385,7 +385,7 @@ class LocalRuntime:
         with self._sync_lock:  # waits for a sync in flight; none starts after this
             pass
         for host in self.hosts.values():
-            compat.WIRING.model_hosts.pop(host.endpoint, None)
+            emulator.WIRING.model_hosts.pop(host.endpoint, None)
             host.process.terminate()
         for host in self.hosts.values():
             try:

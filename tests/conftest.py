@@ -13,3 +13,6 @@ from nrt.stream import transform_environment
 
 # The Firehose transform reads its config at import, as in Lambda: give it the template's.
 os.environ.update(transform_environment())
+
+# The embedded AWS's fixtures (aws, model_host, model_dir), one of each for the whole session.
+pytest_plugins = ["tests.helpers.fixtures"]

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.fixtures import aws, model_dir, model_host  # noqa: F401 - fixtures of this tier
 from tests.helpers.lakes import make_lake
 
 

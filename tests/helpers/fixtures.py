@@ -1,18 +1,20 @@
-"""Fixtures of the tiers that run the embedded AWS (workflow, e2e, template): each tier's
-conftest imports the ones it uses."""
+"""Fixtures of the tiers that run the embedded AWS (workflow, e2e, template). Registered once
+for the whole session (tests/conftest.py), so every tier shares one embedded AWS; they import
+moto only when a test asks for them, so the unit tier never does."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from nrt import compat, embedded
-from nrt.embedded import EmbeddedAws
-from nrt.runtime import deploy_local_endpoint
 from tests.helpers import free_port
 from tests.helpers.model_hosts import Behaviour, FakeModelHost, rule_model
+
+if TYPE_CHECKING:
+    from nrt.embedded import EmbeddedAws
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +30,8 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedAws]:
     """The embedded AWS with the template's tables and state machine."""
+    from nrt import embedded
+
     running = embedded.start(port=free_port())
     embedded.provision(running)
     yield running
@@ -37,16 +41,19 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedAws]:
 @pytest.fixture
 def model_host(aws: EmbeddedAws, request: pytest.FixtureRequest) -> Iterator[Callable[[str, Behaviour], FakeModelHost]]:
     """Deploy `<prefix><name>` in the embedded AWS, served by a scripted host."""
+    from nrt import emulator
+    from nrt.runtime import deploy_local_endpoint
+
     started: list[tuple[str, FakeModelHost]] = []
 
     def deploy(name: str, behaviour: Behaviour = rule_model) -> FakeModelHost:
         host = FakeModelHost(behaviour).start()
         endpoint = deploy_local_endpoint(aws, name, Path("/nonexistent"))
-        compat.WIRING.model_hosts[endpoint] = host.url
+        emulator.WIRING.model_hosts[endpoint] = host.url
         started.append((endpoint, host))
         return host
 
     yield deploy
     for endpoint, host in started:
-        compat.WIRING.model_hosts.pop(endpoint, None)
+        emulator.WIRING.model_hosts.pop(endpoint, None)
         host.stop()

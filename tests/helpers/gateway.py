@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nrt import compat
+from nrt import emulator
 from nrt.gateway import Reply, RestApi
 from nrt.template import LocalContext
 
@@ -36,9 +36,9 @@ class StandIn:
     def call(self, service: str, action: str, request: dict[str, Any]) -> tuple[int, bytes]:
         self.calls.append((action, request))
         try:
-            compat.check_execution_name(request.get("name"))
-            compat.check_execution_input(request.get("input", "{}"))
-        except compat.aws_errors() as exc:
+            emulator.check_execution_name(request.get("name"))
+            emulator.check_execution_input(request.get("input", "{}"))
+        except emulator.aws_errors() as exc:
             return exc.code, json.dumps({"__type": exc.error_type, "message": exc.message}).encode()
         return self.answer(action, request)
 

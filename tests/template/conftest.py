@@ -2,5 +2,3 @@
 (`make template`)."""
 
 from __future__ import annotations
-
-from tests.helpers.fixtures import aws  # noqa: F401 - the local tables are checked against the template

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from nrt import compat
+from nrt import emulator
 from nrt.contract import Answer, answer_from_execution
 from nrt.embedded import EmbeddedAws
 from tests.helpers import load_event
@@ -18,7 +18,7 @@ _ts = itertools.count(1_700_000_000_000, 1000)
 
 def run(aws: EmbeddedAws, body: dict[str, Any]) -> Answer:
     # As API Gateway hands it over: the text as it is (its \\u escapes are the request's JSON).
-    result = compat.start_sync_execution(
+    result = emulator.start_sync_execution(
         aws.state_machine_arn, json.dumps(body, ensure_ascii=False), account=aws.ctx.account, region=aws.ctx.region
     )
     return answer_from_execution(result["status"], result.get("output"), result.get("cause"))
@@ -261,8 +261,8 @@ def test_a_callers_error_ends_the_execution_in_success_and_the_stacks_own_in_fai
     model_host("crashing", broken)
     start = {"account": aws.ctx.account, "region": aws.ctx.region}
 
-    unknown = compat.start_sync_execution(aws.state_machine_arn, json.dumps(reading("nobody")), **start)
-    crashed = compat.start_sync_execution(aws.state_machine_arn, json.dumps(reading("crashing")), **start)
+    unknown = emulator.start_sync_execution(aws.state_machine_arn, json.dumps(reading("nobody")), **start)
+    crashed = emulator.start_sync_execution(aws.state_machine_arn, json.dumps(reading("crashing")), **start)
 
     assert (unknown["status"], json.loads(unknown["output"])["status"]) == ("SUCCEEDED", 404)
     assert (crashed["status"], json.loads(crashed["cause"])["status"]) == ("FAILED", 503)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from nrt import compat
+from nrt import emulator
 from nrt.deploy import local_target
 from nrt.runtime import materialise, model_source, start_model_host
 from tests.helpers import SKLEARN_IMAGE
@@ -59,11 +59,11 @@ def test_an_endpoint_made_with_the_sagemaker_sdk_serves_producers_unchanged(aws,
     directory = materialise(aws, url, tmp_path / version)
     assert directory is not None
     host = start_model_host(directory, "nrt-sdk-pump", version)
-    compat.WIRING.model_hosts["nrt-sdk-pump"] = host.url
+    emulator.WIRING.model_hosts["nrt-sdk-pump"] = host.url
     try:
         answer = run(aws, reading("sdk-pump"))
     finally:
-        compat.WIRING.model_hosts.pop("nrt-sdk-pump", None)
+        emulator.WIRING.model_hosts.pop("nrt-sdk-pump", None)
         host.process.terminate()
         host.process.wait(timeout=10)
 

@@ -1,4 +1,4 @@
-"""nrt/compat.py: one test per way moto 5.2.5 differs from AWS, on the live embedded AWS."""
+"""nrt/emulator.py: one test per way moto 5.2.5 differs from AWS, on the live embedded AWS."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import pytest
 from botocore.exceptions import ClientError
 
-from nrt import compat
+from nrt import emulator
 from nrt.embedded import EmbeddedAws
 
 
@@ -30,7 +30,7 @@ def make_machine(aws: EmbeddedAws, states: dict[str, Any], start: str, machine_t
 
 
 def sync(aws: EmbeddedAws, arn: str, body: Any) -> dict[str, Any]:
-    return compat.start_sync_execution(arn, json.dumps(body), account=aws.ctx.account, region=aws.ctx.region)
+    return emulator.start_sync_execution(arn, json.dumps(body), account=aws.ctx.account, region=aws.ctx.region)
 
 
 INVOKE = {
@@ -46,9 +46,9 @@ INVOKE = {
 
 
 def test_only_the_pinned_moto_is_patched():
-    compat.check_moto_version(compat.MOTO_VERSION)
-    with pytest.raises(compat.CompatError, match="pin moto=="):
-        compat.check_moto_version("5.3.0")
+    emulator.check_moto_version(emulator.MOTO_VERSION)
+    with pytest.raises(emulator.CompatError, match="pin moto=="):
+        emulator.check_moto_version("5.3.0")
 
 
 def test_tasks_call_the_embedded_aws_on_its_own_port(aws):
@@ -68,8 +68,11 @@ def test_the_sagemakerruntime_sdk_integration_runs_and_its_blob_output_is_a_stri
 
 
 def test_sdk_errors_are_named_service_dot_code_exception_as_aws_names_them(aws):
-    assert compat.sdk_error_name("sagemakerruntime", "ModelError") == "SageMakerRuntime.ModelErrorException"
-    assert compat.sdk_error_name("sagemakerruntime", "ThrottlingException") == "SageMakerRuntime.ThrottlingException"
+    assert emulator.sdk_tasks.sdk_error_name("sagemakerruntime", "ModelError") == "SageMakerRuntime.ModelErrorException"
+    assert (
+        emulator.sdk_tasks.sdk_error_name("sagemakerruntime", "ThrottlingException")
+        == "SageMakerRuntime.ThrottlingException"
+    )
     arn = make_machine(aws, {"Invoke": INVOKE}, "Invoke")
 
     result = sync(aws, arn, {"endpoint": "nrt-absent", "body": "{}"})
@@ -144,7 +147,7 @@ def test_a_model_host_error_is_a_model_error_carrying_the_original_status(aws, m
 
 def test_an_endpoint_without_a_running_host_is_not_ready(aws, model_host):
     model_host("compat-cold")
-    compat.WIRING.model_hosts.pop("nrt-compat-cold")
+    emulator.WIRING.model_hosts.pop("nrt-compat-cold")
 
     with pytest.raises(ClientError) as caught:
         aws.client("sagemaker-runtime").invoke_endpoint(EndpointName="nrt-compat-cold", Body=b"{}")
@@ -183,9 +186,9 @@ def test_jsonpaths_are_compiled_once(aws, module):
     import importlib
 
     parse = importlib.import_module(f"moto.stepfunctions.parser.{module}").parse
-    parse("$.compat.cache")
+    parse("$.emulator.cache")
     before = parse.cache_info().hits
-    parse("$.compat.cache")
+    parse("$.emulator.cache")
     assert parse.cache_info().hits == before + 1
 
 
@@ -200,7 +203,7 @@ def test_finished_threads_are_let_go_after_each_execution(aws):
 
 
 def test_blobs_to_strings_reads_streams_and_decodes_bytes():
-    out = compat.blobs_to_strings({"Body": io.BytesIO(b'{"a": 1}'), "Raw": b"x", "N": 3})
+    out = emulator.sdk_tasks.blobs_to_strings({"Body": io.BytesIO(b'{"a": 1}'), "Raw": b"x", "N": 3})
     assert out == {"Body": '{"a": 1}', "Raw": "x", "N": 3}
 
 
@@ -209,14 +212,14 @@ def test_model_host_connections_are_kept_alive_and_shared_across_threads(aws, mo
     body = b'{"instances": [[1, 2, 3]]}'
 
     def call() -> None:
-        assert compat.invoke_model_host(host.url, body, "application/json")[0] == 200
+        assert emulator.invoke_model_host(host.url, body, "application/json")[0] == 200
 
     for _ in range(3):
         worker = threading.Thread(target=call)  # moto runs each task state in a thread of its own
         worker.start()
         worker.join()
 
-    assert compat._idle[host.url].qsize() == 1
+    assert emulator.sagemaker._idle[host.url].qsize() == 1
     assert len(host.requests) == 3
 
 
@@ -225,14 +228,14 @@ def test_json_deepcopy_makes_an_independent_equal_copy_and_defers_other_types():
 
     original = {"a": [1, 2.5, {"b": None, "c": True}], "s": "x", "when": dt.datetime(2020, 1, 1)}
 
-    copied = compat.json_deepcopy(original)
+    copied = emulator.speed.json_deepcopy(original)
     copied["a"][2]["b"] = "changed"
     copied["a"].append(3)
 
     assert original == {"a": [1, 2.5, {"b": None, "c": True}], "s": "x", "when": dt.datetime(2020, 1, 1)}
     assert copied["when"] == original["when"]
     memo: dict[int, Any] = {}
-    assert compat.json_deepcopy([original], memo) == [original]
+    assert emulator.speed.json_deepcopy([original], memo) == [original]
 
 
 def test_the_program_s_state_is_copied_field_by_field_into_an_independent_object(aws):
@@ -240,13 +243,13 @@ def test_the_program_s_state_is_copied_field_by_field_into_an_independent_object
 
     running = ProgramRunning()
     running.next_state_name = "Validate"
-    copied = compat.json_deepcopy(running)
+    copied = emulator.speed.json_deepcopy(running)
     copied.next_state_name = "Respond"
     assert type(copied) is ProgramRunning
     assert (running.next_state_name, copied.next_state_name) == ("Validate", "Respond")
 
     failed = ProgramError({"error": "States.TaskFailed", "cause": "model"})
-    copied_error = compat.json_deepcopy(failed)
+    copied_error = emulator.speed.json_deepcopy(failed)
     copied_error.error["cause"] = "changed"
     assert failed.error == {"error": "States.TaskFailed", "cause": "model"}
 
@@ -254,7 +257,7 @@ def test_the_program_s_state_is_copied_field_by_field_into_an_independent_object
 def test_the_interpreter_uses_the_json_deepcopy(aws):
     from moto.stepfunctions.parser.asl.eval import states
 
-    assert states.copy.deepcopy is compat.json_deepcopy
+    assert states.copy.deepcopy is emulator.speed.json_deepcopy
 
 
 def test_every_task_service_reuses_one_client_per_service(aws):
@@ -282,7 +285,7 @@ def test_the_workflow_s_calls_reach_moto_in_process_without_botocore_s_send_path
     from moto.stepfunctions.parser.asl.utils import boto_client
 
     client = boto_client.boto_client_for("us-east-1", "dynamodb")
-    assert isinstance(client, compat.InProcessClient)
+    assert isinstance(client, emulator.speed.InProcessClient)
 
     def no_network(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("went through botocore's send path")
@@ -577,7 +580,7 @@ def test_a_training_job_sync_runs_the_job_and_answers_its_description_with_its_m
 
 
 def test_a_training_job_with_no_local_runner_fails_with_its_reason(aws, monkeypatch):
-    monkeypatch.setattr(compat.WIRING, "training_runner", None)
+    monkeypatch.setattr(emulator.WIRING, "training_runner", None)
     arn = make_machine(aws, {"Train": TRAIN}, "Train")
 
     result = sync(aws, arn, {"job": f"compat-norunner-{uuid.uuid4().hex[:6]}"})
@@ -616,7 +619,9 @@ def test_a_sagemaker_action_aws_does_not_integrate_is_refused_at_creation(aws):
 def test_metrics_are_read_from_the_log_as_sagemaker_reads_them():
     definitions = [{"Name": "auc", "Regex": "auc=([0-9.]+)"}, {"Name": "loss", "Regex": "loss=([0-9.]+)"}]
 
-    assert compat.metrics_from_log(definitions, "auc=0.5\nauc=0.9\n") == [{"MetricName": "auc", "Value": 0.9}]
+    assert emulator.sagemaker.metrics_from_log(definitions, "auc=0.5\nauc=0.9\n") == [
+        {"MetricName": "auc", "Value": 0.9}
+    ]
 
 
 def test_concurrent_conditional_writes_of_one_key_let_exactly_one_through(aws):
@@ -676,7 +681,7 @@ def test_get_records_answers_what_moto_s_own_serializer_answers(aws):
     moto_handler._get_action = lambda: "GetRecords"  # type: ignore[method-assign]
     _, _, moto_body = moto_handler.serialized(ActionResult(page))
 
-    assert json.loads(compat.stream_records_json(page)) == json.loads(moto_body)
+    assert json.loads(emulator.dynamodb.stream_records_json(page)) == json.loads(moto_body)
     answered = streams.get_records(ShardIterator=iterator)["Records"]
     mine = [r for r in answered if r["dynamodb"]["Keys"] == key]
     assert [r["eventName"] for r in mine] == ["INSERT", "MODIFY", "REMOVE"]
@@ -766,18 +771,17 @@ def test_map_iterations_read_the_map_input_without_changing_it_for_each_other(aw
 
 
 def test_states_all_does_not_catch_a_payload_over_the_quota_as_on_aws(aws):
-    s3 = aws.client("s3")
-    bucket = f"quota-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key="big", Body=b"x" * 300_000)
+    table = aws.ctx.refs["FailuresTable"]
+    big = f"quota-{uuid.uuid4().hex[:8]}"
+    aws.client("dynamodb").put_item(TableName=table, Item={"failure_id": {"S": big}, "request": {"S": "x" * 300_000}})
     arn = make_machine(
         aws,
         {
             "Read": {
                 "Type": "Task",
-                "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
-                "Parameters": {"Bucket": bucket, "Key": "big"},
-                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+                "Resource": "arn:aws:states:::aws-sdk:dynamodb:getItem",
+                "Parameters": {"TableName": table, "Key": {"failure_id": {"S": big}}},
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": "Caught"}],
                 "End": True,
             },
             "Caught": {"Type": "Pass", "End": True},
@@ -787,7 +791,8 @@ def test_states_all_does_not_catch_a_payload_over_the_quota_as_on_aws(aws):
 
     result = sync(aws, arn, {})
 
-    assert (result["status"], result.get("error")) == ("FAILED", "States.DataLimitExceeded"), result.get("cause")
+    aws.client("dynamodb").delete_item(TableName=table, Key={"failure_id": {"S": big}})
+    assert (result["status"], result.get("error")) == ("FAILED", "States.DataLimitExceeded"), result.get("output")
 
 
 def test_states_format_reads_escaped_braces_as_text(aws):
@@ -805,8 +810,8 @@ def test_states_format_reads_escaped_braces_as_text(aws):
 def test_start_sync_execution_refuses_a_name_or_input_aws_refuses(aws):
     arn = make_machine(aws, {"P": {"Type": "Pass", "End": True}}, "P")
     sfn = aws.client("stepfunctions")
-    with pytest.raises(compat.aws_errors(), match="InvalidName"):
-        compat.start_sync_execution(arn, "{}", "has space", account=aws.ctx.account, region=aws.ctx.region)
+    with pytest.raises(emulator.aws_errors(), match="InvalidName"):
+        emulator.start_sync_execution(arn, "{}", "has space", account=aws.ctx.account, region=aws.ctx.region)
     with pytest.raises(ClientError) as caught:
         sfn.start_execution(stateMachineArn=arn, input="x" * (256 * 1024 + 1))
     assert caught.value.response["Error"]["Code"] == "ValidationException"
@@ -841,8 +846,8 @@ def test_the_endpoint_alarms_function_keeps_one_pair_per_prefixed_endpoint_in_cl
 def test_every_patch_says_what_it_is_for_where_it_is_reported_and_which_test_proves_it():
     from tests.helpers import ROOT
 
-    assert len(compat.REGISTRY) == len({p.name for p in compat.REGISTRY}) >= 25
-    for entry in compat.REGISTRY:
+    assert len(emulator.REGISTRY) == len({p.name for p in emulator.REGISTRY}) >= 25
+    for entry in emulator.REGISTRY:
         assert entry.kind in {"fidelity", "speed"}, entry.name
         assert entry.aws and entry.upstream, entry.name
         path, _, test = entry.test.partition("::")
@@ -857,8 +862,8 @@ def test_a_changed_moto_function_under_a_patch_makes_install_fail_naming_the_pat
         "from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl\n"
         "def _eval_body(self, env):\n    pass\n"
         "ErrorEqualsDecl._eval_body = _eval_body  # as if moto had changed it\n"
-        "from nrt import compat\n"
-        "compat.install()\n"
+        "from nrt import emulator\n"
+        "emulator.install()\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
 
@@ -867,9 +872,9 @@ def test_a_changed_moto_function_under_a_patch_makes_install_fail_naming_the_pat
 
 
 def test_the_recorded_fingerprints_are_this_moto_s():
-    assert compat.current_fingerprints.__doc__  # applied by the fixture's install(); a mismatch fails there
-    applied = {key for key in compat.expected_fingerprints()}
-    assert {key.split(":", 1)[0] for key in applied} <= {p.name for p in compat.REGISTRY}
+    assert emulator.current_fingerprints.__doc__  # applied by the fixture's install(); a mismatch fails there
+    applied = {key for key in emulator.expected_fingerprints()}
+    assert {key.split(":", 1)[0] for key in applied} <= {p.name for p in emulator.REGISTRY}
 
 
 def test_the_fidelity_tests_pass_with_every_speed_up_switched_off():
@@ -880,11 +885,11 @@ def test_the_fidelity_tests_pass_with_every_speed_up_switched_off():
 
     from tests.helpers import ROOT
 
-    fidelity = sorted({p.test for p in compat.REGISTRY if p.kind == "fidelity"})
+    fidelity = sorted({p.test for p in emulator.REGISTRY if p.kind == "fidelity"})
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *fidelity],
         cwd=ROOT,
-        env={**os.environ, compat.SPEEDUPS_SETTING: "0"},
+        env={**os.environ, emulator.SPEEDUPS_SETTING: "0"},
         capture_output=True,
         text=True,
         timeout=600,
@@ -896,9 +901,9 @@ def test_the_fidelity_tests_pass_with_every_speed_up_switched_off():
 def test_the_readme_lists_exactly_the_registered_patches():
     from tests.helpers import ROOT
 
-    rows = [f"| {p.name} | {p.kind} | {p.aws} | {p.upstream} |" for p in compat.REGISTRY]
+    rows = [f"| {p.name} | {p.kind} | {p.aws} | {p.upstream} |" for p in emulator.REGISTRY]
     readme = (ROOT / "README.md").read_text()
     assert "\n".join(rows) in readme
     assert len(
         [line for line in readme.splitlines() if line.startswith("| ") and line.endswith(" | none yet |")]
-    ) == len([p for p in compat.REGISTRY if p.upstream == "none yet"])
+    ) == len([p for p in emulator.REGISTRY if p.upstream == "none yet"])

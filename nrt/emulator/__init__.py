@@ -1,0 +1,109 @@
+"""The embedded AWS: moto, patched where it differs from AWS (fidelity) or does work the local
+stack does not need (speed), one module per concern.
+
+Every patch is a `_patch_*` function registered with `@patch(kind, what, test)` (registry.py).
+`install()` applies them in order, refuses a moto whose code under a patch changed since the
+fingerprints in fingerprints.json were taken, and checks that every rebind reached every
+module. `NRT_EMULATOR_SPEEDUPS=0` applies the fidelity patches only. The ASL is never changed
+to suit moto. `python -m nrt.emulator table` prints the registry (the README carries it).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from importlib.metadata import version
+
+# Each module registers its patches on import (registry.MODULE_ORDER orders them).
+from nrt.emulator import dynamodb as dynamodb
+from nrt.emulator import executions as executions
+from nrt.emulator import sagemaker as sagemaker
+from nrt.emulator import sdk_tasks as sdk_tasks
+from nrt.emulator import speed as speed
+from nrt.emulator.executions import (
+    MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES,
+)
+from nrt.emulator.executions import (
+    aws_errors as aws_errors,
+)
+from nrt.emulator.executions import (
+    check_execution_input as check_execution_input,
+)
+from nrt.emulator.executions import (
+    check_execution_name as check_execution_name,
+)
+from nrt.emulator.executions import (
+    start_sync_execution as start_sync_execution,
+)
+from nrt.emulator.executions import (
+    throttling as throttling,
+)
+from nrt.emulator.executions import (
+    validation_error as validation_error,
+)
+from nrt.emulator.registry import (
+    _APPLYING,
+    _TOUCHED,
+    check_fingerprints,
+    check_rebinds,
+)
+from nrt.emulator.registry import (
+    MOTO_VERSION as MOTO_VERSION,
+)
+from nrt.emulator.registry import (
+    REGISTRY as REGISTRY,
+)
+from nrt.emulator.registry import (
+    SPEEDUPS_SETTING as SPEEDUPS_SETTING,
+)
+from nrt.emulator.registry import (
+    CompatError as CompatError,
+)
+from nrt.emulator.registry import (
+    check_moto_version as check_moto_version,
+)
+from nrt.emulator.registry import (
+    expected_fingerprints as expected_fingerprints,
+)
+from nrt.emulator.sagemaker import invoke_model_host as invoke_model_host
+from nrt.emulator.wiring import WIRING as WIRING
+
+_installed = False
+_lock = threading.Lock()
+
+
+def install(port: int | None = None) -> None:
+    """Apply every patch once; `port` is the embedded AWS's port (sets MOTO_PORT)."""
+    global _installed
+    if port is not None:
+        os.environ["MOTO_PORT"] = str(port)
+    with _lock:
+        if _installed:
+            return
+        check_moto_version(version("moto"))
+        speedups = os.environ.get(SPEEDUPS_SETTING, "1") != "0"
+        applied: dict[str, str] = {}
+        for entry in REGISTRY:
+            if entry.kind == "speed" and not speedups:
+                continue
+            _APPLYING[:] = [entry.name]
+            entry.apply()
+            applied.update(_TOUCHED.pop(entry.name, {}))
+        _APPLYING.clear()
+        check_rebinds()
+        check_fingerprints(applied, expected_fingerprints())
+        _installed = True
+
+
+def current_fingerprints() -> dict[str, str]:
+    """Apply every patch in a fresh interpreter and report what each one rewrote."""
+    global _installed
+    check_moto_version(version("moto"))
+    applied: dict[str, str] = {}
+    for entry in REGISTRY:
+        _APPLYING[:] = [entry.name]
+        entry.apply()
+        applied.update(_TOUCHED.pop(entry.name, {}))
+    _APPLYING.clear()
+    _installed = True
+    return applied

@@ -1,0 +1,385 @@
+"""Speed-ups of moto's interpreter: the same behaviour, less work (each has a test beside it in
+tests/workflow/test_emulator.py). NRT_EMULATOR_SPEEDUPS=0 leaves them all out."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+import os
+import re
+import threading
+import types
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+from nrt.emulator.registry import (
+    MOTO_VERSION,
+    CompatError,
+    _rebind_in_interpreter,
+    _replace,
+    patch,
+)
+
+_clients_lock = threading.Lock()
+
+
+# --- one boto3 client per service ---------------------------------------------------------
+
+
+class InProcessClient:
+    """A boto3 client whose calls go straight to moto's handler in this process.
+
+    With moto's stubber, each call of the interpreter builds a request through botocore's
+    whole send path (parameter events, endpoint rules, user agent, signing) and moto then
+    matches its URL against every service's patterns, only to reach a handler in the same
+    process: about 1 ms of CPU per call, more than the DynamoDB write itself. Here the
+    request is serialized by the client's own serializer, handed to the handler that URL
+    resolves to (looked up once per URL), and the answer parsed by the client's own parser,
+    so the handler sees the bytes and headers it sees now, and errors are the same
+    ClientError classes.
+    """
+
+    def __init__(self, client: Any) -> None:
+        from botocore.awsrequest import AWSPreparedRequest
+
+        self._client = client
+        self._prepared = AWSPreparedRequest
+        self._handlers: dict[str, Any] = {}
+        region = client.meta.region_name
+        service = client.meta.service_model.signing_name
+        # moto reads the account from the credential scope; the signature it never checks.
+        self._authorization = f"AWS4-HMAC-SHA256 Credential=ak/20260101/{region}/{service}/aws4_request"
+
+    def __getattr__(self, method: str) -> Any:
+        operation = self._client.meta.method_to_api_mapping.get(method)
+        if operation is None:
+            return getattr(self._client, method)
+        call = functools.partial(self._call, operation)
+        setattr(self, method, call)
+        return call
+
+    def _handler(self, url: str) -> Any:
+        handler = self._handlers.get(url)
+        if handler is None:
+            import moto.backend_index as backend_index
+            import moto.backends as backends
+            from moto.core.models import DEFAULT_ACCOUNT_ID
+
+            for service, pattern in backend_index.backend_url_patterns:
+                if pattern.match(url):
+                    regions = backends.get_backend(service)[DEFAULT_ACCOUNT_ID]  # type: ignore[call-overload]
+                    backend = regions["us-east-1"] if "us-east-1" in regions else regions["aws"]
+                    handler = next((h for u, h in backend.urls.items() if re.match(u, url)), None)
+                    break
+            if handler is None:
+                raise CompatError(f"moto {MOTO_VERSION} has no handler for {url}")
+            self._handlers[url] = handler
+        return handler
+
+    def _call(self, operation_name: str, **params: Any) -> dict[str, Any]:
+        from botocore.awsrequest import AWSResponse
+        from botocore.compat import HTTPHeaders
+        from botocore.endpoint import convert_to_response_dict
+        from moto.core.botocore_stubber import MockRawResponse
+        from moto.core.request import normalize_request
+        from werkzeug.exceptions import HTTPException
+
+        client = self._client
+        operation = client.meta.service_model.operation_model(operation_name)
+        request = client._serializer.serialize_to_request(params, operation)
+        path = client.meta.endpoint_url + request["url_path"]
+        query = urllib.parse.urlencode(request["query_string"], doseq=True) if request["query_string"] else ""
+        headers = HTTPHeaders()
+        for name, value in request["headers"].items():
+            headers[name] = value
+        headers["Authorization"] = self._authorization
+        prepared = self._prepared(
+            method=request["method"],
+            url=f"{path}?{query}" if query else path,
+            headers=headers,
+            body=request["body"],
+            stream_output=False,
+        )
+        normalized = normalize_request(prepared)
+        try:
+            status, out_headers, body = self._handler(path)(normalized, normalized.raw_url, normalized.headers)
+        except HTTPException as exc:
+            status, out_headers, body = exc.code, exc.get_headers(), exc.get_body()
+        raw = AWSResponse(path, status, out_headers, MockRawResponse(body))
+        parsed: dict[str, Any] = client._response_parser.parse(
+            convert_to_response_dict(raw, operation), operation.output_shape
+        )
+        parsed.setdefault("ResponseMetadata", {})["HTTPStatusCode"] = status
+        if status >= 300:
+            code = parsed.get("Error", {}).get("Code")
+            raise client.exceptions.from_code(code)(parsed, operation_name)
+        return parsed
+
+
+@patch(
+    "speed",
+    "each handler class's actions are listed once",
+    "tests/workflow/test_emulator.py::test_each_handler_class_s_actions_are_listed_once_and_include_what_compat_adds",
+)
+def _patch_action_lookup() -> None:
+    from moto.core import responses
+
+    # moto lists a handler class's methods with inspect.getmembers on every request, to see
+    # whether the action is one of them: about 0.3 ms a call. The classes are complete once
+    # install() has run, so each class's names are listed once.
+    listed = getattr(responses, "method_names_from_class")  # noqa: B009 - not re-exported
+
+    @functools.cache
+    def method_names_from_class(clazz: object) -> frozenset[str]:
+        return frozenset(listed(clazz))
+
+    _replace(responses, "method_names_from_class", method_names_from_class)
+
+
+@patch(
+    "speed",
+    "one boto3 client per service, calls reach moto in process",
+    "tests/workflow/test_emulator.py::test_every_task_service_reuses_one_client_per_service",
+)
+def _patch_client_cache() -> None:
+    from moto.core.models import botocore_stubber
+    from moto.stepfunctions.parser.asl.utils import boto_client as bc
+
+    original: Callable[..., Any] = bc.boto_client_for
+    clients: dict[tuple[str, str, str], Any] = {}
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service, os.environ.get("MOTO_PORT", ""))
+        client = clients.get(key)
+        if client is None:
+            with _clients_lock:
+                client = clients.get(key) or original(region, service, state_credentials)
+                if botocore_stubber.enabled and not isinstance(client, InProcessClient):
+                    client = InProcessClient(client)
+                clients[key] = client
+        return client
+
+    _rebind_in_interpreter("boto_client_for", original, boto_client_for)
+
+
+# --- parse each definition once -----------------------------------------------------------
+
+
+@patch(
+    "speed",
+    "each definition is parsed once",
+    "tests/workflow/test_emulator.py::test_one_parsed_definition_serves_concurrent_executions_without_mixing_them",
+)
+def _patch_parse_cache() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    programs: dict[str, Any] = {}
+
+    def _get_evaluation_entrypoint(self: Any) -> Any:
+        # The parsed program keeps no per-execution state (that lives in the Environment),
+        # so one parse serves every execution of the same definition.
+        definition = self._evaluation_details.state_machine_details.definition
+        program = programs.get(definition)
+        if program is None:
+            program = AmazonStateLanguageParser.parse(definition)[0]
+            programs[definition] = program
+        return program
+
+    _replace(ExecutionWorker, "_get_evaluation_entrypoint", _get_evaluation_entrypoint)
+
+
+# --- compile each JSONPath once -----------------------------------------------------------
+
+
+@patch("speed", "each JSONPath is compiled once", "tests/workflow/test_emulator.py::test_jsonpaths_are_compiled_once")
+def _patch_jsonpath_cache() -> None:
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    # Compiled paths are immutable; the set of distinct paths is bounded by the definitions.
+    # Both modules import their own jsonpath_ng parse function: cache each.
+    for module in (json_path, result_path):
+        _replace(module, "parse", functools.lru_cache(maxsize=4096)(getattr(module, "parse")))  # noqa: B009
+
+
+def _forget_finished_threads() -> None:
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    TMP_THREADS[:] = [t for t in TMP_THREADS if t.is_alive()]
+
+
+# --- deep copies of state data ------------------------------------------------------------
+
+_IMMUTABLE = (str, int, float, bool, type(None))
+_PLAIN_OBJECTS: set[type] = set()
+
+
+def json_deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """copy.deepcopy for JSON-shaped data, ~3x faster; anything else goes to copy.deepcopy."""
+    if memo is not None:
+        return copy.deepcopy(value, memo)
+    kind = type(value)
+    if kind is dict:
+        return {k: json_deepcopy(v) for k, v in value.items()}
+    if kind is list:
+        return [json_deepcopy(v) for v in value]
+    if kind in _IMMUTABLE:
+        return value
+    if kind in _PLAIN_OBJECTS:
+        clone = object.__new__(kind)
+        clone.__dict__.update(json_deepcopy(value.__dict__))
+        return clone
+    return copy.deepcopy(value)
+
+
+@patch(
+    "speed",
+    "state data is deep-copied by a JSON-specific copier",
+    "tests/workflow/test_emulator.py::test_the_interpreter_uses_the_json_deepcopy",
+)
+def _patch_json_deepcopy() -> None:
+    from moto.stepfunctions.parser.asl.eval import program_state as ps
+
+    # The program's state is copied on every step; these classes hold only their __dict__
+    # (names, dates, an error dict), so copying that is what copy.deepcopy does, 4x faster.
+    _PLAIN_OBJECTS.update((ps.ProgramEnded, ps.ProgramStopped, ps.ProgramRunning, ps.ProgramError, ps.ProgramTimedOut))
+    # The interpreter deep-copies the state input on every read (about 90 times for one
+    # reading, and once per Map iteration for the whole batch): half its CPU time.
+    _rebind_in_interpreter("copy", copy, types.SimpleNamespace(deepcopy=json_deepcopy, copy=copy.copy))
+
+
+# --- states without a timeout run inline ---------------------------------------------------
+
+
+@patch(
+    "speed",
+    "states without TimeoutSeconds run in the caller thread",
+    "tests/workflow/test_emulator.py::test_a_task_runs_in_its_own_thread_only_when_it_declares_a_timeout",
+)
+def _patch_inline_states() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+
+    threaded = ExecutionState._evaluate_with_timeout
+
+    def _evaluate_with_timeout(self: Any, env: Any) -> None:
+        # moto runs every Task, Map and Parallel in a fresh thread only to be able to stop
+        # waiting after TimeoutSeconds. A state that declares no timeout cannot time out, so
+        # the thread buys nothing; here it runs in the caller's thread, in the same kind of
+        # frame, and its result takes the same way back.
+        if not self.timeout.is_default_value():
+            threaded(self, env)
+            return
+        frame = env.open_frame()
+        frame.states.reset(input_value=env.states.get_input())
+        frame.stack = json_deepcopy(env.stack)
+        try:
+            self._eval_execution(frame)
+        finally:
+            frame.set_ended()
+            env.close_frame(frame)
+        output = frame.stack[-1]
+        env.stack.append(output)
+        if not self._is_language_query_jsonpath():
+            env.states.set_result(output)
+        if self.assign_decl:
+            self.assign_decl.eval(env=env)
+        if self.result_selector:
+            self.result_selector.eval(env=env)
+        if self.result_path:
+            self.result_path.eval(env)
+        else:
+            env.states.reset(input_value=env.stack.pop())
+
+    _replace(ExecutionState, "_evaluate_with_timeout", _evaluate_with_timeout)
+
+
+# --- programs without a timeout run inline --------------------------------------------------
+
+
+@patch(
+    "speed",
+    "programs without TimeoutSeconds run in the caller thread",
+    "tests/workflow/test_emulator.py::test_an_execution_with_a_timeout_still_times_out",
+)
+def _patch_inline_programs() -> None:
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.component.program.program import Program
+
+    threaded = Program.eval
+
+    def eval_program(self: Any, env: Any) -> None:
+        # As for states: moto evaluates every program (the execution's, and each Map
+        # iteration's) in a thread of its own only to stop waiting after TimeoutSeconds.
+        # Without one, the caller's thread evaluates it; like the thread, an error that
+        # escapes the program is logged and does not reach the caller.
+        if self.timeout_seconds is not None and self.timeout_seconds.timeout_seconds is not None:
+            threaded(self, env)
+            return
+        env.next_state_name = self.start_at.start_at_name
+        try:
+            EvalComponent.eval(self, env)
+        except Exception:
+            logging.getLogger(__name__).exception("state machine program stopped with an error")
+
+    _replace(Program, "eval", eval_program)
+
+
+@patch(
+    "speed",
+    "Map iterations read the Map input in place",
+    "tests/workflow/test_emulator.py::test_map_iterations_read_the_map_input_without_changing_it_for_each_other",
+)
+def _patch_item_selector_input() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+        inline_item_processor_worker as worker,
+    )
+
+    def _eval_input(self: Any, env_frame: Any) -> None:
+        # moto deep-copies the whole Map input (every reading of a batch, with its features
+        # and scores) into each iteration, for the ItemSelector to read from: quadratic in
+        # the batch. Reads copy what they take and the selector's output replaces the input
+        # at once, so the Map input is referenced, as moto already does on the stack.
+        if not self._parameters and not self._item_selector:
+            return
+        map_state_input = self._env.stack[-1]
+        env_frame.states._states_data.update(input=map_state_input, result=None, errorOutput=None)
+        env_frame.stack.append(map_state_input)
+        if self._item_selector:
+            self._item_selector.eval(env_frame)
+        else:
+            self._parameters.eval(env_frame)
+        env_frame.states.reset(input_value=env_frame.stack[-1])
+
+    _replace(worker.InlineItemProcessorWorker, "_eval_input", _eval_input)
+
+
+@patch(
+    "speed",
+    "a Map starts at most one worker per item",
+    "tests/workflow/test_emulator.py::test_a_map_starts_at_most_one_worker_per_item_and_no_thread_per_iteration",
+)
+def _patch_map_workers() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.inline_iteration_component import (
+        InlineIterationComponent,
+    )
+
+    launch = InlineIterationComponent._launch_worker
+
+    def _launch_worker(self: Any, env: Any, eval_input: Any, job_pool: Any) -> Any:
+        # moto starts MaxConcurrency workers even for fewer items; the extra ones find no
+        # job and end. One worker per item at most leaves the same concurrency.
+        launched = getattr(job_pool, "nrt_workers", 0)
+        if launched >= len(eval_input.input_items):
+            return None
+        job_pool.nrt_workers = launched + 1
+        if len(eval_input.input_items) == 1:
+            # One item has no one to run alongside: its worker runs in the Map's thread.
+            worker = self._create_worker(env=env, eval_input=eval_input, job_pool=job_pool)
+            worker.eval()
+            return worker
+        return launch(self, env, eval_input, job_pool)
+
+    _replace(InlineIterationComponent, "_launch_worker", _launch_worker)

@@ -20,8 +20,8 @@ from typing import Any
 from nrt.athena import FORMATS
 from nrt.dashboard import write_dashboard
 from nrt.local import API_PORT, API_URL, AWS_PORT, DEFAULT_STATE_DIR, StateDir
+from nrt.stats import percentile
 from producer import producer
-from producer.producer import percentile
 
 DEMO_READINGS = 500
 

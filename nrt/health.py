@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from producer.producer import percentile
+from nrt.stats import percentile
 
 # A stream worker that has not reported for this long is stalled or restarting.
 STALE_SECONDS = 5.0

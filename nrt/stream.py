@@ -177,8 +177,12 @@ class LakeWriter:
         region: str,
         stream_arn: str,
         delivery_arn: str,
+        before_checkpoint: Callable[[Path], None] | None = None,
     ) -> None:
         self.lake = lake
+        # Called with the checkpoint's path after an object is written and before the checkpoint
+        # moves: the worst moment to die (the fault tests inject a crash here).
+        self.before_checkpoint = before_checkpoint
         self.checkpoint = checkpoint
         self.transform = transform
         self.spec = spec
@@ -228,12 +232,8 @@ class LakeWriter:
         path = write_rows(self.lake, self.spec, rows, arrival, name) if rows else None
         if failed:
             self._write_failed(failed, arrival, name)
-        marker = self.checkpoint.path.with_suffix(".crashed")
-        if os.environ.get(CRASH_BEFORE_CHECKPOINT) and not marker.exists():
-            # Fault injection for the tests: the worst moment to die, once.
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text("crashed once, after writing and before the checkpoint\n")
-            os._exit(17)
+        if self.before_checkpoint is not None:
+            self.before_checkpoint(self.checkpoint.path)
         self.seen |= batch_keys
         for pending in batch:
             self.checkpoint.positions[pending.shard] = pending.sequence
@@ -327,7 +327,21 @@ def read_changes(reader: ChangeReader, writer: LakeWriter, config: WorkerConfig)
         writer.add(Pending(record["dynamodb"]["SequenceNumber"], shard_id, now, json.dumps(change).encode()))
 
 
-def run(config: WorkerConfig, stop: threading.Event, log: Callable[[str], None] = print) -> None:
+def crash_once(checkpoint: Path) -> None:
+    """The injected crash: exit at once, the first time only (a marker beside the checkpoint)."""
+    marker = checkpoint.with_suffix(".crashed")
+    if not marker.exists():
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("crashed once, after writing and before the checkpoint\n")
+        os._exit(17)
+
+
+def run(
+    config: WorkerConfig,
+    stop: threading.Event,
+    log: Callable[[str], None] = print,
+    before_checkpoint: Callable[[Path], None] | None = None,
+) -> None:
     """Poll, buffer and flush until `stop` is set; a last flush on the way out."""
     from nrt.embedded import local_client
 
@@ -336,7 +350,14 @@ def run(config: WorkerConfig, stop: threading.Event, log: Callable[[str], None] 
     stream_arn = f"arn:aws:kinesis:{config.region}:{config.account}:stream/{config.stack_name}-predictions"
     delivery_arn = f"arn:aws:firehose:{config.region}:{config.account}:deliverystream/{config.stack_name}-predictions"
     writer = LakeWriter(
-        config.lake, checkpoint, load_transform(), table_spec(), config.region, stream_arn, delivery_arn
+        config.lake,
+        checkpoint,
+        load_transform(),
+        table_spec(),
+        config.region,
+        stream_arn,
+        delivery_arn,
+        before_checkpoint,
     )
     reader = ChangeReader(streams, config.table_name, checkpoint)
     log(f"stream worker: {config.table_name} -> {config.lake} (flush every {config.flush_seconds:g} s)")
@@ -375,7 +396,9 @@ def main(argv: list[str] | None = None) -> int:
         flush_seconds=args.flush_seconds,
         flush_bytes=args.flush_bytes,
     )
-    run(config, stop, log=lambda line: print(line, file=sys.stderr, flush=True))
+    # The fault tests ask this process, through its environment, to crash once mid-flush.
+    crash = crash_once if os.environ.get(CRASH_BEFORE_CHECKPOINT) else None
+    run(config, stop, log=lambda line: print(line, file=sys.stderr, flush=True), before_checkpoint=crash)
     return 0
 
 

@@ -39,7 +39,9 @@ def make_reading(rng: random.Random, sensor: str, timestamp: int, model: str | N
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list (0 for an empty one)."""
+    """Nearest-rank percentile of an ascending list (0 for an empty one). The producer is one
+    file that runs anywhere with the standard library only, so it keeps its own copy of
+    nrt/stats.py's; a test keeps the two equal."""
     if not sorted_values:
         return 0.0
     rank = max(1, min(len(sorted_values), math.ceil(q / 100 * len(sorted_values))))

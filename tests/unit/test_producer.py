@@ -57,3 +57,11 @@ def test_flags_build_the_plan():
     assert (plan.url, plan.count, plan.batch, plan.path) == ("http://h:1", 7, 5, "/events")
     duration = producer.plan_from_args(producer.build_parser().parse_args(["--duration", "3"]))
     assert (duration.count, duration.duration) == (None, 3.0)
+
+
+def test_the_producers_percentile_is_the_stacks():
+    from nrt.stats import percentile
+
+    for values in ([], [1.0], [float(v) for v in range(1, 101)], [0.5, 2.0, 9.0]):
+        for q in (0, 1, 50, 95, 99, 100):
+            assert producer.percentile(values, q) == percentile(values, q)

@@ -99,7 +99,7 @@ def start(host: str = HOST, port: int = AWS_PORT, stack_name: str | None = None)
     ensure_port_free(host, port)
     emulator.install(port)
     # SageMaker training jobs in the embedded AWS run the project's training entry point.
-    from training.sagemaker_train import run_local
+    from nrt.training_jobs import run_local
 
     emulator.WIRING.training_runner = run_local
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)

@@ -17,9 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nrt import stacks
 from nrt.athena import FORMATS
 from nrt.dashboard import write_dashboard
+from nrt.deploy import Target
 from nrt.local import API_PORT, API_URL, AWS_PORT, DEFAULT_STATE_DIR, StateDir
+from nrt.stacks import Stack, StackError
 from nrt.stats import percentile
 from producer import producer
 
@@ -186,6 +189,24 @@ def print_queries(lake: Path) -> None:
     print()
 
 
+def stack_of(args: argparse.Namespace) -> Stack:
+    """The stack a command works on: the local one with --local (or without --stack), else the
+    deployed --stack NAME."""
+    if not getattr(args, "local", False) and getattr(args, "stack", None):
+        return stacks.deployed(args.stack, getattr(args, "region", None))
+    return stacks.local(getattr(args, "aws_port", AWS_PORT))
+
+
+def target_of(stack: Stack) -> Target:
+    """Where `nrt deploy-model` puts a model: the stack's bucket, role and prefix."""
+    return Target(
+        bucket=stack.output("ModelArtifactsBucketName"),
+        role_arn=stack.output("SageMakerExecutionRoleArn"),
+        region=stack.region,
+        prefix=stack.output("EndpointPrefix"),
+    )
+
+
 def lake_of(args: argparse.Namespace) -> Path:
     """--lake, or the lake of --state-dir (where `nrt up --state-dir` wrote it)."""
     return Path(args.lake) if args.lake else StateDir(Path(args.state_dir)).lake
@@ -299,10 +320,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy_model(args: argparse.Namespace) -> int:
-    import boto3
 
-    from nrt.deploy import DeployError, Instances, Serverless, deploy_model, image_uri, local_target, stack_target
-    from nrt.template import LocalContext, load_template
+    from nrt.deploy import DeployError, Instances, Serverless, deploy_model, image_uri
 
     model_dir = Path(args.model_dir) if args.model_dir else StateDir(Path(args.state_dir)).model(args.name)
     if args.code:
@@ -341,32 +360,20 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
         else Serverless(args.memory, args.max_concurrency, args.provisioned_concurrency)
     )
     try:
-        if args.local:
-            ctx = LocalContext()
-            url = f"http://127.0.0.1:{args.aws_port}"
-            prefix = ctx.parameter_values(load_template())["EndpointPrefix"]
-            target = local_target(ctx, prefix)
-            from nrt.embedded import local_client
-
-            sm, s3 = local_client("sagemaker", url, ctx.region), local_client("s3", url, ctx.region)
+        stack = stack_of(args)
+        target = target_of(stack)
+        sm, s3 = stack.client("sagemaker"), stack.client("s3")
+        if stack.local:
             try:
                 s3.head_bucket(Bucket=target.bucket)
             except Exception:
-                print(f"cannot reach the embedded AWS at {url}: is `nrt up` running?", file=sys.stderr)
+                print("cannot reach the embedded AWS: is `nrt up` running?", file=sys.stderr)
                 return 1
-        else:
-            session = boto3.session.Session(region_name=args.region)
-            region = session.region_name
-            if not region:
-                print("no AWS region: pass --region or set AWS_REGION", file=sys.stderr)
-                return 2
-            target = stack_target(session.client("cloudformation"), args.stack, region)
-            sm, s3 = session.client("sagemaker"), session.client("s3")
         image = image_uri(target.region, args.instance_type)
         deployment = deploy_model(
             sm, s3, args.name, model_dir, target, capacity, image, log=print, wait=not args.no_wait
         )
-    except (DeployError, FileNotFoundError) as error:
+    except (DeployError, StackError, FileNotFoundError) as error:
         print(f"cannot deploy {args.name}: {error}", file=sys.stderr)
         return 1
     verb = "created" if deployment.created else "updated"
@@ -377,26 +384,15 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
 
 
 def cmd_failures(args: argparse.Namespace) -> int:
-    import boto3
 
     from nrt import failures
 
-    if args.stack:
-        session = boto3.session.Session(region_name=args.region)
-        outputs = session.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]["Outputs"]
-        found = {o["OutputKey"]: o["OutputValue"] for o in outputs}
-        ddb, table_name = session.client("dynamodb"), found["FailuresTableName"]
-        url = args.url or found["ApiUrl"]
-    else:
-        from nrt.template import LocalContext
-
-        ctx = LocalContext()
-        from nrt.embedded import local_client
-
-        ddb = local_client("dynamodb", f"http://127.0.0.1:{args.aws_port}", ctx.region)
-        from nrt.embedded import local_name
-
-        table_name, url = local_name("FailuresTable", ctx), args.url or API_URL
+    try:
+        stack = stack_of(args)
+        ddb, table_name, url = stack.client("dynamodb"), stack.output("FailuresTableName"), args.url or stack.api_url
+    except StackError as error:
+        print(f"cannot read the failure store: {error}", file=sys.stderr)
+        return 1
     try:
         found_failures = list(failures.scan(ddb, table_name))
     except Exception as error:
@@ -479,23 +475,12 @@ def follow_execution(
 def cmd_retrain(args: argparse.Namespace) -> int:
     import uuid
 
-    import boto3
-
-    if args.local:
-        from nrt.template import LocalContext
-
-        ctx = LocalContext()
-        from nrt.embedded import local_client
-
-        sfn = local_client("stepfunctions", f"http://127.0.0.1:{args.aws_port}", ctx.region)
-        from nrt.embedded import RETRAIN_STATE_MACHINE, local_name
-
-        arn = f"arn:aws:states:{ctx.region}:{ctx.account}:stateMachine:{local_name(RETRAIN_STATE_MACHINE, ctx)}"
-    else:
-        session = boto3.session.Session(region_name=args.region)
-        outputs = session.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]["Outputs"]
-        arn = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "RetrainStateMachineArn")
-        sfn = session.client("stepfunctions")
+    try:
+        stack = stack_of(args)
+        arn, sfn = stack.output("RetrainStateMachineArn"), stack.client("stepfunctions")
+    except StackError as error:
+        print(f"cannot retrain: {error}", file=sys.stderr)
+        return 1
     try:
         execution = sfn.start_execution(
             stateMachineArn=arn, name=f"{args.name}-{uuid.uuid4().hex[:12]}", input=json.dumps({"model": args.name})

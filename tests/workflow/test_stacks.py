@@ -1,0 +1,19 @@
+"""nrt/stacks.py: the local and a deployed stack behind one object (the commands never ask which)."""
+
+from __future__ import annotations
+
+import pytest
+
+from nrt import cli
+
+
+def test_local_and_deployed_stacks_are_one_seam():
+    from nrt import stacks
+
+    parser = cli.build_parser()
+    local = cli.stack_of(parser.parse_args(["retrain", "pump", "--local", "--aws-port", "4999"]))
+    assert local.local and local.output("FailuresTableName") == "nrt-local-failures"
+    assert local.output("RetrainStateMachineArn").endswith(":stateMachine:nrt-local-retrain")
+    assert cli.target_of(local).bucket == "nrt-local-model-artifacts"
+    with pytest.raises(stacks.StackError, match="has no output Nope"):
+        local.output("Nope")

@@ -15,58 +15,55 @@ import threading
 from importlib.metadata import version
 
 # Each module registers its patches on import (registry.MODULE_ORDER orders them).
-from nrt.emulator import dynamodb as dynamodb
-from nrt.emulator import executions as executions
-from nrt.emulator import sagemaker as sagemaker
-from nrt.emulator import sdk_tasks as sdk_tasks
-from nrt.emulator import speed as speed
+from nrt.emulator import dynamodb, executions, sagemaker, sdk_tasks, speed
 from nrt.emulator.executions import (
-    MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES,
-)
-from nrt.emulator.executions import (
-    aws_errors as aws_errors,
-)
-from nrt.emulator.executions import (
-    check_execution_input as check_execution_input,
-)
-from nrt.emulator.executions import (
-    check_execution_name as check_execution_name,
-)
-from nrt.emulator.executions import (
-    start_sync_execution as start_sync_execution,
-)
-from nrt.emulator.executions import (
-    throttling as throttling,
-)
-from nrt.emulator.executions import (
-    validation_error as validation_error,
+    MAX_PAYLOAD_BYTES,
+    aws_errors,
+    check_execution_input,
+    check_execution_name,
+    start_sync_execution,
+    throttling,
+    validation_error,
 )
 from nrt.emulator.registry import (
     _APPLYING,
     _TOUCHED,
+    MOTO_VERSION,
+    REGISTRY,
+    SPEEDUPS_SETTING,
+    CompatError,
     check_fingerprints,
+    check_moto_version,
     check_rebinds,
+    expected_fingerprints,
 )
-from nrt.emulator.registry import (
-    MOTO_VERSION as MOTO_VERSION,
-)
-from nrt.emulator.registry import (
-    REGISTRY as REGISTRY,
-)
-from nrt.emulator.registry import (
-    SPEEDUPS_SETTING as SPEEDUPS_SETTING,
-)
-from nrt.emulator.registry import (
-    CompatError as CompatError,
-)
-from nrt.emulator.registry import (
-    check_moto_version as check_moto_version,
-)
-from nrt.emulator.registry import (
-    expected_fingerprints as expected_fingerprints,
-)
-from nrt.emulator.sagemaker import invoke_model_host as invoke_model_host
-from nrt.emulator.wiring import WIRING as WIRING
+from nrt.emulator.sagemaker import invoke_model_host
+from nrt.emulator.wiring import WIRING
+
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "MOTO_VERSION",
+    "REGISTRY",
+    "SPEEDUPS_SETTING",
+    "WIRING",
+    "CompatError",
+    "aws_errors",
+    "check_execution_input",
+    "check_execution_name",
+    "check_moto_version",
+    "current_fingerprints",
+    "dynamodb",
+    "executions",
+    "expected_fingerprints",
+    "install",
+    "invoke_model_host",
+    "sagemaker",
+    "sdk_tasks",
+    "speed",
+    "start_sync_execution",
+    "throttling",
+    "validation_error",
+]
 
 _installed = False
 _lock = threading.Lock()

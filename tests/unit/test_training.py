@@ -230,3 +230,18 @@ def test_feature_names_follow_the_apis_name_rule_from_the_template():
 
     assert f"^{FEATURE_NAME.pattern}$" == schemas()["Name"]["pattern"]
     assert next(iter(schemas()["NamedFeatures"]["patternProperties"])) == schemas()["Name"]["pattern"]
+
+
+def test_nrt_train_uses_one_openmp_thread_unless_omp_num_threads_says_otherwise(monkeypatch):
+    import contextlib
+
+    import sklearn.ensemble  # noqa: F401 - loads scikit-learn's OpenMP runtime
+    from threadpoolctl import threadpool_info
+
+    from nrt.cli import one_openmp_thread
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert isinstance(one_openmp_thread(), contextlib.nullcontext)
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    with one_openmp_thread():
+        assert all(p["num_threads"] == 1 for p in threadpool_info() if p["user_api"] == "openmp")

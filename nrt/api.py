@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from functions.list_models.app import list_models, proxy_reply
+from functions.list_models.models import list_models, proxy_reply
 from nrt import emulator
 from nrt.contract import Answer, answer_from_execution
 from nrt.embedded import EmbeddedAws

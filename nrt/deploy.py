@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from functions.list_models.app import FEATURE_COUNT_TAG, FEATURES_TAG, KIND_TAG  # GET /models reads these
+from functions.list_models.models import FEATURE_COUNT_TAG, FEATURES_TAG, KIND_TAG  # GET /models reads these
 from training.check import SERVING_SKLEARN
 from training.inference import SIGNATURE, Signature, load_signature
 from training.package import ENTRY_POINT, package, package_training_code

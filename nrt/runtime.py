@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from functions.list_models.app import list_models
+from functions.list_models.models import list_models
 from nrt import embedded, emulator, faults, health, stream
 from nrt.api import Inference, LocalApi, serve_api
 from nrt.dashboard import dashboard_data, render_page

@@ -196,6 +196,8 @@ def test_sam_build_succeeds(tmp_path):
     built = tmp_path / "build"
     assert (built / "template.yaml").exists()
     assert (built / "ListModelsFunction" / "app.py").exists()
+    # The handler's logic, importable as locally: functions.list_models.models.
+    assert (built / "ListModelsFunction" / "functions" / "list_models" / "models.py").exists()
     assert (built / "FirehoseTransformFunction" / "app.py").exists()
     assert (built / "FirehoseTransformFunction" / "aws_lambda_powertools").is_dir()
     # Bytecode compiled at build time (Lambda cannot write it): hash-based and never checked

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functions.list_models.app import models_from_endpoints
+from functions.list_models.models import models_from_endpoints
 
 
 def test_only_prefixed_endpoints_are_models_and_the_prefix_is_stripped():

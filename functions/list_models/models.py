@@ -1,0 +1,59 @@
+"""GET /models, the logic: the models usable now, i.e. SageMaker endpoints named
+<prefix><model>. Pure, and free of powertools, so the local API runs it in process."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# The tags nrt deploy-model puts on an endpoint (nrt/deploy.py writes them).
+KIND_TAG = "nrt:kind"
+FEATURES_TAG = "nrt:features"  # the first feature names, as many as a tag holds (256 characters)
+FEATURE_COUNT_TAG = "nrt:feature_count"
+
+
+def models_from_endpoints(
+    endpoints: list[dict[str, Any]], prefix: str, tags: dict[str, dict[str, str]] | None = None
+) -> list[dict[str, Any]]:
+    """Endpoint summaries (and each one's tags, by ARN) -> models, sorted by name; only prefixed names."""
+    models = []
+    for e in endpoints:
+        if not e["EndpointName"].startswith(prefix) or len(e["EndpointName"]) <= len(prefix):
+            continue
+        described = (tags or {}).get(e.get("EndpointArn", ""), {})
+        features = described.get(FEATURES_TAG)
+        count = described.get(FEATURE_COUNT_TAG)
+        models.append(
+            {
+                "model": e["EndpointName"][len(prefix) :],
+                "endpoint": e["EndpointName"],
+                "status": e["EndpointStatus"],
+                "available": e["EndpointStatus"] in ("InService", "Updating"),
+                # What nrt deploy-model recorded; None for an endpoint made by other tools.
+                "kind": described.get(KIND_TAG),
+                "features": features.split(",") if features else None,
+                "feature_count": int(count) if count and count.isdigit() else None,
+            }
+        )
+    return sorted(models, key=lambda m: m["model"])
+
+
+def list_models(client: Any, prefix: str) -> list[dict[str, Any]]:
+    """Page through ListEndpoints (NameContains narrows, the prefix rule decides), with each model's tags."""
+    endpoints: list[dict[str, Any]] = []
+    for page in client.get_paginator("list_endpoints").paginate(NameContains=prefix):
+        endpoints.extend(e for e in page["Endpoints"] if e["EndpointName"].startswith(prefix))
+    tags = {
+        e["EndpointArn"]: {t["Key"]: t["Value"] for t in client.list_tags(ResourceArn=e["EndpointArn"])["Tags"]}
+        for e in endpoints
+    }
+    return models_from_endpoints(endpoints, prefix, tags)
+
+
+def proxy_reply(prefix: str, models: list[dict[str, Any]]) -> dict[str, Any]:
+    """The API Gateway proxy answer for GET /models."""
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps({"prefix": prefix, "models": models}),
+    }

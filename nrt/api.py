@@ -26,7 +26,7 @@ from functions.list_models.models import list_models, proxy_reply
 from nrt import emulator
 from nrt.contract import Answer, answer_from_execution
 from nrt.embedded import EmbeddedAws
-from nrt.gateway import MAX_PAYLOAD_BYTES, GatewayError, Reply, RestApi, same_key
+from nrt.gateway import MAX_PAYLOAD_BYTES, GatewayError, Reply, RestApi, request_context, same_key
 from nrt.health import Health
 from nrt.local import API_PORT
 from nrt.template import LocalContext
@@ -90,11 +90,6 @@ class Inference:
         arn = self.aws.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
         return {"executionArn": arn, "startDate": datetime.datetime.now(tz=datetime.UTC)}
 
-    def run(self, body: dict[str, Any], name: str | None = None) -> Answer:
-        """The workflow's answer to one request body (what POST /predictions relays)."""
-        result = self.start_sync_execution(json.dumps(body), name)
-        return answer_from_execution(result["status"], result.get("output"), result.get("cause"))
-
     def submit(self, body: dict[str, Any]) -> Answer:
         """Accept one request body for the background (what POST /events does)."""
         try:
@@ -149,9 +144,7 @@ class LocalServices:
             else:
                 result = self.inference.start_execution(execution_input, request.get("name"))
         except emulator.aws_errors() as exc:
-            return aws_error(
-                int(getattr(exc, "code", 400)), str(getattr(exc, "error_type", "")), str(getattr(exc, "message", exc))
-            )
+            return emulator.error_answer(exc)
         return 200, json.dumps(result, default=_json_default).encode()
 
     def invoke(self, function_arn: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -237,7 +230,7 @@ def make_handler(
             if length > MAX_PAYLOAD_BYTES:
                 # Refuse without reading the body; the connection cannot be reused after that.
                 self.close_connection = True
-                self._send(api.gateway_response(GatewayError("REQUEST_TOO_LARGE"), _context(path, method)))
+                self._send(api.gateway_response(GatewayError("REQUEST_TOO_LARGE"), request_context(method, path)))
                 return
             raw = self.rfile.read(length) if length else b""
             headers = {k: v for k, v in self.headers.items()}
@@ -249,12 +242,12 @@ def make_handler(
                 self._send(api.handle(method, path, headers, raw))
             except Exception:
                 LOG.exception("%s %s failed", method, path)
-                self._send(api.gateway_response(GatewayError("API_CONFIGURATION_ERROR"), _context(path, method)))
+                self._send(api.gateway_response(GatewayError("API_CONFIGURATION_ERROR"), request_context(method, path)))
 
         def _status(self, headers: dict[str, str], status: Status) -> Reply:
             key = {k.lower(): v for k, v in headers.items()}.get("x-api-key")
             if api.api_key is not None and not same_key(key, api.api_key):
-                return api.gateway_response(GatewayError("INVALID_API_KEY"), _context("/status", "GET"))
+                return api.gateway_response(GatewayError("INVALID_API_KEY"), request_context("GET", "/status"))
             return Reply(200, json.dumps(status()).encode())
 
         def do_GET(self) -> None:
@@ -270,10 +263,6 @@ def make_handler(
             self._handle("DELETE")
 
     return Handler
-
-
-def _context(path: str, method: str) -> dict[str, Any]:
-    return {"requestId": str(uuid.uuid4()), "resourcePath": path, "httpMethod": method}
 
 
 class LocalApi(ThreadingHTTPServer):

@@ -20,7 +20,6 @@ from typing import Any
 from nrt import stacks
 from nrt.athena import FORMATS
 from nrt.dashboard import write_dashboard
-from nrt.deploy import Target
 from nrt.local import API_PORT, API_URL, AWS_PORT, DEFAULT_STATE_DIR, StateDir
 from nrt.stacks import Stack, StackError
 from nrt.stats import percentile
@@ -197,16 +196,6 @@ def stack_of(args: argparse.Namespace) -> Stack:
     return stacks.local(getattr(args, "aws_port", AWS_PORT))
 
 
-def target_of(stack: Stack) -> Target:
-    """Where `nrt deploy-model` puts a model: the stack's bucket, role and prefix."""
-    return Target(
-        bucket=stack.output("ModelArtifactsBucketName"),
-        role_arn=stack.output("SageMakerExecutionRoleArn"),
-        region=stack.region,
-        prefix=stack.output("EndpointPrefix"),
-    )
-
-
 def lake_of(args: argparse.Namespace) -> Path:
     """--lake, or the lake of --state-dir (where `nrt up --state-dir` wrote it)."""
     return Path(args.lake) if args.lake else StateDir(Path(args.state_dir)).lake
@@ -333,7 +322,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_deploy_model(args: argparse.Namespace) -> int:
 
-    from nrt.deploy import DeployError, Instances, Serverless, deploy_model, image_uri
+    from nrt.deploy import DeployError, Instances, Serverless, deploy_model, image_uri, stack_target
 
     model_dir = Path(args.model_dir) if args.model_dir else StateDir(Path(args.state_dir)).model(args.name)
     if args.code:
@@ -373,7 +362,7 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
     )
     try:
         stack = stack_of(args)
-        target = target_of(stack)
+        target = stack_target(stack)
         sm, s3 = stack.client("sagemaker"), stack.client("s3")
         if stack.local:
             try:

@@ -23,6 +23,14 @@ def error(status: int, name: str, message: str) -> Answer:
     return Answer(status, {"status": status, "error": name, "message": message})
 
 
+def _carried(text: str) -> Answer | None:
+    """The answer a Succeed output or a Fail cause carries ({status, error, message}), if any."""
+    if not text.startswith('{"status"'):
+        return None
+    body = json.loads(text)
+    return Answer(int(body["status"]), body)
+
+
 def answer_from_execution(status: str, output: str | None, cause: str | None) -> Answer:
     """Map a workflow outcome to the HTTP answer (the deployed API's VTL does the same).
 
@@ -31,11 +39,7 @@ def answer_from_execution(status: str, output: str | None, cause: str | None) ->
     that did not succeed is a 503.
     """
     if status == "SUCCEEDED" and output is not None:
-        if output.startswith('{"status"'):
-            body = json.loads(output)
-            return Answer(int(body["status"]), body)
-        return Answer(200, json.loads(output))
-    if cause and cause.startswith('{"status"'):
-        body = json.loads(cause)
-        return Answer(int(body["status"]), body)
+        return _carried(output) or Answer(200, json.loads(output))
+    if cause and (answer := _carried(cause)) is not None:
+        return answer
     return error(503, "ModelUnavailable", f"the workflow ended with {status}")

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -28,6 +28,9 @@ from functions.list_models.models import FEATURE_COUNT_TAG, FEATURES_TAG, KIND_T
 from training.check import SERVING_SKLEARN
 from training.inference import SIGNATURE, Signature, load_signature
 from training.package import ENTRY_POINT, package, package_training_code
+
+if TYPE_CHECKING:
+    from nrt.stacks import Stack
 
 TRAINING_CODE_KEY = "code/training.tar.gz"  # the retraining job's sagemaker_submit_directory
 
@@ -310,21 +313,11 @@ def local_target(ctx: Any, prefix: str) -> Target:
     return Target(bucket=local_model_bucket(ctx), role_arn=local_sagemaker_role(ctx), region=ctx.region, prefix=prefix)
 
 
-def stack_target(cloudformation: Any, stack: str, region: str) -> Target:
-    """The deployed stack's outputs: artifacts bucket, SageMaker role and prefix."""
-    try:
-        described = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
-    except ClientError as error:
-        raise DeployError(f"cannot read stack {stack!r}: {error}") from None
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
-    missing = [
-        k for k in ("ModelArtifactsBucketName", "SageMakerExecutionRoleArn", "EndpointPrefix") if k not in outputs
-    ]
-    if missing:
-        raise DeployError(f"stack {stack!r} has no output(s) {', '.join(missing)}; deploy this template first")
+def stack_target(stack: Stack) -> Target:
+    """Where a model goes on a stack, local or deployed: its bucket, SageMaker role and prefix."""
     return Target(
-        bucket=outputs["ModelArtifactsBucketName"],
-        role_arn=outputs["SageMakerExecutionRoleArn"],
-        region=region,
-        prefix=outputs["EndpointPrefix"],
+        bucket=stack.output("ModelArtifactsBucketName"),
+        role_arn=stack.output("SageMakerExecutionRoleArn"),
+        region=stack.region,
+        prefix=stack.output("EndpointPrefix"),
     )

@@ -234,7 +234,7 @@ class RestApi:
     ) -> None:
         self.services = services
         self.api_key = api_key
-        self.gateway_responses = {k: v for k, v in gateway_responses.items() if k not in NOT_CUSTOMISABLE}
+        self.gateway_responses = gateway_responses
         self.operations: dict[tuple[str, str], Operation] = {}
         key_schemes = _api_key_schemes(definition)
         validators = definition.get("x-amazon-apigateway-request-validators", {})
@@ -277,12 +277,7 @@ class RestApi:
     # -- one request -------------------------------------------------------------------------
 
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        context: dict[str, Any] = {
-            "requestId": str(uuid.uuid4()),
-            "httpMethod": method,
-            "resourcePath": path,
-            "responseOverride": {"status": None, "header": {}},
-        }
+        context = request_context(method, path)
         try:
             return self._handle(method, path, {k.lower(): v for k, v in headers.items()}, body, context)
         except GatewayError as failure:
@@ -407,6 +402,16 @@ class RestApi:
             pattern = re.compile("|".join(re.escape(k) for k in sorted(values, key=len, reverse=True)))
             body = pattern.sub(lambda m: values[m.group(0)], template)
         return Reply(status, body.encode("utf-8"))
+
+
+def request_context(method: str, path: str) -> dict[str, Any]:
+    """$context for one request: its id, method and resource, and the response overrides."""
+    return {
+        "requestId": str(uuid.uuid4()),
+        "httpMethod": method,
+        "resourcePath": path,
+        "responseOverride": {"status": None, "header": {}},
+    }
 
 
 def same_key(given: str | None, expected: str) -> bool:

@@ -21,6 +21,7 @@ from nrt.emulator.executions import (
     aws_errors,
     check_execution_input,
     check_execution_name,
+    error_answer,
     start_sync_execution,
     throttling,
     validation_error,
@@ -32,6 +33,7 @@ from nrt.emulator.registry import (
     REGISTRY,
     SPEEDUPS_SETTING,
     CompatError,
+    Patch,
     check_fingerprints,
     check_moto_version,
     check_rebinds,
@@ -53,6 +55,7 @@ __all__ = [
     "check_moto_version",
     "current_fingerprints",
     "dynamodb",
+    "error_answer",
     "executions",
     "expected_fingerprints",
     "install",
@@ -77,30 +80,28 @@ def install(port: int | None = None) -> None:
     with _lock:
         if _installed:
             return
-        check_moto_version(version("moto"))
         speedups = os.environ.get(SPEEDUPS_SETTING, "1") != "0"
-        applied: dict[str, str] = {}
-        for entry in REGISTRY:
-            if entry.kind == "speed" and not speedups:
-                continue
-            _APPLYING[:] = [entry.name]
-            entry.apply()
-            applied.update(_TOUCHED.pop(entry.name, {}))
-        _APPLYING.clear()
+        applied = _apply([entry for entry in REGISTRY if speedups or entry.kind != "speed"])
         check_rebinds()
         check_fingerprints(applied, expected_fingerprints())
         _installed = True
 
 
-def current_fingerprints() -> dict[str, str]:
-    """Apply every patch in a fresh interpreter and report what each one rewrote."""
-    global _installed
+def _apply(entries: list[Patch]) -> dict[str, str]:
+    """Apply patches in order; what each rewrote in moto, with its fingerprint."""
     check_moto_version(version("moto"))
     applied: dict[str, str] = {}
-    for entry in REGISTRY:
+    for entry in entries:
         _APPLYING[:] = [entry.name]
         entry.apply()
         applied.update(_TOUCHED.pop(entry.name, {}))
     _APPLYING.clear()
+    return applied
+
+
+def current_fingerprints() -> dict[str, str]:
+    """Apply every patch in a fresh interpreter and report what each one rewrote."""
+    global _installed
+    applied = _apply(REGISTRY)
     _installed = True
     return applied

@@ -217,6 +217,12 @@ def aws_errors() -> tuple[type[Exception], ...]:
     return (JsonRESTError,)
 
 
+def error_answer(error: Exception) -> tuple[int, bytes]:
+    """An error the emulated service raised, as the AWS JSON protocol answers it."""
+    body = {"__type": str(getattr(error, "error_type", "")), "message": str(getattr(error, "message", error))}
+    return int(getattr(error, "code", 400)), json.dumps(body).encode()
+
+
 def check_execution_name(name: str | None) -> None:
     """Refuse a name StartExecution/StartSyncExecution would refuse (InvalidName)."""
     if name is None:

@@ -17,6 +17,14 @@ if TYPE_CHECKING:
     from nrt.embedded import EmbeddedAws
 
 
+@pytest.fixture
+def lake(tmp_path: Path) -> Path:
+    """A small lake made in the test (tests/helpers/lakes.py)."""
+    from tests.helpers.lakes import make_lake
+
+    return make_lake(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small trained model (with its report), for deploy and retraining tests."""

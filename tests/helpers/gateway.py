@@ -39,7 +39,7 @@ class StandIn:
             emulator.check_execution_name(request.get("name"))
             emulator.check_execution_input(request.get("input", "{}"))
         except emulator.aws_errors() as exc:
-            return exc.code, json.dumps({"__type": exc.error_type, "message": exc.message}).encode()
+            return emulator.error_answer(exc)
         return self.answer(action, request)
 
     def invoke(self, function_arn: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nrt import cli
+from nrt.deploy import stack_target
 
 
 def test_local_and_deployed_stacks_are_one_seam():
@@ -14,6 +15,6 @@ def test_local_and_deployed_stacks_are_one_seam():
     local = cli.stack_of(parser.parse_args(["retrain", "pump", "--local", "--aws-port", "4999"]))
     assert local.local and local.output("FailuresTableName") == "nrt-local-failures"
     assert local.output("RetrainStateMachineArn").endswith(":stateMachine:nrt-local-retrain")
-    assert cli.target_of(local).bucket == "nrt-local-model-artifacts"
+    assert stack_target(local).bucket == "nrt-local-model-artifacts"
     with pytest.raises(stacks.StackError, match="has no output Nope"):
         local.output("Nope")

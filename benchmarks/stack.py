@@ -59,8 +59,11 @@ class Stack:
 
 
 @contextmanager
-def nrt_up(*args: str, env: dict[str, str] | None = None, state: Path | None = None) -> Iterator[Stack]:
-    """Start `nrt up ARGS` on free ports; stop it with Ctrl-C (SIGINT) on the way out."""
+def nrt_up(
+    *args: str, env: dict[str, str] | None = None, state: Path | None = None, session: bool = False
+) -> Iterator[Stack]:
+    """Start `nrt up ARGS` on free ports; stop it with Ctrl-C (SIGINT) on the way out. With
+    session, in a process group of its own (as a terminal runs it: os.killpg is Ctrl-C)."""
     api_port, aws_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as scratch:
         state_dir = state or Path(scratch)
@@ -68,7 +71,7 @@ def nrt_up(*args: str, env: dict[str, str] | None = None, state: Path | None = N
         process = subprocess.Popen(
             [sys.executable, "-m", "nrt.cli", "up", "--api-port", str(api_port), "--aws-port", str(aws_port),
              "--state-dir", str(state_dir), "--health-seconds", "0", *args],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
+            cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}, start_new_session=session,
         )  # fmt: skip
         try:
             assert process.stdout is not None

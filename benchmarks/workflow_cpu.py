@@ -23,7 +23,8 @@ from typing import Any
 from benchmarks.e2e import machine
 from benchmarks.stack import free_port
 from nrt import embedded, emulator
-from nrt.runtime import deploy_local_endpoint, ensure_default_model, start_model_host
+from nrt.hosts import start_model_host
+from nrt.runtime import deploy_local_endpoint, ensure_default_model
 
 
 def _cpu_ms(runs: int, once: Callable[[], None]) -> float:

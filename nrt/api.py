@@ -14,6 +14,7 @@ import html
 import json
 import logging
 import queue
+import sqlite3
 import threading
 import time
 import uuid
@@ -25,6 +26,7 @@ from typing import Any
 from functions.list_models.models import list_models, proxy_reply
 from nrt import emulator
 from nrt.contract import Answer, answer_from_execution
+from nrt.durable import Store
 from nrt.embedded import EmbeddedAws
 from nrt.gateway import MAX_PAYLOAD_BYTES, GatewayError, Reply, RestApi, request_context, same_key
 from nrt.health import Health
@@ -54,18 +56,28 @@ def _json_default(value: Any) -> Any:
 @dataclass
 class Inference:
     """Step Functions for the local API: StartSyncExecution runs the workflow in the calling
-    thread; StartExecution queues it for a pool of workers (as AWS runs it in the background)."""
+    thread; StartExecution keeps the event in the store's journal (when there is a store),
+    then queues it for a pool of workers (as AWS runs it in the background). An event leaves
+    the journal when its execution has run, whatever its outcome (the workflow records its
+    own failures): what a stop or a crash cut short runs at the next start (resume())."""
 
     aws: EmbeddedAws
     health: Health = field(default_factory=Health)
     async_workers: int = 4
+    # Accepted and not yet run, at most: beyond it StartExecution is throttled (429).
     async_queue_size: int = 10_000
+    store: Store | None = None
     _queue: queue.Queue[tuple[str, str]] = field(init=False)
+    _accepting: threading.Lock = field(default_factory=threading.Lock)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _workers: list[threading.Thread] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._queue = queue.Queue(self.async_queue_size)
+        self._queue = queue.Queue()
         for i in range(self.async_workers):
-            threading.Thread(target=self._drain, name=f"events-{i}", daemon=True).start()
+            worker = threading.Thread(target=self._drain, name=f"events-{i}", daemon=True)
+            worker.start()
+            self._workers.append(worker)
 
     def start_sync_execution(self, execution_input: str, name: str | None = None) -> dict[str, Any]:
         """StartSyncExecution's answer; records the outcome's HTTP status in the health window."""
@@ -79,16 +91,37 @@ class Inference:
         return result
 
     def start_execution(self, execution_input: str, name: str | None = None) -> dict[str, Any]:
-        """StartExecution: queued, or ThrottlingException when the queue is full."""
+        """StartExecution: kept and queued, or ThrottlingException when the queue is full or
+        the journal cannot be written (never accepted without being kept)."""
         name = name or str(uuid.uuid4())
         emulator.check_execution_name(name)
         emulator.check_execution_input(execution_input)
-        try:
-            self._queue.put_nowait((name, execution_input))
-        except queue.Full:
-            raise emulator.throttling("Rate exceeded: the local event queue is full") from None
+        with self._accepting:
+            if self._stopping.is_set():
+                raise emulator.throttling("Rate exceeded: the local stack is stopping")
+            if self.pending >= self.async_queue_size:
+                raise emulator.throttling("Rate exceeded: the local event queue is full")
+            if self.store is not None:
+                try:
+                    self.store.accept(name, execution_input, time.time())
+                except sqlite3.IntegrityError:
+                    raise emulator.execution_exists(name) from None
+                except (sqlite3.Error, OSError) as failure:
+                    raise emulator.throttling(
+                        f"Rate exceeded: the event journal cannot be written ({failure})"
+                    ) from None
+            self._queue.put((name, execution_input))
         arn = self.aws.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
         return {"executionArn": arn, "startDate": datetime.datetime.now(tz=datetime.UTC)}
+
+    def resume(self) -> int:
+        """Queue every event the journal holds (accepted before a stop or a crash); how many."""
+        if self.store is None:
+            return 0
+        held = self.store.accepted()
+        for event in held:
+            self._queue.put(event)
+        return len(held)
 
     def submit(self, body: dict[str, Any]) -> Answer:
         """Accept one request body for the background (what POST /events does)."""
@@ -99,13 +132,21 @@ class Inference:
         return Answer(202, {"id": started["executionArn"].rsplit(":", 1)[1], "status": "accepted"})
 
     def _drain(self) -> None:
-        while True:
-            name, execution_input = self._queue.get()
+        while not self._stopping.is_set():
+            try:
+                name, execution_input = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
             try:
                 self.start_sync_execution(execution_input, name)
             except Exception:
-                # The workflow records its own failures; this is the runtime failing to run it.
-                LOG.exception("event %s could not be run", name)
+                # The workflow records its own failures; this is the runtime failing to run it
+                # (the embedded AWS stopping, say): it stays in the journal for the next start.
+                if not self._stopping.is_set():
+                    LOG.exception("event %s could not be run; it runs again at the next start", name)
+            else:
+                if self.store is not None:
+                    self.store.done(name)
             finally:
                 self._queue.task_done()
 
@@ -115,11 +156,21 @@ class Inference:
         return self._queue.unfinished_tasks
 
     def finish(self, timeout: float) -> int:
-        """Wait until every accepted event has run (as StartExecution would have run them);
-        returns how many had not finished when the timeout ran out."""
+        """Wait until every accepted event has run; returns how many had not when the timeout
+        ran out."""
         deadline = time.monotonic() + timeout
         while self.pending and time.monotonic() < deadline:
-            time.sleep(0.2)
+            time.sleep(0.05)
+        return self.pending
+
+    def stop(self, timeout: float = 5.0) -> int:
+        """Accept nothing more; let the executions in flight end (up to timeout). Returns how
+        many accepted events did not run: with a store they stay journaled for the next start."""
+        with self._accepting:
+            self._stopping.set()
+        deadline = time.monotonic() + timeout
+        for worker in self._workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
         return self.pending
 
 

@@ -128,12 +128,18 @@ def table_spec(logical_id: str, ctx: LocalContext) -> dict[str, Any]:
     spec: dict[str, Any] = resolve({k: declared[k] for k in keep if k in declared}, ctx)
     if "SSESpecification" in declared:
         spec["SSESpecification"] = {"Enabled": bool(declared["SSESpecification"].get("SSEEnabled"))}
-    if "KinesisStreamSpecification" in declared:
-        # moto has no Kinesis streaming destination; the table's own change stream stands in
-        # for it (nrt/stream.py turns its records into the Kinesis format). Kinesis Data
-        # Streams for DynamoDB carries both images, so the stand-in does too.
-        spec["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    # moto has no Kinesis streaming destination and keeps tables in memory. Every provisioned
+    # table gets a change stream with both images (as Kinesis Data Streams for DynamoDB
+    # carries): each change is kept in the local stack's store as it happens (nrt/durable.py),
+    # which reloads the tables at the next start, and the streamed table's records are the
+    # stream worker's Kinesis stream (nrt/stream.py).
+    spec["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
     return spec
+
+
+def streamed_tables() -> tuple[str, ...]:
+    """The provisioned tables whose changes stream to the lake (KinesisStreamSpecification)."""
+    return tuple(t for t in PROVISIONED_TABLES if "KinesisStreamSpecification" in resources()[t]["Properties"])
 
 
 def local_model_bucket(ctx: LocalContext) -> str:

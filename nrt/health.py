@@ -74,9 +74,18 @@ class Health:
 # --- the stream worker's report ------------------------------------------------------------
 
 
-def write_stream_status(path: Path, buffered: int, oldest_ms: int | None, rows_total: int) -> None:
-    """What the stream worker holds now, written atomically after every poll."""
-    status = {"at_ms": int(time.time() * 1000), "buffered": buffered, "oldest_ms": oldest_ms, "rows": rows_total}
+def write_stream_status(
+    path: Path, buffered: int, oldest_ms: int | None, rows_total: int, error: str | None = None
+) -> None:
+    """What the stream worker holds now, and why it cannot write the lake (if so), written
+    atomically after every poll."""
+    status = {
+        "at_ms": int(time.time() * 1000),
+        "buffered": buffered,
+        "oldest_ms": oldest_ms,
+        "rows": rows_total,
+        "error": error,
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     partial.write_text(json.dumps(status))
@@ -93,11 +102,13 @@ def lake_lag(path: Path, now_ms: int | None = None) -> dict[str, Any]:
     age = (now_ms - int(status["at_ms"])) / 1000
     oldest = status.get("oldest_ms")
     lag = (now_ms - int(oldest)) / 1000 if oldest is not None else 0.0
-    return {
-        "lake_lag_s": round(max(lag, 0.0), 1),
-        "lake_rows": int(status.get("rows", 0)),
-        "stream": "ok" if age <= STALE_SECONDS else f"not reporting for {age:.0f} s",
-    }
+    if age > STALE_SECONDS:
+        state = f"not reporting for {age:.0f} s"
+    elif status.get("error"):
+        state = f"cannot write the lake: {status['error']}"
+    else:
+        state = "ok"
+    return {"lake_lag_s": round(max(lag, 0.0), 1), "lake_rows": int(status.get("rows", 0)), "stream": state}
 
 
 # --- the line ------------------------------------------------------------------------------
@@ -120,6 +131,9 @@ def line(status: dict[str, Any]) -> str:
     ]
     if status.get("stream", "ok") != "ok":
         parts.append(f"stream worker {status['stream']}")
+    down = status.get("models_down") or {}
+    if down:
+        parts.append("model hosts down: " + ", ".join(f"{e} ({why})" for e, why in sorted(down.items())))
     injected = status.get("faults_injected")
     if injected:
         parts.append("faults " + ", ".join(f"{k} {v}" for k, v in sorted(injected.items())))

@@ -91,7 +91,8 @@ def table_spec(template: dict[str, Any] | None = None) -> TableSpec:
 
 
 def write_rows(lake: Path, spec: TableSpec, rows: list[dict[str, Any]], arrival: datetime.datetime, name: str) -> Path:
-    """Write one Parquet object atomically (a reader never sees half a file); returns its path."""
+    """Write one Parquet object atomically (a reader never sees half a file) under a name not
+    yet taken (FileExistsError otherwise: an object in the lake is never replaced)."""
     keys = {c: spec.json_keys.get(c, c) for c in spec.column_names}
     table = pa.Table.from_pylist([{c: row.get(k) for c, k in keys.items()} for row in rows], schema=spec.schema)
     folder = lake / spec.partition_path(arrival)
@@ -101,7 +102,10 @@ def write_rows(lake: Path, spec: TableSpec, rows: list[dict[str, Any]], arrival:
     pq.write_table(table, partial, compression="snappy")
     with open(partial, "rb") as handle:
         os.fsync(handle.fileno())
-    partial.replace(final)
+    try:
+        os.link(partial, final)  # atomic, and fails where rename would replace
+    finally:
+        partial.unlink()
     return final
 
 

@@ -3,6 +3,11 @@ default ports and URLs on 127.0.0.1. Everything that reads or writes local state
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +44,11 @@ class StateDir:
         return self.root / "checkpoints" / "stream.json"
 
     @property
+    def store(self) -> Path:
+        """What outlives the process: tables, the change log, accepted events, endpoints."""
+        return self.root / "state.db"
+
+    @property
     def logs(self) -> Path:
         return self.root / "logs"
 
@@ -49,3 +59,28 @@ class StateDir:
     @property
     def dashboard(self) -> Path:
         return self.root / "dashboard.html"
+
+
+# --- children stop with their parent ---------------------------------------------------------
+
+PARENT_PID = "NRT_PARENT_PID"
+_PR_SET_PDEATHSIG = 1
+
+
+def child_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a process `nrt up` starts: it names its parent (see die_with_parent)."""
+    return {**environ, PARENT_PID: str(os.getpid())}
+
+
+def die_with_parent() -> None:
+    """Called first by a child of `nrt up`: on Linux the kernel sends it SIGTERM when its parent
+    ends, however it ends (SIGKILL and out-of-memory included); a child whose parent is already
+    gone stops now. The children run in sessions of their own, so Ctrl-C in the terminal
+    reaches `nrt up` alone, which stops them in order."""
+    parent = os.environ.get(PARENT_PID)
+    if parent is None:
+        return
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(parent):
+        os.kill(os.getpid(), signal.SIGTERM)

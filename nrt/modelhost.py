@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from nrt.local import die_with_parent
 from training import container
 
 
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", required=True)
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
+    die_with_parent()
     try:
         serve(args.model_dir, args.port)
     except KeyboardInterrupt:

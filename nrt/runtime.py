@@ -11,18 +11,19 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from functions.list_models.models import list_models
-from nrt import embedded, emulator, faults, health, stream
+from nrt import embedded, emulator, faults, health, restore, stream
 from nrt.api import Inference, LocalApi, serve_api
 from nrt.dashboard import dashboard_data, render_page
+from nrt.durable import Store
 from nrt.embedded import EmbeddedAws
 from nrt.faults import Faults
-from nrt.local import API_PORT, AWS_PORT, DEFAULT_STATE_DIR, StateDir
+from nrt.hosts import ModelHost, ModelHostFailed, Supervisor, start_model_host
+from nrt.local import API_PORT, AWS_PORT, DEFAULT_STATE_DIR, StateDir, child_env
 from training.inference import ARTIFACT
 from training.package import unpack
 from training.train import train
@@ -82,14 +83,6 @@ def _tags_of(name: str, directory: Path) -> list[dict[str, str]]:
     return model_tags(name, signature, held_out_metric(directory))
 
 
-@dataclass
-class ModelHost:
-    endpoint: str
-    url: str
-    process: subprocess.Popen[str]
-    version: str = ""
-
-
 def model_source(sm: Any, endpoint: str) -> tuple[str, str]:
     """(model version, ModelDataUrl) that the endpoint's current config serves."""
     config_name = sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
@@ -115,39 +108,6 @@ def materialise(aws: EmbeddedAws, url: str, target: Path) -> Path | None:
         return unpack(archive, target)
 
 
-def model_host_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The model host's environment: one OpenMP thread unless the user chose otherwise.
-
-    scikit-learn's gradient boosting scores with an OpenMP pool as wide as the machine.
-    For one request's few rows the pool's threads spin more than they compute: on 2 cores,
-    1.9 ms of CPU per call against 0.8 ms with one thread, and no faster. The hosts share
-    the machine with the API and the embedded AWS; concurrency comes from serving requests
-    in threads, not from splitting one small prediction.
-    """
-    return {**environ, "OMP_NUM_THREADS": environ.get("OMP_NUM_THREADS", "1")}
-
-
-class ModelHostFailed(RuntimeError):
-    """A model host did not start; the message is its reason (the model could not load, say)."""
-
-
-def start_model_host(directory: Path, endpoint: str, version: str = "") -> ModelHost:
-    """Run nrt.modelhost in its own process and wait for its ready line (or its exit)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nrt.modelhost", "--model-dir", str(directory), "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=model_host_env(os.environ),
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if "ready on " not in line:
-        process.kill()
-        process.wait()
-        raise ModelHostFailed(line.strip().removeprefix("model host failed: ") or f"exit {process.returncode}")
-    return ModelHost(endpoint, line.rsplit(" ", 1)[-1].strip(), process, version)
-
-
 def stream_checkpoint(state_dir: Path) -> Path:
     return StateDir(state_dir).stream_checkpoint
 
@@ -155,13 +115,13 @@ def stream_checkpoint(state_dir: Path) -> Path:
 class StreamWorker:
     """`python -m nrt.stream` in its own process, restarted if it dies (as Firehose retries)."""
 
-    def __init__(self, aws_url: str, table: str, state_dir: Path, flush_seconds: float, log: Any) -> None:
+    def __init__(self, table: str, state_dir: Path, flush_seconds: float, log: Any) -> None:
         self.command = [
             sys.executable,
             "-m",
             "nrt.stream",
-            "--endpoint-url",
-            aws_url,
+            "--state",
+            str(StateDir(state_dir).store),
             "--table",
             table,
             "--lake",
@@ -186,7 +146,9 @@ class StreamWorker:
         self.logs.mkdir(parents=True, exist_ok=True)
         # stdout is the transform's own output (powertools logs and EMF metrics), as in CloudWatch.
         with open(self.logs / "firehose_transform.log", "ab") as out, open(self.logs / "stream.log", "ab") as err:
-            self.process = subprocess.Popen(self.command, stdout=out, stderr=err)
+            self.process = subprocess.Popen(
+                self.command, stdout=out, stderr=err, env=child_env(os.environ), start_new_session=True
+            )
         self.pid_file.write_text(f"{self.process.pid}\n")
 
     def _supervise(self) -> None:
@@ -239,6 +201,8 @@ class LocalRuntime:
     inference: Inference | None = None
     hosts: dict[str, ModelHost] = field(default_factory=dict)
     stream: StreamWorker | None = None
+    store: Store | None = None
+    supervisor: Supervisor | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     # One sync at a time, and none after stop(): a host started during stop() would outlive it.
     _sync_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -256,15 +220,21 @@ class LocalRuntime:
         embedded.ensure_port_free("127.0.0.1", self.api_port)
         self.aws = embedded.start(port=self.aws_port)
         embedded.provision(self.aws)
+        self.store = Store(StateDir(self.state_dir).store)
+        self._restore(self.aws, self.store)
         # After provisioning: faults hit the workflow's calls, not the stack's own set-up.
         faults.install(self.faults)
         directory = ensure_default_model(self.state_dir, self.log)
         deploy_local_endpoint(self.aws, DEFAULT_MODEL, directory)
+        self.supervisor = Supervisor(serve=self._serve, withdraw=self._withdraw, log=self.log)
         self.sync_model_hosts()
         self.stream = StreamWorker(
-            self.aws.url, self.aws.ctx.refs["PredictionsTable"], self.state_dir, self.flush_seconds, self.log
+            self.aws.ctx.refs["PredictionsTable"], self.state_dir, self.flush_seconds, self.log
         ).start()
-        self.inference = Inference(self.aws)
+        self.inference = Inference(self.aws, store=self.store)
+        resumed = self.inference.resume()
+        if resumed:
+            self.log(f"running {resumed} events accepted before the last stop")
         self.api = serve_api(
             self.inference,
             port=self.api_port,
@@ -275,9 +245,20 @@ class LocalRuntime:
         )
         self.api_port = self.api.server_address[1]
         threading.Thread(target=self._watch_endpoints, name="endpoint-watch", daemon=True).start()
+        threading.Thread(target=self._supervise_hosts, name="host-supervisor", daemon=True).start()
         if self.health_seconds > 0:
             threading.Thread(target=self._report_health, name="health", daemon=True).start()
         return self
+
+    def _restore(self, aws: EmbeddedAws, store: Store) -> None:
+        """The tables and endpoints as the last run left them; then keep every change."""
+        tables = restore.restore_tables(aws, store)
+        endpoints = restore.restore_endpoints(aws.client("sagemaker"), store.endpoints())
+        if any(tables.values()) or endpoints:
+            counts = ", ".join(f"{n} items in {t}" for t, n in tables.items())
+            self.log(f"restored from {store.path}: {counts}, {len(endpoints)} endpoints")
+        restore.keep_changes(aws, store)
+        restore.keep_endpoints(aws, store)
 
     def status(self) -> dict[str, Any]:
         """The health figures: the API's recent answers, the failure store, the lake's lag, faults."""
@@ -286,6 +267,7 @@ class LocalRuntime:
         table = self.aws.client("dynamodb").describe_table(TableName=self.aws.ctx.refs["FailuresTable"])
         out["failure_store"] = int(table["Table"]["ItemCount"])
         out.update(health.lake_lag(stream.status_path(stream_checkpoint(self.state_dir))))
+        out["models_down"] = self.hosts_down()
         if self.faults is not None:
             out["faults"] = self.faults.describe()
             out["faults_injected"] = dict(self.faults.injected)
@@ -306,13 +288,37 @@ class LocalRuntime:
             self.log(health.line(now) + ("  (idle)" if idle else ""))
             quiet = idle
 
+    def _serve(self, host: ModelHost) -> None:
+        emulator.WIRING.model_hosts[host.endpoint] = host.url
+
+    def _withdraw(self, endpoint: str) -> None:
+        emulator.WIRING.model_hosts.pop(endpoint, None)
+
+    def _supervise_hosts(self) -> None:
+        while not self._stop.wait(1.0):
+            with self._sync_lock:
+                if self._stop.is_set() or self.supervisor is None:
+                    return
+                try:
+                    self.supervisor.check(self.hosts)
+                except Exception as exc:  # keep supervising; say what went wrong
+                    self.log(f"host supervisor: {exc}")
+
+    def hosts_down(self) -> dict[str, str]:
+        """Endpoints whose host is out of service, with why and when it restarts."""
+        return self.supervisor.problems() if self.supervisor is not None else {}
+
     def unserved(self, serving: list[str]) -> dict[str, tuple[str, str]]:
         """Of the endpoints SageMaker lists as serving, those whose model is not served here:
-        a host that cannot start (Failed), or one not started yet (Creating, as a SageMaker
-        endpoint is until its container answers)."""
+        a host out of service and restarting (OutOfService), a host that cannot start
+        (Failed), or one not started yet (Creating, as a SageMaker endpoint is until its
+        container answers)."""
         out: dict[str, tuple[str, str]] = {}
+        down = self.hosts_down()
         for endpoint in serving:
-            if endpoint in self.failed_hosts:
+            if endpoint in down:
+                out[endpoint] = ("OutOfService", f"its model host {down[endpoint]}")
+            elif endpoint in self.failed_hosts:
                 out[endpoint] = ("Failed", self.failed_hosts[endpoint][1])
             elif endpoint not in self.hosts and endpoint not in self.unservable:
                 out[endpoint] = ("Creating", "its model host is starting")
@@ -325,7 +331,7 @@ class LocalRuntime:
                 self._sync_model_hosts()
 
     def _sync_model_hosts(self) -> None:
-        assert self.aws is not None
+        assert self.aws is not None and self.supervisor is not None
         sm = self.aws.client("sagemaker")
         models = list_models(sm, self.aws.prefix)
         wanted = {m["endpoint"]: m["model"] for m in models if m["available"]}
@@ -334,6 +340,10 @@ class LocalRuntime:
             running = self.hosts.get(endpoint)
             if running is not None and running.version == version:
                 continue
+            down = self.supervisor.down.get(endpoint)
+            if down is not None and down.host.version == version:
+                continue  # the supervisor restarts it
+            self.supervisor.forget(endpoint)
             if self.failed_hosts.get(endpoint, ("", ""))[0] == version:
                 continue  # this version cannot start: tried once, reported, not retried in a loop
             directory = materialise(self.aws, url, self.state_dir / "endpoints" / version)
@@ -360,6 +370,8 @@ class LocalRuntime:
         for endpoint in set(self.hosts) - set(wanted):
             emulator.WIRING.model_hosts.pop(endpoint, None)
             self.hosts.pop(endpoint).process.terminate()
+        for endpoint in set(self.supervisor.down) - set(wanted):
+            self.supervisor.forget(endpoint)
 
     def _watch_endpoints(self) -> None:
         while not self._stop.wait(2.0):
@@ -368,17 +380,20 @@ class LocalRuntime:
             except Exception as exc:  # keep watching; report what went wrong
                 self.log(f"endpoint watch: {exc}")
 
-    def stop(self, finish_seconds: float = 60.0) -> None:
+    def stop(self, finish_seconds: float = 5.0) -> None:
+        """Stop in seconds whatever the backlog: accept nothing more, let the executions in
+        flight end, and leave every accepted event not run yet in the journal (the next start
+        runs it); then the stream worker's last flush, the model hosts, the embedded AWS."""
         self._stop.set()
         if self.api is not None:
             self.api.shutdown()
             self.api.server_close()
-        if self.inference is not None and self.inference.pending:
-            # Accepted is a promise: run what /events accepted before the embedded AWS goes.
-            self.log(f"finishing {self.inference.pending} accepted events ...")
-            left = self.inference.finish(finish_seconds)
+        if self.inference is not None:
+            left = self.inference.stop(finish_seconds)
             if left:
-                self.log(f"{left} accepted events did not finish in {finish_seconds:g} s and are lost")
+                self.log(
+                    f"{left} accepted events are kept in {StateDir(self.state_dir).store}: they run at the next start"
+                )
         if self.stream is not None:
             # Before the embedded AWS goes: the worker's last flush reads from it.
             self.stream.stop()
@@ -393,5 +408,8 @@ class LocalRuntime:
             except subprocess.TimeoutExpired:
                 host.process.kill()
         self.hosts.clear()
+        emulator.WIRING.table_changes = emulator.WIRING.endpoints_changed = None
         if self.aws is not None:
             self.aws.stop()
+        if self.store is not None:
+            self.store.close()

@@ -1,14 +1,17 @@
 """Stream emulation: the predictions table's changes -> the real Firehose transform -> Parquet.
 
 On AWS: table -> Kinesis Data Streams for DynamoDB -> Firehose (Lambda transform, Parquet
-conversion) -> S3. moto has none of that, so this worker reads the table's change stream on
-the embedded AWS, rebuilds each record in the KDS-for-DynamoDB format, hands a
-Firehose-shaped event to functions/firehose_transform, and writes what it returns with the
-Glue table's schema under the delivery stream's prefix.
+conversion) -> S3. moto has none of that. Locally the table's change records are kept, in
+order and durably, in the local stack's store (nrt/durable.py): that log is the Kinesis
+stream. This worker reads it from its checkpoint on, rebuilds each record in the
+KDS-for-DynamoDB format, hands a Firehose-shaped event to functions/firehose_transform, and
+writes what it returns with the Glue table's schema under the delivery stream's prefix.
 
 Delivery is at least once from the stream (like AWS) and exactly once into the lake: an
-object is written atomically before the checkpoint moves, and rows whose dedup key is
-already in the lake are dropped, so a crash between the two repeats nothing.
+object is written atomically, under a name no other run uses and never over an existing
+object, before the checkpoint moves, and rows whose dedup key is already in the lake are
+dropped, so a crash between the two repeats nothing. A lake that cannot be written keeps
+what the worker holds in its buffer (and the log), reported as an error, until it can.
 """
 
 from __future__ import annotations
@@ -28,11 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nrt.durable import Store
 from nrt.health import write_stream_status
 from nrt.lake import TableSpec, column_values, table_spec, write_rows
+from nrt.local import die_with_parent
 from nrt.template import load_template, resources
 
 TRANSFORM_FUNCTION = "FirehoseTransformFunction"
+SHARD = "shardId-000000000000"  # the local stream has one shard
 CRASH_BEFORE_CHECKPOINT = "NRT_STREAM_CRASH_BEFORE_CHECKPOINT"
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -178,8 +184,12 @@ class LakeWriter:
         stream_arn: str,
         delivery_arn: str,
         before_checkpoint: Callable[[Path], None] | None = None,
+        stream_id: str = "local",
     ) -> None:
         self.lake = lake
+        # In every object's name: a new state directory starts its numbers over, and its
+        # objects must not take the names of an earlier one's.
+        self.stream_id = stream_id
         # Called with the checkpoint's path after an object is written and before the checkpoint
         # moves: the worst moment to die (the fault tests inject a crash here).
         self.before_checkpoint = before_checkpoint
@@ -228,13 +238,14 @@ class LakeWriter:
             rows.append(row)
         # Firehose names the object's prefix after its oldest record's arrival.
         arrival = datetime.datetime.fromtimestamp(batch[0].arrival_ms / 1000, datetime.UTC)
-        name = f"{self.spec.name}-{batch[0].shard}-{batch[0].sequence}-{batch[-1].sequence}.parquet"
+        name = f"{self.spec.name}-{self.stream_id}-{batch[0].sequence}-{batch[-1].sequence}.parquet"
+        # Raises (nothing changed) when the lake cannot be written: the buffer stays for a retry.
         path = write_rows(self.lake, self.spec, rows, arrival, name) if rows else None
+        self.seen |= batch_keys
         if failed:
             self._write_failed(failed, arrival, name)
         if self.before_checkpoint is not None:
             self.before_checkpoint(self.checkpoint.path)
-        self.seen |= batch_keys
         for pending in batch:
             self.checkpoint.positions[pending.shard] = pending.sequence
         self.checkpoint.save()
@@ -248,57 +259,34 @@ class LakeWriter:
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / name.replace(".parquet", ".json")
         partial = folder / f".{target.name}.partial"
+        if target.exists():
+            return  # written before a crash, with the same records
         partial.write_text("".join(json.dumps(f) + "\n" for f in failed))
         partial.replace(target)
 
 
-class ChangeReader:
-    """Reads the table's change stream on the embedded AWS from the checkpoint on."""
+class LogReader:
+    """Reads the local stream (the store's change log) from the checkpoint on."""
 
-    def __init__(self, streams: Any, table_name: str, checkpoint: Checkpoint) -> None:
-        self.streams = streams
-        self.table_name = table_name
+    def __init__(self, store: Store, checkpoint: Checkpoint) -> None:
+        self.store = store
         self.checkpoint = checkpoint
-        self.iterators: dict[str, str] = {}
-        self._described_at = float("-inf")
-
-    def _open(self) -> None:
-        listed = self.streams.list_streams(TableName=self.table_name)["Streams"]
-        if not listed:
-            raise RuntimeError(f"table {self.table_name} has no change stream")
-        arn = listed[0]["StreamArn"]
-        self.checkpoint.bind(arn)
-        for shard in self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-            shard_id = shard["ShardId"]
-            if shard_id in self.iterators:
-                continue
-            after = self.checkpoint.positions.get(shard_id)
-            kwargs = (
-                {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
-                if after
-                else {"ShardIteratorType": "TRIM_HORIZON"}
-            )
-            self.iterators[shard_id] = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, **kwargs)[
-                "ShardIterator"
-            ]
+        checkpoint.bind(store.stream_id)
+        self.position = int(checkpoint.positions.get(SHARD, "0"))
 
     def poll(self, limit: int = 1000) -> list[tuple[str, dict[str, Any]]]:
         """(shard, stream record) pairs read since the last poll."""
-        # New shards are rare: describe the stream now and then, not on every poll.
-        if not self.iterators or time.monotonic() - self._described_at > 30:
-            self._open()
-            self._described_at = time.monotonic()
-        found: list[tuple[str, dict[str, Any]]] = []
-        for shard_id, iterator in list(self.iterators.items()):
-            page = self.streams.get_records(ShardIterator=iterator, Limit=limit)
-            self.iterators[shard_id] = page.get("NextShardIterator") or iterator
-            found.extend((shard_id, record) for record in page["Records"])
-        return found
+        changes = self.store.changes_after(self.position, limit)
+        if changes:
+            self.position = changes[-1].seq
+        return [
+            (SHARD, {**c.record, "dynamodb": {**c.record["dynamodb"], "SequenceNumber": str(c.seq)}}) for c in changes
+        ]
 
 
 @dataclass
 class WorkerConfig:
-    endpoint_url: str
+    state: Path  # the local stack's store (nrt/durable.py)
     table_name: str
     lake: Path
     checkpoint: Path
@@ -319,7 +307,7 @@ def status_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(f"{checkpoint.stem}-status.json")
 
 
-def read_changes(reader: ChangeReader, writer: LakeWriter, config: WorkerConfig) -> None:
+def read_changes(reader: LogReader, writer: LakeWriter, config: WorkerConfig) -> None:
     """Everything the stream has since the last poll, into the writer's buffer."""
     now = int(time.time() * 1000)
     for shard_id, record in reader.poll():
@@ -342,10 +330,9 @@ def run(
     log: Callable[[str], None] = print,
     before_checkpoint: Callable[[Path], None] | None = None,
 ) -> None:
-    """Poll, buffer and flush until `stop` is set; a last flush on the way out."""
-    from nrt.embedded import local_client
-
-    streams = local_client("dynamodbstreams", config.endpoint_url, config.region)
+    """Poll, buffer and flush until `stop` is set; a last flush of what it holds on the way out
+    (what it has not read stays in the log for the next start: stopping takes seconds)."""
+    store = Store(config.state)
     checkpoint = Checkpoint(config.checkpoint)
     stream_arn = f"arn:aws:kinesis:{config.region}:{config.account}:stream/{config.stack_name}-predictions"
     delivery_arn = f"arn:aws:firehose:{config.region}:{config.account}:deliverystream/{config.stack_name}-predictions"
@@ -358,38 +345,55 @@ def run(
         stream_arn,
         delivery_arn,
         before_checkpoint,
+        stream_id=store.stream_id,
     )
-    reader = ChangeReader(streams, config.table_name, checkpoint)
+    reader = LogReader(store, checkpoint)
     log(f"stream worker: {config.table_name} -> {config.lake} (flush every {config.flush_seconds:g} s)")
-    while not stop.is_set():
-        read_changes(reader, writer, config)
+    error: str | None = None
+    while True:
+        stopping = stop.is_set()
+        if not stopping and writer.buffered_bytes < config.flush_bytes:
+            read_changes(reader, writer, config)
         now = int(time.time() * 1000)
         # Like Firehose: whichever comes first, the buffer's size or its age.
-        if writer.buffered_bytes >= config.flush_bytes or writer.oldest_age(now) >= config.flush_seconds:
-            flushed = writer.flush()
-            log(f"stream worker: {flushed.rows} rows -> lake, {flushed.duplicates} duplicates, {flushed.failed} failed")
-        write_stream_status(config.status, len(writer.buffer), writer.oldest_arrival_ms, len(writer.seen))
+        due = writer.buffered_bytes >= config.flush_bytes or writer.oldest_age(now) >= config.flush_seconds
+        if writer.buffer and (due or stopping):
+            error = _flush(writer, store, log, error)
+        write_stream_status(config.status, len(writer.buffer), writer.oldest_arrival_ms, len(writer.seen), error)
+        if stopping:
+            return
         stop.wait(config.poll_seconds)
-    read_changes(reader, writer, config)  # what the table took in since the last poll
-    flushed = writer.flush()
-    if flushed.rows or flushed.failed:
-        log(f"stream worker: {flushed.rows} rows -> lake on shutdown")
+
+
+def _flush(writer: LakeWriter, store: Store, log: Callable[[str], None], error: str | None) -> str | None:
+    """One flush; the reason the lake cannot be written, or None."""
+    try:
+        flushed = writer.flush()
+    except OSError as failure:
+        reason = f"{type(failure).__name__}: {failure.strerror or failure}"
+        if reason != error:
+            log(f"stream worker: cannot write the lake ({reason}); holding {len(writer.buffer)} changes")
+        return reason
+    store.forget_changes_through(int(writer.checkpoint.positions.get(SHARD, "0")))
+    log(f"stream worker: {flushed.rows} rows -> lake, {flushed.duplicates} duplicates, {flushed.failed} failed")
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nrt.stream", description=__doc__.splitlines()[0])
-    parser.add_argument("--endpoint-url", required=True)
+    parser.add_argument("--state", type=Path, required=True, help="the local stack's store (state.db)")
     parser.add_argument("--table", required=True)
     parser.add_argument("--lake", type=Path, required=True)
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--flush-seconds", type=float, default=5.0)
     parser.add_argument("--flush-bytes", type=int, default=8 * 1024 * 1024)
     args = parser.parse_args(argv)
+    die_with_parent()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     config = WorkerConfig(
-        endpoint_url=args.endpoint_url,
+        state=args.state,
         table_name=args.table,
         lake=args.lake,
         checkpoint=args.checkpoint,

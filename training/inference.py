@@ -63,9 +63,13 @@ class Feature:
         if self.type == "number":
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise InvalidInput(f"feature {self.name!r} must be a number, not {_show(value)}")
-            if not math.isfinite(value):
+            try:
+                number = float(value)
+            except OverflowError:  # an integer beyond a double's range
+                raise InvalidInput(f"feature {self.name!r} is beyond a double's range") from None
+            if not math.isfinite(number):
                 raise InvalidInput(f"feature {self.name!r} must be finite")
-            return float(value)
+            return number
         if not isinstance(value, str):
             raise InvalidInput(f"feature {self.name!r} is a category: send text, not {_show(value)}")
         if self.categories is not None and value not in self.categories:
@@ -242,9 +246,28 @@ def frame(signature: Signature, rows: list[list[Any]]) -> Any:
 
 
 def predict(instances: list[Any], model: Model) -> list[dict[str, Any]]:
-    """Check every instance against the signature, then score them all in one call."""
+    """Check every instance against the signature, then score those that fit in one call. An
+    instance that does not fit gets its own error in its place (`{"error": "InvalidReading",
+    "message": ...}`) and the others are scored; when none fits, the whole request is a 400."""
     signature = model.signature
-    rows = [signature.row(instance, i) for i, instance in enumerate(instances)]
+    rows: list[list[Any]] = []
+    refused: dict[int, str] = {}
+    for i, instance in enumerate(instances):
+        try:
+            rows.append(signature.row(instance, i))
+        except InvalidInput as error:
+            refused[i] = str(error)
+    if len(refused) == len(instances):
+        raise InvalidInput(refused[0])
+    scored = iter(_score(model, rows))
+    return [
+        {"kind": signature.kind, "error": "InvalidReading", "message": refused[i]} if i in refused else next(scored)
+        for i in range(len(instances))
+    ]
+
+
+def _score(model: Model, rows: list[list[Any]]) -> list[dict[str, Any]]:
+    signature = model.signature
     x = frame(signature, rows)
     estimator = model.estimator
     if signature.kind == "regression":

@@ -15,13 +15,14 @@ import threading
 from importlib.metadata import version
 
 # Each module registers its patches on import (registry.MODULE_ORDER orders them).
-from nrt.emulator import dynamodb, executions, sagemaker, sdk_tasks, speed
+from nrt.emulator import durable, dynamodb, executions, sagemaker, sdk_tasks, speed
 from nrt.emulator.executions import (
     MAX_PAYLOAD_BYTES,
     aws_errors,
     check_execution_input,
     check_execution_name,
     error_answer,
+    execution_exists,
     start_sync_execution,
     throttling,
     validation_error,
@@ -54,8 +55,10 @@ __all__ = [
     "check_execution_name",
     "check_moto_version",
     "current_fingerprints",
+    "durable",
     "dynamodb",
     "error_answer",
+    "execution_exists",
     "executions",
     "expected_fingerprints",
     "install",

@@ -43,16 +43,19 @@ def _patch_atomic_writes() -> None:
 # --- GetRecords on DynamoDB Streams ------------------------------------------------------------
 
 
+def epoch_seconds(value: Any) -> float:
+    """A naive UTC datetime as epoch seconds, cut to the millisecond as the Smithy rules (and
+    moto's serializer) cut it."""
+    if isinstance(value, datetime.datetime):
+        whole = calendar.timegm(value.utctimetuple())
+        return whole + (value.microsecond // 1000) / 1000.0 if value.microsecond else whole
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def stream_records_json(page: dict[str, Any]) -> str:
     """A GetRecords page on the wire: moto's records are already in wire names and shapes;
     only ApproximateCreationDateTime (a naive UTC datetime) becomes epoch seconds, cut to
     the millisecond as the Smithy rules (and moto's serializer) cut it."""
-
-    def epoch_seconds(value: Any) -> float:
-        if isinstance(value, datetime.datetime):
-            whole = calendar.timegm(value.utctimetuple())
-            return whole + (value.microsecond // 1000) / 1000.0 if value.microsecond else whole
-        raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
     return json.dumps({k: v for k, v in page.items() if v is not None}, default=epoch_seconds, separators=(",", ":"))
 

@@ -248,6 +248,10 @@ def throttling(message: str) -> Exception:
     return _aws_error("ThrottlingException")(message)
 
 
+def execution_exists(name: str) -> Exception:
+    return _aws_error("ExecutionAlreadyExists")(f"Execution Already Exists: '{name}'")
+
+
 def validation_error(message: str) -> Exception:
     return _aws_error("ValidationException")(message)
 

@@ -14,6 +14,7 @@ from tests.helpers import free_port
 from tests.helpers.model_hosts import Behaviour, FakeModelHost, rule_model
 
 if TYPE_CHECKING:
+    from nrt.durable import Store
     from nrt.embedded import EmbeddedAws
 
 
@@ -36,13 +37,27 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedAws]:
-    """The embedded AWS with the template's tables and state machine."""
-    from nrt import embedded
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """The local stack's durable store (nrt/durable.py) that the embedded AWS's tables write to."""
+    from nrt.durable import Store
+
+    kept = Store(tmp_path_factory.mktemp("state") / "state.db")
+    yield kept
+    kept.close()
+
+
+@pytest.fixture(scope="session")
+def aws(store: Store) -> Iterator[EmbeddedAws]:
+    """The embedded AWS with the template's tables and state machine, keeping every table
+    change in the store as `nrt up` does."""
+    from nrt import embedded, emulator
+    from nrt.restore import keep_changes
 
     running = embedded.start(port=free_port())
     embedded.provision(running)
+    keep_changes(running, store)
     yield running
+    emulator.WIRING.table_changes = None
     running.stop()
 
 

@@ -88,6 +88,39 @@ def test_what_is_not_strict_json_is_a_400_with_a_json_body(raw):
     assert refused(raw)
 
 
+@pytest.mark.parametrize("field", ["sensor", "model", "event_id"])
+def test_a_name_matches_in_full_a_final_newline_is_refused(field):
+    assert f"/{field}:" in refused({**load_event("reading.json"), field: "name\n"})
+    assert f"/{field}:" in refused({**load_event("reading.json"), field: "name\r\n"})
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        (b'{"sensor": "s", "model": "m", "timestamp": 1700000000000, "data": [1e309]}', "1e309 is beyond a double"),
+        (b'{"sensor": "s", "model": "m", "timestamp": 1700000000000, "data": [-1e400]}', "beyond a double"),
+        (
+            b'{"sensor": "s", "model": "m", "timestamp": 1700000000000, "data": [' + b"9" * 400 + b"]}",
+            "999999999999999999999... is beyond a double",
+        ),
+        (
+            b'{"sensor": "s", "sensor": "t", "model": "m", "timestamp": 1700000000000, "data": [1]}',
+            '"sensor" appears twice',
+        ),
+        (b'{"model": "m", "readings": [{"sensor": "s", "timestamp": 1, "timestamp": 2}]}', '"timestamp" appears twice'),
+    ],
+)
+def test_numbers_no_double_holds_and_keys_given_twice_are_refused_by_name(raw, problem):
+    assert problem in refused(raw)
+
+
+def test_an_error_message_names_the_problem_and_stays_short_whatever_the_input():
+    huge = {**load_event("reading.json"), "sensor": "x" * 197_000}
+    message = refused(huge)
+    assert "/sensor" in message
+    assert len(message) < 500
+
+
 @pytest.mark.parametrize("body", [[], "text", 3, None])
 def test_a_body_that_is_not_an_object_is_refused(body):
     assert "object" in refused(body)

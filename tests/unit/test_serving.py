@@ -127,13 +127,31 @@ def test_a_regression_answer_is_a_number_from_text_categories_and_missing_values
         ({"channel": "web", "basket": True, "member": "no"}, "'basket' must be a number, not true"),
     ],
 )
-def test_a_reading_that_does_not_fit_the_signature_is_a_400_naming_the_feature_and_rule(shop, reading, message):
+def test_a_reading_that_does_not_fit_gets_its_own_error_naming_the_feature_and_rule(shop, reading, message):
     status, answer = call(
         shop, {"instances": [{"features": {"channel": "web", "basket": 1, "member": "no"}}, {"features": reading}]}
     )
 
+    assert status == 200
+    scored, refused = answer["predictions"]
+    assert isinstance(scored["prediction"], float)
+    assert (refused["kind"], refused["error"]) == ("regression", "InvalidReading")
+    assert refused["message"].startswith("instances[1]: ")
+    assert message in refused["message"]
+
+
+def test_when_no_reading_fits_the_request_is_a_400_naming_the_first(shop):
+    status, answer = call(shop, {"instances": [{"features": {"channel": "mall"}}, [1]]})
+
     assert status == 400
-    assert answer["message"].startswith("instances[1]: ")
+    assert answer["message"].startswith("instances[0]: ")
+
+
+@pytest.mark.parametrize(("value", "message"), [(10**400, "beyond a double's range"), (float("inf"), "must be finite")])
+def test_a_number_no_double_holds_is_refused_not_a_server_error(demo, value, message):
+    status, answer = call(demo, {"instances": [[1, 2, value]]})
+
+    assert status == 400
     assert message in answer["message"]
 
 
@@ -222,7 +240,7 @@ def test_the_model_host_and_local_api_send_small_replies_without_nagle_delay(dem
 
 
 def test_a_model_host_scores_on_one_openmp_thread_unless_the_user_chose_otherwise():
-    from nrt.runtime import model_host_env
+    from nrt.hosts import model_host_env
 
     assert model_host_env({"PATH": "/usr/bin"}) == {"PATH": "/usr/bin", "OMP_NUM_THREADS": "1"}
     assert model_host_env({"OMP_NUM_THREADS": "4"}) == {"OMP_NUM_THREADS": "4"}

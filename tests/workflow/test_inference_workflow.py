@@ -12,6 +12,7 @@ from nrt import emulator
 from nrt.contract import Answer, answer_from_execution
 from nrt.embedded import EmbeddedAws
 from tests.helpers import load_event
+from tests.helpers.model_hosts import rule_model
 
 _ts = itertools.count(1_700_000_000_000, 1000)
 
@@ -209,6 +210,56 @@ def test_given_another_event_at_a_taken_sensor_and_timestamp_when_scored_then_40
     item = stored(aws, "clash-1", body["timestamp"], "nrt-clash")
     assert item is not None
     assert item["event_id"] == {"S": "first"}
+
+
+def always_one(request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    one = {"kind": "binary", "prediction": 1, "probability": 0.9, "probabilities": {"0": 0.1, "1": 0.9}}
+    return 200, {"predictions": [one for _ in request["instances"]]}
+
+
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [({"data": [12, 87, 20]}, {"data": [13, 87, 20]}), ({"features": {"a": 12}}, {"features": {"a": 13}})],
+)
+def test_given_other_data_at_a_taken_sensor_and_timestamp_when_scored_then_409_never_anothers_prediction(
+    aws, model_host, first, then
+):
+    model_host("clash", always_one)
+    # no event_id: sensor and timestamp identify the reading
+    body = {"sensor": "clash-2", "model": "clash", "timestamp": next(_ts), **first}
+    assert run(aws, body).status == 200
+
+    answer = run(aws, {**{k: v for k, v in body.items() if k not in first}, **then})
+
+    assert answer.status == 409, answer.body
+    assert answer.body["error"] == "Conflict"
+    assert "other data" in answer.body["message"]
+    assert run(aws, body).body["duplicate"] is True  # the same data again is a resend
+
+
+def refuse_negative(request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """As training/inference.py answers: a reading that does not fit gets its own error."""
+    status, answer = rule_model(request)
+    for i, instance in enumerate(request["instances"]):
+        if instance["data"][0] < 0:
+            answer["predictions"][i] = {"kind": "binary", "error": "InvalidReading", "message": f"instances[{i}]: no"}
+    return status, answer
+
+
+def test_given_a_batch_with_one_bad_reading_then_it_gets_its_own_400_and_the_others_are_stored(aws, model_host):
+    model_host("picky", refuse_negative)
+    readings = [{"sensor": "picky-1", "timestamp": next(_ts), "data": [d, 87, 20]} for d in (12, -1, 13)]
+
+    answer = run(aws, {"model": "picky", "readings": readings})
+
+    assert answer.status == 200
+    good, bad, other = answer.body["results"]
+    assert "error" not in good and "error" not in other
+    assert (bad["status"], bad["error"], bad["message"]) == (400, "InvalidReading", "instances[1]: no")
+    assert stored(aws, "picky-1", readings[0]["timestamp"], "nrt-picky") is not None
+    assert stored(aws, "picky-1", readings[1]["timestamp"], "nrt-picky") is None
+    assert stored(aws, "picky-1", readings[2]["timestamp"], "nrt-picky") is not None
+    assert failures_for(aws, "picky") == []  # a caller's mistake is answered, not recorded
 
 
 def test_given_accepted_events_when_the_runtime_finishes_then_every_one_is_stored(aws, model_host):

@@ -9,7 +9,8 @@ import pytest
 
 from nrt import emulator
 from nrt.deploy import local_target
-from nrt.runtime import materialise, model_source, start_model_host
+from nrt.hosts import start_model_host
+from nrt.runtime import materialise, model_source
 from tests.helpers import SKLEARN_IMAGE
 from tests.workflow.test_inference_workflow import reading, run
 from training.package import package

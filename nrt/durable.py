@@ -1,0 +1,172 @@
+"""What the local stack keeps across restarts: one SQLite database, `<state-dir>/state.db`.
+
+On AWS the tables, the Kinesis stream, a started execution and a deployed endpoint outlive
+any process. The embedded AWS keeps them in memory, so the local stack writes them here as
+they change, and loads them back at the next start:
+
+- `items`: every provisioned table's items, written through by the embedded DynamoDB inside
+  the write itself (the 200 goes out after the commit);
+- `changes`: the predictions table's change records in order, each with its own number: the
+  local stand-in for the Kinesis data stream, which the stream worker reads from its
+  checkpoint on (in its own process, so it drains even after `nrt up` died);
+- `accepted`: every `/events` request answered 202 and not yet run;
+- `endpoints`: the prefixed SageMaker endpoints, with their config, model and tags.
+
+WAL journal, `synchronous=NORMAL`: a commit survives the process being killed (not a power
+cut, which is not what a laptop stack promises). One connection per process, behind a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    table_name TEXT NOT NULL, item_key TEXT NOT NULL, item TEXT NOT NULL,
+    PRIMARY KEY (table_name, item_key));
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, table_name TEXT NOT NULL, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accepted (
+    name TEXT PRIMARY KEY, input TEXT NOT NULL, accepted_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS endpoints (name TEXT PRIMARY KEY, spec TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change record of a streamed table, numbered in the order the table took it."""
+
+    seq: int
+    table: str
+    record: dict[str, Any]
+
+
+def item_key(keys: dict[str, Any]) -> str:
+    """An item's key attributes as one string (sorted, so either order names the same item)."""
+    return json.dumps(keys, sort_keys=True, separators=(",", ":"))
+
+
+class Store:
+    """The local stack's durable state (see the module's docstring)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        # Autocommit; each method is one transaction. Another process (the stream worker) may
+        # hold the write lock for a moment: wait for it rather than fail.
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('stream_id', ?)", (uuid.uuid4().hex[:12],))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @property
+    def stream_id(self) -> str:
+        """This state directory's change stream: object names in the lake carry it, so two state
+        directories writing one lake, or a state directory made anew, never reuse a name."""
+        with self._lock:
+            return str(self._db.execute("SELECT value FROM meta WHERE key='stream_id'").fetchone()[0])
+
+    # --- tables -------------------------------------------------------------------------------
+
+    def record_change(self, table: str, record: dict[str, Any], streamed: bool) -> None:
+        """A table changed (a DynamoDB Streams record): keep the item as it is now, and the
+        record itself when the table streams to the lake. One transaction."""
+        ddb = record["dynamodb"]
+        key = item_key(ddb["Keys"])
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if "NewImage" in ddb:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO items VALUES (?, ?, ?)",
+                        (table, key, json.dumps(ddb["NewImage"], separators=(",", ":"))),
+                    )
+                else:
+                    self._db.execute("DELETE FROM items WHERE table_name=? AND item_key=?", (table, key))
+                if streamed:
+                    self._db.execute(
+                        "INSERT INTO changes (table_name, record) VALUES (?, ?)",
+                        (table, json.dumps(record, separators=(",", ":"))),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def items(self, table: str) -> Iterable[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT item FROM items WHERE table_name=? ORDER BY rowid", (table,)).fetchall()
+        return (json.loads(row[0]) for row in rows)
+
+    def count(self, table: str) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM items WHERE table_name=?", (table,)).fetchone()[0])
+
+    def changes_after(self, seq: int, limit: int = 1000) -> list[Change]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, table_name, record FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+            ).fetchall()
+        return [Change(int(s), str(t), json.loads(r)) for s, t, r in rows]
+
+    def forget_changes_through(self, seq: int) -> None:
+        """The lake holds everything up to seq: those records need not be kept."""
+        with self._lock:
+            self._db.execute("DELETE FROM changes WHERE seq <= ?", (seq,))
+
+    def last_change(self) -> int:
+        with self._lock:
+            found = self._db.execute("SELECT max(seq) FROM changes").fetchone()[0]
+        return int(found or 0)
+
+    # --- accepted events ----------------------------------------------------------------------
+
+    def accept(self, name: str, execution_input: str, at: float) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO accepted VALUES (?, ?, ?)", (name, execution_input, at))
+
+    def done(self, name: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM accepted WHERE name=?", (name,))
+
+    def accepted(self) -> list[tuple[str, str]]:
+        """(name, input) of every accepted event not yet run, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT name, input FROM accepted ORDER BY accepted_at, rowid").fetchall()
+        return [(str(n), str(i)) for n, i in rows]
+
+    # --- endpoints ----------------------------------------------------------------------------
+
+    def save_endpoints(self, specs: dict[str, dict[str, Any]]) -> None:
+        """The endpoints as they are now (what is not in specs is gone)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM endpoints")
+                self._db.executemany(
+                    "INSERT INTO endpoints VALUES (?, ?)",
+                    [(name, json.dumps(spec, separators=(",", ":"))) for name, spec in specs.items()],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def endpoints(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT name, spec FROM endpoints ORDER BY name").fetchall()
+        return {str(n): json.loads(s) for n, s in rows}

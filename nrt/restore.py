@@ -1,0 +1,92 @@
+"""The local runtime's side of durability: load the last run's tables and endpoints back into
+a fresh embedded AWS, then keep every change in the store (nrt/durable.py) as it happens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from nrt import embedded, emulator
+from nrt.durable import Store
+from nrt.embedded import EmbeddedAws
+
+# What an endpoint is made of, as CreateModel and CreateEndpointConfig take it back.
+MODEL_FIELDS = ("ModelName", "PrimaryContainer", "Containers", "ExecutionRoleArn", "InferenceExecutionConfig")
+CONFIG_FIELDS = ("EndpointConfigName", "ProductionVariants", "DataCaptureConfig")
+
+
+def restore_tables(aws: EmbeddedAws, store: Store) -> dict[str, int]:
+    """Each provisioned table's items as the store kept them; table name -> how many."""
+    ctx = aws.ctx
+    return {
+        name: emulator.durable.load_items(ctx.account, ctx.region, name, store.items(name))
+        for name in (ctx.refs[t] for t in embedded.PROVISIONED_TABLES)
+    }
+
+
+def keep_changes(aws: EmbeddedAws, store: Store) -> None:
+    """From now on every change to a provisioned table is kept in the store before the write
+    returns (and the streamed table's records in its change log)."""
+    tables = {aws.ctx.refs[t] for t in embedded.PROVISIONED_TABLES}
+    streamed = {aws.ctx.refs[t] for t in embedded.streamed_tables()}
+
+    def keep(table: str, record: dict[str, Any]) -> None:
+        if table in tables:
+            store.record_change(table, record, streamed=table in streamed)
+
+    emulator.WIRING.table_changes = keep
+
+
+def endpoint_specs(sm: Any, prefix: str) -> dict[str, dict[str, Any]]:
+    """Every `<prefix>*` endpoint: its config, the models it serves and its tags."""
+    specs: dict[str, dict[str, Any]] = {}
+    for page in sm.get_paginator("list_endpoints").paginate(NameContains=prefix):
+        for listed in page["Endpoints"]:
+            name = listed["EndpointName"]
+            if not name.startswith(prefix):
+                continue
+            endpoint = sm.describe_endpoint(EndpointName=name)
+            config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+            models = [sm.describe_model(ModelName=v["ModelName"]) for v in config["ProductionVariants"]]
+            specs[name] = {
+                "config": {k: config[k] for k in CONFIG_FIELDS if k in config},
+                "models": [{k: m[k] for k in MODEL_FIELDS if k in m} for m in models],
+                "tags": sm.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"],
+            }
+    return specs
+
+
+def _missing(describe: Any, **name: str) -> bool:
+    try:
+        describe(**name)
+    except ClientError:
+        return True
+    return False
+
+
+def restore_endpoints(sm: Any, specs: dict[str, dict[str, Any]]) -> list[str]:
+    """Create each saved endpoint that is not there (its models and config first); the names made."""
+    made = []
+    for name, spec in specs.items():
+        if not _missing(sm.describe_endpoint, EndpointName=name):
+            continue
+        for model in spec["models"]:
+            if _missing(sm.describe_model, ModelName=model["ModelName"]):
+                sm.create_model(**model)
+        config = spec["config"]
+        if _missing(sm.describe_endpoint_config, EndpointConfigName=config["EndpointConfigName"]):
+            sm.create_endpoint_config(**config)
+        sm.create_endpoint(EndpointName=name, EndpointConfigName=config["EndpointConfigName"], Tags=spec["tags"])
+        made.append(name)
+    return made
+
+
+def keep_endpoints(aws: EmbeddedAws, store: Store) -> None:
+    """From now on the endpoints are saved after every change, before the change's answer."""
+    sm = aws.client("sagemaker")
+
+    def save() -> None:
+        store.save_endpoints(endpoint_specs(sm, aws.prefix))
+
+    emulator.WIRING.endpoints_changed = save

@@ -1,0 +1,145 @@
+"""What outlives the process: the embedded AWS hands each table and endpoint change to the
+store (nrt/durable.py) before the call returns, and a fresh embedded AWS takes them back."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from nrt import emulator
+from nrt.durable import Store
+from nrt.embedded import EmbeddedAws
+from nrt.restore import endpoint_specs, restore_endpoints, restore_tables
+
+
+def test_every_change_a_table_takes_reaches_the_store_in_order(aws: EmbeddedAws, store: Store) -> None:
+    ddb, table = aws.client("dynamodb"), aws.ctx.refs["PredictionsTable"]
+    sensor = f"durable-{uuid.uuid4().hex[:6]}"
+    key = {"sensor": {"S": sensor}, "timestamp_endpoint": {"S": "1#nrt-failure"}}
+    before = store.last_change()
+
+    ddb.put_item(TableName=table, Item={**key, "prediction": {"S": "1"}})
+    ddb.update_item(
+        TableName=table, Key=key, UpdateExpression="SET prediction = :p", ExpressionAttributeValues={":p": {"S": "0"}}
+    )
+    kept = [i for i in store.items(table) if i["sensor"] == {"S": sensor}]
+    ddb.delete_item(TableName=table, Key=key)
+
+    assert kept == [{**key, "prediction": {"S": "0"}}]
+    assert not [i for i in store.items(table) if i["sensor"] == {"S": sensor}]
+    mine = [c for c in store.changes_after(before, 10_000) if c.record["dynamodb"]["Keys"]["sensor"]["S"] == sensor]
+    assert [c.record["eventName"] for c in mine] == ["INSERT", "MODIFY", "REMOVE"]
+    assert [c.seq for c in mine] == sorted(c.seq for c in mine)
+    assert all(isinstance(c.record["dynamodb"]["ApproximateCreationDateTime"], float) for c in mine)
+
+
+def test_the_failure_store_is_kept_but_is_not_a_stream(aws: EmbeddedAws, store: Store) -> None:
+    ddb, table = aws.client("dynamodb"), aws.ctx.refs["FailuresTable"]
+    failure = f"durable-{uuid.uuid4().hex[:6]}"
+    before = store.last_change()
+
+    ddb.put_item(TableName=table, Item={"failure_id": {"S": failure}, "error": {"S": "ModelError"}})
+
+    assert {"failure_id": {"S": failure}, "error": {"S": "ModelError"}} in list(store.items(table))
+    assert store.last_change() == before
+
+
+def test_items_loaded_back_are_in_the_table_and_are_not_changes(aws: EmbeddedAws, tmp_path: Path) -> None:
+    ddb, table = aws.client("dynamodb"), aws.ctx.refs["PredictionsTable"]
+    earlier = Store(tmp_path / "state.db")
+    sensor = f"restored-{uuid.uuid4().hex[:6]}"
+    item = {"sensor": {"S": sensor}, "timestamp_endpoint": {"S": "7#nrt-failure"}, "prediction": {"S": "1"}}
+    earlier.record_change(table, {"eventName": "INSERT", "dynamodb": {"Keys": {}, "NewImage": item}}, streamed=False)
+    changes: list[str] = []
+    keep = emulator.WIRING.table_changes
+    emulator.WIRING.table_changes = lambda t, r: changes.append(t)
+    try:
+        counts = restore_tables(aws, earlier)
+    finally:
+        emulator.WIRING.table_changes = keep
+
+    assert counts[table] == 1
+    assert ddb.get_item(TableName=table, Key={k: item[k] for k in ("sensor", "timestamp_endpoint")})["Item"] == item
+    assert changes == []
+
+
+def test_a_change_to_an_endpoint_or_its_tags_is_reported_before_the_call_returns(aws: EmbeddedAws) -> None:
+    sm = aws.client("sagemaker")
+    name = f"{aws.prefix}durable-{uuid.uuid4().hex[:6]}"
+    reported: list[str] = []
+    keep = emulator.WIRING.endpoints_changed
+    emulator.WIRING.endpoints_changed = lambda: reported.append(threading.current_thread().name)
+    try:
+        sm.create_model(
+            ModelName=name, ExecutionRoleArn="arn:aws:iam::123456789012:role/r", PrimaryContainer={"Image": "i"}
+        )
+        sm.create_endpoint_config(
+            EndpointConfigName=name,
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": name,
+                    "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 1},
+                }
+            ],
+        )
+        assert reported == []  # models and configs serve nothing until an endpoint uses them
+        arn = sm.create_endpoint(EndpointName=name, EndpointConfigName=name)["EndpointArn"]
+        sm.add_tags(ResourceArn=arn, Tags=[{"Key": "nrt:kind", "Value": "binary"}])
+        sm.delete_tags(ResourceArn=arn, TagKeys=["nrt:kind"])
+        sm.update_endpoint(EndpointName=name, EndpointConfigName=name)
+        sm.delete_endpoint(EndpointName=name)
+    finally:
+        emulator.WIRING.endpoints_changed = keep
+    assert len(reported) == 5
+
+
+def test_saved_endpoints_are_made_again_with_their_config_model_and_tags(aws: EmbeddedAws) -> None:
+    sm = aws.client("sagemaker")
+    name = f"{aws.prefix}again-{uuid.uuid4().hex[:6]}"
+    version = f"{name}-v1"
+    container = {"Image": "local/nrt-sklearn-serving:latest", "ModelDataUrl": "s3://bucket/model.tar.gz"}
+    sm.create_model(ModelName=version, ExecutionRoleArn="arn:aws:iam::123456789012:role/r", PrimaryContainer=container)
+    variant = {
+        "VariantName": "AllTraffic",
+        "ModelName": version,
+        "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5},
+    }
+    sm.create_endpoint_config(EndpointConfigName=version, ProductionVariants=[variant])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=version, Tags=[{"Key": "nrt:kind", "Value": "regression"}])
+    saved = {k: v for k, v in endpoint_specs(sm, aws.prefix).items() if k == name}
+    sm.delete_endpoint(EndpointName=name)
+    sm.delete_endpoint_config(EndpointConfigName=version)
+    sm.delete_model(ModelName=version)
+
+    assert restore_endpoints(sm, saved) == [name]
+
+    described = sm.describe_endpoint(EndpointName=name)
+    assert described["EndpointConfigName"] == version and described["EndpointStatus"] == "InService"
+    assert sm.describe_model(ModelName=version)["PrimaryContainer"]["ModelDataUrl"] == container["ModelDataUrl"]
+    config = sm.describe_endpoint_config(EndpointConfigName=version)["ProductionVariants"][0]
+    assert config["ServerlessConfig"] == variant["ServerlessConfig"]
+    assert sm.list_tags(ResourceArn=described["EndpointArn"])["Tags"] == [{"Key": "nrt:kind", "Value": "regression"}]
+    assert restore_endpoints(sm, saved) == []  # already there: nothing made twice
+    sm.delete_endpoint(EndpointName=name)
+
+
+def test_an_accepted_event_is_kept_until_done_and_a_name_is_taken_once(tmp_path: Path) -> None:
+    journal = Store(tmp_path / "state.db")
+    journal.accept("a", '{"x":1}', 1.0)
+    journal.accept("b", '{"x":2}', 2.0)
+    with pytest.raises(Exception, match="UNIQUE"):
+        journal.accept("a", "{}", 3.0)
+    journal.done("a")
+    journal.close()
+
+    assert Store(tmp_path / "state.db").accepted() == [("b", '{"x":2}')]
+
+
+def test_the_stream_id_is_made_once_per_store(tmp_path: Path) -> None:
+    first = Store(tmp_path / "state.db").stream_id
+    assert Store(tmp_path / "state.db").stream_id == first
+    assert Store(tmp_path / "other.db").stream_id != first

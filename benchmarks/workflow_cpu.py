@@ -1,7 +1,9 @@
 """CPU time the embedded AWS spends per workflow execution, in-process, with no HTTP in front.
 
 Throughput on a shared 2-core machine swings by a third from run to run; CPU time per
-execution is the steadier figure for comparing changes to nrt/emulator.py.
+execution is the steadier figure for comparing changes to nrt/emulator.py. Each round runs
+twice, side by side: with the tables kept in the local stack's store (as `nrt up` runs them,
+nrt/durable.py) and in memory only, so the store's cost per reading is measured in one run.
 
 .venv/bin/python -m benchmarks.workflow_cpu --rounds 3
 """
@@ -23,7 +25,9 @@ from typing import Any
 from benchmarks.e2e import machine
 from benchmarks.stack import free_port
 from nrt import embedded, emulator
+from nrt.durable import Store
 from nrt.hosts import start_model_host
+from nrt.restore import keep_changes
 from nrt.runtime import deploy_local_endpoint, ensure_default_model
 
 
@@ -72,17 +76,30 @@ def main(argv: list[str] | None = None) -> int:
         def one_batch() -> None:
             execute({"model": "bench", "readings": [reading() for _ in range(50)]})
 
-        single, per_reading = [], []
+        store = Store(state / "state.db")
+        single: dict[bool, list[float]] = {True: [], False: []}
+        per_reading: dict[bool, list[float]] = {True: [], False: []}
         for _ in range(args.rounds):
-            single.append(_cpu_ms(args.single, lambda: execute(reading())) / args.single)
-            per_reading.append(_cpu_ms(args.batches, one_batch) / (args.batches * 50))
+            for kept in (True, False):
+                if kept:
+                    keep_changes(aws, store)
+                else:
+                    emulator.WIRING.table_changes = None
+                single[kept].append(_cpu_ms(args.single, lambda: execute(reading())) / args.single)
+                per_reading[kept].append(_cpu_ms(args.batches, one_batch) / (args.batches * 50))
     finally:
+        emulator.WIRING.table_changes = None
         host.process.terminate()
         aws.stop()
         shutil.rmtree(state, ignore_errors=True)
     print(f"machine: {machine()}")
-    for label, unit, values in (("single reading", "execution", single), ("batch of 50", "reading", per_reading)):
-        print(f"{label:<15} median {statistics.median(values):6.2f}  best {min(values):6.2f} ms CPU per {unit}")
+    for kept in (True, False):
+        print("tables kept in the store (as nrt up runs)" if kept else "tables in memory only")
+        for label, unit, values in (
+            ("single reading", "execution", single[kept]),
+            ("batch of 50", "reading", per_reading[kept]),
+        ):
+            print(f"  {label:<15} median {statistics.median(values):6.2f}  best {min(values):6.2f} ms CPU per {unit}")
     print(f"({args.rounds} rounds of {args.single} single executions and {args.batches} batches of 50)")
     return 0
 

@@ -20,7 +20,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from functions.list_models.models import list_models, proxy_reply
@@ -30,6 +29,7 @@ from nrt.durable import Store
 from nrt.embedded import EmbeddedAws
 from nrt.gateway import MAX_PAYLOAD_BYTES, GatewayError, Reply, RestApi, request_context, same_key
 from nrt.health import Health
+from nrt.http11 import ErrorReply, Handler, Limits, Request, Response, Server
 from nrt.local import API_PORT
 from nrt.template import LocalContext
 
@@ -237,88 +237,64 @@ def make_api(inference: Inference, api_key: str | None = None, problems: ModelPr
     return RestApi.from_template(ctx, services, api_key)
 
 
+# The contract's error names for what HTTP's own rules refuse (nrt/http11.py).
+HTTP_ERRORS = {
+    400: "BadRequest",
+    408: "RequestTimeout",
+    411: "LengthRequired",
+    414: "URITooLong",
+    431: "HeadersTooLarge",
+}
+
+
 def make_handler(
     api: RestApi, status: Status | None = None, pages: dict[str, Page] | None = None
-) -> type[BaseHTTPRequestHandler]:
+) -> tuple[Handler, ErrorReply]:
+    """The local API over HTTP: (what answers a request, what answers one HTTP refuses)."""
     local_pages: dict[str, Page] = pages or {}
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in two writes; with Nagle on, a kept-alive peer's
-        # delayed ACK stalls the second by ~40 ms.
-        disable_nagle_algorithm = True
-        server_version = "nrt-local-api"
+    def page(path: str, make: Page) -> Response:
+        try:
+            return Response(200, make().encode("utf-8"), {"Content-Type": "text/html; charset=utf-8"})
+        except Exception as exc:
+            LOG.exception("page %s failed", path)
+            data = f"<!doctype html><p>This page could not be made: {html.escape(str(exc))}</p>".encode()
+            return Response(500, data, {"Content-Type": "text/html; charset=utf-8"})
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+    def reply(answer: Reply) -> Response:
+        return Response(answer.status, answer.body, dict(answer.headers))
 
-        def _send(self, reply: Reply) -> None:
-            self.send_response(reply.status)
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            self.wfile.write(reply.body)
+    def handle(request: Request) -> Response:
+        method = request.method
+        path = request.target.split("?", 1)[0].rstrip("/") or "/"
+        if method == "GET" and path in local_pages:
+            # Local pages (the dashboard) are for a browser on this machine, which cannot
+            # send an API key; they only show aggregates of the local lake.
+            return page(path, local_pages[path])
+        try:
+            if method == "GET" and path == "/status" and status is not None:
+                # Local only (the deployed stack has CloudWatch); the same key as the API.
+                key = request.header("x-api-key")
+                if api.api_key is not None and not same_key(key, api.api_key):
+                    return reply(api.gateway_response(GatewayError("INVALID_API_KEY"), request_context("GET", path)))
+                return Response(200, json.dumps(status()).encode(), {"Content-Type": "application/json"})
+            return reply(api.handle(method, path, request.headers, request.body))
+        except Exception:
+            LOG.exception("%s %s failed", method, path)
+            return reply(api.gateway_response(GatewayError("API_CONFIGURATION_ERROR"), request_context(method, path)))
 
-        def _page(self, page: Page) -> None:
-            try:
-                data = page().encode("utf-8")
-                code = 200
-            except Exception as exc:
-                LOG.exception("page %s failed", self.path)
-                data = f"<!doctype html><p>This page could not be made: {html.escape(str(exc))}</p>".encode()
-                code = 500
-            self._send(Reply(code, data, {"Content-Type": "text/html; charset=utf-8"}))
+    def refused(code: int, message: str) -> Response:
+        if code == 413:
+            # Over API Gateway's 10 MB: its own answer, which REST APIs cannot customise.
+            return reply(api.gateway_response(GatewayError("REQUEST_TOO_LARGE"), request_context("POST", "/")))
+        body = {"status": code, "error": HTTP_ERRORS.get(code, "BadRequest"), "message": message}
+        return Response(code, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
-        def _handle(self, method: str) -> None:
-            path = self.path.split("?", 1)[0].rstrip("/") or "/"
-            if method == "GET" and path in local_pages:
-                # Local pages (the dashboard) are for a browser on this machine, which cannot
-                # send an API key; they only show aggregates of the local lake.
-                self._page(local_pages[path])
-                return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_PAYLOAD_BYTES:
-                # Refuse without reading the body; the connection cannot be reused after that.
-                self.close_connection = True
-                self._send(api.gateway_response(GatewayError("REQUEST_TOO_LARGE"), request_context(method, path)))
-                return
-            raw = self.rfile.read(length) if length else b""
-            headers = {k: v for k, v in self.headers.items()}
-            try:
-                if method == "GET" and path == "/status" and status is not None:
-                    # Local only (the deployed stack has CloudWatch); the same key as the API.
-                    self._send(self._status(headers, status))
-                    return
-                self._send(api.handle(method, path, headers, raw))
-            except Exception:
-                LOG.exception("%s %s failed", method, path)
-                self._send(api.gateway_response(GatewayError("API_CONFIGURATION_ERROR"), request_context(method, path)))
-
-        def _status(self, headers: dict[str, str], status: Status) -> Reply:
-            key = {k.lower(): v for k, v in headers.items()}.get("x-api-key")
-            if api.api_key is not None and not same_key(key, api.api_key):
-                return api.gateway_response(GatewayError("INVALID_API_KEY"), request_context("GET", "/status"))
-            return Reply(200, json.dumps(status()).encode())
-
-        def do_GET(self) -> None:
-            self._handle("GET")
-
-        def do_POST(self) -> None:
-            self._handle("POST")
-
-        def do_PUT(self) -> None:
-            self._handle("PUT")
-
-        def do_DELETE(self) -> None:
-            self._handle("DELETE")
-
-    return Handler
+    return handle, refused
 
 
-class LocalApi(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
+class LocalApi(Server):
+    """The local API's HTTP server (nrt/http11.py)."""
 
 
 def serve_api(
@@ -331,6 +307,6 @@ def serve_api(
     problems: ModelProblems | None = None,
 ) -> LocalApi:
     """Start the local API in a background thread; returns the server (call shutdown())."""
-    server = LocalApi((host, port), make_handler(make_api(inference, api_key, problems), status, pages))
-    threading.Thread(target=server.serve_forever, name="local-api", daemon=True).start()
-    return server
+    handle, refused = make_handler(make_api(inference, api_key, problems), status, pages)
+    server = LocalApi((host, port), handle, refused, Limits(max_body=MAX_PAYLOAD_BYTES), name="local-api")
+    return server.start()

@@ -10,6 +10,9 @@ from __future__ import annotations
 import datetime
 import html
 import json
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +271,26 @@ def write_dashboard(lake: Path, target: Path) -> Path:
     partial.write_text(render_page(dashboard_data(lake)), encoding="utf-8")
     partial.replace(target)
     return target
+
+
+class CachedPage:
+    """A page made at most once every `seconds` (the dashboard's queries read the whole lake:
+    a browser reloading in a loop must not cost the API its latency). One request makes it;
+    the others meanwhile answer what was made last."""
+
+    def __init__(self, make: Callable[[], str], seconds: float = 5.0, clock: Callable[[], float] = time.monotonic):
+        self.make = make
+        self.seconds = seconds
+        self.clock = clock
+        self._page: str | None = None
+        self._made_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str:
+        if self._page is not None and self.clock() - self._made_at < self.seconds:
+            return self._page
+        with self._lock:
+            if self._page is None or self.clock() - self._made_at >= self.seconds:
+                self._page = self.make()
+                self._made_at = self.clock()
+            return self._page

@@ -7,57 +7,47 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
+from nrt.http11 import Handler, Limits, Request, Response, Server
 from nrt.local import die_with_parent
 from training import container
 
 
-def make_handler(served: container.Served) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in two writes; with Nagle on, a kept-alive peer's
-        # delayed ACK stalls the second by ~40 ms.
-        disable_nagle_algorithm = True
+def _json(status: int, body: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(status, body.encode("utf-8"), {"Content-Type": "application/json", **(headers or {})})
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
 
-        def _send(self, status: int, body: str) -> None:
-            data = body.encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+ROUTES = {"/ping": "GET", "/invocations": "POST"}
 
-        def do_GET(self) -> None:
-            if self.path == "/ping":
-                self._send(200, "{}")
-            else:
-                self._send(404, json.dumps({"message": f"no route {self.path}"}))
 
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length)
-            if self.path != "/invocations":
-                self._send(404, json.dumps({"message": f"no route {self.path}"}))
-                return
-            reply = container.answer(
-                served, body, self.headers.get("Content-Type", "application/json"), self.headers.get("Accept", "")
-            )
-            self._send(reply.status, reply.body)
+def make_handler(served: container.Served) -> Handler:
+    def handle(request: Request) -> Response:
+        path = request.target.split("?", 1)[0]
+        allowed = ROUTES.get(path)
+        if allowed is None:
+            return _json(404, json.dumps({"message": f"no route {path}"}))
+        if request.method != allowed:
+            return _json(405, json.dumps({"message": f"{path} takes {allowed}"}), {"Allow": allowed})
+        if path == "/ping":
+            return _json(200, "{}")
+        reply = container.answer(
+            served, request.body, request.header("Content-Type") or "application/json", request.header("Accept") or ""
+        )
+        return _json(reply.status, reply.body)
 
-    return Handler
+    return handle
+
+
+def refused(status: int, message: str) -> Response:
+    return _json(status, json.dumps({"message": message}))
 
 
 def serve(model_dir: str, port: int, host: str = "127.0.0.1") -> None:
     """Load the model and serve until killed; prints one line when ready."""
     served = container.load(Path(model_dir))
-    server = ThreadingHTTPServer((host, port), make_handler(served))
-    server.daemon_threads = True
+    # SageMaker's invocation payload limit: 25 MB (serverless: 4 MB); the workflow sends far less.
+    server = Server((host, port), make_handler(served), refused, Limits(max_body=25 * 1024 * 1024), name="model")
     print(f"model host ready on http://{host}:{server.server_address[1]}", flush=True)
     server.serve_forever()
 

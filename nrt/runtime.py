@@ -18,7 +18,7 @@ from typing import Any
 from functions.list_models.models import list_models
 from nrt import embedded, emulator, faults, health, restore, stream
 from nrt.api import Inference, LocalApi, serve_api
-from nrt.dashboard import dashboard_data, render_page
+from nrt.dashboard import CachedPage, dashboard_data, render_page
 from nrt.durable import Store
 from nrt.embedded import EmbeddedAws
 from nrt.faults import Faults
@@ -239,7 +239,7 @@ class LocalRuntime:
             self.inference,
             port=self.api_port,
             api_key=self.api_key,
-            pages={"/dashboard": lambda: render_page(dashboard_data(self.lake))},
+            pages={"/dashboard": CachedPage(lambda: render_page(dashboard_data(self.lake)))},
             status=self.status,
             problems=self.unserved,
         )

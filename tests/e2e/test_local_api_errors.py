@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
 from typing import Any
@@ -19,8 +18,7 @@ def test_an_integration_that_breaks_answers_500_json_and_the_api_keeps_serving()
         raise RuntimeError("bug")
 
     api, _ = make(broken)
-    server = LocalApi(("127.0.0.1", 0), make_handler(api))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = LocalApi(("127.0.0.1", 0), *make_handler(api)).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/events"
         for _ in range(2):

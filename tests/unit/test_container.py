@@ -100,4 +100,6 @@ def test_this_projects_serving_code_shipped_in_a_package_is_served_from_there(tm
     reply = container.answer(served, json.dumps({"instances": [[12, 87, 20], [1, 2]]}), "application/json", "")
 
     assert served.module.__file__ == str(served_dir / "code" / "inference.py")
-    assert reply.status == 400 and "expects 3" in json.loads(reply.body)["message"]
+    scored, refused = json.loads(reply.body)["predictions"]
+    assert reply.status == 200 and scored["prediction"] == 1
+    assert refused["error"] == "InvalidReading" and "expects 3" in refused["message"]

@@ -70,3 +70,36 @@ def test_the_line_names_every_figure():
         "  faults model_error 5, throttle 2"
     )
     assert line({"stream": "not reporting", "lake_lag_s": None}).endswith("lake lag ?  stream worker not reporting")
+
+
+def test_the_dashboard_page_is_made_at_most_once_every_few_seconds():
+    from nrt.dashboard import CachedPage
+
+    now = [0.0]
+    made: list[int] = []
+
+    def make() -> str:
+        made.append(1)
+        return f"page {len(made)}"
+
+    page = CachedPage(make, seconds=5.0, clock=lambda: now[0])
+    assert [page() for _ in range(8)] == ["page 1"] * 8
+    now[0] = 4.9
+    assert page() == "page 1"
+    now[0] = 5.0
+    assert page() == "page 2"
+    assert len(made) == 2
+
+
+def test_a_lake_the_worker_cannot_write_and_hosts_down_are_in_the_health_line(tmp_path):
+    from nrt.health import lake_lag, line, write_stream_status
+
+    path = tmp_path / "status.json"
+    now_ms = 1_000_000
+    write_stream_status(path, 40, now_ms - 12_000, 5, error="NotADirectoryError: Not a directory")
+    status = {**lake_lag(path, now_ms=now_ms), "models_down": {"nrt-failure": "exited (-9); restarting in 1 s"}}
+
+    assert status["lake_lag_s"] >= 12.0
+    shown = line(status)
+    assert "stream worker cannot write the lake: NotADirectoryError" in shown
+    assert "model hosts down: nrt-failure (exited (-9); restarting in 1 s)" in shown

@@ -232,11 +232,23 @@ def test_a_model_saved_before_signatures_is_described_by_the_estimator_itself(tm
 
 
 def test_the_model_host_and_local_api_send_small_replies_without_nagle_delay(demo):
-    from nrt.api import make_handler as api_handler
-    from nrt.modelhost import make_handler as host_handler
+    import socket
+    import urllib.request
 
-    assert host_handler(demo).disable_nagle_algorithm is True
-    assert api_handler({}, None).disable_nagle_algorithm is True
+    from nrt.http11 import Server
+    from nrt.modelhost import make_handler, refused
+
+    # Both serve with nrt/http11.py: each answer goes out in one write, on a socket with
+    # Nagle's algorithm off (a kept-alive peer's delayed ACK would otherwise stall it ~40 ms).
+    server = Server(("127.0.0.1", 0), make_handler(demo), refused).start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_address[1]}/ping", timeout=10) as reply:
+            assert reply.status == 200
+            connections = list(server._connections)
+            assert connections
+            assert all(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for c in connections)
+    finally:
+        server.shutdown()
 
 
 def test_a_model_host_scores_on_one_openmp_thread_unless_the_user_chose_otherwise():

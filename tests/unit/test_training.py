@@ -228,7 +228,7 @@ def test_feature_names_follow_the_apis_name_rule_from_the_template():
     def schemas() -> dict:
         return load_template()["Resources"]["Api"]["Properties"]["DefinitionBody"]["components"]["schemas"]
 
-    assert f"^{FEATURE_NAME.pattern}$" == schemas()["Name"]["pattern"]
+    assert f"^{FEATURE_NAME.pattern}(?![\\s\\S])" == schemas()["Name"]["pattern"]
     assert next(iter(schemas()["NamedFeatures"]["patternProperties"])) == schemas()["Name"]["pattern"]
 
 

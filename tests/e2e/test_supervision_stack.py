@@ -1,0 +1,72 @@
+"""End to end: what `nrt up` does when a part of it fails while readings flow. A killed model
+host is shown out of service and restarted; a lake that cannot be written is reported with a
+growing lag, and what was held reaches it once it can be written again."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.request
+from typing import Any
+
+from benchmarks.stack import child_processes, nrt_up
+from nrt.lake import read_rows, table_spec
+from tests.e2e.test_restart_stack import post, reading
+
+
+def get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def until(check: Any, seconds: float = 30) -> Any:
+    deadline = time.monotonic() + seconds
+    while not (found := check()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.3)
+    return found
+
+
+def test_a_killed_model_host_is_shown_down_and_restarted_and_an_unwritable_lake_is_reported_then_caught_up(tmp_path):
+    with nrt_up("--flush-seconds", "1", state=tmp_path) as stack:
+        assert post(f"{stack.url}/predictions", reading(0, "sup"))[0] == 200
+        host = next(pid for pid, module in child_processes(stack.process.pid).items() if module == "nrt.modelhost")
+
+        os.kill(host, signal.SIGKILL)
+        down = until(lambda: get(f"{stack.url}/status")["models_down"], 10)
+        assert "exited (-9)" in down["nrt-failure"]
+        status, answer = post(f"{stack.url}/predictions", reading(1, "sup"))
+        failure = next(m for m in get(f"{stack.url}/models")["models"] if m["model"] == "failure")
+        assert (failure["status"], failure["available"]) in {("OutOfService", False), ("InService", True)}
+        until(lambda: post(f"{stack.url}/predictions", reading(2, "sup"))[0] == 200, 30)
+        assert get(f"{stack.url}/status")["models_down"] == {}
+        assert status in {200, 503}, answer  # while it is down: a 503 the producer retries
+
+        # The lake cannot be written: its table folder is a file.
+        until(lambda: len(read_rows(tmp_path / "lake", table_spec())) >= 2, 30)
+        folder = tmp_path / "lake" / "predictions"
+        folder.rename(tmp_path / "lake" / "moved")
+        folder.write_text("in the way\n")
+        for i in range(3, 8):
+            assert post(f"{stack.url}/predictions", reading(i, "sup"))[0] == 200
+        stuck = until(lambda: "cannot write the lake" in (s := get(f"{stack.url}/status"))["stream"] and s, 15)
+        time.sleep(1.5)
+        later = get(f"{stack.url}/status")
+        assert later["lake_lag_s"] > stuck["lake_lag_s"], "the lag grows while nothing can be written"
+
+        folder.unlink()
+        (tmp_path / "lake" / "moved").rename(folder)
+        until(lambda: get(f"{stack.url}/status")["stream"] == "ok", 15)
+        stored = {f"sup-{i % 5}:{1795342530000 + i}" for i in (0, 2, 3, 4, 5, 6, 7)} | (
+            {f"sup-1:{1795342530001}"} if status == 200 else set()
+        )
+
+        def lake_has_them() -> list[dict[str, Any]]:
+            rows = read_rows(tmp_path / "lake", table_spec())
+            return rows if stored <= {r["event_id"] for r in rows} else []
+
+        rows = until(lake_has_them, 30)
+        ids = [r["event_id"] for r in rows]
+        assert len(ids) == len(set(ids))

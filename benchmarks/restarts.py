@@ -95,10 +95,14 @@ def scenario(how: str, readings: int) -> dict[str, Any]:
         }
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=2000, help="readings accepted before the stop (batches of 50)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     print(f"machine: {machine()}")
     for how in ("ctrl-c", "sigkill"):
         print(json.dumps(scenario(how, args.events)), flush=True)

@@ -418,7 +418,7 @@ def test_a_bad_faults_spec_or_no_stack_is_a_clear_error_not_a_traceback(tmp_path
     assert "Traceback" not in result.stderr
 
 
-def test_events_accepted_just_before_ctrl_c_are_run_and_reach_the_lake(tmp_path):
+def test_events_accepted_just_before_ctrl_c_reach_the_lake_by_the_next_start(tmp_path):
     from benchmarks.stack import nrt_up
     from nrt.lake import column_values, table_spec
 
@@ -429,6 +429,10 @@ def test_events_accepted_just_before_ctrl_c_are_run_and_reach_the_lake(tmp_path)
             cwd=ROOT, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert json.loads(produced.stdout)["by_status"] == {"202": 150}, produced.stderr
-    # nrt up has stopped: every accepted event ran, and the worker's last flush wrote it.
     assert stack.process.returncode == 0
+    # What did not run before the stop was kept, and runs at the next start.
+    with nrt_up("--flush-seconds", "1", state=tmp_path):
+        deadline = time.monotonic() + 60
+        while len(column_values(tmp_path / "lake", table_spec(), "event_id")) < 150 and time.monotonic() < deadline:
+            time.sleep(0.5)
     assert len(column_values(tmp_path / "lake", table_spec(), "event_id")) == 150

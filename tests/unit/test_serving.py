@@ -233,7 +233,6 @@ def test_a_model_saved_before_signatures_is_described_by_the_estimator_itself(tm
 
 def test_the_model_host_and_local_api_send_small_replies_without_nagle_delay(demo):
     import socket
-    import urllib.request
 
     from nrt.http11 import Server
     from nrt.modelhost import make_handler, refused
@@ -242,8 +241,9 @@ def test_the_model_host_and_local_api_send_small_replies_without_nagle_delay(dem
     # Nagle's algorithm off (a kept-alive peer's delayed ACK would otherwise stall it ~40 ms).
     server = Server(("127.0.0.1", 0), make_handler(demo), refused).start()
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_address[1]}/ping", timeout=10) as reply:
-            assert reply.status == 200
+        with socket.create_connection(server.server_address, timeout=10) as client:
+            client.sendall(b"GET /ping HTTP/1.1\r\nHost: a\r\n\r\n")  # kept alive
+            assert client.recv(1000).startswith(b"HTTP/1.1 200")
             connections = list(server._connections)
             assert connections
             assert all(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for c in connections)

@@ -25,7 +25,7 @@ from typing import Any
 from benchmarks.e2e import machine
 from benchmarks.stack import free_port
 from nrt import embedded, emulator
-from nrt.durable import Store
+from nrt.durable import GroupCommit, Store
 from nrt.hosts import start_model_host
 from nrt.restore import keep_changes
 from nrt.runtime import deploy_local_endpoint, ensure_default_model
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         if result["status"] != "SUCCEEDED":
             raise SystemExit(f"execution failed: {result}")
 
+    committers: list[GroupCommit] = []
     try:
         for _ in range(20):  # warm-up: imports, parse cache, connections
             execute(reading())
@@ -82,13 +83,15 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.rounds):
             for kept in (True, False):
                 if kept:
-                    keep_changes(aws, store)
+                    committers.append(keep_changes(aws, store))
                 else:
                     emulator.WIRING.table_changes = None
                 single[kept].append(_cpu_ms(args.single, lambda: execute(reading())) / args.single)
                 per_reading[kept].append(_cpu_ms(args.batches, one_batch) / (args.batches * 50))
     finally:
         emulator.WIRING.table_changes = None
+        for committer in committers:
+            committer.close()
         host.process.terminate()
         aws.stop()
         shutil.rmtree(state, ignore_errors=True)

@@ -3,12 +3,13 @@ a fresh embedded AWS, then keep every change in the store (nrt/durable.py) as it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from nrt import embedded, emulator
-from nrt.durable import Store
+from nrt.durable import GroupCommit, Store
 from nrt.embedded import EmbeddedAws
 
 # What an endpoint is made of, as CreateModel and CreateEndpointConfig take it back.
@@ -25,17 +26,21 @@ def restore_tables(aws: EmbeddedAws, store: Store) -> dict[str, int]:
     }
 
 
-def keep_changes(aws: EmbeddedAws, store: Store) -> None:
+def keep_changes(aws: EmbeddedAws, store: Store) -> GroupCommit:
     """From now on every change to a provisioned table is kept in the store before the write
-    returns (and the streamed table's records in its change log)."""
+    returns (and the streamed table's records in its change log). Close what it returns to
+    commit the last changes."""
     tables = {aws.ctx.refs[t] for t in embedded.PROVISIONED_TABLES}
     streamed = {aws.ctx.refs[t] for t in embedded.streamed_tables()}
+    committer = GroupCommit(store)
 
-    def keep(table: str, record: dict[str, Any]) -> None:
-        if table in tables:
-            store.record_change(table, record, streamed=table in streamed)
+    def keep(table: str, record: dict[str, Any]) -> Callable[[], None] | None:
+        if table not in tables:
+            return None
+        return committer.submit(table, record, streamed=table in streamed)
 
     emulator.WIRING.table_changes = keep
+    return committer
 
 
 def endpoint_specs(sm: Any, prefix: str) -> dict[str, dict[str, Any]]:

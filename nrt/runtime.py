@@ -19,7 +19,7 @@ from functions.list_models.models import list_models
 from nrt import embedded, emulator, faults, health, restore, stream
 from nrt.api import Inference, LocalApi, serve_api
 from nrt.dashboard import CachedPage, dashboard_data, render_page
-from nrt.durable import Store
+from nrt.durable import GroupCommit, Store
 from nrt.embedded import EmbeddedAws
 from nrt.faults import Faults
 from nrt.hosts import ModelHost, ModelHostFailed, Supervisor, start_model_host
@@ -203,6 +203,7 @@ class LocalRuntime:
     stream: StreamWorker | None = None
     store: Store | None = None
     supervisor: Supervisor | None = None
+    committer: GroupCommit | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     # One sync at a time, and none after stop(): a host started during stop() would outlive it.
     _sync_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -257,7 +258,7 @@ class LocalRuntime:
         if any(tables.values()) or endpoints:
             counts = ", ".join(f"{n} items in {t}" for t, n in tables.items())
             self.log(f"restored from {store.path}: {counts}, {len(endpoints)} endpoints")
-        restore.keep_changes(aws, store)
+        self.committer = restore.keep_changes(aws, store)
         restore.keep_endpoints(aws, store)
 
     def status(self) -> dict[str, Any]:
@@ -409,6 +410,8 @@ class LocalRuntime:
                 host.process.kill()
         self.hosts.clear()
         emulator.WIRING.table_changes = emulator.WIRING.endpoints_changed = None
+        if self.committer is not None:
+            self.committer.close()
         if self.aws is not None:
             self.aws.stop()
         if self.store is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,29 +28,58 @@ def wire_record(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_PENDING = threading.local()  # what this thread's write waits for before it returns
+
+TABLE_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+
+
+def _waits() -> list[Callable[[], None]]:
+    if not hasattr(_PENDING, "waits"):
+        _PENDING.waits = []
+    found: list[Callable[[], None]] = _PENDING.waits
+    return found
+
+
 @patch(
     "fidelity",
     "a table and its change stream outlive the process",
     "tests/workflow/test_durable.py::test_every_change_a_table_takes_reaches_the_store_in_order",
 )
 def _patch_durable_changes() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import StreamShard
 
     # Every write to a table with a stream (put, update, delete, transactions) ends in
     # StreamShard.add, inside the atomic-writes lock: the one place to see each change in
-    # the order the table took it. The local stack's store (WIRING.table_changes) keeps it
-    # before the write returns. Items loaded back at start are not changes.
-    original = StreamShard.add
+    # the order the table took it. It is handed to the local stack's store there
+    # (WIRING.table_changes), and the write call waits for it to be kept once the lock is
+    # released, so the caller's answer comes after. Items loaded back at start are not changes.
+    original_add = StreamShard.add
 
     def add(self: Any, old: Any, new: Any) -> None:
         if getattr(_RESTORING, "active", False):
             return
-        original(self, old, new)
+        original_add(self, old, new)
         sink = WIRING.table_changes
         if sink is not None and self.items:
-            sink(self.table.name, wire_record(self.items[-1].record))
+            wait = sink(self.table.name, wire_record(self.items[-1].record))
+            if wait is not None:
+                _waits().append(wait)
 
-    _replace(StreamShard, "add", functools.wraps(original)(add))
+    _replace(StreamShard, "add", functools.wraps(original_add)(add))
+
+    for name in TABLE_WRITES:
+        original = getattr(DynamoDBBackend, name)
+
+        def kept(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            try:
+                return __original(self, *args, **kwargs)
+            finally:
+                waits, _PENDING.waits = _waits(), []
+                for wait in waits:
+                    wait()
+
+        _replace(DynamoDBBackend, name, functools.wraps(original)(kept))
 
 
 @contextmanager

@@ -11,8 +11,9 @@ from typing import Any
 TrainingRunner = Callable[[str, dict[str, str], dict[str, dict[str, bytes]]], tuple[bytes, str]]
 # Calls a model host: (base URL, body, content type) -> (status, body).
 ModelCall = Callable[[str, bytes, str], tuple[int, bytes]]
-# Keeps a table's change (table name, DynamoDB Streams record) before the write returns.
-TableChanges = Callable[[str, dict[str, Any]], None]
+# Takes a table's change (table name, DynamoDB Streams record) to keep; returns what waits
+# until it is kept (the write that made it returns after), or None.
+TableChanges = Callable[[str, dict[str, Any]], Callable[[], None] | None]
 
 
 @dataclass

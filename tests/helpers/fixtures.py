@@ -55,9 +55,10 @@ def aws(store: Store) -> Iterator[EmbeddedAws]:
 
     running = embedded.start(port=free_port())
     embedded.provision(running)
-    keep_changes(running, store)
+    committer = keep_changes(running, store)
     yield running
     emulator.WIRING.table_changes = None
+    committer.close()
     running.stop()
 
 

@@ -180,22 +180,33 @@ class StoreUnavailable(RuntimeError):
     """The store could not keep a change: the write that made it is not durable."""
 
 
+class _Batch:
+    """Changes that go into one transaction; those who handed them in wait on `done`."""
+
+    def __init__(self) -> None:
+        self.changes: list[tuple[str, dict[str, Any], bool]] = []
+        self.done = threading.Event()
+        self.error: str | None = None
+
+    def wait(self) -> None:
+        self.done.wait()
+        if self.error is not None:
+            raise StoreUnavailable(f"the local store could not keep this write: {self.error}")
+
+
 class GroupCommit:
     """Keeps changes in the store from one thread, many per transaction.
 
     The embedded DynamoDB hands each change over inside its write lock (so the order is the
-    table's) and waits for the commit after releasing it: a commit costs tens of
-    microseconds in SQLite but several times that under the interpreter's lock contention,
-    and concurrent writers (a batch's Map iterations) share one commit this way.
+    table's) and waits for the commit after releasing it. Concurrent writers (a batch's Map
+    iterations, several executions) share one commit, and each waits on its own batch only:
+    a commit wakes the writers whose changes it kept, no one else.
     """
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._cond = threading.Condition()
-        self._queue: list[tuple[str, dict[str, Any], bool]] = []
-        self._submitted = 0
-        self._committed = 0
-        self._failed: list[tuple[int, int, str]] = []  # (first, last ticket, why)
+        self._filling = _Batch()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="store-commit", daemon=True)
         self._thread.start()
@@ -204,43 +215,29 @@ class GroupCommit:
         """Queue a change; returns what waits until it is committed (raises StoreUnavailable
         if it could not be)."""
         with self._cond:
-            self._queue.append((table, record, streamed))
-            self._submitted += 1
-            ticket = self._submitted
-            self._cond.notify_all()
-        return lambda: self._wait(ticket)
-
-    def _wait(self, ticket: int) -> None:
-        with self._cond:
-            while self._committed < ticket:
-                self._cond.wait()
-            for first, last, why in self._failed:
-                if first <= ticket <= last:
-                    raise StoreUnavailable(f"the local store could not keep this write: {why}")
+            batch = self._filling
+            batch.changes.append((table, record, streamed))
+            self._cond.notify()
+        return batch.wait
 
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closed:
+                while not self._filling.changes and not self._closed:
                     self._cond.wait()
-                if not self._queue:
+                batch = self._filling
+                if not batch.changes:
                     return
-                batch, self._queue = self._queue, []
-                last = self._submitted
+                self._filling = _Batch()
             try:
-                self.store.record_changes(batch)
-                failure = None
+                self.store.record_changes(batch.changes)
             except Exception as error:
-                failure = f"{type(error).__name__}: {error}"
-            with self._cond:
-                if failure is not None:
-                    self._failed.append((last - len(batch) + 1, last, failure))
-                self._committed = last
-                self._cond.notify_all()
+                batch.error = f"{type(error).__name__}: {error}"
+            batch.done.set()
 
     def close(self) -> None:
         """Commit what is queued, then stop."""
         with self._cond:
             self._closed = True
-            self._cond.notify_all()
+            self._cond.notify()
         self._thread.join(timeout=30)

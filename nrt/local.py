@@ -24,7 +24,8 @@ def aws_url(port: int = AWS_PORT) -> str:
 
 @dataclass(frozen=True)
 class StateDir:
-    """The layout of `<state-dir>` (git-ignored): models, lake, checkpoints, logs, key, page."""
+    """The layout of `<state-dir>` (git-ignored): models, lake, checkpoints, logs, key, page,
+    and state.db (what outlives the process)."""
 
     root: Path = Path(DEFAULT_STATE_DIR)
 

@@ -96,7 +96,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"health        a line every {runtime.health_seconds:g} s while there is traffic; `nrt status` on demand")
     print("Ctrl-C stops everything.", flush=True)
     stop = threading.Event()
+    # Ctrl-C and SIGTERM stop it, also when it was started with SIGINT ignored (a script's
+    # background job is): Python keeps an inherited SIG_IGN unless a handler is set.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         while not stop.wait(0.5):
             pass

@@ -29,7 +29,7 @@ from nrt.durable import Store
 from nrt.embedded import EmbeddedAws
 from nrt.gateway import MAX_PAYLOAD_BYTES, GatewayError, Reply, RestApi, request_context, same_key
 from nrt.health import Health
-from nrt.http11 import ErrorReply, Handler, Limits, Request, Response, Server
+from nrt.http11 import ErrorReply, Handler, Limits, Request, Server
 from nrt.local import API_PORT
 from nrt.template import LocalContext
 
@@ -253,18 +253,15 @@ def make_handler(
     """The local API over HTTP: (what answers a request, what answers one HTTP refuses)."""
     local_pages: dict[str, Page] = pages or {}
 
-    def page(path: str, make: Page) -> Response:
+    def page(path: str, make: Page) -> Reply:
         try:
-            return Response(200, make().encode("utf-8"), {"Content-Type": "text/html; charset=utf-8"})
+            return Reply(200, make().encode("utf-8"), {"Content-Type": "text/html; charset=utf-8"})
         except Exception as exc:
             LOG.exception("page %s failed", path)
             data = f"<!doctype html><p>This page could not be made: {html.escape(str(exc))}</p>".encode()
-            return Response(500, data, {"Content-Type": "text/html; charset=utf-8"})
+            return Reply(500, data, {"Content-Type": "text/html; charset=utf-8"})
 
-    def reply(answer: Reply) -> Response:
-        return Response(answer.status, answer.body, dict(answer.headers))
-
-    def handle(request: Request) -> Response:
+    def handle(request: Request) -> Reply:
         method = request.method
         path = request.target.split("?", 1)[0].rstrip("/") or "/"
         if method == "GET" and path in local_pages:
@@ -276,19 +273,19 @@ def make_handler(
                 # Local only (the deployed stack has CloudWatch); the same key as the API.
                 key = request.header("x-api-key")
                 if api.api_key is not None and not same_key(key, api.api_key):
-                    return reply(api.gateway_response(GatewayError("INVALID_API_KEY"), request_context("GET", path)))
-                return Response(200, json.dumps(status()).encode(), {"Content-Type": "application/json"})
-            return reply(api.handle(method, path, request.headers, request.body))
+                    return api.gateway_response(GatewayError("INVALID_API_KEY"), request_context("GET", path))
+                return Reply(200, json.dumps(status()).encode())
+            return api.handle(method, path, request.headers, request.body)
         except Exception:
             LOG.exception("%s %s failed", method, path)
-            return reply(api.gateway_response(GatewayError("API_CONFIGURATION_ERROR"), request_context(method, path)))
+            return api.gateway_response(GatewayError("API_CONFIGURATION_ERROR"), request_context(method, path))
 
-    def refused(code: int, message: str) -> Response:
+    def refused(code: int, message: str) -> Reply:
         if code == 413:
             # Over API Gateway's 10 MB: its own answer, which REST APIs cannot customise.
-            return reply(api.gateway_response(GatewayError("REQUEST_TOO_LARGE"), request_context("POST", "/")))
+            return api.gateway_response(GatewayError("REQUEST_TOO_LARGE"), request_context("POST", "/"))
         body = {"status": code, "error": HTTP_ERRORS.get(code, "BadRequest"), "message": message}
-        return Response(code, json.dumps(body).encode(), {"Content-Type": "application/json"})
+        return Reply(code, json.dumps(body).encode())
 
     return handle, refused
 

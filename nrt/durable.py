@@ -22,7 +22,8 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,18 @@ class Store:
         with self._lock:
             self._db.close()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction (the database's write lock from its start), all or nothing."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     @property
     def stream_id(self) -> str:
         """This state directory's change stream: object names in the lake carry it, so two state
@@ -97,19 +110,13 @@ class Store:
             items.append((table, item_key(ddb["Keys"]), json.dumps(image, separators=(",", ":")) if image else None))
             if streamed:
                 logged.append((table, json.dumps(record, separators=(",", ":"))))
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for table, key, item in items:
-                    if item is None:
-                        self._db.execute("DELETE FROM items WHERE table_name=? AND item_key=?", (table, key))
-                    else:
-                        self._db.execute("INSERT OR REPLACE INTO items VALUES (?, ?, ?)", (table, key, item))
-                self._db.executemany("INSERT INTO changes (table_name, record) VALUES (?, ?)", logged)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction():
+            for table, key, item in items:
+                if item is None:
+                    self._db.execute("DELETE FROM items WHERE table_name=? AND item_key=?", (table, key))
+                else:
+                    self._db.execute("INSERT OR REPLACE INTO items VALUES (?, ?, ?)", (table, key, item))
+            self._db.executemany("INSERT INTO changes (table_name, record) VALUES (?, ?)", logged)
 
     def items(self, table: str) -> Iterable[dict[str, Any]]:
         with self._lock:
@@ -157,18 +164,10 @@ class Store:
 
     def save_endpoints(self, specs: dict[str, dict[str, Any]]) -> None:
         """The endpoints as they are now (what is not in specs is gone)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute("DELETE FROM endpoints")
-                self._db.executemany(
-                    "INSERT INTO endpoints VALUES (?, ?)",
-                    [(name, json.dumps(spec, separators=(",", ":"))) for name, spec in specs.items()],
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        rows = [(name, json.dumps(spec, separators=(",", ":"))) for name, spec in specs.items()]
+        with self._transaction():
+            self._db.execute("DELETE FROM endpoints")
+            self._db.executemany("INSERT INTO endpoints VALUES (?, ?)", rows)
 
     def endpoints(self) -> dict[str, dict[str, Any]]:
         with self._lock:

@@ -14,7 +14,6 @@ import contextlib
 import os
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -105,7 +104,6 @@ class Supervisor:
     start: Callable[[Path, str, str], ModelHost] = start_model_host
     ping: Callable[[str], bool] = answers_ping
     down: dict[str, Down] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check(self, hosts: dict[str, ModelHost]) -> None:
         """One round: every host in service checked; every host due for a restart restarted."""

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Self
+from typing import Protocol, Self
 
 import h11
 
@@ -42,6 +42,18 @@ class Request:
         return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
 
 
+class Answer(Protocol):
+    """What a handler answers: Response here, or any object of the same shape (the gateway's
+    Reply is one)."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def headers(self) -> dict[str, str]: ...
+
+
 @dataclass
 class Response:
     status: int
@@ -49,9 +61,9 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-Handler = Callable[[Request], Response]
+Handler = Callable[[Request], Answer]
 # (status, message) -> the answer for a request refused by HTTP's rules
-ErrorReply = Callable[[int, str], Response]
+ErrorReply = Callable[[int, str], Answer]
 
 
 class RequestRefused(Exception):
@@ -108,7 +120,8 @@ class Server:
             threading.Thread(target=self._serve, args=(conn,), name=f"{self.name}-conn", daemon=True).start()
 
     def shutdown(self) -> None:
-        """Stop accepting; close idle connections (a request in flight finishes its answer)."""
+        """Stop accepting; a connection ends after the answer in flight (server_close() ends
+        the idle ones)."""
         self._stopping.set()
         with contextlib.suppress(OSError):
             self.socket.shutdown(socket.SHUT_RDWR)
@@ -125,7 +138,7 @@ class Server:
     def _serve(self, conn: socket.socket) -> None:
         http = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
         try:
-            while not self._stopping.is_set() or http.their_state is h11.SEND_BODY:
+            while not self._stopping.is_set():
                 try:
                     request = self._read_request(conn, http)
                 except RequestRefused as refused:
@@ -208,7 +221,7 @@ class Server:
                 return None
         return Request(method, event.target.decode("latin-1"), headers, bytes(body))
 
-    def _send(self, conn: socket.socket, http: h11.Connection, response: Response, head: bool = False) -> bool:
+    def _send(self, conn: socket.socket, http: h11.Connection, response: Answer, head: bool = False) -> bool:
         headers = [(k, v) for k, v in response.headers.items() if k.lower() != "content-length"]
         headers.append(("Content-Length", str(len(response.body))))
         try:

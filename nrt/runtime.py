@@ -396,7 +396,7 @@ class LocalRuntime:
                     f"{left} accepted events are kept in {StateDir(self.state_dir).store}: they run at the next start"
                 )
         if self.stream is not None:
-            # Before the embedded AWS goes: the worker's last flush reads from it.
+            # Its last flush: what it holds reaches the lake; what it has not read stays in the store.
             self.stream.stop()
         with self._sync_lock:  # waits for a sync in flight; none starts after this
             pass

@@ -392,7 +392,9 @@ class RestApi:
             # "Execution failed due to configuration error: Output mapping refers to an invalid
             # method response": API Gateway answers 500 instead.
             raise GatewayError("API_CONFIGURATION_ERROR")
-        return Reply(status_code, out.strip().encode("utf-8"))
+        headers = {"Content-Type": "application/json"}
+        headers.update({str(k): str(v) for k, v in context["responseOverride"]["header"].items()})
+        return Reply(status_code, out.strip().encode("utf-8"), headers)
 
     def _proxy(
         self,
@@ -452,7 +454,18 @@ class RestApi:
             # Simple substitution, longest name first; anything else stays as written.
             pattern = re.compile("|".join(re.escape(k) for k in sorted(values, key=len, reverse=True)))
             body = pattern.sub(lambda m: values[m.group(0)], template)
-        return Reply(status, body.encode("utf-8"))
+        return Reply(status, body.encode("utf-8"), {"Content-Type": "application/json", **static_headers(spec)})
+
+
+def static_headers(spec: dict[str, Any]) -> dict[str, str]:
+    """A gateway response's headers with static values ('1', quoted as API Gateway wants them);
+    values taken from the request are not mapped locally."""
+    headers = spec.get("ResponseParameters", {}).get("Headers", {})
+    return {
+        str(name): str(value)[1:-1]
+        for name, value in headers.items()
+        if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == "'"
+    }
 
 
 def request_context(method: str, path: str) -> dict[str, Any]:

@@ -114,6 +114,21 @@ class Plan:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
+def backoff(attempt: int, asked: float | None = None) -> float:
+    """Seconds before retry number attempt + 1: exponential with full jitter, and at least what
+    the API asked for in Retry-After (capped, so a wrong header cannot stall the run)."""
+    jittered: float = min(5.0, 0.05 * 2**attempt) * random.random()
+    return max(jittered, min(asked, 30.0)) if asked is not None else jittered
+
+
+def retry_after(value: str | None) -> float | None:
+    """A Retry-After header's delay in seconds (the HTTP-date form is not used by this API)."""
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
 class _Client:
     """One kept-alive connection to the API."""
 
@@ -128,7 +143,8 @@ class _Client:
             self.headers["x-api-key"] = api_key
         self.conn: http.client.HTTPConnection | None = None
 
-    def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+    def post(self, path: str, body: bytes) -> tuple[int, bytes, float | None]:
+        """(status, body, the seconds a Retry-After header asks for, if any)."""
         for attempt in (1, 2):
             if self.conn is None:
                 cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
@@ -136,7 +152,7 @@ class _Client:
             try:
                 self.conn.request("POST", self.base + path, body=body, headers=self.headers)
                 resp = self.conn.getresponse()
-                return resp.status, resp.read()
+                return resp.status, resp.read(), retry_after(resp.getheader("Retry-After"))
             except (http.client.HTTPException, ConnectionError):
                 self.conn.close()
                 self.conn = None
@@ -146,7 +162,8 @@ class _Client:
 
 
 def run(plan: Plan, progress: Callable[[Stats], None] | None = None) -> Stats:
-    """Send readings per the plan; retries 429/503 with exponential backoff and jitter."""
+    """Send readings per the plan; retries 429/503 with exponential backoff and jitter, waiting
+    at least what a Retry-After header asks."""
     if plan.count is None and plan.duration is None:
         raise ValueError("give a count or a duration")
     rng = random.Random(plan.seed)
@@ -200,14 +217,15 @@ def run(plan: Plan, progress: Callable[[Stats], None] | None = None) -> Stats:
             body, size = body_for(index)
             for attempt in range(plan.max_retries + 1):
                 t0 = time.perf_counter()
+                asked: float | None = None
                 try:
-                    status, raw = client.post(plan.path, body)
+                    status, raw, asked = client.post(plan.path, body)
                 except OSError:
                     status, raw = 599, b"{}"
                 seconds = time.perf_counter() - t0
                 if status in (*RETRYABLE, 599) and attempt < plan.max_retries:
                     stats.retried()
-                    time.sleep(min(5.0, 0.05 * 2**attempt) * random.random())
+                    time.sleep(backoff(attempt, asked))
                     continue
                 answer = _json(raw) if plan.keep_answers else None
                 stats.record(status, seconds, size, answer)

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nrt.gateway import MAX_PAYLOAD_BYTES, RestApi, escape_javascript
+from nrt.gateway import MAX_PAYLOAD_BYTES, GatewayError, RestApi, escape_javascript, request_context
 from nrt.template import load_template, resolve
 from tests.helpers import load_event
 from tests.helpers.gateway import HEADERS, KEY, StandIn, context, make, post
@@ -237,6 +237,8 @@ def test_step_functions_errors_are_told_apart_by_type(path, status, type_, expec
 
     assert reply.status == expected
     assert reply.json()["status"] == expected
+    # A throttled caller is told when to come back; nobody else is.
+    assert reply.headers.get("Retry-After") == ("1" if expected == 429 else None)
 
 
 @pytest.mark.parametrize("status", [400, 404, 409, 429, 503])
@@ -247,6 +249,28 @@ def test_a_failed_execution_answers_with_the_status_its_cause_carries(status):
     reply = post(api, "/predictions", load_event("reading.json"))
 
     assert (reply.status, reply.json()) == (status, {"status": status, "error": "E", "message": "m"})
+    assert reply.headers.get("Retry-After") == ("1" if status == 429 else None)
+
+
+def test_a_prediction_answers_without_retry_after():
+    output = json.dumps({"prediction": 1})
+    api, _ = make(lambda action, request: (200, json.dumps({"status": "SUCCEEDED", "output": output}).encode()))
+
+    reply = post(api, "/predictions", load_event("reading.json"))
+
+    assert reply.status == 200
+    assert "Retry-After" not in reply.headers
+
+
+def test_the_usage_plans_throttle_answer_carries_its_static_retry_after():
+    api, _ = make()
+    context = request_context("POST", "/predictions")
+
+    throttled = api.gateway_response(GatewayError("THROTTLED"), context)
+    quota = api.gateway_response(GatewayError("QUOTA_EXCEEDED"), context)
+
+    assert (throttled.status, throttled.headers.get("Retry-After")) == (429, "1")
+    assert (quota.status, quota.headers.get("Retry-After")) == (429, None)  # a day's quota: no second will do
 
 
 @pytest.mark.parametrize("status", [400, 404, 409])

@@ -65,3 +65,14 @@ def test_the_producers_percentile_is_the_stacks():
     for values in ([], [1.0], [float(v) for v in range(1, 101)], [0.5, 2.0, 9.0]):
         for q in (0, 1, 50, 95, 99, 100):
             assert producer.percentile(values, q) == percentile(values, q)
+
+
+@pytest.mark.parametrize(("header", "seconds"), [("1", 1.0), ("2.5", 2.5), ("-3", 0.0), ("soon", None), (None, None)])
+def test_a_retry_after_header_is_read_as_seconds(header, seconds):
+    assert producer.retry_after(header) == seconds
+
+
+def test_a_retry_waits_at_least_what_retry_after_asks_and_no_more_than_its_cap():
+    assert all(producer.backoff(0, 1.0) >= 1.0 for _ in range(50))
+    assert all(producer.backoff(0) <= 0.05 for _ in range(50))  # first retry: 50 ms at most without a header
+    assert producer.backoff(0, 3600.0) == 30.0

@@ -317,3 +317,28 @@ def test_a_callers_error_ends_the_execution_in_success_and_the_stacks_own_in_fai
 
     assert (unknown["status"], json.loads(unknown["output"])["status"]) == ("SUCCEEDED", 404)
     assert (crashed["status"], json.loads(crashed["cause"])["status"]) == ("FAILED", 503)
+
+
+def test_given_a_full_event_queue_when_another_event_comes_then_429_says_when_to_retry(aws):
+    import http.client
+
+    from nrt.api import Inference, serve_api
+
+    inference = Inference(aws, async_workers=0, async_queue_size=2)  # nothing drains the queue
+    server = serve_api(inference, port=0)
+    try:
+        answers = []
+        for i in range(3):
+            connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=30)
+            body = json.dumps(reading("queued", sensor=f"queued-{i}"))
+            connection.request("POST", "/events", body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            answers.append((response.status, response.getheader("Retry-After"), json.loads(response.read())))
+            connection.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert [(status, retry) for status, retry, _ in answers] == [(202, None), (202, None), (429, "1")]
+    assert answers[2][2]["error"] == "ServiceThrottled"
+    assert inference.pending == 2  # the refused event was not kept

@@ -10,7 +10,8 @@ they change, and loads them back at the next start:
   local stand-in for the Kinesis data stream, which the stream worker reads from its
   checkpoint on (in its own process, so it drains even after `nrt up` died);
 - `accepted`: every `/events` request answered 202 and not yet run;
-- `endpoints`: the prefixed SageMaker endpoints, with their config, model and tags.
+- `endpoints`: the prefixed SageMaker endpoints, with their config, model and tags;
+- `objects`: the embedded S3's objects (model artifacts, training code, retraining recipes).
 
 WAL journal, `synchronous=NORMAL`: a commit survives the process being killed (not a power
 cut, which is not what a laptop stack promises). One connection per process, behind a lock.
@@ -38,6 +39,8 @@ CREATE TABLE IF NOT EXISTS changes (
 CREATE TABLE IF NOT EXISTS accepted (
     name TEXT PRIMARY KEY, input TEXT NOT NULL, accepted_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS endpoints (name TEXT PRIMARY KEY, spec TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS objects (
+    bucket TEXT NOT NULL, key TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (bucket, key));
 """
 
 
@@ -173,6 +176,27 @@ class Store:
         with self._lock:
             rows = self._db.execute("SELECT name, spec FROM endpoints ORDER BY name").fetchall()
         return {str(n): json.loads(s) for n, s in rows}
+
+
+    # --- S3 objects ---------------------------------------------------------------------------
+
+    def save_object(self, bucket: str, key: str, body: bytes | None) -> None:
+        """An object as it is now (None: deleted)."""
+        with self._transaction():
+            if body is None:
+                self._db.execute("DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key))
+            else:
+                self._db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?)", (bucket, key, body))
+
+    def objects(self) -> Iterator[tuple[str, str, bytes]]:
+        """(bucket, key, body) of every object kept, one at a time (bodies can be large)."""
+        with self._lock:
+            names = self._db.execute("SELECT bucket, key FROM objects ORDER BY bucket, key").fetchall()
+        for bucket, key in names:
+            with self._lock:
+                row = self._db.execute("SELECT body FROM objects WHERE bucket=? AND key=?", (bucket, key)).fetchone()
+            if row is not None:
+                yield str(bucket), str(key), bytes(row[0])
 
 
 class StoreUnavailable(RuntimeError):

@@ -17,7 +17,7 @@ from nrt.local import AWS_PORT, HOST
 from nrt.template import LocalContext, load_template, resolve, resources, state_machine_definition
 
 LOCAL_ROLE = "arn:aws:iam::{account}:role/{stack}-local"
-PROVISIONED_TABLES = ("PredictionsTable", "FailuresTable")
+PROVISIONED_TABLES = ("PredictionsTable", "EventIdsTable", "FailuresTable")
 MODEL_BUCKET = "ModelArtifactsBucket"
 SAGEMAKER_ROLE = "SageMakerExecutionRole"
 STATE_MACHINE = "InferenceStateMachine"

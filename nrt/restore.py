@@ -1,5 +1,6 @@
-"""The local runtime's side of durability: load the last run's tables and endpoints back into
-a fresh embedded AWS, then keep every change in the store (nrt/durable.py) as it happens."""
+"""The local runtime's side of durability: load the last run's tables, S3 objects and endpoints
+back into a fresh embedded AWS, then keep every change in the store (nrt/durable.py) as it
+happens."""
 
 from __future__ import annotations
 
@@ -95,3 +96,13 @@ def keep_endpoints(aws: EmbeddedAws, store: Store) -> None:
         store.save_endpoints(endpoint_specs(sm, aws.prefix))
 
     emulator.WIRING.endpoints_changed = save
+
+
+def restore_objects(aws: EmbeddedAws, store: Store) -> int:
+    """The embedded S3's objects as the store kept them; how many."""
+    return emulator.durable.load_objects(aws.ctx.account, aws.ctx.region, store.objects())
+
+
+def keep_objects(store: Store) -> None:
+    """From now on every S3 object written or deleted is kept before the call's answer."""
+    emulator.WIRING.objects_changed = store.save_object

@@ -252,14 +252,16 @@ class LocalRuntime:
         return self
 
     def _restore(self, aws: EmbeddedAws, store: Store) -> None:
-        """The tables and endpoints as the last run left them; then keep every change."""
+        """The tables, S3 objects and endpoints as the last run left them; then keep every change."""
         tables = restore.restore_tables(aws, store)
+        objects = restore.restore_objects(aws, store)
         endpoints = restore.restore_endpoints(aws.client("sagemaker"), store.endpoints())
-        if any(tables.values()) or endpoints:
+        if any(tables.values()) or objects or endpoints:
             counts = ", ".join(f"{n} items in {t}" for t, n in tables.items())
-            self.log(f"restored from {store.path}: {counts}, {len(endpoints)} endpoints")
+            self.log(f"restored from {store.path}: {counts}, {objects} S3 objects, {len(endpoints)} endpoints")
         self.committer = restore.keep_changes(aws, store)
         restore.keep_endpoints(aws, store)
+        restore.keep_objects(store)
 
     def status(self) -> dict[str, Any]:
         """The health figures: the API's recent answers, the failure store, the lake's lag, faults."""
@@ -409,7 +411,7 @@ class LocalRuntime:
             except subprocess.TimeoutExpired:
                 host.process.kill()
         self.hosts.clear()
-        emulator.WIRING.table_changes = emulator.WIRING.endpoints_changed = None
+        emulator.WIRING.table_changes = emulator.WIRING.endpoints_changed = emulator.WIRING.objects_changed = None
         if self.committer is not None:
             self.committer.close()
         if self.aws is not None:

@@ -1,6 +1,6 @@
 """What the embedded AWS hands the local stack to keep across restarts: each table change, in
-the order the table took it, and each change to the deployed endpoints (nrt/durable.py keeps
-them; the local runtime loads them back at start)."""
+the order the table took it, each change to the deployed endpoints, and each S3 object written
+or deleted (nrt/durable.py keeps them; the local runtime loads them back at start)."""
 
 from __future__ import annotations
 
@@ -131,3 +131,55 @@ def _patch_durable_endpoints() -> None:
             return result
 
         _replace(SageMakerModelBackend, name, functools.wraps(original)(changed))
+
+
+# --- S3 objects --------------------------------------------------------------------------------
+
+
+@patch(
+    "fidelity",
+    "an S3 object outlives the process",
+    "tests/workflow/test_durable.py::test_an_s3_object_written_or_deleted_is_reported_before_the_call_returns",
+)
+def _patch_durable_objects() -> None:
+    from moto.s3.models import S3Backend
+
+    # Every object written ends in S3Backend.put_object (PutObject, CopyObject, a completed
+    # multipart upload) and every object removed in delete_object (DeleteObjects calls it for
+    # each key): after either, the local stack keeps the change (WIRING.objects_changed) before
+    # the answer goes out. Objects loaded back at start are not changes.
+    original_put = S3Backend.put_object
+    original_delete = S3Backend.delete_object
+
+    def put_object(self: Any, bucket_name: str, key_name: str, value: bytes, *args: Any, **kwargs: Any) -> Any:
+        key = original_put(self, bucket_name, key_name, value, *args, **kwargs)
+        hook = WIRING.objects_changed
+        if hook is not None and not getattr(_RESTORING, "active", False):
+            hook(bucket_name, key_name, bytes(key.value))
+        return key
+
+    def delete_object(self: Any, bucket_name: str, key_name: str, *args: Any, **kwargs: Any) -> Any:
+        result = original_delete(self, bucket_name, key_name, *args, **kwargs)
+        hook = WIRING.objects_changed
+        if hook is not None:
+            hook(bucket_name, key_name, None)
+        return result
+
+    _replace(S3Backend, "put_object", functools.wraps(original_put)(put_object))
+    _replace(S3Backend, "delete_object", functools.wraps(original_delete)(delete_object))
+
+
+def load_objects(account: str, region: str, objects: Iterable[tuple[str, str, bytes]]) -> int:
+    """Put objects back into the embedded S3 as they were (creating a bucket that is missing),
+    without reporting them as changes. Returns how many."""
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[account]["aws"]
+    count = 0
+    with _restoring():
+        for bucket, key, body in objects:
+            if bucket not in backend.buckets:
+                backend.create_bucket(bucket, region)
+            backend.put_object(bucket, key, body)
+            count += 1
+    return count

@@ -15,6 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from benchmarks.stack import Stack, child_processes, nrt_up
 from nrt.lake import parquet_files, read_rows, table_spec
 from tests.helpers import ROOT
@@ -70,6 +72,19 @@ def failure_count(stack: Stack) -> int:
     return len(json.loads(answer.stdout))
 
 
+def s3_objects(stack: Stack) -> dict[str, str]:
+    """Every object in the embedded S3: bucket/key -> ETag."""
+    s3 = boto3.client(
+        "s3", endpoint_url=f"http://127.0.0.1:{stack.aws_port}", region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )  # fmt: skip
+    found = {}
+    for bucket in s3.list_buckets()["Buckets"]:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
+            found.update({f"{bucket['Name']}/{o['Key']}": o["ETag"] for o in page.get("Contents", [])})
+    return found
+
+
 def test_a_killed_stack_keeps_what_it_answered_and_its_tables_models_and_lake(tmp_path: Path) -> None:
     events: set[str] = set()
     stored: set[str] = set()
@@ -86,6 +101,7 @@ def test_a_killed_stack_keeps_what_it_answered_and_its_tables_models_and_lake(tm
             stored.add(f"sync-{i}")
         assert post(f"{stack.url}/predictions", {**reading(0), "model": "failure", "data": [1, 2]})[0] == 400
         failures = failure_count(stack)
+        objects = s3_objects(stack)
         for i in range(300):
             status, answer = post(f"{stack.url}/events", {**reading(i), "event_id": f"event-{i}"})
             if status == 202:
@@ -107,7 +123,14 @@ def test_a_killed_stack_keeps_what_it_answered_and_its_tables_models_and_lake(tm
         # The table came back: the same reading under another event id is a conflict, not a new row.
         status, answer = post(f"{stack.url}/predictions", {**reading(3, "sync"), "event_id": "someone-else"})
         assert status == 409, answer
+        # The event ids came back: one claimed before the kill names its reading and model still.
+        status, answer = post(
+            f"{stack.url}/predictions", {**reading(3, "sync"), "model": "again", "event_id": "sync-3"}
+        )
+        assert status == 409, answer
         assert failure_count(stack) == failures >= 1
+        # So did the S3 objects (the models' artifacts, as deploy-model uploaded them).
+        assert objects and objects.items() <= s3_objects(stack).items()
         models = json.loads(urllib.request.urlopen(f"{stack.url}/models", timeout=30).read())
         assert {m["model"] for m in models["models"]} >= {"failure", "again"}
         deadline = time.monotonic() + 30

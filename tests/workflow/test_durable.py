@@ -1,8 +1,9 @@
-"""What outlives the process: the embedded AWS hands each table and endpoint change to the
-store (nrt/durable.py) before the call returns, and a fresh embedded AWS takes them back."""
+"""What outlives the process: the embedded AWS hands each table, endpoint and S3 object change
+to the store (nrt/durable.py) before the call returns, and a fresh embedded AWS takes them back."""
 
 from __future__ import annotations
 
+import io
 import threading
 import uuid
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from nrt import emulator
 from nrt.durable import Store
 from nrt.embedded import EmbeddedAws
-from nrt.restore import endpoint_specs, restore_endpoints, restore_tables
+from nrt.restore import endpoint_specs, keep_objects, restore_endpoints, restore_objects, restore_tables
 
 
 def test_every_change_a_table_takes_reaches_the_store_in_order(aws: EmbeddedAws, store: Store) -> None:
@@ -125,6 +126,50 @@ def test_saved_endpoints_are_made_again_with_their_config_model_and_tags(aws: Em
     assert sm.list_tags(ResourceArn=described["EndpointArn"])["Tags"] == [{"Key": "nrt:kind", "Value": "regression"}]
     assert restore_endpoints(sm, saved) == []  # already there: nothing made twice
     sm.delete_endpoint(EndpointName=name)
+
+
+def test_an_s3_object_written_or_deleted_is_reported_before_the_call_returns(aws: EmbeddedAws, tmp_path: Path) -> None:
+    s3, bucket = aws.client("s3"), aws.ctx.refs["ModelArtifactsBucket"]
+    prefix = f"durable-{uuid.uuid4().hex[:6]}"
+    kept = Store(tmp_path / "state.db")
+    keep = emulator.WIRING.objects_changed
+    keep_objects(kept)
+    try:
+        s3.put_object(Bucket=bucket, Key=f"{prefix}/recipe.json", Body=b'{"model": "m"}')
+        s3.put_object(Bucket=bucket, Key=f"{prefix}/gone.txt", Body=b"x")
+        s3.copy_object(
+            Bucket=bucket, Key=f"{prefix}/copy.json", CopySource={"Bucket": bucket, "Key": f"{prefix}/recipe.json"}
+        )
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": f"{prefix}/gone.txt"}]})
+        s3.upload_fileobj(  # multipart above 8 MiB
+            io.BytesIO(b"m" * (9 * 2**20)), bucket, f"{prefix}/model.tar.gz"
+        )
+    finally:
+        emulator.WIRING.objects_changed = keep
+
+    mine = {key: body for b, key, body in kept.objects() if b == bucket and key.startswith(prefix)}
+    assert mine == {
+        f"{prefix}/recipe.json": b'{"model": "m"}',
+        f"{prefix}/copy.json": b'{"model": "m"}',
+        f"{prefix}/model.tar.gz": b"m" * (9 * 2**20),
+    }
+
+
+def test_objects_loaded_back_are_in_s3_and_are_not_changes(aws: EmbeddedAws, tmp_path: Path) -> None:
+    s3 = aws.client("s3")
+    earlier = Store(tmp_path / "state.db")
+    bucket, key = f"restored-{uuid.uuid4().hex[:6]}", "training/train.py"
+    earlier.save_object(bucket, key, b"print('train')")
+    reported: list[str] = []
+    keep = emulator.WIRING.objects_changed
+    emulator.WIRING.objects_changed = lambda b, k, body: reported.append(k)
+    try:
+        assert restore_objects(aws, earlier) == 1
+    finally:
+        emulator.WIRING.objects_changed = keep
+
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"print('train')"
+    assert reported == []
 
 
 def test_an_accepted_event_is_kept_until_done_and_a_name_is_taken_once(tmp_path: Path) -> None:

@@ -212,6 +212,36 @@ def test_given_another_event_at_a_taken_sensor_and_timestamp_when_scored_then_40
     assert item["event_id"] == {"S": "first"}
 
 
+def test_given_an_event_id_sent_again_for_another_model_or_reading_then_409_and_nothing_stored(aws, model_host):
+    model_host("first-model")
+    model_host("second-model")
+    body = reading("first-model", sensor="claim-1", event_id="evt-claimed")
+    assert run(aws, body).status == 200
+
+    other_model = run(aws, {**body, "model": "second-model"})
+    other_reading = run(aws, {**body, "sensor": "claim-2"})
+    in_a_batch = run(aws, {"model": "second-model", "readings": [{k: v for k, v in body.items() if k != "model"}]})
+
+    for answer in (other_model, other_reading):
+        assert (answer.status, answer.body["error"]) == (409, "Conflict"), answer.body
+        assert "event_id evt-claimed already names another reading or model" in answer.body["message"]
+    assert in_a_batch.body["results"][0]["status"] == 409
+    assert stored(aws, "claim-1", body["timestamp"], "nrt-second-model") is None
+    assert stored(aws, "claim-2", body["timestamp"], "nrt-first-model") is None
+    assert run(aws, body).body["duplicate"] is True  # the first claimant's resend is still a resend
+
+
+def test_given_the_same_reading_for_two_models_without_an_event_id_then_each_model_stores_it(aws, model_host):
+    model_host("left")
+    model_host("right")
+    body = reading("left", sensor="shadow-1")  # the event id is derived: sensor and timestamp
+
+    assert run(aws, body).status == 200
+    assert run(aws, {**body, "model": "right"}).status == 200
+    assert stored(aws, "shadow-1", body["timestamp"], "nrt-left") is not None
+    assert stored(aws, "shadow-1", body["timestamp"], "nrt-right") is not None
+
+
 def always_one(request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     one = {"kind": "binary", "prediction": 1, "probability": 0.9, "probabilities": {"0": 0.1, "1": 0.9}}
     return 200, {"predictions": [one for _ in request["instances"]]}

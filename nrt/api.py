@@ -25,8 +25,10 @@ from typing import Any
 from functions.list_models.models import list_models, proxy_reply
 from nrt import emulator
 from nrt.contract import Answer, answer_from_execution
-from nrt.durable import Store
+from nrt.durable import Store, StoreUnavailable
 from nrt.embedded import EmbeddedAws
+from nrt.emulator.wiring import TableChanges
+from nrt.failures import Failure, to_item
 from nrt.gateway import MAX_PAYLOAD_BYTES, GatewayError, Reply, RestApi, request_context, same_key
 from nrt.health import Health
 from nrt.http11 import ErrorReply, Handler, Limits, Request, Server
@@ -53,6 +55,10 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
+# Runs of one accepted event before it goes to the failure store instead.
+EVENT_ATTEMPTS = 3
+
+
 @dataclass
 class Inference:
     """Step Functions for the local API: StartSyncExecution runs the workflow in the calling
@@ -67,6 +73,8 @@ class Inference:
     # Accepted and not yet run, at most: beyond it StartExecution is throttled (429).
     async_queue_size: int = 10_000
     store: Store | None = None
+    # Keeps the tables' changes: an answer waits until what its execution wrote is kept.
+    committer: TableChanges | None = None
     _queue: queue.Queue[tuple[str, str]] = field(init=False)
     _accepting: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -80,14 +88,27 @@ class Inference:
             self._workers.append(worker)
 
     def start_sync_execution(self, execution_input: str, name: str | None = None) -> dict[str, Any]:
-        """StartSyncExecution's answer; records the outcome's HTTP status in the health window."""
+        """StartSyncExecution's answer, once what the execution wrote is kept; records the
+        outcome's HTTP status in the health window."""
         started = time.monotonic()
-        result = emulator.start_sync_execution(
-            self.aws.state_machine_arn, execution_input, name, account=self.aws.ctx.account, region=self.aws.ctx.region
-        )
+        try:
+            result = self._execute(execution_input, name)
+        except StoreUnavailable as failure:
+            cause = {"status": 503, "error": "StoreUnavailable", "message": str(failure)[:160]}
+            result = {"status": "FAILED", "error": "StoreUnavailable", "cause": json.dumps(cause)}
         answer = answer_from_execution(result["status"], result.get("output"), result.get("cause"))
         batch = json.loads(execution_input).get("readings")
         self.health.record(answer.status, time.monotonic() - started, len(batch) if isinstance(batch, list) else 1)
+        return result
+
+    def _execute(self, execution_input: str, name: str | None) -> dict[str, Any]:
+        """Run the workflow; return once the changes it made are kept (StoreUnavailable if not)."""
+        mark = self.committer.mark() if self.committer is not None else 0
+        result = emulator.start_sync_execution(
+            self.aws.state_machine_arn, execution_input, name, account=self.aws.ctx.account, region=self.aws.ctx.region
+        )
+        if self.committer is not None:
+            self.committer.sync(mark)
         return result
 
     def start_execution(self, execution_input: str, name: str | None = None) -> dict[str, Any]:
@@ -138,17 +159,61 @@ class Inference:
             except queue.Empty:
                 continue
             try:
-                self.start_sync_execution(execution_input, name)
-            except Exception:
-                # The workflow records its own failures; this is the runtime failing to run it
-                # (the embedded AWS stopping, say): it stays in the journal for the next start.
-                if not self._stopping.is_set():
-                    LOG.exception("event %s could not be run; it runs again at the next start", name)
-            else:
-                if self.store is not None:
-                    self.store.done(name)
+                self._run_event(name, execution_input)
             finally:
                 self._queue.task_done()
+
+    def _run_event(self, name: str, execution_input: str) -> None:
+        """Run one accepted event. The workflow records its own failures; what is handled here
+        is the runtime failing to run it: stopping (it stays in the journal for the next
+        start), or an error (tried again after a second or two, and after the last attempt,
+        or when the process died running it as many times, recorded in the failure store)."""
+        attempt = self.store.attempt(name) if self.store is not None else 1
+        if attempt > EVENT_ATTEMPTS:
+            self._give_up(name, execution_input, f"{EVENT_ATTEMPTS} runs ended with the process")
+            return
+        try:
+            self._execute(execution_input, name)
+        except Exception as error:
+            if self._stopping.is_set():
+                return
+            LOG.exception("event %s could not be run (attempt %d of %d)", name, attempt, EVENT_ATTEMPTS)
+            if attempt >= EVENT_ATTEMPTS:
+                self._give_up(name, execution_input, f"{type(error).__name__}: {error}")
+            else:
+                threading.Timer(float(attempt), self._queue.put, ((name, execution_input),)).start()
+            return
+        if self.store is not None:
+            self.store.done(name)
+
+    def _give_up(self, name: str, execution_input: str, reason: str) -> None:
+        """Record an event that could not be run in the failure store (replayable, as a 503),
+        then drop it from the journal; if even that fails, it stays for the next start."""
+        try:
+            request = json.loads(execution_input)
+        except ValueError:
+            request = {}
+        request = request if isinstance(request, dict) else {}
+        failure = Failure(
+            failure_id=name,
+            status=503,
+            error="EventNotRun",
+            model=str(request.get("model", "")),
+            failed_at=datetime.datetime.now(tz=datetime.UTC).isoformat(),
+            request=request,
+            cause=f"the local runtime could not run this event: {reason}"[:1000],
+        )
+        try:
+            mark = self.committer.mark() if self.committer is not None else 0
+            self.aws.client("dynamodb").put_item(TableName=self.aws.ctx.refs["FailuresTable"], Item=to_item(failure))
+            if self.committer is not None:
+                self.committer.sync(mark)
+        except Exception:
+            LOG.exception("event %s could not be recorded as failed; it stays in the journal", name)
+            return
+        LOG.error("event %s was recorded in the failure store: %s", name, failure.cause)
+        if self.store is not None:
+            self.store.done(name)
 
     @property
     def pending(self) -> int:

@@ -56,6 +56,7 @@ def saved_api_key(args: argparse.Namespace) -> str | None:
 
 def _runtime(args: argparse.Namespace, log: Any = print) -> Any:
     from nrt.faults import FaultSpecError, parse
+    from nrt.local import StateDirBusy
     from nrt.runtime import LocalRuntime
 
     try:
@@ -73,6 +74,8 @@ def _runtime(args: argparse.Namespace, log: Any = print) -> Any:
             health_seconds=getattr(args, "health_seconds", 0.0),
             log=log,
         ).start()
+    except StateDirBusy as exc:
+        raise SystemExit(f"cannot start the local stack: {exc}") from None
     except OSError as exc:
         raise SystemExit(
             f"cannot start the local stack: {exc}. Is `nrt up` already running? "

@@ -9,7 +9,7 @@ they change, and loads them back at the next start:
 - `changes`: the predictions table's change records in order, each with its own number: the
   local stand-in for the Kinesis data stream, which the stream worker reads from its
   checkpoint on (in its own process, so it drains even after `nrt up` died);
-- `accepted`: every `/events` request answered 202 and not yet run;
+- `accepted`: every `/events` request answered 202 and not yet run, with its attempts;
 - `endpoints`: the prefixed SageMaker endpoints, with their config, model and tags;
 - `objects`: the embedded S3's objects (model artifacts, training code, retraining recipes).
 
@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, table_name TEXT NOT NULL, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS accepted (
-    name TEXT PRIMARY KEY, input TEXT NOT NULL, accepted_at REAL NOT NULL);
+    name TEXT PRIMARY KEY, input TEXT NOT NULL, accepted_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS endpoints (name TEXT PRIMARY KEY, spec TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL, key TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (bucket, key));
@@ -71,6 +72,9 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        # A state.db from before attempts were counted.
+        if "attempts" not in {row[1] for row in self._db.execute("PRAGMA table_info(accepted)")}:
+            self._db.execute("ALTER TABLE accepted ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('stream_id', ?)", (uuid.uuid4().hex[:12],))
 
     def close(self) -> None:
@@ -151,7 +155,16 @@ class Store:
 
     def accept(self, name: str, execution_input: str, at: float) -> None:
         with self._lock:
-            self._db.execute("INSERT INTO accepted VALUES (?, ?, ?)", (name, execution_input, at))
+            self._db.execute("INSERT INTO accepted VALUES (?, ?, ?, 0)", (name, execution_input, at))
+
+    def attempt(self, name: str) -> int:
+        """Count one more attempt to run an accepted event (before it runs, so a run the
+        process did not survive counts too); returns the count."""
+        with self._lock:
+            found = self._db.execute(
+                "UPDATE accepted SET attempts = attempts + 1 WHERE name=? RETURNING attempts", (name,)
+            ).fetchone()
+        return int(found[0]) if found else 1
 
     def done(self, name: str) -> None:
         with self._lock:
@@ -203,64 +216,90 @@ class StoreUnavailable(RuntimeError):
     """The store could not keep a change: the write that made it is not durable."""
 
 
-class _Batch:
-    """Changes that go into one transaction; those who handed them in wait on `done`."""
-
-    def __init__(self) -> None:
-        self.changes: list[tuple[str, dict[str, Any], bool]] = []
-        self.done = threading.Event()
-        self.error: str | None = None
-
-    def wait(self) -> None:
-        self.done.wait()
-        if self.error is not None:
-            raise StoreUnavailable(f"the local store could not keep this write: {self.error}")
-
-
 class GroupCommit:
-    """Keeps changes in the store from one thread, many per transaction.
+    """Keeps table changes in the store from one thread, many per transaction.
 
     The embedded DynamoDB hands each change over inside its write lock (so the order is the
-    table's) and waits for the commit after releasing it. Concurrent writers (a batch's Map
-    iterations, several executions) share one commit, and each waits on its own batch only:
-    a commit wakes the writers whose changes it kept, no one else.
+    table's) and goes on; nobody waits per write. Whoever answers a caller (the local API, the
+    embedded AWS's HTTP server, the events worker before it drops an event from the journal)
+    takes a mark() before the work and calls sync(mark) before the answer: it returns once
+    every change handed in until then is committed, or raises StoreUnavailable if a commit
+    since the mark failed. One wait per answer, however many writes the answer made.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self,
+        store: Store,
+        tables: Iterable[str] | None = None,
+        streamed: Iterable[str] = (),
+        convert: Callable[[dict[str, Any]], dict[str, Any]] = lambda record: record,
+    ) -> None:
         self.store = store
-        self._cond = threading.Condition()
-        self._filling = _Batch()
+        self.tables = None if tables is None else frozenset(tables)
+        self.streamed = frozenset(streamed)
+        self.convert = convert  # the record as it is stored, made in the committing thread
+        self._cond = threading.Condition()  # guards everything below; commits notify it
+        self._filling: list[tuple[str, dict[str, Any]]] = []
+        self._batch = 1  # the number of the batch being filled; batches commit in order
+        self._committed = 0  # every batch up to this one is done (kept, or failed)
+        self._failed: list[tuple[int, str]] = []  # (batch, error), the recent ones
+        self._idle = False
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="store-commit", daemon=True)
         self._thread.start()
 
-    def submit(self, table: str, record: dict[str, Any], streamed: bool) -> Callable[[], None]:
-        """Queue a change; returns what waits until it is committed (raises StoreUnavailable
-        if it could not be)."""
+    def submit(self, table: str, record: dict[str, Any]) -> None:
+        """Queue a table's change (a DynamoDB Streams record) to keep; tables not kept are left."""
+        if self.tables is not None and table not in self.tables:
+            return
         with self._cond:
-            batch = self._filling
-            batch.changes.append((table, record, streamed))
-            self._cond.notify()
-        return batch.wait
+            self._filling.append((table, record))
+            if self._idle:
+                self._cond.notify_all()
+
+    def mark(self) -> int:
+        """Where the changes handed in from now on start (for sync)."""
+        with self._cond:
+            return self._batch
+
+    def sync(self, mark: int) -> None:
+        """Return once every change handed in so far is committed; raise StoreUnavailable if a
+        commit since mark failed (the changes it held are not durable)."""
+        with self._cond:
+            target = self._batch if self._filling else self._batch - 1
+            while self._committed < target:
+                self._cond.wait()
+            errors = [error for batch, error in self._failed if mark <= batch <= target]
+        if errors:
+            raise StoreUnavailable(f"the local store could not keep this write: {errors[-1]}")
 
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._filling.changes and not self._closed:
+                while not self._filling and not self._closed:
+                    self._idle = True
                     self._cond.wait()
-                batch = self._filling
-                if not batch.changes:
+                self._idle = False
+                if not self._filling:
                     return
-                self._filling = _Batch()
+                batch, changes = self._batch, self._filling
+                self._filling, self._batch = [], batch + 1
+            error = None
             try:
-                self.store.record_changes(batch.changes)
-            except Exception as error:
-                batch.error = f"{type(error).__name__}: {error}"
-            batch.done.set()
+                self.store.record_changes(
+                    [(table, self.convert(record), table in self.streamed) for table, record in changes]
+                )
+            except Exception as failure:
+                error = f"{type(failure).__name__}: {failure}"
+            with self._cond:
+                self._committed = batch
+                if error is not None:
+                    self._failed = [*self._failed[-99:], (batch, error)]
+                self._cond.notify_all()
 
     def close(self) -> None:
         """Commit what is queued, then stop."""
         with self._cond:
             self._closed = True
-            self._cond.notify()
+            self._cond.notify_all()
         self._thread.join(timeout=30)

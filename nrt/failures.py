@@ -58,6 +58,19 @@ def from_item(item: dict[str, Any]) -> Failure:
     )
 
 
+def to_item(failure: Failure) -> dict[str, Any]:
+    """A Failure as the failure store keeps it (DynamoDB JSON), as the workflow records one."""
+    return {
+        "failure_id": {"S": failure.failure_id},
+        "status": {"N": str(failure.status)},
+        "error": {"S": failure.error},
+        "cause": {"S": failure.cause},
+        "model": {"S": failure.model},
+        "failed_at": {"S": failure.failed_at},
+        "request": {"S": json.dumps(failure.request, separators=(",", ":"), ensure_ascii=False)},
+    }
+
+
 def scan(ddb: Any, table: str) -> Iterator[Failure]:
     """Every failure in the store, oldest first."""
     items: list[dict[str, Any]] = []

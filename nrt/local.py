@@ -4,12 +4,14 @@ default ports and URLs on 127.0.0.1. Everything that reads or writes local state
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import signal
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 HOST = "127.0.0.1"
 API_PORT = 3000
@@ -60,6 +62,40 @@ class StateDir:
     @property
     def dashboard(self) -> Path:
         return self.root / "dashboard.html"
+
+    @property
+    def owner(self) -> Path:
+        """Held (flock) by the one `nrt up` that uses this directory; it names that process."""
+        return self.root / "nrt-up.pid"
+
+
+class StateDirBusy(RuntimeError):
+    """Another `nrt up` holds the state directory."""
+
+
+def hold(state: StateDir) -> TextIO:
+    """Take the state directory for this process, or raise StateDirBusy naming who has it.
+
+    Two processes writing one state.db and one lake would each replay the other's journal and
+    stream. The lock is the kernel's (flock): it goes with the process, however it ends.
+    Keep what this returns open for as long as the directory is in use."""
+    state.root.mkdir(parents=True, exist_ok=True)
+    handle = open(state.owner, "a+")  # noqa: SIM115 (held for the process's life)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "?"
+        handle.close()
+        raise StateDirBusy(
+            f"another `nrt up` (pid {owner}) is using {state.root}; stop it, or give this one "
+            "another --state-dir"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 # --- children stop with their parent ---------------------------------------------------------

@@ -4,7 +4,6 @@ happens."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -28,19 +27,16 @@ def restore_tables(aws: EmbeddedAws, store: Store) -> dict[str, int]:
 
 
 def keep_changes(aws: EmbeddedAws, store: Store) -> GroupCommit:
-    """From now on every change to a provisioned table is kept in the store before the write
-    returns (and the streamed table's records in its change log). Close what it returns to
-    commit the last changes."""
-    tables = {aws.ctx.refs[t] for t in embedded.PROVISIONED_TABLES}
-    streamed = {aws.ctx.refs[t] for t in embedded.streamed_tables()}
-    committer = GroupCommit(store)
-
-    def keep(table: str, record: dict[str, Any]) -> Callable[[], None] | None:
-        if table not in tables:
-            return None
-        return committer.submit(table, record, streamed=table in streamed)
-
-    emulator.WIRING.table_changes = keep
+    """From now on every change to a provisioned table is kept in the store (and the streamed
+    table's records in its change log); answers wait for it (GroupCommit.sync). Close what it
+    returns to commit the last changes."""
+    committer = GroupCommit(
+        store,
+        tables={aws.ctx.refs[t] for t in embedded.PROVISIONED_TABLES},
+        streamed={aws.ctx.refs[t] for t in embedded.streamed_tables()},
+        convert=emulator.durable.wire_record,
+    )
+    emulator.WIRING.table_changes = committer
     return committer
 
 

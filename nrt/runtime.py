@@ -13,7 +13,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from functions.list_models.models import list_models
 from nrt import embedded, emulator, faults, health, restore, stream
@@ -23,7 +23,7 @@ from nrt.durable import GroupCommit, Store
 from nrt.embedded import EmbeddedAws
 from nrt.faults import Faults
 from nrt.hosts import ModelHost, ModelHostFailed, Supervisor, start_model_host
-from nrt.local import API_PORT, AWS_PORT, DEFAULT_STATE_DIR, StateDir, child_env
+from nrt.local import API_PORT, AWS_PORT, DEFAULT_STATE_DIR, StateDir, child_env, hold
 from training.inference import ARTIFACT
 from training.package import unpack
 from training.train import train
@@ -204,6 +204,7 @@ class LocalRuntime:
     store: Store | None = None
     supervisor: Supervisor | None = None
     committer: GroupCommit | None = None
+    _owner: TextIO | None = None  # the state directory's lock, held while running
     _stop: threading.Event = field(default_factory=threading.Event)
     # One sync at a time, and none after stop(): a host started during stop() would outlive it.
     _sync_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -217,7 +218,7 @@ class LocalRuntime:
         return lake_dir(self.state_dir)
 
     def start(self) -> LocalRuntime:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._owner = hold(StateDir(self.state_dir))
         embedded.ensure_port_free("127.0.0.1", self.api_port)
         self.aws = embedded.start(port=self.aws_port)
         embedded.provision(self.aws)
@@ -232,7 +233,7 @@ class LocalRuntime:
         self.stream = StreamWorker(
             self.aws.ctx.refs["PredictionsTable"], self.state_dir, self.flush_seconds, self.log
         ).start()
-        self.inference = Inference(self.aws, store=self.store)
+        self.inference = Inference(self.aws, store=self.store, committer=self.committer)
         resumed = self.inference.resume()
         if resumed:
             self.log(f"running {resumed} events accepted before the last stop")
@@ -418,3 +419,6 @@ class LocalRuntime:
             self.aws.stop()
         if self.store is not None:
             self.store.close()
+        if self._owner is not None:
+            self._owner.close()  # the next `nrt up` may take the state directory
+            self._owner = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,32 +28,19 @@ def wire_record(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_PENDING = threading.local()  # what this thread's write waits for before it returns
-
-TABLE_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
-
-
-def _waits() -> list[Callable[[], None]]:
-    if not hasattr(_PENDING, "waits"):
-        _PENDING.waits = []
-    found: list[Callable[[], None]] = _PENDING.waits
-    return found
-
-
 @patch(
     "fidelity",
     "a table and its change stream outlive the process",
     "tests/workflow/test_durable.py::test_every_change_a_table_takes_reaches_the_store_in_order",
 )
 def _patch_durable_changes() -> None:
-    from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import StreamShard
 
     # Every write to a table with a stream (put, update, delete, transactions) ends in
     # StreamShard.add, inside the atomic-writes lock: the one place to see each change in
     # the order the table took it. It is handed to the local stack's store there
-    # (WIRING.table_changes), and the write call waits for it to be kept once the lock is
-    # released, so the caller's answer comes after. Items loaded back at start are not changes.
+    # (WIRING.table_changes); the answer waits for the commit where it goes out (below, and
+    # the local API). Items loaded back at start are not changes.
     original_add = StreamShard.add
 
     def add(self: Any, old: Any, new: Any) -> None:
@@ -62,24 +49,34 @@ def _patch_durable_changes() -> None:
         original_add(self, old, new)
         sink = WIRING.table_changes
         if sink is not None and self.items:
-            wait = sink(self.table.name, wire_record(self.items[-1].record))
-            if wait is not None:
-                _waits().append(wait)
+            sink.submit(self.table.name, self.items[-1].record)
 
     _replace(StreamShard, "add", functools.wraps(original_add)(add))
 
-    for name in TABLE_WRITES:
-        original = getattr(DynamoDBBackend, name)
 
-        def kept(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
-            try:
-                return __original(self, *args, **kwargs)
-            finally:
-                waits, _PENDING.waits = _waits(), []
-                for wait in waits:
-                    wait()
+@patch(
+    "fidelity",
+    "a write over HTTP answers after its change is kept",
+    "tests/workflow/test_durable.py::test_a_write_over_http_answers_after_its_change_is_kept",
+)
+def _patch_durable_answers() -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-        _replace(DynamoDBBackend, name, functools.wraps(original)(kept))
+    # Every request to the embedded AWS's HTTP endpoint passes here: its answer goes out once
+    # the changes it made are committed (or as a 500 when they could not be). The server sends
+    # nothing before the application returns, so raising here is an error answer, not a cut one.
+    original_call = DomainDispatcherApplication.__call__
+
+    def call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        sink = WIRING.table_changes
+        if sink is None:
+            return original_call(self, environ, start_response)
+        mark = sink.mark()
+        answer = original_call(self, environ, start_response)
+        sink.sync(mark)
+        return answer
+
+    _replace(DomainDispatcherApplication, "__call__", functools.wraps(original_call)(call))
 
 
 @contextmanager

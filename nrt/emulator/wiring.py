@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 # Runs a training job on this machine: (job name, hyperparameters, channels) -> (model.tar.gz
 # bytes, the job's log).
 TrainingRunner = Callable[[str, dict[str, str], dict[str, dict[str, bytes]]], tuple[bytes, str]]
 # Calls a model host: (base URL, body, content type) -> (status, body).
 ModelCall = Callable[[str, bytes, str], tuple[int, bytes]]
-# Takes a table's change (table name, DynamoDB Streams record) to keep; returns what waits
-# until it is kept (the write that made it returns after), or None.
-TableChanges = Callable[[str, dict[str, Any]], Callable[[], None] | None]
+
+
+class TableChanges(Protocol):
+    """Keeps each table change. submit() is called inside the table's write lock with moto's
+    stream record (emulator.durable.wire_record makes it what DynamoDB Streams sends); a write
+    does not wait for it. Whoever answers a caller waits with sync(mark) (nrt/durable.py)."""
+
+    def submit(self, table: str, record: dict[str, Any]) -> None: ...
+
+    def mark(self) -> int: ...
+
+    def sync(self, mark: int) -> None: ...
+
 # Takes an S3 object that was written (bucket, key, body) or deleted (body None) to keep.
 ObjectChanges = Callable[[str, str, bytes | None], None]
 

@@ -1,5 +1,5 @@
-"""nrt/durable.py's GroupCommit: every change handed in is committed, in the order handed in,
-and whoever handed it in learns when it is kept, or that it could not be."""
+"""nrt/durable.py's GroupCommit: every change handed in is committed, in the order handed in;
+sync() returns once everything handed in before it is kept, or says that it could not be."""
 
 from __future__ import annotations
 
@@ -22,11 +22,14 @@ def change(sensor: str, n: int) -> dict[str, Any]:
 
 def test_concurrent_changes_are_all_kept_in_the_order_each_writer_handed_them_in(tmp_path: Path) -> None:
     store = Store(tmp_path / "state.db")
-    committer = GroupCommit(store)
+    committer = GroupCommit(store, streamed={"t"})
 
     def writer(sensor: str) -> None:
         for n in range(50):
-            committer.submit("t", change(sensor, n), streamed=True)()  # returns once kept
+            mark = committer.mark()
+            committer.submit("t", change(sensor, n))
+            committer.sync(mark)
+            assert [i["n"] for i in store.items("t") if i["sensor"] == {"S": sensor}][-1] == {"N": str(n)}
 
     threads = [threading.Thread(target=writer, args=(f"s{i}",)) for i in range(8)]
     for t in threads:
@@ -50,9 +53,28 @@ def test_a_change_the_store_cannot_keep_is_reported_to_its_writer(tmp_path: Path
     store = Store(tmp_path / "state.db")
     store.close()  # a store that fails every write
     committer = GroupCommit(store)
+    mark = committer.mark()
 
-    wait = committer.submit("t", change("s", 1), streamed=False)
+    committer.submit("t", change("s", 1))
 
     with pytest.raises(StoreUnavailable, match="could not keep this write"):
-        wait()
+        committer.sync(mark)
+    later = committer.mark()
+    committer.sync(later)  # nothing handed in since: nothing to report
+    committer.close()
+
+
+def test_a_table_not_kept_is_left_alone_and_conversion_happens_on_the_way_in(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    committer = GroupCommit(
+        store, tables={"kept"}, streamed={"kept"}, convert=lambda r: {**r, "eventName": r["eventName"].lower()}
+    )
+    mark = committer.mark()
+
+    committer.submit("kept", change("s", 1))
+    committer.submit("other", change("s", 2))
+    committer.sync(mark)
+
+    assert store.count("kept") == 1 and store.count("other") == 0
+    assert [c.record["eventName"] for c in store.changes_after(0)] == ["insert"]
     committer.close()

@@ -4,16 +4,45 @@ to the store (nrt/durable.py) before the call returns, and a fresh embedded AWS 
 from __future__ import annotations
 
 import io
+import json
 import threading
+import time
+import urllib.error
+import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from nrt import emulator
-from nrt.durable import Store
+from nrt.durable import GroupCommit, Store
 from nrt.embedded import EmbeddedAws
 from nrt.restore import endpoint_specs, keep_objects, restore_endpoints, restore_objects, restore_tables
+
+
+def kept_by() -> GroupCommit:
+    """What keeps the embedded AWS's table changes in these tests (as in `nrt up`)."""
+    committer = emulator.WIRING.table_changes
+    assert isinstance(committer, GroupCommit)
+    return committer
+
+
+@dataclass
+class Recorder:
+    """Takes table changes and only notes their table."""
+
+    tables: list[str]
+
+    def submit(self, table: str, record: dict[str, Any]) -> None:
+        self.tables.append(table)
+
+    def mark(self) -> int:
+        return 0
+
+    def sync(self, mark: int) -> None:
+        pass
 
 
 def test_every_change_a_table_takes_reaches_the_store_in_order(aws: EmbeddedAws, store: Store) -> None:
@@ -21,13 +50,17 @@ def test_every_change_a_table_takes_reaches_the_store_in_order(aws: EmbeddedAws,
     sensor = f"durable-{uuid.uuid4().hex[:6]}"
     key = {"sensor": {"S": sensor}, "timestamp_endpoint": {"S": "1#nrt-failure"}}
     before = store.last_change()
+    committer = kept_by()
+    mark = committer.mark()
 
     ddb.put_item(TableName=table, Item={**key, "prediction": {"S": "1"}})
     ddb.update_item(
         TableName=table, Key=key, UpdateExpression="SET prediction = :p", ExpressionAttributeValues={":p": {"S": "0"}}
     )
+    committer.sync(mark)
     kept = [i for i in store.items(table) if i["sensor"] == {"S": sensor}]
     ddb.delete_item(TableName=table, Key=key)
+    committer.sync(mark)
 
     assert kept == [{**key, "prediction": {"S": "0"}}]
     assert not [i for i in store.items(table) if i["sensor"] == {"S": sensor}]
@@ -41,8 +74,10 @@ def test_the_failure_store_is_kept_but_is_not_a_stream(aws: EmbeddedAws, store: 
     ddb, table = aws.client("dynamodb"), aws.ctx.refs["FailuresTable"]
     failure = f"durable-{uuid.uuid4().hex[:6]}"
     before = store.last_change()
+    mark = kept_by().mark()
 
     ddb.put_item(TableName=table, Item={"failure_id": {"S": failure}, "error": {"S": "ModelError"}})
+    kept_by().sync(mark)
 
     assert {"failure_id": {"S": failure}, "error": {"S": "ModelError"}} in list(store.items(table))
     assert store.last_change() == before
@@ -56,7 +91,7 @@ def test_items_loaded_back_are_in_the_table_and_are_not_changes(aws: EmbeddedAws
     earlier.record_change(table, {"eventName": "INSERT", "dynamodb": {"Keys": {}, "NewImage": item}}, streamed=False)
     changes: list[str] = []
     keep = emulator.WIRING.table_changes
-    emulator.WIRING.table_changes = lambda t, r: changes.append(t)
+    emulator.WIRING.table_changes = Recorder(changes)
     try:
         counts = restore_tables(aws, earlier)
     finally:
@@ -65,6 +100,54 @@ def test_items_loaded_back_are_in_the_table_and_are_not_changes(aws: EmbeddedAws
     assert counts[table] == 1
     assert ddb.get_item(TableName=table, Key={k: item[k] for k in ("sensor", "timestamp_endpoint")})["Item"] == item
     assert changes == []
+
+
+def test_a_write_over_http_answers_after_its_change_is_kept(aws: EmbeddedAws, tmp_path: Path) -> None:
+    table = aws.ctx.refs["FailuresTable"]
+    slow = Store(tmp_path / "state.db")
+    record_changes = slow.record_changes
+
+    def slowly(changes: list[tuple[str, dict[str, Any], bool]]) -> None:
+        time.sleep(0.5)  # a commit that takes its time: the answer must wait for it
+        record_changes(changes)
+
+    slow.record_changes = slowly  # type: ignore[method-assign]
+    committer = GroupCommit(slow, tables={table})
+    keep = emulator.WIRING.table_changes
+    emulator.WIRING.table_changes = committer
+    failure = f"http-{uuid.uuid4().hex[:6]}"
+    try:
+        # Over the embedded AWS's HTTP endpoint, as another process (the AWS CLI) writes; boto3
+        # in this process would be answered in-process.
+        status, _ = dynamodb_over_http(aws, "PutItem", {"TableName": table, "Item": {"failure_id": {"S": failure}}})
+        kept_at_answer = [i for i in slow.items(table) if i["failure_id"] == {"S": failure}]
+        slow.close()  # a store that can no longer write: the next write's answer is an error
+        refused, _ = dynamodb_over_http(aws, "PutItem", {"TableName": table, "Item": {"failure_id": {"S": "x"}}})
+    finally:
+        emulator.WIRING.table_changes = keep
+        committer.close()
+
+    assert status == 200
+    assert kept_at_answer == [{"failure_id": {"S": failure}}]
+    assert refused == 500
+
+
+def dynamodb_over_http(aws: EmbeddedAws, action: str, request: dict[str, Any]) -> tuple[int, bytes]:
+    credential = "Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/dynamodb/aws4_request"
+    message = urllib.request.Request(
+        aws.url,
+        data=json.dumps(request).encode(),
+        headers={
+            "X-Amz-Target": f"DynamoDB_20120810.{action}",
+            "Content-Type": "application/x-amz-json-1.0",
+            "Authorization": f"AWS4-HMAC-SHA256 {credential}, SignedHeaders=host, Signature=0",
+        },
+    )
+    try:
+        with urllib.request.urlopen(message, timeout=30) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
 
 
 def test_a_change_to_an_endpoint_or_its_tags_is_reported_before_the_call_returns(aws: EmbeddedAws) -> None:

@@ -372,3 +372,70 @@ def test_given_a_full_event_queue_when_another_event_comes_then_429_says_when_to
     assert [(status, retry) for status, retry, _ in answers] == [(202, None), (202, None), (429, "1")]
     assert answers[2][2]["error"] == "ServiceThrottled"
     assert inference.pending == 2  # the refused event was not kept
+
+
+def failure_item(aws: EmbeddedAws, failure_id: str) -> dict[str, Any] | None:
+    table = aws.ctx.refs["FailuresTable"]
+    found: dict[str, Any] | None = (
+        aws.client("dynamodb").get_item(TableName=table, Key={"failure_id": {"S": failure_id}}).get("Item")
+    )
+    return found
+
+
+def test_given_an_event_the_runtime_cannot_run_then_it_is_tried_3_times_then_recorded_as_failed(
+    aws, tmp_path, monkeypatch
+):
+    import time
+
+    from nrt import api
+    from nrt.durable import Store
+    from nrt.failures import from_item
+
+    tries: list[str] = []
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        tries.append(args[2])  # the execution's name
+        raise RuntimeError("the embedded AWS broke")
+
+    monkeypatch.setattr(api.emulator, "start_sync_execution", broken)
+    store = Store(tmp_path / "state.db")
+    inference = api.Inference(aws, async_workers=1, store=store)
+    body = reading("never", sensor="poison-1")
+
+    name = inference.start_execution(json.dumps(body))["executionArn"].rsplit(":", 1)[1]
+    deadline = time.monotonic() + 30
+    while store.accepted() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    inference.stop()
+
+    assert tries == [name] * 3  # then never again: not retried at every start
+    assert store.accepted() == []
+    item = failure_item(aws, name)
+    assert item is not None
+    failure = from_item(item)
+    assert (failure.status, failure.error, failure.replayable) == (503, "EventNotRun", True)
+    assert failure.request == body and failure.model == "never"
+    assert "RuntimeError: the embedded AWS broke" in failure.cause
+
+
+def test_given_an_event_whose_runs_ended_with_the_process_3_times_then_it_is_not_run_a_4th_time(
+    aws, tmp_path, monkeypatch
+):
+    from nrt import api
+    from nrt.durable import Store
+
+    store = Store(tmp_path / "state.db")
+    body = reading("never", sensor="poison-2")
+    store.accept("killed-thrice", json.dumps(body), 1.0)
+    for _ in range(3):
+        store.attempt("killed-thrice")  # as three starts that died running it left it
+    monkeypatch.setattr(api.emulator, "start_sync_execution", lambda *a, **k: pytest.fail("run a 4th time"))
+
+    inference = api.Inference(aws, async_workers=1, store=store)
+    assert inference.resume() == 1
+    left = inference.finish(timeout=30)
+    inference.stop()
+
+    assert left == 0 and store.accepted() == []
+    item = failure_item(aws, "killed-thrice")
+    assert item is not None and "3 runs ended with the process" in item["cause"]["S"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 
-from benchmarks.stack import Stack, child_processes, nrt_up
+from benchmarks.stack import Stack, child_processes, free_port, nrt_up
 from nrt.lake import parquet_files, read_rows, table_spec
 from tests.helpers import ROOT
 
@@ -102,6 +102,11 @@ def test_a_killed_stack_keeps_what_it_answered_and_its_tables_models_and_lake(tm
         assert post(f"{stack.url}/predictions", {**reading(0), "model": "failure", "data": [1, 2]})[0] == 400
         failures = failure_count(stack)
         objects = s3_objects(stack)
+        second = subprocess.run(
+            [*NRT, "up", "--state-dir", str(tmp_path), "--api-port", str(free_port()), "--aws-port", str(free_port())],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert second.returncode != 0 and f"another `nrt up` (pid {stack.process.pid})" in second.stderr
         for i in range(300):
             status, answer = post(f"{stack.url}/events", {**reading(i), "event_id": f"event-{i}"})
             if status == 202:

@@ -4,8 +4,8 @@ On AWS the tables, the Kinesis stream, a started execution and a deployed endpoi
 any process. The embedded AWS keeps them in memory, so the local stack writes them here as
 they change, and loads them back at the next start:
 
-- `items`: every provisioned table's items, written through by the embedded DynamoDB inside
-  the write itself (the 200 goes out after the commit);
+- `items`: every provisioned table's items, handed over by the embedded DynamoDB inside each
+  write and committed by GroupCommit (the 200 goes out after the commit);
 - `changes`: the predictions table's change records in order, each with its own number: the
   local stand-in for the Kinesis data stream, which the stream worker reads from its
   checkpoint on (in its own process, so it drains even after `nrt up` died);

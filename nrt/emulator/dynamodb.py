@@ -63,7 +63,7 @@ def stream_records_json(page: dict[str, Any]) -> str:
 @patch(
     "speed",
     "GetRecords pages are dumped as they are",
-    "tests/workflow/test_emulator.py::test_get_records_answers_what_moto_s_own_serializer_answers",
+    "tests/workflow/test_emulator_speed.py::test_get_records_answers_what_moto_s_own_serializer_answers",
 )
 def _patch_stream_records() -> None:
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler

@@ -121,7 +121,7 @@ class InProcessClient:
 @patch(
     "speed",
     "each handler class's actions are listed once",
-    "tests/workflow/test_emulator.py::test_each_handler_class_s_actions_are_listed_once_and_include_what_compat_adds",
+    "tests/workflow/test_emulator_speed.py::test_each_handler_class_s_actions_are_listed_once_and_include_what_compat_adds",
 )
 def _patch_action_lookup() -> None:
     from moto.core import responses
@@ -141,7 +141,7 @@ def _patch_action_lookup() -> None:
 @patch(
     "speed",
     "one boto3 client per service, calls reach moto in process",
-    "tests/workflow/test_emulator.py::test_every_task_service_reuses_one_client_per_service",
+    "tests/workflow/test_emulator_speed.py::test_every_task_service_reuses_one_client_per_service",
 )
 def _patch_client_cache() -> None:
     from moto.core.models import botocore_stubber
@@ -170,7 +170,7 @@ def _patch_client_cache() -> None:
 @patch(
     "speed",
     "each definition is parsed once",
-    "tests/workflow/test_emulator.py::test_one_parsed_definition_serves_concurrent_executions_without_mixing_them",
+    "tests/workflow/test_emulator_speed.py::test_one_parsed_definition_serves_concurrent_executions_without_mixing_them",
 )
 def _patch_parse_cache() -> None:
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
@@ -194,7 +194,7 @@ def _patch_parse_cache() -> None:
 # --- compile each JSONPath once -----------------------------------------------------------
 
 
-@patch("speed", "each JSONPath is compiled once", "tests/workflow/test_emulator.py::test_jsonpaths_are_compiled_once")
+@patch("speed", "each JSONPath is compiled once", "tests/workflow/test_emulator_speed.py::test_jsonpaths_are_compiled_once")
 def _patch_jsonpath_cache() -> None:
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.utils import json_path
@@ -238,7 +238,7 @@ def json_deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
 @patch(
     "speed",
     "state data is deep-copied by a JSON-specific copier",
-    "tests/workflow/test_emulator.py::test_the_interpreter_uses_the_json_deepcopy",
+    "tests/workflow/test_emulator_speed.py::test_the_interpreter_uses_the_json_deepcopy",
 )
 def _patch_json_deepcopy() -> None:
     from moto.stepfunctions.parser.asl.eval import program_state as ps
@@ -257,7 +257,7 @@ def _patch_json_deepcopy() -> None:
 @patch(
     "speed",
     "states without TimeoutSeconds run in the caller thread",
-    "tests/workflow/test_emulator.py::test_a_task_runs_in_its_own_thread_only_when_it_declares_a_timeout",
+    "tests/workflow/test_emulator_speed.py::test_a_task_runs_in_its_own_thread_only_when_it_declares_a_timeout",
 )
 def _patch_inline_states() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
@@ -302,7 +302,7 @@ def _patch_inline_states() -> None:
 @patch(
     "speed",
     "programs without TimeoutSeconds run in the caller thread",
-    "tests/workflow/test_emulator.py::test_an_execution_with_a_timeout_still_times_out",
+    "tests/workflow/test_emulator_speed.py::test_an_execution_with_a_timeout_still_times_out",
 )
 def _patch_inline_programs() -> None:
     from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
@@ -330,7 +330,7 @@ def _patch_inline_programs() -> None:
 @patch(
     "speed",
     "Map iterations read the Map input in place",
-    "tests/workflow/test_emulator.py::test_map_iterations_read_the_map_input_without_changing_it_for_each_other",
+    "tests/workflow/test_emulator_speed.py::test_map_iterations_read_the_map_input_without_changing_it_for_each_other",
 )
 def _patch_item_selector_input() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
@@ -359,7 +359,7 @@ def _patch_item_selector_input() -> None:
 @patch(
     "speed",
     "a Map starts at most one worker per item",
-    "tests/workflow/test_emulator.py::test_a_map_starts_at_most_one_worker_per_item_and_no_thread_per_iteration",
+    "tests/workflow/test_emulator_speed.py::test_a_map_starts_at_most_one_worker_per_item_and_no_thread_per_iteration",
 )
 def _patch_map_workers() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.inline_iteration_component import (

@@ -1,0 +1,391 @@
+"""nrt/emulator/speed.py (and the stream-records speed-up in nrt/emulator/dynamodb.py): how each
+speed-up does its job, on the live embedded AWS. What the workflow answers is the fidelity
+tests' business (tests/workflow/test_emulator.py), which also pass with the speed-ups off."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from typing import Any, ClassVar
+
+import pytest
+
+from nrt import emulator
+from tests.helpers.emulator import INVOKE, make_machine, sync
+
+
+def test_one_parsed_definition_serves_concurrent_executions_without_mixing_them(aws):
+    arn = make_machine(
+        aws,
+        {
+            "Tag": {
+                "Type": "Pass",
+                "Parameters": {"n.$": "$.n", "twice.$": "States.MathAdd($.n, $.n)"},
+                "Next": "Out",
+            },
+            "Out": {"Type": "Pass", "End": True},
+        },
+        "Tag",
+    )
+    outputs: dict[int, Any] = {}
+
+    def go(n: int) -> None:
+        outputs[n] = json.loads(sync(aws, arn, {"n": n})["output"])
+
+    threads = [threading.Thread(target=go, args=(n,)) for n in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert outputs == {n: {"n": n, "twice": 2 * n} for n in range(24)}
+
+
+@pytest.mark.parametrize("module", ["asl.utils.json_path", "asl.component.common.path.result_path"])
+def test_jsonpaths_are_compiled_once(aws, module):
+    import importlib
+
+    parse = importlib.import_module(f"moto.stepfunctions.parser.{module}").parse
+    parse("$.emulator.cache")
+    before = parse.cache_info().hits
+    parse("$.emulator.cache")
+    assert parse.cache_info().hits == before + 1
+
+
+def test_finished_threads_are_let_go_after_each_execution(aws):
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    arn = make_machine(aws, {"Echo": {"Type": "Pass", "End": True}}, "Echo")
+    for _ in range(20):
+        sync(aws, arn, {})
+
+    assert len(TMP_THREADS) < 10
+
+
+def test_blobs_to_strings_reads_streams_and_decodes_bytes():
+    out = emulator.sdk_tasks.blobs_to_strings({"Body": io.BytesIO(b'{"a": 1}'), "Raw": b"x", "N": 3})
+    assert out == {"Body": '{"a": 1}', "Raw": "x", "N": 3}
+
+
+def test_model_host_connections_are_kept_alive_and_shared_across_threads(aws, model_host):
+    host = model_host("compat-pool")
+    body = b'{"instances": [[1, 2, 3]]}'
+
+    def call() -> None:
+        assert emulator.invoke_model_host(host.url, body, "application/json")[0] == 200
+
+    for _ in range(3):
+        worker = threading.Thread(target=call)  # moto runs each task state in a thread of its own
+        worker.start()
+        worker.join()
+
+    assert emulator.sagemaker._idle[host.url].qsize() == 1
+    assert len(host.requests) == 3
+
+
+def test_json_deepcopy_makes_an_independent_equal_copy_and_defers_other_types():
+    import datetime as dt
+
+    original = {"a": [1, 2.5, {"b": None, "c": True}], "s": "x", "when": dt.datetime(2020, 1, 1)}
+
+    copied = emulator.speed.json_deepcopy(original)
+    copied["a"][2]["b"] = "changed"
+    copied["a"].append(3)
+
+    assert original == {"a": [1, 2.5, {"b": None, "c": True}], "s": "x", "when": dt.datetime(2020, 1, 1)}
+    assert copied["when"] == original["when"]
+    memo: dict[int, Any] = {}
+    assert emulator.speed.json_deepcopy([original], memo) == [original]
+
+
+def test_the_program_s_state_is_copied_field_by_field_into_an_independent_object(aws):
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramError, ProgramRunning
+
+    running = ProgramRunning()
+    running.next_state_name = "Validate"
+    copied = emulator.speed.json_deepcopy(running)
+    copied.next_state_name = "Respond"
+    assert type(copied) is ProgramRunning
+    assert (running.next_state_name, copied.next_state_name) == ("Validate", "Respond")
+
+    failed = ProgramError({"error": "States.TaskFailed", "cause": "model"})
+    copied_error = emulator.speed.json_deepcopy(failed)
+    copied_error.error["cause"] = "changed"
+    assert failed.error == {"error": "States.TaskFailed", "cause": "model"}
+
+
+def test_the_interpreter_uses_the_json_deepcopy(aws):
+    from moto.stepfunctions.parser.asl.eval import states
+
+    assert states.copy.deepcopy is emulator.speed.json_deepcopy
+
+
+def test_every_task_service_reuses_one_client_per_service(aws):
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk,
+        state_task_service_dynamodb,
+    )
+
+    for module in (state_task_service_dynamodb, state_task_service_aws_sdk):
+        first = module.boto_client_for("us-east-1", "dynamodb")
+        assert module.boto_client_for("us-east-1", "dynamodb") is first
+
+
+def test_each_handler_class_s_actions_are_listed_once_and_include_what_compat_adds(aws):
+    from moto.core import responses
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    listed = responses.method_names_from_class(StepFunctionResponse)  # type: ignore[attr-defined]
+    assert responses.method_names_from_class(StepFunctionResponse) is listed  # type: ignore[attr-defined]
+    assert {"start_execution", "start_sync_execution"} <= listed
+
+
+def test_the_workflow_s_calls_reach_moto_in_process_without_botocore_s_send_path(aws, monkeypatch):
+    from botocore.endpoint import Endpoint
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    client = boto_client.boto_client_for("us-east-1", "dynamodb")
+    assert isinstance(client, emulator.speed.InProcessClient)
+
+    def no_network(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("went through botocore's send path")
+
+    monkeypatch.setattr(Endpoint, "make_request", no_network)
+    table = aws.ctx.refs["PredictionsTable"]
+    key = {"sensor": {"S": "in-process"}, "timestamp_endpoint": {"S": "1700000000000#nrt-x"}}
+    item = {**key, "timestamp": {"N": "1700000000000"}, "event_id": {"S": "e-1"}, "probability": {"N": "0.25"}}
+    client.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(sensor)")
+    answer = client.get_item(TableName=table, Key=key, ConsistentRead=True)
+    monkeypatch.undo()
+
+    # Written where boto3 reads it, and answered in boto3's shape.
+    expected = aws.client("dynamodb").get_item(TableName=table, Key=key, ConsistentRead=True)
+    assert answer["Item"] == expected["Item"] == item
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_an_in_process_call_that_fails_raises_boto3_s_error_class_with_its_status(aws):
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    client = boto_client.boto_client_for("us-east-1", "dynamodb")
+    table = aws.ctx.refs["PredictionsTable"]
+    item = {"sensor": {"S": "in-process-twice"}, "timestamp_endpoint": {"S": "1700000000000#nrt-x"}}
+    row = {**item, "timestamp": {"N": "1700000000000"}}
+    client.put_item(TableName=table, Item=row, ConditionExpression="attribute_not_exists(sensor)")
+
+    with pytest.raises(client.exceptions.ConditionalCheckFailedException) as failed:
+        client.put_item(TableName=table, Item=row, ConditionExpression="attribute_not_exists(sensor)")
+    assert failed.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_item(TableName="no-such-table", Key=item)
+
+
+def test_an_in_process_call_answers_a_blob_as_a_stream_as_boto3_does(aws, model_host):
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    host = model_host("compat-in-process")
+    client = boto_client.boto_client_for("us-east-1", "sagemaker-runtime")
+    endpoint = f"{aws.prefix}compat-in-process"
+    features = b'{"instances": [[1, 2, 3]]}'
+    answer = client.invoke_endpoint(EndpointName=endpoint, ContentType="application/json", Body=features)
+    assert json.loads(answer["Body"].read())["predictions"]
+    assert host.requests[-1] == {"instances": [[1, 2, 3]]}
+    assert client.meta.service_model.service_name == "sagemaker-runtime"
+
+
+class _CountingThread(threading.Thread):
+    started: ClassVar[list[_CountingThread]] = []
+
+    def start(self) -> None:
+        _CountingThread.started.append(self)
+        super().start()
+
+
+@pytest.mark.parametrize(("timeout", "threads"), [(None, 0), (30, 1)])
+def test_a_task_runs_in_its_own_thread_only_when_it_declares_a_timeout(aws, model_host, monkeypatch, timeout, threads):
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+
+    model_host("compat-inline")
+    state = {**INVOKE, **({"TimeoutSeconds": timeout} if timeout else {})}
+    arn = make_machine(aws, {"Invoke": state}, "Invoke")
+    monkeypatch.setattr(execute_state, "Thread", _CountingThread)
+    _CountingThread.started.clear()
+
+    result = sync(aws, arn, {"endpoint": "nrt-compat-inline", "body": '{"instances": [[12, 87, 20]]}'})
+
+    assert result["status"] == "SUCCEEDED", result
+    assert len(_CountingThread.started) == threads
+
+
+def _interpreter_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the target of every thread moto's interpreter starts from now on."""
+    started: list[str] = []
+    start = threading.Thread.start
+
+    def counting_start(self: threading.Thread) -> None:
+        target = getattr(self, "_target", None)
+        if target is not None and getattr(target, "__module__", "").startswith("moto.stepfunctions"):
+            started.append(target.__qualname__)
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    return started
+
+
+def test_a_map_starts_at_most_one_worker_per_item_and_no_thread_per_iteration(aws, monkeypatch):
+    arn = make_machine(
+        aws,
+        {
+            "Each": {
+                "Type": "Map",
+                "MaxConcurrency": 10,
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "Double",
+                    "States": {
+                        "Double": {"Type": "Pass", "Parameters": {"twice.$": "States.MathAdd($, $)"}, "End": True}
+                    },
+                },
+                "End": True,
+            }
+        },
+        "Each",
+    )
+    started = _interpreter_threads(monkeypatch)
+
+    result = sync(aws, arn, {"items": [1, 2, 3]})
+
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"]) == [{"twice": 2}, {"twice": 4}, {"twice": 6}]
+    # Three Map workers, not ten; no thread per iteration's program, nor for the execution's.
+    assert started == ["IterationWorker.eval"] * 3
+
+    started.clear()
+    assert json.loads(sync(aws, arn, {"items": [5]})["output"]) == [{"twice": 10}]
+    assert started == []  # one item: its worker runs in the Map's own thread
+
+
+def test_an_execution_with_a_timeout_still_times_out(aws):
+    import time
+
+    arn = make_machine(aws, {"Hold": {"Type": "Wait", "Seconds": 5, "End": True}}, "Hold")
+    sfn = aws.client("stepfunctions")
+    definition = {
+        "StartAt": "Hold",
+        "TimeoutSeconds": 1,
+        "States": {"Hold": {"Type": "Wait", "Seconds": 5, "End": True}},
+    }
+    sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(definition))
+
+    started = time.monotonic()
+    result = sync(aws, arn, {})
+
+    assert result["status"] == "TIMED_OUT", result
+    assert time.monotonic() - started < 4
+
+
+def test_a_task_that_declares_a_timeout_still_times_out(aws, model_host):
+    import time
+
+    def slow(request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        time.sleep(2.5)
+        return 200, {"predictions": []}
+
+    model_host("compat-slow", slow)
+    arn = make_machine(aws, {"Invoke": {**INVOKE, "TimeoutSeconds": 1}}, "Invoke")
+
+    result = sync(aws, arn, {"endpoint": "nrt-compat-slow", "body": "{}"})
+
+    assert result["status"] == "FAILED"
+    assert result["error"] == "States.Timeout"
+
+
+def test_an_inline_task_error_still_reaches_its_catch(aws, model_host):
+    model_host("compat-catch", lambda _: (500, {"message": "boom"}))
+    state = {
+        **{k: v for k, v in INVOKE.items() if k != "End"},
+        "Next": "Ok",
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": "Caught"}],
+    }
+    arn = make_machine(
+        aws,
+        {"Invoke": state, "Ok": {"Type": "Succeed"}, "Caught": {"Type": "Pass", "End": True}},
+        "Invoke",
+    )
+
+    result = sync(aws, arn, {"endpoint": "nrt-compat-catch", "body": "{}"})
+
+    assert result["status"] == "SUCCEEDED", result
+    output = json.loads(result["output"])
+    assert output["caught"]["Error"] == "SageMakerRuntime.ModelErrorException"
+    assert output["endpoint"] == "nrt-compat-catch"
+
+
+def test_get_records_answers_what_moto_s_own_serializer_answers(aws):
+    from moto.core.responses import ActionResult
+    from moto.dynamodbstreams.models import dynamodbstreams_backends
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    ddb, streams = aws.client("dynamodb"), aws.client("dynamodbstreams")
+    table = aws.ctx.refs["PredictionsTable"]
+    key = {"sensor": {"S": "stream-page"}, "timestamp_endpoint": {"S": "1700000000000#nrt-x"}}
+    ddb.put_item(
+        TableName=table,
+        Item={**key, "timestamp": {"N": "1700000000000"}, "probability": {"N": "0.5"}, "features": {"S": "[1,2]"}},
+    )
+    ddb.update_item(
+        TableName=table, Key=key, UpdateExpression="SET probability = :p", ExpressionAttributeValues={":p": {"N": "1"}}
+    )
+    ddb.delete_item(TableName=table, Key=key)
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
+    page = dynamodbstreams_backends[aws.ctx.account][aws.ctx.region].get_records(iterator, 1000)
+
+    moto_handler = DynamoDBStreamsHandler()
+    moto_handler.current_account, moto_handler.region = aws.ctx.account, aws.ctx.region
+    moto_handler.headers = {"X-Amz-Target": "DynamoDBStreams_20120810.GetRecords"}
+    moto_handler.response_headers = {}
+    moto_handler._get_action = lambda: "GetRecords"  # type: ignore[method-assign]
+    _, _, moto_body = moto_handler.serialized(ActionResult(page))
+
+    assert json.loads(emulator.dynamodb.stream_records_json(page)) == json.loads(moto_body)
+    answered = streams.get_records(ShardIterator=iterator)["Records"]
+    mine = [r for r in answered if r["dynamodb"]["Keys"] == key]
+    assert [r["eventName"] for r in mine] == ["INSERT", "MODIFY", "REMOVE"]
+    assert mine[1]["dynamodb"]["OldImage"]["probability"] == {"N": "0.5"}
+    assert mine[1]["dynamodb"]["ApproximateCreationDateTime"].tzinfo is not None
+
+
+def test_map_iterations_read_the_map_input_without_changing_it_for_each_other(aws):
+    arn = make_machine(
+        aws,
+        {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemSelector": {"value.$": "$$.Map.Item.Value", "shared.$": "$.shared"},
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "Mark",
+                    "States": {
+                        # Writes into this iteration's copy of the shared part.
+                        "Mark": {"Type": "Pass", "InputPath": "$.value", "ResultPath": "$.shared.seen", "End": True}
+                    },
+                },
+                "ResultPath": "$.results",
+                "End": True,
+            }
+        },
+        "Each",
+    )
+
+    output = json.loads(sync(aws, arn, {"items": [1, 2, 3], "shared": {"tag": "t"}})["output"])
+
+    assert output["shared"] == {"tag": "t"}
+    assert output["results"] == [{"value": v, "shared": {"tag": "t", "seen": v}} for v in (1, 2, 3)]

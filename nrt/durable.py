@@ -190,7 +190,6 @@ class Store:
             rows = self._db.execute("SELECT name, spec FROM endpoints ORDER BY name").fetchall()
         return {str(n): json.loads(s) for n, s in rows}
 
-
     # --- S3 objects ---------------------------------------------------------------------------
 
     def save_object(self, bucket: str, key: str, body: bytes | None) -> None:

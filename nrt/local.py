@@ -88,8 +88,7 @@ def hold(state: StateDir) -> TextIO:
         owner = handle.read().strip() or "?"
         handle.close()
         raise StateDirBusy(
-            f"another `nrt up` (pid {owner}) is using {state.root}; stop it, or give this one "
-            "another --state-dir"
+            f"another `nrt up` (pid {owner}) is using {state.root}; stop it, or give this one another --state-dir"
         ) from None
     handle.seek(0)
     handle.truncate()

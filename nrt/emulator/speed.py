@@ -194,7 +194,9 @@ def _patch_parse_cache() -> None:
 # --- compile each JSONPath once -----------------------------------------------------------
 
 
-@patch("speed", "each JSONPath is compiled once", "tests/workflow/test_emulator_speed.py::test_jsonpaths_are_compiled_once")
+@patch(
+    "speed", "each JSONPath is compiled once", "tests/workflow/test_emulator_speed.py::test_jsonpaths_are_compiled_once"
+)
 def _patch_jsonpath_cache() -> None:
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.utils import json_path

@@ -24,6 +24,7 @@ class TableChanges(Protocol):
 
     def sync(self, mark: int) -> None: ...
 
+
 # Takes an S3 object that was written (bucket, key, body) or deleted (body None) to keep.
 ObjectChanges = Callable[[str, str, bytes | None], None]
 

@@ -4,8 +4,6 @@ also when the stream worker dies mid-flush and is restarted; then queried and ch
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,35 +14,21 @@ from typing import Any
 
 import pytest
 
+from benchmarks.stack import Stack, nrt_up
 from nrt.lake import read_rows, table_spec
-from tests.helpers import ROOT, free_port
+from nrt.stream import CRASH_BEFORE_CHECKPOINT
+from tests.helpers import ROOT
 
 NRT = [sys.executable, "-m", "nrt.cli"]
 READINGS = 150
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """`nrt up` whose stream worker crashes once after its first write, before its checkpoint."""
-    api_port, aws_port = free_port(), free_port()
     state = tmp_path_factory.mktemp("lake-state")
-    env = {**os.environ, "NRT_STREAM_CRASH_BEFORE_CHECKPOINT": "1"}
-    proc = subprocess.Popen(
-        [*NRT, "up", "--api-port", str(api_port), "--aws-port", str(aws_port), "--state-dir", str(state),
-         "--flush-seconds", "1"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    banner = []
-    while "Ctrl-C" not in (line := proc.stdout.readline()) and line:
-        banner.append(line)
-    assert line, "".join(banner)
-    yield {"url": f"http://127.0.0.1:{api_port}", "proc": proc, "state": state, "banner": "".join(banner)}
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with nrt_up("--flush-seconds", "1", env={CRASH_BEFORE_CHECKPOINT: "1"}, state=state) as running:
+        yield running
 
 
 def produce(url: str, count: int, seed: int) -> dict[str, Any]:
@@ -74,21 +58,21 @@ def worker_pid(state: Path) -> int:
 
 
 def test_up_names_the_lake_and_the_dashboard(stack):
-    assert f"dashboard     {stack['url']}/dashboard" in stack["banner"]
-    assert "flushed every 1 s" in stack["banner"]
+    assert f"dashboard     {stack.url}/dashboard" in stack.banner
+    assert "flushed every 1 s" in stack.banner
 
 
 def test_every_reading_is_one_row_in_the_lake_through_a_crash_mid_flush_and_a_kill(stack):
-    state = stack["state"]
+    state = stack.state
     lake = state / "lake"
-    produce(stack["url"], READINGS // 3, seed=1)
+    produce(stack.url, READINGS // 3, seed=1)
     wait_for_rows(lake, 1, timeout=30)
     # The injected crash: the first object was written and the checkpoint was not.
     assert (state / "checkpoints" / "stream.crashed").exists()
 
     first_worker = worker_pid(state)
     killer = subprocess.Popen([sys.executable, "-c", f"import os, time; time.sleep(1.0); os.kill({first_worker}, 9)"])
-    produce(stack["url"], READINGS - READINGS // 3, seed=2)
+    produce(stack.url, READINGS - READINGS // 3, seed=2)
     killer.wait(timeout=30)
 
     rows = wait_for_rows(lake, READINGS)
@@ -101,7 +85,7 @@ def test_every_reading_is_one_row_in_the_lake_through_a_crash_mid_flush_and_a_ki
 
 
 def test_the_lake_is_queried_with_the_athena_sql(stack):
-    lake = stack["state"] / "lake"
+    lake = stack.state / "lake"
     count = subprocess.run(
         [*NRT, "query", "-e", "SELECT count(*) AS n FROM predictions", "--format", "json", "--lake", str(lake)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
@@ -120,7 +104,7 @@ def test_the_lake_is_queried_with_the_athena_sql(stack):
 
 
 def test_the_running_stack_serves_the_dashboard(stack):
-    with urllib.request.urlopen(f"{stack['url']}/dashboard", timeout=60) as resp:
+    with urllib.request.urlopen(f"{stack.url}/dashboard", timeout=60) as resp:
         page = resp.read().decode()
         assert resp.status == 200
         assert resp.headers["Content-Type"] == "text/html; charset=utf-8"
@@ -131,7 +115,7 @@ def test_the_running_stack_serves_the_dashboard(stack):
 def test_nrt_dashboard_writes_the_page(stack, tmp_path):
     out = tmp_path / "page.html"
     done = subprocess.run(
-        [*NRT, "dashboard", "--lake", str(stack["state"] / "lake"), "--out", str(out)],
+        [*NRT, "dashboard", "--lake", str(stack.state / "lake"), "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
@@ -166,7 +150,7 @@ def test_the_same_event_sent_many_times_concurrently_is_one_item_and_one_lake_ro
 
     def send(_: int) -> tuple[int, Any]:
         req = urllib.request.Request(
-            f"{stack['url']}/predictions", data=body, method="POST", headers={"Content-Type": "application/json"}
+            f"{stack.url}/predictions", data=body, method="POST", headers={"Content-Type": "application/json"}
         )
         with urllib.request.urlopen(req, timeout=120) as resp:
             return resp.status, json.loads(resp.read())
@@ -179,7 +163,7 @@ def test_the_same_event_sent_many_times_concurrently_is_one_item_and_one_lake_ro
     assert {(a["prediction"], a["probability"]) for _, a in answers} == {
         (answers[0][1]["prediction"], answers[0][1]["probability"])
     }
-    lake = stack["state"] / "lake"
+    lake = stack.state / "lake"
     deadline = time.monotonic() + 60
     while (
         not any(r["event_id"] == "idem-event-1" for r in read_rows(lake, table_spec())) and time.monotonic() < deadline

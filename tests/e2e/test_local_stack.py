@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks.stack import Stack, nrt_up
 from tests.helpers import ROOT, free_port
 
 NRT = [sys.executable, "-m", "nrt.cli"]
@@ -32,53 +33,20 @@ def request(url: str, body: bytes | None = None, headers: dict[str, str] | None 
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    api_port, aws_port = free_port(), free_port()
-    state = tmp_path_factory.mktemp("state")
-    proc = subprocess.Popen(
-        [
-            *NRT,
-            "up",
-            "--api-port",
-            str(api_port),
-            "--aws-port",
-            str(aws_port),
-            "--state-dir",
-            str(state),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    lines = []
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        lines.append(line)
-        if "Ctrl-C" in line or not line:
-            break
-    assert "Ctrl-C" in "".join(lines), "".join(lines)
-    yield {
-        "url": f"http://127.0.0.1:{api_port}",
-        "proc": proc,
-        "banner": "".join(lines),
-        "state": state,
-    }
-    if proc.poll() is None:
-        proc.kill()
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with nrt_up(state=tmp_path_factory.mktemp("state")) as running:
+        yield running
 
 
 def test_up_prints_the_urls_on_loopback(stack):
-    assert f"local API     {stack['url']}" in stack["banner"]
-    assert "embedded AWS  http://127.0.0.1:" in stack["banner"]
-    assert (stack["state"] / "models" / "failure" / "model.joblib").exists()
+    assert f"local API     {stack.url}" in stack.banner
+    assert "embedded AWS  http://127.0.0.1:" in stack.banner
+    assert (stack.state / "models" / "failure" / "model.joblib").exists()
 
 
 def test_the_producer_streams_readings_and_every_one_is_answered(stack):
     result = subprocess.run(
-        [sys.executable, "producer/producer.py", "--url", stack["url"], "--count", "60", "--rate", "0",
+        [sys.executable, "producer/producer.py", "--url", stack.url, "--count", "60", "--rate", "0",
          "--sensors", "3", "--json", "--seed", "3"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -92,7 +60,7 @@ def test_the_producer_streams_readings_and_every_one_is_answered(stack):
 
 def test_batches_of_50_are_answered_reading_by_reading(stack):
     result = subprocess.run(
-        [*NRT, "produce", "--url", stack["url"], "--count", "100", "--batch", "50", "--rate", "0", "--json"],
+        [*NRT, "produce", "--url", stack.url, "--count", "100", "--batch", "50", "--rate", "0", "--json"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 
@@ -108,7 +76,7 @@ def failure_shaped(sensor: str, timestamp: int) -> dict[str, Any]:
 def test_a_prediction_answer_has_the_contracts_fields(stack):
     body = failure_shaped("e2e-1", 1_700_000_000_000)
 
-    status, answer = request(stack["url"] + "/predictions", json.dumps(body).encode())
+    status, answer = request(stack.url + "/predictions", json.dumps(body).encode())
 
     assert status == 200
     assert {"event_id", "sensor", "model", "endpoint", "prediction", "probability"} <= set(answer)
@@ -133,7 +101,7 @@ READING = b'{"sensor":"s","model":"%s","timestamp":1700000000000,"data":%s}'
     ],
 )  # fmt: skip
 def test_the_local_api_answers_bad_requests_with_4xx_json(stack, path, body, status, error):
-    got, answer = request(stack["url"] + path, body, {"Content-Type": "application/json"})
+    got, answer = request(stack.url + path, body, {"Content-Type": "application/json"})
 
     assert got == status
     assert answer["error"] == error
@@ -143,13 +111,13 @@ def test_the_local_api_answers_bad_requests_with_4xx_json(stack, path, body, sta
 def test_events_are_accepted_with_202_and_scored_in_the_background(stack):
     body = failure_shaped("async-1", 1_700_000_000_500)
 
-    status, answer = request(stack["url"] + "/events", json.dumps(body).encode())
+    status, answer = request(stack.url + "/events", json.dumps(body).encode())
     assert status == 202
     assert answer["status"] == "accepted" and answer["id"]
 
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        again, stored = request(stack["url"] + "/predictions", json.dumps(body).encode())
+        again, stored = request(stack.url + "/predictions", json.dumps(body).encode())
         if again == 200 and stored["duplicate"]:
             break
         time.sleep(0.2)
@@ -157,7 +125,7 @@ def test_events_are_accepted_with_202_and_scored_in_the_background(stack):
 
 
 def test_models_lists_the_default_model(stack):
-    status, listing = request(stack["url"] + "/models")
+    status, listing = request(stack.url + "/models")
     assert status == 200
     assert listing["prefix"] == "nrt-"
     assert {
@@ -169,7 +137,7 @@ def test_models_lists_the_default_model(stack):
         "features": ["a", "b", "c"],
         "feature_count": 3,
     } in listing["models"]
-    shown = subprocess.run([*NRT, "models", "--url", stack["url"]], cwd=ROOT, capture_output=True, text=True)
+    shown = subprocess.run([*NRT, "models", "--url", stack.url], cwd=ROOT, capture_output=True, text=True)
     assert shown.returncode == 0
     assert "failure" in shown.stdout and "binary" in shown.stdout and "a, b, c" in shown.stdout
 
@@ -187,20 +155,20 @@ def _predict_with(url: str, model: str, timeout: float) -> tuple[int, Any]:
 
 
 def test_a_model_deployed_with_local_is_served_by_the_running_stack_within_seconds(stack):
-    state = stack["state"]
+    state = stack.state
     trained = subprocess.run(
         [*NRT, "train", "e2e-pump", "--rows", "2000", "--state-dir", str(state)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
-    aws_port = stack["banner"].split("embedded AWS  http://127.0.0.1:", 1)[1].split()[0]
+    aws_port = stack.banner.split("embedded AWS  http://127.0.0.1:", 1)[1].split()[0]
 
     deployed = subprocess.run(
         [*NRT, "deploy-model", "e2e-pump", "--local", "--aws-port", aws_port, "--state-dir", str(state)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     started = time.monotonic()
-    status, answer = _predict_with(stack["url"], "e2e-pump", timeout=15)
+    status, answer = _predict_with(stack.url, "e2e-pump", timeout=15)
 
     assert deployed.returncode == 0, deployed.stderr
     assert "created nrt-e2e-pump -> nrt-e2e-pump-" in deployed.stdout
@@ -208,12 +176,12 @@ def test_a_model_deployed_with_local_is_served_by_the_running_stack_within_secon
     assert status == 200, answer
     assert (answer["endpoint"], answer["prediction"]) == ("nrt-e2e-pump", 1)
     assert time.monotonic() - started < 15
-    models = {m["model"]: m for m in request(f"{stack['url']}/models")[1]["models"]}
+    models = {m["model"]: m for m in request(f"{stack.url}/models")[1]["models"]}
     assert models["e2e-pump"]["status"] == "InService"
 
 
 def test_retraining_by_hand_replaces_the_model_behind_the_endpoint_and_it_keeps_serving(stack):
-    aws_port = stack["banner"].split("embedded AWS  http://127.0.0.1:", 1)[1].split()[0]
+    aws_port = stack.banner.split("embedded AWS  http://127.0.0.1:", 1)[1].split()[0]
     host_before = _host_of(stack, "nrt-e2e-pump")
 
     done = subprocess.run(
@@ -228,25 +196,25 @@ def test_retraining_by_hand_replaces_the_model_behind_the_endpoint_and_it_keeps_
     while _host_of(stack, "nrt-e2e-pump") == host_before and time.monotonic() < deadline:
         time.sleep(0.25)
     assert _host_of(stack, "nrt-e2e-pump") != host_before
-    status, answer = _predict_with(stack["url"], "e2e-pump", timeout=10)
+    status, answer = _predict_with(stack.url, "e2e-pump", timeout=10)
     assert (status, answer["endpoint"]) == (200, "nrt-e2e-pump")
 
 
 def _host_of(stack: dict[str, Any], endpoint: str) -> str:
     """The newest retrained version the stack has unpacked to serve for the endpoint."""
-    versions = sorted((stack["state"] / "endpoints").glob(f"{endpoint}-r*"))
+    versions = sorted((stack.state / "endpoints").glob(f"{endpoint}-r*"))
     return versions[-1].name if versions else ""
 
 
 def test_failures_are_listed_and_replayed_once_the_model_exists(stack):
-    state = stack["state"]
-    aws_port = stack["banner"].split("embedded AWS  http://127.0.0.1:", 1)[1].split()[0]
+    state = stack.state
+    aws_port = stack.banner.split("embedded AWS  http://127.0.0.1:", 1)[1].split()[0]
     now = int(time.time() * 1000)
     early = {"sensor": "replay-1", "model": "late-pump", "timestamp": now, "data": [12, 87, 20]}
     rejected = {"sensor": "replay-2", "model": "failure", "timestamp": now, "data": [1, 2]}
-    assert request(f"{stack['url']}/predictions", json.dumps(early).encode())[0] == 404
-    assert request(f"{stack['url']}/predictions", json.dumps(rejected).encode())[0] == 400
-    failures = [*NRT, "failures", "--aws-port", aws_port, "--url", stack["url"]]
+    assert request(f"{stack.url}/predictions", json.dumps(early).encode())[0] == 404
+    assert request(f"{stack.url}/predictions", json.dumps(rejected).encode())[0] == 400
+    failures = [*NRT, "failures", "--aws-port", aws_port, "--url", stack.url]
 
     listed = subprocess.run([*failures, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
@@ -264,7 +232,7 @@ def test_failures_are_listed_and_replayed_once_the_model_exists(stack):
         ["deploy-model", "late-pump", "--local", "--aws-port", aws_port, "--state-dir", str(state)],
     ):
         assert subprocess.run([*NRT, *step], cwd=ROOT, capture_output=True, timeout=300).returncode == 0
-    assert _predict_with(stack["url"], "late-pump", timeout=15)[0] == 200
+    assert _predict_with(stack.url, "late-pump", timeout=15)[0] == 200
 
     replayed = subprocess.run([*failures, "replay"], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
@@ -273,12 +241,12 @@ def test_failures_are_listed_and_replayed_once_the_model_exists(stack):
     sensors = [f["request"].get("sensor") for f in after]
     assert "replay-1" not in sensors  # scored and stored now
     assert "replay-2" in sensors  # the model would reject it again: kept for a person
-    stored = request(f"{stack['url']}/predictions", json.dumps(early).encode())[1]
+    stored = request(f"{stack.url}/predictions", json.dumps(early).encode())[1]
     assert stored["duplicate"] is True and stored["model"] == "late-pump"
 
 
 def test_ctrl_c_stops_everything_cleanly(stack):
-    proc = stack["proc"]
+    proc = stack.process
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
     assert children, "a model host runs as a child process"
 
@@ -292,22 +260,10 @@ def test_ctrl_c_stops_everything_cleanly(stack):
 
 
 def test_up_with_an_api_key_refuses_requests_without_it(tmp_path):
-    api_port, aws_port = free_port(), free_port()
-    proc = subprocess.Popen(
-        [*NRT, "up", "--api-port", str(api_port), "--aws-port", str(aws_port), "--state-dir", str(tmp_path),
-         "--api-key", "s3cret"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        while "Ctrl-C" not in (line := proc.stdout.readline()) and line:
-            pass
-        url = f"http://127.0.0.1:{api_port}/models"
+    with nrt_up("--api-key", "s3cret", state=tmp_path) as secured:
+        url = f"{secured.url}/models"
         assert request(url)[0] == 403
         assert request(url, headers={"x-api-key": "s3cret"})[0] == 200
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
 
 
 def test_demo_streams_readings_prints_the_table_and_exits_0(tmp_path):
@@ -357,22 +313,13 @@ def test_train_writes_a_model_the_host_can_serve(tmp_path):
 
 
 def test_up_with_auth_makes_a_key_requires_it_and_reports_health(tmp_path):
-    api_port, aws_port = free_port(), free_port()
-    proc = subprocess.Popen(
-        [*NRT, "up", "--api-port", str(api_port), "--aws-port", str(aws_port), "--state-dir", str(tmp_path),
-         "--auth", "--health-seconds", "1"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
+    with nrt_up("--auth", "--health-seconds", "1", state=tmp_path) as secured:
+        proc, url = secured.process, secured.url
         assert proc.stdout is not None
-        banner = []
-        while "Ctrl-C" not in (line := proc.stdout.readline()) and line:
-            banner.append(line)
         key_file = tmp_path / "api-key"
         key = key_file.read_text().strip()
-        url = f"http://127.0.0.1:{api_port}"
 
-        assert f"auth          x-api-key required on every request (the key: {key_file})" in "".join(banner)
+        assert f"auth          x-api-key required on every request (the key: {key_file})" in secured.banner
         assert key_file.stat().st_mode & 0o777 == 0o600
         assert len(key) >= 32
         assert request(f"{url}/models")[0] == 403
@@ -395,9 +342,6 @@ def test_up_with_auth_makes_a_key_requires_it_and_reports_health(tmp_path):
         assert line.startswith("health  ")
         assert "readings/s" in line
         assert "failure store 0" in line
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
 
 
 @pytest.mark.parametrize(

@@ -241,6 +241,25 @@ def deploy_model(
     tags = model_tags(name, signature, held_out_metric(model_dir))
     if signature.recipe:
         tags.append({"Key": RECIPE_TAG, "Value": upload_recipe(s3, target.bucket, name, model_dir, signature, log)})
+    return publish(sm, endpoint, version, model_data_url, target, capacity, image, tags, log, wait, poll)
+
+
+def publish(
+    sm: Any,
+    endpoint: str,
+    version: str,
+    model_data_url: str,
+    target: Target,
+    capacity: Serverless | Instances,
+    image: str,
+    tags: list[dict[str, str]],
+    log: Log = print,
+    wait: bool = True,
+    poll: float = 10.0,
+) -> Deployment:
+    """Model and endpoint config named `version` for the artifact at model_data_url, then the
+    endpoint made with it, or switched to it in place. Every deployment goes this way: nrt
+    deploy-model's (an uploaded archive) and the local stack's own (a folder on this machine)."""
     log(f"creating model {version} ({image})")
     sm.create_model(
         ModelName=version,

@@ -47,29 +47,25 @@ def ensure_default_model(state_dir: Path, log: Any = print) -> Path:
 
 
 def deploy_local_endpoint(aws: EmbeddedAws, name: str, directory: Path) -> str:
-    """Model, serverless endpoint config and endpoint `<prefix><name>` in the embedded AWS."""
+    """Endpoint `<prefix><name>` in the embedded AWS serving the model folder as it is (no
+    archive, no upload: the local stack's own default model, and the tests' model hosts), made
+    as every deployment is (nrt.deploy.publish). An endpoint already there is left alone."""
+    from nrt.deploy import Serverless, local_target, publish
+
     sm = aws.client("sagemaker")
     endpoint = f"{aws.prefix}{name}"
     existing = {e["EndpointName"] for e in sm.list_endpoints(NameContains=endpoint)["Endpoints"]}
     if endpoint in existing:
         return endpoint
-    sm.create_model(
-        ModelName=endpoint,
-        ExecutionRoleArn=f"arn:aws:iam::{aws.ctx.account}:role/{aws.ctx.stack_name}-sagemaker",
-        PrimaryContainer={"Image": LOCAL_MODEL_IMAGE, "ModelDataUrl": directory.resolve().as_uri()},
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName=endpoint,
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": endpoint,
-                "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 20},
-            }
-        ],
-    )
-    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=endpoint, Tags=_tags_of(name, directory))
+    target = local_target(aws.ctx, aws.prefix)
+    url = directory.resolve().as_uri()
+    tags = _tags_of(name, directory)
+    publish(sm, endpoint, endpoint, url, target, Serverless(), LOCAL_MODEL_IMAGE, tags, log=_quiet, wait=False)
     return endpoint
+
+
+def _quiet(line: str) -> None:
+    """The local stack's own deployments say nothing: `nrt up` reports the model hosts."""
 
 
 def _tags_of(name: str, directory: Path) -> list[dict[str, str]]:

@@ -103,12 +103,11 @@ class Inference:
 
     def _execute(self, execution_input: str, name: str | None) -> dict[str, Any]:
         """Run the workflow; return once the changes it made are kept (StoreUnavailable if not)."""
-        mark = self.committer.mark() if self.committer is not None else 0
         result = emulator.start_sync_execution(
             self.aws.state_machine_arn, execution_input, name, account=self.aws.ctx.account, region=self.aws.ctx.region
         )
         if self.committer is not None:
-            self.committer.sync(mark)
+            self.committer.sync()
         return result
 
     def start_execution(self, execution_input: str, name: str | None = None) -> dict[str, Any]:
@@ -204,10 +203,9 @@ class Inference:
             cause=f"the local runtime could not run this event: {reason}"[:1000],
         )
         try:
-            mark = self.committer.mark() if self.committer is not None else 0
             self.aws.client("dynamodb").put_item(TableName=self.aws.ctx.refs["FailuresTable"], Item=to_item(failure))
             if self.committer is not None:
-                self.committer.sync(mark)
+                self.committer.sync()
         except Exception:
             LOG.exception("event %s could not be recorded as failed; it stays in the journal", name)
             return

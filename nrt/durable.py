@@ -221,9 +221,12 @@ class GroupCommit:
     The embedded DynamoDB hands each change over inside its write lock (so the order is the
     table's) and goes on; nobody waits per write. Whoever answers a caller (the local API, the
     embedded AWS's HTTP server, the events worker before it drops an event from the journal)
-    takes a mark() before the work and calls sync(mark) before the answer: it returns once
-    every change handed in until then is committed, or raises StoreUnavailable if a commit
-    since the mark failed. One wait per answer, however many writes the answer made.
+    calls sync() before the answer: it returns once every change handed in until then is
+    committed. One wait per answer, however many writes the answer made.
+
+    A commit that fails leaves the tables in memory ahead of the store, so from then on every
+    sync() raises StoreUnavailable (a resend would otherwise be answered from an item that
+    was never kept) until `nrt up` starts again and reloads the tables from the store.
     """
 
     def __init__(
@@ -241,7 +244,7 @@ class GroupCommit:
         self._filling: list[tuple[str, dict[str, Any]]] = []
         self._batch = 1  # the number of the batch being filled; batches commit in order
         self._committed = 0  # every batch up to this one is done (kept, or failed)
-        self._failed: list[tuple[int, str]] = []  # (batch, error), the recent ones
+        self.broken: str | None = None  # why a commit failed, once one has
         self._idle = False
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="store-commit", daemon=True)
@@ -256,21 +259,18 @@ class GroupCommit:
             if self._idle:
                 self._cond.notify_all()
 
-    def mark(self) -> int:
-        """Where the changes handed in from now on start (for sync)."""
-        with self._cond:
-            return self._batch
-
-    def sync(self, mark: int) -> None:
-        """Return once every change handed in so far is committed; raise StoreUnavailable if a
-        commit since mark failed (the changes it held are not durable)."""
+    def sync(self) -> None:
+        """Return once every change handed in so far is committed; raise StoreUnavailable if
+        the store has failed to keep a change."""
         with self._cond:
             target = self._batch if self._filling else self._batch - 1
             while self._committed < target:
                 self._cond.wait()
-            errors = [error for batch, error in self._failed if mark <= batch <= target]
-        if errors:
-            raise StoreUnavailable(f"the local store could not keep this write: {errors[-1]}")
+            broken = self.broken
+        if broken is not None:
+            raise StoreUnavailable(
+                f"the local store could not keep a write ({broken}); make room or fix it, then restart nrt up"
+            )
 
     def _run(self) -> None:
         while True:
@@ -292,8 +292,8 @@ class GroupCommit:
                 error = f"{type(failure).__name__}: {failure}"
             with self._cond:
                 self._committed = batch
-                if error is not None:
-                    self._failed = [*self._failed[-99:], (batch, error)]
+                if error is not None and self.broken is None:
+                    self.broken = error
                 self._cond.notify_all()
 
     def close(self) -> None:

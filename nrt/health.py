@@ -131,6 +131,8 @@ def line(status: dict[str, Any]) -> str:
     ]
     if status.get("stream", "ok") != "ok":
         parts.append(f"stream worker {status['stream']}")
+    if status.get("store_error"):
+        parts.append(f"store cannot write: {status['store_error']} (restart nrt up once it can)")
     down = status.get("models_down") or {}
     if down:
         parts.append("model hosts down: " + ", ".join(f"{e} ({why})" for e, why in sorted(down.items())))

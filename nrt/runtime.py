@@ -268,6 +268,8 @@ class LocalRuntime:
         out["failure_store"] = int(table["Table"]["ItemCount"])
         out.update(health.lake_lag(stream.status_path(stream_checkpoint(self.state_dir))))
         out["models_down"] = self.hosts_down()
+        if self.committer is not None and self.committer.broken is not None:
+            out["store_error"] = self.committer.broken
         if self.faults is not None:
             out["faults"] = self.faults.describe()
             out["faults_injected"] = dict(self.faults.injected)

@@ -71,9 +71,8 @@ def _patch_durable_answers() -> None:
         sink = WIRING.table_changes
         if sink is None:
             return original_call(self, environ, start_response)
-        mark = sink.mark()
         answer = original_call(self, environ, start_response)
-        sink.sync(mark)
+        sink.sync()
         return answer
 
     _replace(DomainDispatcherApplication, "__call__", functools.wraps(original_call)(call))

@@ -16,13 +16,11 @@ ModelCall = Callable[[str, bytes, str], tuple[int, bytes]]
 class TableChanges(Protocol):
     """Keeps each table change. submit() is called inside the table's write lock with moto's
     stream record (emulator.durable.wire_record makes it what DynamoDB Streams sends); a write
-    does not wait for it. Whoever answers a caller waits with sync(mark) (nrt/durable.py)."""
+    does not wait for it. Whoever answers a caller waits with sync() (nrt/durable.py)."""
 
     def submit(self, table: str, record: dict[str, Any]) -> None: ...
 
-    def mark(self) -> int: ...
-
-    def sync(self, mark: int) -> None: ...
+    def sync(self) -> None: ...
 
 
 # Takes an S3 object that was written (bucket, key, body) or deleted (body None) to keep.

@@ -103,3 +103,12 @@ def test_a_lake_the_worker_cannot_write_and_hosts_down_are_in_the_health_line(tm
     shown = line(status)
     assert "stream worker cannot write the lake: NotADirectoryError" in shown
     assert "model hosts down: nrt-failure (exited (-9); restarting in 1 s)" in shown
+
+
+def test_a_store_that_cannot_write_is_in_the_health_line():
+    from nrt.health import line
+
+    shown = line({"store_error": "OperationalError: database or disk is full"})
+
+    assert "store cannot write: OperationalError: database or disk is full (restart nrt up once it can)" in shown
+    assert "store cannot" not in line({})

@@ -38,10 +38,7 @@ class Recorder:
     def submit(self, table: str, record: dict[str, Any]) -> None:
         self.tables.append(table)
 
-    def mark(self) -> int:
-        return 0
-
-    def sync(self, mark: int) -> None:
+    def sync(self) -> None:
         pass
 
 
@@ -51,16 +48,15 @@ def test_every_change_a_table_takes_reaches_the_store_in_order(aws: EmbeddedAws,
     key = {"sensor": {"S": sensor}, "timestamp_endpoint": {"S": "1#nrt-failure"}}
     before = store.last_change()
     committer = kept_by()
-    mark = committer.mark()
 
     ddb.put_item(TableName=table, Item={**key, "prediction": {"S": "1"}})
     ddb.update_item(
         TableName=table, Key=key, UpdateExpression="SET prediction = :p", ExpressionAttributeValues={":p": {"S": "0"}}
     )
-    committer.sync(mark)
+    committer.sync()
     kept = [i for i in store.items(table) if i["sensor"] == {"S": sensor}]
     ddb.delete_item(TableName=table, Key=key)
-    committer.sync(mark)
+    committer.sync()
 
     assert kept == [{**key, "prediction": {"S": "0"}}]
     assert not [i for i in store.items(table) if i["sensor"] == {"S": sensor}]
@@ -74,10 +70,9 @@ def test_the_failure_store_is_kept_but_is_not_a_stream(aws: EmbeddedAws, store: 
     ddb, table = aws.client("dynamodb"), aws.ctx.refs["FailuresTable"]
     failure = f"durable-{uuid.uuid4().hex[:6]}"
     before = store.last_change()
-    mark = kept_by().mark()
 
     ddb.put_item(TableName=table, Item={"failure_id": {"S": failure}, "error": {"S": "ModelError"}})
-    kept_by().sync(mark)
+    kept_by().sync()
 
     assert {"failure_id": {"S": failure}, "error": {"S": "ModelError"}} in list(store.items(table))
     assert store.last_change() == before

@@ -36,7 +36,7 @@ def test_substitution_keys_are_exactly_the_asl_placeholders():
     props = state_machine()
     placeholders = asl_placeholders(ROOT / props["DefinitionUri"])
     assert placeholders == set(props["DefinitionSubstitutions"])
-    assert placeholders == {"PredictionsTable", "FailuresTable", "EndpointPrefix"}
+    assert placeholders == {"PredictionsTable", "EventIdsTable", "FailuresTable", "EndpointPrefix"}
 
 
 def test_the_asl_names_no_arn_table_or_endpoint():

@@ -59,10 +59,10 @@ checkov: $(CHECKOV) ## Install checkov in .venv/checkov (the template's security
 test: pr ## Install dev extras, chromium and checkov; lint, type-check, run every tier (what CI runs)
 
 pr: lint typecheck browser checkov ## The gate before a change lands: lint, types, then every tier
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
-unit: $(DEV_STAMP) ## Tier: pure logic, no embedded AWS, no servers (the inner loop)
-	$(BIN)/pytest -q tests/unit
+unit: $(DEV_STAMP) ## Tier: pure logic, no embedded AWS, no servers (the inner loop, one worker a core)
+	$(BIN)/pytest -q -n auto tests/unit
 
 workflow: $(DEV_STAMP) ## Tier: the real ASL and functions on the embedded AWS, in process
 	$(BIN)/pytest -q tests/workflow

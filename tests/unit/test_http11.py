@@ -18,7 +18,7 @@ from nrt.http11 import Limits, Request, Response, Server
 from tests.helpers import load_event
 from tests.helpers.gateway import HEADERS, make
 
-LIMITS = Limits(max_body=1024 * 1024, max_header_bytes=8 * 1024, header_seconds=1.0, body_seconds=1.0, idle_seconds=1.0)
+LIMITS = Limits(max_body=1024 * 1024, max_header_bytes=8 * 1024, header_seconds=0.5, body_seconds=0.5, idle_seconds=0.5)
 
 
 class Echo:

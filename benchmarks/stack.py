@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from nrt.local import StateDir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,15 +63,39 @@ class Stack:
         return int((self.state / "stream.pid").read_text())
 
 
+@functools.cache
+def trained_default_model() -> Path:
+    """The default model, trained once for this process as `nrt up` trains it at first use."""
+    from nrt.runtime import ensure_default_model
+
+    scratch = Path(tempfile.mkdtemp(prefix="nrt-default-model-"))
+    atexit.register(shutil.rmtree, scratch, True)
+    return ensure_default_model(scratch, log=lambda line: None)
+
+
+def seed_default_model(state: Path) -> None:
+    """Give a state directory without one the default model trained once for this process."""
+    from nrt.runtime import DEFAULT_MODEL
+
+    target = StateDir(state).model(DEFAULT_MODEL)
+    if not target.exists():
+        shutil.copytree(trained_default_model(), target)
+
+
 @contextmanager
 def nrt_up(
-    *args: str, env: dict[str, str] | None = None, state: Path | None = None, session: bool = False
+    *args: str, env: dict[str, str] | None = None, state: Path | None = None, session: bool = False, seed: bool = True
 ) -> Iterator[Stack]:
     """Start `nrt up ARGS` on free ports; stop it with Ctrl-C (SIGINT) on the way out. With
-    session, in a process group of its own (as a terminal runs it: os.killpg is Ctrl-C)."""
+    session, in a process group of its own (as a terminal runs it: os.killpg is Ctrl-C). With
+    seed, a state directory without the default model gets the one trained once for this
+    process, so each start does not train it again (`nrt demo`'s test sees the first-use
+    training)."""
     api_port, aws_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as scratch:
         state_dir = state or Path(scratch)
+        if seed:
+            seed_default_model(state_dir)
         # Its output is not read after the banner: no health lines to fill the pipe.
         process = subprocess.Popen(
             [sys.executable, "-m", "nrt.cli", "up", "--api-port", str(api_port), "--aws-port", str(aws_port),

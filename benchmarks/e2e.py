@@ -59,16 +59,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def scenarios(single: int, batched: int) -> list[tuple[int, int]]:
+    """(readings, batch size) to measure: single readings, then batches of 50; a count of 0
+    leaves its scenario out. A negative count, or nothing at all to measure, is refused."""
+    if single < 0 or batched < 0:
+        raise ValueError("--single and --batched count readings: 0 or more")
+    chosen = [(count, batch) for count, batch in ((single, 0), (batched, 50)) if count > 0]
+    if not chosen:
+        raise ValueError("nothing to measure: give --single or --batched more than 0")
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        planned = scenarios(args.single, args.batched)
+    except ValueError as problem:
+        parser.error(str(problem))
 
     with nrt_up() as stack:
         # Warm-up: the first executions pay for imports and connections.
         measure(stack, 50, 0, args.concurrency)
-        results = [
-            measure(stack, args.single, 0, args.concurrency),
-            measure(stack, args.batched, 50, args.concurrency),
-        ]
+        results = [measure(stack, count, batch, args.concurrency) for count, batch in planned]
     print(f"machine: {machine()}  ({time.strftime('%Y-%m-%d')})")
     print(f"{'scenario':<10} {'readings':>9} {'readings/s':>11} {'p50 ms':>8} {'p99 ms':>8}  statuses")
     for r in results:

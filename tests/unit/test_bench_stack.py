@@ -1,4 +1,4 @@
-"""benchmarks/stack.py: the per-process CPU accounting the end-to-end benchmark reports."""
+"""benchmarks/: the per-process CPU accounting the end-to-end benchmark reports, and what it measures."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import time
+
+import pytest
 
 from benchmarks.stack import child_processes, cpu_seconds
 
@@ -36,3 +38,15 @@ def test_child_processes_names_each_child_by_its_module():
     finally:
         child.terminate()
         child.wait()
+
+
+def test_the_benchmark_leaves_out_a_scenario_of_0_readings_and_refuses_nothing_to_measure():
+    from benchmarks.e2e import scenarios
+
+    assert scenarios(1000, 10000) == [(1000, 0), (10000, 50)]
+    assert scenarios(1000, 0) == [(1000, 0)]
+    assert scenarios(0, 200) == [(200, 50)]
+    with pytest.raises(ValueError, match="nothing to measure"):
+        scenarios(0, 0)
+    with pytest.raises(ValueError, match="0 or more"):
+        scenarios(-1, 10)

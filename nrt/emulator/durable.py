@@ -28,6 +28,21 @@ def wire_record(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Stream records moto keeps in memory per table once the store keeps them all: moto keeps every
+# one for ever (a long `nrt up` grew by one record per write), DynamoDB Streams for 24 hours.
+KEPT_STREAM_RECORDS = 1000
+
+
+def trim(shard: Any) -> None:
+    """Let go of the oldest records beyond KEPT_STREAM_RECORDS (when twice as many are held),
+    moving the shard's first sequence number on, as a stream's trim horizon moves: sequence
+    numbers keep counting, and a reader at the newest records reads on."""
+    excess = len(shard.items) - KEPT_STREAM_RECORDS
+    if excess >= KEPT_STREAM_RECORDS:
+        del shard.items[:excess]
+        shard.starting_sequence_number += excess
+
+
 @patch(
     "fidelity",
     "a table and its change stream outlive the process",
@@ -50,6 +65,7 @@ def _patch_durable_changes() -> None:
         sink = WIRING.table_changes
         if sink is not None and self.items:
             sink.submit(self.table.name, self.items[-1].record)
+            trim(self)
 
     _replace(StreamShard, "add", functools.wraps(original_add)(add))
 

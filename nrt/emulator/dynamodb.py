@@ -5,7 +5,6 @@ from __future__ import annotations
 import calendar
 import datetime
 import functools
-import json
 import threading
 from typing import Any
 
@@ -50,30 +49,3 @@ def epoch_seconds(value: Any) -> float:
         whole = calendar.timegm(value.utctimetuple())
         return whole + (value.microsecond // 1000) / 1000.0 if value.microsecond else whole
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def stream_records_json(page: dict[str, Any]) -> str:
-    """A GetRecords page on the wire: moto's records are already in wire names and shapes;
-    only ApproximateCreationDateTime (a naive UTC datetime) becomes epoch seconds, cut to
-    the millisecond as the Smithy rules (and moto's serializer) cut it."""
-
-    return json.dumps({k: v for k, v in page.items() if v is not None}, default=epoch_seconds, separators=(",", ":"))
-
-
-@patch(
-    "speed",
-    "GetRecords pages are dumped as they are",
-    "tests/workflow/test_emulator_speed.py::test_get_records_answers_what_moto_s_own_serializer_answers",
-)
-def _patch_stream_records() -> None:
-    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
-
-    # moto serializes every value through a model-driven serializer: 0.46 ms per record,
-    # paid in the embedded AWS's process for each prediction the stream worker reads. The
-    # records need no transformation but the timestamp, so they are dumped as they are.
-    def get_records(self: Any) -> Any:
-        limit = self._get_param("Limit")
-        page = self.backend.get_records(self._get_param("ShardIterator"), 1000 if limit is None else limit)
-        return stream_records_json(page), {"Content-Type": "application/x-amz-json-1.0"}
-
-    _replace(DynamoDBStreamsHandler, "get_records", get_records)

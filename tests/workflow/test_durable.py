@@ -266,3 +266,22 @@ def test_the_stream_id_is_made_once_per_store(tmp_path: Path) -> None:
     first = Store(tmp_path / "state.db").stream_id
     assert Store(tmp_path / "state.db").stream_id == first
     assert Store(tmp_path / "other.db").stream_id != first
+
+
+def test_moto_lets_go_of_old_stream_records_the_store_keeps_and_sequence_numbers_count_on(
+    aws: EmbeddedAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb.models import dynamodb_backends
+
+    monkeypatch.setattr(emulator.durable, "KEPT_STREAM_RECORDS", 5)
+    ddb, table = aws.client("dynamodb"), aws.ctx.refs["FailuresTable"]
+    shard = dynamodb_backends[aws.ctx.account][aws.ctx.region].get_table(table).stream_shard
+    first = len(shard.items) + shard.starting_sequence_number
+
+    for n in range(25):
+        ddb.put_item(TableName=table, Item={"failure_id": {"S": f"trim-{uuid.uuid4().hex[:6]}-{n}"}})
+
+    assert 5 <= len(shard.items) < 10
+    numbers = [int(r.record["dynamodb"]["SequenceNumber"]) for r in shard.items]
+    assert numbers == list(range(first + 25 - len(numbers), first + 25))  # the newest, still counting on
+    assert numbers[0] == shard.starting_sequence_number

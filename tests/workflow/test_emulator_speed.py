@@ -1,6 +1,6 @@
-"""nrt/emulator/speed.py (and the stream-records speed-up in nrt/emulator/dynamodb.py): how each
-speed-up does its job, on the live embedded AWS. What the workflow answers is the fidelity
-tests' business (tests/workflow/test_emulator.py), which also pass with the speed-ups off."""
+"""nrt/emulator/speed.py: how each speed-up does its job, on the live embedded AWS. What the
+workflow answers is the fidelity tests' business (tests/workflow/test_emulator.py), which also
+pass with the speed-ups off."""
 
 from __future__ import annotations
 
@@ -322,44 +322,6 @@ def test_an_inline_task_error_still_reaches_its_catch(aws, model_host):
     output = json.loads(result["output"])
     assert output["caught"]["Error"] == "SageMakerRuntime.ModelErrorException"
     assert output["endpoint"] == "nrt-compat-catch"
-
-
-def test_get_records_answers_what_moto_s_own_serializer_answers(aws):
-    from moto.core.responses import ActionResult
-    from moto.dynamodbstreams.models import dynamodbstreams_backends
-    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
-
-    ddb, streams = aws.client("dynamodb"), aws.client("dynamodbstreams")
-    table = aws.ctx.refs["PredictionsTable"]
-    key = {"sensor": {"S": "stream-page"}, "timestamp_endpoint": {"S": "1700000000000#nrt-x"}}
-    ddb.put_item(
-        TableName=table,
-        Item={**key, "timestamp": {"N": "1700000000000"}, "probability": {"N": "0.5"}, "features": {"S": "[1,2]"}},
-    )
-    ddb.update_item(
-        TableName=table, Key=key, UpdateExpression="SET probability = :p", ExpressionAttributeValues={":p": {"N": "1"}}
-    )
-    ddb.delete_item(TableName=table, Key=key)
-    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
-    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
-        "ShardIterator"
-    ]
-    page = dynamodbstreams_backends[aws.ctx.account][aws.ctx.region].get_records(iterator, 1000)
-
-    moto_handler = DynamoDBStreamsHandler()
-    moto_handler.current_account, moto_handler.region = aws.ctx.account, aws.ctx.region
-    moto_handler.headers = {"X-Amz-Target": "DynamoDBStreams_20120810.GetRecords"}
-    moto_handler.response_headers = {}
-    moto_handler._get_action = lambda: "GetRecords"  # type: ignore[method-assign]
-    _, _, moto_body = moto_handler.serialized(ActionResult(page))
-
-    assert json.loads(emulator.dynamodb.stream_records_json(page)) == json.loads(moto_body)
-    answered = streams.get_records(ShardIterator=iterator)["Records"]
-    mine = [r for r in answered if r["dynamodb"]["Keys"] == key]
-    assert [r["eventName"] for r in mine] == ["INSERT", "MODIFY", "REMOVE"]
-    assert mine[1]["dynamodb"]["OldImage"]["probability"] == {"N": "0.5"}
-    assert mine[1]["dynamodb"]["ApproximateCreationDateTime"].tzinfo is not None
 
 
 def test_map_iterations_read_the_map_input_without_changing_it_for_each_other(aws):

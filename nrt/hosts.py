@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nrt.local import child_env
+from nrt.local import spawn_child
 
 PING_SECONDS = 2.0  # a health check that takes longer has failed
 MISSES = 3  # health checks failed in a row before a live host is restarted
@@ -55,12 +55,11 @@ class ModelHostFailed(RuntimeError):
 
 def start_model_host(directory: Path, endpoint: str, version: str = "") -> ModelHost:
     """Run nrt.modelhost in its own process and wait for its ready line (or its exit)."""
-    process = subprocess.Popen(
+    process = spawn_child(
         [sys.executable, "-m", "nrt.modelhost", "--model-dir", str(directory), "--port", "0"],
+        model_host_env(os.environ),
         stdout=subprocess.PIPE,
         text=True,
-        env=child_env(model_host_env(os.environ)),
-        start_new_session=True,  # Ctrl-C reaches nrt up, which stops its hosts last
     )
     assert process.stdout is not None
     line = process.stdout.readline()

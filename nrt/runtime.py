@@ -23,7 +23,7 @@ from nrt.durable import GroupCommit, Store
 from nrt.embedded import EmbeddedAws
 from nrt.faults import Faults
 from nrt.hosts import ModelHost, ModelHostFailed, Supervisor, start_model_host
-from nrt.local import API_PORT, AWS_PORT, DEFAULT_STATE_DIR, StateDir, child_env, hold
+from nrt.local import API_PORT, AWS_PORT, DEFAULT_STATE_DIR, StateDir, hold, spawn_child
 from training.inference import ARTIFACT
 from training.package import unpack
 from training.train import train
@@ -142,9 +142,7 @@ class StreamWorker:
         self.logs.mkdir(parents=True, exist_ok=True)
         # stdout is the transform's own output (powertools logs and EMF metrics), as in CloudWatch.
         with open(self.logs / "firehose_transform.log", "ab") as out, open(self.logs / "stream.log", "ab") as err:
-            self.process = subprocess.Popen(
-                self.command, stdout=out, stderr=err, env=child_env(os.environ), start_new_session=True
-            )
+            self.process = spawn_child(self.command, os.environ, stdout=out, stderr=err)
         self.pid_file.write_text(f"{self.process.pid}\n")
 
     def _supervise(self) -> None:

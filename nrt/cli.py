@@ -447,9 +447,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_image_uri(args: argparse.Namespace) -> int:
-    from nrt.deploy import image_uri
+    from nrt.deploy import DeployError, image_uri
 
-    print(image_uri(args.region, args.instance_type))
+    try:
+        print(image_uri(args.region, args.instance_type))
+    except DeployError as error:
+        print(f"no image: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

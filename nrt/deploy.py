@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 TRAINING_CODE_KEY = "code/training.tar.gz"  # the retraining job's sagemaker_submit_directory
 
-FRAMEWORK = "sklearn"
 # The scikit-learn serving container that matches the scikit-learn the project trains with.
 FRAMEWORK_VERSION = f"{SERVING_SKLEARN}-0"
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
@@ -121,17 +120,29 @@ class Deployment:
     status: str
 
 
-def image_uri(region: str, instance_type: str | None = None) -> str:
-    """The scikit-learn serving image for the region (from the sagemaker SDK's registry)."""
-    from sagemaker.core import image_uris
+# Families whose processor is not the x86 CPU the scikit-learn serving image is built for:
+# GPUs (p3, g5, ...), Inferentia and Trainium, and Graviton (c7g, m6gd, ...; AWS's image for
+# those is an older scikit-learn, which cannot load what this project trains).
+NOT_X86_CPU = re.compile(r"^(p\d|g\d|inf|trn|[a-z]+\d+g)")
 
-    uri: str = image_uris.retrieve(
-        FRAMEWORK,
-        region=region,
-        version=FRAMEWORK_VERSION,
-        image_scope="inference",
-        instance_type=instance_type or "ml.m5.large",
-    )
+
+def image_uri(region: str, instance_type: str | None = None) -> str:
+    """The scikit-learn serving image for the region, as the template spells it for the
+    retraining workflow (its SklearnImageAccounts mapping: the sagemaker SDK's registry).
+    Reading the template takes milliseconds; importing the SDK for it took seconds."""
+    from nrt.template import LocalContext, load_template, resolve, resources
+
+    family = (instance_type or "ml.m5.large").removeprefix("ml.").split(".")[0]
+    if NOT_X86_CPU.match(family):
+        raise DeployError(
+            f"the scikit-learn {SERVING_SKLEARN} serving image runs on x86 CPU instances, not {instance_type}"
+            " (GPU, Inferentia, Trainium and Graviton instances are not served by it)"
+        )
+    accounts = load_template()["Mappings"]["SklearnImageAccounts"]
+    if region not in accounts:
+        raise DeployError(f"no scikit-learn serving image in {region!r}; regions: {', '.join(sorted(accounts))}")
+    image = resources()["RetrainStateMachine"]["Properties"]["DefinitionSubstitutions"]["SklearnImageUri"]
+    uri: str = resolve(image, LocalContext(region=region))
     return uri
 
 

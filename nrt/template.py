@@ -59,6 +59,19 @@ def resources(template: dict[str, Any] | None = None) -> dict[str, dict[str, Any
     return res
 
 
+@cache
+def partition(region: str) -> dict[str, Any]:
+    """The AWS partition a region belongs to (name `partition`, URL suffix `dnsSuffix`), from
+    botocore's endpoint data: aws, aws-cn (amazonaws.com.cn), aws-us-gov, the ISO ones."""
+    from botocore.loaders import create_loader
+    from botocore.regions import EndpointResolver
+
+    data = create_loader().load_data("endpoints")
+    name = EndpointResolver(data).get_partition_for_region(region)
+    found: dict[str, Any] = next(p for p in data["partitions"] if p["partition"] == name)
+    return found
+
+
 @dataclass
 class LocalContext:
     """Values of pseudo parameters, parameters and resource references in the local stack."""
@@ -77,8 +90,8 @@ class LocalContext:
                 "AWS::StackName": self.stack_name,
                 "AWS::Region": self.region,
                 "AWS::AccountId": self.account,
-                "AWS::Partition": "aws",
-                "AWS::URLSuffix": "amazonaws.com",
+                "AWS::Partition": partition(self.region)["partition"],
+                "AWS::URLSuffix": partition(self.region)["dnsSuffix"],
             }
         )
         return values

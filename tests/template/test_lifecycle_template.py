@@ -162,6 +162,21 @@ def test_the_sklearn_image_accounts_are_the_sagemaker_sdks_for_every_region():
     assert resolve(image, LocalContext(parameters={"SklearnImageUri": "mine"})) == "mine"
 
 
+def test_deploy_model_names_the_image_the_sagemaker_sdk_names_in_every_region_it_has_one():
+    from sagemaker.core import image_uris
+
+    from nrt.deploy import FRAMEWORK_VERSION, image_uri
+
+    regions = image_uris.config_for_framework("sklearn")["inference"]["versions"][FRAMEWORK_VERSION]["registries"]
+    for region in regions:
+        for instance_type in (None, "ml.m5.large", "ml.c5.xlarge"):
+            expected = image_uris.retrieve(
+                "sklearn", region=region, version=FRAMEWORK_VERSION, image_scope="inference",
+                instance_type=instance_type or "ml.m5.large",
+            )  # fmt: skip
+            assert image_uri(region, instance_type) == expected, (region, instance_type)
+
+
 # Two stacks in one account (samconfig.toml has dev and prod): nothing may carry a fixed name.
 def test_the_schedule_and_the_lake_database_are_named_per_stack():
     from nrt.template import LocalContext, resolve

@@ -32,6 +32,18 @@ def test_the_serving_image_is_the_scikit_learn_container_for_the_region():
     assert image_uri("eu-west-1").startswith(
         "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0"
     )
+    assert image_uri("cn-north-1").startswith("450853457545.dkr.ecr.cn-north-1.amazonaws.com.cn/")
+
+
+@pytest.mark.parametrize("instance_type", ["ml.g5.xlarge", "ml.p3.2xlarge", "ml.inf1.xlarge", "ml.c7g.large"])
+def test_an_instance_the_scikit_learn_image_does_not_run_on_is_refused_by_name(instance_type):
+    with pytest.raises(DeployError, match=f"x86 CPU instances, not {instance_type}"):
+        image_uri("us-east-1", instance_type)
+
+
+def test_a_region_without_the_image_is_refused_naming_the_regions_that_have_it():
+    with pytest.raises(DeployError, match="no scikit-learn serving image in 'mars-north-1'; regions: af-south-1"):
+        image_uri("mars-north-1")
 
 
 def test_a_deploy_creates_the_model_serverless_config_and_prefixed_endpoint(aws, model_dir):
@@ -352,3 +364,12 @@ def load_diabetes_frame():
     from sklearn.datasets import load_diabetes
 
     return load_diabetes(as_frame=True).data
+
+
+def test_nrt_image_uri_prints_the_image_or_says_why_there_is_none(capsys):
+    from nrt.cli import main
+
+    assert main(["image-uri", "--region", "eu-west-1"]) == 0
+    assert capsys.readouterr().out.startswith("141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:")
+    assert main(["image-uri", "--region", "eu-west-1", "--instance-type", "ml.g5.xlarge"]) == 1
+    assert "x86 CPU instances, not ml.g5.xlarge" in capsys.readouterr().err

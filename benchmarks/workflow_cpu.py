@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = deploy_local_endpoint(aws, "bench", model)
     # The model host is its own process (as in nrt up): its CPU is not counted here.
     host = start_model_host(model, endpoint)
-    emulator.WIRING.model_hosts[endpoint] = host.url
+    aws.wiring.model_hosts.route(endpoint, host.url)
     clock = itertools.count(1_700_000_000_000)
 
     def reading() -> dict[str, Any]:
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def execute(body: dict[str, Any]) -> None:
         # As the local API answers: once what the execution wrote is kept.
-        committer = emulator.WIRING.table_changes
+        committer = aws.wiring.table_changes
         result = emulator.start_sync_execution(
             aws.state_machine_arn, json.dumps(body), account=aws.ctx.account, region=aws.ctx.region
         )
@@ -89,11 +89,11 @@ def main(argv: list[str] | None = None) -> int:
                 if kept:
                     committers.append(keep_changes(aws, store))
                 else:
-                    emulator.WIRING.table_changes = None
+                    aws.wiring.table_changes = None
                 single[kept].append(_cpu_ms(args.single, lambda: execute(reading())) / args.single)
                 per_reading[kept].append(_cpu_ms(args.batches, one_batch) / (args.batches * 50))
     finally:
-        emulator.WIRING.table_changes = None
+        aws.wiring.table_changes = None
         for committer in committers:
             committer.close()
         host.process.terminate()

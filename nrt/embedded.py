@@ -6,7 +6,7 @@ import json
 import logging
 import socket
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -49,6 +49,8 @@ class EmbeddedAws:
     ctx: LocalContext
     server: Any = None
     in_process: Any = None
+    # What the local runtime plugs into this embedded AWS (handed to the emulator at start).
+    wiring: emulator.Wiring = field(default_factory=emulator.Wiring)
 
     @property
     def url(self) -> str:
@@ -66,6 +68,7 @@ class EmbeddedAws:
         return self.ctx.parameter_values(load_template())["EndpointPrefix"]
 
     def stop(self) -> None:
+        emulator.unwire(self.wiring)
         if self.in_process is not None:
             self.in_process.stop(remove_data=False)
             self.in_process = None
@@ -88,7 +91,9 @@ def ensure_port_free(host: str, port: int) -> None:
 
 
 def start(host: str = HOST, port: int = AWS_PORT, stack_name: str | None = None) -> EmbeddedAws:
-    """Start moto with state-machine execution on and the compat fixes in place."""
+    """Start moto with state-machine execution on and the compat fixes in place, wired to a
+    Wiring of its own (aws.wiring) whose training jobs run the project's training entry point;
+    the runtime plugs the rest into it."""
     from moto import mock_aws
     from moto.server import ThreadedMotoServer
 
@@ -98,13 +103,15 @@ def start(host: str = HOST, port: int = AWS_PORT, stack_name: str | None = None)
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
     ensure_port_free(host, port)
     emulator.install(port)
-    # SageMaker training jobs in the embedded AWS run the project's training entry point.
     from nrt.training_jobs import run_local
 
-    emulator.WIRING.training_runner = run_local
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
-    aws = EmbeddedAws(host, port, LocalContext(stack_name=stack_name or LocalContext().stack_name), server)
+    aws = EmbeddedAws(
+        host, port, LocalContext(stack_name=stack_name or LocalContext().stack_name), server,
+        wiring=emulator.Wiring(training_runner=run_local),
+    )  # fmt: skip
+    emulator.wire(aws.wiring)
     request = urllib.request.Request(
         f"{aws.url}/moto-api/config",
         data=json.dumps(SFN_EXECUTION).encode(),

@@ -23,7 +23,10 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nrt.emulator.wiring import Wiring
 
 RATES = ("model_error", "throttle", "cold_start", "write_error")
 
@@ -102,37 +105,33 @@ _installed = False
 _install_lock = threading.Lock()
 
 
-def install(faults: Faults | None) -> None:
-    """Put `faults` in force (None lifts them); hooks the embedded AWS once."""
+def install(faults: Faults | None, wiring: Wiring) -> None:
+    """Put `faults` in force (None lifts them): model calls through the embedded AWS's declared
+    interceptor (wiring.model_call), table writes through a hook on moto's put_item (once)."""
     global ACTIVE, _installed
     with _install_lock:
         if not _installed:
-            _hook_invoke_endpoint()
             _hook_put_item()
             _installed = True
         ACTIVE = faults
+        wiring.model_call = faulty_model_call if faults is not None else None
 
 
-def _hook_invoke_endpoint() -> None:
+def faulty_model_call(base_url: str, body: bytes, content_type: str) -> tuple[int, bytes]:
+    """A model host call that throttles, starts cold or fails at the rates in force."""
     from moto.core.exceptions import JsonRESTError
 
     from nrt import emulator
 
-    @functools.wraps(emulator.invoke_model_host)
-    def faulty(base_url: str, body: bytes, content_type: str) -> tuple[int, bytes]:
-        faults = ACTIVE
-        if faults is not None:
-            if faults.draw("throttle"):
-                raise JsonRESTError("ThrottlingException", "Rate exceeded (injected fault)")
-            if faults.draw("cold_start"):
-                time.sleep(faults.cold_start_seconds)
-            if faults.draw("model_error"):
-                return 500, b'{"message": "the model container failed (injected fault)"}'
-        return call_model_host(base_url, body, content_type)
-
-    # The embedded AWS's declared interceptor for model calls.
-    call_model_host = emulator.WIRING.model_call or emulator.invoke_model_host
-    emulator.WIRING.model_call = faulty
+    faults = ACTIVE
+    if faults is not None:
+        if faults.draw("throttle"):
+            raise JsonRESTError("ThrottlingException", "Rate exceeded (injected fault)")
+        if faults.draw("cold_start"):
+            time.sleep(faults.cold_start_seconds)
+        if faults.draw("model_error"):
+            return 500, b'{"message": "the model container failed (injected fault)"}'
+    return emulator.invoke_model_host(base_url, body, content_type)
 
 
 def _hook_put_item() -> None:

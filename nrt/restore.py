@@ -36,7 +36,7 @@ def keep_changes(aws: EmbeddedAws, store: Store) -> GroupCommit:
         streamed={aws.ctx.refs[t] for t in embedded.streamed_tables()},
         convert=emulator.durable.wire_record,
     )
-    emulator.WIRING.table_changes = committer
+    aws.wiring.table_changes = committer
     return committer
 
 
@@ -91,7 +91,7 @@ def keep_endpoints(aws: EmbeddedAws, store: Store) -> None:
     def save() -> None:
         store.save_endpoints(endpoint_specs(sm, aws.prefix))
 
-    emulator.WIRING.endpoints_changed = save
+    aws.wiring.endpoints_changed = save
 
 
 def restore_objects(aws: EmbeddedAws, store: Store) -> int:
@@ -99,6 +99,6 @@ def restore_objects(aws: EmbeddedAws, store: Store) -> int:
     return emulator.durable.load_objects(aws.ctx.account, aws.ctx.region, store.objects())
 
 
-def keep_objects(store: Store) -> None:
+def keep_objects(aws: EmbeddedAws, store: Store) -> None:
     """From now on every S3 object written or deleted is kept before the call's answer."""
-    emulator.WIRING.objects_changed = store.save_object
+    aws.wiring.objects_changed = store.save_object

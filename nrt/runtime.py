@@ -208,6 +208,12 @@ class LocalRuntime:
         return f"http://127.0.0.1:{self.api_port}"
 
     @property
+    def wiring(self) -> emulator.Wiring:
+        """What this runtime plugs into its embedded AWS."""
+        assert self.aws is not None
+        return self.aws.wiring
+
+    @property
     def lake(self) -> Path:
         return lake_dir(self.state_dir)
 
@@ -219,7 +225,7 @@ class LocalRuntime:
         self.store = Store(StateDir(self.state_dir).store)
         self._restore(self.aws, self.store)
         # After provisioning: faults hit the workflow's calls, not the stack's own set-up.
-        faults.install(self.faults)
+        faults.install(self.faults, self.aws.wiring)
         directory = ensure_default_model(self.state_dir, self.log)
         deploy_local_endpoint(self.aws, DEFAULT_MODEL, directory)
         self.supervisor = Supervisor(serve=self._serve, withdraw=self._withdraw, log=self.log)
@@ -256,7 +262,7 @@ class LocalRuntime:
             self.log(f"restored from {store.path}: {counts}, {objects} S3 objects, {len(endpoints)} endpoints")
         self.committer = restore.keep_changes(aws, store)
         restore.keep_endpoints(aws, store)
-        restore.keep_objects(store)
+        restore.keep_objects(aws, store)
 
     def status(self) -> dict[str, Any]:
         """The health figures: the API's recent answers, the failure store, the lake's lag, faults."""
@@ -289,10 +295,10 @@ class LocalRuntime:
             quiet = idle
 
     def _serve(self, host: ModelHost) -> None:
-        emulator.WIRING.model_hosts[host.endpoint] = host.url
+        self.wiring.model_hosts.route(host.endpoint, host.url)
 
     def _withdraw(self, endpoint: str) -> None:
-        emulator.WIRING.model_hosts.pop(endpoint, None)
+        self.wiring.model_hosts.withdraw(endpoint)
 
     def _supervise_hosts(self) -> None:
         while not self._stop.wait(1.0):
@@ -359,7 +365,7 @@ class LocalRuntime:
                 continue
             self.failed_hosts.pop(endpoint, None)
             self.hosts[endpoint] = host
-            emulator.WIRING.model_hosts[endpoint] = host.url
+            self.wiring.model_hosts.route(endpoint, host.url)
             if running is None:
                 self.log(f"model host for {endpoint} on {host.url}")
             else:
@@ -368,7 +374,7 @@ class LocalRuntime:
         for endpoint in set(self.failed_hosts) - set(wanted):
             self.failed_hosts.pop(endpoint)
         for endpoint in set(self.hosts) - set(wanted):
-            emulator.WIRING.model_hosts.pop(endpoint, None)
+            self.wiring.model_hosts.withdraw(endpoint)
             self.hosts.pop(endpoint).process.terminate()
         for endpoint in set(self.supervisor.down) - set(wanted):
             self.supervisor.forget(endpoint)
@@ -400,7 +406,7 @@ class LocalRuntime:
         with self._sync_lock:  # waits for a sync in flight; none starts after this
             pass
         for host in self.hosts.values():
-            emulator.WIRING.model_hosts.pop(host.endpoint, None)
+            self.wiring.model_hosts.withdraw(host.endpoint)
             host.process.terminate()
         for host in self.hosts.values():
             try:
@@ -408,7 +414,7 @@ class LocalRuntime:
             except subprocess.TimeoutExpired:
                 host.process.kill()
         self.hosts.clear()
-        emulator.WIRING.table_changes = emulator.WIRING.endpoints_changed = emulator.WIRING.objects_changed = None
+        self.wiring.table_changes = self.wiring.endpoints_changed = self.wiring.objects_changed = None
         if self.committer is not None:
             self.committer.close()
         if self.aws is not None:

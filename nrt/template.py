@@ -60,13 +60,20 @@ def resources(template: dict[str, Any] | None = None) -> dict[str, dict[str, Any
 
 
 @cache
+def _endpoint_data() -> dict[str, Any]:
+    from botocore.loaders import create_loader
+
+    data: dict[str, Any] = create_loader().load_data("endpoints")
+    return data
+
+
+@cache
 def partition(region: str) -> dict[str, Any]:
     """The AWS partition a region belongs to (name `partition`, URL suffix `dnsSuffix`), from
     botocore's endpoint data: aws, aws-cn (amazonaws.com.cn), aws-us-gov, the ISO ones."""
-    from botocore.loaders import create_loader
     from botocore.regions import EndpointResolver
 
-    data = create_loader().load_data("endpoints")
+    data = _endpoint_data()
     name = EndpointResolver(data).get_partition_for_region(region)
     found: dict[str, Any] = next(p for p in data["partitions"] if p["partition"] == name)
     return found

@@ -41,15 +41,16 @@ from nrt.emulator.registry import (
     expected_fingerprints,
 )
 from nrt.emulator.sagemaker import invoke_model_host
-from nrt.emulator.wiring import WIRING
+from nrt.emulator.wiring import ModelHosts, Wiring, unwire, wire, wired
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
     "MOTO_VERSION",
     "REGISTRY",
     "SPEEDUPS_SETTING",
-    "WIRING",
     "CompatError",
+    "ModelHosts",
+    "Wiring",
     "aws_errors",
     "check_execution_input",
     "check_execution_name",
@@ -68,7 +69,10 @@ __all__ = [
     "speed",
     "start_sync_execution",
     "throttling",
+    "unwire",
     "validation_error",
+    "wire",
+    "wired",
 ]
 
 _installed = False

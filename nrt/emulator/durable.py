@@ -12,7 +12,7 @@ from typing import Any
 
 from nrt.emulator.dynamodb import _WRITES, epoch_seconds
 from nrt.emulator.registry import _replace, patch
-from nrt.emulator.wiring import WIRING
+from nrt.emulator.wiring import wired
 
 # --- tables ---------------------------------------------------------------
 
@@ -54,7 +54,7 @@ def _patch_durable_changes() -> None:
     # Every write to a table with a stream (put, update, delete, transactions) ends in
     # StreamShard.add, inside the atomic-writes lock: the one place to see each change in
     # the order the table took it. It is handed to the local stack's store there
-    # (WIRING.table_changes); the answer waits for the commit where it goes out (below, and
+    # (wired().table_changes); the answer waits for the commit where it goes out (below, and
     # the local API). Items loaded back at start are not changes.
     original_add = StreamShard.add
 
@@ -62,7 +62,7 @@ def _patch_durable_changes() -> None:
         if getattr(_RESTORING, "active", False):
             return
         original_add(self, old, new)
-        sink = WIRING.table_changes
+        sink = wired().table_changes
         if sink is not None and self.items:
             sink.submit(self.table.name, self.items[-1].record)
             trim(self)
@@ -84,7 +84,7 @@ def _patch_durable_answers() -> None:
     original_call = DomainDispatcherApplication.__call__
 
     def call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
-        sink = WIRING.table_changes
+        sink = wired().table_changes
         if sink is None:
             return original_call(self, environ, start_response)
         answer = original_call(self, environ, start_response)
@@ -131,13 +131,13 @@ def _patch_durable_endpoints() -> None:
     from moto.sagemaker.models import SageMakerModelBackend
 
     # After each call that changes what an endpoint serves or says (its config, its tags), the
-    # local stack saves the endpoints (WIRING.endpoints_changed) before the answer goes out.
+    # local stack saves the endpoints (wired().endpoints_changed) before the answer goes out.
     for name in ENDPOINT_CHANGES:
         original = getattr(SageMakerModelBackend, name)
 
         def changed(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
             result = __original(self, *args, **kwargs)
-            hook = WIRING.endpoints_changed
+            hook = wired().endpoints_changed
             if hook is not None:
                 hook()
             return result
@@ -158,21 +158,21 @@ def _patch_durable_objects() -> None:
 
     # Every object written ends in S3Backend.put_object (PutObject, CopyObject, a completed
     # multipart upload) and every object removed in delete_object (DeleteObjects calls it for
-    # each key): after either, the local stack keeps the change (WIRING.objects_changed) before
+    # each key): after either, the local stack keeps the change (wired().objects_changed) before
     # the answer goes out. Objects loaded back at start are not changes.
     original_put = S3Backend.put_object
     original_delete = S3Backend.delete_object
 
     def put_object(self: Any, bucket_name: str, key_name: str, value: bytes, *args: Any, **kwargs: Any) -> Any:
         key = original_put(self, bucket_name, key_name, value, *args, **kwargs)
-        hook = WIRING.objects_changed
+        hook = wired().objects_changed
         if hook is not None and not getattr(_RESTORING, "active", False):
             hook(bucket_name, key_name, bytes(key.value))
         return key
 
     def delete_object(self: Any, bucket_name: str, key_name: str, *args: Any, **kwargs: Any) -> Any:
         result = original_delete(self, bucket_name, key_name, *args, **kwargs)
-        hook = WIRING.objects_changed
+        hook = wired().objects_changed
         if hook is not None:
             hook(bucket_name, key_name, None)
         return result

@@ -20,7 +20,7 @@ from nrt.emulator.registry import (
     _replace,
     patch,
 )
-from nrt.emulator.wiring import WIRING
+from nrt.emulator.wiring import wired
 
 # --- InvokeEndpoint reaches the model host ------------------------------------------------
 
@@ -87,12 +87,12 @@ def _patch_invoke_endpoint() -> None:
         endpoint = sagemaker_backends[self.current_account][self.region].endpoints.get(name)
         if endpoint is None:
             raise JsonRESTError("ValidationError", f"Endpoint {name} of account {self.current_account} not found.")
-        host = WIRING.model_hosts.get(name)
+        host = wired().model_hosts.url(name)
         if host is None or endpoint.endpoint_status != "InService":
             raise JsonRESTError("ModelNotReadyException", f"Model for endpoint {name} is not ready.")
         try:
             payload = self.body.encode("utf-8") if isinstance(self.body, str) else bytes(self.body)
-            call = WIRING.model_call or invoke_model_host
+            call = wired().model_call or invoke_model_host
             status, body = call(host, payload, self.headers.get("Content-Type", "application/json"))
         except OSError as exc:
             raise JsonRESTError("ServiceUnavailable", f"model host for {name} is unreachable: {exc}") from None
@@ -365,7 +365,7 @@ def _patch_training_jobs() -> None:
             job.final_metric_data_list = []
             return job
 
-        runner = WIRING.training_runner
+        runner = wired().training_runner
         if runner is None:
             return failed("no local training runner: start the embedded AWS with nrt up")
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -27,13 +28,35 @@ class TableChanges(Protocol):
 ObjectChanges = Callable[[str, str, bytes | None], None]
 
 
+class ModelHosts:
+    """Which model host serves each endpoint: the local runtime routes an endpoint to a host's
+    base URL when the host is ready and withdraws it when the host goes; InvokeEndpoint reads it."""
+
+    def __init__(self) -> None:
+        self._urls: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def route(self, endpoint: str, url: str) -> None:
+        with self._lock:
+            self._urls[endpoint] = url
+
+    def withdraw(self, endpoint: str) -> None:
+        with self._lock:
+            self._urls.pop(endpoint, None)
+
+    def url(self, endpoint: str) -> str | None:
+        with self._lock:
+            return self._urls.get(endpoint)
+
+
 @dataclass
 class Wiring:
-    """What the local runtime plugs into the embedded AWS, in one place: the model host of each
-        endpoint, how a training job runs, how a model host is called (faults wrap this), and where
-    each table change, endpoint change and S3 object is kept."""
+    """What the local runtime plugs into the embedded AWS, in one object: the model host of each
+    endpoint, how a training job runs, how a model host is called (the interceptor faults
+    wrap), and where each table change, endpoint change and S3 object is kept. The runtime
+    builds it and hands it over with wire(); the patches read it with wired()."""
 
-    model_hosts: dict[str, str] = field(default_factory=dict)  # endpoint -> base URL
+    model_hosts: ModelHosts = field(default_factory=ModelHosts)
     training_runner: TrainingRunner | None = None  # None: training jobs fail with a reason
     model_call: ModelCall | None = None  # None: invoke_model_host
     table_changes: TableChanges | None = None  # None: tables live in memory only
@@ -41,4 +64,24 @@ class Wiring:
     objects_changed: ObjectChanges | None = None  # None: S3 objects live in memory only
 
 
-WIRING = Wiring()
+# moto's backends are one per process, so is the wiring the patches see. Until a runtime wires
+# its own: tables, endpoints and objects in memory only, no model hosts, no training.
+_wired = Wiring()
+
+
+def wire(wiring: Wiring) -> None:
+    """Hand the embedded AWS what the runtime built; every patch uses it from the next call on."""
+    global _wired
+    _wired = wiring
+
+
+def unwire(wiring: Wiring) -> None:
+    """Take `wiring` back out (if it is still the one in use): an embedded AWS that stops."""
+    global _wired
+    if _wired is wiring:
+        _wired = Wiring()
+
+
+def wired() -> Wiring:
+    """What the runtime wired in (wire), as the patches read it."""
+    return _wired

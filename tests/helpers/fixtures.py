@@ -50,14 +50,14 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 def aws(store: Store) -> Iterator[EmbeddedAws]:
     """The embedded AWS with the template's tables and state machine, keeping every table
     change in the store as `nrt up` does."""
-    from nrt import embedded, emulator
+    from nrt import embedded
     from nrt.restore import keep_changes
 
     running = embedded.start(port=free_port())
     embedded.provision(running)
     committer = keep_changes(running, store)
     yield running
-    emulator.WIRING.table_changes = None
+    running.wiring.table_changes = None
     committer.close()
     running.stop()
 
@@ -65,7 +65,6 @@ def aws(store: Store) -> Iterator[EmbeddedAws]:
 @pytest.fixture
 def model_host(aws: EmbeddedAws, request: pytest.FixtureRequest) -> Iterator[Callable[[str, Behaviour], FakeModelHost]]:
     """Deploy `<prefix><name>` in the embedded AWS, served by a scripted host."""
-    from nrt import emulator
     from nrt.runtime import deploy_local_endpoint
 
     started: list[tuple[str, FakeModelHost]] = []
@@ -73,11 +72,11 @@ def model_host(aws: EmbeddedAws, request: pytest.FixtureRequest) -> Iterator[Cal
     def deploy(name: str, behaviour: Behaviour = rule_model) -> FakeModelHost:
         host = FakeModelHost(behaviour).start()
         endpoint = deploy_local_endpoint(aws, name, Path("/nonexistent"))
-        emulator.WIRING.model_hosts[endpoint] = host.url
+        aws.wiring.model_hosts.route(endpoint, host.url)
         started.append((endpoint, host))
         return host
 
     yield deploy
     for endpoint, host in started:
-        emulator.WIRING.model_hosts.pop(endpoint, None)
+        aws.wiring.model_hosts.withdraw(endpoint)
         host.stop()

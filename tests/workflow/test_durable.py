@@ -24,7 +24,7 @@ from nrt.restore import endpoint_specs, keep_objects, restore_endpoints, restore
 
 def kept_by() -> GroupCommit:
     """What keeps the embedded AWS's table changes in these tests (as in `nrt up`)."""
-    committer = emulator.WIRING.table_changes
+    committer = emulator.wired().table_changes
     assert isinstance(committer, GroupCommit)
     return committer
 
@@ -85,12 +85,12 @@ def test_items_loaded_back_are_in_the_table_and_are_not_changes(aws: EmbeddedAws
     item = {"sensor": {"S": sensor}, "timestamp_endpoint": {"S": "7#nrt-failure"}, "prediction": {"S": "1"}}
     earlier.record_change(table, {"eventName": "INSERT", "dynamodb": {"Keys": {}, "NewImage": item}}, streamed=False)
     changes: list[str] = []
-    keep = emulator.WIRING.table_changes
-    emulator.WIRING.table_changes = Recorder(changes)
+    keep = aws.wiring.table_changes
+    aws.wiring.table_changes = Recorder(changes)
     try:
         counts = restore_tables(aws, earlier)
     finally:
-        emulator.WIRING.table_changes = keep
+        aws.wiring.table_changes = keep
 
     assert counts[table] == 1
     assert ddb.get_item(TableName=table, Key={k: item[k] for k in ("sensor", "timestamp_endpoint")})["Item"] == item
@@ -108,8 +108,8 @@ def test_a_write_over_http_answers_after_its_change_is_kept(aws: EmbeddedAws, tm
 
     slow.record_changes = slowly  # type: ignore[method-assign]
     committer = GroupCommit(slow, tables={table})
-    keep = emulator.WIRING.table_changes
-    emulator.WIRING.table_changes = committer
+    keep = aws.wiring.table_changes
+    aws.wiring.table_changes = committer
     failure = f"http-{uuid.uuid4().hex[:6]}"
     try:
         # Over the embedded AWS's HTTP endpoint, as another process (the AWS CLI) writes; boto3
@@ -119,7 +119,7 @@ def test_a_write_over_http_answers_after_its_change_is_kept(aws: EmbeddedAws, tm
         slow.close()  # a store that can no longer write: the next write's answer is an error
         refused, _ = dynamodb_over_http(aws, "PutItem", {"TableName": table, "Item": {"failure_id": {"S": "x"}}})
     finally:
-        emulator.WIRING.table_changes = keep
+        aws.wiring.table_changes = keep
         committer.close()
 
     assert status == 200
@@ -149,8 +149,8 @@ def test_a_change_to_an_endpoint_or_its_tags_is_reported_before_the_call_returns
     sm = aws.client("sagemaker")
     name = f"{aws.prefix}durable-{uuid.uuid4().hex[:6]}"
     reported: list[str] = []
-    keep = emulator.WIRING.endpoints_changed
-    emulator.WIRING.endpoints_changed = lambda: reported.append(threading.current_thread().name)
+    keep = aws.wiring.endpoints_changed
+    aws.wiring.endpoints_changed = lambda: reported.append(threading.current_thread().name)
     try:
         sm.create_model(
             ModelName=name, ExecutionRoleArn="arn:aws:iam::123456789012:role/r", PrimaryContainer={"Image": "i"}
@@ -172,7 +172,7 @@ def test_a_change_to_an_endpoint_or_its_tags_is_reported_before_the_call_returns
         sm.update_endpoint(EndpointName=name, EndpointConfigName=name)
         sm.delete_endpoint(EndpointName=name)
     finally:
-        emulator.WIRING.endpoints_changed = keep
+        aws.wiring.endpoints_changed = keep
     assert len(reported) == 5
 
 
@@ -210,8 +210,8 @@ def test_an_s3_object_written_or_deleted_is_reported_before_the_call_returns(aws
     s3, bucket = aws.client("s3"), aws.ctx.refs["ModelArtifactsBucket"]
     prefix = f"durable-{uuid.uuid4().hex[:6]}"
     kept = Store(tmp_path / "state.db")
-    keep = emulator.WIRING.objects_changed
-    keep_objects(kept)
+    keep = aws.wiring.objects_changed
+    keep_objects(aws, kept)
     try:
         s3.put_object(Bucket=bucket, Key=f"{prefix}/recipe.json", Body=b'{"model": "m"}')
         s3.put_object(Bucket=bucket, Key=f"{prefix}/gone.txt", Body=b"x")
@@ -223,7 +223,7 @@ def test_an_s3_object_written_or_deleted_is_reported_before_the_call_returns(aws
             io.BytesIO(b"m" * (9 * 2**20)), bucket, f"{prefix}/model.tar.gz"
         )
     finally:
-        emulator.WIRING.objects_changed = keep
+        aws.wiring.objects_changed = keep
 
     mine = {key: body for b, key, body in kept.objects() if b == bucket and key.startswith(prefix)}
     assert mine == {
@@ -239,12 +239,12 @@ def test_objects_loaded_back_are_in_s3_and_are_not_changes(aws: EmbeddedAws, tmp
     bucket, key = f"restored-{uuid.uuid4().hex[:6]}", "training/train.py"
     earlier.save_object(bucket, key, b"print('train')")
     reported: list[str] = []
-    keep = emulator.WIRING.objects_changed
-    emulator.WIRING.objects_changed = lambda b, k, body: reported.append(k)
+    keep = aws.wiring.objects_changed
+    aws.wiring.objects_changed = lambda b, k, body: reported.append(k)
     try:
         assert restore_objects(aws, earlier) == 1
     finally:
-        emulator.WIRING.objects_changed = keep
+        aws.wiring.objects_changed = keep
 
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"print('train')"
     assert reported == []

@@ -117,7 +117,7 @@ def test_a_model_host_error_is_a_model_error_carrying_the_original_status(aws, m
 
 def test_an_endpoint_without_a_running_host_is_not_ready(aws, model_host):
     model_host("compat-cold")
-    emulator.WIRING.model_hosts.pop("nrt-compat-cold")
+    aws.wiring.model_hosts.withdraw("nrt-compat-cold")
 
     with pytest.raises(ClientError) as caught:
         aws.client("sagemaker-runtime").invoke_endpoint(EndpointName="nrt-compat-cold", Body=b"{}")
@@ -241,7 +241,7 @@ def test_a_training_job_sync_runs_the_job_and_answers_its_description_with_its_m
 
 
 def test_a_training_job_with_no_local_runner_fails_with_its_reason(aws, monkeypatch):
-    monkeypatch.setattr(emulator.WIRING, "training_runner", None)
+    monkeypatch.setattr(aws.wiring, "training_runner", None)
     arn = make_machine(aws, {"Train": TRAIN}, "Train")
 
     result = sync(aws, arn, {"job": f"compat-norunner-{uuid.uuid4().hex[:6]}"})

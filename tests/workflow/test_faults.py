@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from nrt import faults
+from nrt.embedded import EmbeddedAws
 from nrt.faults import Faults, FaultSpecError, parse
 from tests.workflow.test_inference_workflow import failures_for, reading, run, stored
 
@@ -30,14 +31,14 @@ class ScriptedFaults(Faults):
 
 
 @pytest.fixture
-def inject() -> Iterator[Any]:
+def inject(aws: EmbeddedAws) -> Iterator[Any]:
     def put(**script: int) -> ScriptedFaults:
         scripted = ScriptedFaults(cold_start_seconds=0.5, script=dict(script))
-        faults.install(scripted)
+        faults.install(scripted, aws.wiring)
         return scripted
 
     yield put
-    faults.install(None)
+    faults.install(None, aws.wiring)
 
 
 # --- the --faults value ---------------------------------------------------------------------

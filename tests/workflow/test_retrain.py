@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from nrt import emulator
 from nrt.deploy import Serverless, deploy_model, local_target
 from nrt.embedded import NOTIFICATIONS, RETRAIN_STATE_MACHINE, EmbeddedAws
 from tests.helpers import SKLEARN_IMAGE as IMAGE
@@ -143,7 +142,7 @@ def test_a_failed_training_job_notifies_and_changes_nothing(aws, model_dir, inbo
     def broken(job: str, hyperparameters: dict[str, str], channels: Any) -> tuple[bytes, str]:
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(emulator.WIRING, "training_runner", broken)
+    monkeypatch.setattr(aws.wiring, "training_runner", broken)
 
     result = retrain(aws, "retrain-broken")
 

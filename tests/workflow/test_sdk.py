@@ -7,7 +7,6 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from nrt import emulator
 from nrt.deploy import local_target
 from nrt.hosts import start_model_host
 from nrt.runtime import materialise, model_source
@@ -60,11 +59,11 @@ def test_an_endpoint_made_with_the_sagemaker_sdk_serves_producers_unchanged(aws,
     directory = materialise(aws, url, tmp_path / version)
     assert directory is not None
     host = start_model_host(directory, "nrt-sdk-pump", version)
-    emulator.WIRING.model_hosts["nrt-sdk-pump"] = host.url
+    aws.wiring.model_hosts.route("nrt-sdk-pump", host.url)
     try:
         answer = run(aws, reading("sdk-pump"))
     finally:
-        emulator.WIRING.model_hosts.pop("nrt-sdk-pump", None)
+        aws.wiring.model_hosts.withdraw("nrt-sdk-pump")
         host.process.terminate()
         host.process.wait(timeout=10)
 

@@ -84,6 +84,12 @@ def _runtime(args: argparse.Namespace, log: Any = print) -> Any:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+    # Ctrl-C and SIGTERM stop it, also when it was started with SIGINT ignored (a script's
+    # background job is): Python keeps an inherited SIG_IGN unless a handler is set. Set before
+    # the start, so one that comes while it starts or prints the banner stops it cleanly after.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     runtime = _runtime(args)
     assert runtime.aws is not None
     print(f"embedded AWS  {runtime.aws.url}  (moto, state-machine execution on)")
@@ -98,15 +104,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if runtime.health_seconds > 0:
         print(f"health        a line every {runtime.health_seconds:g} s while there is traffic; `nrt status` on demand")
     print("Ctrl-C stops everything.", flush=True)
-    stop = threading.Event()
-    # Ctrl-C and SIGTERM stop it, also when it was started with SIGINT ignored (a script's
-    # background job is): Python keeps an inherited SIG_IGN unless a handler is set.
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
+    while not stop.wait(0.5):
         pass
     print("\nstopping ...", flush=True)
     runtime.stop()

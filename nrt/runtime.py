@@ -26,7 +26,6 @@ from nrt.hosts import ModelHost, ModelHostFailed, Supervisor, start_model_host
 from nrt.local import API_PORT, AWS_PORT, DEFAULT_STATE_DIR, StateDir, hold, spawn_child
 from training.inference import ARTIFACT
 from training.package import unpack
-from training.train import train
 
 DEFAULT_MODEL = "failure"
 LOCAL_MODEL_IMAGE = "local/nrt-sklearn-serving:latest"
@@ -41,6 +40,8 @@ def ensure_default_model(state_dir: Path, log: Any = print) -> Path:
     directory = model_dir(state_dir, DEFAULT_MODEL)
     if not (directory / ARTIFACT).exists():
         log(f"training the default model '{DEFAULT_MODEL}' (first use) ...")
+        from training.train import train  # scikit-learn: a second to import, only to train
+
         evaluation = train(directory)
         log(f"  trained: {evaluation.summary()} on {evaluation.test_rows} held-out readings")
     return directory

@@ -259,6 +259,23 @@ def test_ctrl_c_stops_everything_cleanly(stack):
         assert not Path(f"/proc/{child}").exists() or "zombie" in Path(f"/proc/{child}/status").read_text()
 
 
+def test_ctrl_c_while_it_starts_stops_it_once_started_without_a_traceback(tmp_path):
+    from benchmarks.stack import seed_default_model
+
+    seed_default_model(tmp_path)
+    proc = subprocess.Popen(
+        [*NRT, "up", "--api-port", str(free_port()), "--aws-port", str(free_port()), "--state-dir", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(1.0)  # importing, starting the embedded AWS: seconds before the banner
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert "Ctrl-C stops everything." in out and "stopping" in out
+
+
 def test_up_with_an_api_key_refuses_requests_without_it(tmp_path):
     with nrt_up("--api-key", "s3cret", state=tmp_path) as secured:
         url = f"{secured.url}/models"

@@ -23,7 +23,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from nrt.emulator.wiring import Wiring
@@ -99,55 +99,37 @@ def parse(spec: str, seed: int | None = None) -> Faults:
     return Faults(seed=seed, **values)
 
 
-# The faults in force; None when `nrt up` runs without --faults.
-ACTIVE: Faults | None = None
-_installed = False
-_install_lock = threading.Lock()
-
-
 def install(faults: Faults | None, wiring: Wiring) -> None:
-    """Put `faults` in force (None lifts them): model calls through the embedded AWS's declared
-    interceptor (wiring.model_call), table writes through a hook on moto's put_item (once)."""
-    global ACTIVE, _installed
-    with _install_lock:
-        if not _installed:
-            _hook_put_item()
-            _installed = True
-        ACTIVE = faults
-        wiring.model_call = faulty_model_call if faults is not None else None
+    """Put `faults` in force through the embedded AWS's declared interceptors (None lifts
+    them): every model call (wiring.model_call) and every table write (wiring.write_check)."""
+    if faults is None:
+        wiring.model_call = wiring.write_check = None
+        return
+    wiring.model_call = functools.partial(faulty_model_call, faults)
+    wiring.write_check = functools.partial(faulty_write, faults)
 
 
-def faulty_model_call(base_url: str, body: bytes, content_type: str) -> tuple[int, bytes]:
+def faulty_model_call(faults: Faults, base_url: str, body: bytes, content_type: str) -> tuple[int, bytes]:
     """A model host call that throttles, starts cold or fails at the rates in force."""
     from moto.core.exceptions import JsonRESTError
 
     from nrt import emulator
 
-    faults = ACTIVE
-    if faults is not None:
-        if faults.draw("throttle"):
-            raise JsonRESTError("ThrottlingException", "Rate exceeded (injected fault)")
-        if faults.draw("cold_start"):
-            time.sleep(faults.cold_start_seconds)
-        if faults.draw("model_error"):
-            return 500, b'{"message": "the model container failed (injected fault)"}'
+    if faults.draw("throttle"):
+        raise JsonRESTError("ThrottlingException", "Rate exceeded (injected fault)")
+    if faults.draw("cold_start"):
+        time.sleep(faults.cold_start_seconds)
+    if faults.draw("model_error"):
+        return 500, b'{"message": "the model container failed (injected fault)"}'
     return emulator.invoke_model_host(base_url, body, content_type)
 
 
-def _hook_put_item() -> None:
+def faulty_write(faults: Faults, operation: str) -> None:
+    """A PutItem refused as DynamoDB refuses one over its throughput, at the rate in force."""
     from moto.core.exceptions import JsonRESTError
-    from moto.dynamodb.models import DynamoDBBackend
 
-    put_item = DynamoDBBackend.put_item
-
-    @functools.wraps(put_item)
-    def faulty_put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
-        faults = ACTIVE
-        if faults is not None and faults.draw("write_error"):
-            raise JsonRESTError(
-                "ProvisionedThroughputExceededException",
-                "The level of configured provisioned throughput for the table was exceeded (injected fault)",
-            )
-        return put_item(self, *args, **kwargs)
-
-    setattr(DynamoDBBackend, "put_item", faulty_put_item)  # noqa: B010 - mypy: a method assigned
+    if operation == "put_item" and faults.draw("write_error"):
+        raise JsonRESTError(
+            "ProvisionedThroughputExceededException",
+            "The level of configured provisioned throughput for the table was exceeded (injected fault)",
+        )

@@ -12,6 +12,7 @@ from nrt.emulator.registry import (
     _replace,
     patch,
 )
+from nrt.emulator.wiring import wired
 
 # --- atomic writes -----------------------------------------------------------------------------
 
@@ -29,10 +30,14 @@ def _patch_atomic_writes() -> None:
     # DynamoDB evaluates a write's condition and applies the write as one step. moto checks,
     # then writes, in Python: two executions writing the same key at once could both pass
     # attribute_not_exists. One lock over the table-writing calls restores the guarantee.
+    # The runtime's write check (faults) sees each call first: a refused write writes nothing.
     for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
         original = getattr(DynamoDBBackend, name)
 
-        def atomic(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+        def atomic(self: Any, *args: Any, __original: Any = original, __name: str = name, **kwargs: Any) -> Any:
+            check = wired().write_check
+            if check is not None:
+                check(__name)
             with _WRITES:
                 return __original(self, *args, **kwargs)
 

@@ -24,6 +24,9 @@ class TableChanges(Protocol):
     def sync(self) -> None: ...
 
 
+# Called before each table-writing call with its name (put_item, update_item, delete_item,
+# transact_write_items); raises to refuse the write as DynamoDB would.
+WriteCheck = Callable[[str], None]
 # Takes an S3 object that was written (bucket, key, body) or deleted (body None) to keep.
 ObjectChanges = Callable[[str, str, bytes | None], None]
 
@@ -52,13 +55,15 @@ class ModelHosts:
 @dataclass
 class Wiring:
     """What the local runtime plugs into the embedded AWS, in one object: the model host of each
-    endpoint, how a training job runs, how a model host is called (the interceptor faults
-    wrap), and where each table change, endpoint change and S3 object is kept. The runtime
-    builds it and hands it over with wire(); the patches read it with wired()."""
+    endpoint, how a training job runs, how a model host is called and whether a table write
+    goes ahead (the interceptors faults use), and where each table change, endpoint change and
+    S3 object is kept. The runtime builds it and hands it over with wire(); the patches read it
+    with wired()."""
 
     model_hosts: ModelHosts = field(default_factory=ModelHosts)
     training_runner: TrainingRunner | None = None  # None: training jobs fail with a reason
     model_call: ModelCall | None = None  # None: invoke_model_host
+    write_check: WriteCheck | None = None  # None: every table write goes ahead
     table_changes: TableChanges | None = None  # None: tables live in memory only
     endpoints_changed: Callable[[], None] | None = None  # None: endpoints live in memory only
     objects_changed: ObjectChanges | None = None  # None: S3 objects live in memory only

@@ -15,7 +15,7 @@ import threading
 from importlib.metadata import version
 
 # Each module registers its patches on import (registry.MODULE_ORDER orders them).
-from nrt.emulator import durable, dynamodb, executions, sagemaker, sdk_tasks, speed
+from nrt.emulator import durable, dynamodb, executions, sagemaker, sagemaker_jobs, sdk_tasks, speed
 from nrt.emulator.executions import (
     MAX_PAYLOAD_BYTES,
     aws_errors,
@@ -65,6 +65,7 @@ __all__ = [
     "install",
     "invoke_model_host",
     "sagemaker",
+    "sagemaker_jobs",
     "sdk_tasks",
     "speed",
     "start_sync_execution",

@@ -63,10 +63,10 @@ def check_rebinds() -> None:
             raise CompatError(f"patch {patch_name}: {name} is still the original in {left}")
 
 
-# The order patches apply in: ASL data, the speed-ups, executions, SageMaker, DynamoDB, what
-# outlives the process (after update_endpoint exists) (within
-# a module, the order they are written in).
-MODULE_ORDER = ("sdk_tasks", "speed", "executions", "sagemaker", "dynamodb", "durable")
+# The order patches apply in: ASL data, the speed-ups, executions, SageMaker endpoints, then
+# its jobs, DynamoDB, what outlives the process (after update_endpoint exists); within a
+# module, the order they are written in.
+MODULE_ORDER = ("sdk_tasks", "speed", "executions", "sagemaker", "sagemaker_jobs", "dynamodb", "durable")
 
 
 def _order(entry: Patch) -> int:

@@ -280,7 +280,7 @@ def test_a_sagemaker_action_aws_does_not_integrate_is_refused_at_creation(aws):
 def test_metrics_are_read_from_the_log_as_sagemaker_reads_them():
     definitions = [{"Name": "auc", "Regex": "auc=([0-9.]+)"}, {"Name": "loss", "Regex": "loss=([0-9.]+)"}]
 
-    assert emulator.sagemaker.metrics_from_log(definitions, "auc=0.5\nauc=0.9\n") == [
+    assert emulator.sagemaker_jobs.metrics_from_log(definitions, "auc=0.5\nauc=0.9\n") == [
         {"MetricName": "auc", "Value": 0.9}
     ]
 

@@ -1,0 +1,249 @@
+"""SageMaker in the retraining workflow: the optimised Step Functions integration (with
+createTrainingJob.sync) and training jobs run on this machine by the runtime's runner."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import functools
+import re
+from collections.abc import Callable
+from typing import Any
+
+from nrt.emulator.registry import (
+    _replace,
+    patch,
+)
+from nrt.emulator.wiring import wired
+
+# --- the optimised SageMaker integration ---------------------------------------------------
+
+
+def epoch_ms_values(value: Any) -> Any:
+    """Datetimes in an SDK response as epoch milliseconds, as Step Functions shows them."""
+    if isinstance(value, datetime.datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, dict):
+        return {k: epoch_ms_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [epoch_ms_values(v) for v in value]
+    return value
+
+
+# The actions AWS documents for the optimised SageMaker integration.
+SAGEMAKER_OPTIMISED_ACTIONS = {
+    "createEndpoint",
+    "createEndpointConfig",
+    "createHyperParameterTuningJob",
+    "createLabelingJob",
+    "createModel",
+    "createProcessingJob",
+    "createTrainingJob",
+    "createTransformJob",
+    "updateEndpoint",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _sagemaker_model() -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("sagemaker")
+
+
+@patch(
+    "fidelity",
+    "the optimised SageMaker integration, with createTrainingJob.sync",
+    "tests/workflow/test_emulator.py::test_the_optimised_sagemaker_integration_forwards_request_response_actions",
+)
+def _patch_sagemaker_integration() -> None:
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+    from moto.stepfunctions.parser.asl.eval.event import event_detail
+    from moto.stepfunctions.parser.asl.utils import boto_client
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    EventDetails: Any = event_detail.EventDetails  # a TypedDict with every event kind's key
+    # moto sets up the task's callback endpoint only when .waitForTaskToken is listed, and its
+    # .sync path needs that endpoint; the token pattern itself is refused below.
+    patterns: set[Any] = {ResourceCondition.Sync, ResourceCondition.WaitForTaskToken}
+
+    class StateTaskServiceSageMaker(StateTaskServiceCallback):
+        """arn:aws:states:::sagemaker:<action>[.sync]: moto lists SageMaker as unsupported."""
+
+        def __init__(self) -> None:
+            super().__init__(supported_integration_patterns=patterns)
+
+        def _wait_for_task_token(self, env: Any, resource_runtime_part: Any, normalised_parameters: Any) -> None:
+            raise RuntimeError(f"{self.resource.resource_arn}: .waitForTaskToken is not supported")
+
+        def _get_supported_parameters(self) -> set[str] | None:
+            action = self.resource.api_action
+            if action not in SAGEMAKER_OPTIMISED_ACTIONS:
+                return None  # moto then refuses the resource, as AWS does
+            return set(_sagemaker_model().operation_model(action[0].upper() + action[1:]).input_shape.members)
+
+        def _client(self, resource_runtime_part: Any, credentials: Any) -> Any:
+            return boto_client.boto_client_for(
+                service="sagemaker", region=resource_runtime_part.region, state_credentials=credentials
+            )
+
+        def _from_error(self, env: Any, ex: Exception) -> Any:
+            if isinstance(ex, ClientError):
+                name = f"SageMaker.{ex.response['Error']['Code']}"
+                return FailureEvent(
+                    env=env,
+                    error_name=CustomErrorName(name),
+                    event_type=HistoryEventType.TaskFailed,
+                    event_details=EventDetails(
+                        taskFailedEventDetails=TaskFailedEventDetails(
+                            error=name,
+                            cause=ex.response["Error"]["Message"],
+                            resource=self._get_sfn_resource(),
+                            resourceType=self._get_sfn_resource_type(),
+                        )
+                    ),
+                )
+            return super()._from_error(env=env, ex=ex)
+
+        def _eval_service_task(
+            self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+        ) -> None:
+            client = self._client(resource_runtime_part, state_credentials)
+            response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
+            response.pop("ResponseMetadata", None)
+            env.stack.append(epoch_ms_values(response))
+
+        def _build_sync_resolver(
+            self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+        ) -> Callable[[], Any]:
+            action = self._get_boto_service_action()
+            if action != "create_training_job":
+                raise ValueError(f"sagemaker:{action}.sync is not supported locally")
+            client = self._client(resource_runtime_part, state_credentials)
+            name = normalised_parameters["TrainingJobName"]
+
+            def resolve() -> Any:
+                # AWS's .sync answer for a training job is its DescribeTrainingJob.
+                job = client.describe_training_job(TrainingJobName=name)
+                job.pop("ResponseMetadata", None)
+                status = job["TrainingJobStatus"]
+                if status in ("InProgress", "Stopping"):
+                    return None
+                if status == "Completed":
+                    return epoch_ms_values(job)
+                raise FailureEventException(
+                    FailureEvent(
+                        env=env,
+                        error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                        event_type=HistoryEventType.TaskFailed,
+                        event_details=EventDetails(
+                            taskFailedEventDetails=TaskFailedEventDetails(
+                                resource=self._get_sfn_resource(),
+                                resourceType=self._get_sfn_resource_type(),
+                                error=StatesErrorNameType.StatesTaskFailed.to_name(),
+                                cause=to_json_str(epoch_ms_values(job)),
+                            )
+                        ),
+                    )
+                )
+
+            return resolve
+
+    original = getattr(state_task_factory, "state_task_service_for")  # noqa: B009
+
+    def state_task_service_for(service_name: str) -> Any:
+        return StateTaskServiceSageMaker() if service_name == "sagemaker" else original(service_name)
+
+    _replace(state_task_factory, "state_task_service_for", state_task_service_for)
+
+
+# --- training jobs run on this machine --------------------------------------------------------
+
+
+def metrics_from_log(definitions: list[dict[str, str]], log: str) -> list[dict[str, Any]]:
+    """FinalMetricDataList as SageMaker builds it: each definition's regex, last match in the log."""
+
+    found = []
+    for definition in definitions:
+        matches = re.findall(definition["Regex"], log)
+        if matches:
+            found.append({"MetricName": definition["Name"], "Value": float(matches[-1])})
+    return found
+
+
+def _channel_files(backend: Any, config: list[dict[str, Any]]) -> dict[str, dict[str, bytes]]:
+    """Each S3 input channel's objects under its prefix (name relative to it), as File mode copies them."""
+    from moto.s3.models import s3_backends
+
+    s3 = s3_backends[backend.account_id][backend.partition]
+    channels: dict[str, dict[str, bytes]] = {}
+    for channel in config:
+        uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        keys = [k for k in s3.get_bucket(bucket).keys if k.startswith(prefix)]
+        if not keys:
+            raise ValueError(f"ClientError: no S3 objects found under S3 URL {uri}")
+        channels[channel["ChannelName"]] = {
+            k[len(prefix) :].lstrip("/") or k.rsplit("/", 1)[-1]: s3.get_object(bucket, k).value  # type: ignore[union-attr]
+            for k in keys
+        }
+    return channels
+
+
+@patch(
+    "fidelity",
+    "a training job runs, writes model.tar.gz and reports its metrics",
+    "tests/workflow/test_emulator.py::test_a_training_job_sync_runs_the_job_and_answers_its_description_with_its_metrics",
+)
+def _patch_training_jobs() -> None:
+    from moto.core.utils import utcnow
+    from moto.s3.models import s3_backends
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    original = SageMakerModelBackend.create_training_job
+
+    def create_training_job(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # moto marks every job Completed at once, with canned metrics and no artifact. AWS
+        # runs the algorithm, writes model.tar.gz and reports the metrics the job's
+        # MetricDefinitions find in its log: so does this, with the local runner.
+        requested = copy.deepcopy(kwargs["algorithm_specification"].get("MetricDefinitions", []))
+        job: Any = original(self, *args, **kwargs)
+        job.algorithm_specification["MetricDefinitions"] = requested
+
+        def failed(reason: str) -> Any:
+            job.training_job_status = job.secondary_status = "Failed"
+            job.failure_reason = reason
+            job.final_metric_data_list = []
+            return job
+
+        runner = wired().training_runner
+        if runner is None:
+            return failed("no local training runner: start the embedded AWS with nrt up")
+        try:
+            channels = _channel_files(self, kwargs.get("input_data_config") or [])
+            archive, log = runner(job.training_job_name, dict(job.hyper_parameters or {}), channels)
+        except Exception as error:
+            return failed(f"AlgorithmError: {error}")
+        bucket, _, key = job.model_artifacts["S3ModelArtifacts"].removeprefix("s3://").partition("/")
+        s3_backends[self.account_id][self.partition].put_object(bucket, key, archive)
+        now = utcnow()
+        job.final_metric_data_list = [{**m, "Timestamp": now} for m in metrics_from_log(requested, log)]
+        job.training_end_time = job.last_modified_time = now
+        return job
+
+    _replace(SageMakerModelBackend, "create_training_job", create_training_job)

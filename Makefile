@@ -26,7 +26,7 @@ help: ## Show this help
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# uv installs what pip would, from the same registry, in seconds instead of a minute; it
+# uv installs the versions pip would, from PyPI, in seconds instead of a minute; it
 # compiles the bytecode as pip does (each process would compile what it imports otherwise).
 $(UV): | $(BIN)/python
 	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)

@@ -374,7 +374,9 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
             except Exception:
                 print("cannot reach the embedded AWS: is `nrt up` running?", file=sys.stderr)
                 return 1
-        image = image_uri(target.region, args.instance_type)
+        # The image the stack was deployed with (its SklearnImageUri output); the region's for a
+        # stack deployed before that output.
+        image = image_uri(target.region, args.instance_type, stack.outputs.get("SklearnImageUri"))
         deployment = deploy_model(
             sm, s3, args.name, model_dir, target, capacity, image, log=print, wait=not args.no_wait
         )

@@ -126,10 +126,11 @@ class Deployment:
 NOT_X86_CPU = re.compile(r"^(p\d|g\d|inf|trn|[a-z]+\d+g)")
 
 
-def image_uri(region: str, instance_type: str | None = None) -> str:
-    """The scikit-learn serving image for the region, as the template spells it for the
-    retraining workflow (its SklearnImageAccounts mapping: the sagemaker SDK's registry).
-    Reading the template takes milliseconds; importing the SDK for it took seconds."""
+def image_uri(region: str, instance_type: str | None = None, configured: str | None = None) -> str:
+    """The scikit-learn serving image: the one a stack was deployed with (its SklearnImageUri
+    output, `configured`), else the region's, as the template spells it for the retraining
+    workflow (its SklearnImageAccounts mapping: the sagemaker SDK's registry). Reading the
+    template takes milliseconds; importing the SDK for it took seconds."""
     from nrt.template import LocalContext, load_template, resolve, resources
 
     family = (instance_type or "ml.m5.large").removeprefix("ml.").split(".")[0]
@@ -138,6 +139,8 @@ def image_uri(region: str, instance_type: str | None = None) -> str:
             f"the scikit-learn {SERVING_SKLEARN} serving image runs on x86 CPU instances, not {instance_type}"
             " (GPU, Inferentia, Trainium and Graviton instances are not served by it)"
         )
+    if configured:
+        return configured
     accounts = load_template()["Mappings"]["SklearnImageAccounts"]
     if region not in accounts:
         raise DeployError(f"no scikit-learn serving image in {region!r}; regions: {', '.join(sorted(accounts))}")

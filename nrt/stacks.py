@@ -18,6 +18,7 @@ OUTPUTS = (
     "ModelArtifactsBucketName",
     "SageMakerExecutionRoleArn",
     "EndpointPrefix",
+    "SklearnImageUri",
 )
 
 
@@ -48,7 +49,7 @@ def local(aws_port: int = AWS_PORT, api_url: str = API_URL) -> Stack:
     """The stack `nrt up` runs: the template's names, as it provisions them."""
     from nrt.deploy import local_target
     from nrt.embedded import RETRAIN_STATE_MACHINE, local_client, local_name
-    from nrt.template import LocalContext, load_template
+    from nrt.template import LocalContext, load_template, resolve
 
     ctx = LocalContext()
     prefix = ctx.parameter_values(load_template())["EndpointPrefix"]
@@ -61,6 +62,7 @@ def local(aws_port: int = AWS_PORT, api_url: str = API_URL) -> Stack:
         "ModelArtifactsBucketName": target.bucket,
         "SageMakerExecutionRoleArn": target.role_arn,
         "EndpointPrefix": prefix,
+        "SklearnImageUri": resolve(load_template()["Outputs"]["SklearnImageUri"]["Value"], ctx),
     }
     url = aws_url(aws_port)
     return Stack(ctx.stack_name, ctx.region, outputs, lambda service: local_client(service, url, ctx.region), True)

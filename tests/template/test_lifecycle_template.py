@@ -160,6 +160,8 @@ def test_the_sklearn_image_accounts_are_the_sagemaker_sdks_for_every_region():
         uri = resolve(image, LocalContext(region=region))
         assert uri.startswith(f"{registries[region]}.dkr.ecr.{region}.amazonaws.com/sagemaker-scikit-learn:")
     assert resolve(image, LocalContext(parameters={"SklearnImageUri": "mine"})) == "mine"
+    # deploy-model serves with the image the retraining workflow trains with: the stack says it.
+    assert load_template()["Outputs"]["SklearnImageUri"]["Value"] == image
 
 
 def test_deploy_model_names_the_image_the_sagemaker_sdk_names_in_every_region_it_has_one():

@@ -41,6 +41,15 @@ def test_an_instance_the_scikit_learn_image_does_not_run_on_is_refused_by_name(i
         image_uri("us-east-1", instance_type)
 
 
+def test_the_image_a_stack_was_deployed_with_is_the_one_its_models_get():
+    mirror = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/mirror/sagemaker-scikit-learn:1.9-0-cpu-py3"
+
+    assert image_uri("eu-west-1", "ml.m5.large", configured=mirror) == mirror
+    assert image_uri("eu-west-1", configured="") == image_uri("eu-west-1")
+    with pytest.raises(DeployError, match="x86 CPU instances"):
+        image_uri("eu-west-1", "ml.g5.xlarge", configured=mirror)
+
+
 def test_a_region_without_the_image_is_refused_naming_the_regions_that_have_it():
     with pytest.raises(DeployError, match="no scikit-learn serving image in 'mars-north-1'; regions: af-south-1"):
         image_uri("mars-north-1")

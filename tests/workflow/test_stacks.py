@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nrt import cli
-from nrt.deploy import stack_target
+from nrt.deploy import image_uri, stack_target
 
 
 def test_local_and_deployed_stacks_are_one_seam():
@@ -16,5 +16,6 @@ def test_local_and_deployed_stacks_are_one_seam():
     assert local.local and local.output("FailuresTableName") == "nrt-local-failures"
     assert local.output("RetrainStateMachineArn").endswith(":stateMachine:nrt-local-retrain")
     assert stack_target(local).bucket == "nrt-local-model-artifacts"
+    assert local.output("SklearnImageUri") == image_uri("us-east-1")
     with pytest.raises(stacks.StackError, match="has no output Nope"):
         local.output("Nope")

@@ -22,6 +22,11 @@ def run(aws: EmbeddedAws, body: dict[str, Any]) -> Answer:
     result = emulator.start_sync_execution(
         aws.state_machine_arn, json.dumps(body, ensure_ascii=False), account=aws.ctx.account, region=aws.ctx.region
     )
+    # As the local API answers: once every change the execution made is kept (the stream
+    # worker reads the kept changes; without this the last one may not be there yet).
+    changes = aws.wiring.table_changes
+    if changes is not None:
+        changes.sync()
     return answer_from_execution(result["status"], result.get("output"), result.get("cause"))
 
 

@@ -47,9 +47,9 @@ class Stack:
 
 def local(aws_port: int = AWS_PORT, api_url: str = API_URL) -> Stack:
     """The stack `nrt up` runs: the template's names, as it provisions them."""
-    from nrt.deploy import local_target
+    from nrt.deploy import image_uri, local_target
     from nrt.embedded import RETRAIN_STATE_MACHINE, local_client, local_name
-    from nrt.template import LocalContext, load_template, resolve
+    from nrt.template import LocalContext, load_template
 
     ctx = LocalContext()
     prefix = ctx.parameter_values(load_template())["EndpointPrefix"]
@@ -62,7 +62,7 @@ def local(aws_port: int = AWS_PORT, api_url: str = API_URL) -> Stack:
         "ModelArtifactsBucketName": target.bucket,
         "SageMakerExecutionRoleArn": target.role_arn,
         "EndpointPrefix": prefix,
-        "SklearnImageUri": resolve(load_template()["Outputs"]["SklearnImageUri"]["Value"], ctx),
+        "SklearnImageUri": image_uri(ctx.region),
     }
     url = aws_url(aws_port)
     return Stack(ctx.stack_name, ctx.region, outputs, lambda service: local_client(service, url, ctx.region), True)

@@ -64,12 +64,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def execute(body: dict[str, Any]) -> None:
         # As the local API answers: once what the execution wrote is kept.
-        committer = aws.wiring.table_changes
         result = emulator.start_sync_execution(
             aws.state_machine_arn, json.dumps(body), account=aws.ctx.account, region=aws.ctx.region
         )
-        if committer is not None:
-            committer.sync()
+        aws.wiring.sync()
         if result["status"] != "SUCCEEDED":
             raise SystemExit(f"execution failed: {result}")
 

@@ -68,6 +68,12 @@ class Wiring:
     endpoints_changed: Callable[[], None] | None = None  # None: endpoints live in memory only
     objects_changed: ObjectChanges | None = None  # None: S3 objects live in memory only
 
+    def sync(self) -> None:
+        """Wait until every table change made so far is kept (at once when tables live in
+        memory only): what an answer waits for."""
+        if self.table_changes is not None:
+            self.table_changes.sync()
+
 
 # moto's backends are one per process, so is the wiring the patches see. Until a runtime wires
 # its own: tables, endpoints and objects in memory only, no model hosts, no training.

@@ -24,9 +24,7 @@ def run(aws: EmbeddedAws, body: dict[str, Any]) -> Answer:
     )
     # As the local API answers: once every change the execution made is kept (the stream
     # worker reads the kept changes; without this the last one may not be there yet).
-    changes = aws.wiring.table_changes
-    if changes is not None:
-        changes.sync()
+    aws.wiring.sync()
     return answer_from_execution(result["status"], result.get("output"), result.get("cause"))
 
 

@@ -34,9 +34,7 @@ class Leg:
         """Read everything the stream has, then flush once."""
         # Every change made so far is kept first, as every answer waits for it in nrt up (writes
         # from boto3 in this process are answered without waiting).
-        changes = self.aws.wiring.table_changes
-        if changes is not None:
-            changes.sync()
+        self.aws.wiring.sync()
         while batch := self.reader.poll():
             for shard, record in batch:
                 change = kds_change_record(record, self.table, "us-east-1")

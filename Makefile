@@ -7,18 +7,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
-UV_VERSION := 0.13.9
-UV := $(BIN)/uv
+# uv, in a venv of its own inside .venv (uv sync keeps .venv to exactly what uv.lock lists).
+TOOLS := $(VENV)/tools
+UV := $(TOOLS)/bin/uv
+# uv uses the Python that made .venv; it never downloads one.
+export UV_PYTHON_DOWNLOADS := never
 # The dashboard test opens the page in a real headless browser: Debian's chromium.
 CHROMIUM := /usr/bin/chromium
 # checkov pins boto3 and botocore below what the project needs: it gets a venv of its own.
-CHECKOV_VERSION := 3.3.30
 CHECKOV := $(VENV)/checkov/bin/checkov
 # One test worker a core; a file's tests stay on one worker, so each module's stack starts once.
 BY_FILE := -n auto --dist loadfile
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help demo up test pr unit workflow template e2e lint typecheck browser checkov bench clean
+.PHONY: help lock demo up test pr unit workflow template e2e lint typecheck browser checkov bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -26,18 +28,30 @@ help: ## Show this help
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# uv installs the versions pip would, from PyPI, in seconds instead of a minute; it
-# compiles the bytecode as pip does (each process would compile what it imports otherwise).
-$(UV): | $(BIN)/python
-	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+# Every install comes from a lock: uv.lock for the project (the product's dependencies, and
+# the dev extra for the tests), tools/*.txt (with hashes) for uv itself and checkov.
+$(UV): tools/uv.txt | $(BIN)/python
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r tools/uv.txt
 
-$(STAMP): pyproject.toml | $(UV)
-	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -e .
+# The product alone, exactly as locked: whatever the tests brought is removed (so the demo
+# cannot lean on it). uv compiles the bytecode, as pip does; each process would otherwise
+# compile what it imports.
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --quiet --locked --compile-bytecode
+	@rm -f $(DEV_STAMP)
 	@touch $@
 
-$(DEV_STAMP): pyproject.toml | $(UV)
-	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]'
+$(DEV_STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --quiet --locked --compile-bytecode --extra dev
 	@touch $@ $(STAMP)
+
+lock: | $(UV) ## Refresh the locks to the newest versions the pins allow (then run make test)
+	$(UV) lock --upgrade
+	for tool in uv checkov; do \
+	  $(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes --upgrade \
+	    tools/$$tool.in -o tools/$$tool.txt || exit; \
+	done
 
 demo: $(STAMP) ## Run the demo on the embedded AWS (creates .venv on first use)
 	$(BIN)/nrt demo
@@ -58,9 +72,9 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM) ## Install Debian's chromium (for the dashboard's browser test)
 
-$(CHECKOV): | $(UV)
+$(CHECKOV): tools/checkov.txt | $(UV)
 	$(PYTHON) -m venv --without-pip $(VENV)/checkov
-	$(UV) pip install --quiet --compile-bytecode --python $(VENV)/checkov/bin/python checkov==$(CHECKOV_VERSION)
+	$(UV) pip install --quiet --compile-bytecode --require-hashes --python $(VENV)/checkov/bin/python -r tools/checkov.txt
 
 checkov: $(CHECKOV) ## Install checkov in .venv/checkov (the template's security scan, run by the tests)
 

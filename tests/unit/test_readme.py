@@ -26,8 +26,18 @@ def test_the_quick_start_is_exactly_make_demo_then_make_test():
     assert [line.split("#")[0].strip() for line in quick.strip().splitlines()] == ["make demo", "make test"]
 
 
-def test_ci_runs_the_readmes_test_command():
-    assert "make test" in (ROOT / ".ci" / "run").read_text()
+def test_ci_runs_the_readmes_two_commands_the_demo_first():
+    commands = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert [c for c in commands if c.startswith("make ")] == ["make demo", "make test"]
+
+
+def test_the_demo_installs_the_product_alone_and_the_tests_add_the_dev_extra():
+    demo = re.search(r"^\$\(STAMP\):.*\n((?:\t.*\n)+)", MAKEFILE, flags=re.M)
+    dev = re.search(r"^\$\(DEV_STAMP\):.*\n((?:\t.*\n)+)", MAKEFILE, flags=re.M)
+    assert demo and dev
+    assert "sync" in demo.group(1) and "--locked" in demo.group(1) and "--extra" not in demo.group(1)
+    assert "sync" in dev.group(1) and "--locked" in dev.group(1) and "--extra dev" in dev.group(1)
+    assert re.search(r"^demo: \$\(STAMP\)", MAKEFILE, flags=re.M)
 
 
 @pytest.mark.parametrize("line", [line for line in shell_lines() if line.startswith("make ")])

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import argparse
 import base64
+import concurrent.futures
 import datetime
 import json
 import os
-import signal
 import sys
 import threading
 import time
@@ -35,6 +35,7 @@ from nrt.durable import Store
 from nrt.health import write_stream_status
 from nrt.lake import TableSpec, column_values, table_spec, write_rows
 from nrt.local import die_with_parent
+from nrt.signals import StopSignals
 from nrt.template import load_template, resources
 
 TRANSFORM_FUNCTION = "FirehoseTransformFunction"
@@ -389,9 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flush-bytes", type=int, default=8 * 1024 * 1024)
     args = parser.parse_args(argv)
     die_with_parent()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signals = StopSignals.install()
     config = WorkerConfig(
         state=args.state,
         table_name=args.table,
@@ -402,7 +401,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     # The fault tests ask this process, through its environment, to crash once mid-flush.
     crash = crash_once if os.environ.get(CRASH_BEFORE_CHECKPOINT) else None
-    run(config, stop, log=lambda line: print(line, file=sys.stderr, flush=True), before_checkpoint=crash)
+    stop = threading.Event()
+    # The worker runs in a thread; the main thread only waits for a signal (see nrt.signals).
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="stream") as pool:
+        worker = pool.submit(
+            run, config, stop, lambda line: print(line, file=sys.stderr, flush=True), before_checkpoint=crash
+        )
+        signals.wait(alive=lambda: not worker.done())
+        stop.set()
+        worker.result()  # its last flush done; an error in it is this process's exit status
     return 0
 
 

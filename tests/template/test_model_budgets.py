@@ -92,7 +92,9 @@ def test_a_timeout_is_retried_then_answered_as_its_own_503_not_as_model_unavaila
     caught = [c["ErrorEquals"] for c in invoke["Catch"]]
     assert caught.index(["States.Timeout"]) < caught.index(["States.ALL"])
     timed_out = next(c for c in invoke["Catch"] if c["ErrorEquals"] == ["States.Timeout"])
-    answer = STATES[timed_out["Next"]]
+    recorded = STATES[timed_out["Next"]]
+    assert recorded["ResultPath"] == "$.caught" and "Cause.$" in recorded["Parameters"]
+    answer = STATES[recorded["Next"]]
     assert (answer["Parameters"]["status"], answer["Parameters"]["error"]) == (503, "ModelTimeout")
     assert answer["Next"] == "RecordFailure"
 

@@ -128,6 +128,7 @@ def test_given_a_model_beyond_the_budget_then_a_recorded_replayable_503_naming_t
     [item] = failures_for(aws, "beyond-budget")
     recorded = failures.from_item(item)
     assert (recorded.status, recorded.error) == (503, "States.Timeout")
+    assert recorded.cause == "no answer within 1 s, on each of 2 calls"
     assert recorded.request == body
     assert recorded.replayable
     assert failures.recorded_again(answer.status, answer.body)

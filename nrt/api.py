@@ -61,11 +61,12 @@ EVENT_ATTEMPTS = 3
 
 @dataclass
 class Inference:
-    """Step Functions for the local API: StartSyncExecution runs the workflow in the calling
-    thread; StartExecution keeps the event in the store's journal (when there is a store),
-    then queues it for a pool of workers (as AWS runs it in the background). An event leaves
-    the journal when its execution has run, whatever its outcome (the workflow records its
-    own failures): what a stop or a crash cut short runs at the next start (resume())."""
+    """Step Functions for the local API: StartSyncExecution runs the /predictions workflow in
+    the calling thread; StartExecution keeps the event in the store's journal (when there is a
+    store), then queues it for a pool of workers that run the /events workflow (as AWS runs it
+    in the background). An event leaves the journal when its execution has run, whatever its
+    outcome (the workflow records its own failures): what a stop or a crash cut short runs at
+    the next start (resume())."""
 
     aws: EmbeddedAws
     health: Health = field(default_factory=Health)
@@ -92,7 +93,7 @@ class Inference:
         outcome's HTTP status in the health window."""
         started = time.monotonic()
         try:
-            result = self._execute(execution_input, name)
+            result = self._execute(self.aws.state_machine_arn, execution_input, name)
         except StoreUnavailable as failure:
             cause = {"status": 503, "error": "StoreUnavailable", "message": str(failure)[:160]}
             result = {"status": "FAILED", "error": "StoreUnavailable", "cause": json.dumps(cause)}
@@ -101,10 +102,10 @@ class Inference:
         self.health.record(answer.status, time.monotonic() - started, len(batch) if isinstance(batch, list) else 1)
         return result
 
-    def _execute(self, execution_input: str, name: str | None) -> dict[str, Any]:
-        """Run the workflow; return once the changes it made are kept (StoreUnavailable if not)."""
+    def _execute(self, arn: str, execution_input: str, name: str | None) -> dict[str, Any]:
+        """Run a workflow; return once the changes it made are kept (StoreUnavailable if not)."""
         result = emulator.start_sync_execution(
-            self.aws.state_machine_arn, execution_input, name, account=self.aws.ctx.account, region=self.aws.ctx.region
+            arn, execution_input, name, account=self.aws.ctx.account, region=self.aws.ctx.region
         )
         if self.committer is not None:
             self.committer.sync()
@@ -131,7 +132,7 @@ class Inference:
                         f"Rate exceeded: the event journal cannot be written ({failure})"
                     ) from None
             self._queue.put((name, execution_input))
-        arn = self.aws.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        arn = self.aws.events_state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
         return {"executionArn": arn, "startDate": datetime.datetime.now(tz=datetime.UTC)}
 
     def resume(self) -> int:
@@ -172,7 +173,7 @@ class Inference:
             self._give_up(name, execution_input, f"{EVENT_ATTEMPTS} runs ended with the process")
             return
         try:
-            self._execute(execution_input, name)
+            self._execute(self.aws.events_state_machine_arn, execution_input, name)
         except Exception as error:
             if self._stopping.is_set():
                 return
@@ -247,7 +248,13 @@ class LocalServices:
     def call(self, service: str, action: str, request: dict[str, Any]) -> tuple[int, bytes]:
         if (service, action) not in {("states", "StartSyncExecution"), ("states", "StartExecution")}:
             return aws_error(400, "UnknownOperationException", f"{service}:{action} is not served locally")
-        if request.get("stateMachineArn") != self.inference.aws.state_machine_arn:
+        # Each route's machine, as the API's role allows (the journal runs accepted events on /events' one).
+        machine = (
+            self.inference.aws.state_machine_arn
+            if action == "StartSyncExecution"
+            else self.inference.aws.events_state_machine_arn
+        )
+        if request.get("stateMachineArn") != machine:
             return aws_error(
                 400, "StateMachineDoesNotExist", f"State Machine Does Not Exist: '{request.get('stateMachineArn')}'"
             )

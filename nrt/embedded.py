@@ -20,9 +20,10 @@ LOCAL_ROLE = "arn:aws:iam::{account}:role/{stack}-local"
 PROVISIONED_TABLES = ("PredictionsTable", "EventIdsTable", "FailuresTable")
 MODEL_BUCKET = "ModelArtifactsBucket"
 SAGEMAKER_ROLE = "SageMakerExecutionRole"
-STATE_MACHINE = "InferenceStateMachine"
+STATE_MACHINE = "InferenceStateMachine"  # /predictions
+EVENTS_STATE_MACHINE = "EventsStateMachine"  # /events: the same definition, a longer model budget
 RETRAIN_STATE_MACHINE = "RetrainStateMachine"
-STATE_MACHINES = (STATE_MACHINE, RETRAIN_STATE_MACHINE)
+STATE_MACHINES = (STATE_MACHINE, EVENTS_STATE_MACHINE, RETRAIN_STATE_MACHINE)
 NOTIFICATIONS = "RetrainNotifications"
 SFN_EXECUTION: Any = {"stepfunctions": {"execute_state_machine": True}}
 
@@ -62,6 +63,10 @@ class EmbeddedAws:
     @property
     def state_machine_arn(self) -> str:
         return self.ctx.refs[STATE_MACHINE]
+
+    @property
+    def events_state_machine_arn(self) -> str:
+        return self.ctx.refs[EVENTS_STATE_MACHINE]
 
     @property
     def prefix(self) -> str:

@@ -1,9 +1,10 @@
 """`nrt failures`: what the failure store holds, and replaying what can succeed now.
 
-The workflow records every failure it answers with 404, 400 from the model, 429 or 503,
-with the original request. A 404 can succeed once the model is deployed, and a 429 or a 503
-once the model or the table has recovered; a model that rejected the features (400)
-would reject them again, so those stay for a person to read.
+The workflow records every failure it answers with 404, 400 from the model, 424, 429 or 503,
+with the original request. A 404 can succeed once the model is deployed, a 424 (the model
+cannot load) once it is deployed again, and a 429 or a 503 (a timeout included) once the
+model or the table has recovered; a model that rejected the features (400) would reject
+them again, so those stay for a person to read.
 """
 
 from __future__ import annotations
@@ -13,11 +14,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-REPLAYABLE = {404, 429, 503}
+REPLAYABLE = {404, 424, 429, 503}
 
 # Answers the workflow gives only after recording the failure itself (with the request): a
 # replay that ends in one of them is in the store again, under its new execution's id.
-RECORDED_AGAIN = {(404, "ModelNotFound"), (429, "Throttled"), (503, "ModelUnavailable"), (503, "StoreUnavailable")}
+RECORDED_AGAIN = {
+    (404, "ModelNotFound"),
+    (424, "ModelFailed"),
+    (429, "Throttled"),
+    (503, "ModelUnavailable"),
+    (503, "ModelNotReady"),
+    (503, "ModelTimeout"),
+    (503, "StoreUnavailable"),
+}
 
 Post = Callable[[dict[str, Any]], tuple[int, Any]]
 

@@ -12,6 +12,7 @@ from nrt.gateway import Reply, RestApi
 from nrt.template import LocalContext
 
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:nrt-local-inference"
+EVENTS_STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:nrt-local-events"
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:nrt-local-list-models"
 KEY = "test-key"
 HEADERS = {"x-api-key": KEY, "Content-Type": "application/json"}
@@ -22,7 +23,7 @@ Answer = Callable[[str, dict[str, Any]], tuple[int, bytes]]
 def succeeded(action: str, request: dict[str, Any]) -> tuple[int, bytes]:
     """Step Functions accepting the call: a finished sync execution echoing its input."""
     if action == "StartExecution":
-        return 200, json.dumps({"executionArn": f"{STATE_MACHINE}:{request['name']}", "startDate": 1.0}).encode()
+        return 200, json.dumps({"executionArn": f"{EVENTS_STATE_MACHINE}:{request['name']}", "startDate": 1.0}).encode()
     return 200, json.dumps({"status": "SUCCEEDED", "output": request["input"]}).encode()
 
 
@@ -51,6 +52,7 @@ def context() -> LocalContext:
     return LocalContext(
         refs={
             "InferenceStateMachine": STATE_MACHINE,
+            "EventsStateMachine": EVENTS_STATE_MACHINE,
             "ApiRole": "arn:aws:iam::123456789012:role/nrt-local-api",
             "ListModelsFunction": FUNCTION,
         }

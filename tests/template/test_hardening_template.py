@@ -146,12 +146,17 @@ def test_x_ray_traces_the_api_the_workflows_and_every_function():
     template = load_template()
     assert template["Globals"]["Function"]["Tracing"] == "Active"
     assert resources()["Api"]["Properties"]["TracingEnabled"] is True
-    for name in ("InferenceStateMachine", "RetrainStateMachine"):
+    for name in ("InferenceStateMachine", "EventsStateMachine", "RetrainStateMachine"):
         assert resources()[name]["Properties"]["Tracing"] == {"Enabled": True}, name
 
 
 @pytest.mark.parametrize(
-    ("machine", "group"), [("InferenceStateMachine", "InferenceLogGroup"), ("RetrainStateMachine", "RetrainLogGroup")]
+    ("machine", "group"),
+    [
+        ("InferenceStateMachine", "InferenceLogGroup"),
+        ("EventsStateMachine", "EventsLogGroup"),
+        ("RetrainStateMachine", "RetrainLogGroup"),
+    ],
 )
 def test_each_workflow_logs_to_its_own_group_under_vendedlogs_states(machine, group):
     logging = resources()[machine]["Properties"]["Logging"]

@@ -36,7 +36,16 @@ def test_substitution_keys_are_exactly_the_asl_placeholders():
     props = state_machine()
     placeholders = asl_placeholders(ROOT / props["DefinitionUri"])
     assert placeholders == set(props["DefinitionSubstitutions"])
-    assert placeholders == {"PredictionsTable", "EventIdsTable", "FailuresTable", "EndpointPrefix"}
+    assert placeholders == {
+        "PredictionsTable",
+        "EventIdsTable",
+        "FailuresTable",
+        "EndpointPrefix",
+        "ModelAttemptSeconds",
+    }
+    events = resources()["EventsStateMachine"]["Properties"]
+    assert events["DefinitionUri"] == props["DefinitionUri"]
+    assert placeholders == set(events["DefinitionSubstitutions"])
 
 
 def test_the_asl_names_no_arn_table_or_endpoint():
@@ -108,11 +117,11 @@ def test_the_workflow_may_invoke_prefixed_endpoints_only():
 
 
 # Actions AWS documents without resource-level permissions; nothing else may use "*".
-def test_the_api_role_may_start_the_inference_workflow_only():
+def test_the_api_role_may_start_each_routes_workflow_only():
     [policy] = resources()["ApiRole"]["Properties"]["Policies"]
-    [statement] = policy["PolicyDocument"]["Statement"]
-    assert statement["Resource"] == Tag("Ref", "InferenceStateMachine")
-    assert set(statement["Action"]) == {"states:StartSyncExecution", "states:StartExecution"}
+    sync, events = policy["PolicyDocument"]["Statement"]
+    assert (sync["Action"], sync["Resource"]) == ("states:StartSyncExecution", Tag("Ref", "InferenceStateMachine"))
+    assert (events["Action"], events["Resource"]) == ("states:StartExecution", Tag("Ref", "EventsStateMachine"))
 
 
 def test_the_api_validates_bodies_with_the_contract_schema():
@@ -138,6 +147,7 @@ def test_outputs_name_the_api_state_machine_and_tables():
     assert {
         "ApiUrl",
         "InferenceStateMachineArn",
+        "EventsStateMachineArn",
         "PredictionsTableName",
         "FailuresTableName",
     } <= set(load_template()["Outputs"])

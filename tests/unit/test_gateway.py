@@ -192,7 +192,7 @@ def test_the_request_template_hands_the_workflow_exactly_the_body(text, number):
 
     sent = services.calls[-1][1]
     assert json.loads(sent["input"]) == body
-    assert sent["stateMachineArn"].endswith(":stateMachine:nrt-local-inference")
+    assert sent["stateMachineArn"].endswith(":stateMachine:nrt-local-events")
 
 
 def test_escape_javascript_escapes_as_java_does():

@@ -81,17 +81,31 @@ def test_given_a_seed_when_drawn_then_the_same_faults_repeat_at_about_the_rate()
 # --- the workflow handles them as on AWS ----------------------------------------------------
 
 
-def test_given_two_throttles_when_scored_then_the_workflow_retries_and_answers(aws, model_host, inject):
+def test_given_a_throttle_when_scored_then_the_workflow_retries_and_answers(aws, model_host, inject):
     host = model_host("throttled-then-ok")
-    injected = inject(throttle=2)
+    injected = inject(throttle=1)
     body = reading("throttled-then-ok", sensor="fault-1")
 
     answer = run(aws, body)
 
     assert answer.status == 200
-    assert injected.injected == Counter(throttle=2)
+    assert injected.injected == Counter(throttle=1)
     assert len(host.requests) == 1
     assert stored(aws, "fault-1", body["timestamp"], "nrt-throttled-then-ok") is not None
+
+
+def test_given_two_throttles_when_scored_then_429_after_the_one_retry_the_budget_allows(aws, model_host, inject):
+    host = model_host("throttled-twice")
+    injected = inject(throttle=2)
+    body = reading("throttled-twice", sensor="fault-1b")
+
+    answer = run(aws, body)
+
+    assert answer.status == 429
+    assert injected.injected == Counter(throttle=2)
+    assert host.requests == []
+    [failure] = failures_for(aws, "throttled-twice")
+    assert failure["status"] == {"N": "429"}
 
 
 def test_given_a_model_failing_every_call_when_scored_then_503_and_recorded_with_the_reading(aws, model_host, inject):

@@ -38,9 +38,6 @@ from nrt.template import LocalContext
 LOG = logging.getLogger("nrt.api")
 
 Status = Callable[[], dict[str, Any]]
-# endpoints SageMaker lists as serving -> (status, reason) for those whose model is not served
-# here (yet): the local runtime's model hosts that are starting or cannot start
-ModelProblems = Callable[[list[str]], dict[str, tuple[str, str]]]
 Page = Callable[[], str]
 
 
@@ -287,19 +284,17 @@ def list_models_arn(ctx: LocalContext) -> str:
     return f"arn:aws:lambda:{ctx.region}:{ctx.account}:function:{ctx.stack_name}-list-models"
 
 
-def make_api(inference: Inference, api_key: str | None = None, problems: ModelProblems | None = None) -> RestApi:
+def make_api(inference: Inference, api_key: str | None = None) -> RestApi:
     """The template's REST API, wired to the embedded AWS."""
     aws = inference.aws
 
     def list_models_function(_: dict[str, Any]) -> dict[str, Any]:
-        # The function's logic, in process; a model not served here (yet) shows as Creating or Failed.
-        found = list_models(aws.client("sagemaker"), aws.prefix)
-        serving = [m["endpoint"] for m in found if m["available"]]
-        local = problems(serving) if problems is not None else {}
+        # The function's logic, in process; a Failed model says why (DescribeEndpoint's FailureReason).
+        sm = aws.client("sagemaker")
+        found = list_models(sm, aws.prefix)
         for model in found:
-            if model["endpoint"] in local:  # InService in SageMaker's eyes, but not served here (yet)
-                status, reason = local[model["endpoint"]]
-                model.update(status=status, available=False, reason=reason)
+            if model["status"] == "Failed":
+                model["reason"] = sm.describe_endpoint(EndpointName=model["endpoint"]).get("FailureReason")
         return proxy_reply(aws.prefix, found)
 
     ctx = local_context(aws)
@@ -371,9 +366,8 @@ def serve_api(
     api_key: str | None = None,
     pages: dict[str, Page] | None = None,
     status: Status | None = None,
-    problems: ModelProblems | None = None,
 ) -> LocalApi:
     """Start the local API in a background thread; returns the server (call shutdown())."""
-    handle, refused = make_handler(make_api(inference, api_key, problems), status, pages)
+    handle, refused = make_handler(make_api(inference, api_key), status, pages)
     server = LocalApi((host, port), handle, refused, Limits(max_body=MAX_PAYLOAD_BYTES), name="local-api")
     return server.start()

@@ -20,6 +20,7 @@ from typing import Any
 from nrt import stacks
 from nrt.athena import FORMATS
 from nrt.dashboard import write_dashboard
+from nrt.hosts import IDLE_SECONDS
 from nrt.local import API_PORT, API_URL, AWS_PORT, DEFAULT_STATE_DIR, StateDir
 from nrt.stacks import Stack, StackError
 from nrt.stats import percentile
@@ -72,6 +73,7 @@ def _runtime(args: argparse.Namespace, log: Any = print) -> Any:
             flush_seconds=args.flush_seconds,
             faults=injected,
             health_seconds=getattr(args, "health_seconds", 0.0),
+            model_idle_seconds=getattr(args, "model_idle_seconds", IDLE_SECONDS),
             log=log,
         ).start()
     except StateDirBusy as exc:
@@ -377,16 +379,18 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
         # The image the stack was deployed with (its SklearnImageUri output); the region's for a
         # stack deployed before that output.
         image = image_uri(target.region, args.instance_type, stack.outputs.get("SklearnImageUri"))
+        # Locally the model loads in a second or two: poll often rather than AWS's every 10 s.
+        poll = 0.2 if stack.local else 10.0
         deployment = deploy_model(
-            sm, s3, args.name, model_dir, target, capacity, image, log=print, wait=not args.no_wait
+            sm, s3, args.name, model_dir, target, capacity, image, log=print, wait=not args.no_wait, poll=poll
         )
     except (DeployError, StackError, FileNotFoundError) as error:
         print(f"cannot deploy {args.name}: {error}", file=sys.stderr)
         return 1
     verb = "created" if deployment.created else "updated"
     print(f"{verb} {deployment.endpoint} -> {deployment.version} ({deployment.status})")
-    if args.local:
-        print(f"the running `nrt up` starts a model host for it within seconds; send readings with model {args.name!r}")
+    if args.local and not args.no_wait:
+        print(f"its model host answers; send readings with model {args.name!r}")
     return 0
 
 
@@ -538,6 +542,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--faults-seed", type=int, help="repeat the same faults (a seed for their generator)")
     up.add_argument("--health-seconds", type=float, default=5.0, help="health line interval; 0 for none")
+    up.add_argument(
+        "--model-idle-seconds",
+        type=float,
+        default=IDLE_SECONDS,
+        help="stop a model host after this long without an invocation (a serverless endpoint "
+        "scaling to zero; the next invocation cold-starts it); 0 never stops one (default: %(default)g)",
+    )
     up.set_defaults(func=cmd_up)
 
     def api_key_flags(p: argparse.ArgumentParser) -> None:

@@ -206,18 +206,27 @@ def _exists(sm: Any, endpoint: str) -> bool:
     return True
 
 
-def wait_in_service(sm: Any, endpoint: str, log: Log, poll: float = 10.0, timeout: float = 1800.0) -> str:
-    """Poll until InService (or Failed, with SageMaker's reason), showing progress."""
+def wait_in_service(
+    sm: Any, endpoint: str, log: Log, poll: float = 10.0, timeout: float = 1800.0, config: str | None = None
+) -> str:
+    """Poll until InService serving `config` (any config when None), or Failed with SageMaker's
+    reason, showing progress. An update whose model could not load is rolled back by SageMaker:
+    InService on the old config with a FailureReason, which is this deployment's failure."""
     started = time.monotonic()
     while True:
         described = sm.describe_endpoint(EndpointName=endpoint)
         status = str(described["EndpointStatus"])
         elapsed = time.monotonic() - started
         log(f"  {endpoint}: {status} ({elapsed:.0f} s)")
+        reason = described.get("FailureReason") or "no reason given"
+        if status == "InService" and config not in (None, described["EndpointConfigName"]):
+            raise DeployError(
+                f"{endpoint} could not switch to {config}: {reason}; it still serves {described['EndpointConfigName']}"
+            )
         if status == "InService":
             return status
         if status in ("Failed", "OutOfService"):
-            raise DeployError(f"{endpoint} is {status}: {described.get('FailureReason', 'no reason given')}")
+            raise DeployError(f"{endpoint} is {status}: {reason}")
         if elapsed > timeout:
             raise DeployError(f"{endpoint} is still {status} after {timeout:.0f} s")
         time.sleep(poll)
@@ -299,7 +308,9 @@ def publish(
         log(f"updating endpoint {endpoint} in place (it keeps serving the old version until the new one is ready)")
         arn = sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=version)["EndpointArn"]
         sm.add_tags(ResourceArn=arn, Tags=tags)
-    status = wait_in_service(sm, endpoint, log, poll=poll) if wait else "Creating" if created else "Updating"
+    status = (
+        wait_in_service(sm, endpoint, log, poll=poll, config=version) if wait else "Creating" if created else "Updating"
+    )
     return Deployment(endpoint, version, model_data_url, image, created, status)
 
 

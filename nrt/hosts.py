@@ -1,11 +1,12 @@
 """Model hosts: one process per endpoint serving its model over the SageMaker container's HTTP
-contract (nrt/modelhost.py), and the supervisor that keeps them serving.
+contract (nrt/modelhost.py), run as a serverless endpoint runs its container.
 
-A host that exits or stops answering its health check (GET /ping) is taken out of service at
-once (InvokeEndpoint answers ModelNotReadyException, which the workflow turns into 503), and
-started again with exponential backoff; while it is down, `/models`, `/status` and
-`nrt status` say so and why. A model that cannot start is retried on the same backoff, never
-in a tight loop.
+A host starts on demand (the endpoint's creation check, or the first invocation after it was
+stopped: a cold start, bounded by START_SECONDS, AWS's limit for a serverless container to
+answer /ping), and stops after `idle_seconds` without an invocation (scaled to zero). A host
+that exits or stops answering its health check (GET /ping) is taken out of service at once and
+not restarted in a loop: the next invocation starts it again. `/status` and `nrt status` say
+which host went and why until then.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
+import threading
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,8 +24,9 @@ from pathlib import Path
 from nrt.local import spawn_child
 
 PING_SECONDS = 2.0  # a health check that takes longer has failed
-MISSES = 3  # health checks failed in a row before a live host is restarted
-BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 60.0)  # seconds before each restart, then 60 s
+MISSES = 3  # health checks failed in a row before a live host is stopped
+START_SECONDS = 180.0  # AWS: a serverless endpoint's container must answer /ping within 3 minutes
+IDLE_SECONDS = 300.0  # `nrt up --model-idle-seconds`'s default
 
 
 @dataclass
@@ -53,8 +55,9 @@ class ModelHostFailed(RuntimeError):
     """A model host did not start; the message is its reason (the model could not load, say)."""
 
 
-def start_model_host(directory: Path, endpoint: str, version: str = "") -> ModelHost:
-    """Run nrt.modelhost in its own process and wait for its ready line (or its exit)."""
+def start_model_host(directory: Path, endpoint: str, version: str = "", timeout: float = START_SECONDS) -> ModelHost:
+    """Run nrt.modelhost in its own process and wait, at most `timeout`, for its ready line
+    and its first answer to /ping (or its exit)."""
     process = spawn_child(
         [sys.executable, "-m", "nrt.modelhost", "--model-dir", str(directory), "--port", "0"],
         model_host_env(os.environ),
@@ -62,12 +65,20 @@ def start_model_host(directory: Path, endpoint: str, version: str = "") -> Model
         text=True,
     )
     assert process.stdout is not None
-    line = process.stdout.readline()
-    if "ready on " not in line:
+    deadline = threading.Timer(timeout, process.kill)
+    deadline.start()
+    try:
+        line = process.stdout.readline()
+    finally:
+        deadline.cancel()
+    url = line.rsplit(" ", 1)[-1].strip()
+    if "ready on " not in line or not answers_ping(url):
         process.kill()
         process.wait()
+        if "ready on " not in line and not line and process.returncode == -9:
+            raise ModelHostFailed(f"the model host did not answer /ping within {timeout:g} s")
         raise ModelHostFailed(line.strip().removeprefix("model host failed: ") or f"exit {process.returncode}")
-    return ModelHost(endpoint, line.rsplit(" ", 1)[-1].strip(), process, version, directory)
+    return ModelHost(endpoint, url, process, version, directory)
 
 
 def answers_ping(url: str, timeout: float = PING_SECONDS) -> bool:
@@ -79,58 +90,58 @@ def answers_ping(url: str, timeout: float = PING_SECONDS) -> bool:
 
 
 @dataclass
-class Down:
-    """A host out of service: why, how many restarts were tried, when the next one is due."""
+class Hosts:
+    """The running model hosts, at most one per endpoint: started on demand (one start shared by
+    whoever asks meanwhile), stopped when idle, failing or no longer wanted."""
 
-    host: ModelHost
-    reason: str
-    attempts: int = 0
-    retry_at: float = 0.0
-
-    def describe(self, now: float) -> str:
-        wait = max(0.0, self.retry_at - now)
-        return f"{self.reason}; restarting in {wait:.0f} s (attempt {self.attempts + 1})"
-
-
-@dataclass
-class Supervisor:
-    """Watches the hosts it is given; takes a failing one out of service and restarts it."""
-
-    serve: Callable[[ModelHost], None]  # a host is in service (or back in service)
+    route: Callable[[str, str], None]  # the endpoint is served by the host at this URL
     withdraw: Callable[[str], None]  # the endpoint has no host in service
+    idle_for: Callable[[str], float]  # seconds the endpoint went without an invocation
+    idle_seconds: float = IDLE_SECONDS  # 0: never stopped for being idle
     log: Callable[[str], None] = print
-    clock: Callable[[], float] = time.monotonic
     start: Callable[[Path, str, str], ModelHost] = start_model_host
     ping: Callable[[str], bool] = answers_ping
-    down: dict[str, Down] = field(default_factory=dict)
+    running: dict[str, ModelHost] = field(default_factory=dict)
+    down: dict[str, str] = field(default_factory=dict)  # endpoint -> why its host went, until it starts again
+    _locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def check(self, hosts: dict[str, ModelHost]) -> None:
-        """One round: every host in service checked; every host due for a restart restarted."""
-        now = self.clock()
-        for endpoint, host in list(hosts.items()):
-            failure = self._failure(host)
-            if failure is None:
-                continue
-            hosts.pop(endpoint)
-            self.withdraw(endpoint)
-            _stop(host.process)
-            self.down[endpoint] = Down(host, failure, 0, now + BACKOFF[0])
-            self.log(f"model host for {endpoint} {failure}; out of service, restarting in {BACKOFF[0]:g} s")
-        for endpoint, down in list(self.down.items()):
-            if down.retry_at > now or down.host.directory is None:
-                continue
-            try:
-                host = self.start(down.host.directory, endpoint, down.host.version)
-            except ModelHostFailed as failure:
-                down.attempts += 1
-                down.reason = f"cannot start: {failure}"
-                down.retry_at = now + BACKOFF[min(down.attempts, len(BACKOFF) - 1)]
-                self.log(f"model host for {endpoint} {down.reason}; next try in {down.retry_at - now:g} s")
-                continue
-            del self.down[endpoint]
-            hosts[endpoint] = host
-            self.serve(host)
-            self.log(f"model host for {endpoint} restarted on {host.url}")
+    def _of(self, endpoint: str) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault(endpoint, threading.Lock())
+
+    def ensure(self, endpoint: str, version: str, directory: Callable[[], Path]) -> str:
+        """The URL of a host serving `version` for the endpoint, started (replacing a host of
+        another version) if there is none; raises ModelHostFailed with the reason it cannot."""
+        with self._of(endpoint):
+            host = self.running.get(endpoint)
+            if host is not None and host.version == version and host.process.poll() is None:
+                return host.url
+            started = self.start(directory(), endpoint, version)
+            self.running[endpoint] = started
+            self.down.pop(endpoint, None)
+            self.route(endpoint, started.url)
+            self.log(f"model host for {endpoint} ({version}) on {started.url}")
+            if host is not None:
+                _stop(host.process)
+            return started.url
+
+    def check(self) -> None:
+        """One round: a host that exited, failed its health checks or sat idle too long is stopped."""
+        for endpoint in list(self.running):
+            with self._of(endpoint):
+                host = self.running.get(endpoint)
+                if host is None:
+                    continue
+                failure = self._failure(host)
+                if failure is not None:
+                    self.down[endpoint] = f"{failure}; the next invocation starts it again"
+                    self.log(f"model host for {endpoint} {failure}; out of service until the next invocation")
+                elif self.idle_seconds > 0 and self.idle_for(endpoint) >= self.idle_seconds:
+                    self.log(f"model host for {endpoint} stopped: idle for {self.idle_seconds:g} s")
+                else:
+                    continue
+                self._retire(endpoint)
 
     def _failure(self, host: ModelHost) -> str | None:
         code = host.process.poll()
@@ -142,13 +153,24 @@ class Supervisor:
         host.misses += 1
         return f"did not answer {MISSES} health checks" if host.misses >= MISSES else None
 
-    def forget(self, endpoint: str) -> None:
-        """The endpoint is gone or serves another version: stop trying to restart this one."""
-        self.down.pop(endpoint, None)
+    def keep(self, endpoints: set[str]) -> None:
+        """Stop the hosts of endpoints no longer there."""
+        for endpoint in set(self.running) - endpoints:
+            with self._of(endpoint):
+                self._retire(endpoint)
+        for endpoint in set(self.down) - endpoints:
+            self.down.pop(endpoint, None)
 
-    def problems(self) -> dict[str, str]:
-        now = self.clock()
-        return {endpoint: down.describe(now) for endpoint, down in self.down.items()}
+    def _retire(self, endpoint: str) -> None:
+        host = self.running.pop(endpoint, None)
+        if host is not None:
+            self.withdraw(endpoint)
+            _stop(host.process)
+
+    def stop_all(self) -> None:
+        for endpoint in list(self.running):
+            with self._of(endpoint):
+                self._retire(endpoint)
 
 
 def _stop(process: subprocess.Popen[str]) -> None:

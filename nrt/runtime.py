@@ -1,5 +1,5 @@
-"""`nrt up`: the embedded AWS, one model host per prefixed endpoint, the local API and the
-stream worker that fills the lake."""
+"""`nrt up`: the embedded AWS, a model host per prefixed endpoint in use (started on demand,
+stopped when idle), the local API and the stream worker that fills the lake."""
 
 from __future__ import annotations
 
@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from functions.list_models.models import list_models
 from nrt import embedded, emulator, faults, health, restore, stream
 from nrt.api import Inference, LocalApi, serve_api
 from nrt.dashboard import CachedPage, dashboard_data, render_page
 from nrt.durable import GroupCommit, Store
 from nrt.embedded import EmbeddedAws
 from nrt.faults import Faults
-from nrt.hosts import ModelHost, ModelHostFailed, Supervisor, start_model_host
+from nrt.hosts import IDLE_SECONDS, Hosts, ModelHostFailed
 from nrt.local import API_PORT, AWS_PORT, DEFAULT_STATE_DIR, StateDir, hold, spawn_child
 from training.inference import ARTIFACT
 from training.package import unpack
@@ -186,23 +185,19 @@ class LocalRuntime:
     faults: Faults | None = None
     # The health line's interval; 0 prints none.
     health_seconds: float = 5.0
-    # endpoint -> (version, reason): a model that cannot start here is shown failed, not restarted in a loop
-    failed_hosts: dict[str, tuple[str, str]] = field(default_factory=dict)
-    # endpoints with no model artifact on this machine: nothing here can serve them
-    unservable: set[str] = field(default_factory=set)
+    # A model host without an invocation for this long is stopped (0: never).
+    model_idle_seconds: float = IDLE_SECONDS
     log: Any = print
     aws: EmbeddedAws | None = None
     api: LocalApi | None = None
     inference: Inference | None = None
-    hosts: dict[str, ModelHost] = field(default_factory=dict)
+    hosts: Hosts | None = None
     stream: StreamWorker | None = None
     store: Store | None = None
-    supervisor: Supervisor | None = None
     committer: GroupCommit | None = None
     _owner: TextIO | None = None  # the state directory's lock, held while running
     _stop: threading.Event = field(default_factory=threading.Event)
-    # One sync at a time, and none after stop(): a host started during stop() would outlive it.
-    _sync_lock: threading.Lock = field(default_factory=threading.Lock)
+    _endpoints_changed: threading.Event = field(default_factory=threading.Event)
 
     @property
     def api_url(self) -> str:
@@ -227,10 +222,9 @@ class LocalRuntime:
         self._restore(self.aws, self.store)
         # After provisioning: faults hit the workflow's calls, not the stack's own set-up.
         faults.install(self.faults, self.aws.wiring)
+        self._wire_hosts(self.aws.wiring)
         directory = ensure_default_model(self.state_dir, self.log)
         deploy_local_endpoint(self.aws, DEFAULT_MODEL, directory)
-        self.supervisor = Supervisor(serve=self._serve, withdraw=self._withdraw, log=self.log)
-        self.sync_model_hosts()
         self.stream = StreamWorker(
             self.aws.ctx.refs["PredictionsTable"], self.state_dir, self.flush_seconds, self.log
         ).start()
@@ -244,10 +238,8 @@ class LocalRuntime:
             api_key=self.api_key,
             pages={"/dashboard": CachedPage(lambda: render_page(dashboard_data(self.lake)))},
             status=self.status,
-            problems=self.unserved,
         )
         self.api_port = self.api.server_address[1]
-        threading.Thread(target=self._watch_endpoints, name="endpoint-watch", daemon=True).start()
         threading.Thread(target=self._supervise_hosts, name="host-supervisor", daemon=True).start()
         if self.health_seconds > 0:
             threading.Thread(target=self._report_health, name="health", daemon=True).start()
@@ -295,97 +287,60 @@ class LocalRuntime:
             self.log(health.line(now) + ("  (idle)" if idle else ""))
             quiet = idle
 
-    def _serve(self, host: ModelHost) -> None:
-        self.wiring.model_hosts.route(host.endpoint, host.url)
+    def _wire_hosts(self, wiring: emulator.Wiring) -> None:
+        """After the endpoints are restored (they stay InService, no host started): every new
+        endpoint or config is loaded in a host before it is InService, an invocation with no
+        host cold-starts one, and an endpoint change wakes the supervisor at once."""
+        self.hosts = Hosts(
+            route=wiring.model_hosts.route,
+            withdraw=wiring.model_hosts.withdraw,
+            idle_for=wiring.model_hosts.idle_for,
+            idle_seconds=self.model_idle_seconds,
+            log=self.log,
+        )
+        wiring.host_start = self._start_host
+        save = wiring.endpoints_changed
 
-    def _withdraw(self, endpoint: str) -> None:
-        self.wiring.model_hosts.withdraw(endpoint)
+        def changed() -> None:
+            if save is not None:
+                save()
+            self._endpoints_changed.set()
+
+        wiring.endpoints_changed = changed
+
+    def _start_host(self, endpoint: str, version: str, url: str) -> str:
+        """wiring.host_start: the URL of a host serving the endpoint's model `version`."""
+        assert self.aws is not None and self.hosts is not None
+        aws = self.aws
+
+        def directory() -> Path:
+            found = materialise(aws, url, self.state_dir / "endpoints" / version)
+            if found is None:
+                raise ModelHostFailed(f"no model artifact at {url} on this machine")
+            return found
+
+        return self.hosts.ensure(endpoint, version, directory)
 
     def _supervise_hosts(self) -> None:
-        while not self._stop.wait(1.0):
-            with self._sync_lock:
-                if self._stop.is_set() or self.supervisor is None:
-                    return
-                try:
-                    self.supervisor.check(self.hosts)
-                except Exception as exc:  # keep supervising; say what went wrong
-                    self.log(f"host supervisor: {exc}")
+        """Every second (at once after an endpoint change): stop the hosts of endpoints gone,
+        and those that exited, fail their health checks or sat idle too long."""
+        while not self._stop.is_set():
+            changed = self._endpoints_changed.wait(1.0)
+            if self._stop.is_set() or self.hosts is None or self.aws is None:
+                return
+            try:
+                if changed:
+                    self._endpoints_changed.clear()
+                    sm = self.aws.client("sagemaker")
+                    pages = sm.get_paginator("list_endpoints").paginate(NameContains=self.aws.prefix)
+                    self.hosts.keep({e["EndpointName"] for page in pages for e in page["Endpoints"]})
+                self.hosts.check()
+            except Exception as exc:  # keep supervising; say what went wrong
+                self.log(f"host supervisor: {exc}")
 
     def hosts_down(self) -> dict[str, str]:
-        """Endpoints whose host is out of service, with why and when it restarts."""
-        return self.supervisor.problems() if self.supervisor is not None else {}
-
-    def unserved(self, serving: list[str]) -> dict[str, tuple[str, str]]:
-        """Of the endpoints SageMaker lists as serving, those whose model is not served here:
-        a host out of service and restarting (OutOfService), a host that cannot start
-        (Failed), or one not started yet (Creating, as a SageMaker endpoint is until its
-        container answers)."""
-        out: dict[str, tuple[str, str]] = {}
-        down = self.hosts_down()
-        for endpoint in serving:
-            if endpoint in down:
-                out[endpoint] = ("OutOfService", f"its model host {down[endpoint]}")
-            elif endpoint in self.failed_hosts:
-                out[endpoint] = ("Failed", self.failed_hosts[endpoint][1])
-            elif endpoint not in self.hosts and endpoint not in self.unservable:
-                out[endpoint] = ("Creating", "its model host is starting")
-        return out
-
-    def sync_model_hosts(self) -> None:
-        """Serve what every prefixed endpoint serves now: start, replace or stop model hosts."""
-        with self._sync_lock:
-            if not self._stop.is_set():
-                self._sync_model_hosts()
-
-    def _sync_model_hosts(self) -> None:
-        assert self.aws is not None and self.supervisor is not None
-        sm = self.aws.client("sagemaker")
-        models = list_models(sm, self.aws.prefix)
-        wanted = {m["endpoint"]: m["model"] for m in models if m["available"]}
-        for endpoint in wanted:
-            version, url = model_source(sm, endpoint)
-            running = self.hosts.get(endpoint)
-            if running is not None and running.version == version:
-                continue
-            down = self.supervisor.down.get(endpoint)
-            if down is not None and down.host.version == version:
-                continue  # the supervisor restarts it
-            self.supervisor.forget(endpoint)
-            if self.failed_hosts.get(endpoint, ("", ""))[0] == version:
-                continue  # this version cannot start: tried once, reported, not retried in a loop
-            directory = materialise(self.aws, url, self.state_dir / "endpoints" / version)
-            if directory is None:
-                self.unservable.add(endpoint)
-                continue  # no artifact on this machine (an endpoint made by hand, or by a test)
-            self.unservable.discard(endpoint)
-            try:
-                host = start_model_host(directory, endpoint, version)
-            except ModelHostFailed as failure:
-                self.failed_hosts[endpoint] = (version, str(failure))
-                self.log(f"model host for {endpoint} ({version}) cannot start: {failure}")
-                continue
-            self.failed_hosts.pop(endpoint, None)
-            self.hosts[endpoint] = host
-            self.wiring.model_hosts.route(endpoint, host.url)
-            if running is None:
-                self.log(f"model host for {endpoint} on {host.url}")
-            else:
-                self.log(f"model host for {endpoint} now serves {version} on {host.url}")
-                running.process.terminate()
-        for endpoint in set(self.failed_hosts) - set(wanted):
-            self.failed_hosts.pop(endpoint)
-        for endpoint in set(self.hosts) - set(wanted):
-            self.wiring.model_hosts.withdraw(endpoint)
-            self.hosts.pop(endpoint).process.terminate()
-        for endpoint in set(self.supervisor.down) - set(wanted):
-            self.supervisor.forget(endpoint)
-
-    def _watch_endpoints(self) -> None:
-        while not self._stop.wait(2.0):
-            try:
-                self.sync_model_hosts()
-            except Exception as exc:  # keep watching; report what went wrong
-                self.log(f"endpoint watch: {exc}")
+        """Endpoints whose host went out of service, with why, until the next invocation starts it."""
+        return dict(self.hosts.down) if self.hosts is not None else {}
 
     def stop(self, finish_seconds: float = 5.0) -> None:
         """Stop in seconds whatever the backlog: accept nothing more, let the executions in
@@ -404,18 +359,12 @@ class LocalRuntime:
         if self.stream is not None:
             # Its last flush: what it holds reaches the lake; what it has not read stays in the store.
             self.stream.stop()
-        with self._sync_lock:  # waits for a sync in flight; none starts after this
-            pass
-        for host in self.hosts.values():
-            self.wiring.model_hosts.withdraw(host.endpoint)
-            host.process.terminate()
-        for host in self.hosts.values():
-            try:
-                host.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                host.process.kill()
-        self.hosts.clear()
-        self.wiring.table_changes = self.wiring.endpoints_changed = self.wiring.objects_changed = None
+        if self.aws is not None:
+            self.wiring.host_start = None  # no host starts from here on
+        if self.hosts is not None:
+            self.hosts.stop_all()
+        if self.aws is not None:
+            self.wiring.table_changes = self.wiring.endpoints_changed = self.wiring.objects_changed = None
         if self.committer is not None:
             self.committer.close()
         if self.aws is not None:

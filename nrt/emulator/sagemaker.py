@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import queue
+import threading
 import urllib.parse
 from typing import Any
 
@@ -81,15 +82,14 @@ def _patch_invoke_endpoint() -> None:
         endpoint = sagemaker_backends[self.current_account][self.region].endpoints.get(name)
         if endpoint is None:
             raise JsonRESTError("ValidationError", f"Endpoint {name} of account {self.current_account} not found.")
-        host = wired().model_hosts.url(name)
-        if host is None or endpoint.endpoint_status != "InService":
-            raise JsonRESTError("ModelNotReadyException", f"Model for endpoint {name} is not ready.")
-        try:
-            payload = self.body.encode("utf-8") if isinstance(self.body, str) else bytes(self.body)
-            call = wired().model_call or invoke_model_host
-            status, body = call(host, payload, self.headers.get("Content-Type", "application/json"))
-        except OSError as exc:
-            raise JsonRESTError("ServiceUnavailable", f"model host for {name} is unreachable: {exc}") from None
+        with wired().model_hosts.use(name):
+            host = wired().model_hosts.url(name) or _cold_start(self, name, endpoint)
+            try:
+                payload = self.body.encode("utf-8") if isinstance(self.body, str) else bytes(self.body)
+                call = wired().model_call or invoke_model_host
+                status, body = call(host, payload, self.headers.get("Content-Type", "application/json"))
+            except OSError as exc:
+                raise JsonRESTError("ServiceUnavailable", f"model host for {name} is unreachable: {exc}") from None
         if status != 200:
             raise ModelError(status, body.decode("utf-8", "replace"), name)
         return (
@@ -98,7 +98,73 @@ def _patch_invoke_endpoint() -> None:
             body,
         )
 
+    def _cold_start(self: Any, name: str, endpoint: Any) -> str:
+        # A serverless endpoint scaled to zero stays InService (and Updating keeps serving); the
+        # invocation waits for the cold start, as long as the runtime's start allows.
+        start = wired().host_start
+        if start is None or endpoint.endpoint_status not in ("InService", "Updating"):
+            raise JsonRESTError("ModelNotReadyException", f"Model for endpoint {name} is not ready.")
+        backend = sagemaker_backends[self.current_account][self.region]
+        try:
+            return start(name, *served_model(backend, endpoint.endpoint_config_name))
+        except Exception as exc:  # the model cannot load: what the runtime says why
+            raise JsonRESTError("ModelNotReadyException", f"Model for endpoint {name} is not ready: {exc}") from None
+
     _replace(SageMakerRuntimeResponse, "invoke_endpoint", invoke_endpoint)
+
+
+def served_model(backend: Any, config_name: str) -> tuple[str, str]:
+    """(model name, ModelDataUrl) of an endpoint config's first variant."""
+    variant = backend.endpoint_configs[config_name].production_variants[0]
+    model = backend._models[variant["ModelName"]]
+    return str(model.model_name), str(model.primary_container.get("ModelDataUrl", ""))
+
+
+def _settle(endpoint: Any, model: str, url: str, done: Any) -> None:
+    """In a thread: start the endpoint's model in a host (wired().host_start), then done(None)
+    or done(why it cannot load); the endpoints are saved after (wired().endpoints_changed)."""
+    start = wired().host_start
+    assert start is not None
+    try:
+        start(endpoint.endpoint_name, model, url)
+        done(None)
+    except Exception as exc:  # the model cannot load: its reason is the endpoint's FailureReason
+        done(str(exc) or type(exc).__name__)
+    hook = wired().endpoints_changed
+    if hook is not None:
+        hook()
+
+
+# --- CreateEndpoint: Creating until the model answers ---------------------------------------
+
+
+@patch(
+    "fidelity",
+    "CreateEndpoint: Creating until the model host answers /ping, else Failed with FailureReason",
+    "tests/workflow/test_emulator.py::test_create_endpoint_is_creating_until_its_model_loads_and_failed_if_it_cannot",
+)
+def _patch_create_endpoint() -> None:
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    original = SageMakerModelBackend.create_endpoint
+
+    def create_endpoint(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # moto makes an endpoint InService at once. AWS: Creating until the container has
+        # loaded the model and answered its health check, else Failed with a FailureReason.
+        endpoint: Any = original(self, *args, **kwargs)
+        if wired().host_start is None:
+            return endpoint  # no runtime to load models: InService at once, as moto has it
+        endpoint.endpoint_status = "Creating"
+
+        def done(failure: str | None) -> None:
+            endpoint.failure_reason = failure
+            endpoint.endpoint_status = "InService" if failure is None else "Failed"
+
+        model, url = served_model(self, endpoint.endpoint_config_name)
+        threading.Thread(target=_settle, args=(endpoint, model, url, done), daemon=True).start()
+        return endpoint
+
+    _replace(SageMakerModelBackend, "create_endpoint", create_endpoint)
 
 
 # --- UpdateEndpoint -----------------------------------------------------------------------
@@ -106,7 +172,7 @@ def _patch_invoke_endpoint() -> None:
 
 @patch(
     "fidelity",
-    "UpdateEndpoint switches an endpoint to a new config",
+    "UpdateEndpoint: Updating until the new model answers, a failed one rolled back",
     "tests/workflow/test_emulator.py::test_update_endpoint_switches_an_endpoint_to_a_new_config_in_place",
 )
 def _patch_update_endpoint() -> None:
@@ -117,18 +183,32 @@ def _patch_update_endpoint() -> None:
 
     def update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str) -> Any:
         # moto has no UpdateEndpoint. AWS keeps the endpoint's name and ARN and switches it
-        # to the new config's variants; Updating until the new variants serve, which on the
-        # embedded AWS (no containers) is at once.
+        # to the new config's variants; Updating until the new model answers its health check.
+        # An update whose model cannot load is rolled back: InService on the old config, with
+        # the FailureReason (nrt up's runtime loads the model; without one, at once).
         endpoint = self.endpoints.get(endpoint_name)
         if endpoint is None:
             arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
             raise ValidationError(message=f"Could not find endpoint '{arn}'.")
         config = self.describe_endpoint_config(endpoint_config_name)  # ValidationError if missing
-        endpoint.endpoint_config_name = endpoint_config_name
-        endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
-        endpoint.data_capture_config = config["DataCaptureConfig"]
-        endpoint.last_modified_time = utcnow()
-        endpoint.endpoint_status = "InService"
+
+        def switch(failure: str | None) -> None:
+            endpoint.failure_reason = failure
+            endpoint.endpoint_status = "InService"
+            if failure is not None:
+                return  # AWS rolls a failed update back: the old config serves on
+            endpoint.endpoint_config_name = endpoint_config_name
+            endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
+            endpoint.data_capture_config = config["DataCaptureConfig"]
+            endpoint.last_modified_time = utcnow()
+
+        if wired().host_start is None:
+            switch(None)  # no runtime to load models: at once
+            return endpoint
+        endpoint.endpoint_status = "Updating"
+        endpoint.failure_reason = None  # a former update's
+        model, url = served_model(self, endpoint_config_name)
+        threading.Thread(target=_settle, args=(endpoint, model, url, switch), daemon=True).start()
         return endpoint
 
     def update_endpoint_response(self: Any) -> Any:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -12,6 +14,10 @@ from typing import Any, Protocol
 TrainingRunner = Callable[[str, dict[str, str], dict[str, dict[str, bytes]]], tuple[bytes, str]]
 # Calls a model host: (base URL, body, content type) -> (status, body).
 ModelCall = Callable[[str, bytes, str], tuple[int, bytes]]
+# Starts a model host for an endpoint's model, or joins the start under way: (endpoint, model
+# name, ModelDataUrl) -> the host's base URL once it answers /ping; raises, saying why, when
+# the model cannot load. The runtime routes the host (ModelHosts.route) before it returns.
+HostStart = Callable[[str, str, str], str]
 
 
 class TableChanges(Protocol):
@@ -32,16 +38,40 @@ ObjectChanges = Callable[[str, str, bytes | None], None]
 
 
 class ModelHosts:
-    """Which model host serves each endpoint: the local runtime routes an endpoint to a host's
-    base URL when the host is ready and withdraws it when the host goes; InvokeEndpoint reads it."""
+    """Which model host serves each endpoint, and since when each endpoint is idle: the local
+    runtime routes an endpoint to a host's base URL when the host is ready and withdraws it when
+    the host goes; InvokeEndpoint reads it inside use()."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._urls: dict[str, str] = {}
+        self._busy: dict[str, int] = {}
+        self._used: dict[str, float] = {}
+        self._clock = clock
         self._lock = threading.Lock()
 
     def route(self, endpoint: str, url: str) -> None:
         with self._lock:
             self._urls[endpoint] = url
+            self._used[endpoint] = self._clock()  # a host just started counts as just used
+
+    @contextmanager
+    def use(self, endpoint: str) -> Iterator[None]:
+        """An invocation of the endpoint in flight: its host is not idle until it ends."""
+        with self._lock:
+            self._busy[endpoint] = self._busy.get(endpoint, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy[endpoint] -= 1
+                self._used[endpoint] = self._clock()
+
+    def idle_for(self, endpoint: str) -> float:
+        """Seconds since the endpoint's last invocation ended (or its host was routed); 0 while one runs."""
+        with self._lock:
+            if self._busy.get(endpoint, 0) > 0:
+                return 0.0
+            return self._clock() - self._used.get(endpoint, self._clock())
 
     def withdraw(self, endpoint: str) -> None:
         with self._lock:
@@ -56,13 +86,15 @@ class ModelHosts:
 class Wiring:
     """What the local runtime plugs into the embedded AWS, in one object: the model host of each
     endpoint, how a training job runs, how a model host is called and whether a table write
-    goes ahead (the interceptors faults use), and where each table change, endpoint change and
+    goes ahead (the interceptors faults use), how a model host starts, and where each table change, endpoint change and
     S3 object is kept. The runtime builds it and hands it over with wire(); the patches read it
     with wired()."""
 
     model_hosts: ModelHosts = field(default_factory=ModelHosts)
     training_runner: TrainingRunner | None = None  # None: training jobs fail with a reason
     model_call: ModelCall | None = None  # None: invoke_model_host
+    # None: an endpoint is InService as soon as it is made and serves only the host routed to it
+    host_start: HostStart | None = None
     write_check: WriteCheck | None = None  # None: every table write goes ahead
     table_changes: TableChanges | None = None  # None: tables live in memory only
     endpoints_changed: Callable[[], None] | None = None  # None: endpoints live in memory only

@@ -1,26 +1,24 @@
-"""nrt/hosts.py's supervisor: a host that dies or stops answering is taken out of service at
-once and restarted with backoff; one that cannot start is retried on the backoff, never in a
-tight loop."""
+"""nrt/hosts.py: hosts start on demand (one start shared by whoever asks meanwhile) and stop when
+idle; a host that dies or stops answering is taken out of service at once and not restarted
+until the next invocation asks for it."""
 
 from __future__ import annotations
 
-import itertools
+import threading
 from pathlib import Path
 from typing import Any
 
-from nrt.hosts import BACKOFF, MISSES, ModelHost, ModelHostFailed, Supervisor
+from nrt.hosts import MISSES, Hosts, ModelHost
 
 
 class Process:
-    def __init__(self, code: int | None = None) -> None:
-        self.code = code
-        self.killed = False
+    def __init__(self) -> None:
+        self.code: int | None = None
 
     def poll(self) -> int | None:
         return self.code
 
     def kill(self) -> None:
-        self.killed = True
         self.code = -9
 
     def wait(self, timeout: float | None = None) -> int | None:
@@ -28,108 +26,121 @@ class Process:
 
 
 class World:
-    """A clock, the hosts' answers and what the supervisor did."""
+    """The hosts' answers, how long each endpoint has been idle and what the hosts did."""
 
     def __init__(self) -> None:
-        self.now = 100.0
         self.pings: dict[str, bool] = {}
+        self.idle: dict[str, float] = {}
         self.serving: dict[str, str] = {}
-        self.starts: list[str] = []
-        self.start_fails: list[str] = []
+        self.starts: list[tuple[str, str]] = []
         self.lines: list[str] = []
-
-    def host(self, endpoint: str, url: str, code: int | None = None) -> ModelHost:
-        process: Any = Process(code)
-        self.pings[url] = True
-        return ModelHost(endpoint, url, process, "v1", Path("/models/m"))
+        self.gate = threading.Event()
+        self.gate.set()
 
     def start(self, directory: Path, endpoint: str, version: str) -> ModelHost:
-        self.starts.append(endpoint)
-        if self.start_fails:
-            raise ModelHostFailed(self.start_fails.pop(0))
-        return self.host(endpoint, f"http://new-{len(self.starts)}", None)
+        assert self.gate.wait(10)
+        self.starts.append((endpoint, version))
+        url = f"http://host-{len(self.starts)}"
+        self.pings[url] = True
+        process: Any = Process()
+        return ModelHost(endpoint, url, process, version, directory)
 
-    def supervisor(self) -> Supervisor:
-        return Supervisor(
-            serve=lambda h: self.serving.__setitem__(h.endpoint, h.url),
+    def hosts(self, idle_seconds: float = 300.0) -> Hosts:
+        return Hosts(
+            route=self.serving.__setitem__,
             withdraw=lambda e: self.serving.pop(e, None),
+            idle_for=lambda e: self.idle.get(e, 0.0),
+            idle_seconds=idle_seconds,
             log=self.lines.append,
-            clock=lambda: self.now,
             start=self.start,
             ping=lambda url: self.pings.get(url, False),
         )
 
 
-def test_a_host_that_exited_is_out_of_service_at_once_and_back_after_the_backoff():
+def model() -> Path:
+    return Path("/models/m")
+
+
+def test_nothing_starts_until_asked_and_concurrent_asks_share_one_start():
     world = World()
-    host = world.host("nrt-m", "http://old")
-    hosts = {"nrt-m": host}
-    world.serving["nrt-m"] = host.url
-    supervisor = world.supervisor()
-    supervisor.check(hosts)
-    assert world.serving == {"nrt-m": "http://old"}
+    hosts = world.hosts()
+    hosts.check()
+    assert world.starts == []
+    world.gate.clear()
+    urls: list[str] = []
+    asks = [threading.Thread(target=lambda: urls.append(hosts.ensure("nrt-m", "v1", model))) for _ in range(4)]
+    for ask in asks:
+        ask.start()
+    world.gate.set()
+    for ask in asks:
+        ask.join()
 
-    host.process.code = -9  # type: ignore[attr-defined]  # killed
-    supervisor.check(hosts)
-
-    assert hosts == {} and world.serving == {}
-    assert "exited (-9)" in supervisor.problems()["nrt-m"]
-    assert world.starts == []  # not before the backoff
-    world.now += BACKOFF[0]
-    supervisor.check(hosts)
-    assert world.serving == {"nrt-m": "http://new-1"} and supervisor.problems() == {}
-    assert any("restarted" in line for line in world.lines)
+    assert world.starts == [("nrt-m", "v1")]
+    assert urls == ["http://host-1"] * 4 and world.serving == {"nrt-m": "http://host-1"}
 
 
-def test_a_host_that_stops_answering_its_health_check_is_restarted_after_a_few_misses():
+def test_a_new_version_replaces_the_running_host():
     world = World()
-    host = world.host("nrt-m", "http://hung")
-    hosts = {"nrt-m": host}
-    supervisor = world.supervisor()
-    world.pings["http://hung"] = False
+    hosts = world.hosts()
+    hosts.ensure("nrt-m", "v1", model)
+    old = hosts.running["nrt-m"].process
+
+    assert hosts.ensure("nrt-m", "v2", model) == "http://host-2"
+    assert old.poll() == -9 and world.serving == {"nrt-m": "http://host-2"}
+
+
+def test_a_host_that_exits_is_out_of_service_at_once_and_the_next_invocation_starts_it():
+    world = World()
+    hosts = world.hosts()
+    hosts.ensure("nrt-m", "v1", model)
+    hosts.running["nrt-m"].process.kill()
+
+    hosts.check()
+    hosts.check()
+
+    assert world.serving == {} and world.starts == [("nrt-m", "v1")]  # not restarted in a loop
+    assert "exited (-9)" in hosts.down["nrt-m"]
+    assert hosts.ensure("nrt-m", "v1", model) == "http://host-2"
+    assert hosts.down == {}
+
+
+def test_a_host_that_stops_answering_is_stopped_after_missed_health_checks():
+    world = World()
+    hosts = world.hosts()
+    hosts.ensure("nrt-m", "v1", model)
+    world.pings["http://host-1"] = False
 
     for _ in range(MISSES - 1):
-        supervisor.check(hosts)
-    assert "nrt-m" in hosts  # one slow answer is not a failure
-    supervisor.check(hosts)
+        hosts.check()
+    assert world.serving == {"nrt-m": "http://host-1"}
+    hosts.check()
 
-    assert hosts == {}
-    assert host.process.killed  # type: ignore[attr-defined]
-    assert f"did not answer {MISSES} health checks" in supervisor.problems()["nrt-m"]
+    assert world.serving == {} and f"did not answer {MISSES} health checks" in hosts.down["nrt-m"]
 
 
-def test_a_model_that_cannot_start_is_retried_on_a_growing_backoff_with_its_reason():
+def test_an_idle_host_is_stopped_and_never_with_idle_seconds_zero():
     world = World()
-    hosts = {"nrt-m": world.host("nrt-m", "http://old", code=1)}
-    supervisor = world.supervisor()
-    supervisor.check(hosts)
-    world.start_fails = ["ValueError: broken pickle"] * 3
+    hosts, forever = world.hosts(idle_seconds=60), world.hosts(idle_seconds=0)
+    hosts.ensure("nrt-a", "v1", model)
+    forever.ensure("nrt-b", "v1", model)
+    world.idle = {"nrt-a": 59.0, "nrt-b": 10_000.0}
+    hosts.check()
+    forever.check()
+    assert set(world.serving) == {"nrt-a", "nrt-b"}
 
-    tried_at = []
-    for _ in range(200):  # 200 rounds of one second
-        world.now += 1.0
-        before = len(world.starts)
-        supervisor.check(hosts)
-        if len(world.starts) > before:
-            tried_at.append(world.now)
-    gaps = [b - a for a, b in itertools.pairwise(tried_at)]
+    world.idle["nrt-a"] = 60.0
+    hosts.check()
 
-    assert len(tried_at) == 4  # three failures, then it started
-    assert gaps == [BACKOFF[1], BACKOFF[2], BACKOFF[3]]
-    assert "nrt-m" in hosts
+    assert set(world.serving) == {"nrt-b"} and hosts.running == {} and hosts.down == {}
+    assert "stopped: idle for 60 s" in world.lines[-1]
 
 
-def test_the_reason_names_the_failure_and_when_the_next_try_is():
+def test_the_hosts_of_endpoints_gone_are_stopped():
     world = World()
-    hosts = {"nrt-m": world.host("nrt-m", "http://old", code=1)}
-    supervisor = world.supervisor()
-    supervisor.check(hosts)
-    world.start_fails = ["ValueError: broken pickle"]
-    world.now += BACKOFF[0]
-    supervisor.check(hosts)
+    hosts = world.hosts()
+    hosts.ensure("nrt-a", "v1", model)
+    hosts.ensure("nrt-b", "v1", model)
 
-    assert supervisor.problems() == {
-        "nrt-m": f"cannot start: ValueError: broken pickle; restarting in {BACKOFF[1]:.0f} s (attempt 2)"
-    }
-    supervisor.forget("nrt-m")
-    assert supervisor.problems() == {}
+    hosts.keep({"nrt-b"})
+
+    assert set(hosts.running) == {"nrt-b"} and set(world.serving) == {"nrt-b"}

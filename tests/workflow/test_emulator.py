@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -122,6 +125,120 @@ def test_an_endpoint_without_a_running_host_is_not_ready(aws, model_host):
     with pytest.raises(ClientError) as caught:
         aws.client("sagemaker-runtime").invoke_endpoint(EndpointName="nrt-compat-cold", Body=b"{}")
     assert caught.value.response["Error"]["Code"] == "ModelNotReadyException"
+
+
+class Starts:
+    """A scripted wiring.host_start: each start waits until released, then answers a URL or fails."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.failures: dict[str, str] = {}  # model name -> why it cannot load
+        self.calls: list[tuple[str, str]] = []
+        self.url = ""
+
+    def __call__(self, endpoint: str, model: str, url: str) -> str:
+        self.calls.append((endpoint, model))
+        assert self.release.wait(30)
+        if model in self.failures:
+            raise RuntimeError(self.failures[model])
+        return self.url
+
+
+@pytest.fixture
+def starts(aws: Any) -> Iterator[Starts]:
+    scripted = Starts()
+    aws.wiring.host_start = scripted
+    yield scripted
+    scripted.release.set()
+    aws.wiring.host_start = None
+
+
+def status_becomes(sm: Any, endpoint: str, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    deadline = time.monotonic() + 10
+    while not check(described := sm.describe_endpoint(EndpointName=endpoint)):
+        assert time.monotonic() < deadline, described
+        time.sleep(0.02)
+    return described
+
+
+def make_configs(aws: Any, name: str, versions: tuple[str, ...]) -> None:
+    sm = aws.client("sagemaker")
+    for version in versions:
+        sm.create_model(
+            ModelName=f"{name}-{version}",
+            ExecutionRoleArn=f"arn:aws:iam::{aws.ctx.account}:role/test",
+            PrimaryContainer={"Image": "local/image", "ModelDataUrl": f"s3://bucket/{version}.tar.gz"},
+        )
+        sm.create_endpoint_config(
+            EndpointConfigName=f"{name}-{version}",
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": f"{name}-{version}",
+                    "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5},
+                }
+            ],
+        )
+
+
+def test_create_endpoint_is_creating_until_its_model_loads_and_failed_if_it_cannot(aws, starts):
+    sm = aws.client("sagemaker")
+    make_configs(aws, "compat-new", ("good", "bad"))
+    starts.failures["compat-new-bad"] = "ModuleNotFoundError: No module named 'xgboost'"
+
+    sm.create_endpoint(EndpointName="compat-new-good", EndpointConfigName="compat-new-good")
+    sm.create_endpoint(EndpointName="compat-new-bad", EndpointConfigName="compat-new-bad")
+
+    assert sm.describe_endpoint(EndpointName="compat-new-good")["EndpointStatus"] == "Creating"
+    assert {("compat-new-good", "compat-new-good"), ("compat-new-bad", "compat-new-bad")} <= set(starts.calls)
+    starts.release.set()
+    status_becomes(sm, "compat-new-good", lambda d: d["EndpointStatus"] == "InService")
+    failed = status_becomes(sm, "compat-new-bad", lambda d: d["EndpointStatus"] == "Failed")
+    assert failed["FailureReason"] == "ModuleNotFoundError: No module named 'xgboost'"
+
+
+def test_an_update_is_updating_until_the_new_model_loads_and_one_that_cannot_is_rolled_back(aws, starts):
+    sm = aws.client("sagemaker")
+    make_configs(aws, "compat-roll", ("v1", "v2", "v3"))
+    starts.failures["compat-roll-v3"] = "UnpicklingError: invalid load key"
+    sm.create_endpoint(EndpointName="compat-roll", EndpointConfigName="compat-roll-v1")
+    starts.release.set()
+    status_becomes(sm, "compat-roll", lambda d: d["EndpointStatus"] == "InService")
+    starts.release.clear()
+
+    sm.update_endpoint(EndpointName="compat-roll", EndpointConfigName="compat-roll-v2")
+    updating = sm.describe_endpoint(EndpointName="compat-roll")
+    assert (updating["EndpointStatus"], updating["EndpointConfigName"]) == ("Updating", "compat-roll-v1")
+    starts.release.set()
+    status_becomes(sm, "compat-roll", lambda d: d["EndpointConfigName"] == "compat-roll-v2")
+
+    sm.update_endpoint(EndpointName="compat-roll", EndpointConfigName="compat-roll-v3")
+    rolled_back = status_becomes(sm, "compat-roll", lambda d: "FailureReason" in d)
+    assert rolled_back["EndpointStatus"] == "InService"
+    assert rolled_back["EndpointConfigName"] == "compat-roll-v2"
+    assert rolled_back["FailureReason"] == "UnpicklingError: invalid load key"
+
+
+def test_an_invocation_with_no_host_running_starts_one_and_waits_for_it(aws, model_host, monkeypatch):
+    host = model_host("compat-scaled")
+    aws.wiring.model_hosts.withdraw("nrt-compat-scaled")  # scaled to zero
+    starts = Starts()
+    starts.url = host.url
+
+    def routed(endpoint: str, model: str, url: str) -> str:
+        answer = Starts.__call__(starts, endpoint, model, url)
+        aws.wiring.model_hosts.route(endpoint, answer)
+        return answer
+
+    monkeypatch.setattr(aws.wiring, "host_start", routed)
+    starts.release.set()
+    runtime = aws.client("sagemaker-runtime")
+
+    resp = runtime.invoke_endpoint(EndpointName="nrt-compat-scaled", Body=b'{"instances": [[50, 52, 49]]}')
+    runtime.invoke_endpoint(EndpointName="nrt-compat-scaled", Body=b'{"instances": [[50, 52, 49]]}')
+
+    assert json.loads(resp["Body"].read())["predictions"][0]["probability"] == 0.02
+    assert [endpoint for endpoint, _ in starts.calls] == ["nrt-compat-scaled"]  # the second found it routed
 
 
 def test_update_endpoint_switches_an_endpoint_to_a_new_config_in_place(aws):

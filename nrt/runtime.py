@@ -222,9 +222,11 @@ class LocalRuntime:
         self._restore(self.aws, self.store)
         # After provisioning: faults hit the workflow's calls, not the stack's own set-up.
         faults.install(self.faults, self.aws.wiring)
-        self._wire_hosts(self.aws.wiring)
         directory = ensure_default_model(self.state_dir, self.log)
+        # Before the hosts are wired: the stack's own model (just trained here) is InService at
+        # once, and its host starts with the first reading, as every restored endpoint's does.
         deploy_local_endpoint(self.aws, DEFAULT_MODEL, directory)
+        self._wire_hosts(self.aws.wiring)
         self.stream = StreamWorker(
             self.aws.ctx.refs["PredictionsTable"], self.state_dir, self.flush_seconds, self.log
         ).start()

@@ -1,5 +1,5 @@
 """End to end: what `nrt up` does when a part of it fails while readings flow. A killed model
-host is shown out of service and restarted; a lake that cannot be written is reported with a
+host is shown out of service until the next reading starts it again; a lake that cannot be written is reported with a
 growing lag, and what was held reaches it once it can be written again."""
 
 from __future__ import annotations
@@ -21,6 +21,10 @@ def get(url: str) -> Any:
         return json.loads(resp.read())
 
 
+def model_hosts(stack: Any) -> set[int]:
+    return {pid for pid, module in child_processes(stack.process.pid).items() if module == "nrt.modelhost"}
+
+
 def until(check: Any, seconds: float = 30) -> Any:
     deadline = time.monotonic() + seconds
     while not (found := check()):
@@ -29,20 +33,24 @@ def until(check: Any, seconds: float = 30) -> Any:
     return found
 
 
-def test_a_killed_model_host_is_shown_down_and_restarted_and_an_unwritable_lake_is_reported_then_caught_up(tmp_path):
+def test_a_killed_model_host_is_shown_down_and_the_next_reading_starts_it_and_an_unwritable_lake_is_reported_then_caught_up(  # noqa: E501
+    tmp_path,
+):
     with nrt_up("--flush-seconds", "1", state=tmp_path) as stack:
         assert post(f"{stack.url}/predictions", reading(0, "sup"))[0] == 200
         host = next(pid for pid, module in child_processes(stack.process.pid).items() if module == "nrt.modelhost")
 
         os.kill(host, signal.SIGKILL)
         down = until(lambda: get(f"{stack.url}/status")["models_down"], 10)
-        assert "exited (-9)" in down["nrt-failure"]
-        status, answer = post(f"{stack.url}/predictions", reading(1, "sup"))
+        assert "exited (-9)" in down["nrt-failure"] and "the next invocation starts it" in down["nrt-failure"]
         failure = next(m for m in get(f"{stack.url}/models")["models"] if m["model"] == "failure")
-        assert (failure["status"], failure["available"]) in {("OutOfService", False), ("InService", True)}
-        until(lambda: post(f"{stack.url}/predictions", reading(2, "sup"))[0] == 200, 30)
+        assert (failure["status"], failure["available"]) == ("InService", True)  # scaled to zero, as on AWS
+        assert not model_hosts(stack)  # not restarted in a loop: nothing asked for it
+        status, answer = post(f"{stack.url}/predictions", reading(1, "sup"))
+        assert status == 200, answer  # the reading cold-starts it
+        assert len(model_hosts(stack)) == 1
         assert get(f"{stack.url}/status")["models_down"] == {}
-        assert status in {200, 503}, answer  # while it is down: a 503 the producer retries
+        assert post(f"{stack.url}/predictions", reading(2, "sup"))[0] == 200
 
         # The lake cannot be written: its table folder is a file.
         until(lambda: len(read_rows(tmp_path / "lake", table_spec())) >= 2, 30)
@@ -59,9 +67,7 @@ def test_a_killed_model_host_is_shown_down_and_restarted_and_an_unwritable_lake_
         folder.unlink()
         (tmp_path / "lake" / "moved").rename(folder)
         until(lambda: get(f"{stack.url}/status")["stream"] == "ok", 15)
-        stored = {f"sup-{i % 5}:{1795342530000 + i}" for i in (0, 2, 3, 4, 5, 6, 7)} | (
-            {f"sup-1:{1795342530001}"} if status == 200 else set()
-        )
+        stored = {f"sup-{i % 5}:{1795342530000 + i}" for i in range(8)}
 
         def lake_has_them() -> list[dict[str, Any]]:
             rows = read_rows(tmp_path / "lake", table_spec())

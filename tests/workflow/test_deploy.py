@@ -382,3 +382,36 @@ def test_nrt_image_uri_prints_the_image_or_says_why_there_is_none(capsys):
     assert capsys.readouterr().out.startswith("141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:")
     assert main(["image-uri", "--region", "eu-west-1", "--instance-type", "ml.g5.xlarge"]) == 1
     assert "x86 CPU instances, not ml.g5.xlarge" in capsys.readouterr().err
+
+
+def test_a_deploy_whose_model_cannot_load_fails_with_the_load_error_and_a_failed_update_keeps_the_old(
+    aws, model_dir, monkeypatch
+):
+    # The runtime's start, as `nrt up` wires it: this one cannot load the second version.
+    versions: list[str] = []
+
+    def start(endpoint: str, model: str, url: str) -> str:
+        versions.append(model)
+        if len(versions) > 1:
+            raise RuntimeError("ModuleNotFoundError: No module named 'xgboost'")
+        return "http://127.0.0.1:9"
+
+    monkeypatch.setattr(aws.wiring, "host_start", start)
+    first = deploy(aws, "loadcheck", model_dir)
+    with pytest.raises(DeployError) as failed:
+        deploy(aws, "loadcheck", model_dir)
+
+    assert first.status == "InService"
+    described = aws.client("sagemaker").describe_endpoint(EndpointName=first.endpoint)
+    assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", first.version)
+    assert str(failed.value) == (
+        f"{first.endpoint} could not switch to {versions[1]}: ModuleNotFoundError: No module named 'xgboost'; "
+        f"it still serves {first.version}"
+    )
+
+    def cannot_load(endpoint: str, model: str, url: str) -> str:
+        raise RuntimeError("bad pickle")
+
+    monkeypatch.setattr(aws.wiring, "host_start", cannot_load)
+    with pytest.raises(DeployError, match="nrt-unloadable is Failed: bad pickle"):
+        deploy(aws, "unloadable", model_dir)

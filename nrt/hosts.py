@@ -35,7 +35,6 @@ class ModelHost:
     url: str
     process: subprocess.Popen[str]
     version: str = ""
-    directory: Path | None = None
     misses: int = 0
 
 
@@ -78,7 +77,7 @@ def start_model_host(directory: Path, endpoint: str, version: str = "", timeout:
         if "ready on " not in line and not line and process.returncode == -9:
             raise ModelHostFailed(f"the model host did not answer /ping within {timeout:g} s")
         raise ModelHostFailed(line.strip().removeprefix("model host failed: ") or f"exit {process.returncode}")
-    return ModelHost(endpoint, url, process, version, directory)
+    return ModelHost(endpoint, url, process, version)
 
 
 def answers_ping(url: str, timeout: float = PING_SECONDS) -> bool:

@@ -43,7 +43,7 @@ class World:
         url = f"http://host-{len(self.starts)}"
         self.pings[url] = True
         process: Any = Process()
-        return ModelHost(endpoint, url, process, version, directory)
+        return ModelHost(endpoint, url, process, version)
 
     def hosts(self, idle_seconds: float = 300.0) -> Hosts:
         return Hosts(

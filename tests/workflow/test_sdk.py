@@ -54,7 +54,7 @@ def test_an_endpoint_made_with_the_sagemaker_sdk_serves_producers_unchanged(aws,
     )
     endpoint.wait_for_status("InService", timeout=30)
 
-    # What nrt up does for every prefixed endpoint it finds: unpack the artifact, start a host.
+    # What nrt up does to start an endpoint's host: unpack the artifact, start a host, route it.
     version, url = model_source(aws.client("sagemaker"), "nrt-sdk-pump")
     directory = materialise(aws, url, tmp_path / version)
     assert directory is not None

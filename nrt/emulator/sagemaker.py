@@ -193,14 +193,14 @@ def _patch_update_endpoint() -> None:
         config = self.describe_endpoint_config(endpoint_config_name)  # ValidationError if missing
 
         def switch(failure: str | None) -> None:
+            # The status last: whoever sees InService sees the config it serves.
             endpoint.failure_reason = failure
+            if failure is None:  # else AWS rolls the update back: the old config serves on
+                endpoint.endpoint_config_name = endpoint_config_name
+                endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
+                endpoint.data_capture_config = config["DataCaptureConfig"]
+                endpoint.last_modified_time = utcnow()
             endpoint.endpoint_status = "InService"
-            if failure is not None:
-                return  # AWS rolls a failed update back: the old config serves on
-            endpoint.endpoint_config_name = endpoint_config_name
-            endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
-            endpoint.data_capture_config = config["DataCaptureConfig"]
-            endpoint.last_modified_time = utcnow()
 
         if wired().host_start is None:
             switch(None)  # no runtime to load models: at once

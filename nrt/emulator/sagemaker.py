@@ -82,6 +82,9 @@ def _patch_invoke_endpoint() -> None:
         endpoint = sagemaker_backends[self.current_account][self.region].endpoints.get(name)
         if endpoint is None:
             raise JsonRESTError("ValidationError", f"Endpoint {name} of account {self.current_account} not found.")
+        # Creating or Failed: not ready. Updating serves the old model, as AWS does.
+        if endpoint.endpoint_status not in ("InService", "Updating"):
+            raise JsonRESTError("ModelNotReadyException", f"Model for endpoint {name} is not ready.")
         with wired().model_hosts.use(name):
             host = wired().model_hosts.url(name) or _cold_start(self, name, endpoint)
             try:
@@ -99,10 +102,10 @@ def _patch_invoke_endpoint() -> None:
         )
 
     def _cold_start(self: Any, name: str, endpoint: Any) -> str:
-        # A serverless endpoint scaled to zero stays InService (and Updating keeps serving); the
-        # invocation waits for the cold start, as long as the runtime's start allows.
+        # A serverless endpoint scaled to zero stays InService; the invocation waits for the
+        # cold start, as long as the runtime's start allows.
         start = wired().host_start
-        if start is None or endpoint.endpoint_status not in ("InService", "Updating"):
+        if start is None:
             raise JsonRESTError("ModelNotReadyException", f"Model for endpoint {name} is not ready.")
         backend = sagemaker_backends[self.current_account][self.region]
         try:

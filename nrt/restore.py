@@ -41,7 +41,8 @@ def keep_changes(aws: EmbeddedAws, store: Store) -> GroupCommit:
 
 
 def endpoint_specs(sm: Any, prefix: str) -> dict[str, dict[str, Any]]:
-    """Every `<prefix>*` endpoint: its config, the models it serves and its tags."""
+    """Every `<prefix>*` endpoint: its config, the models it serves, its tags, and why it failed
+    (a model that cannot load stays Failed across a restart)."""
     specs: dict[str, dict[str, Any]] = {}
     for page in sm.get_paginator("list_endpoints").paginate(NameContains=prefix):
         for listed in page["Endpoints"]:
@@ -55,6 +56,7 @@ def endpoint_specs(sm: Any, prefix: str) -> dict[str, dict[str, Any]]:
                 "config": {k: config[k] for k in CONFIG_FIELDS if k in config},
                 "models": [{k: m[k] for k in MODEL_FIELDS if k in m} for m in models],
                 "tags": sm.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"],
+                **({"failed": endpoint.get("FailureReason", "")} if endpoint["EndpointStatus"] == "Failed" else {}),
             }
     return specs
 

@@ -251,7 +251,11 @@ class LocalRuntime:
         """The tables, S3 objects and endpoints as the last run left them; then keep every change."""
         tables = restore.restore_tables(aws, store)
         objects = restore.restore_objects(aws, store)
-        endpoints = restore.restore_endpoints(aws.client("sagemaker"), store.endpoints())
+        saved = store.endpoints()
+        endpoints = restore.restore_endpoints(aws.client("sagemaker"), saved)
+        for name in endpoints:  # made again with no model server wired: InService, unless it had failed
+            if "failed" in saved[name]:
+                emulator.sagemaker.restore_failed(aws.ctx.account, aws.ctx.region, name, saved[name]["failed"])
         if any(tables.values()) or objects or endpoints:
             counts = ", ".join(f"{n} items in {t}" for t, n in tables.items())
             self.log(f"restored from {store.path}: {counts}, {objects} S3 objects, {len(endpoints)} endpoints")

@@ -138,6 +138,14 @@ def _settle(endpoint: Any, model: str, url: str, done: Any) -> None:
         hook()
 
 
+def restore_failed(account: str, region: str, name: str, reason: str) -> None:
+    """An endpoint made again from what was kept, whose model could not load: Failed, as it was."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    endpoint: Any = sagemaker_backends[account][region].endpoints[name]
+    endpoint.endpoint_status, endpoint.failure_reason = "Failed", reason
+
+
 # --- CreateEndpoint: Creating until the model answers ---------------------------------------
 
 

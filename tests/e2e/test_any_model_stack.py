@@ -332,7 +332,7 @@ def test_the_readmes_curl_command_is_answered_by_a_model_trained_on_the_example_
     import shlex
 
     readme = (ROOT / "README.md").read_text()
-    [line] = [x for x in readme.splitlines() if x.startswith("curl ") and "/predictions" in x]
+    [line] = [x for x in readme.splitlines() if x.startswith("curl ") and "/predictions" in x and '"spend"' in x]
     argv = [arg.replace("http://127.0.0.1:3000", stack.url) for arg in shlex.split(line)]
 
     done = subprocess.run([*argv, "-w", "\n%{http_code}"], capture_output=True, text=True, timeout=60)

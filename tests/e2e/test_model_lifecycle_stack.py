@@ -116,7 +116,8 @@ def test_an_endpoint_made_with_the_sdk_answers_when_wait_for_status_returns(stac
     assert answer["prediction"] == "class_0"
 
 
-def test_a_model_that_cannot_load_is_failed_with_its_load_error_and_no_host_keeps_starting(stack, data, tmp_path):
+def deploy_unloadable(stack: Stack, tmp_path: Path) -> Any:
+    """The endpoint nrt-broken, made as another tool would, with a model that cannot load; the SageMaker client."""
     broken = tmp_path / "broken"
     shutil.copytree(stack.state / "models" / "wine", broken)
     (broken / ARTIFACT).write_bytes(UNLOADABLE)
@@ -141,6 +142,11 @@ def test_a_model_that_cannot_load_is_failed_with_its_load_error_and_no_host_keep
     }
     sm.create_endpoint_config(EndpointConfigName="broken", ProductionVariants=[variant])
     sm.create_endpoint(EndpointName="nrt-broken", EndpointConfigName="broken")
+    return sm
+
+
+def test_a_model_that_cannot_load_is_failed_with_its_load_error_and_no_host_keeps_starting(stack, data, tmp_path):
+    sm = deploy_unloadable(stack, tmp_path)
 
     described = until(
         lambda: (d := sm.describe_endpoint(EndpointName="nrt-broken"))["EndpointStatus"] != "Creating" and d
@@ -176,6 +182,8 @@ def test_a_restart_with_several_endpoints_starts_no_host_and_the_first_reading_i
         for name in names:
             done = nrt(first, "deploy-model", name, "--model-dir", str(tmp_path / "models" / "wine"), *local(first))
             assert done.returncode == 0, done.stdout + done.stderr
+        sm = deploy_unloadable(first, tmp_path / "scratch")
+        until(lambda: sm.describe_endpoint(EndpointName="nrt-broken")["EndpointStatus"] == "Failed")
 
     started = time.monotonic()
     with nrt_up("--flush-seconds", "1", state=tmp_path) as again:
@@ -186,5 +194,7 @@ def test_a_restart_with_several_endpoints_starts_no_host_and_the_first_reading_i
 
     assert hosts_at_start == set()
     assert all((listed[n]["status"], listed[n]["available"]) == ("InService", True) for n in names), listed
+    # A model that could not load is still Failed, with its reason, after the restart.
+    assert listed["broken"]["status"] == "Failed" and "nrt_no_such_module" in listed["broken"]["reason"]
     assert status == 200, answer
     assert ready < 30, ready  # the banner: no host is started before it (they took seconds each)

@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -21,7 +19,18 @@ from nrt import stacks
 from nrt.athena import FORMATS
 from nrt.dashboard import write_dashboard
 from nrt.hosts import IDLE_SECONDS
-from nrt.local import API_PORT, API_URL, AWS_PORT, DEFAULT_STATE_DIR, StateDir
+from nrt.local import (
+    API_PORT,
+    AWS_PORT,
+    StackRecord,
+    StateDir,
+    read_stack_record,
+    remove_stack_record,
+    state_dir_default,
+    write_stack_record,
+)
+from nrt.names import NameRuleError, check_model_name
+from nrt.signals import StopSignals
 from nrt.stacks import Stack, StackError
 from nrt.stats import percentile
 from producer import producer
@@ -51,7 +60,7 @@ def saved_api_key(args: argparse.Namespace) -> str | None:
     """--api-key, else the key a running `nrt up --auth` saved in its state dir."""
     if getattr(args, "api_key", None):
         return str(args.api_key)
-    path = StateDir(Path(getattr(args, "state_dir", DEFAULT_STATE_DIR))).api_key
+    path = StateDir(Path(getattr(args, "state_dir", state_dir_default()))).api_key
     return path.read_text().strip() if path.exists() else None
 
 
@@ -85,29 +94,51 @@ def _runtime(args: argparse.Namespace, log: Any = print) -> Any:
         ) from None
 
 
+def producer_argv(argv: list[str]) -> list[str]:
+    """`nrt produce`'s arguments for the producer: --state-dir (as on every command; default
+    $NRT_STATE_DIR or .nrt) is taken out, and without --url the readings go to the stack that
+    state dir records, with the key it saved (through $NRT_API_KEY, never on a command line
+    that `ps` shows)."""
+    found = argparse.ArgumentParser(add_help=False)
+    state_dir_flag(found)
+    known, rest = found.parse_known_args(argv)
+    state = StateDir(Path(known.state_dir))
+    record = read_stack_record(state)
+    if record is None or any(a == "--url" or a.startswith("--url=") for a in rest):
+        return rest
+    if record.api_key_required and "NRT_API_KEY" not in os.environ and state.api_key.exists():
+        os.environ["NRT_API_KEY"] = state.api_key.read_text().strip()
+    return [*rest, "--url", record.api_url]
+
+
 def cmd_up(args: argparse.Namespace) -> int:
-    stop = threading.Event()
-    # Ctrl-C and SIGTERM stop it, also when it was started with SIGINT ignored (a script's
-    # background job is): Python keeps an inherited SIG_IGN unless a handler is set. Set before
-    # the start, so one that comes while it starts or prints the banner stops it cleanly after.
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # Ctrl-C and SIGTERM stop it (nrt.signals: the handler takes no lock). Installed before the
+    # start, so one that comes while it starts or prints the banner stops it cleanly after.
+    signals = StopSignals.install()
     runtime = _runtime(args)
     assert runtime.aws is not None
+    state = StateDir(Path(args.state_dir))
     print(f"embedded AWS  {runtime.aws.url}  (moto, state-machine execution on)")
     print(f"local API     {runtime.api_url}  POST /predictions, POST /events, GET /models")
     print(f"dashboard     {runtime.api_url}/dashboard")
     print(f"lake          {runtime.lake.resolve()}  (Parquet, flushed every {args.flush_seconds:g} s)")
-    print(f"state         {Path(args.state_dir).resolve()}")
+    print(f"state         {state.root.resolve()}  (commands find this stack by it: --state-dir, $NRT_STATE_DIR)")
     if runtime.api_key is not None:
-        print(f"auth          x-api-key required on every request (the key: {StateDir(Path(args.state_dir)).api_key})")
+        print(f"auth          x-api-key required on every request (the key: {state.api_key})")
     if runtime.faults is not None:
         print(f"faults        {runtime.faults.describe()}  (injected at the embedded AWS, per call)")
     if runtime.health_seconds > 0:
         print(f"health        a line every {runtime.health_seconds:g} s while there is traffic; `nrt status` on demand")
-    print("Ctrl-C stops everything.", flush=True)
-    while not stop.wait(0.5):
-        pass
+    try:
+        signals.wait(lambda: not stacks.answers(runtime.api_url), poll=0.05)
+        if not signals.stopped:
+            record = StackRecord(runtime.api_url, runtime.aws.url, os.getpid(), runtime.api_key is not None)
+            write_stack_record(state, record)
+            print(f"ready: send readings to {runtime.api_url}/predictions; Ctrl-C stops everything.", flush=True)
+            signals.wait()
+    finally:
+        # Gone before the stop begins: a command started now is told nothing runs, not left waiting.
+        remove_stack_record(state)
     print("\nstopping ...", flush=True)
     runtime.stop()
     return 0
@@ -199,7 +230,7 @@ def stack_of(args: argparse.Namespace) -> Stack:
     deployed --stack NAME."""
     if not getattr(args, "local", False) and getattr(args, "stack", None):
         return stacks.deployed(args.stack, getattr(args, "region", None))
-    return stacks.local(getattr(args, "aws_port", AWS_PORT))
+    return stacks.local(Path(args.state_dir), args.aws_port, getattr(args, "url", None))
 
 
 def lake_of(args: argparse.Namespace) -> Path:
@@ -239,8 +270,13 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 def get_local(args: argparse.Namespace, path: str) -> Any:
     """GET a route of the running local API with its key; None (said on stderr) when it fails."""
+    try:
+        base = stacks.local(Path(args.state_dir), api_url=args.url, probe="api").api_url
+    except StackError as error:
+        print(f"cannot reach the local API: {error}", file=sys.stderr)
+        return None
     key = saved_api_key(args)
-    url = f"{args.url.rstrip('/')}{path}"
+    url = f"{base.rstrip('/')}{path}"
     request = urllib.request.Request(url, headers={"x-api-key": key} if key else {})
     try:
         with urllib.request.urlopen(request, timeout=30) as resp:
@@ -248,7 +284,7 @@ def get_local(args: argparse.Namespace, path: str) -> Any:
     except urllib.error.HTTPError as error:
         print(f"{url} answered {error.code}: {error.read().decode(errors='replace')}", file=sys.stderr)
     except OSError as error:
-        print(f"cannot reach {args.url}: {error}. Is `nrt up` running?", file=sys.stderr)
+        print(f"cannot reach {base}: {error}", file=sys.stderr)
     return None
 
 
@@ -519,6 +555,25 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def model_name(text: str) -> str:
+    """argparse's type for a model name: the name rule (nrt.names) with the local stack's prefix,
+    so a bad name is a usage error before anything is read, written or deleted. A deployed stack
+    with another prefix is checked again with its own by deploy."""
+    try:
+        return check_model_name(text, stacks.local_prefix())
+    except NameRuleError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def state_dir_flag(p: argparse.ArgumentParser, help: str = "") -> None:
+    """--state-dir, spelled and defaulted alike on every command: it also finds the running stack."""
+    p.add_argument(
+        "--state-dir",
+        default=state_dir_default(),
+        help=f"{help}the state dir of `nrt up`; its stack.json says where it listens (default: $NRT_STATE_DIR or .nrt)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nrt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -526,7 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     def stack_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument("--api-port", type=int, default=API_PORT)
         p.add_argument("--aws-port", type=int, default=AWS_PORT)
-        p.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
+        state_dir_flag(p)
         p.add_argument("--flush-seconds", type=float, default=5.0, help="lake buffer interval (Firehose's, locally)")
 
     up = sub.add_parser("up", help="run the whole pipeline locally until Ctrl-C")
@@ -553,10 +608,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def api_key_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument("--api-key", help="default: the key `nrt up --auth` saved in <state-dir>/api-key")
-        p.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
+        state_dir_flag(p)
 
     def local_api_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--url", default=API_URL)
+        p.add_argument("--url", help="the local API (default: where the state dir's `nrt up` listens)")
         p.add_argument("--json", action="store_true")
         api_key_flags(p)
 
@@ -577,12 +632,12 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("files", nargs="*", type=Path, metavar="FILE.sql")
     query.add_argument("-e", "--execute", metavar="SQL", help="one SQL statement instead of files")
     query.add_argument("--format", choices=FORMATS, default="table")
-    query.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="whose lake (the one `nrt up` used)")
+    state_dir_flag(query, "whose lake: ")
     query.add_argument("--lake", help="the lake folder (default: <state-dir>/lake)")
     query.set_defaults(func=cmd_query)
 
     dashboard = sub.add_parser("dashboard", help="write the dashboard page from the local lake")
-    dashboard.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="whose lake (the one `nrt up` used)")
+    state_dir_flag(dashboard, "whose lake: ")
     dashboard.add_argument("--lake", help="the lake folder (default: <state-dir>/lake)")
     dashboard.add_argument("--out", help="the page (default: <state-dir>/dashboard.html)")
     dashboard.set_defaults(func=cmd_dashboard)
@@ -592,7 +647,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(func=cmd_models)
 
     train = sub.add_parser("train", help="train a model into <state-dir>/models/NAME, with its evaluation report")
-    train.add_argument("name")
+    train.add_argument("name", type=model_name)
     train.add_argument("--rows", type=int, default=20_000, help="synthetic readings to generate")
     train.add_argument("--seed", type=int, default=7)
     train.add_argument("--noise", type=float, default=0.0, help="share of synthetic labels to flip")
@@ -604,11 +659,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--threshold", type=float, help="binary: fixed decision threshold (default: chosen for best F1)")
     train.add_argument("--positive-label", help="binary: the positive label (default: the greater of the two)")
-    train.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
+    state_dir_flag(train)
     train.set_defaults(func=cmd_train)
 
     deploy = sub.add_parser("deploy-model", help="deploy a trained model as the endpoint <prefix>NAME")
-    deploy.add_argument("name")
+    deploy.add_argument("name", type=model_name)
     deploy.add_argument("--local", action="store_true", help="deploy to the embedded AWS of a running `nrt up`")
     deploy.add_argument("--model-dir", help="the trained model (default: <state-dir>/models/NAME)")
     deploy.add_argument(
@@ -620,7 +675,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--positive-label", help="with --model-file, binary: the positive label")
     deploy.add_argument("--threshold", type=float, help="with --model-file, binary: the decision threshold")
     deploy.add_argument("--code", help="your own serving code: a folder with inference.py (and requirements.txt)")
-    deploy.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
+    state_dir_flag(deploy)
     deploy.add_argument("--memory", type=int, default=2048, help="serverless memory, MB (1024-6144)")
     deploy.add_argument("--max-concurrency", type=int, default=20, help="serverless max concurrency (1-200)")
     deploy.add_argument("--provisioned-concurrency", type=int, default=0, help="warm serverless capacity")
@@ -628,14 +683,17 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--instance-count", type=int, default=1)
     deploy.add_argument("--stack", default="nrt-inference", help="the deployed stack whose outputs to use")
     deploy.add_argument("--region", help="AWS region (default: your AWS configuration)")
-    deploy.add_argument("--aws-port", type=int, default=AWS_PORT, help="the embedded AWS's port (with --local)")
+    deploy.add_argument("--aws-port", type=int, help="with --local: the embedded AWS's port (default: the state dir's)")
     deploy.add_argument("--no-wait", action="store_true", help="do not wait for InService")
     deploy.set_defaults(func=cmd_deploy_model)
 
     retrain = sub.add_parser("retrain", help="run the retraining workflow for NAME now and follow it")
-    retrain.add_argument("name")
+    retrain.add_argument("name", type=model_name)
     retrain.add_argument("--local", action="store_true", help="on the embedded AWS of a running `nrt up`")
-    retrain.add_argument("--aws-port", type=int, default=AWS_PORT)
+    retrain.add_argument(
+        "--aws-port", type=int, help="with --local: the embedded AWS's port (default: the state dir's)"
+    )
+    state_dir_flag(retrain)
     retrain.add_argument("--stack", default="nrt-inference")
     retrain.add_argument("--region")
     retrain.add_argument("--timeout", type=float, default=3600.0)
@@ -643,7 +701,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     failed = sub.add_parser("failures", help="list the failure store, or replay what is replayable")
     failed.add_argument("action", nargs="?", choices=["list", "replay"], default="list")
-    failed.add_argument("--aws-port", type=int, default=AWS_PORT, help="the embedded AWS (default: local)")
+    failed.add_argument("--aws-port", type=int, help="the embedded AWS's port (default: the state dir's)")
     failed.add_argument("--url", help="the API to replay to (default: the local API, or the stack's ApiUrl)")
     api_key_flags(failed)
     failed.add_argument("--stack", help="use a deployed stack's failure store instead of the local one")
@@ -662,7 +720,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["produce"]:
         # The producer owns its flags (and --help); argparse's REMAINDER would eat none of them.
-        return producer.main(argv[1:])
+        return producer.main(producer_argv(argv[1:]))
     args = build_parser().parse_args(argv)
     code: int = args.func(args)
     return code

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from functions.list_models.models import FEATURE_COUNT_TAG, FEATURES_TAG, KIND_TAG  # GET /models reads these
+from nrt.names import NameRuleError, check_model_name
 from training.check import SERVING_SKLEARN
 from training.inference import SIGNATURE, Signature, load_signature
 from training.package import ENTRY_POINT, package, package_training_code
@@ -37,8 +38,6 @@ TRAINING_CODE_KEY = "code/training.tar.gz"  # the retraining job's sagemaker_sub
 # The scikit-learn serving container that matches the scikit-learn the project trains with.
 FRAMEWORK_VERSION = f"{SERVING_SKLEARN}-0"
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
-# SageMaker endpoint names: letters, digits and hyphens, at most 63 characters.
-ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 # The endpoint's tags: what GET /models shows (KIND_TAG, FEATURES_TAG), and what the retraining
 # workflow reads.
 METRIC_TAG = "nrt:metric"  # the kind's gate metric: roc_auc, macro_f1 or rmse
@@ -150,13 +149,10 @@ def image_uri(region: str, instance_type: str | None = None, configured: str | N
 
 
 def endpoint_name(prefix: str, name: str) -> str:
-    endpoint = f"{prefix}{name}"
-    if not ENDPOINT_NAME.fullmatch(endpoint) or len(endpoint) > 63 - 16:
-        raise DeployError(
-            f"endpoint name {endpoint!r} is not usable: letters, digits and hyphens only, and at most "
-            f"{63 - 16} characters so that versions (<endpoint>-YYYYmmdd-HHMMSS) fit SageMaker's 63"
-        )
-    return endpoint
+    try:
+        return f"{prefix}{check_model_name(name, prefix)}"
+    except NameRuleError as error:
+        raise DeployError(str(error)) from None
 
 
 def held_out_metric(model_dir: Path) -> tuple[str, str, float] | None:

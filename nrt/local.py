@@ -6,24 +6,34 @@ from __future__ import annotations
 import concurrent.futures
 import ctypes
 import fcntl
+import json
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
+
+from nrt.names import check_model_name
 
 HOST = "127.0.0.1"
 API_PORT = 3000
 AWS_PORT = 4566
 DEFAULT_STATE_DIR = ".nrt"
+# Set once (`export NRT_STATE_DIR=...`), every command, `nrt up` included, uses that stack.
+STATE_DIR_ENV = "NRT_STATE_DIR"
 API_URL = f"http://{HOST}:{API_PORT}"
 
 
 def aws_url(port: int = AWS_PORT) -> str:
     return f"http://{HOST}:{port}"
+
+
+def state_dir_default() -> str:
+    """--state-dir's default: $NRT_STATE_DIR, else .nrt."""
+    return os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR
 
 
 @dataclass(frozen=True)
@@ -42,7 +52,9 @@ class StateDir:
         return self.root / "models"
 
     def model(self, name: str) -> Path:
-        return self.models / name
+        """The model's folder; a name that is not a plain endpoint name (a path, `..`) is refused
+        here too, whichever caller forgot the rule."""
+        return self.models / check_model_name(name, prefix="")
 
     @property
     def stream_checkpoint(self) -> Path:
@@ -66,9 +78,57 @@ class StateDir:
         return self.root / "dashboard.html"
 
     @property
+    def stack(self) -> Path:
+        """Where the running `nrt up` listens (StackRecord), so commands find it from here alone."""
+        return self.root / "stack.json"
+
+    @property
     def owner(self) -> Path:
         """Held (flock) by the one `nrt up` that uses this directory; it names that process."""
         return self.root / "nrt-up.pid"
+
+
+@dataclass(frozen=True)
+class StackRecord:
+    """What `nrt up` records once it answers: its addresses, its pid, and whether requests need
+    an x-api-key (never the key itself: that is <state-dir>/api-key, readable by its owner only)."""
+
+    api_url: str
+    aws_url: str
+    pid: int
+    api_key_required: bool
+
+
+def write_stack_record(state: StateDir, record: StackRecord) -> None:
+    """Replace the record at once: a reader sees the old one or the new one, never a part."""
+    partial = state.stack.with_name(f".{state.stack.name}.{os.getpid()}")
+    partial.write_text(json.dumps(asdict(record), indent=1) + "\n")
+    os.replace(partial, state.stack)
+
+
+def read_stack_record(state: StateDir) -> StackRecord | None:
+    """The record `nrt up` left, None when there is none or it is unreadable; it may be stale."""
+    try:
+        fields = json.loads(state.stack.read_text())
+        return StackRecord(
+            str(fields["api_url"]), str(fields["aws_url"]), int(fields["pid"]), bool(fields["api_key_required"])
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def remove_stack_record(state: StateDir) -> None:
+    state.stack.unlink(missing_ok=True)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
 
 
 class StateDirBusy(RuntimeError):

@@ -4,11 +4,14 @@ stack's outputs, resolved once, with one error path. The commands that work on e
 
 from __future__ import annotations
 
+import socket
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
-from nrt.local import API_URL, AWS_PORT, aws_url
+from nrt.local import API_URL, AWS_PORT, StateDir, aws_url, process_alive, read_stack_record
 
 # The outputs a command may ask for, as template.yaml names them.
 OUTPUTS = (
@@ -45,8 +48,54 @@ class Stack:
         return self.output("ApiUrl")
 
 
-def local(aws_port: int = AWS_PORT, api_url: str = API_URL) -> Stack:
-    """The stack `nrt up` runs: the template's names, as it provisions them."""
+def answers(url: str, timeout: float = 1.0) -> bool:
+    """Something accepts connections at the URL's host and port."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "", parts.port or 80), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def local_prefix() -> str:
+    """The endpoint prefix of the stack `nrt up` runs (the template's default)."""
+    from nrt.template import LocalContext, load_template
+
+    return LocalContext().parameter_values(load_template())["EndpointPrefix"]
+
+
+def local(
+    state_dir: Path,
+    aws_port: int | None = None,
+    api_url: str | None = None,
+    probe: Literal["aws", "api"] = "aws",
+) -> Stack:
+    """The stack `nrt up --state-dir STATE_DIR` runs: the template's names, as it provisions them,
+    at the addresses it recorded (<state-dir>/stack.json), else the default ones; an explicit
+    --aws-port or --url wins. StackError, naming the state dir and the address tried, when
+    nothing answers at the address the command uses (`probe`)."""
+    state = StateDir(state_dir)
+    record = read_stack_record(state)
+    aws = aws_url(aws_port) if aws_port is not None else record.aws_url if record else aws_url(AWS_PORT)
+    api = api_url or (record.api_url if record else API_URL)
+    tried = aws if probe == "aws" else api
+    recorded = record is not None and tried in (record.aws_url, record.api_url)
+    if recorded and record is not None and not process_alive(record.pid):
+        raise StackError(
+            f"`nrt up` is not running for state dir {state_dir}: {state.stack} names pid {record.pid}, which "
+            f"has ended (killed?), and {tried} with it; start it again with `nrt up --state-dir {state_dir}`"
+        )
+    if not answers(tried):
+        why = f"as {state.stack} records" if recorded else f"{state.stack} records no running stack"
+        raise StackError(
+            f"nothing answers at {tried} ({why}): is `nrt up --state-dir {state_dir}` running? "
+            f"A stack elsewhere: --state-dir of that stack, or {'--aws-port' if probe == 'aws' else '--url'}"
+        )
+    return _local_stack(aws, api)
+
+
+def _local_stack(aws: str, api: str) -> Stack:
     from nrt.deploy import image_uri, local_target
     from nrt.embedded import RETRAIN_STATE_MACHINE, local_client, local_name
     from nrt.template import LocalContext, load_template
@@ -56,7 +105,7 @@ def local(aws_port: int = AWS_PORT, api_url: str = API_URL) -> Stack:
     target = local_target(ctx, prefix)
     retrain = f"arn:aws:states:{ctx.region}:{ctx.account}:stateMachine:{local_name(RETRAIN_STATE_MACHINE, ctx)}"
     outputs = {
-        "ApiUrl": api_url,
+        "ApiUrl": api,
         "FailuresTableName": local_name("FailuresTable", ctx),
         "RetrainStateMachineArn": retrain,
         "ModelArtifactsBucketName": target.bucket,
@@ -64,8 +113,7 @@ def local(aws_port: int = AWS_PORT, api_url: str = API_URL) -> Stack:
         "EndpointPrefix": prefix,
         "SklearnImageUri": image_uri(ctx.region),
     }
-    url = aws_url(aws_port)
-    return Stack(ctx.stack_name, ctx.region, outputs, lambda service: local_client(service, url, ctx.region), True)
+    return Stack(ctx.stack_name, ctx.region, outputs, lambda service: local_client(service, aws, ctx.region), True)
 
 
 def deployed(name: str, region: str | None) -> Stack:

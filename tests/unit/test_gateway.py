@@ -53,6 +53,12 @@ def test_a_reading_a_batch_and_named_features_reach_the_workflow_unchanged():
         ({"sensor": "../etc/passwd"}, "/sensor"),
         ({"sensor": 'x"y'}, "/sensor"),
         ({"model": "has space"}, "/model"),
+        ({"model": "diamonds_nb"}, "/model"),  # no endpoint can have '_' or '.'
+        ({"model": "pen.guins"}, "/model"),
+        ({"model": "-lead"}, "/model"),
+        ({"model": "trail-"}, "/model"),
+        ({"model": "a" * 64}, "/model"),  # SageMaker's 63
+        ({"model": "../x"}, "/model"),
         ({"timestamp": 1.5}, "/timestamp"),
         ({"timestamp": "1700000000000"}, "/timestamp"),
         ({"timestamp": 946_684_799_999}, "/timestamp"),

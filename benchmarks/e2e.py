@@ -21,7 +21,7 @@ def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-PROCESS_NAMES = {"nrt.modelhost": "model host", "nrt.stream": "stream worker"}
+PROCESS_NAMES = {"nrt.hosts.host": "model host", "nrt.lake.stream": "stream worker"}
 
 
 def cpu_by_process(stack: Stack) -> dict[str, float]:

@@ -20,10 +20,10 @@ from typing import Any
 
 from benchmarks.e2e import machine
 from benchmarks.stack import Stack, nrt_up
-from nrt.accounting import Accounting, account, lake_inserts, stored_ids
-from nrt.embedded import local_client, local_name
-from nrt.failures import scan
-from nrt.stream import CRASH_BEFORE_CHECKPOINT
+from nrt.emulator.server import local_client, local_name
+from nrt.lake.stream import CRASH_BEFORE_CHECKPOINT
+from nrt.ops.accounting import Accounting, account, lake_inserts, stored_ids
+from nrt.ops.failures import scan
 from nrt.template import LocalContext
 from producer import producer
 

@@ -39,7 +39,7 @@ def reading(model: str, i: int) -> dict[str, Any]:
 
 def host_rss_mb(stack: Stack) -> tuple[int, float]:
     """(model hosts running, their resident memory in MB)."""
-    hosts = [pid for pid, module in child_processes(stack.process.pid).items() if module == "nrt.modelhost"]
+    hosts = [pid for pid, module in child_processes(stack.process.pid).items() if module == "nrt.hosts.host"]
     total = 0
     for pid in hosts:
         try:

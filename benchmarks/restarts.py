@@ -21,7 +21,7 @@ from typing import Any
 
 from benchmarks.e2e import machine
 from benchmarks.stack import Stack, nrt_up
-from nrt.lake import read_rows, table_spec
+from nrt.lake.parquet import read_rows, table_spec
 
 BATCH = 50
 

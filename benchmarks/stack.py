@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from nrt.local import StateDir
+from nrt.statedir import StateDir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +37,7 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 def child_processes(pid: int) -> dict[int, str]:
-    """pid -> module (`nrt.modelhost`, `nrt.stream`, ...) of a process's children (Linux /proc)."""
+    """pid -> module (`nrt.hosts.host`, `nrt.lake.stream`, ...) of a process's children (Linux /proc)."""
     found: dict[int, str] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:

@@ -3,7 +3,7 @@
 Throughput on a shared 2-core machine swings by a third from run to run; CPU time per
 execution is the steadier figure for comparing changes to nrt/emulator.py. Each round runs
 twice, side by side: with the tables kept in the local stack's store (as `nrt up` runs them,
-nrt/durable.py) and in memory only, so the store's cost per reading is measured in one run.
+nrt/state/store.py) and in memory only, so the store's cost per reading is measured in one run.
 
 .venv/bin/python -m benchmarks.workflow_cpu --rounds 3
 """
@@ -24,11 +24,12 @@ from typing import Any
 
 from benchmarks.e2e import machine
 from benchmarks.stack import free_port
-from nrt import embedded, emulator
-from nrt.durable import GroupCommit, Store
-from nrt.hosts import start_model_host
-from nrt.restore import keep_changes
+from nrt import emulator
+from nrt.emulator.server import provision, start
+from nrt.hosts.supervisor import start_model_host
 from nrt.runtime import deploy_local_endpoint, ensure_default_model
+from nrt.state.restore import keep_changes
+from nrt.state.store import GroupCommit, Store
 
 
 def _cpu_ms(runs: int, once: Callable[[], None]) -> float:
@@ -51,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
 
     state = Path(tempfile.mkdtemp(prefix="nrt-bench-"))
     model = ensure_default_model(state, log=lambda line: print(line, file=sys.stderr))
-    aws = embedded.start(port=free_port())
-    embedded.provision(aws)
+    aws = start(port=free_port())
+    provision(aws)
     endpoint = deploy_local_endpoint(aws, "bench", model)
     # The model host is its own process (as in nrt up): its CPU is not counted here.
     host = start_model_host(model, endpoint)

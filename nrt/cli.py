@@ -15,11 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nrt import stacks
-from nrt.athena import FORMATS
-from nrt.dashboard import write_dashboard
-from nrt.hosts import IDLE_SECONDS
-from nrt.local import (
+from nrt.hosts.supervisor import IDLE_SECONDS
+from nrt.lake.athena import FORMATS
+from nrt.lake.dashboard import write_dashboard
+from nrt.names import NameRuleError, check_model_name
+from nrt.ops import stacks
+from nrt.ops.stacks import Stack, StackError
+from nrt.signals import StopSignals
+from nrt.statedir import (
     API_PORT,
     AWS_PORT,
     StackRecord,
@@ -29,9 +32,6 @@ from nrt.local import (
     state_dir_default,
     write_stack_record,
 )
-from nrt.names import NameRuleError, check_model_name
-from nrt.signals import StopSignals
-from nrt.stacks import Stack, StackError
 from nrt.stats import percentile
 from producer import producer
 
@@ -65,9 +65,9 @@ def saved_api_key(args: argparse.Namespace) -> str | None:
 
 
 def _runtime(args: argparse.Namespace, log: Any = print) -> Any:
-    from nrt.faults import FaultSpecError, parse
-    from nrt.local import StateDirBusy
+    from nrt.emulator.faults import FaultSpecError, parse
     from nrt.runtime import LocalRuntime
+    from nrt.statedir import StateDirBusy
 
     try:
         injected = parse(args.faults, seed=args.faults_seed) if getattr(args, "faults", None) else None
@@ -131,11 +131,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"health        a line every {runtime.health_seconds:g} s while there is traffic; `nrt status` on demand")
     try:
         signals.wait(lambda: not stacks.answers(runtime.api_url), poll=0.05)
-        if not signals.stopped:
+        if stacks.answers(runtime.api_url):  # started; a Ctrl-C that came meanwhile stops it now
             record = StackRecord(runtime.api_url, runtime.aws.url, os.getpid(), runtime.api_key is not None)
             write_stack_record(state, record)
             print(f"ready: send readings to {runtime.api_url}/predictions; Ctrl-C stops everything.", flush=True)
-            signals.wait()
+        signals.wait()
     finally:
         # Gone before the stop begins: a command started now is told nothing runs, not left waiting.
         remove_stack_record(state)
@@ -202,7 +202,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def wait_for_lake(lake: Path, expected: set[str], timeout: float) -> set[str]:
     """Wait until every expected event id is in the lake; returns the ones still missing."""
-    from nrt.lake import column_values, table_spec
+    from nrt.lake.parquet import column_values, table_spec
 
     deadline = time.monotonic() + timeout
     missing = set(expected)
@@ -216,7 +216,7 @@ def wait_for_lake(lake: Path, expected: set[str], timeout: float) -> set[str]:
 
 
 def print_queries(lake: Path) -> None:
-    from nrt.athena import LocalAthena, query_files, render
+    from nrt.lake.athena import LocalAthena, query_files, render
 
     athena = LocalAthena(lake)
     for path in query_files():
@@ -239,7 +239,7 @@ def lake_of(args: argparse.Namespace) -> Path:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from nrt.athena import QueryError, run_query
+    from nrt.lake.athena import QueryError, run_query
 
     if (args.execute is None) == (not args.files):
         print("give either SQL files or -e SQL", file=sys.stderr)
@@ -257,7 +257,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from nrt.athena import QueryError
+    from nrt.lake.athena import QueryError
 
     try:
         page = write_dashboard(lake_of(args), Path(args.out) if args.out else StateDir(Path(args.state_dir)).dashboard)
@@ -364,7 +364,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_deploy_model(args: argparse.Namespace) -> int:
 
-    from nrt.deploy import DeployError, Instances, Serverless, deploy_model, image_uri, stack_target
+    from nrt.ops.deploy import DeployError, Instances, Serverless, deploy_model, image_uri, stack_target
 
     model_dir = Path(args.model_dir) if args.model_dir else StateDir(Path(args.state_dir)).model(args.name)
     if args.code:
@@ -378,7 +378,7 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
         shutil.copytree(code, model_dir / "code", ignore=shutil.ignore_patterns("__pycache__"))
         print(f"serving {args.name} with your code from {code} (copied to {model_dir / 'code'})")
     if args.model_file:
-        from nrt.deploy import DeployError, check_model
+        from nrt.ops.deploy import DeployError, check_model
 
         flags = [
             f"--{k.replace('_', '-')}={v}"
@@ -432,7 +432,7 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
 
 def cmd_failures(args: argparse.Namespace) -> int:
 
-    from nrt import failures
+    from nrt.ops import failures
 
     try:
         stack = stack_of(args)
@@ -487,7 +487,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_image_uri(args: argparse.Namespace) -> int:
-    from nrt.deploy import DeployError, image_uri
+    from nrt.ops.deploy import DeployError, image_uri
 
     try:
         print(image_uri(args.region, args.instance_type))

@@ -15,14 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from nrt import embedded, emulator, faults, health, restore, stream
-from nrt.api import Inference, LocalApi, serve_api
-from nrt.dashboard import CachedPage, dashboard_data, render_page
-from nrt.durable import GroupCommit, Store
-from nrt.embedded import EmbeddedAws
-from nrt.faults import Faults
-from nrt.hosts import IDLE_SECONDS, Hosts, ModelHostFailed
-from nrt.local import API_PORT, AWS_PORT, DEFAULT_STATE_DIR, StateDir, hold, spawn_child
+from nrt import emulator, health
+from nrt.apigateway.server import Inference, LocalApi, serve_api
+from nrt.children import spawn_child
+from nrt.emulator import faults
+from nrt.emulator import server as emulator_server
+from nrt.emulator.faults import Faults
+from nrt.emulator.server import EmbeddedAws
+from nrt.hosts.supervisor import IDLE_SECONDS, Hosts, ModelHostFailed
+from nrt.lake import stream
+from nrt.lake.dashboard import CachedPage, dashboard_data, render_page
+from nrt.state import restore
+from nrt.state.store import GroupCommit, Store
+from nrt.statedir import API_PORT, AWS_PORT, DEFAULT_STATE_DIR, StateDir, hold
 from training.inference import ARTIFACT
 from training.package import unpack
 
@@ -49,8 +54,8 @@ def ensure_default_model(state_dir: Path, log: Any = print) -> Path:
 def deploy_local_endpoint(aws: EmbeddedAws, name: str, directory: Path) -> str:
     """Endpoint `<prefix><name>` in the embedded AWS serving the model folder as it is (no
     archive, no upload: the local stack's own default model, and the tests' model hosts), made
-    as every deployment is (nrt.deploy.publish). An endpoint already there is left alone."""
-    from nrt.deploy import Serverless, local_target, publish
+    as every deployment is (nrt.ops.deploy.publish). An endpoint already there is left alone."""
+    from nrt.ops.deploy import Serverless, local_target, publish
 
     sm = aws.client("sagemaker")
     endpoint = f"{aws.prefix}{name}"
@@ -70,7 +75,7 @@ def _quiet(line: str) -> None:
 
 def _tags_of(name: str, directory: Path) -> list[dict[str, str]]:
     """What nrt deploy-model tags an endpoint with, for a model on this machine (none without one)."""
-    from nrt.deploy import held_out_metric, model_tags
+    from nrt.ops.deploy import held_out_metric, model_tags
     from training.inference import SIGNATURE, Signature
 
     if not (directory / SIGNATURE).is_file():
@@ -109,13 +114,13 @@ def stream_checkpoint(state_dir: Path) -> Path:
 
 
 class StreamWorker:
-    """`python -m nrt.stream` in its own process, restarted if it dies (as Firehose retries)."""
+    """`python -m nrt.lake.stream` in its own process, restarted if it dies (as Firehose retries)."""
 
     def __init__(self, table: str, state_dir: Path, flush_seconds: float, log: Any) -> None:
         self.command = [
             sys.executable,
             "-m",
-            "nrt.stream",
+            "nrt.lake.stream",
             "--state",
             str(StateDir(state_dir).store),
             "--table",
@@ -215,9 +220,9 @@ class LocalRuntime:
 
     def start(self) -> LocalRuntime:
         self._owner = hold(StateDir(self.state_dir))
-        embedded.ensure_port_free("127.0.0.1", self.api_port)
-        self.aws = embedded.start(port=self.aws_port)
-        embedded.provision(self.aws)
+        emulator_server.ensure_port_free("127.0.0.1", self.api_port)
+        self.aws = emulator_server.start(port=self.aws_port)
+        emulator_server.provision(self.aws)
         self.store = Store(StateDir(self.state_dir).store)
         self._restore(self.aws, self.store)
         # After provisioning: faults hit the workflow's calls, not the stack's own set-up.

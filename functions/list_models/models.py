@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-# The tags nrt deploy-model puts on an endpoint (nrt/deploy.py writes them).
+# The tags nrt deploy-model puts on an endpoint (nrt/ops/deploy.py writes them).
 KIND_TAG = "nrt:kind"
 FEATURES_TAG = "nrt:features"  # the first feature names, as many as a tag holds (256 characters)
 FEATURE_COUNT_TAG = "nrt:feature_count"

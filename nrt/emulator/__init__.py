@@ -15,7 +15,7 @@ import threading
 from importlib.metadata import version
 
 # Each module registers its patches on import (registry.MODULE_ORDER orders them).
-from nrt.emulator import durable, dynamodb, executions, sagemaker, sagemaker_jobs, sdk_tasks, speed
+from nrt.emulator import dynamodb, executions, sagemaker, sagemaker_jobs, sdk_tasks, speed, write_through
 from nrt.emulator.executions import (
     MAX_PAYLOAD_BYTES,
     aws_errors,
@@ -56,7 +56,6 @@ __all__ = [
     "check_execution_name",
     "check_moto_version",
     "current_fingerprints",
-    "durable",
     "dynamodb",
     "error_answer",
     "execution_exists",
@@ -74,6 +73,7 @@ __all__ = [
     "validation_error",
     "wire",
     "wired",
+    "write_through",
 ]
 
 _installed = False

@@ -22,8 +22,8 @@ HostStart = Callable[[str, str, str], str]
 
 class TableChanges(Protocol):
     """Keeps each table change. submit() is called inside the table's write lock with moto's
-    stream record (emulator.durable.wire_record makes it what DynamoDB Streams sends); a write
-    does not wait for it. Whoever answers a caller waits with sync() (nrt/durable.py)."""
+    stream record (emulator.write_through.wire_record makes it what DynamoDB Streams sends); a write
+    does not wait for it. Whoever answers a caller waits with sync() (nrt/state/store.py)."""
 
     def submit(self, table: str, record: dict[str, Any]) -> None: ...
 

@@ -230,7 +230,7 @@ def request_text(url: str) -> str:
 def test_a_model_made_by_other_tools_that_cannot_load_is_failed_with_its_reason_and_not_restarted(stack, data):
     import boto3
 
-    from nrt.embedded import local_model_bucket, local_sagemaker_role
+    from nrt.emulator.server import local_model_bucket, local_sagemaker_role
     from nrt.template import LocalContext
 
     ctx = LocalContext()
@@ -268,7 +268,7 @@ def test_a_model_made_by_other_tools_that_cannot_load_is_failed_with_its_reason_
 
 
 def model_hosts(stack: Stack) -> set[int]:
-    return {pid for pid, module in child_processes(stack.process.pid).items() if module == "nrt.modelhost"}
+    return {pid for pid, module in child_processes(stack.process.pid).items() if module == "nrt.hosts.host"}
 
 
 def test_models_that_cannot_be_served_are_refused_by_the_cli_and_nothing_is_deployed(stack, data, tmp_path):

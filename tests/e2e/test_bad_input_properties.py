@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nrt.api import Inference, LocalApi, serve_api
-from nrt.embedded import EmbeddedAws
-from nrt.gateway import MAX_PAYLOAD_BYTES
+from nrt.apigateway.rest_api import MAX_PAYLOAD_BYTES
+from nrt.apigateway.server import Inference, LocalApi, serve_api
+from nrt.emulator.server import EmbeddedAws
 
 VALID = {"sensor": "prop-1", "model": "prop", "timestamp": 1795342530000, "data": [12, 87, 20]}
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

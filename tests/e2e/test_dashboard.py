@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nrt.dashboard import CHARTS, dashboard_data, render_page, write_dashboard
+from nrt.lake.dashboard import CHARTS, dashboard_data, render_page, write_dashboard
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -100,7 +100,7 @@ def test_each_chart_is_drawn_from_its_athena_query(lake, chart):
 
 
 def test_given_hundreds_of_sensors_and_many_labels_the_page_stays_readable(tmp_path):
-    from nrt.lake import table_spec, write_rows
+    from nrt.lake.parquet import table_spec, write_rows
     from tests.helpers.lakes import NOW, lake_row
 
     rows = [lake_row(f"robot-{i:03d}", i % 50, "users", f"user_{i % 12}", 0.7, kind="multiclass") for i in range(300)]

@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks.faults import ISSUE_FAULTS, UNKNOWN_MODEL, Outcome, scenario
 from benchmarks.stack import Stack, nrt_up
-from nrt.stream import CRASH_BEFORE_CHECKPOINT
+from nrt.lake.stream import CRASH_BEFORE_CHECKPOINT
 from tests.helpers import ROOT
 
 READINGS = 10_000

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from benchmarks.stack import Stack, nrt_up
-from nrt.lake import read_rows, table_spec
-from nrt.stream import CRASH_BEFORE_CHECKPOINT
+from nrt.lake.parquet import read_rows, table_spec
+from nrt.lake.stream import CRASH_BEFORE_CHECKPOINT
 from tests.helpers import ROOT
 
 NRT = [sys.executable, "-m", "nrt.cli"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from nrt.api import LocalApi, make_handler
+from nrt.apigateway.server import LocalApi, make_handler
 from tests.helpers.gateway import HEADERS, make
 
 

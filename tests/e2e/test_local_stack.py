@@ -366,7 +366,7 @@ def test_up_with_auth_makes_a_key_requires_it_and_reports_health(tmp_path):
     [
         (["up", "--faults", "model_eror=0.1"], "--faults: unknown fault 'model_eror'; known: cold_start,"),
         (["up", "--faults", "throttle=2"], "--faults: fault 'throttle' is a rate per call: between 0 and 1, got 2"),
-        (["status", "--url", "http://127.0.0.1:9"], "cannot reach http://127.0.0.1:9"),
+        (["status", "--url", "http://127.0.0.1:9"], "nothing answers at http://127.0.0.1:9"),
     ],
 )
 def test_a_bad_faults_spec_or_no_stack_is_a_clear_error_not_a_traceback(tmp_path, args, message):
@@ -381,7 +381,7 @@ def test_a_bad_faults_spec_or_no_stack_is_a_clear_error_not_a_traceback(tmp_path
 
 def test_events_accepted_just_before_ctrl_c_reach_the_lake_by_the_next_start(tmp_path):
     from benchmarks.stack import nrt_up
-    from nrt.lake import column_values, table_spec
+    from nrt.lake.parquet import column_values, table_spec
 
     with nrt_up("--flush-seconds", "30", state=tmp_path) as stack:
         produced = subprocess.run(

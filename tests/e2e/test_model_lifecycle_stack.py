@@ -56,7 +56,7 @@ def wine_reading(data: Path, model: str, i: int = 0) -> dict[str, Any]:
 
 
 def model_hosts(stack: Stack) -> set[int]:
-    return {pid for pid, module in child_processes(stack.process.pid).items() if module == "nrt.modelhost"}
+    return {pid for pid, module in child_processes(stack.process.pid).items() if module == "nrt.hosts.host"}
 
 
 def until(check: Any, seconds: float = 30) -> Any:
@@ -82,7 +82,7 @@ def test_an_endpoint_made_with_the_sdk_answers_when_wait_for_status_returns(stac
     from sagemaker.core.resources import Endpoint, Model
     from sagemaker.core.shapes import ContainerDefinition
 
-    from nrt.embedded import local_model_bucket, local_sagemaker_role
+    from nrt.emulator.server import local_model_bucket, local_sagemaker_role
     from nrt.template import LocalContext
 
     ctx = LocalContext()
@@ -123,7 +123,7 @@ def deploy_unloadable(stack: Stack, tmp_path: Path) -> Any:
     (broken / ARTIFACT).write_bytes(UNLOADABLE)
     archive = package(broken, tmp_path / "broken.tar.gz")
     sm = sagemaker(stack)
-    from nrt.embedded import local_model_bucket, local_sagemaker_role
+    from nrt.emulator.server import local_model_bucket, local_sagemaker_role
     from nrt.template import LocalContext
 
     ctx = LocalContext()

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 
 from benchmarks.stack import Stack, child_processes, free_port, nrt_up
-from nrt.lake import parquet_files, read_rows, table_spec
+from nrt.lake.parquet import parquet_files, read_rows, table_spec
 from tests.helpers import ROOT
 
 NRT = [sys.executable, "-m", "nrt.cli"]

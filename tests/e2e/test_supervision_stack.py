@@ -12,7 +12,7 @@ import urllib.request
 from typing import Any
 
 from benchmarks.stack import child_processes, nrt_up
-from nrt.lake import read_rows, table_spec
+from nrt.lake.parquet import read_rows, table_spec
 from tests.e2e.test_restart_stack import post, reading
 
 
@@ -22,7 +22,7 @@ def get(url: str) -> Any:
 
 
 def model_hosts(stack: Any) -> set[int]:
-    return {pid for pid, module in child_processes(stack.process.pid).items() if module == "nrt.modelhost"}
+    return {pid for pid, module in child_processes(stack.process.pid).items() if module == "nrt.hosts.host"}
 
 
 def until(check: Any, seconds: float = 30) -> Any:
@@ -38,7 +38,7 @@ def test_a_killed_model_host_is_shown_down_and_the_next_reading_starts_it_and_an
 ):
     with nrt_up("--flush-seconds", "1", state=tmp_path) as stack:
         assert post(f"{stack.url}/predictions", reading(0, "sup"))[0] == 200
-        host = next(pid for pid, module in child_processes(stack.process.pid).items() if module == "nrt.modelhost")
+        host = next(pid for pid, module in child_processes(stack.process.pid).items() if module == "nrt.hosts.host")
 
         os.kill(host, signal.SIGKILL)
         down = until(lambda: get(f"{stack.url}/status")["models_down"], 10)

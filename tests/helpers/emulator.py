@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from nrt import emulator
-from nrt.embedded import EmbeddedAws
+from nrt.emulator.server import EmbeddedAws
 
 
 def make_machine(aws: EmbeddedAws, states: dict[str, Any], start: str, machine_type: str | None = "EXPRESS") -> str:

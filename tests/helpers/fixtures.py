@@ -14,8 +14,8 @@ from tests.helpers import free_port
 from tests.helpers.model_hosts import Behaviour, FakeModelHost, rule_model
 
 if TYPE_CHECKING:
-    from nrt.durable import Store
-    from nrt.embedded import EmbeddedAws
+    from nrt.emulator.server import EmbeddedAws
+    from nrt.state.store import Store
 
 
 @pytest.fixture
@@ -38,8 +38,8 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    """The local stack's durable store (nrt/durable.py) that the embedded AWS's tables write to."""
-    from nrt.durable import Store
+    """The local stack's durable store (nrt/state/store.py) that the embedded AWS's tables write to."""
+    from nrt.state.store import Store
 
     kept = Store(tmp_path_factory.mktemp("state") / "state.db")
     yield kept
@@ -50,11 +50,11 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 def aws(store: Store) -> Iterator[EmbeddedAws]:
     """The embedded AWS with the template's tables and state machine, keeping every table
     change in the store as `nrt up` does."""
-    from nrt import embedded
-    from nrt.restore import keep_changes
+    from nrt.emulator.server import provision, start
+    from nrt.state.restore import keep_changes
 
-    running = embedded.start(port=free_port())
-    embedded.provision(running)
+    running = start(port=free_port())
+    provision(running)
     committer = keep_changes(running, store)
     yield running
     running.wiring.table_changes = None

@@ -1,4 +1,4 @@
-"""The template's REST API (nrt/gateway.py) in front of stand-in AWS services, for fast tests."""
+"""The template's REST API (nrt/apigateway/rest_api.py) in front of stand-in AWS services, for fast tests."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nrt import emulator
-from nrt.gateway import Reply, RestApi
+from nrt.apigateway.rest_api import Reply, RestApi
 from nrt.template import LocalContext
 
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:nrt-local-inference"

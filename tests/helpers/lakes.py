@@ -6,7 +6,7 @@ import datetime
 from pathlib import Path
 from typing import Any
 
-from nrt.lake import table_spec, write_rows
+from nrt.lake.parquet import table_spec, write_rows
 
 NOW = datetime.datetime.now(datetime.UTC).replace(second=30, microsecond=0)
 MS = int(NOW.timestamp() * 1000)

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from nrt import contract
-from nrt.embedded import EmbeddedAws
+from nrt.apigateway import contract
+from nrt.emulator.server import EmbeddedAws
 from nrt.template import ROOT, Tag, asl_placeholders, load_template, resources
 
 SAM = Path(sys.executable).parent / "sam"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from nrt.accounting import account, failure_ids
-from nrt.failures import Failure
+from nrt.ops.accounting import account, failure_ids
+from nrt.ops.failures import Failure
 
 
 def failure(request: dict[str, object]) -> Failure:

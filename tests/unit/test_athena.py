@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from nrt.athena import (
+from nrt.lake.athena import (
     ATHENA_DIR,
     LocalAthena,
     QueryError,
@@ -19,7 +19,7 @@ from nrt.athena import (
     run_query,
     transpile,
 )
-from nrt.lake import table_spec, write_rows
+from nrt.lake.parquet import table_spec, write_rows
 from nrt.template import load_template, resources
 from tests.helpers.lakes import MINUTE, MS, NOW, lake_row
 

@@ -1,4 +1,4 @@
-"""nrt/local.py's children of `nrt up`: they stop with the process, not with the thread that
+"""nrt/children.py's children of `nrt up`: they stop with the process, not with the thread that
 started them (the kernel's parent-death signal follows the thread)."""
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
-from nrt.local import child_env, spawn_child
+from nrt.children import child_env, spawn_child
 from tests.helpers import ROOT
 
-CHILD = "from nrt.local import die_with_parent; die_with_parent(); print('up', flush=True); import time; time.sleep(60)"
+CHILD = (
+    "from nrt.children import die_with_parent; die_with_parent(); print('up', flush=True); import time; time.sleep(60)"
+)
 
 
 def started_by_a_thread_that_ends(start: Any) -> subprocess.Popen[str]:

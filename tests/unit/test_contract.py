@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from nrt.contract import answer_from_execution
+from nrt.apigateway.contract import answer_from_execution
 
 
 def test_a_succeeded_execution_answers_200_with_its_output():

@@ -1,10 +1,10 @@
-"""nrt/failures.py: reading the failure store and replaying what can succeed now."""
+"""nrt/ops/failures.py: reading the failure store and replaying what can succeed now."""
 
 from __future__ import annotations
 
 import json
 
-from nrt.failures import Failure, from_item, replay, replay_body, succeeded, table
+from nrt.ops.failures import Failure, from_item, replay, replay_body, succeeded, table
 
 
 def item(failure_id: str, status: int, request: dict, model: str = "pump") -> dict:

@@ -1,4 +1,4 @@
-"""nrt/gateway.py runs the template's REST API as API Gateway would: routes, per-operation API
+"""nrt/apigateway/rest_api.py runs the template's REST API as API Gateway would: routes, per-operation API
 keys, the request validator with the template's schemas, the mapping templates (VTL), the
 integration responses and their method responses, and the gateway responses."""
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nrt.gateway import MAX_PAYLOAD_BYTES, GatewayError, RestApi, escape_javascript, request_context
+from nrt.apigateway.rest_api import MAX_PAYLOAD_BYTES, GatewayError, RestApi, escape_javascript, request_context
 from nrt.template import load_template, resolve
 from tests.helpers import load_event
 from tests.helpers.gateway import HEADERS, KEY, StandIn, context, make, post

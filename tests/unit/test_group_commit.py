@@ -1,4 +1,4 @@
-"""nrt/durable.py's GroupCommit: every change handed in is committed, in the order handed in;
+"""nrt/state/store.py's GroupCommit: every change handed in is committed, in the order handed in;
 sync() returns once everything handed in before it is kept, or says that it could not be."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from nrt.durable import GroupCommit, Store, StoreUnavailable
+from nrt.state.store import GroupCommit, Store, StoreUnavailable
 
 
 def change(sensor: str, n: int) -> dict[str, Any]:

@@ -73,7 +73,7 @@ def test_the_line_names_every_figure():
 
 
 def test_the_dashboard_page_is_made_at_most_once_every_few_seconds():
-    from nrt.dashboard import CachedPage
+    from nrt.lake.dashboard import CachedPage
 
     now = [0.0]
     made: list[int] = []

@@ -1,4 +1,4 @@
-"""nrt/hosts.py: hosts start on demand (one start shared by whoever asks meanwhile) and stop when
+"""nrt/hosts/supervisor.py: hosts start on demand (one start shared by whoever asks meanwhile) and stop when
 idle; a host that dies or stops answering is taken out of service at once and not restarted
 until the next invocation asks for it."""
 
@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from nrt.hosts import MISSES, Hosts, ModelHost
+from nrt.hosts.supervisor import MISSES, Hosts, ModelHost
 
 
 class Process:

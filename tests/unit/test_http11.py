@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from nrt.api import make_handler
+from nrt.apigateway.server import make_handler
 from nrt.http11 import Limits, Request, Response, Server
 from tests.helpers import load_event
 from tests.helpers.gateway import HEADERS, make

@@ -1,4 +1,4 @@
-"""nrt/lake.py: the local lake has the Glue table's schema and Firehose's layout."""
+"""nrt/lake/parquet.py: the local lake has the Glue table's schema and Firehose's layout."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from nrt.lake import arrow_type, read_rows, table_spec, write_rows
+from nrt.lake.parquet import arrow_type, read_rows, table_spec, write_rows
 from nrt.template import load_template, resources
 
 ARRIVAL = datetime.datetime(2026, 11, 22, 7, 5, 9, tzinfo=datetime.UTC)

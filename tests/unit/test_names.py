@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from nrt import cli
-from nrt.local import StateDir
 from nrt.names import DEPLOYABLE_MAX, ENDPOINT_PATTERN, NameRuleError, check_model_name
-from nrt.stacks import local_prefix
+from nrt.ops.stacks import local_prefix
+from nrt.statedir import StateDir
 from nrt.template import load_template
 
 BAD = ["../..", "../x", "/tmp/x", "a/b", "name\n", "pen_guins", "diamonds.nb", "", "-a", "a-", "a b", "ü"]

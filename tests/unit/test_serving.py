@@ -234,8 +234,8 @@ def test_a_model_saved_before_signatures_is_described_by_the_estimator_itself(tm
 def test_the_model_host_and_local_api_send_small_replies_without_nagle_delay(demo):
     import socket
 
+    from nrt.hosts.host import make_handler, refused
     from nrt.http11 import Server
-    from nrt.modelhost import make_handler, refused
 
     # Both serve with nrt/http11.py: each answer goes out in one write, on a socket with
     # Nagle's algorithm off (a kept-alive peer's delayed ACK would otherwise stall it ~40 ms).
@@ -252,7 +252,7 @@ def test_the_model_host_and_local_api_send_small_replies_without_nagle_delay(dem
 
 
 def test_a_model_host_scores_on_one_openmp_thread_unless_the_user_chose_otherwise():
-    from nrt.hosts import model_host_env
+    from nrt.hosts.supervisor import model_host_env
 
     assert model_host_env({"PATH": "/usr/bin"}) == {"PATH": "/usr/bin", "OMP_NUM_THREADS": "1"}
     assert model_host_env({"OMP_NUM_THREADS": "4"}) == {"OMP_NUM_THREADS": "4"}

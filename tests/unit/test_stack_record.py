@@ -1,5 +1,5 @@
-"""How a command finds the running `nrt up`: <state-dir>/stack.json (nrt/local.py), read by
-nrt/stacks.py, with an error that names the state dir and the address tried."""
+"""How a command finds the running `nrt up`: <state-dir>/stack.json (nrt/statedir.py), read by
+nrt/ops/stacks.py, with an error that names the state dir and the address tried."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from nrt import cli, stacks
-from nrt.local import StackRecord, StateDir, read_stack_record, remove_stack_record, write_stack_record
-from nrt.stacks import StackError
+from nrt import cli
+from nrt.ops import stacks
+from nrt.ops.stacks import StackError
+from nrt.statedir import StackRecord, StateDir, read_stack_record, remove_stack_record, write_stack_record
 
 
 def a_dead_pid() -> int:

@@ -1,4 +1,4 @@
-"""nrt/local.py's state directory: one `nrt up` at a time holds it."""
+"""nrt/statedir.py's state directory: one `nrt up` at a time holds it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nrt.local import StateDir, StateDirBusy, hold
+from nrt.statedir import StateDir, StateDirBusy, hold
 from tests.helpers import ROOT
 
 
@@ -27,7 +27,7 @@ def test_a_second_holder_is_refused_with_the_first_ones_pid_until_the_first_lets
 def test_the_directory_is_free_again_when_its_holder_dies(tmp_path: Path) -> None:
     state = StateDir(tmp_path / "state")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from nrt.local import StateDir, hold; "
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from nrt.statedir import StateDir, hold; "
          f"h = hold(StateDir(Path({str(state.root)!r}))); print('held', flush=True); time.sleep(60)"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from nrt.failures import from_item
+from nrt.ops.failures import from_item
 from tests.helpers.model_hosts import Behaviour
 from tests.workflow.test_inference_workflow import failures_for, run, stored
 from training import inference

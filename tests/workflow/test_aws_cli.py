@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from nrt.embedded import EmbeddedAws
+from nrt.emulator.server import EmbeddedAws
 from tests.helpers import ROOT
 
 AWS = str(Path(sys.executable).with_name("aws"))

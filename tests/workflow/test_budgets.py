@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from nrt import emulator, failures
-from nrt.contract import Answer, answer_from_execution
-from nrt.embedded import EVENTS_STATE_MACHINE, STATE_MACHINE, EmbeddedAws
+from nrt import emulator
+from nrt.apigateway.contract import Answer, answer_from_execution
+from nrt.emulator.server import EVENTS_STATE_MACHINE, STATE_MACHINE, EmbeddedAws
+from nrt.ops import failures
 from nrt.template import resources, state_machine_definition
 from tests.helpers.model_hosts import Behaviour, rule_model
 from tests.workflow.test_inference_workflow import failures_for, reading, run, stored
@@ -80,7 +81,7 @@ def test_given_a_cold_start_longer_than_the_old_5_s_limit_when_predicted_then_20
 
 
 def test_given_a_model_slower_than_the_predictions_budget_when_sent_as_an_event_then_it_is_stored(aws, model_host):
-    from nrt.api import Inference
+    from nrt.apigateway.server import Inference
 
     predictions, events = attempt_seconds(STATE_MACHINE), attempt_seconds(EVENTS_STATE_MACHINE)
     assert events > predictions

@@ -1,4 +1,4 @@
-"""nrt/deploy.py against the embedded AWS: the model, config and endpoint it makes."""
+"""nrt/ops/deploy.py against the embedded AWS: the model, config and endpoint it makes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from nrt.deploy import DeployError, Instances, Serverless, deploy_model, image_uri, local_target
+from nrt.ops.deploy import DeployError, Instances, Serverless, deploy_model, image_uri, local_target
 from nrt.runtime import materialise, model_source
 from tests.helpers import SKLEARN_IMAGE as IMAGE
 
@@ -123,7 +123,7 @@ def test_an_instance_backed_deploy_uses_instances_instead_of_serverless(aws, mod
     ("name", "capacity", "message"),
     [
         ("bad_name", Serverless(), "letters, digits and hyphens"),
-        ("x" * 60, Serverless(), "at most 47 characters"),
+        ("x" * 60, Serverless(), "fit SageMaker's 63"),
         ("ok", Serverless(memory_mb=1000), "--memory must be one of"),
         ("ok", Serverless(max_concurrency=500), "--max-concurrency"),
         ("ok", Serverless(max_concurrency=5, provisioned_concurrency=6), "--provisioned-concurrency"),
@@ -179,7 +179,7 @@ def notebook_pickle(tmp_path, kind: str):
 
 
 def test_a_pickled_pipeline_from_a_notebook_is_deployed_with_the_signature_it_carries(aws, tmp_path):
-    from nrt.deploy import check_model
+    from nrt.ops.deploy import check_model
     from training.inference import load_signature
 
     folder = tmp_path / "wine-nb"
@@ -202,7 +202,7 @@ def test_a_pickled_pipeline_from_a_notebook_is_deployed_with_the_signature_it_ca
 
 
 def test_a_pickle_whose_class_lives_in_the_notebooks_main_is_refused_and_nothing_is_deployed(aws, tmp_path):
-    from nrt.deploy import check_model
+    from nrt.ops.deploy import check_model
 
     with pytest.raises(DeployError, match=r"class defined in the notebook or script.*--code DIR"):
         check_model(tmp_path / "clip", notebook_pickle(tmp_path, "main"))
@@ -216,7 +216,7 @@ def test_a_model_fitted_with_another_scikit_learn_is_refused_naming_both_version
     from sklearn.datasets import load_diabetes
     from sklearn.linear_model import Ridge
 
-    from nrt.deploy import check_model
+    from nrt.ops.deploy import check_model
 
     x, y = load_diabetes(return_X_y=True)
     with mock.patch("sklearn.base.__version__", "1.5.2"):
@@ -229,7 +229,7 @@ def test_a_model_fitted_with_another_scikit_learn_is_refused_naming_both_version
 def test_a_file_that_is_not_a_model_is_refused(aws, tmp_path):
     import pickle
 
-    from nrt.deploy import check_model
+    from nrt.ops.deploy import check_model
 
     (tmp_path / "numbers.pkl").write_bytes(pickle.dumps([1, 2, 3]))
 
@@ -257,7 +257,7 @@ def code_model(tmp_path, code: str, requirements: str | None = None):
 
 
 def test_your_own_serving_code_is_checked_packaged_and_served(aws, tmp_path):
-    from nrt.deploy import check_model
+    from nrt.ops.deploy import check_model
     from tests.unit.test_container import CHAINED
 
     folder = code_model(tmp_path, CHAINED, requirements="scikit-learn\n")
@@ -282,7 +282,7 @@ def test_your_own_serving_code_is_checked_packaged_and_served(aws, tmp_path):
     ],
 )
 def test_serving_code_the_workflow_cannot_use_is_refused_before_a_deploy(aws, tmp_path, change, requirements, message):
-    from nrt.deploy import check_model
+    from nrt.ops.deploy import check_model
     from tests.unit.test_container import CHAINED
 
     folder = code_model(tmp_path, CHAINED.replace(*change), requirements)
@@ -311,7 +311,7 @@ def skops_file(tmp_path, with_function: bool):
 
 
 def test_a_skops_file_is_loaded_without_running_code_and_deployed(aws, tmp_path):
-    from nrt.deploy import check_model
+    from nrt.ops.deploy import check_model
     from training.inference import load_signature
 
     check_model(tmp_path / "plain", skops_file(tmp_path, with_function=False))
@@ -322,7 +322,7 @@ def test_a_skops_file_is_loaded_without_running_code_and_deployed(aws, tmp_path)
 
 
 def test_a_skops_file_with_a_type_skops_does_not_trust_needs_it_named(aws, tmp_path):
-    from nrt.deploy import check_model
+    from nrt.ops.deploy import check_model
 
     path = skops_file(tmp_path, with_function=True)
 
@@ -335,7 +335,7 @@ def test_a_pickle_that_needs_a_library_the_image_lacks_is_refused_naming_it(aws,
     import subprocess
     import sys
 
-    from nrt.deploy import check_model
+    from nrt.ops.deploy import check_model
 
     (tmp_path / "featurekit.py").write_text(
         "import numpy as np\nfrom sklearn.base import BaseEstimator, TransformerMixin\n"

@@ -1,5 +1,5 @@
 """What outlives the process: the embedded AWS hands each table, endpoint and S3 object change
-to the store (nrt/durable.py) before the call returns, and a fresh embedded AWS takes them back."""
+to the store (nrt/state/store.py) before the call returns, and a fresh embedded AWS takes them back."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from nrt import emulator
-from nrt.durable import GroupCommit, Store
-from nrt.embedded import EmbeddedAws
-from nrt.restore import endpoint_specs, keep_objects, restore_endpoints, restore_objects, restore_tables
+from nrt.emulator.server import EmbeddedAws
+from nrt.state.restore import endpoint_specs, keep_objects, restore_endpoints, restore_objects, restore_tables
+from nrt.state.store import GroupCommit, Store
 
 
 def kept_by() -> GroupCommit:
@@ -273,7 +273,7 @@ def test_moto_lets_go_of_old_stream_records_the_store_keeps_and_sequence_numbers
 ) -> None:
     from moto.dynamodb.models import dynamodb_backends
 
-    monkeypatch.setattr(emulator.durable, "KEPT_STREAM_RECORDS", 5)
+    monkeypatch.setattr(emulator.write_through, "KEPT_STREAM_RECORDS", 5)
     ddb, table = aws.client("dynamodb"), aws.ctx.refs["FailuresTable"]
     shard = dynamodb_backends[aws.ctx.account][aws.ctx.region].get_table(table).stream_shard
     first = len(shard.items) + shard.starting_sequence_number

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from nrt import faults
-from nrt.embedded import EmbeddedAws
-from nrt.faults import Faults, FaultSpecError, parse
+from nrt.emulator import faults
+from nrt.emulator.faults import Faults, FaultSpecError, parse
+from nrt.emulator.server import EmbeddedAws
 from tests.workflow.test_inference_workflow import failures_for, reading, run, stored
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from nrt import emulator
-from nrt.contract import Answer, answer_from_execution
-from nrt.embedded import EmbeddedAws
+from nrt.apigateway.contract import Answer, answer_from_execution
+from nrt.emulator.server import EmbeddedAws
 from tests.helpers import load_event
 from tests.helpers.model_hosts import rule_model
 
@@ -296,7 +296,7 @@ def test_given_a_batch_with_one_bad_reading_then_it_gets_its_own_400_and_the_oth
 
 
 def test_given_accepted_events_when_the_runtime_finishes_then_every_one_is_stored(aws, model_host):
-    from nrt.api import Inference
+    from nrt.apigateway.server import Inference
 
     model_host("async")
     inference = Inference(aws, async_workers=2)
@@ -355,7 +355,7 @@ def test_a_callers_error_ends_the_execution_in_success_and_the_stacks_own_in_fai
 def test_given_a_full_event_queue_when_another_event_comes_then_429_says_when_to_retry(aws):
     import http.client
 
-    from nrt.api import Inference, serve_api
+    from nrt.apigateway.server import Inference, serve_api
 
     inference = Inference(aws, async_workers=0, async_queue_size=2)  # nothing drains the queue
     server = serve_api(inference, port=0)
@@ -390,9 +390,9 @@ def test_given_an_event_the_runtime_cannot_run_then_it_is_tried_3_times_then_rec
 ):
     import time
 
-    from nrt import api
-    from nrt.durable import Store
-    from nrt.failures import from_item
+    from nrt.apigateway import server
+    from nrt.ops.failures import from_item
+    from nrt.state.store import Store
 
     tries: list[str] = []
 
@@ -400,9 +400,9 @@ def test_given_an_event_the_runtime_cannot_run_then_it_is_tried_3_times_then_rec
         tries.append(args[2])  # the execution's name
         raise RuntimeError("the embedded AWS broke")
 
-    monkeypatch.setattr(api.emulator, "start_sync_execution", broken)
+    monkeypatch.setattr(server.emulator, "start_sync_execution", broken)
     store = Store(tmp_path / "state.db")
-    inference = api.Inference(aws, async_workers=1, store=store)
+    inference = server.Inference(aws, async_workers=1, store=store)
     body = reading("never", sensor="poison-1")
 
     name = inference.start_execution(json.dumps(body))["executionArn"].rsplit(":", 1)[1]
@@ -424,17 +424,17 @@ def test_given_an_event_the_runtime_cannot_run_then_it_is_tried_3_times_then_rec
 def test_given_an_event_whose_runs_ended_with_the_process_3_times_then_it_is_not_run_a_4th_time(
     aws, tmp_path, monkeypatch
 ):
-    from nrt import api
-    from nrt.durable import Store
+    from nrt.apigateway import server
+    from nrt.state.store import Store
 
     store = Store(tmp_path / "state.db")
     body = reading("never", sensor="poison-2")
     store.accept("killed-thrice", json.dumps(body), 1.0)
     for _ in range(3):
         store.attempt("killed-thrice")  # as three starts that died running it left it
-    monkeypatch.setattr(api.emulator, "start_sync_execution", lambda *a, **k: pytest.fail("run a 4th time"))
+    monkeypatch.setattr(server.emulator, "start_sync_execution", lambda *a, **k: pytest.fail("run a 4th time"))
 
-    inference = api.Inference(aws, async_workers=1, store=store)
+    inference = server.Inference(aws, async_workers=1, store=store)
     assert inference.resume() == 1
     left = inference.finish(timeout=30)
     inference.stop()

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from nrt.deploy import Serverless, deploy_model, local_target
-from nrt.embedded import NOTIFICATIONS, RETRAIN_STATE_MACHINE, EmbeddedAws
+from nrt.emulator.server import NOTIFICATIONS, RETRAIN_STATE_MACHINE, EmbeddedAws
+from nrt.ops.deploy import Serverless, deploy_model, local_target
 from tests.helpers import SKLEARN_IMAGE as IMAGE
 
 

@@ -1,18 +1,22 @@
-"""nrt/stacks.py: the local and a deployed stack behind one object (the commands never ask which)."""
+"""nrt/ops/stacks.py: the local and a deployed stack behind one object (the commands never ask which)."""
 
 from __future__ import annotations
+
+import socket
 
 import pytest
 
 from nrt import cli
-from nrt.deploy import image_uri, stack_target
+from nrt.ops.deploy import image_uri, stack_target
 
 
 def test_local_and_deployed_stacks_are_one_seam():
-    from nrt import stacks
+    from nrt.ops import stacks
 
     parser = cli.build_parser()
-    local = cli.stack_of(parser.parse_args(["retrain", "pump", "--local", "--aws-port", "4999"]))
+    with socket.create_server(("127.0.0.1", 0)) as listening:  # the local stack must answer
+        port = str(listening.getsockname()[1])
+        local = cli.stack_of(parser.parse_args(["retrain", "pump", "--local", "--aws-port", port]))
     assert local.local and local.output("FailuresTableName") == "nrt-local-failures"
     assert local.output("RetrainStateMachineArn").endswith(":stateMachine:nrt-local-retrain")
     assert stack_target(local).bucket == "nrt-local-model-artifacts"

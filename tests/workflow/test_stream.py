@@ -1,4 +1,4 @@
-"""nrt/stream.py on the embedded AWS: predictions stored by the real workflow reach the lake once."""
+"""nrt/lake/stream.py on the embedded AWS: predictions stored by the real workflow reach the lake once."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from nrt.durable import Store
-from nrt.embedded import EmbeddedAws
-from nrt.lake import parquet_files, read_rows, table_spec
-from nrt.stream import Checkpoint, LakeWriter, LogReader, Pending, kds_change_record, load_transform
+from nrt.emulator.server import EmbeddedAws
+from nrt.lake.parquet import parquet_files, read_rows, table_spec
+from nrt.lake.stream import Checkpoint, LakeWriter, LogReader, Pending, kds_change_record, load_transform
+from nrt.state.store import Store
 from tests.workflow.test_inference_workflow import reading, run
 
 
@@ -170,8 +170,8 @@ def test_the_worker_flushes_on_size_or_on_age_whichever_comes_first(
 ):
     import threading
 
-    from nrt.stream import WorkerConfig
-    from nrt.stream import run as run_worker
+    from nrt.lake.stream import WorkerConfig
+    from nrt.lake.stream import run as run_worker
 
     model_host("stream")
     score(aws, sensors, 4)

@@ -1,6 +1,6 @@
 """What the embedded AWS hands the local stack to keep across restarts: each table change, in
 the order the table took it, each change to the deployed endpoints, and each S3 object written
-or deleted (nrt/durable.py keeps them; the local runtime loads them back at start)."""
+or deleted (nrt/state/store.py keeps them; the local runtime loads them back at start)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def trim(shard: Any) -> None:
     "a table and its change stream outlive the process",
     "tests/workflow/test_durable.py::test_every_change_a_table_takes_reaches_the_store_in_order",
 )
-def _patch_durable_changes() -> None:
+def _patch_write_through_changes() -> None:
     from moto.dynamodb.models.table import StreamShard
 
     # Every write to a table with a stream (put, update, delete, transactions) ends in
@@ -75,7 +75,7 @@ def _patch_durable_changes() -> None:
     "a write over HTTP answers after its change is kept",
     "tests/workflow/test_durable.py::test_a_write_over_http_answers_after_its_change_is_kept",
 )
-def _patch_durable_answers() -> None:
+def _patch_write_through_answers() -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
     # Every request to the embedded AWS's HTTP endpoint passes here: its answer goes out once
@@ -127,7 +127,7 @@ ENDPOINT_CHANGES = ("create_endpoint", "update_endpoint", "delete_endpoint", "ad
     "a deployed endpoint outlives the process",
     "tests/workflow/test_durable.py::test_a_change_to_an_endpoint_or_its_tags_is_reported_before_the_call_returns",
 )
-def _patch_durable_endpoints() -> None:
+def _patch_write_through_endpoints() -> None:
     from moto.sagemaker.models import SageMakerModelBackend
 
     # After each call that changes what an endpoint serves or says (its config, its tags), the
@@ -153,7 +153,7 @@ def _patch_durable_endpoints() -> None:
     "an S3 object outlives the process",
     "tests/workflow/test_durable.py::test_an_s3_object_written_or_deleted_is_reported_before_the_call_returns",
 )
-def _patch_durable_objects() -> None:
+def _patch_write_through_objects() -> None:
     from moto.s3.models import S3Backend
 
     # Every object written ends in S3Backend.put_object (PutObject, CopyObject, a completed

@@ -1,5 +1,5 @@
 """Model hosts: one process per endpoint serving its model over the SageMaker container's HTTP
-contract (nrt/modelhost.py), run as a serverless endpoint runs its container.
+contract (nrt/hosts/host.py), run as a serverless endpoint runs its container.
 
 A host starts on demand (the endpoint's creation check, or the first invocation after it was
 stopped: a cold start, bounded by START_SECONDS, AWS's limit for a serverless container to
@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nrt.local import spawn_child
+from nrt.children import spawn_child
 
 PING_SECONDS = 2.0  # a health check that takes longer has failed
 MISSES = 3  # health checks failed in a row before a live host is stopped
@@ -55,10 +55,10 @@ class ModelHostFailed(RuntimeError):
 
 
 def start_model_host(directory: Path, endpoint: str, version: str = "", timeout: float = START_SECONDS) -> ModelHost:
-    """Run nrt.modelhost in its own process and wait, at most `timeout`, for its ready line
+    """Run nrt.hosts.host in its own process and wait, at most `timeout`, for its ready line
     and its first answer to /ping (or its exit)."""
     process = spawn_child(
-        [sys.executable, "-m", "nrt.modelhost", "--model-dir", str(directory), "--port", "0"],
+        [sys.executable, "-m", "nrt.hosts.host", "--model-dir", str(directory), "--port", "0"],
         model_host_env(os.environ),
         stdout=subprocess.PIPE,
         text=True,

@@ -13,7 +13,7 @@ import boto3
 from botocore.config import Config
 
 from nrt import emulator
-from nrt.local import AWS_PORT, HOST
+from nrt.statedir import AWS_PORT, HOST
 from nrt.template import LocalContext, load_template, resolve, resources, state_machine_definition
 
 LOCAL_ROLE = "arn:aws:iam::{account}:role/{stack}-local"
@@ -108,7 +108,7 @@ def start(host: str = HOST, port: int = AWS_PORT, stack_name: str | None = None)
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
     ensure_port_free(host, port)
     emulator.install(port)
-    from nrt.training_jobs import run_local
+    from nrt.emulator.training_jobs import run_local
 
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
@@ -142,9 +142,9 @@ def table_spec(logical_id: str, ctx: LocalContext) -> dict[str, Any]:
         spec["SSESpecification"] = {"Enabled": bool(declared["SSESpecification"].get("SSEEnabled"))}
     # moto has no Kinesis streaming destination and keeps tables in memory. Every provisioned
     # table gets a change stream with both images (as Kinesis Data Streams for DynamoDB
-    # carries): each change is kept in the local stack's store as it happens (nrt/durable.py),
+    # carries): each change is kept in the local stack's store as it happens (nrt/state/store.py),
     # which reloads the tables at the next start, and the streamed table's records are the
-    # stream worker's Kinesis stream (nrt/stream.py).
+    # stream worker's Kinesis stream (nrt/lake/stream.py).
     spec["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
     return spec
 

@@ -2,7 +2,7 @@
 
 On AWS: table -> Kinesis Data Streams for DynamoDB -> Firehose (Lambda transform, Parquet
 conversion) -> S3. moto has none of that. Locally the table's change records are kept, in
-order and durably, in the local stack's store (nrt/durable.py): that log is the Kinesis
+order and durably, in the local stack's store (nrt/state/store.py): that log is the Kinesis
 stream. This worker reads it from its checkpoint on, rebuilds each record in the
 KDS-for-DynamoDB format, hands a Firehose-shaped event to functions/firehose_transform, and
 writes what it returns with the Glue table's schema under the delivery stream's prefix.
@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nrt.durable import Store
+from nrt.children import die_with_parent
 from nrt.health import write_stream_status
-from nrt.lake import TableSpec, column_values, table_spec, write_rows
-from nrt.local import die_with_parent
+from nrt.lake.parquet import TableSpec, column_values, table_spec, write_rows
 from nrt.signals import StopSignals
+from nrt.state.store import Store
 from nrt.template import load_template, resources
 
 TRANSFORM_FUNCTION = "FirehoseTransformFunction"
@@ -287,7 +287,7 @@ class LogReader:
 
 @dataclass
 class WorkerConfig:
-    state: Path  # the local stack's store (nrt/durable.py)
+    state: Path  # the local stack's store (nrt/state/store.py)
     table_name: str
     lake: Path
     checkpoint: Path
@@ -381,7 +381,7 @@ def _flush(writer: LakeWriter, store: Store, log: Callable[[str], None], error: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nrt.stream", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m nrt.lake.stream", description=__doc__.splitlines()[0])
     parser.add_argument("--state", type=Path, required=True, help="the local stack's store (state.db)")
     parser.add_argument("--table", required=True)
     parser.add_argument("--lake", type=Path, required=True)

@@ -31,7 +31,7 @@ from training.inference import SIGNATURE, Signature, load_signature
 from training.package import ENTRY_POINT, package, package_training_code
 
 if TYPE_CHECKING:
-    from nrt.stacks import Stack
+    from nrt.ops.stacks import Stack
 
 TRAINING_CODE_KEY = "code/training.tar.gz"  # the retraining job's sagemaker_submit_directory
 
@@ -348,7 +348,7 @@ def upload_recipe(s3: Any, bucket: str, name: str, model_dir: Path, signature: S
 
 def local_target(ctx: Any, prefix: str) -> Target:
     """The embedded AWS's bucket and role, as `nrt up` provisions them."""
-    from nrt.embedded import local_model_bucket, local_sagemaker_role
+    from nrt.emulator.server import local_model_bucket, local_sagemaker_role
 
     return Target(bucket=local_model_bucket(ctx), role_arn=local_sagemaker_role(ctx), region=ctx.region, prefix=prefix)
 

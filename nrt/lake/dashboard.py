@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nrt.athena import ATHENA_DIR, LocalAthena, Result
+from nrt.lake.athena import ATHENA_DIR, LocalAthena, Result
 
 # Chart id -> (title, the athena/ query it draws).
 # Classifiers are drawn by label, regressors by value; series are per model (and label), never

@@ -23,9 +23,10 @@ import duckdb
 import sqlglot
 from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
 
-from nrt.lake import TableSpec, parquet_files, table_spec
+from nrt.lake.parquet import TableSpec, parquet_files, table_spec
+from nrt.template import ROOT
 
-ATHENA_DIR = Path(__file__).resolve().parent.parent / "athena"
+ATHENA_DIR = ROOT / "athena"
 FORMATS = ("table", "csv", "json")
 
 _DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE", "boolean": "BOOLEAN"}

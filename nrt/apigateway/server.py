@@ -1,4 +1,4 @@
-"""The local HTTP API: the template's REST API (nrt/gateway.py) in front of the embedded AWS.
+"""The local HTTP API: the template's REST API (nrt/apigateway/rest_api.py) in front of the embedded AWS.
 
 The gateway executes the API that template.yaml defines; this module supplies what stands
 behind its integrations on this machine (Step Functions' StartSyncExecution and
@@ -24,18 +24,18 @@ from typing import Any
 
 from functions.list_models.models import list_models, proxy_reply
 from nrt import emulator
-from nrt.contract import Answer, answer_from_execution
-from nrt.durable import Store, StoreUnavailable
-from nrt.embedded import EmbeddedAws
+from nrt.apigateway.contract import Answer, answer_from_execution
+from nrt.apigateway.rest_api import MAX_PAYLOAD_BYTES, GatewayError, Reply, RestApi, request_context, same_key
+from nrt.emulator.server import EmbeddedAws
 from nrt.emulator.wiring import TableChanges
-from nrt.failures import Failure, to_item
-from nrt.gateway import MAX_PAYLOAD_BYTES, GatewayError, Reply, RestApi, request_context, same_key
 from nrt.health import Health
 from nrt.http11 import ErrorReply, Handler, Limits, Request, Server
-from nrt.local import API_PORT
+from nrt.ops.failures import Failure, to_item
+from nrt.state.store import Store, StoreUnavailable
+from nrt.statedir import API_PORT
 from nrt.template import LocalContext
 
-LOG = logging.getLogger("nrt.api")
+LOG = logging.getLogger("nrt.apigateway.server")
 
 Status = Callable[[], dict[str, Any]]
 Page = Callable[[], str]

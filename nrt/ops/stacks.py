@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from nrt.local import API_URL, AWS_PORT, StateDir, aws_url, process_alive, read_stack_record
+from nrt.children import process_alive
+from nrt.statedir import API_URL, AWS_PORT, StateDir, aws_url, read_stack_record
 
 # The outputs a command may ask for, as template.yaml names them.
 OUTPUTS = (
@@ -96,8 +97,8 @@ def local(
 
 
 def _local_stack(aws: str, api: str) -> Stack:
-    from nrt.deploy import image_uri, local_target
-    from nrt.embedded import RETRAIN_STATE_MACHINE, local_client, local_name
+    from nrt.emulator.server import RETRAIN_STATE_MACHINE, local_client, local_name
+    from nrt.ops.deploy import image_uri, local_target
     from nrt.template import LocalContext, load_template
 
     ctx = LocalContext()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nrt.failures import Failure
+from nrt.ops.failures import Failure
 
 
 def reading_id(reading: dict[str, Any]) -> str:
@@ -74,6 +74,6 @@ def stored_ids(ddb: Any, table: str) -> set[str]:
 
 def lake_inserts(lake: Path) -> Counter[str]:
     """How many INSERT rows the lake holds per event id."""
-    from nrt.lake import read_rows, table_spec
+    from nrt.lake.parquet import read_rows, table_spec
 
     return Counter(r["event_id"] for r in read_rows(lake, table_spec()) if r["change_type"] == "INSERT")

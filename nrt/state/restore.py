@@ -1,5 +1,5 @@
 """The local runtime's side of durability: load the last run's tables, S3 objects and endpoints
-back into a fresh embedded AWS, then keep every change in the store (nrt/durable.py) as it
+back into a fresh embedded AWS, then keep every change in the store (nrt/state/store.py) as it
 happens."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from nrt import embedded, emulator
-from nrt.durable import GroupCommit, Store
-from nrt.embedded import EmbeddedAws
+from nrt import emulator
+from nrt.emulator.server import PROVISIONED_TABLES, EmbeddedAws, streamed_tables
+from nrt.state.store import GroupCommit, Store
 
 # What an endpoint is made of, as CreateModel and CreateEndpointConfig take it back.
 MODEL_FIELDS = ("ModelName", "PrimaryContainer", "Containers", "ExecutionRoleArn", "InferenceExecutionConfig")
@@ -21,8 +21,8 @@ def restore_tables(aws: EmbeddedAws, store: Store) -> dict[str, int]:
     """Each provisioned table's items as the store kept them; table name -> how many."""
     ctx = aws.ctx
     return {
-        name: emulator.durable.load_items(ctx.account, ctx.region, name, store.items(name))
-        for name in (ctx.refs[t] for t in embedded.PROVISIONED_TABLES)
+        name: emulator.write_through.load_items(ctx.account, ctx.region, name, store.items(name))
+        for name in (ctx.refs[t] for t in PROVISIONED_TABLES)
     }
 
 
@@ -32,9 +32,9 @@ def keep_changes(aws: EmbeddedAws, store: Store) -> GroupCommit:
     returns to commit the last changes."""
     committer = GroupCommit(
         store,
-        tables={aws.ctx.refs[t] for t in embedded.PROVISIONED_TABLES},
-        streamed={aws.ctx.refs[t] for t in embedded.streamed_tables()},
-        convert=emulator.durable.wire_record,
+        tables={aws.ctx.refs[t] for t in PROVISIONED_TABLES},
+        streamed={aws.ctx.refs[t] for t in streamed_tables()},
+        convert=emulator.write_through.wire_record,
     )
     aws.wiring.table_changes = committer
     return committer
@@ -98,7 +98,7 @@ def keep_endpoints(aws: EmbeddedAws, store: Store) -> None:
 
 def restore_objects(aws: EmbeddedAws, store: Store) -> int:
     """The embedded S3's objects as the store kept them; how many."""
-    return emulator.durable.load_objects(aws.ctx.account, aws.ctx.region, store.objects())
+    return emulator.write_through.load_objects(aws.ctx.account, aws.ctx.region, store.objects())
 
 
 def keep_objects(aws: EmbeddedAws, store: Store) -> None:

@@ -13,6 +13,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from nrt.template import ROOT
+
 
 def run_local(
     job_name: str, hyperparameters: dict[str, str], channels: dict[str, dict[str, bytes]] | None = None
@@ -42,7 +44,7 @@ def run_local(
             capture_output=True,
             text=True,
             timeout=3600,
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=ROOT,
         )
         log = done.stdout + done.stderr
         if done.returncode != 0:

@@ -1,7 +1,7 @@
 """The workflow-outcome-to-HTTP mapping (the deployed API's response template does the same).
 
 The request contract itself lives in template.yaml: the API's JSON Schemas (applied by API
-Gateway, and locally by nrt/gateway.py) and the workflow's Validate state.
+Gateway, and locally by nrt/apigateway/rest_api.py) and the workflow's Validate state.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ import json
 import sys
 from pathlib import Path
 
+from nrt.children import die_with_parent
 from nrt.http11 import Handler, Limits, Request, Response, Server
-from nrt.local import die_with_parent
 from training import container
 
 

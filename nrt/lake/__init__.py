@@ -1,0 +1,10 @@
+"""The local lake and what reads it, as Kinesis, Firehose, Glue, Athena and QuickSight do on AWS.
+
+- `stream`: the stream worker process: the predictions table's changes -> the real Firehose
+  transform -> Parquet, with a checkpoint so nothing is lost or written twice.
+- `parquet`: the lake's files: the Glue table's columns under Firehose's dt=/hour= layout.
+- `athena`: the athena/*.sql queries, transpiled from Trino to DuckDB, over the lake.
+- `dashboard`: the page with the charts QuickSight shows on AWS, from those queries.
+"""
+
+__all__ = ["athena", "dashboard", "parquet", "stream"]

@@ -1,0 +1,9 @@
+"""What commands do to a stack, the local one or a deployed one, alike.
+
+- `stacks`: the one seam between the two: clients, names, URLs and the stack's outputs.
+- `deploy`: make a trained model usable as the endpoint <prefix>NAME.
+- `failures`: list the failure store, replay what is replayable.
+- `accounting`: every accepted reading accounted for (the fault tests and benchmarks).
+"""
+
+__all__ = ["accounting", "deploy", "failures", "stacks"]

@@ -66,7 +66,7 @@ class Stack:
 @functools.cache
 def trained_default_model() -> Path:
     """The default model, trained once for this process as `nrt up` trains it at first use."""
-    from nrt.runtime import ensure_default_model
+    from nrt.default_model import ensure_default_model
 
     scratch = Path(tempfile.mkdtemp(prefix="nrt-default-model-"))
     atexit.register(shutil.rmtree, scratch, True)
@@ -75,7 +75,7 @@ def trained_default_model() -> Path:
 
 def seed_default_model(state: Path) -> None:
     """Give a state directory without one the default model trained once for this process."""
-    from nrt.runtime import DEFAULT_MODEL
+    from nrt.default_model import DEFAULT_MODEL
 
     target = StateDir(state).model(DEFAULT_MODEL)
     if not target.exists():

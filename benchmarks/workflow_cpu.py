@@ -25,9 +25,9 @@ from typing import Any
 from benchmarks.e2e import machine
 from benchmarks.stack import free_port
 from nrt import emulator
+from nrt.default_model import deploy_local_endpoint, ensure_default_model
 from nrt.emulator.server import provision, start
 from nrt.hosts.supervisor import start_model_host
-from nrt.runtime import deploy_local_endpoint, ensure_default_model
 from nrt.state.restore import keep_changes
 from nrt.state.store import GroupCommit, Store
 

@@ -42,7 +42,7 @@ class Request:
         return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
 
 
-class Answer(Protocol):
+class ResponseLike(Protocol):
     """What a handler answers: Response here, or any object of the same shape (the gateway's
     Reply is one)."""
 
@@ -61,9 +61,9 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-Handler = Callable[[Request], Answer]
+Handler = Callable[[Request], ResponseLike]
 # (status, message) -> the answer for a request refused by HTTP's rules
-ErrorReply = Callable[[int, str], Answer]
+ErrorReply = Callable[[int, str], ResponseLike]
 
 
 class RequestRefused(Exception):
@@ -221,7 +221,7 @@ class Server:
                 return None
         return Request(method, event.target.decode("latin-1"), headers, bytes(body))
 
-    def _send(self, conn: socket.socket, http: h11.Connection, response: Answer, head: bool = False) -> bool:
+    def _send(self, conn: socket.socket, http: h11.Connection, response: ResponseLike, head: bool = False) -> bool:
         headers = [(k, v) for k, v in response.headers.items() if k.lower() != "content-length"]
         headers.append(("Content-Length", str(len(response.body))))
         try:
@@ -235,7 +235,7 @@ class Server:
         return True
 
     def _refuse(self, conn: socket.socket, http: h11.Connection, refused: RequestRefused) -> None:
-        """Answer a request HTTP's rules refuse, then close (after reading what the client is
+        """ResponseLike a request HTTP's rules refuse, then close (after reading what the client is
         still sending, up to a bound, so that it reads the answer)."""
         response = self.error_reply(refused.status, refused.message)
         headers = {**response.headers, "Connection": "close"}

@@ -1,4 +1,5 @@
-"""The local API Gateway: runs the REST API that template.yaml defines, as API Gateway runs it.
+"""The local API Gateway: runs the REST API that template.yaml defines, as API Gateway runs it
+(its VTL context in vtl.py, strict JSON and validation messages in validation.py).
 
 Nothing here knows this project's routes. The template's OpenAPI body gives the routes, the
 per-operation security, the request validator and models, the integrations with their request
@@ -15,24 +16,24 @@ runtime provides (Step Functions on the embedded AWS, Lambda handlers in process
 
 from __future__ import annotations
 
-import base64
 import hmac
 import json
-import math
 import re
-import sys
-import urllib.parse
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, Protocol
 
 import airspeed
-from jsonpath_ng.ext.parser import parse as jsonpath
 from jsonschema import Draft4Validator
-from jsonschema.exceptions import ValidationError as SchemaError
 
+from nrt.apigateway.validation import (
+    NotStrictJson,
+    cut_message,
+    strict_json,
+    validation_error_string,
+)
+from nrt.apigateway.vtl import render
 from nrt.template import LocalContext, load_template, resolve
 
 # API Gateway's payload quota for REST APIs (not adjustable); REQUEST_TOO_LARGE above it.
@@ -87,156 +88,7 @@ class GatewayError(Exception):
 # --- $input, $util, $context ------------------------------------------------------------------
 
 
-def escape_javascript(text: str) -> str:
-    """$util.escapeJavaScript: Java's StringEscapeUtils rules (quotes, slash, controls, non-ASCII)."""
-    out: list[str] = []
-    for ch in text:
-        code = ord(ch)
-        if ch in "\"'\\/":
-            out.append("\\" + ch)
-        elif ch in "\b\f\n\r\t":
-            out.append({"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
-        elif code < 0x20 or code > 0x7E:
-            if code > 0xFFFF:  # a surrogate pair in Java's UTF-16 strings
-                code -= 0x10000
-                out.append(f"\\u{0xD800 + (code >> 10):04X}\\u{0xDC00 + (code & 0x3FF):04X}")
-            else:
-                out.append(f"\\u{code:04X}")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-class Util:
-    """$util as API Gateway defines it for mapping templates."""
-
-    def escapeJavaScript(self, text: Any) -> str:
-        return escape_javascript(str(text))
-
-    def parseJson(self, text: str) -> Any:
-        return json.loads(text)
-
-    def urlEncode(self, text: str) -> str:
-        return urllib.parse.quote_plus(text)
-
-    def urlDecode(self, text: str) -> str:
-        return urllib.parse.unquote_plus(text)
-
-    def base64Encode(self, text: str) -> str:
-        return base64.b64encode(text.encode()).decode()
-
-    def base64Decode(self, text: str) -> str:
-        return base64.b64decode(text).decode()
-
-
-@cache
-def _compiled_path(path: str) -> Any:
-    return jsonpath(path)
-
-
-class Input:
-    """$input: the request body (integration request) or the integration's body (response)."""
-
-    def __init__(self, body: str, headers: Mapping[str, str]) -> None:
-        self.body = body
-        self._headers = dict(headers)
-        self._parsed: Any = None
-        self._is_parsed = False
-
-    def _value(self) -> Any:
-        if not self._is_parsed:
-            try:
-                self._parsed = json.loads(self.body) if self.body.strip() else {}
-            except ValueError:
-                self._parsed = None
-            self._is_parsed = True
-        return self._parsed
-
-    def path(self, path: str) -> Any:
-        found = [m.value for m in _compiled_path(path).find(self._value())]
-        if not found:
-            return None
-        return found[0] if len(found) == 1 else found
-
-    def json(self, path: str) -> str:
-        return json.dumps(self.path(path), separators=(",", ":"), ensure_ascii=False)
-
-    def params(self, name: str | None = None) -> Any:
-        params = {"header": self._headers, "querystring": {}, "path": {}}
-        if name is None:
-            return params
-        return self._headers.get(name)
-
-
-def render(template: airspeed.Template, body: str, headers: Mapping[str, str], context: dict[str, Any]) -> str:
-    out: str = template.merge({"input": Input(body, headers), "util": Util(), "context": context})
-    return out
-
-
 # --- the request contract ----------------------------------------------------------------------
-
-
-def _where(err: SchemaError) -> str:
-    return "/" + "/".join(str(p) for p in err.absolute_path)
-
-
-MAX_ERROR_CHARS = 160  # each failure's description: the problem, never the caller's whole input
-
-
-def _cut(text: str, limit: int = MAX_ERROR_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def validation_error_string(errors: list[SchemaError]) -> str:
-    """$context.error.validationErrorString: each failure with where it is, in brackets as AWS
-    lists them. AWS's wording comes from its own validator; these say the same in plain words,
-    cut short (a value in a message is shown in part). The gateway response inserts them
-    JSON-escaped."""
-    parts = [_cut(f"{_where(e)}: {e.message}") for e in errors[:10]]
-    return "[" + "; ".join(parts) + "]"
-
-
-class NotStrictJson(ValueError):
-    """JSON that parses, but not to what a caller can mean: a number no double holds, a key twice."""
-
-
-def _reject_constant(name: str) -> float:
-    raise NotStrictJson(f"{name} is not a number in JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise NotStrictJson(f"the number {_cut(text, 24)} is beyond a double's range")
-    return value
-
-
-def _double_int(text: str) -> int:
-    value = int(text)
-    if abs(value) > sys.float_info.max:
-        raise NotStrictJson(f"the number {_cut(text, 24)} is beyond a double's range")
-    return value
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise NotStrictJson(f"the key {_cut(json.dumps(key), 40)} appears twice in one object")
-        found[key] = value
-    return found
-
-
-def strict_json(text: str) -> Any:
-    """A request body as a caller can mean it: every number a double can hold (1e309 and a
-    400-digit integer are not), each key once in an object (else which one counts?)."""
-    return json.loads(
-        text,
-        parse_constant=_reject_constant,
-        parse_float=_finite_float,
-        parse_int=_double_int,
-        object_pairs_hook=_unique_keys,
-    )
 
 
 # --- the API ---------------------------------------------------------------------------------
@@ -366,7 +218,7 @@ class RestApi:
         except NotStrictJson as exc:
             raise GatewayError("BAD_REQUEST_BODY", validation=f"[{exc}]") from None
         except (ValueError, RecursionError) as exc:
-            raise GatewayError("BAD_REQUEST_BODY", validation=_cut(f"[the body is not JSON: {exc}]")) from None
+            raise GatewayError("BAD_REQUEST_BODY", validation=cut_message(f"[the body is not JSON: {exc}]")) from None
         errors = sorted(validator.iter_errors(instance), key=lambda e: (list(e.absolute_path), e.message))
         if errors:
             raise GatewayError("BAD_REQUEST_BODY", validation=validation_error_string(errors))

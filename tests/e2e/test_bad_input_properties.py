@@ -13,8 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nrt.apigateway.executions import Executions
 from nrt.apigateway.rest_api import MAX_PAYLOAD_BYTES
-from nrt.apigateway.server import Inference, LocalApi, serve_api
+from nrt.apigateway.server import LocalApi, serve_api
 from nrt.emulator.server import EmbeddedAws
 
 VALID = {"sensor": "prop-1", "model": "prop", "timestamp": 1795342530000, "data": [12, 87, 20]}
@@ -23,7 +24,7 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 
 @pytest.fixture(scope="module")
 def api(aws: EmbeddedAws) -> Iterator[str]:
-    server: LocalApi = serve_api(Inference(aws), port=0)
+    server: LocalApi = serve_api(Executions(aws), port=0)
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()

@@ -65,7 +65,7 @@ def aws(store: Store) -> Iterator[EmbeddedAws]:
 @pytest.fixture
 def model_host(aws: EmbeddedAws, request: pytest.FixtureRequest) -> Iterator[Callable[[str, Behaviour], FakeModelHost]]:
     """Deploy `<prefix><name>` in the embedded AWS, served by a scripted host."""
-    from nrt.runtime import deploy_local_endpoint
+    from nrt.default_model import deploy_local_endpoint
 
     started: list[tuple[str, FakeModelHost]] = []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nrt.cli import follow_execution
+from nrt.cli.models import follow_execution
 
 
 class Execution:

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nrt.apigateway.rest_api import MAX_PAYLOAD_BYTES, GatewayError, RestApi, escape_javascript, request_context
+from nrt.apigateway.rest_api import MAX_PAYLOAD_BYTES, GatewayError, RestApi, request_context
+from nrt.apigateway.vtl import escape_javascript
 from nrt.template import load_template, resolve
 from tests.helpers import load_event
 from tests.helpers.gateway import HEADERS, KEY, StandIn, context, make, post

@@ -8,6 +8,7 @@ import shlex
 import pytest
 
 from nrt import cli
+from nrt.cli.common import lake_of
 from producer import producer
 from tests.helpers import ROOT
 
@@ -79,5 +80,5 @@ def test_commands_that_read_local_state_follow_state_dir():
     parser = cli.build_parser()
     for command in (["query", "-e", "SELECT 1"], ["dashboard"]):
         args = parser.parse_args([*command, "--state-dir", "/tmp/other"])
-        assert cli.lake_of(args) == Path("/tmp/other/lake")
-        assert cli.lake_of(parser.parse_args([*command, "--lake", "/x"])) == Path("/x")
+        assert lake_of(args) == Path("/tmp/other/lake")
+        assert lake_of(parser.parse_args([*command, "--lake", "/x"])) == Path("/x")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nrt import cli
+from nrt.cli.stack import producer_argv
 from nrt.ops import stacks
 from nrt.ops.stacks import StackError
 from nrt.statedir import StackRecord, StateDir, read_stack_record, remove_stack_record, write_stack_record
@@ -71,8 +71,8 @@ def test_produce_takes_state_dir_as_every_command_does_and_sends_to_the_recorded
     state.api_key.write_text("k3y\n")
     monkeypatch.delenv("NRT_API_KEY", raising=False)
 
-    argv = cli.producer_argv(["--count", "3", "--state-dir", str(tmp_path)])
+    argv = producer_argv(["--count", "3", "--state-dir", str(tmp_path)])
 
     assert argv == ["--count", "3", "--url", "http://127.0.0.1:3100"]
     assert os.environ["NRT_API_KEY"] == "k3y"  # in the environment, not on the command line
-    assert cli.producer_argv(["--url", "http://x", "--state-dir", str(tmp_path)]) == ["--url", "http://x"]
+    assert producer_argv(["--url", "http://x", "--state-dir", str(tmp_path)]) == ["--url", "http://x"]

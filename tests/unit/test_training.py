@@ -238,7 +238,7 @@ def test_nrt_train_uses_one_openmp_thread_unless_omp_num_threads_says_otherwise(
     import sklearn.ensemble  # noqa: F401 - loads scikit-learn's OpenMP runtime
     from threadpoolctl import threadpool_info
 
-    from nrt.cli import one_openmp_thread
+    from nrt.cli.models import one_openmp_thread
 
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     assert isinstance(one_openmp_thread(), contextlib.nullcontext)

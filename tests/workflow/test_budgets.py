@@ -81,13 +81,13 @@ def test_given_a_cold_start_longer_than_the_old_5_s_limit_when_predicted_then_20
 
 
 def test_given_a_model_slower_than_the_predictions_budget_when_sent_as_an_event_then_it_is_stored(aws, model_host):
-    from nrt.apigateway.server import Inference
+    from nrt.apigateway.executions import Executions
 
     predictions, events = attempt_seconds(STATE_MACHINE), attempt_seconds(EVENTS_STATE_MACHINE)
     assert events > predictions
     model_host("slower-than-sync", slow(predictions + 0.5))
     body = reading("slower-than-sync", sensor="budget-2")
-    inference = Inference(aws, async_workers=1)
+    inference = Executions(aws, async_workers=1)
 
     accepted = inference.submit(body)
     left = inference.finish(timeout=predictions + 30)

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from nrt.hosts.artifacts import materialise, model_source
 from nrt.ops.deploy import DeployError, Instances, Serverless, deploy_model, image_uri, local_target
-from nrt.runtime import materialise, model_source
 from tests.helpers import SKLEARN_IMAGE as IMAGE
 
 

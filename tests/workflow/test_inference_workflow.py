@@ -296,10 +296,10 @@ def test_given_a_batch_with_one_bad_reading_then_it_gets_its_own_400_and_the_oth
 
 
 def test_given_accepted_events_when_the_runtime_finishes_then_every_one_is_stored(aws, model_host):
-    from nrt.apigateway.server import Inference
+    from nrt.apigateway.executions import Executions
 
     model_host("async")
-    inference = Inference(aws, async_workers=2)
+    inference = Executions(aws, async_workers=2)
     bodies = [reading("async", sensor=f"async-{i}") for i in range(12)]
 
     answers = [inference.submit(body) for body in bodies]
@@ -355,9 +355,10 @@ def test_a_callers_error_ends_the_execution_in_success_and_the_stacks_own_in_fai
 def test_given_a_full_event_queue_when_another_event_comes_then_429_says_when_to_retry(aws):
     import http.client
 
-    from nrt.apigateway.server import Inference, serve_api
+    from nrt.apigateway.executions import Executions
+    from nrt.apigateway.server import serve_api
 
-    inference = Inference(aws, async_workers=0, async_queue_size=2)  # nothing drains the queue
+    inference = Executions(aws, async_workers=0, async_queue_size=2)  # nothing drains the queue
     server = serve_api(inference, port=0)
     try:
         answers = []
@@ -390,7 +391,7 @@ def test_given_an_event_the_runtime_cannot_run_then_it_is_tried_3_times_then_rec
 ):
     import time
 
-    from nrt.apigateway import server
+    from nrt.apigateway import executions
     from nrt.ops.failures import from_item
     from nrt.state.store import Store
 
@@ -400,9 +401,9 @@ def test_given_an_event_the_runtime_cannot_run_then_it_is_tried_3_times_then_rec
         tries.append(args[2])  # the execution's name
         raise RuntimeError("the embedded AWS broke")
 
-    monkeypatch.setattr(server.emulator, "start_sync_execution", broken)
+    monkeypatch.setattr(executions.emulator, "start_sync_execution", broken)
     store = Store(tmp_path / "state.db")
-    inference = server.Inference(aws, async_workers=1, store=store)
+    inference = executions.Executions(aws, async_workers=1, store=store)
     body = reading("never", sensor="poison-1")
 
     name = inference.start_execution(json.dumps(body))["executionArn"].rsplit(":", 1)[1]
@@ -424,7 +425,7 @@ def test_given_an_event_the_runtime_cannot_run_then_it_is_tried_3_times_then_rec
 def test_given_an_event_whose_runs_ended_with_the_process_3_times_then_it_is_not_run_a_4th_time(
     aws, tmp_path, monkeypatch
 ):
-    from nrt.apigateway import server
+    from nrt.apigateway import executions
     from nrt.state.store import Store
 
     store = Store(tmp_path / "state.db")
@@ -432,9 +433,9 @@ def test_given_an_event_whose_runs_ended_with_the_process_3_times_then_it_is_not
     store.accept("killed-thrice", json.dumps(body), 1.0)
     for _ in range(3):
         store.attempt("killed-thrice")  # as three starts that died running it left it
-    monkeypatch.setattr(server.emulator, "start_sync_execution", lambda *a, **k: pytest.fail("run a 4th time"))
+    monkeypatch.setattr(executions.emulator, "start_sync_execution", lambda *a, **k: pytest.fail("run a 4th time"))
 
-    inference = server.Inference(aws, async_workers=1, store=store)
+    inference = executions.Executions(aws, async_workers=1, store=store)
     assert inference.resume() == 1
     left = inference.finish(timeout=30)
     inference.stop()

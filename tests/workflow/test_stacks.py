@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from nrt import cli
+from nrt.cli.common import stack_of
 from nrt.ops.deploy import image_uri, stack_target
 
 
@@ -16,7 +17,7 @@ def test_local_and_deployed_stacks_are_one_seam():
     parser = cli.build_parser()
     with socket.create_server(("127.0.0.1", 0)) as listening:  # the local stack must answer
         port = str(listening.getsockname()[1])
-        local = cli.stack_of(parser.parse_args(["retrain", "pump", "--local", "--aws-port", port]))
+        local = stack_of(parser.parse_args(["retrain", "pump", "--local", "--aws-port", port]))
     assert local.local and local.output("FailuresTableName") == "nrt-local-failures"
     assert local.output("RetrainStateMachineArn").endswith(":stateMachine:nrt-local-retrain")
     assert stack_target(local).bucket == "nrt-local-model-artifacts"

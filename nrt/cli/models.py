@@ -1,0 +1,294 @@
+"""`nrt models`, `train`, `deploy-model`, `retrain` and `image-uri`: a model from data to endpoint."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nrt.cli.common import get_local, local_api_flags, model_name, stack_of, state_dir_flag
+from nrt.ops.stacks import StackError
+from nrt.statedir import (
+    StateDir,
+)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    listing = get_local(args, "/models")
+    if listing is None:
+        return 1
+    if args.json:
+        print(json.dumps(listing, indent=2))
+        return 0
+    print(f"{'model':<20} {'kind':<11} {'status':<10} features")
+    for m in listing["models"]:
+        names = m.get("features") or []
+        count = m.get("feature_count") or len(names)
+        features = ", ".join(names[:6]) + (f", ... ({count} in all)" if count > 6 else "") or "-"
+        print(f"{m['model']:<20} {m.get('kind') or '-':<11} {m['status']:<10} {features}")
+        if m.get("reason"):
+            print(f"  {m['reason']}")
+    return 0
+
+
+def one_openmp_thread() -> Any:
+    """Training here uses one OpenMP thread unless OMP_NUM_THREADS says otherwise: as fast on a
+    2-core machine (measured on the example data sets), and the pool's idle threads spin and
+    take the CPU a running `nrt up` needs. A SageMaker training job keeps every core."""
+    from contextlib import nullcontext
+
+    from threadpoolctl import threadpool_limits
+
+    return nullcontext() if os.environ.get("OMP_NUM_THREADS") else threadpool_limits(limits=1, user_api="openmp")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from training.dataset import DatasetError, infer_kind, load_csv
+    from training.inference import label_from_text
+    from training.train import EVALUATION, MODEL_CARD, PLOT, Recipe, train
+
+    directory = StateDir(Path(args.state_dir)).model(args.name)
+    features = [f.strip() for f in args.features.split(",") if f.strip()] if args.features else None
+    started = time.monotonic()
+    try:
+        if args.csv is None:
+            if args.label or features or (args.task and args.task != "binary"):
+                print("--label, --features and --task need --csv (the synthetic data is binary)", file=sys.stderr)
+                return 2
+            recipe = Recipe("synthetic", "label", None, "binary", args.rows, args.seed, args.noise, args.threshold)
+            print(f"training {args.name} on {args.rows} synthetic readings ...", flush=True)
+        else:
+            if not args.label:
+                print("--csv needs --label COLUMN: the column the model learns to predict", file=sys.stderr)
+                return 2
+            kind = args.task or infer_kind(load_csv(args.csv, args.label, features).y)
+            positive = None if args.positive_label is None else label_from_text(args.positive_label)
+            recipe = Recipe(
+                str(args.csv),
+                args.label,
+                features,
+                kind,
+                seed=args.seed,
+                threshold=args.threshold,
+                positive_label=positive,
+            )
+            inferred = "" if args.task else " (inferred from the label; --task to force)"
+            print(f"training {args.name} on {args.csv}: {kind}{inferred} ...", flush=True)
+        with one_openmp_thread():
+            evaluation = train(directory, recipe, name=args.name, progress=lambda step: print(f"  {step}", flush=True))
+    except (DatasetError, ValueError) as error:
+        print(f"cannot train {args.name}: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"wrote {directory} in {time.monotonic() - started:.1f} s: {evaluation.summary()} "
+        f"on {evaluation.test_rows} held-out rows"
+    )
+    print(f"  report: {directory / EVALUATION}, {directory / PLOT}, {directory / MODEL_CARD}")
+    return 0
+
+
+def cmd_deploy_model(args: argparse.Namespace) -> int:
+
+    from nrt.ops.deploy import DeployError, Instances, Serverless, deploy_model, image_uri, stack_target
+
+    model_dir = Path(args.model_dir) if args.model_dir else StateDir(Path(args.state_dir)).model(args.name)
+    if args.code:
+        import shutil
+
+        code = Path(args.code)
+        if not (code / "inference.py").is_file():
+            print(f"cannot deploy {args.name}: --code {code} has no inference.py", file=sys.stderr)
+            return 1
+        shutil.rmtree(model_dir / "code", ignore_errors=True)
+        shutil.copytree(code, model_dir / "code", ignore=shutil.ignore_patterns("__pycache__"))
+        print(f"serving {args.name} with your code from {code} (copied to {model_dir / 'code'})")
+    if args.model_file:
+        from nrt.ops.deploy import DeployError, check_model
+
+        flags = [
+            f"--{k.replace('_', '-')}={v}"
+            for k, v in (
+                ("task", args.task),
+                ("sample", args.sample),
+                ("positive_label", args.positive_label),
+                ("threshold", args.threshold),
+                ("trust", args.trust),
+            )
+            if v is not None
+        ]
+        print(f"reading {args.model_file} into {model_dir} (loaded in a separate process) ...", flush=True)
+        try:
+            check_model(model_dir, Path(args.model_file), flags)
+        except DeployError as error:
+            print(f"cannot deploy {args.name}: {error}", file=sys.stderr)
+            return 1
+    capacity: Serverless | Instances = (
+        Instances(args.instance_type, args.instance_count)
+        if args.instance_type
+        else Serverless(args.memory, args.max_concurrency, args.provisioned_concurrency)
+    )
+    try:
+        stack = stack_of(args)
+        target = stack_target(stack)
+        sm, s3 = stack.client("sagemaker"), stack.client("s3")
+        if stack.local:
+            try:
+                s3.head_bucket(Bucket=target.bucket)
+            except Exception:
+                print("cannot reach the embedded AWS: is `nrt up` running?", file=sys.stderr)
+                return 1
+        # The image the stack was deployed with (its SklearnImageUri output); the region's for a
+        # stack deployed before that output.
+        image = image_uri(target.region, args.instance_type, stack.outputs.get("SklearnImageUri"))
+        # Locally the model loads in a second or two: poll often rather than AWS's every 10 s.
+        poll = 0.2 if stack.local else 10.0
+        deployment = deploy_model(
+            sm, s3, args.name, model_dir, target, capacity, image, log=print, wait=not args.no_wait, poll=poll
+        )
+    except (DeployError, StackError, FileNotFoundError) as error:
+        print(f"cannot deploy {args.name}: {error}", file=sys.stderr)
+        return 1
+    verb = "created" if deployment.created else "updated"
+    print(f"{verb} {deployment.endpoint} -> {deployment.version} ({deployment.status})")
+    if args.local and not args.no_wait:
+        print(f"its model host answers; send readings with model {args.name!r}")
+    return 0
+
+
+def cmd_image_uri(args: argparse.Namespace) -> int:
+    from nrt.ops.deploy import DeployError, image_uri
+
+    try:
+        print(image_uri(args.region, args.instance_type))
+    except DeployError as error:
+        print(f"no image: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def follow_execution(
+    sfn: Any, execution: str, timeout: float, poll: float, out: Callable[[str], None] | None = None
+) -> dict[str, Any] | None:
+    """Print each state as the execution enters it; return its description once it ends, None on timeout.
+
+    The status is read before the history, so the last history read always covers the states entered
+    before the execution ended: reading them the other way round loses whatever ran in between.
+    """
+    say = out or (lambda line: print(line, flush=True))
+    seen = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=execution)
+        events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+        for event in events[seen:]:
+            details = event.get("stateEnteredEventDetails")
+            if details:
+                say(f"  {details['name']}")
+        seen = len(events)
+        if described["status"] != "RUNNING":
+            return described
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(poll)
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    import uuid
+
+    try:
+        stack = stack_of(args)
+        arn, sfn = stack.output("RetrainStateMachineArn"), stack.client("stepfunctions")
+    except StackError as error:
+        print(f"cannot retrain: {error}", file=sys.stderr)
+        return 1
+    try:
+        execution = sfn.start_execution(
+            stateMachineArn=arn, name=f"{args.name}-{uuid.uuid4().hex[:12]}", input=json.dumps({"model": args.name})
+        )["executionArn"]
+    except Exception as error:
+        print(f"cannot start retraining: {error}", file=sys.stderr)
+        return 1
+    print(f"retraining {args.name}: {execution}")
+    described = follow_execution(sfn, execution, timeout=args.timeout, poll=0.3 if args.local else 2)
+    if described is None:
+        print(f"still running after {args.timeout:g} s; follow it with: {execution}")
+        return 1
+    if described["status"] != "SUCCEEDED":
+        print(f"{described['status']}: {described.get('error')}: {described.get('cause')}", file=sys.stderr)
+        return 1
+    output = json.loads(described.get("output") or "{}")
+    gate = output.get("gate", {})
+    verdict = {"promoted": "deployed", "rejected": "rejected by the quality gate"}.get(output.get("decision"), "done")
+    serving = "none recorded" if gate.get("serving") is None else gate["serving"]
+    print(f"{verdict}: new {gate.get('metric')} {gate.get('candidate')}, serving {serving}")
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """models, train, deploy-model, retrain, image-uri"""
+    models = sub.add_parser("models", help="list the models available now")
+    local_api_flags(models)
+    models.set_defaults(func=cmd_models)
+
+    train = sub.add_parser("train", help="train a model into <state-dir>/models/NAME, with its evaluation report")
+    train.add_argument("name", type=model_name)
+    train.add_argument("--rows", type=int, default=20_000, help="synthetic readings to generate")
+    train.add_argument("--seed", type=int, default=7)
+    train.add_argument("--noise", type=float, default=0.0, help="share of synthetic labels to flip")
+    train.add_argument("--csv", type=Path, help="train on your own data: any CSV with a header row")
+    train.add_argument("--label", help="with --csv: the column to predict")
+    train.add_argument("--features", help="with --csv: comma-separated feature columns (default: all but the label)")
+    train.add_argument(
+        "--task", choices=["binary", "multiclass", "regression"], help="default: inferred from the label"
+    )
+    train.add_argument("--threshold", type=float, help="binary: fixed decision threshold (default: chosen for best F1)")
+    train.add_argument("--positive-label", help="binary: the positive label (default: the greater of the two)")
+    state_dir_flag(train)
+    train.set_defaults(func=cmd_train)
+
+    deploy = sub.add_parser("deploy-model", help="deploy a trained model as the endpoint <prefix>NAME")
+    deploy.add_argument("name", type=model_name)
+    deploy.add_argument("--local", action="store_true", help="deploy to the embedded AWS of a running `nrt up`")
+    deploy.add_argument("--model-dir", help="the trained model (default: <state-dir>/models/NAME)")
+    deploy.add_argument(
+        "--model-file", help="a fitted scikit-learn estimator or Pipeline saved with skops (.skops), joblib or pickle"
+    )
+    deploy.add_argument("--trust", help="with a .skops --model-file: comma-separated types to trust beyond skops' own")
+    deploy.add_argument("--task", choices=["binary", "multiclass", "regression"], help="with --model-file: the kind")
+    deploy.add_argument("--sample", help="with --model-file: a CSV of the features, for their types and categories")
+    deploy.add_argument("--positive-label", help="with --model-file, binary: the positive label")
+    deploy.add_argument("--threshold", type=float, help="with --model-file, binary: the decision threshold")
+    deploy.add_argument("--code", help="your own serving code: a folder with inference.py (and requirements.txt)")
+    state_dir_flag(deploy)
+    deploy.add_argument("--memory", type=int, default=2048, help="serverless memory, MB (1024-6144)")
+    deploy.add_argument("--max-concurrency", type=int, default=20, help="serverless max concurrency (1-200)")
+    deploy.add_argument("--provisioned-concurrency", type=int, default=0, help="warm serverless capacity")
+    deploy.add_argument("--instance-type", help="instance-backed instead of serverless, e.g. ml.m5.large")
+    deploy.add_argument("--instance-count", type=int, default=1)
+    deploy.add_argument("--stack", default="nrt-inference", help="the deployed stack whose outputs to use")
+    deploy.add_argument("--region", help="AWS region (default: your AWS configuration)")
+    deploy.add_argument("--aws-port", type=int, help="with --local: the embedded AWS's port (default: the state dir's)")
+    deploy.add_argument("--no-wait", action="store_true", help="do not wait for InService")
+    deploy.set_defaults(func=cmd_deploy_model)
+
+    retrain = sub.add_parser("retrain", help="run the retraining workflow for NAME now and follow it")
+    retrain.add_argument("name", type=model_name)
+    retrain.add_argument("--local", action="store_true", help="on the embedded AWS of a running `nrt up`")
+    retrain.add_argument(
+        "--aws-port", type=int, help="with --local: the embedded AWS's port (default: the state dir's)"
+    )
+    state_dir_flag(retrain)
+    retrain.add_argument("--stack", default="nrt-inference")
+    retrain.add_argument("--region")
+    retrain.add_argument("--timeout", type=float, default=3600.0)
+    retrain.set_defaults(func=cmd_retrain)
+
+    image = sub.add_parser("image-uri", help="print SageMaker's scikit-learn image for a region")
+    image.add_argument("--region", required=True)
+    image.add_argument("--instance-type", help="e.g. ml.m5.large (default) or ml.c7g.large (Graviton)")
+    image.set_defaults(func=cmd_image_uri)

@@ -23,6 +23,7 @@ _WRITES = threading.RLock()
     "fidelity",
     "a conditional write is atomic",
     "tests/workflow/test_emulator.py::test_concurrent_conditional_writes_of_one_key_let_exactly_one_through",
+    upstream="docs/upstream/atomic-writes.md (not filed)",
 )
 def _patch_atomic_writes() -> None:
     from moto.dynamodb.models import DynamoDBBackend

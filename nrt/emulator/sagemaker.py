@@ -55,6 +55,7 @@ def invoke_model_host(base_url: str, body: bytes, content_type: str, timeout: fl
     "fidelity",
     "InvokeEndpoint reaches the model host: ValidationError, ModelError 424",
     "tests/workflow/test_emulator.py::test_invoke_endpoint_reaches_the_model_host",
+    upstream="docs/upstream/invoke-endpoint.md (not filed)",
 )
 def _patch_invoke_endpoint() -> None:
     from moto.core.exceptions import JsonRESTError
@@ -153,6 +154,7 @@ def restore_failed(account: str, region: str, name: str, reason: str) -> None:
     "fidelity",
     "CreateEndpoint: Creating until the model host answers /ping, else Failed with FailureReason",
     "tests/workflow/test_emulator.py::test_create_endpoint_is_creating_until_its_model_loads_and_failed_if_it_cannot",
+    upstream="docs/upstream/create-endpoint.md (not filed)",
 )
 def _patch_create_endpoint() -> None:
     from moto.sagemaker.models import SageMakerModelBackend
@@ -185,6 +187,7 @@ def _patch_create_endpoint() -> None:
     "fidelity",
     "UpdateEndpoint: Updating until the new model answers, a failed one rolled back",
     "tests/workflow/test_emulator.py::test_update_endpoint_switches_an_endpoint_to_a_new_config_in_place",
+    upstream="docs/upstream/update-endpoint.md (not filed)",
 )
 def _patch_update_endpoint() -> None:
     from moto.core.utils import utcnow
@@ -242,6 +245,7 @@ def _patch_update_endpoint() -> None:
     "fidelity",
     "AddTags replaces an existing key's value",
     "tests/workflow/test_emulator.py::test_add_tags_replaces_the_value_of_an_existing_key",
+    upstream="docs/upstream/add-tags.md (not filed)",
 )
 def _patch_add_tags() -> None:
     from moto.sagemaker.models import SageMakerModelBackend
@@ -260,6 +264,7 @@ def _patch_add_tags() -> None:
     "fidelity",
     "Describe* leave out optional structures never given",
     "tests/workflow/test_emulator.py::test_describe_model_leaves_out_a_vpc_config_and_containers_that_were_never_given",
+    upstream="docs/upstream/model-description.md (not filed)",
 )
 def _patch_model_description() -> None:
     from moto.core.responses import ActionResult

@@ -55,6 +55,7 @@ def _sagemaker_model() -> Any:
     "fidelity",
     "the optimised SageMaker integration, with createTrainingJob.sync",
     "tests/workflow/test_emulator.py::test_the_optimised_sagemaker_integration_forwards_request_response_actions",
+    upstream="docs/upstream/sagemaker-integration.md (not filed)",
 )
 def _patch_sagemaker_integration() -> None:
     from botocore.exceptions import ClientError
@@ -209,6 +210,7 @@ def _channel_files(backend: Any, config: list[dict[str, Any]]) -> dict[str, dict
     "fidelity",
     "a training job runs, writes model.tar.gz and reports its metrics",
     "tests/workflow/test_emulator.py::test_a_training_job_sync_runs_the_job_and_answers_its_description_with_its_metrics",
+    upstream="docs/upstream/training-jobs.md (not filed)",
 )
 def _patch_training_jobs() -> None:
     from moto.core.utils import utcnow

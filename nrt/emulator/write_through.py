@@ -47,6 +47,7 @@ def trim(shard: Any) -> None:
     "fidelity",
     "a table and its change stream outlive the process",
     "tests/workflow/test_durable.py::test_every_change_a_table_takes_reaches_the_store_in_order",
+    upstream="docs/upstream/write-through-changes.md (not for upstream: local persistence)",
 )
 def _patch_write_through_changes() -> None:
     from moto.dynamodb.models.table import StreamShard
@@ -74,6 +75,7 @@ def _patch_write_through_changes() -> None:
     "fidelity",
     "a write over HTTP answers after its change is kept",
     "tests/workflow/test_durable.py::test_a_write_over_http_answers_after_its_change_is_kept",
+    upstream="docs/upstream/write-through-answers.md (not for upstream: local persistence)",
 )
 def _patch_write_through_answers() -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -126,6 +128,7 @@ ENDPOINT_CHANGES = ("create_endpoint", "update_endpoint", "delete_endpoint", "ad
     "fidelity",
     "a deployed endpoint outlives the process",
     "tests/workflow/test_durable.py::test_a_change_to_an_endpoint_or_its_tags_is_reported_before_the_call_returns",
+    upstream="docs/upstream/write-through-endpoints.md (not for upstream: local persistence)",
 )
 def _patch_write_through_endpoints() -> None:
     from moto.sagemaker.models import SageMakerModelBackend
@@ -152,6 +155,7 @@ def _patch_write_through_endpoints() -> None:
     "fidelity",
     "an S3 object outlives the process",
     "tests/workflow/test_durable.py::test_an_s3_object_written_or_deleted_is_reported_before_the_call_returns",
+    upstream="docs/upstream/write-through-objects.md (not for upstream: local persistence)",
 )
 def _patch_write_through_objects() -> None:
     from moto.s3.models import S3Backend

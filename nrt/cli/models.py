@@ -9,7 +9,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nrt.ops.deploy import Deployment
 
 from nrt.cli.common import get_local, local_api_flags, model_name, stack_of, state_dir_flag
 from nrt.ops.stacks import StackError
@@ -93,63 +96,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy_model(args: argparse.Namespace) -> int:
-
-    from nrt.ops.deploy import DeployError, Instances, Serverless, deploy_model, image_uri, stack_target
+    from nrt.ops.deploy import DeployError
 
     model_dir = Path(args.model_dir) if args.model_dir else StateDir(Path(args.state_dir)).model(args.name)
-    if args.code:
-        import shutil
-
-        code = Path(args.code)
-        if not (code / "inference.py").is_file():
-            print(f"cannot deploy {args.name}: --code {code} has no inference.py", file=sys.stderr)
-            return 1
-        shutil.rmtree(model_dir / "code", ignore_errors=True)
-        shutil.copytree(code, model_dir / "code", ignore=shutil.ignore_patterns("__pycache__"))
-        print(f"serving {args.name} with your code from {code} (copied to {model_dir / 'code'})")
-    if args.model_file:
-        from nrt.ops.deploy import DeployError, check_model
-
-        flags = [
-            f"--{k.replace('_', '-')}={v}"
-            for k, v in (
-                ("task", args.task),
-                ("sample", args.sample),
-                ("positive_label", args.positive_label),
-                ("threshold", args.threshold),
-                ("trust", args.trust),
-            )
-            if v is not None
-        ]
-        print(f"reading {args.model_file} into {model_dir} (loaded in a separate process) ...", flush=True)
-        try:
-            check_model(model_dir, Path(args.model_file), flags)
-        except DeployError as error:
-            print(f"cannot deploy {args.name}: {error}", file=sys.stderr)
-            return 1
-    capacity: Serverless | Instances = (
-        Instances(args.instance_type, args.instance_count)
-        if args.instance_type
-        else Serverless(args.memory, args.max_concurrency, args.provisioned_concurrency)
-    )
     try:
-        stack = stack_of(args)
-        target = stack_target(stack)
-        sm, s3 = stack.client("sagemaker"), stack.client("s3")
-        if stack.local:
-            try:
-                s3.head_bucket(Bucket=target.bucket)
-            except Exception:
-                print("cannot reach the embedded AWS: is `nrt up` running?", file=sys.stderr)
-                return 1
-        # The image the stack was deployed with (its SklearnImageUri output); the region's for a
-        # stack deployed before that output.
-        image = image_uri(target.region, args.instance_type, stack.outputs.get("SklearnImageUri"))
-        # Locally the model loads in a second or two: poll often rather than AWS's every 10 s.
-        poll = 0.2 if stack.local else 10.0
-        deployment = deploy_model(
-            sm, s3, args.name, model_dir, target, capacity, image, log=print, wait=not args.no_wait, poll=poll
-        )
+        if args.code:
+            take_code(args.name, Path(args.code), model_dir)
+        if args.model_file:
+            take_model_file(args, model_dir)
+        deployment = deploy_to_stack(args, model_dir)
     except (DeployError, StackError, FileNotFoundError) as error:
         print(f"cannot deploy {args.name}: {error}", file=sys.stderr)
         return 1
@@ -158,6 +113,57 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
     if args.local and not args.no_wait:
         print(f"its model host answers; send readings with model {args.name!r}")
     return 0
+
+
+def take_code(name: str, code: Path, model_dir: Path) -> None:
+    """--code DIR: your serving code goes into the model directory (model_dir/code)."""
+    import shutil
+
+    from nrt.ops.deploy import DeployError
+
+    if not (code / "inference.py").is_file():
+        raise DeployError(f"--code {code} has no inference.py")
+    shutil.rmtree(model_dir / "code", ignore_errors=True)
+    shutil.copytree(code, model_dir / "code", ignore=shutil.ignore_patterns("__pycache__"))
+    print(f"serving {name} with your code from {code} (copied to {model_dir / 'code'})")
+
+
+def take_model_file(args: argparse.Namespace, model_dir: Path) -> None:
+    """--model-file F: the fitted estimator, loaded and checked in a separate process, into model_dir."""
+    from nrt.ops.deploy import check_model
+
+    given = {
+        "task": args.task,
+        "sample": args.sample,
+        "positive-label": args.positive_label,
+        "threshold": args.threshold,
+        "trust": args.trust,
+    }
+    flags = [f"--{flag}={value}" for flag, value in given.items() if value is not None]
+    print(f"reading {args.model_file} into {model_dir} (loaded in a separate process) ...", flush=True)
+    check_model(model_dir, Path(args.model_file), flags)
+
+
+def deploy_to_stack(args: argparse.Namespace, model_dir: Path) -> Deployment:
+    """The model directory as the endpoint <prefix>NAME of the local or the deployed stack."""
+    from nrt.ops.deploy import Instances, Serverless, deploy_model, image_uri, stack_target
+
+    capacity: Serverless | Instances = (
+        Instances(args.instance_type, args.instance_count)
+        if args.instance_type
+        else Serverless(args.memory, args.max_concurrency, args.provisioned_concurrency)
+    )
+    stack = stack_of(args)
+    target = stack_target(stack)
+    # The image the stack was deployed with (its SklearnImageUri output); the region's for a
+    # stack deployed before that output.
+    image = image_uri(target.region, args.instance_type, stack.outputs.get("SklearnImageUri"))
+    # Locally the model loads in a second or two: poll often rather than AWS's every 10 s.
+    poll = 0.2 if stack.local else 10.0
+    sm, s3 = stack.client("sagemaker"), stack.client("s3")
+    return deploy_model(
+        sm, s3, args.name, model_dir, target, capacity, image, log=print, wait=not args.no_wait, poll=poll
+    )
 
 
 def cmd_image_uri(args: argparse.Namespace) -> int:

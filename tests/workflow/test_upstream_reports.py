@@ -28,6 +28,13 @@ RUN_PLAIN = (
     "runpy.run_path(sys.argv[1], run_name='__main__')\n"
     "assert not [m for m in sys.modules if m == 'nrt' or m.startswith('nrt.')], 'nrt was imported'\n"
 )
+# The same script on moto with our fidelity patches: it must fail there (it shows what they fix).
+RUN_PATCHED = (
+    "import runpy, sys\n"
+    "from nrt import emulator\n"
+    "emulator.install()\n"
+    "runpy.run_path(sys.argv[1], run_name='__main__')\n"
+)
 SETTINGS = ("MOTO_", "NRT_", "AWS_", "TEST_SERVER_MODE")
 
 
@@ -67,25 +74,38 @@ def test_a_report_names_its_patch_its_test_and_is_indexed(entry: Patch):
     assert len(reproduction(report).splitlines()) <= 60
 
 
-@pytest.mark.parametrize("entry", REPORTED, ids=lambda entry: entry.name)
-def test_a_report_s_reproduction_still_shows_the_difference_on_moto_as_released(entry: Patch, tmp_path: Path):
+def run(entry: Patch, program: str, tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
     script = tmp_path / f"{entry.name}.py"
     script.write_text(reproduction(report_of(entry)))
     # No embedded AWS's port, no patches' settings: what a moto maintainer would run.
     env = {key: value for key, value in os.environ.items() if not key.startswith(SETTINGS)}
-
-    done = subprocess.run(
-        [sys.executable, "-I", "-c", RUN_PLAIN, str(script)],
+    return subprocess.run(
+        [sys.executable, "-I", "-c", program, str(script)],
         cwd=tmp_path,
-        env=env,
+        env={**env, **settings},
         capture_output=True,
         text=True,
         timeout=180,
         check=False,
     )
 
+
+@pytest.mark.parametrize("entry", REPORTED, ids=lambda entry: entry.name)
+def test_a_report_s_reproduction_still_shows_the_difference_on_moto_as_released(entry: Patch, tmp_path: Path):
+    done = run(entry, RUN_PLAIN, tmp_path)
+
     assert done.returncode == 0, (
         f"{entry.upstream}: the reproduction no longer shows the difference (has moto fixed it? "
         f"then retire the patch and the report)\n{done.stdout[-1500:]}\n{done.stderr[-3000:]}"
     )
     assert "moto differs from AWS" in done.stdout
+
+
+@pytest.mark.parametrize("entry", REPORTED, ids=lambda entry: entry.name)
+def test_a_report_s_reproduction_fails_on_moto_with_the_fidelity_patches(entry: Patch, tmp_path: Path):
+    # Speed-ups off: what the reproduction shows is what a fidelity patch restores.
+    done = run(entry, RUN_PATCHED, tmp_path, **{emulator.SPEEDUPS_SETTING: "0"})
+
+    assert done.returncode != 0, done.stdout[-1500:]
+    assert "moto differs from AWS" not in done.stdout
+    assert "Error" in done.stderr.strip().splitlines()[-1], done.stderr[-3000:]

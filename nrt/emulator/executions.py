@@ -25,6 +25,7 @@ from nrt.emulator.speed import _forget_finished_threads
     "fidelity",
     "a state machine runs as the type it was created with",
     "tests/workflow/test_emulator.py::test_a_state_machine_runs_as_the_type_it_was_created_with",
+    upstream="docs/upstream/state-machine-type.md (not filed)",
 )
 def _patch_state_machine_type() -> None:
     from moto.stepfunctions.models import StateMachineInstance
@@ -47,6 +48,7 @@ def _patch_state_machine_type() -> None:
     "fidelity",
     "Express executions keep no history",
     "tests/workflow/test_emulator.py::test_express_executions_record_no_history_and_standard_ones_still_do",
+    upstream="docs/upstream/express-history.md (not filed)",
 )
 def _patch_express_history() -> None:
     from moto.stepfunctions.parser.api import StateMachineType
@@ -112,6 +114,7 @@ def _patch_express_history() -> None:
     "fidelity",
     "States.ALL does not catch States.DataLimitExceeded or States.Runtime",
     "tests/workflow/test_emulator.py::test_states_all_does_not_catch_a_payload_over_the_quota_as_on_aws",
+    upstream="docs/upstream/uncatchable-errors.md (not filed)",
 )
 def _patch_uncatchable_errors() -> None:
     from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
@@ -156,6 +159,7 @@ def is_within_payload_quota(value: Any) -> bool:
     "fidelity",
     "the 256 KiB payload quota counts UTF-8 bytes",
     "tests/workflow/test_inference_workflow.py::test_given_the_largest_body_the_api_accepts_when_scored_then_no_state_outgrows_the_payload_quota",
+    upstream="docs/upstream/payload-quota.md (not filed)",
 )
 def _patch_payload_quota() -> None:
     from moto.stepfunctions.parser import quotas
@@ -170,6 +174,7 @@ def _patch_payload_quota() -> None:
     "fidelity",
     "States.Format reads \\{ and \\} as braces",
     "tests/workflow/test_emulator.py::test_states_format_reads_escaped_braces_as_text",
+    upstream="docs/upstream/string-format.md (not filed)",
 )
 def _patch_string_format() -> None:
     from moto.stepfunctions.parser.asl.component.intrinsic.function.statesfunction.generic.string_format import (
@@ -320,6 +325,7 @@ def start_sync_execution(
     "fidelity",
     "StartSyncExecution runs an Express execution to its end",
     "tests/workflow/test_emulator.py::test_start_sync_execution_is_served_over_the_api_like_aws",
+    upstream="docs/upstream/start-sync-execution.md (not filed)",
 )
 def _patch_start_sync_execution() -> None:
     from moto.core.responses import ActionResult
@@ -345,6 +351,7 @@ def _patch_start_sync_execution() -> None:
     "fidelity",
     "StartExecution makes up a name and checks name and input; ListExecutions refuses Express",
     "tests/workflow/test_aws_cli.py::test_start_execution_without_a_name_works_every_time",
+    upstream="docs/upstream/start-execution.md (not filed)",
 )
 def _patch_start_execution() -> None:
     from moto.stepfunctions.responses import StepFunctionResponse

@@ -20,6 +20,7 @@ from nrt.emulator.registry import (
     "fidelity",
     "aws-sdk:sagemakerruntime:* reaches boto3 service sagemaker-runtime",
     "tests/workflow/test_emulator.py::test_the_sagemakerruntime_sdk_integration_runs_and_its_blob_output_is_a_string",
+    upstream="docs/upstream/service-names.md (not filed)",
 )
 def _patch_service_names() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
@@ -46,6 +47,7 @@ def sdk_error_name(service: str, code: str) -> str:
     "fidelity",
     "aws-sdk errors are named ServiceName.ErrorCode[Exception]",
     "tests/workflow/test_emulator.py::test_sdk_errors_are_named_service_dot_code_exception_as_aws_names_them",
+    upstream="docs/upstream/error-names.md (not filed)",
 )
 def _patch_error_names() -> None:
     from botocore.exceptions import ClientError
@@ -91,6 +93,7 @@ def blobs_to_strings(response: dict[str, Any]) -> dict[str, Any]:
     "fidelity",
     "blob outputs are handed on as strings",
     "tests/workflow/test_emulator.py::test_the_sagemakerruntime_sdk_integration_runs_and_its_blob_output_is_a_string",
+    upstream="docs/upstream/sdk-task.md (not filed)",
 )
 def _patch_sdk_task() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
@@ -128,6 +131,7 @@ def iso_timestamp(moment: datetime.datetime) -> str:
     "fidelity",
     "$$.Execution.StartTime is an ISO-8601 string",
     "tests/workflow/test_emulator.py::test_the_execution_start_time_in_the_context_object_is_an_iso_string",
+    upstream="docs/upstream/context-start-time.md (not filed)",
 )
 def _patch_context_start_time() -> None:
     from moto.stepfunctions.parser.backend.execution import Execution
@@ -157,6 +161,7 @@ def is_indefinite(path: str) -> bool:
     "fidelity",
     "a definite JSONPath selects a value, not a list",
     "tests/workflow/test_emulator.py::test_definite_jsonpaths_select_a_value_and_indefinite_ones_a_list",
+    upstream="docs/upstream/definite-jsonpaths.md (not filed)",
 )
 def _patch_definite_jsonpaths() -> None:
     from moto.stepfunctions.parser.asl.utils import json_path

@@ -20,7 +20,7 @@ from nrt import emulator
 from tests.helpers import ROOT
 
 REPORTS = ROOT / "docs" / "upstream"
-INDEX = REPORTS / "INDEX-sagemaker.md"
+INDEX = REPORTS / "README.md"
 MODULES = ("sagemaker", "sagemaker_jobs", "dynamodb", "write_through")
 # The reports with a moto behaviour to show; the write-through ones are local persistence.
 REPRODUCED = (

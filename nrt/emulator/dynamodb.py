@@ -9,8 +9,8 @@ import threading
 from typing import Any
 
 from nrt.emulator.registry import (
-    _replace,
     patch,
+    replace_attr,
 )
 from nrt.emulator.wiring import wired
 
@@ -42,7 +42,7 @@ def _patch_atomic_writes() -> None:
             with _WRITES:
                 return __original(self, *args, **kwargs)
 
-        _replace(DynamoDBBackend, name, functools.wraps(original)(atomic))
+        replace_attr(DynamoDBBackend, name, functools.wraps(original)(atomic))
 
 
 # --- GetRecords on DynamoDB Streams ------------------------------------------------------------

@@ -11,12 +11,12 @@ import uuid
 from typing import Any
 
 from nrt.emulator.registry import (
-    _add,
-    _rebind_in_interpreter,
-    _replace,
+    add_attr,
     patch,
+    rebind_in_interpreter,
+    replace_attr,
 )
-from nrt.emulator.speed import _forget_finished_threads
+from nrt.emulator.speed import forget_finished_threads
 
 # --- the type a state machine was created with ------------------------------------------------
 
@@ -38,7 +38,7 @@ def _patch_state_machine_type() -> None:
         init(self, *args, **kwargs)
         self.sm_type = self.type
 
-    _replace(StateMachineInstance, "__init__", functools.wraps(init)(__init__))
+    replace_attr(StateMachineInstance, "__init__", functools.wraps(init)(__init__))
 
 
 # --- Express executions keep no history -----------------------------------------------------
@@ -90,8 +90,8 @@ def _patch_express_history() -> None:
             return {"name": self.name}
         return exited(self, env)
 
-    _replace(CommonStateField, "_get_state_entered_event_details", _get_state_entered_event_details)
-    _replace(CommonStateField, "_get_state_exited_event_details", _get_state_exited_event_details)
+    replace_attr(CommonStateField, "_get_state_entered_event_details", _get_state_entered_event_details)
+    replace_attr(CommonStateField, "_get_state_exited_event_details", _get_state_exited_event_details)
 
     init = Environment.__init__
 
@@ -104,7 +104,7 @@ def _patch_express_history() -> None:
         if self.execution_type == StateMachineType.EXPRESS and self.cloud_watch_logging_session is None:
             self.event_manager = IdsOnly()
 
-    _replace(Environment, "__init__", functools.wraps(init)(__init__))
+    replace_attr(Environment, "__init__", functools.wraps(init)(__init__))
 
 
 # --- States.ALL does not catch terminal errors ----------------------------------------------
@@ -140,7 +140,7 @@ def _patch_uncatchable_errors() -> None:
             return
         matches(self, env)
 
-    _replace(ErrorEqualsDecl, "_eval_body", _eval_body)
+    replace_attr(ErrorEqualsDecl, "_eval_body", _eval_body)
 
 
 # --- the payload quota counts UTF-8 bytes -----------------------------------------------------
@@ -164,7 +164,7 @@ def is_within_payload_quota(value: Any) -> bool:
 def _patch_payload_quota() -> None:
     from moto.stepfunctions.parser import quotas
 
-    _rebind_in_interpreter("is_within_size_quota", quotas.is_within_size_quota, is_within_payload_quota)
+    rebind_in_interpreter("is_within_size_quota", quotas.is_within_size_quota, is_within_payload_quota)
 
 
 # --- States.Format keeps escaped braces -------------------------------------------------------
@@ -196,7 +196,7 @@ def _patch_string_format() -> None:
         template = str(args[0]).replace("\\\\", "\\")
         env.stack.append(re.sub(r"\\(.)|\{\}", part, template))
 
-    _replace(StringFormat, "_eval_body", _eval_body)
+    replace_attr(StringFormat, "_eval_body", _eval_body)
 
 
 # --- StartSyncExecution -------------------------------------------------------------------
@@ -302,7 +302,7 @@ def start_sync_execution(
     )
     # Express executions are not kept for DescribeExecution on AWS either.
     execution.start()
-    _forget_finished_threads()
+    forget_finished_threads()
     out: dict[str, Any] = {
         "executionArn": execution.exec_arn,
         "stateMachineArn": state_machine_arn,
@@ -341,7 +341,7 @@ def _patch_start_sync_execution() -> None:
         )
         return ActionResult(result)
 
-    _add(StepFunctionResponse, "start_sync_execution", start_sync_execution_action)
+    add_attr(StepFunctionResponse, "start_sync_execution", start_sync_execution_action)
 
 
 # --- StartExecution and ListExecutions as AWS answers them -----------------------------------
@@ -382,5 +382,5 @@ def _patch_start_execution() -> None:
             )
         return list_executions(self)
 
-    _replace(StepFunctionResponse, "start_execution", functools.wraps(start)(start_execution))
-    _replace(StepFunctionResponse, "list_executions", functools.wraps(list_executions)(list_executions_action))
+    replace_attr(StepFunctionResponse, "start_execution", functools.wraps(start)(start_execution))
+    replace_attr(StepFunctionResponse, "list_executions", functools.wraps(list_executions)(list_executions_action))

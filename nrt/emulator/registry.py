@@ -11,7 +11,7 @@ import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 MOTO_VERSION = "5.2.5"
 
@@ -32,12 +32,16 @@ SPEEDUPS_SETTING = "NRT_EMULATOR_SPEEDUPS"  # "0": apply the fidelity patches on
 FINGERPRINTS = Path(__file__).with_name("fingerprints.json")
 
 
+# fidelity: what AWS does, where moto differs; speed: the same behaviour with less work.
+Kind = Literal["fidelity", "speed"]
+
+
 @dataclass(frozen=True)
 class Patch:
     """One patch of moto: fidelity (what AWS does) or speed (same behaviour, less work)."""
 
     name: str
-    kind: str
+    kind: Kind
     aws: str
     test: str
     upstream: str
@@ -45,7 +49,7 @@ class Patch:
 
 
 REGISTRY: list[Patch] = []
-_APPLYING: list[str] = []  # the patch being applied (what _replace, _add and _rebind record under)
+_APPLYING: list[str] = []  # the patch being applied (what replace_attr, add_attr and _rebind record under)
 _TOUCHED: dict[str, dict[str, str]] = {}  # patch -> {what it changes in moto: fingerprint}
 _REBOUND: list[tuple[str, str, Any]] = []  # (patch, name, the object it replaced everywhere)
 
@@ -74,7 +78,7 @@ def _order(entry: Patch) -> int:
 
 
 def patch(
-    kind: str, aws: str, test: str, upstream: str = "none yet"
+    kind: Kind, aws: str, test: str, upstream: str = "none yet"
 ) -> Callable[[Callable[[], None]], Callable[[], None]]:
     """Register a patch function; install() applies them in this order."""
 
@@ -125,7 +129,7 @@ def check_fingerprints(applied: dict[str, str], expected: dict[str, str]) -> Non
             raise CompatError(f"patch {key.split(':', 1)[0]}: {key.split(': ', 1)[1]} has no recorded fingerprint")
 
 
-def _replace(owner: Any, name: str, value: Any) -> None:
+def replace_attr(owner: Any, name: str, value: Any) -> None:
     """Patch owner.name; refuses a name moto does not have (a rename would otherwise go unnoticed)."""
     if not hasattr(owner, name):
         raise CompatError(f"moto {MOTO_VERSION}: {owner!r} has no {name!r} to patch")
@@ -133,7 +137,7 @@ def _replace(owner: Any, name: str, value: Any) -> None:
     setattr(owner, name, value)
 
 
-def _add(owner: Any, name: str, value: Any) -> None:
+def add_attr(owner: Any, name: str, value: Any) -> None:
     """Add what moto lacks; refuses if moto has grown its own (then this patch should go)."""
     if hasattr(owner, name):
         raise CompatError(f"moto {MOTO_VERSION}: {owner!r} already has {name!r}")
@@ -141,7 +145,7 @@ def _add(owner: Any, name: str, value: Any) -> None:
     setattr(owner, name, value)
 
 
-def _rebind_in_interpreter(name: str, old: Any, new: Any) -> None:
+def rebind_in_interpreter(name: str, old: Any, new: Any) -> None:
     """Point every module of moto's interpreter that holds `old` under `name` at `new`.
 
     The parser is imported first, so that every state and service module is loaded and

@@ -11,9 +11,9 @@ import urllib.parse
 from typing import Any
 
 from nrt.emulator.registry import (
-    _add,
-    _replace,
+    add_attr,
     patch,
+    replace_attr,
 )
 from nrt.emulator.wiring import wired
 
@@ -114,7 +114,7 @@ def _patch_invoke_endpoint() -> None:
         except Exception as exc:  # the model cannot load: what the runtime says why
             raise JsonRESTError("ModelNotReadyException", f"Model for endpoint {name} is not ready: {exc}") from None
 
-    _replace(SageMakerRuntimeResponse, "invoke_endpoint", invoke_endpoint)
+    replace_attr(SageMakerRuntimeResponse, "invoke_endpoint", invoke_endpoint)
 
 
 def served_model(backend: Any, config_name: str) -> tuple[str, str]:
@@ -177,7 +177,7 @@ def _patch_create_endpoint() -> None:
         threading.Thread(target=_settle, args=(endpoint, model, url, done), daemon=True).start()
         return endpoint
 
-    _replace(SageMakerModelBackend, "create_endpoint", create_endpoint)
+    replace_attr(SageMakerModelBackend, "create_endpoint", create_endpoint)
 
 
 # --- UpdateEndpoint -----------------------------------------------------------------------
@@ -234,8 +234,8 @@ def _patch_update_endpoint() -> None:
         )
         return ActionResult({"EndpointArn": endpoint.arn})
 
-    _add(SageMakerModelBackend, "update_endpoint", update_endpoint)
-    _add(SageMakerResponse, "update_endpoint", update_endpoint_response)
+    add_attr(SageMakerModelBackend, "update_endpoint", update_endpoint)
+    add_attr(SageMakerResponse, "update_endpoint", update_endpoint_response)
 
 
 # --- AddTags replaces a key's value ------------------------------------------------------------
@@ -257,7 +257,7 @@ def _patch_add_tags() -> None:
         tags_now: list[dict[str, str]] = resource.tags
         return tags_now
 
-    _replace(SageMakerModelBackend, "add_tags", add_tags)
+    replace_attr(SageMakerModelBackend, "add_tags", add_tags)
 
 
 @patch(
@@ -285,4 +285,4 @@ def _patch_model_description() -> None:
                 return answer
             return ActionResult({k: v for k, v in described.items() if v != {} and v != []})
 
-        _replace(SageMakerResponse, action, describe)
+        replace_attr(SageMakerResponse, action, describe)

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from nrt.emulator.registry import (
-    _replace,
     patch,
+    replace_attr,
 )
 from nrt.emulator.wiring import wired
 
@@ -170,7 +170,7 @@ def _patch_sagemaker_integration() -> None:
     def state_task_service_for(service_name: str) -> Any:
         return StateTaskServiceSageMaker() if service_name == "sagemaker" else original(service_name)
 
-    _replace(state_task_factory, "state_task_service_for", state_task_service_for)
+    replace_attr(state_task_factory, "state_task_service_for", state_task_service_for)
 
 
 # --- training jobs run on this machine --------------------------------------------------------
@@ -248,4 +248,4 @@ def _patch_training_jobs() -> None:
         job.training_end_time = job.last_modified_time = now
         return job
 
-    _replace(SageMakerModelBackend, "create_training_job", create_training_job)
+    replace_attr(SageMakerModelBackend, "create_training_job", create_training_job)

@@ -8,9 +8,9 @@ import re
 from typing import Any
 
 from nrt.emulator.registry import (
-    _rebind_in_interpreter,
-    _replace,
     patch,
+    rebind_in_interpreter,
+    replace_attr,
 )
 
 # --- aws-sdk service names ---------------------------------------------------------------
@@ -69,7 +69,7 @@ def _patch_error_names() -> None:
         )
         return self._get_task_failure_event(env=env, error=error, cause=cause)
 
-    _replace(sdk.StateTaskServiceAwsSdk, "_from_error", _from_error)
+    replace_attr(sdk.StateTaskServiceAwsSdk, "_from_error", _from_error)
 
 
 # --- aws-sdk task: blob outputs as strings ------------------------------------------------
@@ -116,7 +116,7 @@ def _patch_sdk_task() -> None:
         response.pop("ResponseMetadata", None)
         env.stack.append(blobs_to_strings(response))
 
-    _replace(sdk.StateTaskServiceAwsSdk, "_eval_service_task", _eval_service_task)
+    replace_attr(sdk.StateTaskServiceAwsSdk, "_eval_service_task", _eval_service_task)
 
 
 # --- $$.Execution.StartTime ---------------------------------------------------------------
@@ -144,7 +144,7 @@ def _patch_context_start_time() -> None:
             details.start_time = iso_timestamp(details.start_time)
         return details
 
-    _replace(Execution, "get_start_execution_details", get_start_execution_details)
+    replace_attr(Execution, "get_start_execution_details", get_start_execution_details)
 
 
 # --- JSONPath: definite paths give a value ----------------------------------------------------
@@ -178,4 +178,4 @@ def _patch_definite_jsonpaths() -> None:
             raise json_path.NoSuchJsonPathError(json_path=path, data=data)
         return matches[0].value
 
-    _rebind_in_interpreter("extract_json", original, extract_json)
+    rebind_in_interpreter("extract_json", original, extract_json)

@@ -17,9 +17,9 @@ from typing import Any
 from nrt.emulator.registry import (
     MOTO_VERSION,
     CompatError,
-    _rebind_in_interpreter,
-    _replace,
     patch,
+    rebind_in_interpreter,
+    replace_attr,
 )
 
 _clients_lock = threading.Lock()
@@ -135,7 +135,7 @@ def _patch_action_lookup() -> None:
     def method_names_from_class(clazz: object) -> frozenset[str]:
         return frozenset(listed(clazz))
 
-    _replace(responses, "method_names_from_class", method_names_from_class)
+    replace_attr(responses, "method_names_from_class", method_names_from_class)
 
 
 @patch(
@@ -161,7 +161,7 @@ def _patch_client_cache() -> None:
                 clients[key] = client
         return client
 
-    _rebind_in_interpreter("boto_client_for", original, boto_client_for)
+    rebind_in_interpreter("boto_client_for", original, boto_client_for)
 
 
 # --- parse each definition once -----------------------------------------------------------
@@ -188,7 +188,7 @@ def _patch_parse_cache() -> None:
             programs[definition] = program
         return program
 
-    _replace(ExecutionWorker, "_get_evaluation_entrypoint", _get_evaluation_entrypoint)
+    replace_attr(ExecutionWorker, "_get_evaluation_entrypoint", _get_evaluation_entrypoint)
 
 
 # --- compile each JSONPath once -----------------------------------------------------------
@@ -204,10 +204,10 @@ def _patch_jsonpath_cache() -> None:
     # Compiled paths are immutable; the set of distinct paths is bounded by the definitions.
     # Both modules import their own jsonpath_ng parse function: cache each.
     for module in (json_path, result_path):
-        _replace(module, "parse", functools.lru_cache(maxsize=4096)(getattr(module, "parse")))  # noqa: B009
+        replace_attr(module, "parse", functools.lru_cache(maxsize=4096)(getattr(module, "parse")))  # noqa: B009
 
 
-def _forget_finished_threads() -> None:
+def forget_finished_threads() -> None:
     from moto.stepfunctions.parser.utils import TMP_THREADS
 
     TMP_THREADS[:] = [t for t in TMP_THREADS if t.is_alive()]
@@ -250,7 +250,7 @@ def _patch_json_deepcopy() -> None:
     _PLAIN_OBJECTS.update((ps.ProgramEnded, ps.ProgramStopped, ps.ProgramRunning, ps.ProgramError, ps.ProgramTimedOut))
     # The interpreter deep-copies the state input on every read (about 90 times for one
     # reading, and once per Map iteration for the whole batch): half its CPU time.
-    _rebind_in_interpreter("copy", copy, types.SimpleNamespace(deepcopy=json_deepcopy, copy=copy.copy))
+    rebind_in_interpreter("copy", copy, types.SimpleNamespace(deepcopy=json_deepcopy, copy=copy.copy))
 
 
 # --- states without a timeout run inline ---------------------------------------------------
@@ -295,7 +295,7 @@ def _patch_inline_states() -> None:
         else:
             env.states.reset(input_value=env.stack.pop())
 
-    _replace(ExecutionState, "_evaluate_with_timeout", _evaluate_with_timeout)
+    replace_attr(ExecutionState, "_evaluate_with_timeout", _evaluate_with_timeout)
 
 
 # --- programs without a timeout run inline --------------------------------------------------
@@ -326,7 +326,7 @@ def _patch_inline_programs() -> None:
         except Exception:
             logging.getLogger(__name__).exception("state machine program stopped with an error")
 
-    _replace(Program, "eval", eval_program)
+    replace_attr(Program, "eval", eval_program)
 
 
 @patch(
@@ -355,7 +355,7 @@ def _patch_item_selector_input() -> None:
             self._parameters.eval(env_frame)
         env_frame.states.reset(input_value=env_frame.stack[-1])
 
-    _replace(worker.InlineItemProcessorWorker, "_eval_input", _eval_input)
+    replace_attr(worker.InlineItemProcessorWorker, "_eval_input", _eval_input)
 
 
 @patch(
@@ -384,4 +384,4 @@ def _patch_map_workers() -> None:
             return worker
         return launch(self, env, eval_input, job_pool)
 
-    _replace(InlineIterationComponent, "_launch_worker", _launch_worker)
+    replace_attr(InlineIterationComponent, "_launch_worker", _launch_worker)

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from nrt.emulator.dynamodb import _WRITES, epoch_seconds
-from nrt.emulator.registry import _replace, patch
+from nrt.emulator.registry import patch, replace_attr
 from nrt.emulator.wiring import wired
 
 # --- tables ---------------------------------------------------------------
@@ -68,7 +68,7 @@ def _patch_write_through_changes() -> None:
             sink.submit(self.table.name, self.items[-1].record)
             trim(self)
 
-    _replace(StreamShard, "add", functools.wraps(original_add)(add))
+    replace_attr(StreamShard, "add", functools.wraps(original_add)(add))
 
 
 @patch(
@@ -93,7 +93,7 @@ def _patch_write_through_answers() -> None:
         sink.sync()
         return answer
 
-    _replace(DomainDispatcherApplication, "__call__", functools.wraps(original_call)(call))
+    replace_attr(DomainDispatcherApplication, "__call__", functools.wraps(original_call)(call))
 
 
 @contextmanager
@@ -145,7 +145,7 @@ def _patch_write_through_endpoints() -> None:
                 hook()
             return result
 
-        _replace(SageMakerModelBackend, name, functools.wraps(original)(changed))
+        replace_attr(SageMakerModelBackend, name, functools.wraps(original)(changed))
 
 
 # --- S3 objects --------------------------------------------------------------------------------
@@ -181,8 +181,8 @@ def _patch_write_through_objects() -> None:
             hook(bucket_name, key_name, None)
         return result
 
-    _replace(S3Backend, "put_object", functools.wraps(original_put)(put_object))
-    _replace(S3Backend, "delete_object", functools.wraps(original_delete)(delete_object))
+    replace_attr(S3Backend, "put_object", functools.wraps(original_put)(put_object))
+    replace_attr(S3Backend, "delete_object", functools.wraps(original_delete)(delete_object))
 
 
 def load_objects(account: str, region: str, objects: Iterable[tuple[str, str, bytes]]) -> int:

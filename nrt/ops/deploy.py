@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -20,23 +19,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from functions.list_models.models import FEATURE_COUNT_TAG, FEATURES_TAG, KIND_TAG  # GET /models reads these
 from nrt.names import NameRuleError, check_model_name
-from training.check import SERVING_SKLEARN
+from nrt.ops.stacks import Stack
+
+# Where a model goes lives below this command and the stack seam; the `as` names are the ones
+# nrt/cli.py and nrt/runtime.py still import from here.
+from nrt.ops.target import DeployError as DeployError
+from nrt.ops.target import Target
+from nrt.ops.target import image_uri as image_uri
+from nrt.ops.target import local_target as local_target
 from training.inference import SIGNATURE, Signature, load_signature
 from training.package import ENTRY_POINT, package, package_training_code
 
-if TYPE_CHECKING:
-    from nrt.ops.stacks import Stack
-
 TRAINING_CODE_KEY = "code/training.tar.gz"  # the retraining job's sagemaker_submit_directory
 
-# The scikit-learn serving container that matches the scikit-learn the project trains with.
-FRAMEWORK_VERSION = f"{SERVING_SKLEARN}-0"
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 # The endpoint's tags: what GET /models shows (KIND_TAG, FEATURES_TAG), and what the retraining
 # workflow reads.
@@ -47,10 +48,6 @@ RECIPE_TAG = "nrt:recipe"  # s3://<bucket>/data/<name>/: signature.json and the 
 TAG_VALUE_MAX = 256
 
 Log = Callable[[str], None]
-
-
-class DeployError(Exception):
-    """The deployment cannot go ahead, or SageMaker reported it failed; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -100,16 +97,6 @@ class Instances:
 
 
 @dataclass(frozen=True)
-class Target:
-    """Where models go: the artifacts bucket, the role SageMaker assumes, region and prefix."""
-
-    bucket: str
-    role_arn: str
-    region: str
-    prefix: str
-
-
-@dataclass(frozen=True)
 class Deployment:
     endpoint: str
     version: str
@@ -117,35 +104,6 @@ class Deployment:
     image: str
     created: bool  # False: an existing endpoint was updated in place
     status: str
-
-
-# Families whose processor is not the x86 CPU the scikit-learn serving image is built for:
-# GPUs (p3, g5, ...), Inferentia and Trainium, and Graviton (c7g, m6gd, ...; AWS's image for
-# those is an older scikit-learn, which cannot load what this project trains).
-NOT_X86_CPU = re.compile(r"^(p\d|g\d|inf|trn|[a-z]+\d+g)")
-
-
-def image_uri(region: str, instance_type: str | None = None, configured: str | None = None) -> str:
-    """The scikit-learn serving image: the one a stack was deployed with (its SklearnImageUri
-    output, `configured`), else the region's, as the template spells it for the retraining
-    workflow (its SklearnImageAccounts mapping: the sagemaker SDK's registry). Reading the
-    template takes milliseconds; importing the SDK for it took seconds."""
-    from nrt.template import LocalContext, load_template, resolve, resources
-
-    family = (instance_type or "ml.m5.large").removeprefix("ml.").split(".")[0]
-    if NOT_X86_CPU.match(family):
-        raise DeployError(
-            f"the scikit-learn {SERVING_SKLEARN} serving image runs on x86 CPU instances, not {instance_type}"
-            " (GPU, Inferentia, Trainium and Graviton instances are not served by it)"
-        )
-    if configured:
-        return configured
-    accounts = load_template()["Mappings"]["SklearnImageAccounts"]
-    if region not in accounts:
-        raise DeployError(f"no scikit-learn serving image in {region!r}; regions: {', '.join(sorted(accounts))}")
-    image = resources()["RetrainStateMachine"]["Properties"]["DefinitionSubstitutions"]["SklearnImageUri"]
-    uri: str = resolve(image, LocalContext(region=region))
-    return uri
 
 
 def endpoint_name(prefix: str, name: str) -> str:
@@ -344,13 +302,6 @@ def upload_recipe(s3: Any, bucket: str, name: str, model_dir: Path, signature: S
     elif source != "synthetic":
         log(f"note: the training data {source} is not on this machine; to retrain, put it in s3://{bucket}/{prefix}")
     return f"s3://{bucket}/{prefix}"
-
-
-def local_target(ctx: Any, prefix: str) -> Target:
-    """The embedded AWS's bucket and role, as `nrt up` provisions them."""
-    from nrt.emulator.server import local_model_bucket, local_sagemaker_role
-
-    return Target(bucket=local_model_bucket(ctx), role_arn=local_sagemaker_role(ctx), region=ctx.region, prefix=prefix)
 
 
 def stack_target(stack: Stack) -> Target:

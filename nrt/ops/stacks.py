@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nrt.children import process_alive
+from nrt.ops.target import image_uri, local_target
 from nrt.statedir import API_URL, AWS_PORT, StateDir, aws_url, read_stack_record
+from nrt.template import LocalContext, load_template
 
 # The outputs a command may ask for, as template.yaml names them.
 OUTPUTS = (
@@ -61,8 +63,6 @@ def answers(url: str, timeout: float = 1.0) -> bool:
 
 def local_prefix() -> str:
     """The endpoint prefix of the stack `nrt up` runs (the template's default)."""
-    from nrt.template import LocalContext, load_template
-
     return LocalContext().parameter_values(load_template())["EndpointPrefix"]
 
 
@@ -98,8 +98,6 @@ def local(
 
 def _local_stack(aws: str, api: str) -> Stack:
     from nrt.emulator.server import RETRAIN_STATE_MACHINE, local_client, local_name
-    from nrt.ops.deploy import image_uri, local_target
-    from nrt.template import LocalContext, load_template
 
     ctx = LocalContext()
     prefix = ctx.parameter_values(load_template())["EndpointPrefix"]

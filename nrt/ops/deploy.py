@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from botocore.exceptions import ClientError
 
@@ -35,6 +35,16 @@ from nrt.ops.target import image_uri as image_uri
 from nrt.ops.target import local_target as local_target
 from training.inference import SIGNATURE, Signature, load_signature
 from training.package import ENTRY_POINT, package, package_training_code
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sagemaker.literals import ProductionVariantInstanceTypeType
+    from mypy_boto3_sagemaker.type_defs import (
+        ProductionVariantServerlessConfigTypeDef,
+        ProductionVariantTypeDef,
+        TagTypeDef,
+    )
 
 TRAINING_CODE_KEY = "code/training.tar.gz"  # the retraining job's sagemaker_submit_directory
 
@@ -64,8 +74,11 @@ class Serverless:
         if not 0 <= self.provisioned_concurrency <= self.max_concurrency:
             raise DeployError("--provisioned-concurrency must be 0 to --max-concurrency")
 
-    def variant(self, model_name: str) -> dict[str, Any]:
-        config: dict[str, Any] = {"MemorySizeInMB": self.memory_mb, "MaxConcurrency": self.max_concurrency}
+    def variant(self, model_name: str) -> ProductionVariantTypeDef:
+        config: ProductionVariantServerlessConfigTypeDef = {
+            "MemorySizeInMB": self.memory_mb,
+            "MaxConcurrency": self.max_concurrency,
+        }
         if self.provisioned_concurrency:
             config["ProvisionedConcurrency"] = self.provisioned_concurrency
         return {"VariantName": "AllTraffic", "ModelName": model_name, "ServerlessConfig": config}
@@ -86,11 +99,12 @@ class Instances:
         if self.count < 1:
             raise DeployError("--instance-count must be at least 1")
 
-    def variant(self, model_name: str) -> dict[str, Any]:
+    def variant(self, model_name: str) -> ProductionVariantTypeDef:
         return {
             "VariantName": "AllTraffic",
             "ModelName": model_name,
-            "InstanceType": self.instance_type,
+            # Checked for its ml. prefix only: SageMaker says whether the type exists.
+            "InstanceType": cast("ProductionVariantInstanceTypeType", self.instance_type),
             "InitialInstanceCount": self.count,
             "InitialVariantWeight": 1.0,
         }
@@ -150,7 +164,7 @@ def check_model(model_dir: Path, from_file: Path | None = None, flags: list[str]
     return load_signature(model_dir, None)
 
 
-def _exists(sm: Any, endpoint: str) -> bool:
+def _exists(sm: SageMakerClient, endpoint: str) -> bool:
     try:
         sm.describe_endpoint(EndpointName=endpoint)
     except ClientError as error:
@@ -161,7 +175,7 @@ def _exists(sm: Any, endpoint: str) -> bool:
 
 
 def wait_in_service(
-    sm: Any, endpoint: str, log: Log, poll: float = 10.0, timeout: float = 1800.0, config: str | None = None
+    sm: SageMakerClient, endpoint: str, log: Log, poll: float = 10.0, timeout: float = 1800.0, config: str | None = None
 ) -> str:
     """Poll until InService serving `config` (any config when None), or Failed with SageMaker's
     reason, showing progress. An update whose model could not load is rolled back by SageMaker:
@@ -187,8 +201,8 @@ def wait_in_service(
 
 
 def deploy_model(
-    sm: Any,
-    s3: Any,
+    sm: SageMakerClient,
+    s3: S3Client,
     name: str,
     model_dir: Path,
     target: Target,
@@ -222,7 +236,7 @@ def deploy_model(
 
 
 def publish(
-    sm: Any,
+    sm: SageMakerClient,
     endpoint: str,
     version: str,
     model_data_url: str,
@@ -237,6 +251,7 @@ def publish(
     """Model and endpoint config named `version` for the artifact at model_data_url, then the
     endpoint made with it, or switched to it in place. Every deployment goes this way: nrt
     deploy-model's (an uploaded archive) and the local stack's own (a folder on this machine)."""
+    sagemaker_tags = _tag_list(tags)
     log(f"creating model {version} ({image})")
     sm.create_model(
         ModelName=version,
@@ -250,22 +265,29 @@ def publish(
                 "SAGEMAKER_REGION": target.region,
             },
         },
-        Tags=tags,
+        Tags=sagemaker_tags,
     )
     log(f"creating endpoint config {version}")
-    sm.create_endpoint_config(EndpointConfigName=version, ProductionVariants=[capacity.variant(version)], Tags=tags)
+    sm.create_endpoint_config(
+        EndpointConfigName=version, ProductionVariants=[capacity.variant(version)], Tags=sagemaker_tags
+    )
     created = not _exists(sm, endpoint)
     if created:
         log(f"creating endpoint {endpoint}")
-        arn = sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=version, Tags=tags)["EndpointArn"]
+        arn = sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=version, Tags=sagemaker_tags)["EndpointArn"]
     else:
         log(f"updating endpoint {endpoint} in place (it keeps serving the old version until the new one is ready)")
         arn = sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=version)["EndpointArn"]
-        sm.add_tags(ResourceArn=arn, Tags=tags)
+        sm.add_tags(ResourceArn=arn, Tags=sagemaker_tags)
     status = (
         wait_in_service(sm, endpoint, log, poll=poll, config=version) if wait else "Creating" if created else "Updating"
     )
     return Deployment(endpoint, version, model_data_url, image, created, status)
+
+
+def _tag_list(tags: list[dict[str, str]]) -> list[TagTypeDef]:
+    """The tags as SageMaker's client types them (its callers build plain dicts of Key and Value)."""
+    return [{"Key": tag["Key"], "Value": tag["Value"]} for tag in tags]
 
 
 def model_tags(name: str, signature: Signature, metric: tuple[str, str, float] | None) -> list[dict[str, str]]:
@@ -285,7 +307,7 @@ def model_tags(name: str, signature: Signature, metric: tuple[str, str, float] |
     return tags
 
 
-def upload_recipe(s3: Any, bucket: str, name: str, model_dir: Path, signature: Signature, log: Log) -> str:
+def upload_recipe(s3: S3Client, bucket: str, name: str, model_dir: Path, signature: Signature, log: Log) -> str:
     """The retraining channel: the signature (its recipe), your serving code if any, and the CSV it was
     trained on; returns its URI."""
     prefix = f"data/{name}/"

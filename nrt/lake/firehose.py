@@ -11,13 +11,75 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from nrt.template import load_template, resources
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+    Image = dict[str, AttributeValueTypeDef]  # an item's keys or image, in DynamoDB JSON
+
 TRANSFORM_FUNCTION = "FirehoseTransformFunction"
 
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+class StreamChange(TypedDict):
+    """The `dynamodb` section of a change record, as Kinesis Data Streams for DynamoDB writes it."""
+
+    ApproximateCreationDateTime: int  # epoch milliseconds
+    Keys: Image
+    SizeBytes: int
+    ApproximateCreationDateTimePrecision: str
+    NewImage: NotRequired[Image]
+    OldImage: NotRequired[Image]
+
+
+class ChangeRecord(TypedDict):
+    awsRegion: str
+    eventID: str
+    eventName: str
+    userIdentity: None
+    recordFormat: str
+    tableName: str
+    dynamodb: StreamChange
+    eventSource: str
+
+
+class KinesisRecordMetadata(TypedDict):
+    sequenceNumber: str
+    subsequenceNumber: int
+    partitionKey: str
+    shardId: str
+    approximateArrivalTimestamp: int
+
+
+class FirehoseRecord(TypedDict):
+    recordId: str
+    approximateArrivalTimestamp: int
+    data: str  # base64
+    kinesisRecordMetadata: KinesisRecordMetadata
+
+
+class FirehoseEvent(TypedDict):
+    """What Firehose gives its Lambda processor for records from a Kinesis source."""
+
+    invocationId: str
+    sourceKinesisStreamArn: str
+    deliveryStreamArn: str
+    region: str
+    records: list[FirehoseRecord]
+
+
+class TransformedRecord(TypedDict):
+    recordId: str
+    result: str  # Ok, Dropped or ProcessingFailed
+    data: str  # base64
+
+
+class TransformResponse(TypedDict):
+    """What the processor gives Firehose back: one record for each it was given."""
+
+    records: list[TransformedRecord]
 
 
 def epoch_ms(moment: datetime.datetime | float | int) -> int:
@@ -28,18 +90,20 @@ def epoch_ms(moment: datetime.datetime | float | int) -> int:
     return int(moment * 1000) if moment < 10_000_000_000 else int(moment)
 
 
-def kds_change_record(stream_record: dict[str, Any], table_name: str, region: str) -> dict[str, Any]:
-    """A DynamoDB Streams record as Kinesis Data Streams for DynamoDB writes it."""
+def kds_change_record(stream_record: dict[str, Any], table_name: str, region: str) -> ChangeRecord:
+    """A DynamoDB Streams record (the local stream's, as the store keeps it) as Kinesis Data
+    Streams for DynamoDB writes it."""
     ddb = stream_record["dynamodb"]
-    change: dict[str, Any] = {
+    change: StreamChange = {
         "ApproximateCreationDateTime": epoch_ms(ddb["ApproximateCreationDateTime"]),
         "Keys": ddb["Keys"],
         "SizeBytes": ddb.get("SizeBytes", 1),
         "ApproximateCreationDateTimePrecision": "MILLISECOND",
     }
-    for image in ("NewImage", "OldImage"):
-        if image in ddb:
-            change[image] = ddb[image]
+    if "NewImage" in ddb:
+        change["NewImage"] = ddb["NewImage"]
+    if "OldImage" in ddb:
+        change["OldImage"] = ddb["OldImage"]
     return {
         "awsRegion": region,
         "eventID": stream_record["eventID"],
@@ -62,7 +126,7 @@ class Pending:
     data: bytes
 
 
-def firehose_event(pending: list[Pending], stream_arn: str, delivery_arn: str, region: str) -> dict[str, Any]:
+def firehose_event(pending: list[Pending], stream_arn: str, delivery_arn: str, region: str) -> FirehoseEvent:
     """The event Firehose gives its Lambda processor for records from a Kinesis source."""
     return {
         "invocationId": str(uuid.uuid4()),
@@ -99,6 +163,9 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000
+
+
+Handler = Callable[[FirehoseEvent, LambdaContext], TransformResponse]
 
 
 def transform_environment(template: dict[str, Any] | None = None) -> dict[str, str]:

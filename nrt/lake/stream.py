@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from nrt.children import die_with_parent
 from nrt.health import write_stream_status
@@ -39,6 +39,14 @@ from nrt.state.store import Store
 
 SHARD = "shardId-000000000000"  # the local stream has one shard
 CRASH_BEFORE_CHECKPOINT = "NRT_STREAM_CRASH_BEFORE_CHECKPOINT"
+
+
+class FailedRecord(TypedDict):
+    """A record the transform could not process, as Firehose writes it under errors/."""
+
+    recordId: str
+    rawData: str  # base64
+    result: str
 
 
 @dataclass
@@ -122,7 +130,7 @@ class LakeWriter:
         event = firehose_event(batch, self.stream_arn, self.delivery_arn, self.region)
         answer = self.transform(event, LambdaContext())
         rows: list[dict[str, Any]] = []
-        failed: list[dict[str, Any]] = []
+        failed: list[FailedRecord] = []
         duplicates = 0
         batch_keys: set[str] = set()
         for record, result in zip(event["records"], answer["records"], strict=True):
@@ -153,7 +161,7 @@ class LakeWriter:
         self.buffered_bytes = 0
         return Flushed(len(rows), duplicates, len(failed), path)
 
-    def _write_failed(self, failed: list[dict[str, Any]], arrival: datetime.datetime, name: str) -> None:
+    def _write_failed(self, failed: list[FailedRecord], arrival: datetime.datetime, name: str) -> None:
         """Like Firehose's error output: the raw records under errors/processing-failed/."""
         folder = self.lake / "errors" / "processing-failed" / arrival.strftime("dt=%Y-%m-%d/hour=%H")
         folder.mkdir(parents=True, exist_ok=True)

@@ -168,7 +168,7 @@ class _Resolver:
 
     # The intrinsics, each given its tag's value.
 
-    def _ref(self, name: Any) -> str:
+    def _ref(self, name: object) -> str:
         return self.ref(str(name))
 
     def _sub(self, arg: Any) -> str:
@@ -207,7 +207,7 @@ class _Resolver:
     def _or(self, args: Any) -> bool:
         return any(self.truth(a) for a in args)
 
-    def _condition(self, name: Any) -> bool:
+    def _condition(self, name: object) -> bool:
         return self.condition(str(name))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -119,7 +119,7 @@ class _Resolver:
         self.template = template
         self.params = ctx.parameter_values(template)
 
-    def resolve(self, value: Any) -> Any:
+    def resolve(self, value: object) -> Any:
         if isinstance(value, Tag):
             intrinsic = _INTRINSICS.get(value.name)
             if intrinsic is None:
@@ -134,11 +134,10 @@ class _Resolver:
     def condition(self, name: str) -> bool:
         return self.truth(self.template["Conditions"][name])
 
-    def truth(self, expr: Any) -> bool:
-        test = _CONDITIONS.get(expr.name) if isinstance(expr, Tag) else None
-        if test is None:
-            raise KeyError(f"condition {expr!r} is not evaluated locally")
-        return test(self, expr.value)
+    def truth(self, expr: object) -> bool:
+        if isinstance(expr, Tag) and expr.name in _CONDITIONS:
+            return _CONDITIONS[expr.name](self, expr.value)
+        raise KeyError(f"condition {expr!r} is not evaluated locally")
 
     def ref(self, name: str) -> str:
         if name in self.params:
@@ -174,37 +173,37 @@ class _Resolver:
     def _sub(self, arg: Any) -> str:
         return self.sub(arg) if isinstance(arg, str) else self.sub(arg[0], arg[1])
 
-    def _if(self, arg: Any) -> Any:
+    def _if(self, arg: Sequence[object]) -> Any:
         name, then, otherwise = arg
-        return self.resolve(then if self.condition(name) else otherwise)
+        return self.resolve(then if self.condition(str(name)) else otherwise)
 
-    def _find_in_map(self, arg: Any) -> Any:
+    def _find_in_map(self, arg: Sequence[object]) -> Any:
         mapping, key, attribute = (self.resolve(v) for v in arg)
         return self.template["Mappings"][mapping][key][attribute]
 
-    def _join(self, arg: Any) -> str:
+    def _join(self, arg: Sequence[object]) -> str:
         separator, items = arg
         return str(separator).join(str(i) for i in self.resolve(items))
 
-    def _split(self, arg: Any) -> list[str]:
+    def _split(self, arg: Sequence[object]) -> list[str]:
         separator, text = arg
         return str(self.resolve(text)).split(str(separator))
 
-    def _get_att(self, arg: Any) -> str:
+    def _get_att(self, arg: str | Sequence[str]) -> str:
         return self.get_att(arg if isinstance(arg, str) else ".".join(arg))
 
     # The condition functions, each given its tag's value.
 
-    def _equals(self, args: Any) -> bool:
+    def _equals(self, args: Sequence[object]) -> bool:
         return bool(self.resolve(args[0]) == self.resolve(args[1]))
 
-    def _not(self, args: Any) -> bool:
+    def _not(self, args: Sequence[object]) -> bool:
         return not self.truth(args[0])
 
-    def _and(self, args: Any) -> bool:
+    def _and(self, args: Iterable[object]) -> bool:
         return all(self.truth(a) for a in args)
 
-    def _or(self, args: Any) -> bool:
+    def _or(self, args: Iterable[object]) -> bool:
         return any(self.truth(a) for a in args)
 
     def _condition(self, name: object) -> bool:

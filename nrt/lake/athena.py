@@ -129,7 +129,7 @@ def query_files(athena_dir: Path = ATHENA_DIR) -> list[Path]:
     return [p for p in sorted(athena_dir.glob("*.sql")) if not is_view(p.read_text())]
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> object:
     if isinstance(value, datetime.datetime | datetime.date):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
@@ -146,11 +146,11 @@ def render(result: Result, form: str) -> str:
     return _RENDERERS[form](result.columns, [[_plain(v) for v in row] for row in result.rows])
 
 
-def _json(columns: list[str], records: list[list[Any]]) -> str:
+def _json(columns: list[str], records: list[list[object]]) -> str:
     return json.dumps([dict(zip(columns, r, strict=True)) for r in records], indent=1)
 
 
-def _csv(columns: list[str], records: list[list[Any]]) -> str:
+def _csv(columns: list[str], records: list[list[object]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
@@ -158,7 +158,7 @@ def _csv(columns: list[str], records: list[list[Any]]) -> str:
     return out.getvalue().rstrip("\n")
 
 
-def _table(columns: list[str], records: list[list[Any]]) -> str:
+def _table(columns: list[str], records: list[list[object]]) -> str:
     cells = [columns] + [["" if v is None else str(v) for v in r] for r in records]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
@@ -167,7 +167,7 @@ def _table(columns: list[str], records: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-_RENDERERS: dict[str, Callable[[list[str], list[list[Any]]], str]] = {"table": _table, "csv": _csv, "json": _json}
+_RENDERERS: dict[str, Callable[[list[str], list[list[object]]], str]] = {"table": _table, "csv": _csv, "json": _json}
 
 
 def run_query(lake: Path, sql: str | None, files: Sequence[Path], form: str = "table") -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import yaml
 
@@ -68,15 +68,22 @@ def _endpoint_data() -> dict[str, Any]:
     return data
 
 
+class Partition(TypedDict):
+    """What the template needs of a partition in botocore's endpoint data (which says more)."""
+
+    partition: str  # aws, aws-cn, aws-us-gov, ...
+    dnsSuffix: str  # amazonaws.com, amazonaws.com.cn, ...
+
+
 @cache
-def partition(region: str) -> dict[str, Any]:
+def partition(region: str) -> Partition:
     """The AWS partition a region belongs to (name `partition`, URL suffix `dnsSuffix`), from
     botocore's endpoint data: aws, aws-cn (amazonaws.com.cn), aws-us-gov, the ISO ones."""
     from botocore.regions import EndpointResolver
 
     data = _endpoint_data()
     name = EndpointResolver(data).get_partition_for_region(region)
-    found: dict[str, Any] = next(p for p in data["partitions"] if p["partition"] == name)
+    found: Partition = next(p for p in data["partitions"] if p["partition"] == name)
     return found
 
 

@@ -20,7 +20,15 @@ CHECKOV := $(VENV)/checkov/bin/checkov
 BY_FILE := -n auto --dist loadfile
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help lock demo up test pr unit workflow template e2e lint typecheck browser checkov bench clean
+# The complexity gate (radon's grades, enforced by xenon, as the cookbook's make pr does): no
+# function or method past B (cyclomatic complexity 10), every module and the code as a whole
+# averaging A (5 or less).
+COMPLEXITY_PATHS := nrt training functions producer benchmarks
+# Temporary (issue 23): files over the gate today that are being reworked elsewhere. Each is
+# skipped whole; take it off this list when `make complexity` passes with it.
+COMPLEXITY_EXCLUDE := nrt/cli.py,nrt/runtime.py,nrt/apigateway/rest_api.py,nrt/emulator/faults.py,nrt/emulator/training_jobs.py
+
+.PHONY: help lock demo up test pr unit workflow template e2e lint typecheck complexity browser checkov bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -66,6 +74,9 @@ lint: $(DEV_STAMP) ## ruff check + format check
 typecheck: $(DEV_STAMP) ## mypy (strict)
 	$(BIN)/mypy
 
+complexity: $(DEV_STAMP) ## The complexity gate: no function past B, modules and the average A (radon, xenon)
+	$(BIN)/xenon --max-absolute B --max-modules A --max-average A --exclude '$(COMPLEXITY_EXCLUDE)' $(COMPLEXITY_PATHS)
+
 $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
 	  || ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
@@ -80,7 +91,7 @@ checkov: $(CHECKOV) ## Install checkov in .venv/checkov (the template's security
 
 test: pr ## Install dev extras, chromium and checkov; lint, type-check, run every tier (what CI runs)
 
-pr: lint browser checkov ## The gate before a change lands: lint, then types beside every tier (a worker a core)
+pr: lint complexity browser checkov ## The gate before a change lands: lint, complexity, then types beside every tier
 	@# mypy takes one core for about 12 s; beside pytest it fills the cores the tests leave idle.
 	$(BIN)/mypy & typecheck=$$!; \
 	$(BIN)/pytest -q $(BY_FILE) --durations=15; tests=$$?; \

@@ -116,27 +116,35 @@ def lake_lag(path: Path, now_ms: int | None = None) -> dict[str, Any]:
 
 def line(status: dict[str, Any]) -> str:
     """`health  42.0 readings/s  p99 120 ms  answered 1200 (4xx 3, 5xx 1)  failure store 4  lake lag 1.2 s`."""
-    totals = status.get("totals", {})
-    answered = f"answered {totals.get('requests', 0)}"
-    errors = [f"{k} {totals[k]}" for k in ("4xx", "5xx") if totals.get(k)]
-    if errors:
-        answered += f" ({', '.join(errors)})"
     lag = status.get("lake_lag_s")
     parts = [
         f"{status.get('readings_per_s', 0):.1f} readings/s",
         f"p99 {status.get('p99_ms', 0):.0f} ms",
-        answered,
+        _answered(status.get("totals", {})),
         f"failure store {status.get('failure_store', '?')}",
         f"lake lag {lag:.1f} s" if lag is not None else "lake lag ?",
     ]
+    return "health  " + "  ".join(parts + _troubles(status))
+
+
+def _answered(totals: dict[str, int]) -> str:
+    """`answered 1200 (4xx 3, 5xx 1)`."""
+    answered = f"answered {totals.get('requests', 0)}"
+    errors = [f"{k} {totals[k]}" for k in ("4xx", "5xx") if totals.get(k)]
+    return answered + f" ({', '.join(errors)})" if errors else answered
+
+
+def _troubles(status: dict[str, Any]) -> list[str]:
+    """What is wrong besides the figures: the stream worker, the store, model hosts, injected faults."""
+    troubles = []
     if status.get("stream", "ok") != "ok":
-        parts.append(f"stream worker {status['stream']}")
+        troubles.append(f"stream worker {status['stream']}")
     if status.get("store_error"):
-        parts.append(f"store cannot write: {status['store_error']} (restart nrt up once it can)")
+        troubles.append(f"store cannot write: {status['store_error']} (restart nrt up once it can)")
     down = status.get("models_down") or {}
     if down:
-        parts.append("model hosts down: " + ", ".join(f"{e} ({why})" for e, why in sorted(down.items())))
+        troubles.append("model hosts down: " + ", ".join(f"{e} ({why})" for e, why in sorted(down.items())))
     injected = status.get("faults_injected")
     if injected:
-        parts.append("faults " + ", ".join(f"{k} {v}" for k, v in sorted(injected.items())))
-    return "health  " + "  ".join(parts)
+        troubles.append("faults " + ", ".join(f"{k} {v}" for k, v in sorted(injected.items())))
+    return troubles

@@ -180,46 +180,43 @@ class Server:
             http.receive_data(data)
 
     def _read_request(self, conn: socket.socket, http: h11.Connection) -> Request | None:
-        limits = self.limits
-        try:
-            event = self._next(conn, http, limits.idle_seconds, "idle")
-            if event is None or isinstance(event, h11.ConnectionClosed):
-                return None
-        except h11.RemoteProtocolError as error:
-            raise RequestRefused(*_refusal(error, http)) from None
-        assert isinstance(event, h11.Request)
-        # h11 bounds a request it is still waiting for; one that arrived whole in a single
-        # read is measured here.
-        if len(event.target) > MAX_LINE:
-            raise RequestRefused(414, "the request line is too long")
-        if sum(len(k) + len(v) + 4 for k, v in event.headers) > limits.max_header_bytes:
-            raise RequestRefused(431, "the request's headers are too large")
-        method = event.method.decode("ascii", "replace")
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in event.headers}
-        lowered = {k.lower(): v for k, v in headers.items()}
-        length = int(lowered["content-length"]) if "content-length" in lowered else None
-        chunked = "chunked" in lowered.get("transfer-encoding", "").lower()
-        if method in {"POST", "PUT", "PATCH"} and length is None and not chunked:
-            raise RequestRefused(411, "a request body needs a Content-Length (or chunked transfer encoding)")
-        if length is not None and length > limits.max_body:
-            raise RequestRefused(413, f"the body is over {limits.max_body} bytes", drain=length)
+        event = self._read_head(conn, http)
+        if event is None:
+            return None
+        method, headers = _checked_head(event, self.limits)
         if http.client_is_waiting_for_100_continue:
             conn.sendall(http.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
+        body = self._read_body(conn, http)
+        if body is None:  # the connection closed mid-body
+            return None
+        return Request(method, event.target.decode("latin-1"), headers, body)
+
+    def _read_head(self, conn: socket.socket, http: h11.Connection) -> h11.Request | None:
+        """The request line and headers; None when the connection closed or stayed idle."""
+        try:
+            event = self._next(conn, http, self.limits.idle_seconds, "idle")
+        except h11.RemoteProtocolError as error:
+            raise RequestRefused(*_refusal(error, http)) from None
+        if event is None or isinstance(event, h11.ConnectionClosed):
+            return None
+        assert isinstance(event, h11.Request)
+        return event
+
+    def _read_body(self, conn: socket.socket, http: h11.Connection) -> bytes | None:
+        """The whole body, within the limits; None when the connection closed before its end."""
         body = bytearray()
         while True:
             try:
-                part = self._next(conn, http, limits.body_seconds, "body")
+                part = self._next(conn, http, self.limits.body_seconds, "body")
             except h11.RemoteProtocolError as error:
                 raise RequestRefused(400, f"the request's body is malformed: {error}") from None
-            if isinstance(part, h11.Data):
-                body += part.data
-                if len(body) > limits.max_body:
-                    raise RequestRefused(413, f"the body is over {limits.max_body} bytes", drain=DRAIN_BYTES)
-            elif isinstance(part, h11.EndOfMessage):
-                break
-            else:  # the connection closed mid-body
+            if isinstance(part, h11.EndOfMessage):
+                return bytes(body)
+            if not isinstance(part, h11.Data):
                 return None
-        return Request(method, event.target.decode("latin-1"), headers, bytes(body))
+            body += part.data
+            if len(body) > self.limits.max_body:
+                raise RequestRefused(413, f"the body is over {self.limits.max_body} bytes", drain=DRAIN_BYTES)
 
     def _send(self, conn: socket.socket, http: h11.Connection, response: ResponseLike, head: bool = False) -> bool:
         headers = [(k, v) for k, v in response.headers.items() if k.lower() != "content-length"]
@@ -247,6 +244,31 @@ class Server:
         with contextlib.suppress(OSError):
             conn.shutdown(socket.SHUT_WR)
         _drain(conn, DRAIN_BYTES, seconds=2.0)
+
+
+def _checked_head(event: h11.Request, limits: Limits) -> tuple[str, dict[str, str]]:
+    """The method and headers of a request whose head HTTP's rules and the limits allow."""
+    # h11 bounds a request it is still waiting for; one that arrived whole in a single
+    # read is measured here.
+    if len(event.target) > MAX_LINE:
+        raise RequestRefused(414, "the request line is too long")
+    if sum(len(k) + len(v) + 4 for k, v in event.headers) > limits.max_header_bytes:
+        raise RequestRefused(431, "the request's headers are too large")
+    method = event.method.decode("ascii", "replace")
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in event.headers}
+    length = _body_length(method, {k.lower(): v for k, v in headers.items()})
+    if length is not None and length > limits.max_body:
+        raise RequestRefused(413, f"the body is over {limits.max_body} bytes", drain=length)
+    return method, headers
+
+
+def _body_length(method: str, lowered: dict[str, str]) -> int | None:
+    """The Content-Length, if any; a request that sends a body must say how long it is, or chunk it."""
+    length = int(lowered["content-length"]) if "content-length" in lowered else None
+    chunked = "chunked" in lowered.get("transfer-encoding", "").lower()
+    if method in {"POST", "PUT", "PATCH"} and length is None and not chunked:
+        raise RequestRefused(411, "a request body needs a Content-Length (or chunked transfer encoding)")
+    return length
 
 
 def _refusal(error: h11.RemoteProtocolError, http: h11.Connection) -> tuple[int, str]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import yaml
 
@@ -67,15 +68,22 @@ def _endpoint_data() -> dict[str, Any]:
     return data
 
 
+class Partition(TypedDict):
+    """What the template needs of a partition in botocore's endpoint data (which says more)."""
+
+    partition: str  # aws, aws-cn, aws-us-gov, ...
+    dnsSuffix: str  # amazonaws.com, amazonaws.com.cn, ...
+
+
 @cache
-def partition(region: str) -> dict[str, Any]:
+def partition(region: str) -> Partition:
     """The AWS partition a region belongs to (name `partition`, URL suffix `dnsSuffix`), from
     botocore's endpoint data: aws, aws-cn (amazonaws.com.cn), aws-us-gov, the ISO ones."""
     from botocore.regions import EndpointResolver
 
     data = _endpoint_data()
     name = EndpointResolver(data).get_partition_for_region(region)
-    found: dict[str, Any] = next(p for p in data["partitions"] if p["partition"] == name)
+    found: Partition = next(p for p in data["partitions"] if p["partition"] == name)
     return found
 
 
@@ -107,79 +115,124 @@ class LocalContext:
 def resolve(value: Any, ctx: LocalContext, template: dict[str, Any] | None = None) -> Any:
     """Resolve the intrinsics the template uses (!Ref, !Sub, !GetAtt ...Arn, !If with its
     Conditions, !FindInMap, !Join, !Split) against the local context."""
-    template = template or load_template()
-    params = ctx.parameter_values(template)
+    return _Resolver(ctx, template or load_template()).resolve(value)
 
-    def condition(name: str) -> bool:
-        return truth(template["Conditions"][name])
 
-    def truth(expr: Any) -> bool:
-        if isinstance(expr, Tag):
-            args = expr.value
-            if expr.name == "Equals":
-                return bool(resolve(args[0], ctx, template) == resolve(args[1], ctx, template))
-            if expr.name == "Not":
-                return not truth(args[0])
-            if expr.name == "And":
-                return all(truth(a) for a in args)
-            if expr.name == "Or":
-                return any(truth(a) for a in args)
-            if expr.name == "Condition":
-                return condition(str(args))
+class _Resolver:
+    """One template's intrinsics and conditions, resolved against one local context."""
+
+    def __init__(self, ctx: LocalContext, template: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.template = template
+        self.params = ctx.parameter_values(template)
+
+    def resolve(self, value: object) -> Any:
+        if isinstance(value, Tag):
+            intrinsic = _INTRINSICS.get(value.name)
+            if intrinsic is None:
+                raise KeyError(f"intrinsic !{value.name} is not resolved locally")
+            return intrinsic(self, value.value)
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        return value
+
+    def condition(self, name: str) -> bool:
+        return self.truth(self.template["Conditions"][name])
+
+    def truth(self, expr: object) -> bool:
+        if isinstance(expr, Tag) and expr.name in _CONDITIONS:
+            return _CONDITIONS[expr.name](self, expr.value)
         raise KeyError(f"condition {expr!r} is not evaluated locally")
 
-    def ref(name: str) -> str:
-        if name in params:
-            return params[name]
-        if name in ctx.refs:
-            return ctx.refs[name]
+    def ref(self, name: str) -> str:
+        if name in self.params:
+            return self.params[name]
+        if name in self.ctx.refs:
+            return self.ctx.refs[name]
         raise KeyError(f"template reference {name!r} has no local value")
 
-    def get_att(target: str) -> str:
+    def get_att(self, target: str) -> str:
         name, _, attr = target.partition(".")
-        if attr == "Arn" and name in ctx.refs:
-            return table_arn(ctx, ctx.refs[name]) if _is_table(template, name) else ctx.refs[name]
+        refs = self.ctx.refs
+        if attr == "Arn" and name in refs:
+            return table_arn(self.ctx, refs[name]) if _is_table(self.template, name) else refs[name]
         raise KeyError(f"!GetAtt {target} has no local value")
 
-    def sub(text: str, variables: dict[str, Any] | None = None) -> str:
-        local = {k: str(resolve(v, ctx, template)) for k, v in (variables or {}).items()}
+    def sub(self, text: str, variables: dict[str, Any] | None = None) -> str:
+        local = {k: str(self.resolve(v)) for k, v in (variables or {}).items()}
 
         def repl(m: re.Match[str]) -> str:
             expr = m.group(1)
             if expr in local:
                 return local[expr]
-            return get_att(expr) if "." in expr and "::" not in expr else ref(expr)
+            return self.get_att(expr) if "." in expr and "::" not in expr else self.ref(expr)
 
         # ${!name} is CloudFormation's escape for a literal ${name}.
         return re.sub(r"\$\{([^}!]+)\}", repl, text).replace("${!", "${")
 
-    if isinstance(value, Tag):
-        if value.name == "Ref":
-            return ref(str(value.value))
-        if value.name == "Sub":
-            if isinstance(value.value, str):
-                return sub(value.value)
-            return sub(value.value[0], value.value[1])
-        if value.name == "If":
-            name, then, otherwise = value.value
-            return resolve(then if condition(name) else otherwise, ctx, template)
-        if value.name == "FindInMap":
-            mapping, key, attribute = (resolve(v, ctx, template) for v in value.value)
-            return template["Mappings"][mapping][key][attribute]
-        if value.name == "Join":
-            separator, items = value.value
-            return str(separator).join(str(i) for i in resolve(items, ctx, template))
-        if value.name == "Split":
-            separator, text = value.value
-            return str(resolve(text, ctx, template)).split(str(separator))
-        if value.name == "GetAtt":
-            return get_att(value.value if isinstance(value.value, str) else ".".join(value.value))
-        raise KeyError(f"intrinsic !{value.name} is not resolved locally")
-    if isinstance(value, dict):
-        return {k: resolve(v, ctx, template) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve(v, ctx, template) for v in value]
-    return value
+    # The intrinsics, each given its tag's value.
+
+    def _ref(self, name: object) -> str:
+        return self.ref(str(name))
+
+    def _sub(self, arg: Any) -> str:
+        return self.sub(arg) if isinstance(arg, str) else self.sub(arg[0], arg[1])
+
+    def _if(self, arg: Sequence[object]) -> Any:
+        name, then, otherwise = arg
+        return self.resolve(then if self.condition(str(name)) else otherwise)
+
+    def _find_in_map(self, arg: Sequence[object]) -> Any:
+        mapping, key, attribute = (self.resolve(v) for v in arg)
+        return self.template["Mappings"][mapping][key][attribute]
+
+    def _join(self, arg: Sequence[object]) -> str:
+        separator, items = arg
+        return str(separator).join(str(i) for i in self.resolve(items))
+
+    def _split(self, arg: Sequence[object]) -> list[str]:
+        separator, text = arg
+        return str(self.resolve(text)).split(str(separator))
+
+    def _get_att(self, arg: str | Sequence[str]) -> str:
+        return self.get_att(arg if isinstance(arg, str) else ".".join(arg))
+
+    # The condition functions, each given its tag's value.
+
+    def _equals(self, args: Sequence[object]) -> bool:
+        return bool(self.resolve(args[0]) == self.resolve(args[1]))
+
+    def _not(self, args: Sequence[object]) -> bool:
+        return not self.truth(args[0])
+
+    def _and(self, args: Iterable[object]) -> bool:
+        return all(self.truth(a) for a in args)
+
+    def _or(self, args: Iterable[object]) -> bool:
+        return any(self.truth(a) for a in args)
+
+    def _condition(self, name: object) -> bool:
+        return self.condition(str(name))
+
+
+_INTRINSICS: dict[str, Callable[[_Resolver, Any], Any]] = {
+    "Ref": _Resolver._ref,
+    "Sub": _Resolver._sub,
+    "If": _Resolver._if,
+    "FindInMap": _Resolver._find_in_map,
+    "Join": _Resolver._join,
+    "Split": _Resolver._split,
+    "GetAtt": _Resolver._get_att,
+}
+_CONDITIONS: dict[str, Callable[[_Resolver, Any], bool]] = {
+    "Equals": _Resolver._equals,
+    "Not": _Resolver._not,
+    "And": _Resolver._and,
+    "Or": _Resolver._or,
+    "Condition": _Resolver._condition,
+}
 
 
 def _is_table(template: dict[str, Any], name: str) -> bool:

@@ -9,7 +9,7 @@ import os
 # spin and take the CPU the embedded AWS and the model hosts need (half of the workflow tier).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from nrt.lake.stream import transform_environment
+from nrt.lake.firehose import transform_environment
 
 # The Firehose transform reads its config at import, as in Lambda: give it the template's.
 os.environ.update(transform_environment())

@@ -49,43 +49,64 @@ def _load_skops(path: Path, trusted: list[str]) -> Any:
 
 def _load(path: Path, trusted: list[str] | None = None) -> Any:
     """skops, joblib or plain pickle, with the reasons a load fails said in a user's terms."""
-    import joblib
-    from sklearn.exceptions import InconsistentVersionWarning
-
     if path.suffix == ".skops":
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return _load_skops(path, trusted or [])
-        except Refused:
-            raise
-        except Exception as error:
-            raise Refused(f"{path} cannot be loaded with skops: {type(error).__name__}: {error}") from None
-
+        return _load_skops_file(path, trusted or [])
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                model = joblib.load(path)
-            except (pickle.UnpicklingError, KeyError, ValueError, EOFError, IndexError):
-                with path.open("rb") as handle:
-                    model = pickle.load(handle)
-    except AttributeError as error:
+        model, caught = _unpickle(path)
+    except Exception as error:
+        raise _refusal(path, error) from None
+    _refuse_other_sklearn(path, caught)
+    return model
+
+
+def _load_skops_file(path: Path, trusted: list[str]) -> Any:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _load_skops(path, trusted)
+    except Refused:
+        raise
+    except Exception as error:
+        raise Refused(f"{path} cannot be loaded with skops: {type(error).__name__}: {error}") from None
+
+
+def _unpickle(path: Path) -> tuple[Any, list[warnings.WarningMessage]]:
+    """joblib, else plain pickle; with the warnings the load gave."""
+    import joblib
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model = joblib.load(path)
+        except (pickle.UnpicklingError, KeyError, ValueError, EOFError, IndexError):
+            with path.open("rb") as handle:
+                model = pickle.load(handle)
+    return model, caught
+
+
+def _refusal(path: Path, error: Exception) -> Refused:
+    """Why an unpickling failed, in a user's terms."""
+    if isinstance(error, AttributeError):
         # Unpickling looks a notebook's class up in this process's __main__, which lacks it.
         if "__main__" in str(error) or repr(sys.modules["__main__"]) in str(error):
-            raise Refused(
+            return Refused(
                 f"{path} refers to a class defined in the notebook or script that saved it ({error}). "
                 "Move that class into a module of its own, import it from there, save the model again, "
                 "and deploy the module with --code DIR; or build the model from scikit-learn's own classes"
-            ) from None
-        raise Refused(f"{path} cannot be loaded: {error}") from None
-    except ModuleNotFoundError as error:
-        raise Refused(
+            )
+        return Refused(f"{path} cannot be loaded: {error}")
+    if isinstance(error, ModuleNotFoundError):
+        return Refused(
             f"{path} needs the library {error.name!r}, which the serving image does not have: "
             "list it in requirements.txt and deploy with --code DIR"
-        ) from None
-    except Exception as error:
-        raise Refused(f"{path} cannot be loaded: {type(error).__name__}: {error}") from None
+        )
+    return Refused(f"{path} cannot be loaded: {type(error).__name__}: {error}")
+
+
+def _refuse_other_sklearn(path: Path, caught: list[warnings.WarningMessage]) -> None:
+    """scikit-learn warned, loading, that another version fitted the model."""
+    from sklearn.exceptions import InconsistentVersionWarning
+
     for warning in caught:
         if isinstance(warning.message, InconsistentVersionWarning):
             fitted = warning.message.original_sklearn_version
@@ -94,7 +115,6 @@ def _load(path: Path, trusted: list[str] | None = None) -> Any:
                 f"{SERVING_SKLEARN}. Refit it with scikit-learn {SERVING_SKLEARN} (pip install "
                 f"'scikit-learn=={SERVING_SKLEARN}.*'), or train it here with nrt train"
             )
-    return model
 
 
 def _version_of(model: Any) -> str:
@@ -115,31 +135,41 @@ def signature_for(
     except (TypeError, ValueError) as error:
         raise Refused(f"cannot tell what the model takes: {error}") from None
     if sample is not None:
-        import pandas as pd
-
-        from training.train import features_of
-
-        frame = pd.read_csv(sample, skipinitialspace=True)
-        names = signature.feature_names or [str(c) for c in frame.columns]  # the estimator says none: the sample's
-        missing = [name for name in names if name not in frame.columns]
-        if missing:
-            raise Refused(f"--sample {sample} has no column {missing[0]!r}, which the model takes")
-        signature = replace(signature, features=features_of(frame[names]))
+        signature = _with_sample(signature, sample)
     if not signature.features:
         raise Refused(
             "the estimator does not say which features it takes (no n_features_in_ or feature_names_in_): "
             "pass --sample CSV with the feature columns in the order the model takes them"
         )
     if signature.kind == "binary":
-        labels = signature.labels or []
-        if positive is not None and positive not in labels:
-            raise Refused(f"--positive-label {positive!r} is not one of the model's labels {labels}")
-        signature = replace(
-            signature,
-            positive_label=positive if positive is not None else signature.positive_label,
-            threshold=threshold if threshold is not None else signature.threshold,
-        )
+        signature = _with_positive(signature, positive, threshold)
     return replace(signature, sklearn_version=_version_of(model) or signature.sklearn_version)
+
+
+def _with_sample(signature: Signature, sample: Path) -> Signature:
+    """Features typed from a sample CSV (named by it when the estimator names none)."""
+    import pandas as pd
+
+    from training.train import features_of
+
+    frame = pd.read_csv(sample, skipinitialspace=True)
+    names = signature.feature_names or [str(c) for c in frame.columns]  # the estimator says none: the sample's
+    missing = [name for name in names if name not in frame.columns]
+    if missing:
+        raise Refused(f"--sample {sample} has no column {missing[0]!r}, which the model takes")
+    return replace(signature, features=features_of(frame[names]))
+
+
+def _with_positive(signature: Signature, positive: Any, threshold: float | None) -> Signature:
+    """A binary model's positive label and threshold, where the flags give them."""
+    labels = signature.labels or []
+    if positive is not None and positive not in labels:
+        raise Refused(f"--positive-label {positive!r} is not one of the model's labels {labels}")
+    return replace(
+        signature,
+        positive_label=positive if positive is not None else signature.positive_label,
+        threshold=threshold if threshold is not None else signature.threshold,
+    )
 
 
 def sample_instance(signature: Signature) -> dict[str, Any]:
@@ -160,21 +190,34 @@ def check(model_dir: Path) -> Signature:
     """Load as the container does and score one sample reading; Refused says what went wrong."""
     estimator = _load(model_dir / inference.ARTIFACT)
     signature = inference.load_signature(model_dir, estimator)
-    fitted = signature.sklearn_version or _version_of(estimator)
+    _check_fitted_here(signature.sklearn_version or _version_of(estimator))
+    if not (model_dir / SIGNATURE).is_file():  # a model saved before signatures: keep what it says of itself
+        (model_dir / SIGNATURE).write_text(signature.to_json())
+    check_requirements(model_dir)
+    _check_answer(_score_sample(_serve(model_dir), signature), signature)
+    return signature
+
+
+def _check_fitted_here(fitted: str) -> None:
     if fitted and ".".join(fitted.split(".")[:2]) != SERVING_SKLEARN:
         raise Refused(
             f"the model was fitted with scikit-learn {fitted}; the serving image has scikit-learn {SERVING_SKLEARN}. "
             f"Refit it with scikit-learn {SERVING_SKLEARN}"
         )
-    if not (model_dir / SIGNATURE).is_file():  # a model saved before signatures: keep what it says of itself
-        (model_dir / SIGNATURE).write_text(signature.to_json())
-    check_requirements(model_dir)
+
+
+def _serve(model_dir: Path) -> container.Served:
+    """The model as the container loads it (its serving code's model_fn, if any)."""
     try:
-        served = container.load(model_dir)
+        return container.load(model_dir)
     except container.ServingCodeError as error:
         raise Refused(str(error)) from None
     except Exception as error:
         raise Refused(f"the serving code's model_fn failed: {type(error).__name__}: {error}") from None
+
+
+def _score_sample(served: container.Served, signature: Signature) -> Any:
+    """The one prediction the container answers for a sample reading."""
     body = json.dumps({"instances": [sample_instance(signature)]})
     reply = container.answer(served, body, "application/json", "application/json")
     if reply.status != 200:
@@ -186,6 +229,11 @@ def check(model_dir: Path) -> Signature:
         raise Refused(
             f'the answer to a sample reading is not {{"predictions": [one prediction]}} ({error}): {reply.body[:200]}'
         ) from None
+    return answer
+
+
+def _check_answer(answer: Any, signature: Signature) -> None:
+    """A prediction carries what the workflow stores; a classifier answers one of its labels."""
     missing = PREDICTION_KEYS - set(answer) if isinstance(answer, dict) else PREDICTION_KEYS
     if missing:
         raise Refused(
@@ -194,7 +242,6 @@ def check(model_dir: Path) -> Signature:
         )
     if signature.kind != "regression" and answer["prediction"] not in (signature.labels or []):
         raise Refused(f"the model answered {answer['prediction']!r}, which is not one of its labels")
-    return signature
 
 
 def check_requirements(model_dir: Path) -> None:

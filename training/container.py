@@ -81,6 +81,10 @@ def _default_output(prediction: Any, accept: str) -> tuple[str, str]:
     return json.dumps(value), "application/json"
 
 
+def _text(body: Any) -> str:
+    return body.decode() if isinstance(body, bytes) else str(body)
+
+
 def _as_reply(result: Any) -> inference.Reply:
     """What the container makes of transform_fn's or output_fn's result."""
     if isinstance(result, inference.Reply):
@@ -88,18 +92,25 @@ def _as_reply(result: Any) -> inference.Reply:
     if hasattr(result, "body") and isinstance(getattr(result, "status", None), int):  # a Reply of a copied module
         return inference.Reply(result.body, result.status, getattr(result, "content_type", "application/json"))
     if isinstance(result, tuple):  # (body, content type), as the container accepts for compatibility
-        body, content_type = result[0], result[1] if len(result) > 1 else "application/json"
-        return inference.Reply(body.decode() if isinstance(body, bytes) else str(body), 200, str(content_type))
+        content_type = result[1] if len(result) > 1 else "application/json"
+        return inference.Reply(_text(result[0]), 200, str(content_type))
     if isinstance(result, bytes | str):
-        return inference.Reply(result.decode() if isinstance(result, bytes) else result)
+        return inference.Reply(_text(result))
+    reply = _response_reply(result)
+    if reply is None:
+        raise ServingCodeError(f"the serving code answered a {type(result).__name__}, which the container cannot send")
+    return reply
+
+
+def _response_reply(result: Any) -> inference.Reply | None:
+    """A response object of the toolkit's kind (a status and a body), else None."""
     status = getattr(result, "status_code", None) or getattr(result, "status", None)
     body = getattr(result, "response", None)
-    if isinstance(status, int) and body is not None:  # a response object of the toolkit's kind
-        if isinstance(body, list):
-            body = b"".join(part if isinstance(part, bytes) else str(part).encode() for part in body)
-        text = body.decode() if isinstance(body, bytes) else str(body)
-        return inference.Reply(text, status, getattr(result, "mimetype", "application/json"))
-    raise ServingCodeError(f"the serving code answered a {type(result).__name__}, which the container cannot send")
+    if not isinstance(status, int) or body is None:
+        return None
+    if isinstance(body, list):
+        body = b"".join(part if isinstance(part, bytes) else str(part).encode() for part in body)
+    return inference.Reply(_text(body), status, getattr(result, "mimetype", "application/json"))
 
 
 def answer(served: Served, body: bytes | str, content_type: str, accept: str) -> inference.Reply:

@@ -69,6 +69,15 @@ def synthetic_table(rows: int, seed: int, noise: float) -> Table:
 
 def load_csv(path: Path, label: str, features: list[str] | None = None) -> Table:
     """A CSV with a header: the label column, and every other column (or `features`) as features."""
+    frame = _read_csv(path)
+    wanted = _feature_columns(path, frame, label, features)
+    _check_names(path, wanted)
+    _check_rows(path, frame, label, wanted)
+    return Table(frame[wanted].copy(), frame[label], str(path), label)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """The file as a frame, its column names stripped; DatasetError when it is no CSV."""
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
     try:
@@ -78,6 +87,11 @@ def load_csv(path: Path, label: str, features: list[str] | None = None) -> Table
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
         raise DatasetError(f"{path}: cannot be parsed as CSV: {error}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _feature_columns(path: Path, frame: pd.DataFrame, label: str, features: list[str] | None) -> list[str]:
+    """The feature columns: `features`, else every column but the label; each one in the file."""
     if label not in frame.columns:
         raise DatasetError(f"{path}: no column {label!r} for the label; the columns are {', '.join(frame.columns)}")
     wanted = features if features is not None else [c for c in frame.columns if c != label]
@@ -90,6 +104,11 @@ def load_csv(path: Path, label: str, features: list[str] | None = None) -> Table
         raise DatasetError(f"{path}: the label column {label!r} cannot also be a feature")
     if not wanted:
         raise DatasetError(f"{path}: no feature columns besides the label {label!r}")
+    return wanted
+
+
+def _check_names(path: Path, wanted: list[str]) -> None:
+    """Each column can name a feature in a reading, and there are not too many."""
     badly_named = [c for c in wanted if not FEATURE_NAME.fullmatch(c)]
     if badly_named:
         suggestion = re.sub(r"[^A-Za-z0-9._-]+", "_", badly_named[0])[:128] or "x"
@@ -99,6 +118,10 @@ def load_csv(path: Path, label: str, features: list[str] | None = None) -> Table
         )
     if len(wanted) > MAX_FEATURES:
         raise DatasetError(f"{path}: {len(wanted)} feature columns; at most {MAX_FEATURES}")
+
+
+def _check_rows(path: Path, frame: pd.DataFrame, label: str, wanted: list[str]) -> None:
+    """Data rows, no feature column empty throughout, a label in every row."""
     if frame.empty:
         raise DatasetError(f"{path}: no data rows under the header")
     empty = [c for c in wanted if frame[c].isna().all()]
@@ -107,7 +130,6 @@ def load_csv(path: Path, label: str, features: list[str] | None = None) -> Table
     unlabelled = frame.index[frame[label].isna()]
     if len(unlabelled):
         raise DatasetError(f"{path}:{int(unlabelled[0]) + 2}: no value in the label column {label!r}")
-    return Table(frame[wanted].copy(), frame[label], str(path), label)
 
 
 def infer_kind(y: pd.Series[Any]) -> Kind:

@@ -60,16 +60,20 @@ class Feature:
             if not self.nullable:
                 raise InvalidInput(f"feature {self.name!r} is missing (null); this model needs a value")
             return None
-        if self.type == "number":
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise InvalidInput(f"feature {self.name!r} must be a number, not {_show(value)}")
-            try:
-                number = float(value)
-            except OverflowError:  # an integer beyond a double's range
-                raise InvalidInput(f"feature {self.name!r} is beyond a double's range") from None
-            if not math.isfinite(number):
-                raise InvalidInput(f"feature {self.name!r} must be finite")
-            return number
+        return self._number(value) if self.type == "number" else self._category(value)
+
+    def _number(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidInput(f"feature {self.name!r} must be a number, not {_show(value)}")
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond a double's range
+            raise InvalidInput(f"feature {self.name!r} is beyond a double's range") from None
+        if not math.isfinite(number):
+            raise InvalidInput(f"feature {self.name!r} must be finite")
+        return number
+
+    def _category(self, value: Any) -> str:
         if not isinstance(value, str):
             raise InvalidInput(f"feature {self.name!r} is a category: send text, not {_show(value)}")
         if self.categories is not None and value not in self.categories:
@@ -109,20 +113,7 @@ class Signature:
     def row(self, instance: Any, index: int) -> list[Any]:
         """One instance (positional list, or a reading with data or features) as checked values."""
         if isinstance(instance, dict) and "features" in instance and "data" not in instance:
-            named = instance["features"]
-            if not isinstance(named, dict):
-                raise InvalidInput(f"instances[{index}].features must be an object of feature names to values")
-            unknown = sorted(set(named) - set(self.feature_names))
-            if unknown:
-                raise InvalidInput(
-                    f"instances[{index}]: unknown feature {unknown[0]!r}; this model takes {_names(self)}"
-                )
-            missing = [f.name for f in self.features if f.name not in named]
-            if missing:
-                raise InvalidInput(
-                    f"instances[{index}]: feature {missing[0]!r} is missing; send null for a missing value"
-                )
-            return _checked(index, self.features, [named[f.name] for f in self.features])
+            return self._named_row(instance["features"], index)
         values = instance.get("data") if isinstance(instance, dict) else instance
         if not isinstance(values, list) or not values:
             raise InvalidInput(f"instances[{index}] must be a list of values, or a reading with data or features")
@@ -132,6 +123,18 @@ class Signature:
                 f"({_names(self)})"
             )
         return _checked(index, self.features, values)
+
+    def _named_row(self, named: Any, index: int) -> list[Any]:
+        """A reading's features by name, in the model's order."""
+        if not isinstance(named, dict):
+            raise InvalidInput(f"instances[{index}].features must be an object of feature names to values")
+        unknown = sorted(set(named) - set(self.feature_names))
+        if unknown:
+            raise InvalidInput(f"instances[{index}]: unknown feature {unknown[0]!r}; this model takes {_names(self)}")
+        missing = [f.name for f in self.features if f.name not in named]
+        if missing:
+            raise InvalidInput(f"instances[{index}]: feature {missing[0]!r} is missing; send null for a missing value")
+        return _checked(index, self.features, [named[f.name] for f in self.features])
 
 
 def _checked(index: int, features: list[Feature], values: list[Any]) -> list[Any]:
@@ -170,23 +173,32 @@ def signature_from_estimator(model: Any, kind: Kind | None = None) -> Signature:
     """What the estimator says of itself: feature names or count, labels, and its kind."""
     import sklearn
 
-    names = [str(n) for n in getattr(model, "feature_names_in_", [])]
-    count = int(getattr(model, "n_features_in_", len(names) or 0))
-    if not names:
-        names = [f"x{i}" for i in range(count)]
     classes = getattr(model, "classes_", None)
-    if kind is None:
-        kind = "regression" if classes is None else "binary" if len(classes) == 2 else "multiclass"
+    kind = kind or _kind_of(classes)
     labels = [native(c) for c in classes] if classes is not None and kind != "regression" else None
+    binary = kind == "binary"
     return Signature(
         kind=kind,
-        features=[Feature(n) for n in names],
+        features=[Feature(n) for n in _feature_names(model)],
         labels=labels,
-        positive_label=labels[-1] if labels and kind == "binary" else None,
-        threshold=0.5 if kind == "binary" else None,
+        positive_label=labels[-1] if labels and binary else None,
+        threshold=0.5 if binary else None,
         named=hasattr(model, "feature_names_in_"),
         sklearn_version=str(getattr(model, "_sklearn_version", sklearn.__version__)),
     )
+
+
+def _feature_names(model: Any) -> list[str]:
+    """The names the estimator was fitted with, else x0, x1, ... for as many as it takes."""
+    names = [str(n) for n in getattr(model, "feature_names_in_", [])]
+    count = int(getattr(model, "n_features_in_", len(names) or 0))
+    return names or [f"x{i}" for i in range(count)]
+
+
+def _kind_of(classes: Any) -> Kind:
+    if classes is None:
+        return "regression"
+    return "binary" if len(classes) == 2 else "multiclass"
 
 
 @dataclass(frozen=True)
@@ -281,27 +293,28 @@ def _score(model: Model, rows: list[list[Any]]) -> list[dict[str, Any]]:
             for v in estimator.predict(x)
         ]
     labels = [native(c) for c in estimator.classes_]
-    out = []
-    for scores in estimator.predict_proba(x):
-        probabilities = {str(label): round(float(p), 6) for label, p in zip(labels, scores, strict=True)}
-        if signature.kind == "binary":
-            positive = signature.positive_label if signature.positive_label is not None else labels[-1]
-            p_positive = probabilities[str(positive)]
-            negative = next(label for label in labels if label != positive)
-            threshold = 0.5 if signature.threshold is None else signature.threshold
-            prediction, probability = (positive if p_positive >= threshold else negative), p_positive
-        else:
-            best = int(np.argmax(scores))
-            prediction, probability = labels[best], round(float(scores[best]), 6)
-        out.append(
-            {
-                "kind": signature.kind,
-                "prediction": prediction,
-                "probability": probability,
-                "probabilities": probabilities,
-            }
-        )
-    return out
+    return [_classified(signature, labels, scores) for scores in estimator.predict_proba(x)]
+
+
+def _classified(signature: Signature, labels: list[Label], scores: Any) -> dict[str, Any]:
+    """One row's class probabilities as a prediction: the positive label past the threshold
+    (binary), else the most likely label."""
+    probabilities = {str(label): round(float(p), 6) for label, p in zip(labels, scores, strict=True)}
+    if signature.kind == "binary":
+        positive = signature.positive_label if signature.positive_label is not None else labels[-1]
+        p_positive = probabilities[str(positive)]
+        negative = next(label for label in labels if label != positive)
+        threshold = 0.5 if signature.threshold is None else signature.threshold
+        prediction, probability = (positive if p_positive >= threshold else negative), p_positive
+    else:
+        best = int(np.argmax(scores))
+        prediction, probability = labels[best], round(float(scores[best]), 6)
+    return {
+        "kind": signature.kind,
+        "prediction": prediction,
+        "probability": probability,
+        "probabilities": probabilities,
+    }
 
 
 def encode(predictions: list[dict[str, Any]], accept: str = "application/json") -> str:

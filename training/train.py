@@ -41,7 +41,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from training.dataset import check_trainable, load_csv, synthetic_table
+from training.dataset import Table, check_trainable, load_csv, synthetic_table
 from training.inference import ARTIFACT, SIGNATURE, Feature, Kind, Label, Signature, native
 
 EVALUATION = "evaluation.json"
@@ -179,46 +179,27 @@ def train(
     """Fit by the recipe, evaluate on a held-out 20%, write the artifact, signature and reports."""
     recipe = recipe or Recipe(source="synthetic", label="label", features=None, task="binary")
     name = name or model_dir.name
-    if recipe.source == "synthetic":
-        progress(f"generating {recipe.rows} synthetic readings (the demo's rule: a peak between two similar values)")
-        table = synthetic_table(recipe.rows, recipe.seed, recipe.noise)
-        data: dict[str, Any] = {"source": "synthetic", "rows": recipe.rows, "seed": recipe.seed, "noise": recipe.noise}
-    else:
-        progress(f"loading {recipe.source}")
-        table = load_csv(Path(recipe.source), recipe.label, recipe.features)
-        digest = hashlib.sha256(Path(recipe.source).read_bytes()).hexdigest()
-        data = {"source": recipe.source, "sha256": digest, "rows": len(table.y)}
+    table, data = _load_table(recipe, progress)
     kind = recipe.task
     check_trainable(table, kind)
     features = features_of(table.x)
     x = _as_model_input(table.x, features)
-    named = any(f.type == "category" for f in features)
+    categories = sum(f.type == "category" for f in features)
+    named = categories > 0
     y = table.y if kind == "regression" else table.y.map(native)
     stratify = None if kind == "regression" else y
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=0.2, random_state=recipe.seed, stratify=stratify
     )
     progress(
-        f"{kind}: {len(features)} features ({sum(f.type == 'category' for f in features)} categories), "
+        f"{kind}: {len(features)} features ({categories} categories), "
         f"{len(y_train)} training rows, {len(y_test)} held out"
     )
     labels = sorted(y.unique().tolist()) if kind != "regression" else None
-    positive = None
-    threshold = None
-    if kind == "binary":
-        assert labels is not None
-        positive = recipe.positive_label if recipe.positive_label is not None else labels[-1]
-        if positive not in labels:
-            raise ValueError(f"--positive-label {positive!r} is not a label of the data ({labels})")
-        threshold = recipe.threshold
-        if threshold is None:
-            progress(f"choosing the threshold: {THRESHOLD_RULE}")
-            x_fit, x_val, y_fit, y_val = train_test_split(
-                x_train, y_train, test_size=0.25, random_state=recipe.seed, stratify=y_train
-            )
-            probe = estimator_for(kind, features, recipe.seed).fit(_model_x(x_fit, named), y_fit)
-            column = list(probe.classes_).index(positive)
-            threshold = _best_threshold(y_val == positive, probe.predict_proba(_model_x(x_val, named))[:, column])
+    positive, threshold = None, None
+    if labels is not None and kind == "binary":
+        positive = _positive_label(recipe, labels)
+        threshold = _threshold(recipe, features, named, positive, x_train, y_train, progress)
     progress(
         f"fitting {'a Pipeline of OrdinalEncoder and ' if named else ''}HistGradientBoosting on {len(y_train)} rows"
     )
@@ -237,6 +218,55 @@ def train(
     model_dir.mkdir(parents=True, exist_ok=True)
     evaluation = evaluate(model, signature, x_test, y_test, len(y_train), model_dir / PLOT, name)
     progress(f"writing {model_dir}")
+    _write_model(model_dir, name, model, signature, evaluation, data)
+    return evaluation
+
+
+def _load_table(recipe: Recipe, progress: Progress) -> tuple[Table, dict[str, Any]]:
+    """The recipe's data, and what the reports say of it (its source, and its digest or seed)."""
+    if recipe.source == "synthetic":
+        progress(f"generating {recipe.rows} synthetic readings (the demo's rule: a peak between two similar values)")
+        table = synthetic_table(recipe.rows, recipe.seed, recipe.noise)
+        return table, {"source": "synthetic", "rows": recipe.rows, "seed": recipe.seed, "noise": recipe.noise}
+    progress(f"loading {recipe.source}")
+    table = load_csv(Path(recipe.source), recipe.label, recipe.features)
+    digest = hashlib.sha256(Path(recipe.source).read_bytes()).hexdigest()
+    return table, {"source": recipe.source, "sha256": digest, "rows": len(table.y)}
+
+
+def _positive_label(recipe: Recipe, labels: list[Any]) -> Any:
+    positive = recipe.positive_label if recipe.positive_label is not None else labels[-1]
+    if positive not in labels:
+        raise ValueError(f"--positive-label {positive!r} is not a label of the data ({labels})")
+    return positive
+
+
+def _threshold(
+    recipe: Recipe,
+    features: list[Feature],
+    named: bool,
+    positive: Any,
+    x_train: Any,
+    y_train: pd.Series[Any],
+    progress: Progress,
+) -> float:
+    """The recipe's threshold, else one chosen by THRESHOLD_RULE on a quarter of the training
+    rows that a probe model did not see."""
+    if recipe.threshold is not None:
+        return recipe.threshold
+    progress(f"choosing the threshold: {THRESHOLD_RULE}")
+    x_fit, x_val, y_fit, y_val = train_test_split(
+        x_train, y_train, test_size=0.25, random_state=recipe.seed, stratify=y_train
+    )
+    probe = estimator_for("binary", features, recipe.seed).fit(_model_x(x_fit, named), y_fit)
+    column = list(probe.classes_).index(positive)
+    return _best_threshold(y_val == positive, probe.predict_proba(_model_x(x_val, named))[:, column])
+
+
+def _write_model(
+    model_dir: Path, name: str, model: Any, signature: Signature, evaluation: Evaluation, data: dict[str, Any]
+) -> None:
+    """The artifact, its signature, the evaluation report and the model card."""
     joblib.dump(model, model_dir / ARTIFACT)
     (model_dir / SIGNATURE).write_text(signature.to_json())
     trained_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
@@ -244,90 +274,116 @@ def train(
     (model_dir / EVALUATION).write_text(json.dumps(report, indent=2) + "\n")
     card = model_card(name, signature, evaluation, data, trained_at)
     (model_dir / MODEL_CARD).write_text(json.dumps(card, indent=2) + "\n")
-    return evaluation
 
 
 def evaluate(
     model: Any, signature: Signature, x: pd.DataFrame, y: pd.Series[Any], train_rows: int, plot: Path, name: str
 ) -> Evaluation:
     """The kind's metrics on held-out rows, and the kind's plot."""
-    named = signature.named
     kind = signature.kind
     metric, higher = METRIC[kind]
     if kind == "regression":
-        predicted = model.predict(_model_x(x, named))
-        residuals = y.to_numpy(dtype=float) - predicted
-        metrics: dict[str, Any] = {
-            "mae": round(float(mean_absolute_error(y, predicted)), 4),
-            "rmse": round(float(np.sqrt(mean_squared_error(y, predicted))), 4),
-            "r2": round(float(r2_score(y, predicted)), 4),
-        }
+        metrics = _regression_metrics(model.predict(_model_x(x, signature.named)), y, plot, name)
+    else:
+        metrics = _classifier_metrics(model, signature, x, y, plot, name)
+    return Evaluation(kind, metric, float(metrics[metric]), higher, metrics, train_rows, len(y))
+
+
+def _regression_metrics(predicted: Any, y: pd.Series[Any], plot: Path, name: str) -> dict[str, Any]:
+    """MAE, RMSE and R², and a plot of the residuals."""
+    residuals = y.to_numpy(dtype=float) - predicted
+    metrics: dict[str, Any] = {
+        "mae": round(float(mean_absolute_error(y, predicted)), 4),
+        "rmse": round(float(np.sqrt(mean_squared_error(y, predicted))), 4),
+        "r2": round(float(r2_score(y, predicted)), 4),
+    }
+
+    def draw(axes: Any) -> None:
+        axes.scatter(predicted, residuals, s=8, alpha=0.5, color="#2563eb")
+        axes.axhline(0, color="#9aa5b1", linestyle="--", linewidth=1)
+        axes.set(xlabel="predicted", ylabel="actual - predicted")
+
+    _plot(plot, draw, f"{name}: held-out residuals (RMSE {metrics['rmse']})")
+    return metrics
+
+
+def _classifier_metrics(
+    model: Any, signature: Signature, x: pd.DataFrame, y: pd.Series[Any], plot: Path, name: str
+) -> dict[str, Any]:
+    """The kind's metrics and its plot (ROC for binary, the confusion matrix for multi-class),
+    and the confusion matrix for both."""
+    labels = signature.labels or []
+    scores = model.predict_proba(_model_x(x, signature.named))
+    classes = [native(c) for c in model.classes_]
+    if signature.kind == "binary":
+        predicted, metrics = _binary_metrics(signature, scores, classes, y, plot, name)
+    else:
+        predicted = np.asarray(classes, dtype=object)[np.argmax(scores, axis=1)]
+        metrics = _multiclass_metrics(y, predicted, labels)
+    matrix = confusion_matrix(y, predicted, labels=labels)
+    metrics["confusion_matrix"] = {"labels": labels, "rows_true_columns_predicted": matrix.tolist()}
+    if signature.kind == "multiclass":
 
         def draw(axes: Any) -> None:
-            axes.scatter(predicted, residuals, s=8, alpha=0.5, color="#2563eb")
-            axes.axhline(0, color="#9aa5b1", linestyle="--", linewidth=1)
-            axes.set(xlabel="predicted", ylabel="actual - predicted")
+            axes.imshow(matrix, cmap="Blues")
+            axes.set(xlabel="predicted", ylabel="true")
+            ticks = range(len(labels))
+            axes.set_xticks(ticks, [str(label) for label in labels], rotation=90, fontsize=7)
+            axes.set_yticks(ticks, [str(label) for label in labels], fontsize=7)
 
-        _plot(plot, draw, f"{name}: held-out residuals (RMSE {metrics['rmse']})")
-    else:
-        labels = signature.labels or []
-        scores = model.predict_proba(_model_x(x, named))
-        classes = [native(c) for c in model.classes_]
-        if kind == "binary":
-            positive = signature.positive_label
-            assert positive is not None  # a binary signature names its positive label
-            p = scores[:, classes.index(positive)]
-            negative = next(label for label in labels if label != positive)
-            threshold = signature.threshold if signature.threshold is not None else 0.5
-            predicted = np.where(p >= threshold, positive, negative)
-            truth = (y == positive).to_numpy()
-            metrics = {
-                "roc_auc": round(float(roc_auc_score(truth, p)), 4),
-                "pr_auc": round(float(average_precision_score(truth, p)), 4),
-                "threshold": threshold,
-                "threshold_rule": THRESHOLD_RULE
-                if signature.recipe and signature.recipe.get("threshold") is None
-                else "set with --threshold",
-                "precision": round(float(precision_score(truth, predicted == positive, zero_division=0)), 4),
-                "recall": round(float(recall_score(truth, predicted == positive, zero_division=0)), 4),
-                "f1": round(float(f1_score(truth, predicted == positive, zero_division=0)), 4),
-                "positive_label": positive,
-                "positive_rate": round(float(truth.mean()), 4),
-            }
-            fpr, tpr, _ = roc_curve(truth, p)
+        _plot(plot, draw, f"{name}: held-out confusion matrix")
+    return metrics
 
-            def draw(axes: Any) -> None:
-                axes.plot(fpr, tpr, color="#2563eb", linewidth=2, label=f"ROC AUC {metrics['roc_auc']:.4f}")
-                axes.plot([0, 1], [0, 1], color="#9aa5b1", linestyle="--", linewidth=1, label="chance")
-                axes.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01))
-                axes.legend(loc="lower right")
 
-            _plot(plot, draw, f"{name}: held-out ROC")
-        else:
-            predicted = np.asarray(classes, dtype=object)[np.argmax(scores, axis=1)]
-            per_class_p = precision_score(y, predicted, labels=labels, average=None, zero_division=0)
-            per_class_r = recall_score(y, predicted, labels=labels, average=None, zero_division=0)
-            metrics = {
-                "accuracy": round(float(accuracy_score(y, predicted)), 4),
-                "macro_f1": round(float(f1_score(y, predicted, labels=labels, average="macro", zero_division=0)), 4),
-                "per_class": {
-                    str(label): {"precision": round(float(p), 4), "recall": round(float(r), 4)}
-                    for label, p, r in zip(labels, per_class_p, per_class_r, strict=True)
-                },
-            }
-        matrix = confusion_matrix(y, predicted, labels=labels)
-        metrics["confusion_matrix"] = {"labels": labels, "rows_true_columns_predicted": matrix.tolist()}
-        if kind == "multiclass":
+def _binary_metrics(
+    signature: Signature, scores: Any, classes: list[Any], y: pd.Series[Any], plot: Path, name: str
+) -> tuple[Any, dict[str, Any]]:
+    """The predicted labels at the signature's threshold, ROC and PR AUC and the rest, and the ROC plot."""
+    labels = signature.labels or []
+    positive = signature.positive_label
+    assert positive is not None  # a binary signature names its positive label
+    p = scores[:, classes.index(positive)]
+    negative = next(label for label in labels if label != positive)
+    threshold = signature.threshold if signature.threshold is not None else 0.5
+    predicted = np.where(p >= threshold, positive, negative)
+    truth = (y == positive).to_numpy()
+    metrics: dict[str, Any] = {
+        "roc_auc": round(float(roc_auc_score(truth, p)), 4),
+        "pr_auc": round(float(average_precision_score(truth, p)), 4),
+        "threshold": threshold,
+        "threshold_rule": THRESHOLD_RULE
+        if signature.recipe and signature.recipe.get("threshold") is None
+        else "set with --threshold",
+        "precision": round(float(precision_score(truth, predicted == positive, zero_division=0)), 4),
+        "recall": round(float(recall_score(truth, predicted == positive, zero_division=0)), 4),
+        "f1": round(float(f1_score(truth, predicted == positive, zero_division=0)), 4),
+        "positive_label": positive,
+        "positive_rate": round(float(truth.mean()), 4),
+    }
+    fpr, tpr, _ = roc_curve(truth, p)
 
-            def draw(axes: Any) -> None:
-                axes.imshow(matrix, cmap="Blues")
-                axes.set(xlabel="predicted", ylabel="true")
-                ticks = range(len(labels))
-                axes.set_xticks(ticks, [str(label) for label in labels], rotation=90, fontsize=7)
-                axes.set_yticks(ticks, [str(label) for label in labels], fontsize=7)
+    def draw(axes: Any) -> None:
+        axes.plot(fpr, tpr, color="#2563eb", linewidth=2, label=f"ROC AUC {metrics['roc_auc']:.4f}")
+        axes.plot([0, 1], [0, 1], color="#9aa5b1", linestyle="--", linewidth=1, label="chance")
+        axes.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01))
+        axes.legend(loc="lower right")
 
-            _plot(plot, draw, f"{name}: held-out confusion matrix")
-    return Evaluation(kind, metric, float(metrics[metric]), higher, metrics, train_rows, len(y))
+    _plot(plot, draw, f"{name}: held-out ROC")
+    return predicted, metrics
+
+
+def _multiclass_metrics(y: pd.Series[Any], predicted: Any, labels: list[Any]) -> dict[str, Any]:
+    """Accuracy, macro F1, and each label's precision and recall."""
+    per_class_p = precision_score(y, predicted, labels=labels, average=None, zero_division=0)
+    per_class_r = recall_score(y, predicted, labels=labels, average=None, zero_division=0)
+    return {
+        "accuracy": round(float(accuracy_score(y, predicted)), 4),
+        "macro_f1": round(float(f1_score(y, predicted, labels=labels, average="macro", zero_division=0)), 4),
+        "per_class": {
+            str(label): {"precision": round(float(p), 4), "recall": round(float(r), 4)}
+            for label, p, r in zip(labels, per_class_p, per_class_r, strict=True)
+        },
+    }
 
 
 def model_card(

@@ -9,13 +9,19 @@ state change for the prefix and every hour, and makes what exists match what sho
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sagemaker.type_defs import EndpointSummaryTypeDef
 
 # Endpoint states in which a model serves (or is about to): its alarms should exist.
 WATCHED = {"Creating", "Updating", "SystemUpdating", "InService", "RollingBack"}
@@ -77,7 +83,7 @@ def alarms_for(endpoint: str, settings: Settings) -> list[dict[str, Any]]:
 
 
 def plan(
-    endpoints: list[dict[str, Any]], existing: set[str], settings: Settings
+    endpoints: Sequence[EndpointSummaryTypeDef], existing: set[str], settings: Settings
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """(alarms to put, alarm names to delete) so that each watched <prefix>* endpoint has its
     pair and no alarm of this function outlives its endpoint. Putting is idempotent, so every
@@ -93,15 +99,15 @@ def plan(
     return wanted, stale
 
 
-def reconcile(sagemaker: Any, cloudwatch: Any, settings: Settings) -> tuple[int, int]:
-    endpoints: list[dict[str, Any]] = []
+def reconcile(sagemaker: SageMakerClient, cloudwatch: CloudWatchClient, settings: Settings) -> tuple[int, int]:
+    endpoints: list[EndpointSummaryTypeDef] = []
     for page in sagemaker.get_paginator("list_endpoints").paginate(NameContains=settings.endpoint_prefix):
         endpoints.extend(page["Endpoints"])
     existing: set[str] = set()
-    for page in cloudwatch.get_paginator("describe_alarms").paginate(
+    for alarms in cloudwatch.get_paginator("describe_alarms").paginate(
         AlarmNamePrefix=settings.alarm_prefix, AlarmTypes=["MetricAlarm"]
     ):
-        existing.update(a["AlarmName"] for a in page["MetricAlarms"])
+        existing.update(a["AlarmName"] for a in alarms["MetricAlarms"])
     wanted, stale = plan(endpoints, existing, settings)
     for alarm in wanted:
         cloudwatch.put_metric_alarm(**alarm)

@@ -15,7 +15,7 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -48,21 +48,10 @@ def plain(value: dict[str, Any]) -> Any:
     if not isinstance(value, dict) or len(value) != 1:
         raise MalformedChange(f"not an attribute value: {value!r}")
     kind, inner = next(iter(value.items()))
-    if kind == "S":
-        return str(inner)
-    if kind == "N":
-        return number(inner)
-    if kind == "BOOL":
-        return bool(inner)
-    if kind == "NULL":
-        return None
-    if kind == "L":
-        return [plain(v) for v in inner]
-    if kind == "M":
-        return {k: plain(v) for k, v in inner.items()}
-    if kind in ("SS", "NS"):
-        return sorted(number(v) if kind == "NS" else str(v) for v in inner)
-    raise MalformedChange(f"unsupported attribute type {kind}")
+    decode = _DECODERS.get(kind)
+    if decode is None:
+        raise MalformedChange(f"unsupported attribute type {kind}")
+    return decode(inner)
 
 
 def number(text: Any) -> int | float:
@@ -73,6 +62,19 @@ def number(text: Any) -> int | float:
     if not value.is_finite():
         raise MalformedChange(f"not a finite number: {text!r}")
     return int(value) if value == value.to_integral_value() else float(value)
+
+
+# Each DynamoDB attribute type, decoded (sets sorted, so the same set gives the same row).
+_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "S": str,
+    "N": number,
+    "BOOL": bool,
+    "NULL": lambda _: None,
+    "L": lambda inner: [plain(v) for v in inner],
+    "M": lambda inner: {k: plain(v) for k, v in inner.items()},
+    "SS": lambda inner: sorted(str(v) for v in inner),
+    "NS": lambda inner: sorted(number(v) for v in inner),
+}
 
 
 def dedup_key(change: dict[str, Any]) -> str:
@@ -119,33 +121,34 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def prediction_columns(item: dict[str, Any]) -> dict[str, Any]:
-    """kind, label, value, probability and probabilities, typed for SQL, from the stored answer."""
-    kind = _typed(item, "kind", str)
-    if kind is None:  # an item written before models of every kind: a 0/1 classifier
-        prediction = _typed(item, "prediction", int)
-        return {
-            "kind": "binary" if prediction is not None else None,
-            "label": None if prediction is None else str(prediction),
-            "value": None,
-            "probability": _typed(item, "probability", float),
-            "probabilities": None,
-        }
-    if kind not in KINDS:
-        raise MalformedChange(f"unknown kind {kind!r}")
-    prediction = _json(item, "prediction")
-    probability = _json(item, "probability")
-    probabilities = _json(item, "probabilities")
+def _legacy_columns(item: dict[str, Any]) -> dict[str, Any]:
+    """An item written before models of every kind: a 0/1 classifier."""
+    prediction = _typed(item, "prediction", int)
+    return {
+        "kind": "binary" if prediction is not None else None,
+        "label": None if prediction is None else str(prediction),
+        "value": None,
+        "probability": _typed(item, "probability", float),
+        "probabilities": None,
+    }
+
+
+def _check_probabilities(probability: Any, probabilities: Any) -> None:
     if probability is not None and not _is_number(probability):
         raise MalformedChange(f"probability is not a number: {probability!r}")
     if probabilities is not None and (
         not isinstance(probabilities, dict) or not all(_is_number(v) for v in probabilities.values())
     ):
         raise MalformedChange("probabilities is not an object of label to number")
-    if kind == "regression":
-        if not _is_number(prediction):
-            raise MalformedChange(f"a regression prediction is not a number: {prediction!r}")
-        return {"kind": kind, "label": None, "value": float(prediction), "probability": None, "probabilities": None}
+
+
+def _regression_columns(prediction: Any) -> dict[str, Any]:
+    if not _is_number(prediction):
+        raise MalformedChange(f"a regression prediction is not a number: {prediction!r}")
+    return {"kind": "regression", "label": None, "value": float(prediction), "probability": None, "probabilities": None}
+
+
+def _label_columns(kind: str, prediction: Any, probability: Any, probabilities: Any) -> dict[str, Any]:
     if not isinstance(prediction, str | int) or isinstance(prediction, bool):
         raise MalformedChange(f"a label is not text or an integer: {prediction!r}")
     return {
@@ -155,6 +158,22 @@ def prediction_columns(item: dict[str, Any]) -> dict[str, Any]:
         "probability": None if probability is None else float(probability),
         "probabilities": None if probabilities is None else {str(k): float(v) for k, v in probabilities.items()},
     }
+
+
+def prediction_columns(item: dict[str, Any]) -> dict[str, Any]:
+    """kind, label, value, probability and probabilities, typed for SQL, from the stored answer."""
+    kind = _typed(item, "kind", str)
+    if kind is None:
+        return _legacy_columns(item)
+    if kind not in KINDS:
+        raise MalformedChange(f"unknown kind {kind!r}")
+    prediction = _json(item, "prediction")
+    probability = _json(item, "probability")
+    probabilities = _json(item, "probabilities")
+    _check_probabilities(probability, probabilities)
+    if kind == "regression":
+        return _regression_columns(prediction)
+    return _label_columns(kind, prediction, probability, probabilities)
 
 
 def input_column(item: dict[str, Any]) -> str | None:

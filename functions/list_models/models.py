@@ -4,7 +4,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sagemaker.type_defs import EndpointSummaryTypeDef
 
 # The tags nrt deploy-model puts on an endpoint (nrt/ops/deploy.py writes them).
 KIND_TAG = "nrt:kind"
@@ -13,7 +18,7 @@ FEATURE_COUNT_TAG = "nrt:feature_count"
 
 
 def models_from_endpoints(
-    endpoints: list[dict[str, Any]], prefix: str, tags: dict[str, dict[str, str]] | None = None
+    endpoints: Sequence[EndpointSummaryTypeDef], prefix: str, tags: dict[str, dict[str, str]] | None = None
 ) -> list[dict[str, Any]]:
     """Endpoint summaries (and each one's tags, by ARN) -> models, sorted by name; only prefixed names."""
     models = []
@@ -38,9 +43,9 @@ def models_from_endpoints(
     return sorted(models, key=lambda m: m["model"])
 
 
-def list_models(client: Any, prefix: str) -> list[dict[str, Any]]:
+def list_models(client: SageMakerClient, prefix: str) -> list[dict[str, Any]]:
     """Page through ListEndpoints (NameContains narrows, the prefix rule decides), with each model's tags."""
-    endpoints: list[dict[str, Any]] = []
+    endpoints: list[EndpointSummaryTypeDef] = []
     for page in client.get_paginator("list_endpoints").paginate(NameContains=prefix):
         endpoints.extend(e for e in page["Endpoints"] if e["EndpointName"].startswith(prefix))
     tags = {

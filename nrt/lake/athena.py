@@ -14,7 +14,7 @@ import decimal
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,7 +129,7 @@ def query_files(athena_dir: Path = ATHENA_DIR) -> list[Path]:
     return [p for p in sorted(athena_dir.glob("*.sql")) if not is_view(p.read_text())]
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> object:
     if isinstance(value, datetime.datetime | datetime.date):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
@@ -141,23 +141,33 @@ def _plain(value: Any) -> Any:
 
 def render(result: Result, form: str) -> str:
     """The result as an aligned table, CSV or JSON."""
-    records = [[_plain(v) for v in row] for row in result.rows]
-    if form == "json":
-        return json.dumps([dict(zip(result.columns, r, strict=True)) for r in records], indent=1)
-    if form == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(result.columns)
-        writer.writerows(records)
-        return out.getvalue().rstrip("\n")
-    if form != "table":
+    if form not in _RENDERERS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
-    cells = [result.columns] + [["" if v is None else str(v) for v in r] for r in records]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(result.columns))]
+    return _RENDERERS[form](result.columns, [[_plain(v) for v in row] for row in result.rows])
+
+
+def _json(columns: list[str], records: list[list[object]]) -> str:
+    return json.dumps([dict(zip(columns, r, strict=True)) for r in records], indent=1)
+
+
+def _csv(columns: list[str], records: list[list[object]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(records)
+    return out.getvalue().rstrip("\n")
+
+
+def _table(columns: list[str], records: list[list[object]]) -> str:
+    cells = [columns] + [["" if v is None else str(v) for v in r] for r in records]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append(f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''})")
+    lines.append(f"({len(records)} row{'s' if len(records) != 1 else ''})")
     return "\n".join(lines)
+
+
+_RENDERERS: dict[str, Callable[[list[str], list[list[object]]], str]] = {"table": _table, "csv": _csv, "json": _json}
 
 
 def run_query(lake: Path, sql: str | None, files: Sequence[Path], form: str = "table") -> str:

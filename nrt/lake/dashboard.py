@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from nrt.lake.athena import ATHENA_DIR, LocalAthena, Result
 
@@ -34,7 +34,18 @@ MAX_SERIES = 8
 MAX_TABLE_ROWS = 25
 
 
-def _plain(value: Any) -> Any:
+class Chart(TypedDict):
+    title: str
+    query: str  # its athena/ file
+    rows: list[dict[str, object]]  # the query's rows, as the page's script reads them (JSON)
+
+
+class DashboardData(TypedDict):
+    generated_at: str
+    charts: dict[str, Chart]
+
+
+def _plain(value: object) -> object:
     if isinstance(value, datetime.datetime):
         return value.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M")
     if isinstance(value, float):
@@ -42,20 +53,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _records(result: Result) -> list[dict[str, Any]]:
+def _records(result: Result) -> list[dict[str, object]]:
     return [{k: _plain(v) for k, v in r.items()} for r in result.records()]
 
 
-def dashboard_data(lake: Path, athena_dir: Path = ATHENA_DIR) -> dict[str, Any]:
+def dashboard_data(lake: Path, athena_dir: Path = ATHENA_DIR) -> DashboardData:
     """Each chart's rows, from its athena/ query over the lake."""
     athena = LocalAthena(lake, athena_dir=athena_dir)
-    data: dict[str, Any] = {
-        "generated_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "charts": {},
+    generated_at = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    charts: dict[str, Chart] = {
+        chart: {"title": title, "query": query, "rows": _records(athena.run_file(athena_dir / query))}
+        for chart, (title, query) in CHARTS.items()
     }
-    for chart, (title, query) in CHARTS.items():
-        data["charts"][chart] = {"title": title, "query": query, "rows": _records(athena.run_file(athena_dir / query))}
-    return data
+    return {"generated_at": generated_at, "charts": charts}
 
 
 _PAGE = """<!doctype html>
@@ -257,7 +267,7 @@ document.body.dataset.drawn = String(drawn);
 """
 
 
-def render_page(data: dict[str, Any]) -> str:
+def render_page(data: DashboardData) -> str:
     """The page, with its data inlined (and made safe inside a script element)."""
     payload = json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     page = _PAGE.replace("__MAX_SERIES__", str(MAX_SERIES)).replace("__MAX_TABLE_ROWS__", str(MAX_TABLE_ROWS))

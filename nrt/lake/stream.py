@@ -25,121 +25,28 @@ import os
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from nrt.children import die_with_parent
 from nrt.health import write_stream_status
+from nrt.lake.firehose import Handler, LambdaContext, Pending, firehose_event, kds_change_record, load_transform
 from nrt.lake.parquet import TableSpec, column_values, table_spec, write_rows
 from nrt.signals import StopSignals
 from nrt.state.store import Store
-from nrt.template import load_template, resources
 
-TRANSFORM_FUNCTION = "FirehoseTransformFunction"
 SHARD = "shardId-000000000000"  # the local stream has one shard
 CRASH_BEFORE_CHECKPOINT = "NRT_STREAM_CRASH_BEFORE_CHECKPOINT"
 
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
+class FailedRecord(TypedDict):
+    """A record the transform could not process, as Firehose writes it under errors/."""
 
-def epoch_ms(moment: datetime.datetime | float | int) -> int:
-    if isinstance(moment, datetime.datetime):
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=datetime.UTC)
-        return int(moment.timestamp() * 1000)
-    return int(moment * 1000) if moment < 10_000_000_000 else int(moment)
-
-
-def kds_change_record(stream_record: dict[str, Any], table_name: str, region: str) -> dict[str, Any]:
-    """A DynamoDB Streams record as Kinesis Data Streams for DynamoDB writes it."""
-    ddb = stream_record["dynamodb"]
-    change: dict[str, Any] = {
-        "ApproximateCreationDateTime": epoch_ms(ddb["ApproximateCreationDateTime"]),
-        "Keys": ddb["Keys"],
-        "SizeBytes": ddb.get("SizeBytes", 1),
-        "ApproximateCreationDateTimePrecision": "MILLISECOND",
-    }
-    for image in ("NewImage", "OldImage"):
-        if image in ddb:
-            change[image] = ddb[image]
-    return {
-        "awsRegion": region,
-        "eventID": stream_record["eventID"],
-        "eventName": stream_record["eventName"],
-        "userIdentity": None,
-        "recordFormat": "application/json",
-        "tableName": table_name,
-        "dynamodb": change,
-        "eventSource": "aws:dynamodb",
-    }
-
-
-@dataclass
-class Pending:
-    """A change read from the stream and not yet in the lake."""
-
-    sequence: str
-    shard: str
-    arrival_ms: int
-    data: bytes
-
-
-def firehose_event(pending: list[Pending], stream_arn: str, delivery_arn: str, region: str) -> dict[str, Any]:
-    """The event Firehose gives its Lambda processor for records from a Kinesis source."""
-    return {
-        "invocationId": str(uuid.uuid4()),
-        "sourceKinesisStreamArn": stream_arn,
-        "deliveryStreamArn": delivery_arn,
-        "region": region,
-        "records": [
-            {
-                "recordId": f"{p.shard}:{p.sequence}",
-                "approximateArrivalTimestamp": p.arrival_ms,
-                "data": base64.b64encode(p.data).decode(),
-                "kinesisRecordMetadata": {
-                    "sequenceNumber": p.sequence,
-                    "subsequenceNumber": 0,
-                    "partitionKey": p.shard,
-                    "shardId": p.shard,
-                    "approximateArrivalTimestamp": p.arrival_ms,
-                },
-            }
-            for p in pending
-        ],
-    }
-
-
-@dataclass(frozen=True)
-class LambdaContext:
-    """What powertools reads from a Lambda context."""
-
-    function_name: str = "firehose_transform"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:firehose_transform"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
-def transform_environment(template: dict[str, Any] | None = None) -> dict[str, str]:
-    """The transform function's environment, as the template declares it."""
-    props = resources(template or load_template())[TRANSFORM_FUNCTION]["Properties"]
-    variables = props.get("Environment", {}).get("Variables", {})
-    return {str(k): str(v) for k, v in variables.items()}
-
-
-def load_transform() -> Handler:
-    """The real handler, imported with the template's environment."""
-    os.environ.update(transform_environment())
-    from functions.firehose_transform import app
-
-    handler: Handler = app.handler
-    return handler
+    recordId: str
+    rawData: str  # base64
+    result: str
 
 
 @dataclass
@@ -223,7 +130,7 @@ class LakeWriter:
         event = firehose_event(batch, self.stream_arn, self.delivery_arn, self.region)
         answer = self.transform(event, LambdaContext())
         rows: list[dict[str, Any]] = []
-        failed: list[dict[str, Any]] = []
+        failed: list[FailedRecord] = []
         duplicates = 0
         batch_keys: set[str] = set()
         for record, result in zip(event["records"], answer["records"], strict=True):
@@ -254,7 +161,7 @@ class LakeWriter:
         self.buffered_bytes = 0
         return Flushed(len(rows), duplicates, len(failed), path)
 
-    def _write_failed(self, failed: list[dict[str, Any]], arrival: datetime.datetime, name: str) -> None:
+    def _write_failed(self, failed: list[FailedRecord], arrival: datetime.datetime, name: str) -> None:
         """Like Firehose's error output: the raw records under errors/processing-failed/."""
         folder = self.lake / "errors" / "processing-failed" / arrival.strftime("dt=%Y-%m-%d/hour=%H")
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,10 @@
 """What commands do to a stack, the local one or a deployed one, alike.
 
 - `stacks`: the one seam between the two: clients, names, URLs and the stack's outputs.
+- `target`: where a model goes (bucket, role, region, prefix) and the serving image it runs in.
 - `deploy`: make a trained model usable as the endpoint <prefix>NAME.
 - `failures`: list the failure store, replay what is replayable.
 - `accounting`: every accepted reading accounted for (the fault tests and benchmarks).
 """
 
-__all__ = ["accounting", "deploy", "failures", "stacks"]
+__all__ = ["accounting", "deploy", "failures", "stacks", "target"]

@@ -7,15 +7,18 @@ it reads the predictions table, the failure store and the lake of a local stack.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from nrt.ops.failures import Failure
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
-def reading_id(reading: dict[str, Any]) -> str:
+
+def reading_id(reading: Mapping[str, object]) -> str:
     """The reading's event id: its own, or sensor:timestamp (as the workflow derives it)."""
     return str(reading.get("event_id") or f"{reading.get('sensor')}:{reading.get('timestamp')}")
 
@@ -64,7 +67,7 @@ def account(sent: Iterable[str], stored: Iterable[str], failures: Iterable[Failu
     )
 
 
-def stored_ids(ddb: Any, table: str) -> set[str]:
+def stored_ids(ddb: DynamoDBClient, table: str) -> set[str]:
     """The event id of every item in the predictions table."""
     found: set[str] = set()
     for page in ddb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="event_id"):

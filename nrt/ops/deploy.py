@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -20,23 +19,35 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from botocore.exceptions import ClientError
 
 from functions.list_models.models import FEATURE_COUNT_TAG, FEATURES_TAG, KIND_TAG  # GET /models reads these
 from nrt.names import NameRuleError, check_model_name
-from training.check import SERVING_SKLEARN
+from nrt.ops.stacks import Stack
+
+# Where a model goes lives below this command and the stack seam; the `as` names are the ones
+# nrt/cli.py and nrt/runtime.py still import from here.
+from nrt.ops.target import DeployError as DeployError
+from nrt.ops.target import Target
+from nrt.ops.target import image_uri as image_uri
+from nrt.ops.target import local_target as local_target
 from training.inference import SIGNATURE, Signature, load_signature
 from training.package import ENTRY_POINT, package, package_training_code
 
 if TYPE_CHECKING:
-    from nrt.ops.stacks import Stack
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sagemaker.literals import ProductionVariantInstanceTypeType
+    from mypy_boto3_sagemaker.type_defs import (
+        ProductionVariantServerlessConfigTypeDef,
+        ProductionVariantTypeDef,
+        TagTypeDef,
+    )
 
 TRAINING_CODE_KEY = "code/training.tar.gz"  # the retraining job's sagemaker_submit_directory
 
-# The scikit-learn serving container that matches the scikit-learn the project trains with.
-FRAMEWORK_VERSION = f"{SERVING_SKLEARN}-0"
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 # The endpoint's tags: what GET /models shows (KIND_TAG, FEATURES_TAG), and what the retraining
 # workflow reads.
@@ -47,10 +58,6 @@ RECIPE_TAG = "nrt:recipe"  # s3://<bucket>/data/<name>/: signature.json and the 
 TAG_VALUE_MAX = 256
 
 Log = Callable[[str], None]
-
-
-class DeployError(Exception):
-    """The deployment cannot go ahead, or SageMaker reported it failed; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -67,8 +74,11 @@ class Serverless:
         if not 0 <= self.provisioned_concurrency <= self.max_concurrency:
             raise DeployError("--provisioned-concurrency must be 0 to --max-concurrency")
 
-    def variant(self, model_name: str) -> dict[str, Any]:
-        config: dict[str, Any] = {"MemorySizeInMB": self.memory_mb, "MaxConcurrency": self.max_concurrency}
+    def variant(self, model_name: str) -> ProductionVariantTypeDef:
+        config: ProductionVariantServerlessConfigTypeDef = {
+            "MemorySizeInMB": self.memory_mb,
+            "MaxConcurrency": self.max_concurrency,
+        }
         if self.provisioned_concurrency:
             config["ProvisionedConcurrency"] = self.provisioned_concurrency
         return {"VariantName": "AllTraffic", "ModelName": model_name, "ServerlessConfig": config}
@@ -89,24 +99,15 @@ class Instances:
         if self.count < 1:
             raise DeployError("--instance-count must be at least 1")
 
-    def variant(self, model_name: str) -> dict[str, Any]:
+    def variant(self, model_name: str) -> ProductionVariantTypeDef:
         return {
             "VariantName": "AllTraffic",
             "ModelName": model_name,
-            "InstanceType": self.instance_type,
+            # Checked for its ml. prefix only: SageMaker says whether the type exists.
+            "InstanceType": cast("ProductionVariantInstanceTypeType", self.instance_type),
             "InitialInstanceCount": self.count,
             "InitialVariantWeight": 1.0,
         }
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where models go: the artifacts bucket, the role SageMaker assumes, region and prefix."""
-
-    bucket: str
-    role_arn: str
-    region: str
-    prefix: str
 
 
 @dataclass(frozen=True)
@@ -117,35 +118,6 @@ class Deployment:
     image: str
     created: bool  # False: an existing endpoint was updated in place
     status: str
-
-
-# Families whose processor is not the x86 CPU the scikit-learn serving image is built for:
-# GPUs (p3, g5, ...), Inferentia and Trainium, and Graviton (c7g, m6gd, ...; AWS's image for
-# those is an older scikit-learn, which cannot load what this project trains).
-NOT_X86_CPU = re.compile(r"^(p\d|g\d|inf|trn|[a-z]+\d+g)")
-
-
-def image_uri(region: str, instance_type: str | None = None, configured: str | None = None) -> str:
-    """The scikit-learn serving image: the one a stack was deployed with (its SklearnImageUri
-    output, `configured`), else the region's, as the template spells it for the retraining
-    workflow (its SklearnImageAccounts mapping: the sagemaker SDK's registry). Reading the
-    template takes milliseconds; importing the SDK for it took seconds."""
-    from nrt.template import LocalContext, load_template, resolve, resources
-
-    family = (instance_type or "ml.m5.large").removeprefix("ml.").split(".")[0]
-    if NOT_X86_CPU.match(family):
-        raise DeployError(
-            f"the scikit-learn {SERVING_SKLEARN} serving image runs on x86 CPU instances, not {instance_type}"
-            " (GPU, Inferentia, Trainium and Graviton instances are not served by it)"
-        )
-    if configured:
-        return configured
-    accounts = load_template()["Mappings"]["SklearnImageAccounts"]
-    if region not in accounts:
-        raise DeployError(f"no scikit-learn serving image in {region!r}; regions: {', '.join(sorted(accounts))}")
-    image = resources()["RetrainStateMachine"]["Properties"]["DefinitionSubstitutions"]["SklearnImageUri"]
-    uri: str = resolve(image, LocalContext(region=region))
-    return uri
 
 
 def endpoint_name(prefix: str, name: str) -> str:
@@ -192,7 +164,7 @@ def check_model(model_dir: Path, from_file: Path | None = None, flags: list[str]
     return load_signature(model_dir, None)
 
 
-def _exists(sm: Any, endpoint: str) -> bool:
+def _exists(sm: SageMakerClient, endpoint: str) -> bool:
     try:
         sm.describe_endpoint(EndpointName=endpoint)
     except ClientError as error:
@@ -203,7 +175,7 @@ def _exists(sm: Any, endpoint: str) -> bool:
 
 
 def wait_in_service(
-    sm: Any, endpoint: str, log: Log, poll: float = 10.0, timeout: float = 1800.0, config: str | None = None
+    sm: SageMakerClient, endpoint: str, log: Log, poll: float = 10.0, timeout: float = 1800.0, config: str | None = None
 ) -> str:
     """Poll until InService serving `config` (any config when None), or Failed with SageMaker's
     reason, showing progress. An update whose model could not load is rolled back by SageMaker:
@@ -229,8 +201,8 @@ def wait_in_service(
 
 
 def deploy_model(
-    sm: Any,
-    s3: Any,
+    sm: SageMakerClient,
+    s3: S3Client,
     name: str,
     model_dir: Path,
     target: Target,
@@ -264,7 +236,7 @@ def deploy_model(
 
 
 def publish(
-    sm: Any,
+    sm: SageMakerClient,
     endpoint: str,
     version: str,
     model_data_url: str,
@@ -279,6 +251,7 @@ def publish(
     """Model and endpoint config named `version` for the artifact at model_data_url, then the
     endpoint made with it, or switched to it in place. Every deployment goes this way: nrt
     deploy-model's (an uploaded archive) and the local stack's own (a folder on this machine)."""
+    sagemaker_tags = _tag_list(tags)
     log(f"creating model {version} ({image})")
     sm.create_model(
         ModelName=version,
@@ -292,22 +265,29 @@ def publish(
                 "SAGEMAKER_REGION": target.region,
             },
         },
-        Tags=tags,
+        Tags=sagemaker_tags,
     )
     log(f"creating endpoint config {version}")
-    sm.create_endpoint_config(EndpointConfigName=version, ProductionVariants=[capacity.variant(version)], Tags=tags)
+    sm.create_endpoint_config(
+        EndpointConfigName=version, ProductionVariants=[capacity.variant(version)], Tags=sagemaker_tags
+    )
     created = not _exists(sm, endpoint)
     if created:
         log(f"creating endpoint {endpoint}")
-        arn = sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=version, Tags=tags)["EndpointArn"]
+        arn = sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=version, Tags=sagemaker_tags)["EndpointArn"]
     else:
         log(f"updating endpoint {endpoint} in place (it keeps serving the old version until the new one is ready)")
         arn = sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=version)["EndpointArn"]
-        sm.add_tags(ResourceArn=arn, Tags=tags)
+        sm.add_tags(ResourceArn=arn, Tags=sagemaker_tags)
     status = (
         wait_in_service(sm, endpoint, log, poll=poll, config=version) if wait else "Creating" if created else "Updating"
     )
     return Deployment(endpoint, version, model_data_url, image, created, status)
+
+
+def _tag_list(tags: list[dict[str, str]]) -> list[TagTypeDef]:
+    """The tags as SageMaker's client types them (its callers build plain dicts of Key and Value)."""
+    return [{"Key": tag["Key"], "Value": tag["Value"]} for tag in tags]
 
 
 def model_tags(name: str, signature: Signature, metric: tuple[str, str, float] | None) -> list[dict[str, str]]:
@@ -327,7 +307,7 @@ def model_tags(name: str, signature: Signature, metric: tuple[str, str, float] |
     return tags
 
 
-def upload_recipe(s3: Any, bucket: str, name: str, model_dir: Path, signature: Signature, log: Log) -> str:
+def upload_recipe(s3: S3Client, bucket: str, name: str, model_dir: Path, signature: Signature, log: Log) -> str:
     """The retraining channel: the signature (its recipe), your serving code if any, and the CSV it was
     trained on; returns its URI."""
     prefix = f"data/{name}/"
@@ -344,13 +324,6 @@ def upload_recipe(s3: Any, bucket: str, name: str, model_dir: Path, signature: S
     elif source != "synthetic":
         log(f"note: the training data {source} is not on this machine; to retrain, put it in s3://{bucket}/{prefix}")
     return f"s3://{bucket}/{prefix}"
-
-
-def local_target(ctx: Any, prefix: str) -> Target:
-    """The embedded AWS's bucket and role, as `nrt up` provisions them."""
-    from nrt.emulator.server import local_model_bucket, local_sagemaker_role
-
-    return Target(bucket=local_model_bucket(ctx), role_arn=local_sagemaker_role(ctx), region=ctx.region, prefix=prefix)
 
 
 def stack_target(stack: Stack) -> Target:

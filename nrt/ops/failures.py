@@ -12,7 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+    Item = dict[str, AttributeValueTypeDef]  # a failure-store item, as DynamoDB's client gives and takes it
 
 REPLAYABLE = {404, 424, 429, 503}
 
@@ -28,7 +34,7 @@ RECORDED_AGAIN = {
     (503, "StoreUnavailable"),
 }
 
-Post = Callable[[dict[str, Any]], tuple[int, Any]]
+Post = Callable[[dict[str, Any]], tuple[int, object]]  # a request body -> status and the parsed answer
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ class Failure:
         return self.status in REPLAYABLE
 
 
-def from_item(item: dict[str, Any]) -> Failure:
+def from_item(item: Item) -> Failure:
     """A failure-store item (DynamoDB JSON) as a Failure."""
 
     def text(name: str) -> str:
@@ -67,7 +73,7 @@ def from_item(item: dict[str, Any]) -> Failure:
     )
 
 
-def to_item(failure: Failure) -> dict[str, Any]:
+def to_item(failure: Failure) -> Item:
     """A Failure as the failure store keeps it (DynamoDB JSON), as the workflow records one."""
     return {
         "failure_id": {"S": failure.failure_id},
@@ -80,9 +86,9 @@ def to_item(failure: Failure) -> dict[str, Any]:
     }
 
 
-def scan(ddb: Any, table: str) -> Iterator[Failure]:
+def scan(ddb: DynamoDBClient, table: str) -> Iterator[Failure]:
     """Every failure in the store, oldest first."""
-    items: list[dict[str, Any]] = []
+    items: list[Item] = []
     for page in ddb.get_paginator("scan").paginate(TableName=table):
         items.extend(page["Items"])
     yield from sorted((from_item(i) for i in items), key=lambda f: (f.failed_at, f.failure_id))
@@ -96,7 +102,7 @@ def replay_body(failure: Failure) -> dict[str, Any]:
     return body
 
 
-def recorded_again(status: int, answer: Any) -> bool:
+def recorded_again(status: int, answer: object) -> bool:
     """The replay failed, and the workflow recorded it anew: a single reading's recorded error,
     or a batch whose readings were each stored or recorded on their own."""
     if not isinstance(answer, dict):
@@ -106,7 +112,7 @@ def recorded_again(status: int, answer: Any) -> bool:
     return (status, answer.get("error")) in RECORDED_AGAIN
 
 
-def succeeded(status: int, answer: Any) -> bool:
+def succeeded(status: int, answer: object) -> bool:
     """A 200 for a single reading; for a batch, a 200 for every reading in it."""
     if status != 200:
         return False

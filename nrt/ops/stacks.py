@@ -9,10 +9,20 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from nrt.children import process_alive
-from nrt.statedir import API_URL, AWS_PORT, StateDir, aws_url, read_stack_record
+from nrt.ops.target import image_uri, local_target
+from nrt.statedir import API_URL, AWS_PORT, StackRecord, StateDir, aws_url, read_stack_record
+from nrt.template import LocalContext, load_template
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 # The outputs a command may ask for, as template.yaml names them.
 OUTPUTS = (
@@ -35,8 +45,22 @@ class Stack:
     name: str
     region: str
     outputs: dict[str, str]
-    client: Callable[[str], Any]
+    clients: Callable[[str], BaseClient]  # a boto3 client for a service name, this stack's
     local: bool
+
+    @overload
+    def client(self, service: Literal["cloudformation"]) -> CloudFormationClient: ...
+    @overload
+    def client(self, service: Literal["dynamodb"]) -> DynamoDBClient: ...
+    @overload
+    def client(self, service: Literal["s3"]) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["sagemaker"]) -> SageMakerClient: ...
+    @overload
+    def client(self, service: Literal["stepfunctions"]) -> SFNClient: ...
+    def client(self, service: str) -> BaseClient:
+        """The service's client for this stack (typed for the services the commands call)."""
+        return self.clients(service)
 
     def output(self, key: str) -> str:
         if key not in self.outputs:
@@ -61,8 +85,6 @@ def answers(url: str, timeout: float = 1.0) -> bool:
 
 def local_prefix() -> str:
     """The endpoint prefix of the stack `nrt up` runs (the template's default)."""
-    from nrt.template import LocalContext, load_template
-
     return LocalContext().parameter_values(load_template())["EndpointPrefix"]
 
 
@@ -78,28 +100,35 @@ def local(
     nothing answers at the address the command uses (`probe`)."""
     state = StateDir(state_dir)
     record = read_stack_record(state)
-    aws = aws_url(aws_port) if aws_port is not None else record.aws_url if record else aws_url(AWS_PORT)
-    api = api_url or (record.api_url if record else API_URL)
+    aws, api = _addresses(record, aws_port, api_url)
     tried = aws if probe == "aws" else api
     recorded = record is not None and tried in (record.aws_url, record.api_url)
-    if recorded and record is not None and not process_alive(record.pid):
+    if record is not None and recorded and not process_alive(record.pid):
         raise StackError(
             f"`nrt up` is not running for state dir {state_dir}: {state.stack} names pid {record.pid}, which "
             f"has ended (killed?), and {tried} with it; start it again with `nrt up --state-dir {state_dir}`"
         )
     if not answers(tried):
-        why = f"as {state.stack} records" if recorded else f"{state.stack} records no running stack"
-        raise StackError(
-            f"nothing answers at {tried} ({why}): is `nrt up --state-dir {state_dir}` running? "
-            f"A stack elsewhere: --state-dir of that stack, or {'--aws-port' if probe == 'aws' else '--url'}"
-        )
+        raise StackError(_nothing_answers(state, tried, recorded, probe))
     return _local_stack(aws, api)
+
+
+def _addresses(record: StackRecord | None, aws_port: int | None, api_url: str | None) -> tuple[str, str]:
+    """The embedded AWS's and the API's URLs: the flags', else the recorded ones, else the defaults."""
+    recorded_aws, recorded_api = (record.aws_url, record.api_url) if record else (aws_url(AWS_PORT), API_URL)
+    return aws_url(aws_port) if aws_port is not None else recorded_aws, api_url or recorded_api
+
+
+def _nothing_answers(state: StateDir, tried: str, recorded: bool, probe: Literal["aws", "api"]) -> str:
+    why = f"as {state.stack} records" if recorded else f"{state.stack} records no running stack"
+    return (
+        f"nothing answers at {tried} ({why}): is `nrt up --state-dir {state.root}` running? "
+        f"A stack elsewhere: --state-dir of that stack, or {'--aws-port' if probe == 'aws' else '--url'}"
+    )
 
 
 def _local_stack(aws: str, api: str) -> Stack:
     from nrt.emulator.server import RETRAIN_STATE_MACHINE, local_client, local_name
-    from nrt.ops.deploy import image_uri, local_target
-    from nrt.template import LocalContext, load_template
 
     ctx = LocalContext()
     prefix = ctx.parameter_values(load_template())["EndpointPrefix"]

@@ -4,13 +4,17 @@ happens."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from nrt import emulator
 from nrt.emulator.server import PROVISIONED_TABLES, EmbeddedAws, streamed_tables
-from nrt.state.store import GroupCommit, Store
+from nrt.state.store import EndpointSpec, GroupCommit, Store
+
+if TYPE_CHECKING:
+    from mypy_boto3_sagemaker import SageMakerClient
 
 # What an endpoint is made of, as CreateModel and CreateEndpointConfig take it back.
 MODEL_FIELDS = ("ModelName", "PrimaryContainer", "Containers", "ExecutionRoleArn", "InferenceExecutionConfig")
@@ -40,28 +44,37 @@ def keep_changes(aws: EmbeddedAws, store: Store) -> GroupCommit:
     return committer
 
 
-def endpoint_specs(sm: Any, prefix: str) -> dict[str, dict[str, Any]]:
+def endpoint_specs(sm: SageMakerClient, prefix: str) -> dict[str, EndpointSpec]:
     """Every `<prefix>*` endpoint: its config, the models it serves, its tags, and why it failed
     (a model that cannot load stays Failed across a restart)."""
-    specs: dict[str, dict[str, Any]] = {}
+    return {name: endpoint_spec(sm, name) for name in _prefixed(sm, prefix)}
+
+
+def _prefixed(sm: SageMakerClient, prefix: str) -> Iterator[str]:
     for page in sm.get_paginator("list_endpoints").paginate(NameContains=prefix):
-        for listed in page["Endpoints"]:
-            name = listed["EndpointName"]
-            if not name.startswith(prefix):
-                continue
-            endpoint = sm.describe_endpoint(EndpointName=name)
-            config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
-            models = [sm.describe_model(ModelName=v["ModelName"]) for v in config["ProductionVariants"]]
-            specs[name] = {
-                "config": {k: config[k] for k in CONFIG_FIELDS if k in config},
-                "models": [{k: m[k] for k in MODEL_FIELDS if k in m} for m in models],
-                "tags": sm.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"],
-                **({"failed": endpoint.get("FailureReason", "")} if endpoint["EndpointStatus"] == "Failed" else {}),
-            }
-    return specs
+        yield from (e["EndpointName"] for e in page["Endpoints"] if e["EndpointName"].startswith(prefix))
 
 
-def _missing(describe: Any, **name: str) -> bool:
+def endpoint_spec(sm: SageMakerClient, name: str) -> EndpointSpec:
+    """One endpoint as the store keeps it."""
+    endpoint = sm.describe_endpoint(EndpointName=name)
+    config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    models = [sm.describe_model(ModelName=v["ModelName"]) for v in config["ProductionVariants"]]
+    spec: EndpointSpec = {
+        "config": _fields(config, CONFIG_FIELDS),
+        "models": [_fields(m, MODEL_FIELDS) for m in models],
+        "tags": sm.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"],
+    }
+    if endpoint["EndpointStatus"] == "Failed":
+        spec["failed"] = endpoint.get("FailureReason", "")
+    return spec
+
+
+def _fields(described: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    return {k: described[k] for k in names if k in described}
+
+
+def _missing(describe: Callable[..., object], **name: str) -> bool:
     try:
         describe(**name)
     except ClientError:
@@ -69,7 +82,7 @@ def _missing(describe: Any, **name: str) -> bool:
     return False
 
 
-def restore_endpoints(sm: Any, specs: dict[str, dict[str, Any]]) -> list[str]:
+def restore_endpoints(sm: SageMakerClient, specs: dict[str, EndpointSpec]) -> list[str]:
     """Create each saved endpoint that is not there (its models and config first); the names made."""
     made = []
     for name, spec in specs.items():
@@ -88,7 +101,7 @@ def restore_endpoints(sm: Any, specs: dict[str, dict[str, Any]]) -> list[str]:
 
 def keep_endpoints(aws: EmbeddedAws, store: Store) -> None:
     """From now on the endpoints are saved after every change, before the change's answer."""
-    sm = aws.client("sagemaker")
+    sm: SageMakerClient = aws.client("sagemaker")
 
     def save() -> None:
         store.save_endpoints(endpoint_specs(sm, aws.prefix))

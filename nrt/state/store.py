@@ -27,7 +27,10 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
+
+if TYPE_CHECKING:
+    from mypy_boto3_sagemaker.type_defs import TagTypeDef
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -43,6 +46,16 @@ CREATE TABLE IF NOT EXISTS endpoints (name TEXT PRIMARY KEY, spec TEXT NOT NULL)
 CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL, key TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (bucket, key));
 """
+
+
+class EndpointSpec(TypedDict):
+    """A prefixed endpoint as it is kept: what CreateEndpointConfig and CreateModel take back,
+    its tags, and why it failed (a model that cannot load stays Failed across a restart)."""
+
+    config: dict[str, Any]
+    models: list[dict[str, Any]]
+    tags: list[TagTypeDef]
+    failed: NotRequired[str]
 
 
 @dataclass(frozen=True)
@@ -178,14 +191,14 @@ class Store:
 
     # --- endpoints ----------------------------------------------------------------------------
 
-    def save_endpoints(self, specs: dict[str, dict[str, Any]]) -> None:
+    def save_endpoints(self, specs: dict[str, EndpointSpec]) -> None:
         """The endpoints as they are now (what is not in specs is gone)."""
         rows = [(name, json.dumps(spec, separators=(",", ":"))) for name, spec in specs.items()]
         with self._transaction():
             self._db.execute("DELETE FROM endpoints")
             self._db.executemany("INSERT INTO endpoints VALUES (?, ?)", rows)
 
-    def endpoints(self) -> dict[str, dict[str, Any]]:
+    def endpoints(self) -> dict[str, EndpointSpec]:
         with self._lock:
             rows = self._db.execute("SELECT name, spec FROM endpoints ORDER BY name").fetchall()
         return {str(n): json.loads(s) for n, s in rows}

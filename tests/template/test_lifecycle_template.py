@@ -149,7 +149,7 @@ def test_get_models_may_read_the_tags_of_prefixed_endpoints_only():
 def test_the_sklearn_image_accounts_are_the_sagemaker_sdks_for_every_region():
     from sagemaker.core import image_uris
 
-    from nrt.ops.deploy import FRAMEWORK_VERSION
+    from nrt.ops.target import FRAMEWORK_VERSION
     from nrt.template import LocalContext, load_template, resolve
 
     registries = image_uris.config_for_framework("sklearn")["inference"]["versions"][FRAMEWORK_VERSION]["registries"]
@@ -167,7 +167,7 @@ def test_the_sklearn_image_accounts_are_the_sagemaker_sdks_for_every_region():
 def test_deploy_model_names_the_image_the_sagemaker_sdk_names_in_every_region_it_has_one():
     from sagemaker.core import image_uris
 
-    from nrt.ops.deploy import FRAMEWORK_VERSION, image_uri
+    from nrt.ops.target import FRAMEWORK_VERSION, image_uri
 
     regions = image_uris.config_for_framework("sklearn")["inference"]["versions"][FRAMEWORK_VERSION]["registries"]
     cases = [(region, "ml.m5.large") for region in regions] + [("eu-west-1", "ml.c5.xlarge"), ("us-east-1", None)]

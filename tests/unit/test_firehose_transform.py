@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from functions.firehose_transform import app
+from nrt.lake.firehose import LambdaContext, transform_environment
 from nrt.lake.parquet import table_spec
-from nrt.lake.stream import LambdaContext, transform_environment
 from tests.helpers import load_event
 
 

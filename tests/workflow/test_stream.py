@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from nrt.emulator.server import EmbeddedAws
+from nrt.lake.firehose import Pending, kds_change_record, load_transform
 from nrt.lake.parquet import parquet_files, read_rows, table_spec
-from nrt.lake.stream import Checkpoint, LakeWriter, LogReader, Pending, kds_change_record, load_transform
+from nrt.lake.stream import Checkpoint, LakeWriter, LogReader
 from nrt.state.store import Store
 from tests.workflow.test_inference_workflow import reading, run
 

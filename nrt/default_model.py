@@ -37,7 +37,8 @@ def deploy_local_endpoint(aws: EmbeddedAws, name: str, directory: Path) -> str:
     """Endpoint `<prefix><name>` in the embedded AWS serving the model folder as it is (no
     archive, no upload: the local stack's own default model, and the tests' model hosts), made
     as every deployment is (nrt.ops.deploy.publish). An endpoint already there is left alone."""
-    from nrt.ops.deploy import Serverless, local_target, publish
+    from nrt.ops.deploy import Serverless, publish
+    from nrt.ops.target import local_target
 
     sm = aws.client("sagemaker")
     endpoint = f"{aws.prefix}{name}"

@@ -157,20 +157,30 @@ class LocalRuntime:
         flight end, and leave every accepted event not run yet in the journal (the next start
         runs it); then the stream worker's last flush, the model hosts, the embedded AWS."""
         self._stop.set()
-        if self.api is not None:
-            self.api.shutdown()
-            self.api.server_close()
-        if self.executions is not None:
-            left = self.executions.stop(finish_seconds)
-            if left:
-                self.log(
-                    f"{left} accepted events are kept in {StateDir(self.state_dir).store}: they run at the next start"
-                )
+        self._stop_accepting(finish_seconds)
         if self.stream is not None:
             # Its last flush: what it holds reaches the lake; what it has not read stays in the store.
             self.stream.stop()
         if self.endpoint_hosts is not None:
             self.endpoint_hosts.stop()
+        self._stop_aws()
+        if self._owner is not None:
+            self._owner.close()  # the next `nrt up` may take the state directory
+            self._owner = None
+
+    def _stop_accepting(self, finish_seconds: float) -> None:
+        """The API closes; executions in flight end; accepted events not run stay journaled."""
+        if self.api is not None:
+            self.api.shutdown()
+            self.api.server_close()
+        if self.executions is None:
+            return
+        left = self.executions.stop(finish_seconds)
+        if left:
+            self.log(f"{left} accepted events are kept in {StateDir(self.state_dir).store}: they run at the next start")
+
+    def _stop_aws(self) -> None:
+        """Unplug the write-through, commit what it holds, stop the embedded AWS, close the store."""
         if self.aws is not None:
             self.wiring.table_changes = self.wiring.endpoints_changed = self.wiring.objects_changed = None
         if self.committer is not None:
@@ -179,6 +189,3 @@ class LocalRuntime:
             self.aws.stop()
         if self.store is not None:
             self.store.close()
-        if self._owner is not None:
-            self._owner.close()  # the next `nrt up` may take the state directory
-            self._owner = None

@@ -185,6 +185,17 @@ class RestApi:
             return self.gateway_response(failure, context)
 
     def _handle(self, method: str, path: str, headers: dict[str, str], body: bytes, context: dict[str, Any]) -> Reply:
+        operation = self._authorised(method, path, headers, body)
+        integration = operation.integration
+        if integration.get("type") == "aws_proxy":
+            return self._proxy(operation, method, path, headers, body, context)
+        request = self._integration_request(operation, headers, body, context)
+        service, action = _service_action(integration["uri"])
+        status, answer = self.services.call(service, action, request)
+        return self._respond(operation, status, answer, headers, context)
+
+    def _authorised(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Operation:
+        """The operation, once the payload quota, the route and the API key let the request in."""
         if len(body) > MAX_PAYLOAD_BYTES:
             raise GatewayError("REQUEST_TOO_LARGE")
         operation = self.operations.get((method, path))
@@ -193,24 +204,24 @@ class RestApi:
             raise GatewayError("MISSING_AUTHENTICATION_TOKEN")
         if operation.needs_key and self.api_key is not None and not same_key(headers.get("x-api-key"), self.api_key):
             raise GatewayError("INVALID_API_KEY")
-        integration = operation.integration
-        if integration.get("type") == "aws_proxy":
-            return self._proxy(operation, method, path, headers, body, context)
+        return operation
+
+    def _integration_request(
+        self, operation: Operation, headers: dict[str, str], body: bytes, context: dict[str, Any]
+    ) -> Any:
+        """The body validated, then mapped by the request template of its media type."""
         media = headers.get("content-type", "application/json").split(";", 1)[0].strip().lower()
         template = operation.request_templates.get(media)
-        if template is None and integration.get("passthroughBehavior") == "never":
+        if template is None and operation.integration.get("passthroughBehavior") == "never":
             raise GatewayError("UNSUPPORTED_MEDIA_TYPE")
         text = _decode(body)
         if operation.validator is not None and media == "application/json":
             self._validate(operation.validator, text)
         request_text = render(template, text, headers, context) if template is not None else text
-        service, action = _service_action(integration["uri"])
         try:
-            request = json.loads(request_text)
+            return json.loads(request_text)
         except ValueError as exc:
             raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error") from exc
-        status, answer = self.services.call(service, action, request)
-        return self._respond(operation, status, answer, headers, context)
 
     def _validate(self, validator: Draft4Validator, text: str) -> None:
         try:
@@ -226,14 +237,8 @@ class RestApi:
     def _respond(
         self, operation: Operation, status: int, answer: bytes, headers: dict[str, str], context: dict[str, Any]
     ) -> Reply:
-        responses = operation.integration.get("responses", {})
-        chosen = next(
-            (p for p in responses if p != "default" and re.fullmatch(p, str(status))),
-            "default" if "default" in responses else None,
-        )
-        if chosen is None:
-            raise GatewayError("API_CONFIGURATION_ERROR")
-        status_code = int(responses[chosen]["statusCode"])
+        chosen = _integration_response(operation.integration.get("responses", {}), status)
+        status_code = int(operation.integration["responses"][chosen]["statusCode"])
         template = operation.response_templates.get(chosen)
         text = _decode(answer)
         out = render(template, text, headers, context) if template is not None else text
@@ -333,6 +338,17 @@ def request_context(method: str, path: str) -> dict[str, Any]:
 def same_key(given: str | None, expected: str) -> bool:
     """The API key, compared in constant time."""
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _integration_response(responses: dict[str, Any], status: int) -> str:
+    """The integration response whose selection pattern matches the status, else `default`."""
+    chosen = next(
+        (p for p in responses if p != "default" and re.fullmatch(p, str(status))),
+        "default" if "default" in responses else None,
+    )
+    if chosen is None:
+        raise GatewayError("API_CONFIGURATION_ERROR")
+    return chosen
 
 
 def _decode(raw: bytes) -> str:

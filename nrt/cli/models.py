@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from nrt.ops.deploy import Deployment
+    from training.train import Recipe
 
 from nrt.cli.common import get_local, local_api_flags, model_name, stack_of, state_dir_flag
 from nrt.ops.stacks import StackError
@@ -50,40 +51,23 @@ def one_openmp_thread() -> Any:
     return nullcontext() if os.environ.get("OMP_NUM_THREADS") else threadpool_limits(limits=1, user_api="openmp")
 
 
+class UsageError(ValueError):
+    """Flags that do not go together: exit 2, as argparse's own usage errors."""
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from training.dataset import DatasetError, infer_kind, load_csv
-    from training.inference import label_from_text
-    from training.train import EVALUATION, MODEL_CARD, PLOT, Recipe, train
+    from training.dataset import DatasetError
+    from training.train import EVALUATION, MODEL_CARD, PLOT, train
 
     directory = StateDir(Path(args.state_dir)).model(args.name)
-    features = [f.strip() for f in args.features.split(",") if f.strip()] if args.features else None
     started = time.monotonic()
     try:
-        if args.csv is None:
-            if args.label or features or (args.task and args.task != "binary"):
-                print("--label, --features and --task need --csv (the synthetic data is binary)", file=sys.stderr)
-                return 2
-            recipe = Recipe("synthetic", "label", None, "binary", args.rows, args.seed, args.noise, args.threshold)
-            print(f"training {args.name} on {args.rows} synthetic readings ...", flush=True)
-        else:
-            if not args.label:
-                print("--csv needs --label COLUMN: the column the model learns to predict", file=sys.stderr)
-                return 2
-            kind = args.task or infer_kind(load_csv(args.csv, args.label, features).y)
-            positive = None if args.positive_label is None else label_from_text(args.positive_label)
-            recipe = Recipe(
-                str(args.csv),
-                args.label,
-                features,
-                kind,
-                seed=args.seed,
-                threshold=args.threshold,
-                positive_label=positive,
-            )
-            inferred = "" if args.task else " (inferred from the label; --task to force)"
-            print(f"training {args.name} on {args.csv}: {kind}{inferred} ...", flush=True)
+        recipe = training_recipe(args)
         with one_openmp_thread():
             evaluation = train(directory, recipe, name=args.name, progress=lambda step: print(f"  {step}", flush=True))
+    except UsageError as error:
+        print(error, file=sys.stderr)
+        return 2
     except (DatasetError, ValueError) as error:
         print(f"cannot train {args.name}: {error}", file=sys.stderr)
         return 1
@@ -95,8 +79,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def training_recipe(args: argparse.Namespace) -> Recipe:
+    """What `nrt train` trains on: the synthetic readings, or --csv with --label (and --features)."""
+    features = [f.strip() for f in args.features.split(",") if f.strip()] if args.features else None
+    return synthetic_recipe(args, features) if args.csv is None else csv_recipe(args, features)
+
+
+def synthetic_recipe(args: argparse.Namespace, features: list[str] | None) -> Recipe:
+    from training.train import Recipe
+
+    if args.label or features or (args.task and args.task != "binary"):
+        raise UsageError("--label, --features and --task need --csv (the synthetic data is binary)")
+    print(f"training {args.name} on {args.rows} synthetic readings ...", flush=True)
+    return Recipe("synthetic", "label", None, "binary", args.rows, args.seed, args.noise, args.threshold)
+
+
+def csv_recipe(args: argparse.Namespace, features: list[str] | None) -> Recipe:
+    from training.dataset import infer_kind, load_csv
+    from training.inference import label_from_text
+    from training.train import Recipe
+
+    if not args.label:
+        raise UsageError("--csv needs --label COLUMN: the column the model learns to predict")
+    kind = args.task or infer_kind(load_csv(args.csv, args.label, features).y)
+    positive = None if args.positive_label is None else label_from_text(args.positive_label)
+    inferred = "" if args.task else " (inferred from the label; --task to force)"
+    print(f"training {args.name} on {args.csv}: {kind}{inferred} ...", flush=True)
+    return Recipe(
+        str(args.csv), args.label, features, kind, seed=args.seed, threshold=args.threshold, positive_label=positive
+    )
+
+
 def cmd_deploy_model(args: argparse.Namespace) -> int:
-    from nrt.ops.deploy import DeployError
+    from nrt.ops.target import DeployError
 
     model_dir = Path(args.model_dir) if args.model_dir else StateDir(Path(args.state_dir)).model(args.name)
     try:
@@ -119,7 +134,7 @@ def take_code(name: str, code: Path, model_dir: Path) -> None:
     """--code DIR: your serving code goes into the model directory (model_dir/code)."""
     import shutil
 
-    from nrt.ops.deploy import DeployError
+    from nrt.ops.target import DeployError
 
     if not (code / "inference.py").is_file():
         raise DeployError(f"--code {code} has no inference.py")
@@ -146,7 +161,8 @@ def take_model_file(args: argparse.Namespace, model_dir: Path) -> None:
 
 def deploy_to_stack(args: argparse.Namespace, model_dir: Path) -> Deployment:
     """The model directory as the endpoint <prefix>NAME of the local or the deployed stack."""
-    from nrt.ops.deploy import Instances, Serverless, deploy_model, image_uri, stack_target
+    from nrt.ops.deploy import Instances, Serverless, deploy_model, stack_target
+    from nrt.ops.target import image_uri
 
     capacity: Serverless | Instances = (
         Instances(args.instance_type, args.instance_count)
@@ -167,7 +183,7 @@ def deploy_to_stack(args: argparse.Namespace, model_dir: Path) -> Deployment:
 
 
 def cmd_image_uri(args: argparse.Namespace) -> int:
-    from nrt.ops.deploy import DeployError, image_uri
+    from nrt.ops.target import DeployError, image_uri
 
     try:
         print(image_uri(args.region, args.instance_type))

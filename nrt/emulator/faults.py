@@ -77,26 +77,27 @@ class Faults:
 def parse(spec: str, seed: int | None = None) -> Faults:
     """`model_error=0.05,throttle=0.02,cold_start=0.01,write_error=0.01[,cold_start_seconds=2]`."""
     known = {f.name for f in fields(Faults) if f.init} - {"seed"}
-    values: dict[str, float] = {}
-    for part in (p.strip() for p in spec.split(",")):
-        if not part:
-            continue
-        name, sep, raw = part.partition("=")
-        name = name.strip()
-        if not sep:
-            raise FaultSpecError(f"fault '{part}' needs a value: name=rate, e.g. model_error=0.05")
-        if name not in known:
-            raise FaultSpecError(f"unknown fault '{name}'; known: {', '.join(sorted(known))}")
-        try:
-            value = float(raw)
-        except ValueError:
-            raise FaultSpecError(f"fault '{name}' must be a number, got '{raw}'") from None
-        if name in RATES and not 0 <= value <= 1:
-            raise FaultSpecError(f"fault '{name}' is a rate per call: between 0 and 1, got {raw}")
-        if name == "cold_start_seconds" and not 0 <= value <= 60:
-            raise FaultSpecError(f"cold_start_seconds must be between 0 and 60, got {raw}")
-        values[name] = value
+    values = dict(parse_fault(part, known) for part in (p.strip() for p in spec.split(",")) if part)
     return Faults(seed=seed, **values)
+
+
+def parse_fault(part: str, known: set[str]) -> tuple[str, float]:
+    """One `name=value` of the spec, checked: a known fault, a number, in its range."""
+    name, sep, raw = part.partition("=")
+    name = name.strip()
+    if not sep:
+        raise FaultSpecError(f"fault '{part}' needs a value: name=rate, e.g. model_error=0.05")
+    if name not in known:
+        raise FaultSpecError(f"unknown fault '{name}'; known: {', '.join(sorted(known))}")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise FaultSpecError(f"fault '{name}' must be a number, got '{raw}'") from None
+    if name in RATES and not 0 <= value <= 1:
+        raise FaultSpecError(f"fault '{name}' is a rate per call: between 0 and 1, got {raw}")
+    if name == "cold_start_seconds" and not 0 <= value <= 60:
+        raise FaultSpecError(f"cold_start_seconds must be between 0 and 60, got {raw}")
+    return name, value
 
 
 def install(faults: Faults | None, wiring: Wiring) -> None:

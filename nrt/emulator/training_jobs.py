@@ -32,12 +32,7 @@ def run_local(
         model_dir.mkdir()
         env = {**os.environ, "SM_MODEL_DIR": str(model_dir), "SM_HPS": json.dumps(hyperparameters), "MPLBACKEND": "Agg"}
         for channel, files in (channels or {}).items():
-            folder = Path(scratch) / "input" / channel
-            for name, content in files.items():
-                (folder / name).parent.mkdir(parents=True, exist_ok=True)
-                (folder / name).write_bytes(content)
-            folder.mkdir(parents=True, exist_ok=True)
-            env[f"SM_CHANNEL_{channel.upper()}"] = str(folder)
+            env[f"SM_CHANNEL_{channel.upper()}"] = str(write_channel(Path(scratch) / "input" / channel, files))
         done = subprocess.run(
             [sys.executable, "-m", "training.sagemaker_train"],
             env=env,
@@ -50,9 +45,23 @@ def run_local(
         if done.returncode != 0:
             last = log.strip().splitlines()[-1] if log.strip() else f"exit {done.returncode}"
             raise RuntimeError(last)
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-            for path in sorted(model_dir.rglob("*")):
-                if path.is_file():
-                    tar.add(path, arcname=path.relative_to(model_dir).as_posix())
-        return buffer.getvalue(), log
+        return archive(model_dir), log
+
+
+def write_channel(folder: Path, files: dict[str, bytes]) -> Path:
+    """An input channel's files in its folder, as SageMaker copies them from S3 in File mode."""
+    for name, content in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(content)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def archive(model_dir: Path) -> bytes:
+    """model.tar.gz of what the job wrote to SM_MODEL_DIR."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(model_dir.rglob("*")):
+            if path.is_file():
+                tar.add(path, arcname=path.relative_to(model_dir).as_posix())
+    return buffer.getvalue()

@@ -29,10 +29,7 @@ from nrt.ops.stacks import Stack
 
 # Where a model goes lives below this command and the stack seam; the `as` names are the ones
 # nrt/cli.py and nrt/runtime.py still import from here.
-from nrt.ops.target import DeployError as DeployError
-from nrt.ops.target import Target
-from nrt.ops.target import image_uri as image_uri
-from nrt.ops.target import local_target as local_target
+from nrt.ops.target import DeployError, Target
 from training.inference import SIGNATURE, Signature, load_signature
 from training.package import ENTRY_POINT, package, package_training_code
 

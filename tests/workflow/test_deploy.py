@@ -7,7 +7,8 @@ import time
 import pytest
 
 from nrt.hosts.artifacts import materialise, model_source
-from nrt.ops.deploy import DeployError, Instances, Serverless, deploy_model, image_uri, local_target
+from nrt.ops.deploy import Instances, Serverless, deploy_model
+from nrt.ops.target import DeployError, image_uri, local_target
 from tests.helpers import SKLEARN_IMAGE as IMAGE
 
 

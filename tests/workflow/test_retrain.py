@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from nrt.emulator.server import NOTIFICATIONS, RETRAIN_STATE_MACHINE, EmbeddedAws
-from nrt.ops.deploy import Serverless, deploy_model, local_target
+from nrt.ops.deploy import Serverless, deploy_model
+from nrt.ops.target import local_target
 from tests.helpers import SKLEARN_IMAGE as IMAGE
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from nrt.hosts.artifacts import materialise, model_source
 from nrt.hosts.supervisor import start_model_host
-from nrt.ops.deploy import local_target
+from nrt.ops.target import local_target
 from tests.helpers import SKLEARN_IMAGE
 from tests.workflow.test_inference_workflow import reading, run
 from training.package import package

@@ -8,7 +8,8 @@ import pytest
 
 from nrt import cli
 from nrt.cli.common import stack_of
-from nrt.ops.deploy import image_uri, stack_target
+from nrt.ops.deploy import stack_target
+from nrt.ops.target import image_uri
 
 
 def test_local_and_deployed_stacks_are_one_seam():

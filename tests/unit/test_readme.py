@@ -1,4 +1,5 @@
-"""Every command the README shows exists, with flags its parser accepts."""
+"""Every command the README and the docs show exists, with flags its parser accepts; every link
+between them leads to a file that exists."""
 
 from __future__ import annotations
 
@@ -14,12 +15,26 @@ from tests.helpers import ROOT
 
 README = (ROOT / "README.md").read_text()
 MAKEFILE = (ROOT / "Makefile").read_text()
+# The front door, the manual behind it, and the READMEs of the tests and the benchmarks.
+DOCS = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    ROOT / "benchmarks" / "README.md",
+    ROOT / "tests" / "README.md",
+]
 
 
 def shell_lines() -> list[str]:
-    blocks = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+    """Every command line of every ```bash block in DOCS, once, comments cut."""
+    blocks = [block for doc in DOCS for block in re.findall(r"```bash\n(.*?)```", doc.read_text(), flags=re.S)]
     lines = [line.split("#", 1)[0].strip() for block in blocks for line in block.splitlines()]
-    return [line for line in lines if line]
+    return list(dict.fromkeys(line for line in lines if line))
+
+
+def test_the_commands_checked_include_the_manuals():
+    names = {str(doc.relative_to(ROOT)) for doc in DOCS}
+    assert {"docs/user-guide.md", "docs/operations.md", "docs/aws.md", "docs/local-vs-aws.md"} <= names
+    assert len(shell_lines()) > 50
 
 
 def test_the_quick_start_is_exactly_make_demo_then_make_test():
@@ -82,3 +97,10 @@ def test_commands_that_read_local_state_follow_state_dir():
         args = parser.parse_args([*command, "--state-dir", "/tmp/other"])
         assert lake_of(args) == Path("/tmp/other/lake")
         assert lake_of(parser.parse_args([*command, "--lake", "/x"])) == Path("/x")
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda doc: str(doc.relative_to(ROOT)))
+def test_every_relative_link_leads_to_a_file_that_exists(doc):
+    targets = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", doc.read_text())
+    missing = [t for t in targets if not (doc.parent / t).exists()]
+    assert not missing, f"{doc.relative_to(ROOT)} links to {missing}"

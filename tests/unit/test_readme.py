@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from pathlib import Path
 
 import pytest
 
@@ -90,8 +91,6 @@ def test_make_help_is_the_default_target():
 
 
 def test_commands_that_read_local_state_follow_state_dir():
-    from pathlib import Path
-
     parser = cli.build_parser()
     for command in (["query", "-e", "SELECT 1"], ["dashboard"]):
         args = parser.parse_args([*command, "--state-dir", "/tmp/other"])
@@ -99,8 +98,20 @@ def test_commands_that_read_local_state_follow_state_dir():
         assert lake_of(parser.parse_args([*command, "--lake", "/x"])) == Path("/x")
 
 
+def anchors(doc: Path) -> set[str]:
+    """The anchors GitHub gives a Markdown file's headings."""
+    headings = re.findall(r"^#+ (.+)$", re.sub(r"```.*?```", "", doc.read_text(), flags=re.S), flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
 @pytest.mark.parametrize("doc", DOCS, ids=lambda doc: str(doc.relative_to(ROOT)))
-def test_every_relative_link_leads_to_a_file_that_exists(doc):
-    targets = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", doc.read_text())
-    missing = [t for t in targets if not (doc.parent / t).exists()]
+def test_every_relative_link_leads_to_a_file_and_heading_that_exist(doc):
+    links = re.findall(r"\]\(([^):]*?)(?:#([^)]*))?\)", doc.read_text())
+    missing = [f"{path}#{anchor}" for path, anchor in links if not (doc.parent / path).exists()]
     assert not missing, f"{doc.relative_to(ROOT)} links to {missing}"
+    unknown = [
+        f"{path}#{anchor}"
+        for path, anchor in links
+        if anchor and anchor not in anchors(doc.parent / path if path else doc)
+    ]
+    assert not unknown, f"{doc.relative_to(ROOT)} links to headings that do not exist: {unknown}"

@@ -1,4 +1,4 @@
-# nrt-inference: every command the README shows runs through here.
+# nrt-inference: every command the README and docs/ show runs through here.
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 

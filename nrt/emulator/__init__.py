@@ -5,7 +5,7 @@ Every patch is a `_patch_*` function registered with `@patch(kind, what, test)` 
 `install()` applies them in order, refuses a moto whose code under a patch changed since the
 fingerprints in fingerprints.json were taken, and checks that every rebind reached every
 module. `NRT_EMULATOR_SPEEDUPS=0` applies the fidelity patches only. The ASL is never changed
-to suit moto. `python -m nrt.emulator table` prints the registry (the README carries it).
+to suit moto. `python -m nrt.emulator table` prints the registry (docs/local-vs-aws.md carries it).
 """
 
 from __future__ import annotations

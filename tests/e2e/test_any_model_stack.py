@@ -328,10 +328,10 @@ def test_a_skops_file_is_deployed_through_the_cli_once_its_untrusted_type_is_nam
     assert models(stack)["negated"]["kind"] == "regression"
 
 
-def test_the_readmes_curl_command_is_answered_by_a_model_trained_on_the_example_orders(stack):
+def test_the_user_guides_curl_command_is_answered_by_a_model_trained_on_the_example_orders(stack):
     import shlex
 
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "user-guide.md").read_text()
     [line] = [x for x in readme.splitlines() if x.startswith("curl ") and "/predictions" in x and '"spend"' in x]
     argv = [arg.replace("http://127.0.0.1:3000", stack.url) for arg in shlex.split(line)]
 

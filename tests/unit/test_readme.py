@@ -1,9 +1,11 @@
-"""Every command the README shows exists, with flags its parser accepts."""
+"""Every command the README and the docs show exists, with flags its parser accepts; every link
+between them leads to a file that exists."""
 
 from __future__ import annotations
 
 import re
 import shlex
+from pathlib import Path
 
 import pytest
 
@@ -14,12 +16,26 @@ from tests.helpers import ROOT
 
 README = (ROOT / "README.md").read_text()
 MAKEFILE = (ROOT / "Makefile").read_text()
+# The front door, the manual behind it, and the READMEs of the tests and the benchmarks.
+DOCS = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    ROOT / "benchmarks" / "README.md",
+    ROOT / "tests" / "README.md",
+]
 
 
 def shell_lines() -> list[str]:
-    blocks = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+    """Every command line of every ```bash block in DOCS, once, comments cut."""
+    blocks = [block for doc in DOCS for block in re.findall(r"```bash\n(.*?)```", doc.read_text(), flags=re.S)]
     lines = [line.split("#", 1)[0].strip() for block in blocks for line in block.splitlines()]
-    return [line for line in lines if line]
+    return list(dict.fromkeys(line for line in lines if line))
+
+
+def test_the_commands_checked_include_the_manuals():
+    names = {str(doc.relative_to(ROOT)) for doc in DOCS}
+    assert {"docs/user-guide.md", "docs/operations.md", "docs/aws.md", "docs/local-vs-aws.md"} <= names
+    assert len(shell_lines()) > 50
 
 
 def test_the_quick_start_is_exactly_make_demo_then_make_test():
@@ -75,10 +91,27 @@ def test_make_help_is_the_default_target():
 
 
 def test_commands_that_read_local_state_follow_state_dir():
-    from pathlib import Path
-
     parser = cli.build_parser()
     for command in (["query", "-e", "SELECT 1"], ["dashboard"]):
         args = parser.parse_args([*command, "--state-dir", "/tmp/other"])
         assert lake_of(args) == Path("/tmp/other/lake")
         assert lake_of(parser.parse_args([*command, "--lake", "/x"])) == Path("/x")
+
+
+def anchors(doc: Path) -> set[str]:
+    """The anchors GitHub gives a Markdown file's headings."""
+    headings = re.findall(r"^#+ (.+)$", re.sub(r"```.*?```", "", doc.read_text(), flags=re.S), flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda doc: str(doc.relative_to(ROOT)))
+def test_every_relative_link_leads_to_a_file_and_heading_that_exist(doc):
+    links = re.findall(r"\]\(([^):]*?)(?:#([^)]*))?\)", doc.read_text())
+    missing = [f"{path}#{anchor}" for path, anchor in links if not (doc.parent / path).exists()]
+    assert not missing, f"{doc.relative_to(ROOT)} links to {missing}"
+    unknown = [
+        f"{path}#{anchor}"
+        for path, anchor in links
+        if anchor and anchor not in anchors(doc.parent / path if path else doc)
+    ]
+    assert not unknown, f"{doc.relative_to(ROOT)} links to headings that do not exist: {unknown}"

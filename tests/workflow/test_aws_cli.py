@@ -1,4 +1,4 @@
-"""The AWS CLI (awscli from PyPI) against the embedded AWS, for the calls the README shows: it
+"""The AWS CLI (awscli from PyPI) against the embedded AWS, for the calls docs/operations.md shows: it
 must see what AWS answers (a made-up execution name, Express executions not listed, the sync-
 host prefix switched off by the documented setting)."""
 
@@ -19,16 +19,16 @@ from nrt.emulator.server import EmbeddedAws
 from tests.helpers import ROOT
 
 AWS = str(Path(sys.executable).with_name("aws"))
-README = (ROOT / "README.md").read_text()
+GUIDE = (ROOT / "docs" / "operations.md").read_text()
 
 
-def readme_aws_lines() -> list[str]:
-    blocks = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+def shown_aws_lines() -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", GUIDE, flags=re.S)
     return [line.strip() for block in blocks for line in block.splitlines() if line.strip().startswith("aws ")]
 
 
 def cli(aws: EmbeddedAws, line: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """One README line, with the README's environment, against this embedded AWS."""
+    """One line of the guide, with the guide's environment, against this embedded AWS."""
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path),
@@ -46,8 +46,8 @@ def cli(aws: EmbeddedAws, line: str, tmp_path: Path) -> subprocess.CompletedProc
 
 
 def line_with(*words: str) -> str:
-    found = [line for line in readme_aws_lines() if all(w in line for w in words)]
-    assert found, f"the README shows no aws command with {words}"
+    found = [line for line in shown_aws_lines() if all(w in line for w in words)]
+    assert found, f"docs/operations.md shows no aws command with {words}"
     return found[0]
 
 
@@ -56,11 +56,11 @@ def out(result: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(result.stdout)
 
 
-def test_the_readme_shows_the_setting_the_sync_call_needs():
-    assert "AWS_DISABLE_HOST_PREFIX_INJECTION=true" in README
+def test_the_guide_shows_the_setting_the_sync_call_needs():
+    assert "AWS_DISABLE_HOST_PREFIX_INJECTION=true" in GUIDE
 
 
-def test_start_sync_execution_as_the_readme_shows_it_scores_a_reading(aws, model_host, tmp_path):
+def test_start_sync_execution_as_the_guide_shows_it_scores_a_reading(aws, model_host, tmp_path):
     model_host("failure")
 
     answer = out(cli(aws, line_with("start-sync-execution"), tmp_path))

@@ -609,11 +609,11 @@ def test_the_fidelity_tests_pass_with_every_speed_up_switched_off():
     assert done.returncode == 0, done.stdout[-3000:]
 
 
-def test_the_readme_lists_exactly_the_registered_patches():
+def test_the_docs_list_exactly_the_registered_patches():
     from tests.helpers import ROOT
 
     rows = [f"| {p.name} | {p.kind} | {p.aws} | {p.upstream} |" for p in emulator.REGISTRY]
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "local-vs-aws.md").read_text()
     assert "\n".join(rows) in readme
     assert len(
         [line for line in readme.splitlines() if line.startswith("| ") and line.endswith(" | none yet |")]

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from nrt.emulator.server import EmbeddedAws
 from nrt.statedir import StateDir
@@ -21,7 +21,7 @@ def model_dir(state_dir: Path, name: str) -> Path:
     return StateDir(state_dir).model(name)
 
 
-def ensure_default_model(state_dir: Path, log: Any = print) -> Path:
+def ensure_default_model(state_dir: Path, log: Callable[[str], None] = print) -> Path:
     """Train the demo's `failure` model on first use."""
     directory = model_dir(state_dir, DEFAULT_MODEL)
     if not (directory / ARTIFACT).exists():

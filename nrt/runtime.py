@@ -7,6 +7,7 @@ stopped when idle), the stream worker that fills the lake (nrt.lake.worker), the
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -47,7 +48,7 @@ class LocalRuntime:
     health_seconds: float = 5.0
     # A model host without an invocation for this long is stopped (0: never).
     model_idle_seconds: float = IDLE_SECONDS
-    log: Any = print
+    log: Callable[[str], None] = print
     aws: EmbeddedAws | None = None
     api: LocalApi | None = None
     executions: Executions | None = None

@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def one_openmp_thread() -> Any:
+def one_openmp_thread() -> AbstractContextManager[object]:
     """Training here uses one OpenMP thread unless OMP_NUM_THREADS says otherwise: as fast on a
     2-core machine (measured on the example data sets), and the pool's idle threads spin and
     take the CPU a running `nrt up` needs. A SageMaker training job keeps every core."""

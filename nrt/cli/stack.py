@@ -8,8 +8,9 @@ import os
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nrt.cli.common import api_key_for, get_local, local_api_flags, stack_flags, state_dir_flag
 from nrt.hosts.supervisor import IDLE_SECONDS
@@ -26,10 +27,13 @@ from nrt.statedir import (
 from nrt.stats import percentile
 from producer import producer
 
+if TYPE_CHECKING:
+    from nrt.runtime import LocalRuntime
+
 DEMO_READINGS = 500
 
 
-def _runtime(args: argparse.Namespace, log: Any = print) -> Any:
+def _runtime(args: argparse.Namespace, log: Callable[[str], None] = print) -> LocalRuntime:
     from nrt.emulator.faults import FaultSpecError, parse
     from nrt.runtime import LocalRuntime
     from nrt.statedir import StateDirBusy

@@ -8,8 +8,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from nrt.children import spawn_child
 from nrt.statedir import StateDir
@@ -22,7 +22,7 @@ def stream_checkpoint(state_dir: Path) -> Path:
 class StreamWorker:
     """`python -m nrt.lake.stream` in its own process, restarted if it dies (as Firehose retries)."""
 
-    def __init__(self, table: str, state_dir: Path, flush_seconds: float, log: Any) -> None:
+    def __init__(self, table: str, state_dir: Path, flush_seconds: float, log: Callable[[str], None]) -> None:
         self.command = [
             sys.executable,
             "-m",

@@ -120,6 +120,11 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
             take_code(args.name, Path(args.code), model_dir)
         if args.model_file:
             take_model_file(args, model_dir)
+        elif not model_dir.is_dir():
+            raise DeployError(
+                f"no trained model at {model_dir}: train it first (nrt train {args.name} --csv FILE --label COLUMN), "
+                "or deploy a fitted estimator with --model-file"
+            )
         deployment = deploy_to_stack(args, model_dir)
     except (DeployError, StackError, FileNotFoundError) as error:
         print(f"cannot deploy {args.name}: {error}", file=sys.stderr)

@@ -134,6 +134,12 @@ def test_given_bad_input_when_started_then_400_and_the_model_is_never_invoked(aw
     assert answer.status == 400
     assert answer.body["error"] == "ValidationError"
     assert host.requests == []
+    # Recorded as every failure is (on /events the 202 is already given): the request as sent.
+    model = body["model"] if isinstance(body.get("model"), str) else "(none)"
+    [failure] = [f for f in failures_for(aws, model) if json.loads(f["request"]["S"]) == body]
+    assert failure["status"] == {"N": "400"}
+    assert failure["error"] == {"S": "ValidationError"}
+    assert "a reading needs sensor" in failure["cause"]["S"]
 
 
 def test_given_an_unknown_model_when_scored_then_404_and_the_reading_is_kept_for_replay(aws):

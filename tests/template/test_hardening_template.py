@@ -286,3 +286,18 @@ def test_the_dashboard_is_json_and_shows_every_alarm():
         "Models: errors and cold starts",
         "Lake: freshness (s) and error records",
     }
+
+
+def test_the_event_id_claims_expire_on_the_attribute_the_workflow_writes():
+    # DynamoDB TTL: the table names one Number attribute holding epoch seconds; an item without
+    # it never expires. The claim (ClaimEventId) is the only write to the table.
+    ttl = resources()["EventIdsTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}
+    puts = [
+        node
+        for node in _nodes(json.loads((ROOT / "statemachine/inference.asl.json").read_text()))
+        if isinstance(node.get("Parameters"), dict) and node["Parameters"].get("TableName") == "${EventIdsTable}"
+    ]
+    assert len(puts) == 1 and puts[0]["Resource"] == "arn:aws:states:::dynamodb:putItem"
+    assert set(puts[0]["Parameters"]["Item"]["expires_at"]) == {"N.$"}
+    assert "365 days" in (ROOT / "docs/aws.md").read_text()

@@ -98,6 +98,27 @@ def test_the_workflows_fail_answers_are_the_statuses_the_sync_route_declares():
     assert statuses and statuses <= declared
 
 
+# OpenAPI 3.0.x, "Response Object": its fixed fields are description (required, a string),
+# headers, content and links; it may be extended with x- fields. In a YAML flow mapping an
+# unquoted comma ends the value: `{ description: a, or b }` is description "a" plus a key
+# "or b", which the import does not know.
+RESPONSE_FIELDS = {"description", "headers", "content", "links"}
+
+
+def test_every_response_object_has_only_the_fields_openapi_defines():
+    responses = [
+        (f"{method} {path} {status}", response)
+        for path, method, op in OPERATIONS
+        for status, response in op["responses"].items()
+    ]
+    responses += [(f"components {name}", r) for name, r in BODY["components"].get("responses", {}).items()]
+    assert len(responses) > 10
+    for where, response in responses:
+        unknown = {key for key in response if not key.startswith("x-")} - RESPONSE_FIELDS
+        assert not unknown, f"{where}: {sorted(unknown)}"
+        assert isinstance(response["description"], str) and response["description"], where
+
+
 # "x-amazon-apigateway-gateway-responses.responseTemplates": "A GatewayResponse mapping template
 # isn't processed by the Velocity Template Language (VTL) engine" (simple substitution only).
 def test_gateway_responses_use_only_simple_substitutions():

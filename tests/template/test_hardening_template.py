@@ -209,7 +209,7 @@ def watched(alarm: dict[str, Any]) -> set[str]:
         ("throttles", {"ExecutionThrottled", "WriteThrottleEvents"}),
         ("lake freshness", {"DeliveryToS3.DataFreshness"}),
         ("records to the error prefix", {"RecordsFailed", "FailedConversion.Records"}),
-        ("failure-store growth", {"ConsumedWriteCapacityUnits"}),
+        ("failure-store growth", {"SuccessfulRequestLatency"}),
     ],
 )
 def test_an_alarm_watches(signal, metrics):
@@ -234,12 +234,43 @@ def test_the_latency_alarm_is_p99_against_the_target_parameter():
     assert (latency["ExtendedStatistic"], latency["Threshold"]) == ("p99", Tag("Ref", "LatencyTargetMs"))
 
 
-def test_the_failure_store_alarm_watches_the_failure_store():
+def test_the_failure_store_alarm_counts_failures_recorded():
     growth = alarms()["FailureStoreGrowthAlarm"]
-    assert growth["Dimensions"] == [{"Name": "TableName", "Value": Tag("Ref", "FailuresTable")}]
-    # DynamoDB metrics docs: SampleCount is the number of write requests; Sum counts capacity
-    # units, several for one item over 1 KB (a failure record carries the whole request).
-    assert (growth["MetricName"], growth["Statistic"]) == ("ConsumedWriteCapacityUnits", "SampleCount")
+    # DynamoDB's CloudWatch metrics: SuccessfulRequestLatency's SampleCount is the number of
+    # successful requests, per TableName and Operation. ConsumedWriteCapacityUnits would count
+    # capacity units (several for a record over 1 KB, which carries the whole request), the
+    # deletes of nrt failures replay, and an idle table's zero samples.
+    assert growth["Namespace"] == "AWS/DynamoDB"
+    assert (growth["MetricName"], growth["Statistic"]) == ("SuccessfulRequestLatency", "SampleCount")
+    assert growth["Dimensions"] == [
+        {"Name": "TableName", "Value": Tag("Ref", "FailuresTable")},
+        {"Name": "Operation", "Value": "PutItem"},
+    ]
+
+
+def _nodes(node: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        found.append(node)
+        for value in node.values():
+            found.extend(_nodes(value))
+    elif isinstance(node, list):
+        for value in node:
+            found.extend(_nodes(value))
+    return found
+
+
+def test_the_workflows_record_a_failure_with_one_put_item_each():
+    # What the alarm counts is what records a failure: PutItem, never BatchWriteItem or UpdateItem.
+    for machine in ("inference", "retrain"):
+        states = json.loads((ROOT / f"statemachine/{machine}.asl.json").read_text())
+        writes = {
+            node["Resource"]
+            for node in _nodes(states)
+            if isinstance(node.get("Parameters"), dict) and node["Parameters"].get("TableName") == "${FailuresTable}"
+        }
+        assert writes <= {"arn:aws:states:::dynamodb:putItem"}, machine
+        assert writes or machine == "retrain"
 
 
 def test_the_dashboard_is_json_and_shows_every_alarm():
@@ -255,3 +286,18 @@ def test_the_dashboard_is_json_and_shows_every_alarm():
         "Models: errors and cold starts",
         "Lake: freshness (s) and error records",
     }
+
+
+def test_the_event_id_claims_expire_on_the_attribute_the_workflow_writes():
+    # DynamoDB TTL: the table names one Number attribute holding epoch seconds; an item without
+    # it never expires. The claim (ClaimEventId) is the only write to the table.
+    ttl = resources()["EventIdsTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}
+    puts = [
+        node
+        for node in _nodes(json.loads((ROOT / "statemachine/inference.asl.json").read_text()))
+        if isinstance(node.get("Parameters"), dict) and node["Parameters"].get("TableName") == "${EventIdsTable}"
+    ]
+    assert len(puts) == 1 and puts[0]["Resource"] == "arn:aws:states:::dynamodb:putItem"
+    assert set(puts[0]["Parameters"]["Item"]["expires_at"]) == {"N.$"}
+    assert "365 days" in (ROOT / "docs/aws.md").read_text()

@@ -63,12 +63,73 @@ def test_the_retrain_workflow_trains_with_sync_then_gates_then_releases_in_order
         name = states[name]["Next"]
     assert chain == ["CreateEndpointConfig", "UpdateEndpoint", "DescribeUpdatedEndpoint"]
     # UpdateEndpoint has no .sync: the new version must serve before it is recorded or announced.
-    done, failed = states["UpdateDone"]["Choices"]
-    assert done["Next"] == "RecordMetric" and failed["Next"] == "NotifyUpdateFailed"
+    done = states["UpdateDone"]["Choices"][0]
+    assert done["Next"] == "RecordMetric"
     assert {"Variable": "$.update.config", "StringEqualsPath": "$.version.name"} in done["And"]
-    assert states["UpdateDone"]["Default"] == "WaitForUpdate"
     assert states["RecordMetric"]["Next"] == "NotifyPromoted"
     assert states["DescribeServingConfig"]["Catch"][0]["Next"] == "NotifyCannotRetrain"
+
+
+def _route(choice: dict[str, Any], update: dict[str, str], version: str) -> str:
+    """Where a Choice state sends {"update": update, "version": {"name": version}} (the rules
+    UpdateDone uses: StringEquals, StringEqualsPath on $.version.name, And, Or)."""
+
+    def holds(rule: dict[str, Any]) -> bool:
+        if "And" in rule:
+            return all(holds(r) for r in rule["And"])
+        if "Or" in rule:
+            return any(holds(r) for r in rule["Or"])
+        value = update[rule["Variable"].removeprefix("$.update.")]
+        if "StringEqualsPath" in rule:
+            assert rule["StringEqualsPath"] == "$.version.name"
+            return value == version
+        return bool(value == rule["StringEquals"])
+
+    return next((rule["Next"] for rule in choice["Choices"] if holds(rule)), choice["Default"])
+
+
+# SageMaker API reference, DescribeEndpoint's EndpointStatus: Creating, Updating,
+# SystemUpdating and RollingBack are transitional; InService, OutOfService, Failed,
+# UpdateRollbackFailed ("both the rolling deployment and auto-rollback failed") and Deleting
+# are not. botocore's model lists the same values.
+TRANSITIONAL = {"Creating", "Updating", "SystemUpdating", "RollingBack"}
+
+
+def test_the_retrain_poll_waits_only_on_a_transitional_status_and_ends_on_every_other_with_a_notification():
+    import botocore.session
+
+    statuses = set(botocore.session.get_session().get_service_model("sagemaker").shape_for("EndpointStatus").enum)
+    assert statuses > TRANSITIONAL and statuses > {"UpdateRollbackFailed", "Deleting"}
+    states = json.loads((ROOT / props("RetrainStateMachine")["DefinitionUri"]).read_text())["States"]
+    choice = states["UpdateDone"]
+
+    def ends_notified(name: str) -> str:
+        # A notification, then a Fail state: the execution ends and someone is told.
+        assert states[name]["Resource"] == "arn:aws:states:::sns:publish", name
+        end = states[states[name]["Next"]]
+        assert end["Type"] == "Fail", name
+        return str(end["Error"])
+
+    ends: dict[str, str] = {}
+    for status in sorted(statuses | {"SomeStatusSageMakerAddsLater"}):
+        to = _route(choice, {"status": status, "config": "old"}, "new")
+        if status in TRANSITIONAL:
+            assert to == "WaitForUpdate", status
+        else:
+            ends[status] = ends_notified(to)
+    assert _route(choice, {"status": "InService", "config": "new"}, "new") == "RecordMetric"
+    assert states["WaitForUpdate"]["Next"] == "DescribeUpdatedEndpoint"
+    assert ends["UpdateRollbackFailed"] == "UpdateRollbackFailed"
+    assert ends["InService"] == ends["Failed"] == ends["OutOfService"] == "UpdateFailed"
+    assert ends["Deleting"] == ends["SomeStatusSageMakerAddsLater"] == "UpdateStopped"
+
+    # DescribeEndpoint itself failing (the endpoint deleted, or errors past the retries) ends
+    # the execution too, told; a missing endpoint is not retried.
+    describe = states["DescribeUpdatedEndpoint"]
+    [catch] = describe["Catch"]
+    assert catch["ErrorEquals"] == ["States.ALL"] and catch["ResultPath"] == "$.failure"
+    assert ends_notified(catch["Next"]) == "UpdateUnknown"
+    assert describe["Retry"][0] == {"ErrorEquals": ["SageMaker.ValidationException"], "MaxAttempts": 0}
 
 
 def test_the_retrain_schedule_exists_and_is_off_by_default():

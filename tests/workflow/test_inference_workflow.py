@@ -240,6 +240,37 @@ def test_given_an_event_id_sent_again_for_another_model_or_reading_then_409_and_
     assert run(aws, body).body["duplicate"] is True  # the first claimant's resend is still a resend
 
 
+# DynamoDB TTL: the attribute is epoch seconds (a Number); the template names it and says 365 days.
+@pytest.mark.parametrize(
+    "started",
+    [
+        "2026-12-05T15:16:46.123Z",
+        "2028-02-29T23:59:59.999Z",  # a leap day, counted from March of the year before
+        "2028-03-01T00:00:00.000Z",
+        "2027-01-01T00:00:00.000Z",
+        "2099-12-31T08:00:00.000Z",
+    ],
+)
+def test_an_event_id_claim_expires_365_days_after_the_day_it_was_made(aws, model_host, monkeypatch, started):
+    import calendar
+    import datetime
+
+    from nrt.emulator import sdk_tasks
+
+    monkeypatch.setattr(sdk_tasks, "iso_timestamp", lambda moment: started)  # the execution's StartTime
+    model_host("ttl")
+    event_id = f"evt-ttl-{started}"
+
+    answer = run(aws, reading("ttl", sensor="ttl-1", event_id=event_id))
+
+    assert answer.status == 200, answer.body
+    claim = aws.client("dynamodb").get_item(TableName=aws.ctx.refs["EventIdsTable"], Key={"event_id": {"S": event_id}})[
+        "Item"
+    ]
+    day = datetime.date.fromisoformat(started[:10]) + datetime.timedelta(days=365)
+    assert claim["expires_at"] == {"N": str(calendar.timegm(day.timetuple()))}
+
+
 def test_given_the_same_reading_for_two_models_without_an_event_id_then_each_model_stores_it(aws, model_host):
     model_host("left")
     model_host("right")

@@ -271,3 +271,69 @@ def test_given_an_update_that_does_not_take_when_retrained_then_nothing_is_recor
     [note] = inbox()
     assert note["Subject"] == "nrt-inference: retrained model not deployed"
     assert "the previous model still serves" in note["Message"]
+
+
+def states_entered(aws: EmbeddedAws, result: dict[str, Any]) -> list[str]:
+    history = aws.client("stepfunctions").get_execution_history(executionArn=result["executionArn"], maxResults=1000)
+    return [e["stateEnteredEventDetails"]["name"] for e in history["events"] if "stateEnteredEventDetails" in e]
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "subject"),
+    [
+        # SageMaker: "Both the rolling deployment and auto-rollback failed": old and new serve mixed.
+        (
+            "UpdateRollbackFailed",
+            "UpdateRollbackFailed",
+            "nrt-inference: retrained model half deployed, rollback failed",
+        ),
+        ("Deleting", "UpdateStopped", "nrt-inference: retrained model not deployed, endpoint left the update"),
+        ("OutOfService", "UpdateFailed", "nrt-inference: retrained model not deployed"),
+    ],
+)
+def test_given_an_update_that_ends_in_a_status_other_than_in_service_then_the_retraining_ends_at_once_and_says_so(
+    aws, model_dir, inbox, monkeypatch, status, error, subject
+):
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    name = f"retrain-{status.lower()}"
+    endpoint = deploy(aws, name, model_dir, serving_metric="0.5")
+    before = serving(aws, endpoint)
+
+    def ends_in(self: Any, endpoint_name: str, endpoint_config_name: str) -> Any:
+        self.endpoints[endpoint_name].endpoint_status = status
+        return self.endpoints[endpoint_name]
+
+    monkeypatch.setattr(SageMakerModelBackend, "update_endpoint", ends_in)
+
+    result = retrain(aws, name)
+
+    assert (result["status"], result.get("error")) == ("FAILED", error)
+    entered = states_entered(aws, result)
+    assert entered.count("DescribeUpdatedEndpoint") == 1 and "WaitForUpdate" not in entered  # no polling on
+    assert "RecordMetric" not in entered and serving(aws, endpoint)[2] == before[2]  # nothing recorded
+    [note] = inbox()
+    assert note["Subject"] == subject
+    assert status in note["Message"] and endpoint in note["Message"]
+
+
+def test_given_an_endpoint_that_vanishes_during_the_update_then_the_retraining_ends_at_once_and_says_so(
+    aws, model_dir, inbox, monkeypatch
+):
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    deploy(aws, "retrain-vanished", model_dir, serving_metric="0.5")
+
+    def deleted(self: Any, endpoint_name: str, endpoint_config_name: str) -> Any:
+        return self.endpoints.pop(endpoint_name)
+
+    monkeypatch.setattr(SageMakerModelBackend, "update_endpoint", deleted)
+
+    result = retrain(aws, "retrain-vanished")
+
+    assert (result["status"], result.get("error")) == ("FAILED", "UpdateUnknown")
+    entered = states_entered(aws, result)
+    assert entered.count("DescribeUpdatedEndpoint") == 1 and "RecordMetric" not in entered
+    [note] = inbox()
+    assert note["Subject"] == "nrt-inference: retrained model deployment unknown"
+    assert "DescribeEndpoint failed" in note["Message"]

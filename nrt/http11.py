@@ -184,8 +184,9 @@ class Server:
         return Request(method, event.target.decode("latin-1"), headers, body)
 
     def _read_head(self, conn: socket.socket, http: h11.Connection) -> h11.Request | None:
-        """The request line and headers, whole within header_seconds of the first byte; None
-        when the connection closed or sent nothing for idle_seconds."""
+        """The request line and headers, whole within header_seconds of the first byte (for a
+        pipelined request, already in: of the previous answer); None when the connection
+        closed or sent nothing for idle_seconds."""
         line = bytearray(http.trailing_data[0])  # what a pipelining client already sent
         if not line:
             line += _first_bytes(conn, self.limits.idle_seconds)

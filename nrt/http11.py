@@ -4,21 +4,29 @@ per connection.
 
 What HTTP specifies, each answered with the caller's JSON error (`error_reply`), never a
 hang or an HTML page:
-- Content-Length or chunked bodies, and keep-alive, as h11 reads them; a body that does not
-  arrive in `body_seconds` is a 408 (nothing was handed on);
+- Content-Length or chunked bodies, and keep-alive, as h11 reads them;
+- deadlines on the whole, not on each read (a client trickling a byte at a time gains
+  nothing): a request's head (request line and headers) must be complete within
+  `header_seconds` of its first byte, and its body within `body_seconds` of the head's end;
+  past either, 408 and the connection closes (nothing was handed on);
 - a malformed request line, header or Content-Length: 400 (the connection closes);
+- a request line whose version is not HTTP/1.x (`HTTP/2.0`, `HTTP/3`, HTTP/2's preface): 505
+  (RFC 9110 15.6.6; a later 1.x minor version is served as HTTP/1.1, RFC 9112 2.3);
 - POST, PUT or PATCH with neither Content-Length nor chunked: 411;
 - a body over `max_body`: 413, sent after the body was read and dropped (up to a bound), so
   that the client, still uploading, reads the 413 instead of a reset connection;
 - headers over `max_header_bytes`: 431, or 414 when the request line alone is too long;
-- a client that sends nothing for `idle_seconds` on a kept-alive connection: closed.
+- a client that sends no byte of a request for `idle_seconds`, on a new or a kept-alive
+  connection: closed without an answer.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -28,6 +36,9 @@ import h11
 
 MAX_LINE = 8192  # request line (method, target, version): beyond it, 414
 DRAIN_BYTES = 10 * 1024 * 1024  # an oversized body is read and dropped up to this, then the connection closes
+LINGER_SECONDS = 2.0  # after a refusal, what the client still sends is read (and dropped) this long at most
+# A request line as HTTP/1.x frames one; h11 parses only `HTTP/d.d` and takes any such version.
+REQUEST_LINE = re.compile(rb"[^ ]+ [^ ]+ HTTP/(?P<major>[0-9]+)(?:\.[0-9]+)?")
 
 
 @dataclass
@@ -78,9 +89,9 @@ class RequestRefused(Exception):
 class Limits:
     max_body: int = 10 * 1024 * 1024
     max_header_bytes: int = 16 * 1024
-    header_seconds: float = 10.0  # a request's headers must arrive within this
-    body_seconds: float = 30.0  # and its body within this
-    idle_seconds: float = 60.0  # a kept-alive connection with no request for this long is closed
+    header_seconds: float = 10.0  # a request's whole head must arrive within this of its first byte
+    body_seconds: float = 30.0  # and its whole body within this of the head's end
+    idle_seconds: float = 60.0  # a connection with no byte of a request for this long is closed
 
 
 class Server:
@@ -160,25 +171,6 @@ class Server:
             with contextlib.suppress(OSError):
                 conn.close()
 
-    def _next(self, conn: socket.socket, http: h11.Connection, seconds: float, waiting: str) -> object:
-        """The next event; waiting "idle" for a request: `seconds` for its first byte, then
-        header_seconds for the rest of its headers."""
-        while True:
-            event = http.next_event()
-            if event is not h11.NEED_DATA:
-                return event
-            started = waiting == "idle" and bool(http.trailing_data[0])
-            timeout = self.limits.header_seconds if started else seconds
-            conn.settimeout(timeout)
-            try:
-                data = conn.recv(65536)
-            except TimeoutError:
-                if waiting == "idle" and not started:
-                    return None
-                part = "headers" if waiting == "idle" else waiting
-                raise RequestRefused(408, f"the request's {part} did not arrive in {timeout:g} s") from None
-            http.receive_data(data)
-
     def _read_request(self, conn: socket.socket, http: h11.Connection) -> Request | None:
         event = self._read_head(conn, http)
         if event is None:
@@ -192,24 +184,47 @@ class Server:
         return Request(method, event.target.decode("latin-1"), headers, body)
 
     def _read_head(self, conn: socket.socket, http: h11.Connection) -> h11.Request | None:
-        """The request line and headers; None when the connection closed or stayed idle."""
-        try:
-            event = self._next(conn, http, self.limits.idle_seconds, "idle")
-        except h11.RemoteProtocolError as error:
-            raise RequestRefused(*_refusal(error, http)) from None
-        if event is None or isinstance(event, h11.ConnectionClosed):
+        """The request line and headers, whole within header_seconds of the first byte (for a
+        pipelined request, already in: of the previous answer); None when the connection
+        closed or sent nothing for idle_seconds."""
+        line = bytearray(http.trailing_data[0])  # what a pipelining client already sent
+        if not line:
+            line += _first_bytes(conn, self.limits.idle_seconds)
+            if not line:
+                return None
+            http.receive_data(bytes(line))
+        deadline = Deadline(self.limits.header_seconds, "headers")
+        checked = _version_checked(line)
+        while True:
+            try:
+                event = http.next_event()
+            except h11.RemoteProtocolError as error:
+                raise RequestRefused(*_refusal(error, http)) from None
+            if event is not h11.NEED_DATA:
+                break
+            data = deadline.recv(conn)
+            if not checked:
+                line += data
+                checked = _version_checked(line)
+            http.receive_data(data)
+        if isinstance(event, h11.ConnectionClosed):
             return None
         assert isinstance(event, h11.Request)
         return event
 
     def _read_body(self, conn: socket.socket, http: h11.Connection) -> bytes | None:
-        """The whole body, within the limits; None when the connection closed before its end."""
+        """The whole body, within the limits and body_seconds of the head's end; None when the
+        connection closed before its end."""
+        deadline = Deadline(self.limits.body_seconds, "body")
         body = bytearray()
         while True:
             try:
-                part = self._next(conn, http, self.limits.body_seconds, "body")
+                part = http.next_event()
             except h11.RemoteProtocolError as error:
                 raise RequestRefused(400, f"the request's body is malformed: {error}") from None
+            if part is h11.NEED_DATA:
+                http.receive_data(deadline.recv(conn))
+                continue
             if isinstance(part, h11.EndOfMessage):
                 return bytes(body)
             if not isinstance(part, h11.Data):
@@ -240,10 +255,10 @@ class Server:
         with contextlib.suppress(OSError):
             conn.sendall(data)
         if refused.drain:
-            _drain(conn, refused.drain)
+            _drain(conn, refused.drain, self.limits.body_seconds)
         with contextlib.suppress(OSError):
             conn.shutdown(socket.SHUT_WR)
-        _drain(conn, DRAIN_BYTES, seconds=2.0)
+        _drain(conn, DRAIN_BYTES, LINGER_SECONDS)
 
 
 def _checked_head(event: h11.Request, limits: Limits) -> tuple[str, dict[str, str]]:
@@ -290,12 +305,56 @@ def _raw_response(status: int, body: bytes, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-def _drain(conn: socket.socket, limit: int, seconds: float = 5.0) -> None:
-    conn.settimeout(seconds)
+def _drain(conn: socket.socket, limit: int, seconds: float) -> None:
+    """Read and drop up to `limit` bytes, for `seconds` at most in all."""
+    deadline = Deadline(seconds, "body")
     left = limit
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, RequestRefused):
         while left > 0:
-            data = conn.recv(min(65536, left))
+            data = deadline.recv(conn, min(65536, left))
             if not data:
                 return
             left -= len(data)
+
+
+class Deadline:
+    """One bound on the whole of a part of a request, however many reads it takes."""
+
+    def __init__(self, seconds: float, part: str) -> None:
+        self.seconds = seconds
+        self.part = part
+        self.ends = time.monotonic() + seconds
+
+    def recv(self, conn: socket.socket, size: int = 65536) -> bytes:
+        """The next bytes (b"" when the client closed); a 408 once the deadline has passed."""
+        left = self.ends - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            conn.settimeout(left)
+            return conn.recv(size)
+        except TimeoutError:
+            raise RequestRefused(408, f"the request's {self.part} did not arrive in {self.seconds:g} s") from None
+
+
+def _first_bytes(conn: socket.socket, seconds: float) -> bytes:
+    """The first bytes of a request; b"" when the client closed or sent nothing for `seconds`."""
+    conn.settimeout(seconds)
+    try:
+        return conn.recv(65536)
+    except TimeoutError:
+        return b""
+
+
+def _version_checked(pending: bytearray) -> bool:
+    """Whether the request line is whole (so its version was checked): 505 for a version
+    other than HTTP/1.x. h11 parses `HTTP/2.0` and serves it as HTTP/1.1, and refuses
+    `HTTP/3` as a malformed line (400), so the line is checked here before h11 reads it."""
+    end = pending.find(b"\n")
+    if end < 0:
+        return len(pending) > MAX_LINE  # too long to be a request line: h11 answers 414
+    line = REQUEST_LINE.fullmatch(bytes(pending[:end]).rstrip(b"\r"))
+    if line is not None and int(line["major"]) != 1:
+        version = line.group(0).rsplit(b" ", 1)[1].decode("ascii")
+        raise RequestRefused(505, f"{version} is not supported: this server speaks HTTP/1.1 (and 1.0)")
+    return True

@@ -3,7 +3,9 @@ answer (never a hang, an HTML page or a reset), and keep-alive survives what it 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import select
 import socket
 import time
 import urllib.error
@@ -185,6 +187,151 @@ def test_a_body_over_the_limit_is_a_413_that_an_uploading_client_reads(echo, run
     assert handler.seen == []
 
 
+# --- deadlines on the whole head and the whole body, not on each read (slowloris) -------------
+
+# Each read here comes well within the per-read timeouts a slow client could otherwise
+# stretch forever: a byte every 0.5 s against 2 s bounds on the whole.
+SLOW = Limits(max_body=1024 * 1024, max_header_bytes=8 * 1024, header_seconds=2.0, body_seconds=2.0, idle_seconds=5.0)
+SLACK = 2.0  # seconds past a deadline the answer may take on a loaded machine
+
+
+@pytest.fixture
+def slow() -> Iterator[tuple[Server, Echo]]:
+    handler = Echo()
+    server = Server(("127.0.0.1", 0), handler, refused, SLOW).start()
+    yield server, handler
+    server.shutdown()
+    server.server_close()
+
+
+def trickle(
+    server: Server, head: bytes, slowly: bytes, every: float = 0.5, wait: float = 15.0
+) -> tuple[bytes, float | None, bool]:
+    """Send `head` at once, then `slowly` a byte every `every` s until an answer comes: (what
+    came back, seconds from the first byte sent to the first byte of the answer, whether the
+    server closed the connection)."""
+    with socket.create_connection(server.server_address, timeout=wait) as conn:
+        started = time.monotonic()
+        if head:
+            conn.sendall(head)
+        data, answered, pending = b"", None, list(slowly)
+        while time.monotonic() < started + wait:
+            if pending and not data:
+                with contextlib.suppress(OSError):
+                    conn.sendall(bytes([pending.pop(0)]))
+            if not select.select([conn], [], [], every)[0]:
+                continue
+            try:
+                part = conn.recv(65536)
+            except ConnectionResetError:
+                part = b""
+            if not part:
+                return data, answered, True
+            answered = answered if answered is not None else time.monotonic() - started
+            data += part
+        return data, answered, False
+
+
+def test_headers_trickled_a_byte_at_a_time_get_a_408_at_the_head_deadline_and_close(slow):
+    server, handler = slow
+    data, answered, closed = trickle(server, b"", b"POST /x HTTP/1.1\r\nHost: a\r\nX-Slow: " + b"v" * 100)
+    status, headers, body = answer(data)
+    assert (status, body["status"]) == (408, 408) and "headers did not arrive in 2 s" in body["message"]
+    assert headers["Connection"] == "close" and closed
+    assert answered is not None and answered < SLOW.header_seconds + SLACK
+    assert handler.seen == []
+
+
+@pytest.mark.parametrize(
+    ("head", "slowly"),
+    [
+        (b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n", b"[" + b" " * 98 + b"]"),
+        (b"POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", b"1\r\n \r\n" * 30),
+    ],
+    ids=["content-length", "chunked"],
+)
+def test_a_body_trickled_a_byte_at_a_time_gets_a_408_at_the_body_deadline_and_closes(slow, head, slowly):
+    server, handler = slow
+    data, answered, closed = trickle(server, head, slowly)
+    status, headers, body = answer(data)
+    assert (status, body["status"]) == (408, 408) and "body did not arrive in 2 s" in body["message"]
+    assert headers["Connection"] == "close" and closed
+    assert answered is not None and answered < SLOW.body_seconds + SLACK
+    assert handler.seen == []
+
+
+def test_the_head_deadline_runs_from_each_requests_first_byte_so_kept_alive_requests_still_work(slow):
+    server, handler = slow
+    request = b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n[]"
+    with socket.create_connection(server.server_address, timeout=5) as conn:
+        time.sleep(1.5)  # idle before the first byte: not the head's time
+        conn.sendall(request[:10])
+        time.sleep(0.5)  # a head in two parts, whole within its deadline
+        conn.sendall(request[10:])
+        assert answer(_read_one(conn))[0] == 200
+        for _ in range(2):  # the connection outlives one head deadline; each request has its own
+            time.sleep(1.2)
+            conn.sendall(request)
+            assert answer(_read_one(conn))[0] == 200
+    assert len(handler.seen) == 3
+
+
+# --- the request line's HTTP version -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET /x HTTP/2.0\r\nHost: a\r\n\r\n",  # h11 parses it and would serve it as HTTP/1.1
+        b"GET /x HTTP/2.0\r\n\r\n",
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",  # HTTP/2's connection preface (prior knowledge)
+        b"GET /x HTTP/3\r\nHost: a\r\n\r\n",  # h11 calls it a malformed line
+        b"GET /x HTTP/0.9\r\nHost: a\r\n\r\n",
+        b"GET /x HTTP/10.1\r\nHost: a\r\n\r\n",
+    ],
+)
+def test_a_request_line_whose_version_is_not_http_1_is_a_505(echo, raw):
+    server, handler = echo
+    data = exchange(server, raw)
+    assert data.startswith(b"HTTP/1.1 505 HTTP Version Not Supported\r\n")
+    status, headers, body = answer(data)
+    assert (status, body["status"]) == (505, 505)
+    assert headers["Connection"] == "close"
+    assert handler.seen == []
+
+
+def test_a_version_checked_line_split_across_reads_is_a_505(echo):
+    server, handler = echo
+    with socket.create_connection(server.server_address, timeout=5) as conn:
+        conn.sendall(b"GET /x HTTP/2")
+        time.sleep(0.1)
+        conn.sendall(b".0\r\nHost: a\r\n\r\n")
+        assert answer(_read_one(conn))[0] == 505
+    assert handler.seen == []
+
+
+@pytest.mark.parametrize("version", [b"1.0", b"1.1", b"1.2"])  # a later 1.x minor: as HTTP/1.1 (RFC 9112 2.3)
+def test_http_1_x_is_served(echo, version):
+    server, _ = echo
+    data = exchange(server, b"POST /x HTTP/" + version + b"\r\nHost: a\r\nContent-Length: 2\r\n\r\n[]")
+    assert answer(data)[:3:2] == (200, {"method": "POST", "body": "[]"})
+
+
+def test_a_pipelined_request_with_another_version_after_a_good_one_is_a_505(echo):
+    server, handler = echo
+    good = b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n"
+    with socket.create_connection(server.server_address, timeout=5) as conn:
+        conn.sendall(good + b"GET /y HTTP/2.0\r\nHost: a\r\n\r\n")
+        data = b""
+        while part := conn.recv(65536):  # the server closes after the 505
+            data += part
+    first, _, rest = data.partition(b"\r\n\r\n")
+    length = int(next(line for line in first.split(b"\r\n") if line.startswith(b"Content-Length")).split(b":")[1])
+    assert answer(first + b"\r\n\r\n" + rest[:length])[0] == 200
+    assert answer(rest[length:])[0] == 505
+    assert len(handler.seen) == 1
+
+
 # --- the local API's own answers ---------------------------------------------------------------
 
 
@@ -220,6 +367,12 @@ def test_a_method_the_api_does_not_define_is_api_gateways_403_json(local_api, me
 def test_what_http_refuses_is_the_contracts_json_error(local_api, raw, status, error):
     code, headers, body = answer(exchange(local_api, raw))
     assert (code, body["status"], body["error"]) == (status, status, error)
+    assert headers["Content-Type"] == "application/json"
+
+
+def test_an_http_2_request_line_is_the_local_apis_json_505(local_api):
+    code, headers, body = answer(exchange(local_api, b"POST /predictions HTTP/2.0\r\nHost: a\r\n\r\n"))
+    assert (code, body["status"]) == (505, 505)
     assert headers["Content-Type"] == "application/json"
 
 

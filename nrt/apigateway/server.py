@@ -105,6 +105,7 @@ HTTP_ERRORS = {
     411: "LengthRequired",
     414: "URITooLong",
     431: "HeadersTooLarge",
+    505: "HTTPVersionNotSupported",
 }
 
 

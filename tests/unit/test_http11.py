@@ -372,7 +372,7 @@ def test_what_http_refuses_is_the_contracts_json_error(local_api, raw, status, e
 
 def test_an_http_2_request_line_is_the_local_apis_json_505(local_api):
     code, headers, body = answer(exchange(local_api, b"POST /predictions HTTP/2.0\r\nHost: a\r\n\r\n"))
-    assert (code, body["status"]) == (505, 505)
+    assert (code, body["status"], body["error"]) == (505, 505, "HTTPVersionNotSupported")
     assert headers["Content-Type"] == "application/json"
 
 

@@ -12,6 +12,7 @@ import sys
 import tarfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -50,30 +51,23 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def stack(data: Path) -> Iterator[Stack]:
     with nrt_up("--flush-seconds", "1") as running:
-        trained = [
-            nrt(running, "train", "spend", "--csv", str(data / "shop-spend.csv"), "--label", "spend",
-                "--state-dir", str(running.state)),
-            nrt(running, "train", "cancer", "--csv", str(data / "cancer.csv"), "--label", "diagnosis",
-                "--state-dir", str(running.state)),
-            nrt(running, "train", "big", "--csv", str(data / "shop-big.csv"), "--label", "big",
-                "--state-dir", str(running.state)),
-            nrt(running, "train", "cultivar", "--csv", str(data / "wine.csv"), "--label", "cultivar",
-                "--state-dir", str(running.state)),
-            nrt(running, "train", "diabetes", "--csv", str(data / "diabetes.csv"), "--label", "target",
-                "--state-dir", str(running.state)),
-        ]  # fmt: skip
-        for done in trained:
-            assert done.returncode == 0, done.stderr
-        deployed = [
-            nrt(running, "deploy-model", "spend", *local(running)),
-            nrt(running, "deploy-model", "cancer", *local(running)),
-            nrt(running, "deploy-model", "big", *local(running)),
-            nrt(running, "deploy-model", "cultivar", *local(running)),
-            nrt(running, "deploy-model", "diabetes", *local(running)),
-            nrt(running, "deploy-model", "wine", "--model-file", str(data / "plain.pkl"), *local(running)),
+        state = ["--state-dir", str(running.state)]
+        trainings = [
+            ["train", "spend", "--csv", str(data / "shop-spend.csv"), "--label", "spend", *state],
+            ["train", "cancer", "--csv", str(data / "cancer.csv"), "--label", "diagnosis", *state],
+            ["train", "big", "--csv", str(data / "shop-big.csv"), "--label", "big", *state],
+            ["train", "cultivar", "--csv", str(data / "wine.csv"), "--label", "cultivar", *state],
+            ["train", "diabetes", "--csv", str(data / "diabetes.csv"), "--label", "target", *state],
         ]
-        for done in deployed:
-            assert done.returncode == 0, done.stdout + done.stderr
+        # Side by side, as a team would run them: the commands share nothing but the stack.
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            for done in pool.map(lambda args: nrt(running, *args), trainings):
+                assert done.returncode == 0, done.stderr
+            deployments = [
+                ["deploy-model", name, *local(running)] for name in ("spend", "cancer", "big", "cultivar", "diabetes")
+            ] + [["deploy-model", "wine", "--model-file", str(data / "plain.pkl"), *local(running)]]
+            for done in pool.map(lambda args: nrt(running, *args), deployments):
+                assert done.returncode == 0, done.stdout + done.stderr
         # deploy-model returns once the model answers: every model is available at once.
         names = ("spend", "cancer", "big", "cultivar", "diabetes", "wine")
         assert all(models(running)[n]["available"] for n in names)

@@ -158,11 +158,14 @@ def replay(
 
 
 def table(failures: list[Failure]) -> str:
-    lines = [f"{'failed at':<26} {'status':>6} {'error':<20} {'model':<16} {'replay':<6} failure id"]
+    """One row a failure, then its whole error and cause indented under it (a model's refusal
+    names the feature in the cause: never cut)."""
+    lines = [f"{'failed at':<26} {'status':>6} {'model':<24} {'replay':<6} failure id"]
     for f in failures:
         replay_mark = "yes" if f.replayable else "no"
-        lines.append(
-            f"{f.failed_at:<26} {f.status:>6} {f.error[:20]:<20} {f.model[:16]:<16} {replay_mark:<6} {f.failure_id}"
-        )
+        lines.append(f"{f.failed_at:<26} {f.status:>6} {f.model:<24} {replay_mark:<6} {f.failure_id}")
+        lines.append(f"    error: {f.error}")
+        if f.cause:
+            lines.append(f"    cause: {f.cause}")
     lines.append(f"({len(failures)} failure{'s' if len(failures) != 1 else ''})")
     return "\n".join(lines)

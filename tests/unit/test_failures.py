@@ -94,6 +94,18 @@ def test_the_listing_marks_what_can_be_replayed():
     assert out.endswith("(2 failures)")
 
 
+def test_the_listing_shows_the_whole_error_and_cause():
+    refused = item("exec-3", 400, READING)
+    refused["error"] = {"S": "SageMakerRuntime.ModelErrorException"}
+    cause = "client error (400): feature 'channel': \"mall\" is not a known category (app, store, web)" + " ." * 80
+    refused["cause"] = {"S": cause}
+
+    out = table([from_item(refused)])
+
+    assert "    error: SageMakerRuntime.ModelErrorException\n" in out
+    assert f"    cause: {cause}\n" in out  # whole, where the feature is named
+
+
 def test_a_corrupt_request_reads_as_an_empty_one():
     broken = item("x", 503, READING)
     broken["request"] = {"S": "{not json"}

@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 RETRYABLE = (429, 503)
+# Counted under this status: a request that got no HTTP answer at all (connection refused, reset
+# or timed out), retried as a 503 is; HTTP has no code for it (599 by convention).
+NO_ANSWER = 599
 DEFAULT_MODEL = "failure"
 
 
@@ -59,12 +62,18 @@ class Stats:
     by_status: Counter[int] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
     answers: list[tuple[dict[str, Any], float]] = field(default_factory=list)
+    # One message a status other than 2xx answered with: what a user reads first.
+    examples: dict[int, str] = field(default_factory=dict)
     # The event id (sensor:timestamp) of every reading sent, when the plan asks for them.
     sent_ids: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, status: int, seconds: float, readings: int, body: dict[str, Any] | None = None) -> None:
+    def record(
+        self, status: int, seconds: float, readings: int, body: dict[str, Any] | None = None, example: str = ""
+    ) -> None:
         with self._lock:
+            if example and not 200 <= status < 300:
+                self.examples.setdefault(status, example)
             self.requests += 1
             self.readings += readings
             self.by_status[status] += 1
@@ -84,6 +93,7 @@ class Stats:
             "requests": self.requests,
             "retries": self.retries,
             "by_status": dict(sorted(self.by_status.items())),
+            "examples": dict(sorted(self.examples.items())),
             "elapsed_s": round(elapsed, 2),
             "readings_per_s": round(self.readings / elapsed, 1),
             "p50_ms": round(percentile(lat, 50) * 1000, 1),
@@ -220,15 +230,15 @@ def run(plan: Plan, progress: Callable[[Stats], None] | None = None) -> Stats:
                 asked: float | None = None
                 try:
                     status, raw, asked = client.post(plan.path, body)
-                except OSError:
-                    status, raw = 599, b"{}"
+                except OSError as error:
+                    status, raw = NO_ANSWER, json.dumps({"message": f"{type(error).__name__}: {error}"}).encode()
                 seconds = time.perf_counter() - t0
-                if status in (*RETRYABLE, 599) and attempt < plan.max_retries:
+                if status in (*RETRYABLE, NO_ANSWER) and attempt < plan.max_retries:
                     stats.retried()
                     time.sleep(backoff(attempt, asked))
                     continue
                 answer = _json(raw) if plan.keep_answers else None
-                stats.record(status, seconds, size, answer)
+                stats.record(status, seconds, size, answer, example=message_of(raw))
                 break
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, plan.concurrency))]
@@ -240,6 +250,13 @@ def run(plan: Plan, progress: Callable[[Stats], None] | None = None) -> Stats:
         if progress is not None:
             progress(stats)
     return stats
+
+
+def message_of(raw: bytes, limit: int = 160) -> str:
+    """An answer's `message` (the API's JSON errors carry one), else its text, cut to `limit`."""
+    answer = _json(raw)
+    text = str(answer.get("message") or answer.get("raw") or raw.decode("utf-8", "replace"))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _json(raw: bytes) -> dict[str, Any]:
@@ -265,10 +282,14 @@ def progress_line(out: TextIO) -> Callable[[Stats], None]:
 
 def format_summary(summary: dict[str, Any]) -> str:
     codes = ", ".join(f"{k}: {v}" for k, v in summary["by_status"].items())
+    examples = "".join(
+        f"\n    {status}{' (no HTTP answer)' if int(status) == NO_ANSWER else ''}, e.g.: {message}"
+        for status, message in summary.get("examples", {}).items()
+    )
     return (
         f"sent {summary['readings']} readings in {summary['requests']} requests "
         f"({summary['retries']} retries) in {summary['elapsed_s']} s\n"
-        f"  by status: {codes}\n"
+        f"  by status: {codes}{examples}\n"
         f"  achieved: {summary['readings_per_s']} readings/s\n"
         f"  latency: p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, p99 {summary['p99_ms']} ms"
     )

@@ -76,3 +76,42 @@ def test_a_retry_waits_at_least_what_retry_after_asks_and_no_more_than_its_cap()
     assert all(producer.backoff(0, 1.0) >= 1.0 for _ in range(50))
     assert all(producer.backoff(0) <= 0.05 for _ in range(50))  # first retry: 50 ms at most without a header
     assert producer.backoff(0, 3600.0) == 30.0
+
+
+def test_the_summary_gives_one_example_message_per_status_that_failed():
+    stats = producer.Stats(started=0.0)
+    stats.record(200, 0.01, 1, example="")
+    stats.record(400, 0.01, 1, example="feature 'channel': \"mall\" is not a known category (app, store, web)")
+    stats.record(400, 0.01, 1, example="another message, not shown")
+    stats.record(599, 0.01, 1, example="ConnectionRefusedError: [Errno 111] Connection refused")
+
+    summary = stats.summary(now=1.0)
+    text = producer.format_summary(summary)
+
+    assert summary["examples"] == {
+        400: "feature 'channel': \"mall\" is not a known category (app, store, web)",
+        599: "ConnectionRefusedError: [Errno 111] Connection refused",
+    }
+    assert "400, e.g.: feature 'channel'" in text
+    assert "599 (no HTTP answer), e.g.: ConnectionRefusedError" in text
+
+
+def test_an_api_error_s_message_is_its_example_cut_to_a_line():
+    assert producer.message_of(b'{"status": 404, "error": "ModelNotFound", "message": "no model named x"}') == (
+        "no model named x"
+    )
+    assert producer.message_of(b"<html>bad gateway</html>") == "<html>bad gateway</html>"
+    assert len(producer.message_of(b'{"message": "' + b"x" * 500 + b'"}')) == 160
+
+
+def test_a_request_with_no_http_answer_is_counted_as_599_with_the_reason():
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    plan = producer.Plan(url=f"http://127.0.0.1:{port}", rate=0, count=2, concurrency=1, max_retries=0)
+
+    summary = producer.run(plan).summary()
+
+    assert summary["by_status"] == {599: 2}
+    assert "ConnectionRefusedError" in summary["examples"][599]

@@ -7,23 +7,15 @@ import logging
 import socket
 import urllib.request
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import Any
 
 import boto3
 from botocore.config import Config
 
 from nrt import emulator
+from nrt.clients import TypedClients
 from nrt.statedir import AWS_PORT, HOST
 from nrt.template import LocalContext, load_template, resolve, resources, state_machine_definition
-
-if TYPE_CHECKING:
-    from botocore.client import BaseClient
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_s3 import S3Client
-    from mypy_boto3_sagemaker import SageMakerClient
-    from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
-    from mypy_boto3_sns import SNSClient
-    from mypy_boto3_stepfunctions import SFNClient
 
 LOCAL_ROLE = "arn:aws:iam::{account}:role/{stack}-local"
 PROVISIONED_TABLES = ("PredictionsTable", "EventIdsTable", "FailuresTable")
@@ -51,7 +43,7 @@ def local_client(service: str, url: str, region: str) -> Any:
 
 
 @dataclass
-class EmbeddedAws:
+class EmbeddedAws(TypedClients):
     """A running moto server and the names of what was provisioned in it."""
 
     host: str
@@ -66,22 +58,8 @@ class EmbeddedAws:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    @overload
-    def client(self, service: Literal["dynamodb"]) -> DynamoDBClient: ...
-    @overload
-    def client(self, service: Literal["s3"]) -> S3Client: ...
-    @overload
-    def client(self, service: Literal["sagemaker"]) -> SageMakerClient: ...
-    @overload
-    def client(self, service: Literal["sagemaker-runtime"]) -> SageMakerRuntimeClient: ...
-    @overload
-    def client(self, service: Literal["sns"]) -> SNSClient: ...
-    @overload
-    def client(self, service: Literal["stepfunctions"]) -> SFNClient: ...
-    @overload
-    def client(self, service: str) -> BaseClient: ...
-    def client(self, service: str) -> Any:
-        """The service's client on this embedded AWS (typed for the services the stack calls)."""
+    def make_client(self, service: str) -> Any:
+        """The service's client on this embedded AWS (`client()` types it)."""
         return local_client(service, self.url, self.ctx.region)
 
     @property

@@ -9,20 +9,16 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal
 
 from nrt.children import process_alive
+from nrt.clients import TypedClients
 from nrt.ops.target import image_uri, local_target
 from nrt.statedir import API_URL, AWS_PORT, StackRecord, StateDir, aws_url, read_stack_record
 from nrt.template import LocalContext, load_template
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
-    from mypy_boto3_cloudformation import CloudFormationClient
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_s3 import S3Client
-    from mypy_boto3_sagemaker import SageMakerClient
-    from mypy_boto3_stepfunctions import SFNClient
 
 # The outputs a command may ask for, as template.yaml names them.
 OUTPUTS = (
@@ -41,25 +37,15 @@ class StackError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Stack:
+class Stack(TypedClients):
     name: str
     region: str
     outputs: dict[str, str]
     clients: Callable[[str], BaseClient]  # a boto3 client for a service name, this stack's
     local: bool
 
-    @overload
-    def client(self, service: Literal["cloudformation"]) -> CloudFormationClient: ...
-    @overload
-    def client(self, service: Literal["dynamodb"]) -> DynamoDBClient: ...
-    @overload
-    def client(self, service: Literal["s3"]) -> S3Client: ...
-    @overload
-    def client(self, service: Literal["sagemaker"]) -> SageMakerClient: ...
-    @overload
-    def client(self, service: Literal["stepfunctions"]) -> SFNClient: ...
-    def client(self, service: str) -> BaseClient:
-        """The service's client for this stack (typed for the services the commands call)."""
+    def make_client(self, service: str) -> BaseClient:
+        """The service's client for this stack (`client()` types it)."""
         return self.clients(service)
 
     def output(self, key: str) -> str:

@@ -18,7 +18,7 @@ LAYERS = [
     {"emulator"},
 ]
 # The ground floor: small modules anything may import; they import only each other.
-GROUND = {"template", "statedir", "children", "names", "signals", "stats", "health", "http11"}
+GROUND = {"template", "statedir", "children", "clients", "names", "signals", "stats", "health", "http11"}
 
 
 def rank(part: str) -> int:

@@ -49,6 +49,13 @@ class Health:
             self._totals[f"{status // 100}xx"] += 1
             self._trim(now)
 
+    def record_event(self, status: int) -> None:
+        """One /events execution's outcome, as an answer would have carried it (409, 404, ...):
+        the caller has its 202 already, so it is counted apart from the answers."""
+        with self._lock:
+            self._totals["events"] += 1
+            self._totals[f"events {status // 100}xx"] += 1
+
     def _trim(self, now: float) -> None:
         while self._recent and now - self._recent[0].at > self.window_seconds:
             self._recent.popleft()
@@ -121,6 +128,7 @@ def line(status: dict[str, Any]) -> str:
         f"{status.get('readings_per_s', 0):.1f} readings/s",
         f"p99 {status.get('p99_ms', 0):.0f} ms",
         _answered(status.get("totals", {})),
+        *_events(status.get("totals", {})),
         f"failure store {status.get('failure_store', '?')}",
         f"lake lag {lag:.1f} s" if lag is not None else "lake lag ?",
     ]
@@ -132,6 +140,14 @@ def _answered(totals: dict[str, int]) -> str:
     answered = f"answered {totals.get('requests', 0)}"
     errors = [f"{k} {totals[k]}" for k in ("4xx", "5xx") if totals.get(k)]
     return answered + f" ({', '.join(errors)})" if errors else answered
+
+
+def _events(totals: dict[str, int]) -> list[str]:
+    """`events 40 (4xx 2)`: the /events executions run, none if there were none."""
+    if not totals.get("events"):
+        return []
+    errors = [f"{k} {totals[f'events {k}']}" for k in ("4xx", "5xx") if totals.get(f"events {k}")]
+    return [f"events {totals['events']}" + (f" ({', '.join(errors)})" if errors else "")]
 
 
 def _troubles(status: dict[str, Any]) -> list[str]:

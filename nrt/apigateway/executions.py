@@ -158,7 +158,7 @@ class Executions:
             self._give_up(name, execution_input, f"{EVENT_ATTEMPTS} runs ended with the process")
             return
         try:
-            self._execute(self.aws.events_state_machine_arn, execution_input, name)
+            result = self._execute(self.aws.events_state_machine_arn, execution_input, name)
         except Exception as error:
             if self._stopping.is_set():
                 return
@@ -168,6 +168,8 @@ class Executions:
             else:
                 threading.Timer(float(attempt), self._queue.put, ((name, execution_input),)).start()
             return
+        outcome = answer_from_execution(result["status"], result.get("output"), result.get("cause"))
+        self.health.record_event(outcome.status)
         if self.store is not None:
             self.store.done(name)
 

@@ -81,7 +81,8 @@ def test_nrt_status_and_nrt_failures_show_it(stack, outcome):
     assert status.stdout.startswith("health  ")
     # The unknown model's five batches, plus every answer the producer retried (a 429 when an
     # injected throttle outlasted the workflow's retry, a 503 likewise): 4xx or 5xx as it came.
-    errors = {kind: int(n) for kind, n in re.findall(r"(4xx|5xx) (\d+)", status.stdout)}
+    answered = re.search(r"answered \d+ \(([^)]*)\)", status.stdout)
+    errors = {kind: int(n) for kind, n in re.findall(r"(4xx|5xx) (\d+)", answered.group(1) if answered else "")}
     retried = outcome.sent["retries"] + outcome.unknown_model["retries"]
     assert errors.get("4xx", 0) >= 5
     assert errors.get("4xx", 0) + errors.get("5xx", 0) == 5 + retried

@@ -346,6 +346,26 @@ def test_given_accepted_events_when_the_runtime_finishes_then_every_one_is_store
     assert left == 0
     assert inference.pending == 0
     assert all(stored(aws, b["sensor"], b["timestamp"], "nrt-async") is not None for b in bodies)
+    assert inference.health.window()["totals"]["events"] == 12
+
+
+def test_given_events_that_fail_after_their_202_then_the_health_figures_count_them(aws, model_host):
+    from nrt.apigateway.executions import Executions
+    from nrt.health import line
+
+    model_host("counted")
+    inference = Executions(aws, async_workers=1)
+    first = reading("counted", sensor="counted-1")
+    conflicting = {**first, "data": [9, 9, 9]}  # the same sensor and timestamp, other data: a 409
+    unknown = reading("nosuchmodel-counted", sensor="counted-2")  # a 404
+
+    for body in (first, conflicting, unknown):
+        assert inference.submit(body).status == 202
+    assert inference.finish(timeout=60) == 0
+
+    totals = inference.health.window()["totals"]
+    assert (totals["events"], totals["events 2xx"], totals["events 4xx"]) == (3, 1, 2)
+    assert "events 3 (4xx 2)" in line(inference.health.window())
 
 
 def test_given_the_largest_body_the_api_accepts_when_scored_then_no_state_outgrows_the_payload_quota(aws, model_host):

@@ -75,10 +75,15 @@ class LocalRuntime:
 
     def start(self) -> LocalRuntime:
         self._owner = hold(StateDir(self.state_dir))
+        try:
+            # First: a damaged state.db stops the start before anything runs (StoreDamaged).
+            self.store = Store(StateDir(self.state_dir).store)
+        except Exception:
+            self._owner.close()
+            raise
         emulator_server.ensure_port_free("127.0.0.1", self.api_port)
         self.aws = emulator_server.start(port=self.aws_port)
         emulator_server.provision(self.aws)
-        self.store = Store(StateDir(self.state_dir).store)
         self._restore(self.aws, self.store)
         # After provisioning: faults hit the workflow's calls, not the stack's own set-up.
         faults.install(self.faults, self.aws.wiring)

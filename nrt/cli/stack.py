@@ -36,6 +36,7 @@ DEMO_READINGS = 500
 def _runtime(args: argparse.Namespace, log: Callable[[str], None] = print) -> LocalRuntime:
     from nrt.emulator.faults import FaultSpecError, parse
     from nrt.runtime import LocalRuntime
+    from nrt.state.store import StoreDamaged
     from nrt.statedir import StateDirBusy
 
     try:
@@ -54,7 +55,7 @@ def _runtime(args: argparse.Namespace, log: Callable[[str], None] = print) -> Lo
             model_idle_seconds=getattr(args, "model_idle_seconds", IDLE_SECONDS),
             log=log,
         ).start()
-    except StateDirBusy as exc:
+    except (StateDirBusy, StoreDamaged) as exc:
         raise SystemExit(f"cannot start the local stack: {exc}") from None
     except OSError as exc:
         raise SystemExit(

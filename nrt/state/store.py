@@ -72,6 +72,17 @@ def item_key(keys: dict[str, Any]) -> str:
     return json.dumps(keys, sort_keys=True, separators=(",", ":"))
 
 
+class StoreDamaged(RuntimeError):
+    """state.db cannot be used as it is; it is kept untouched, and the message says what to do."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(
+            f"{path} is damaged: {why}. It is left as it is: move it aside (mv {path} {path}.damaged) "
+            "to start with an empty state, or put back a copy you trust"
+        )
+        self.path = path
+
+
 class Store:
     """The local stack's durable state (see the module's docstring)."""
 
@@ -79,9 +90,22 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
+        if path.exists() and path.stat().st_size == 0:
+            # SQLite would take it as a new, empty database: everything kept would be gone unsaid.
+            raise StoreDamaged(path, "it is empty (0 bytes), so what it kept is gone")
         # Autocommit; each method is one transaction. Another process (the stream worker) may
         # hold the write lock for a moment: wait for it rather than fail.
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        try:
+            self._open()
+        except sqlite3.OperationalError:  # locked, I/O: not the file's content
+            self._db.close()
+            raise
+        except sqlite3.DatabaseError as error:
+            self._db.close()
+            raise StoreDamaged(path, f"SQLite cannot read it: {error}") from None
+
+    def _open(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 
 from benchmarks.stack import Stack, child_processes, free_port, nrt_up
 from nrt.lake.parquet import parquet_files, read_rows, table_spec
@@ -190,3 +191,23 @@ def test_ctrl_c_with_a_backlog_stops_in_seconds_and_the_backlog_runs_at_the_next
         found = wait_for_lake(tmp_path, events)
     assert events <= set(found), f"{len(events - set(found))} accepted readings missing"
     assert len(found) == len(set(found))
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [(b"", "it is empty (0 bytes)"), (b"not a database, a half-copied file" * 200, "SQLite cannot read it")],
+)
+def test_a_damaged_state_db_stops_nrt_up_with_what_to_do_and_is_kept(tmp_path, content, why):
+    store = tmp_path / "state.db"
+    store.write_bytes(content)
+
+    done = subprocess.run(
+        [*NRT, "up", "--state-dir", str(tmp_path), "--api-port", str(free_port()), "--aws-port", str(free_port())],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert done.returncode != 0
+    assert f"{store} is damaged: {why}" in done.stderr
+    assert f"mv {store} {store}.damaged" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert store.read_bytes() == content  # never silently replaced

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import sqlite3
 import sys
 import time
 from collections import defaultdict
@@ -57,11 +59,24 @@ def _runtime(args: argparse.Namespace, log: Callable[[str], None] = print) -> Lo
         ).start()
     except (StateDirBusy, StoreDamaged) as exc:
         raise SystemExit(f"cannot start the local stack: {exc}") from None
-    except OSError as exc:
-        raise SystemExit(
-            f"cannot start the local stack: {exc}. Is `nrt up` already running? "
+    except (OSError, sqlite3.OperationalError) as exc:
+        raise SystemExit(start_failure(exc, Path(args.state_dir))) from None
+
+
+def start_failure(error: OSError | sqlite3.OperationalError, state_dir: Path) -> str:
+    """Why `nrt up` could not start, in words that point at the cause: a port, the disk, or else."""
+    number = getattr(error, "errno", None)
+    if number == errno.EADDRINUSE:
+        return (
+            f"cannot start the local stack: {error}. Is `nrt up` already running? "
             "Choose other ports with --api-port/--aws-port."
-        ) from None
+        )
+    if number in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in str(error):
+        return (
+            f"cannot start the local stack: no space left for its state under {state_dir.resolve()} ({error}); "
+            "free some space, then start it again (nothing kept was lost)"
+        )
+    return f"cannot start the local stack: {error}"
 
 
 def producer_argv(argv: list[str]) -> list[str]:

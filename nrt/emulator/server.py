@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import socket
@@ -94,7 +95,7 @@ def ensure_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError:
-            raise OSError(f"port {port} on {host} is already in use") from None
+            raise OSError(errno.EADDRINUSE, f"port {port} on {host} is already in use") from None
 
 
 def start(host: str = HOST, port: int = AWS_PORT, stack_name: str | None = None) -> EmbeddedAws:

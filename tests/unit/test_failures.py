@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
+import http.server
 import json
+import os
+import socket
+import threading
+from dataclasses import replace
+from pathlib import Path
 
+import pytest
+
+from nrt.cli.failures import replay_url
 from nrt.ops.failures import Failure, from_item, replay, replay_body, succeeded, table
+from nrt.ops.stacks import Stack
+from nrt.statedir import StackRecord, StateDir, write_stack_record
 
 
 def item(failure_id: str, status: int, request: dict, model: str = "pump") -> dict:
@@ -111,3 +123,101 @@ def test_a_corrupt_request_reads_as_an_empty_one():
     broken["request"] = {"S": "{not json"}
 
     assert from_item(broken) == Failure("x", 503, "ModelNotFound", "pump", broken["failed_at"]["S"], {}, "{}")
+
+
+class FakeStore:
+    """The failure store's DynamoDB client as `nrt failures` uses it: one page of items, deletes noted."""
+
+    def __init__(self, items: list[dict]) -> None:
+        self.items, self.deleted = items, []
+
+    def get_paginator(self, _operation: str):
+        return self
+
+    def paginate(self, **_kwargs):
+        return [{"Items": self.items}]
+
+    def delete_item(self, TableName: str, Key: dict) -> None:
+        self.deleted.append(Key["failure_id"]["S"])
+
+
+@pytest.fixture
+def api():
+    """A stand-in API that answers every POST with a prediction and notes where it was sent."""
+    posted: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            posted.append(self.path)
+            body = b'{"prediction": 1}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", posted
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def embedded_aws():
+    """Something listening where the embedded AWS would (what `nrt failures` probes): its port."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        yield listener.getsockname()[1]
+
+
+def run_failures(monkeypatch: pytest.MonkeyPatch, store: FakeStore, *argv: str) -> int:
+    """`nrt failures ARGV` with the stack found as the command finds it, its DynamoDB the fake store."""
+    from nrt.cli import build_parser
+    from nrt.cli import failures as cli_failures
+
+    found = cli_failures.stack_of
+    monkeypatch.setattr(cli_failures, "stack_of", lambda args: replace(found(args), clients=lambda _service: store))
+    args = build_parser().parse_args(["failures", *argv])
+    return int(args.func(args))
+
+
+def test_replay_goes_to_the_api_the_state_dir_records_for_the_aws_port_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api, embedded_aws
+) -> None:
+    url, posted = api
+    write_stack_record(StateDir(tmp_path), StackRecord(url, f"http://127.0.0.1:{embedded_aws}", os.getpid(), False))
+    store = FakeStore([item("exec-1", 503, READING)])
+
+    status = run_failures(monkeypatch, store, "replay", "--state-dir", str(tmp_path), "--aws-port", str(embedded_aws))
+
+    assert (status, posted, store.deleted) == (0, ["/predictions"], ["exec-1"])  # not the default port 3000
+
+
+def test_replay_by_an_aws_port_the_state_dir_does_not_record_asks_for_url_and_sends_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], api, embedded_aws
+) -> None:
+    url, posted = api
+    store = FakeStore([item("exec-1", 503, READING)])
+    flags = ["--state-dir", str(tmp_path), "--aws-port", str(embedded_aws)]  # that stack.json records no stack
+
+    assert run_failures(monkeypatch, store, "replay", *flags) == 1
+    error = capsys.readouterr().err
+    assert f"--aws-port {embedded_aws} is unknown" in error and "pass --url" in error
+    assert (posted, store.deleted) == ([], [])
+
+    assert run_failures(monkeypatch, store, "list", *flags) == 0  # listing needs no API
+    assert "exec-1" in capsys.readouterr().out
+
+    assert run_failures(monkeypatch, store, "replay", *flags, "--url", url) == 0
+    assert (posted, store.deleted) == (["/predictions"], ["exec-1"])
+
+
+def test_replay_url_is_the_flag_else_the_stack_s_api() -> None:
+    deployed = Stack("s", "eu-west-1", {"ApiUrl": "https://api.example/prod"}, lambda _s: None, False)  # type: ignore[arg-type,return-value]
+    args = argparse.Namespace(url=None, aws_port=None, state_dir=".nrt")
+
+    assert replay_url(args, deployed) == "https://api.example/prod"
+    assert replay_url(argparse.Namespace(url="http://h:1", aws_port=9, state_dir=".nrt"), deployed) == "http://h:1"

@@ -157,7 +157,9 @@ class _Resolver:
         name, _, attr = target.partition(".")
         refs = self.ctx.refs
         if attr == "Arn" and name in refs:
-            return table_arn(self.ctx, refs[name]) if _is_table(self.template, name) else refs[name]
+            if _is_table(self.template, name):
+                return table_arn(self.ctx, refs[name])
+            return resource_arn(resources(self.template)[name]["Type"], refs[name], self.ctx)
         raise KeyError(f"!GetAtt {target} has no local value")
 
     def sub(self, text: str, variables: dict[str, Any] | None = None) -> str:
@@ -241,6 +243,98 @@ def _is_table(template: dict[str, Any], name: str) -> bool:
 
 def table_arn(ctx: LocalContext, table_name: str) -> str:
     return f"arn:aws:dynamodb:{ctx.region}:{ctx.account}:table/{table_name}"
+
+
+# Where a resource type keeps its name (a path in its Properties), for the types whose !Ref is
+# that name.
+_NAME_PATHS: dict[str, tuple[str, ...]] = {
+    "AWS::S3::Bucket": ("BucketName",),
+    "AWS::Kinesis::Stream": ("Name",),
+    "AWS::KinesisFirehose::DeliveryStream": ("DeliveryStreamName",),
+    "AWS::Glue::Database": ("DatabaseInput", "Name"),
+    "AWS::Glue::Table": ("TableInput", "Name"),
+    "AWS::Athena::WorkGroup": ("Name",),
+    "AWS::IAM::Role": ("RoleName",),
+    "AWS::Lambda::Function": ("FunctionName",),
+    "AWS::Serverless::Function": ("FunctionName",),
+    "AWS::Logs::LogGroup": ("LogGroupName",),
+    "AWS::Logs::LogStream": ("LogStreamName",),
+}
+# What !GetAtt NAME.Arn gives, from the name !Ref gives.
+_ARNS: dict[str, str] = {
+    "AWS::S3::Bucket": "arn:{partition}:s3:::{name}",
+    "AWS::Kinesis::Stream": "arn:{partition}:kinesis:{region}:{account}:stream/{name}",
+    "AWS::KinesisFirehose::DeliveryStream": "arn:{partition}:firehose:{region}:{account}:deliverystream/{name}",
+    "AWS::Athena::WorkGroup": "arn:{partition}:athena:{region}:{account}:workgroup/{name}",
+    "AWS::IAM::Role": "arn:{partition}:iam::{account}:role/{name}",
+    "AWS::Lambda::Function": "arn:{partition}:lambda:{region}:{account}:function:{name}",
+    "AWS::Serverless::Function": "arn:{partition}:lambda:{region}:{account}:function:{name}",
+    "AWS::Logs::LogGroup": "arn:{partition}:logs:{region}:{account}:log-group:{name}:*",
+}
+
+
+def resource_arn(resource_type: str, ref: str, ctx: LocalContext) -> str:
+    """What !GetAtt X.Arn gives for a resource of this type whose !Ref gives `ref` (kept as it
+    is when that is an ARN already, as a state machine's !Ref is)."""
+    if ref.startswith("arn:") or resource_type not in _ARNS:
+        return ref
+    where = {"partition": partition(ctx.region)["partition"], "region": ctx.region, "account": ctx.account}
+    return _ARNS[resource_type].format(name=ref, **where)
+
+
+def references(value: object) -> set[str]:
+    """The names a value's intrinsics refer to (!Ref, !GetAtt's resource, !Sub's ${...}):
+    logical ids, parameters and pseudo parameters alike."""
+    if isinstance(value, Tag):
+        if value.name == "Ref":
+            return {str(value.value)}
+        if value.name == "GetAtt":
+            target = value.value if isinstance(value.value, str) else value.value[0]
+            return {str(target).split(".")[0]}
+        if value.name == "Sub":
+            return _sub_references(value.value)
+        return references(value.value)
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return set().union(*(references(v) for v in value))
+    return set()
+
+
+def _sub_references(arg: str | Sequence[Any]) -> set[str]:
+    text, variables = (arg, {}) if isinstance(arg, str) else (str(arg[0]), arg[1])
+    named = {expr.split(".")[0] for expr in re.findall(r"\$\{([^}!]+)\}", text)}
+    return (named - set(variables)) | references(variables)
+
+
+def physical_name(logical_id: str, ctx: LocalContext, template: dict[str, Any] | None = None) -> str:
+    """The name CloudFormation gives a resource: the one its definition declares, resolved, else
+    `<stack>-<LogicalId>` (CloudFormation adds a random suffix, left out here so that every start
+    finds the same names; lower case for a bucket). Every resource the declared name refers to
+    is named in ctx.refs first."""
+    template = template or load_template()
+    declared = resources(template)[logical_id]
+    kind = str(declared["Type"])
+    if kind not in _NAME_PATHS:
+        raise KeyError(f"{logical_id}: a {kind} has no local name")
+    value: Any = declared.get("Properties", {})
+    for key in _NAME_PATHS[kind]:
+        value = value.get(key) if isinstance(value, dict) else None
+    if value is None:
+        generated = f"{ctx.stack_name}-{logical_id}"
+        return generated.lower() if kind == "AWS::S3::Bucket" else generated
+    name_resources(references(value), ctx, template)
+    return str(resolve(value, ctx, template))
+
+
+def name_resources(names: Iterable[str], ctx: LocalContext, template: dict[str, Any] | None = None) -> None:
+    """Give ctx.refs the physical name of each resource among `names` not named yet whose !Ref
+    is its name (parameters and pseudo parameters are left to the resolver)."""
+    template = template or load_template()
+    declared = resources(template)
+    for name in sorted(names):
+        if name in declared and name not in ctx.refs and declared[name]["Type"] in _NAME_PATHS:
+            ctx.refs[name] = physical_name(name, ctx, template)
 
 
 def state_machine_definition(logical_id: str, ctx: LocalContext) -> str:

@@ -15,6 +15,7 @@ from botocore.config import Config
 
 from nrt import emulator
 from nrt.clients import TypedClients
+from nrt.emulator.lake_resources import provision_lake
 from nrt.statedir import AWS_PORT, HOST
 from nrt.template import LocalContext, load_template, resolve, resources, state_machine_definition
 
@@ -173,7 +174,9 @@ def local_name(logical_id: str, ctx: LocalContext) -> str:
 
 
 def provision(aws: EmbeddedAws) -> None:
-    """Create the template's tables and inference state machine under their template names."""
+    """Create the template's tables, buckets, topic and state machines under their template
+    names, and the streaming leg's resources (lake_resources: for inspection, the local lake
+    does their work)."""
     ctx = aws.ctx
     ddb = aws.client("dynamodb")
     existing = set(ddb.list_tables()["TableNames"])
@@ -207,3 +210,4 @@ def provision(aws: EmbeddedAws) -> None:
                 roleArn=LOCAL_ROLE.format(account=ctx.account, stack=ctx.stack_name),
                 type=declared["Type"],
             )
+    provision_lake(aws)

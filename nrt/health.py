@@ -6,6 +6,7 @@ local API answers the same figures as JSON, and `nrt status` prints them on dema
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -83,9 +84,10 @@ class Health:
 
 def write_stream_status(
     path: Path, buffered: int, oldest_ms: int | None, rows_total: int, error: str | None = None
-) -> None:
+) -> bool:
     """What the stream worker holds now, and why it cannot write the lake (if so), written
-    atomically after every poll."""
+    atomically after every poll; False when it could not be written (a full disk), which
+    the worker outlives: the report then ages, and the health line says so."""
     status = {
         "at_ms": int(time.time() * 1000),
         "buffered": buffered,
@@ -93,10 +95,16 @@ def write_stream_status(
         "rows": rows_total,
         "error": error,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(status))
-    partial.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(status))
+        partial.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def lake_lag(path: Path, now_ms: int | None = None) -> dict[str, Any]:

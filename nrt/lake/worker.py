@@ -58,6 +58,11 @@ class StreamWorker:
         threading.Thread(target=self._supervise, name="stream-supervisor", daemon=True).start()
         return self
 
+    @property
+    def alive(self) -> bool:
+        """Whether the worker process runs now."""
+        return self.process is not None and self.process.poll() is None
+
     def _spawn(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         # stdout is the transform's own output (powertools logs and EMF metrics), as in CloudWatch.

@@ -71,6 +71,15 @@ class Full:
         )
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A write that failed for lack of space: what it said, when, and the free bytes then."""
+
+    reason: str
+    at: float
+    free: int | None
+
+
 class DiskSpace:
     """Whether the disk under `root` can keep writes now (see the module's docstring)."""
 
@@ -86,15 +95,16 @@ class DiskSpace:
         self._free = free
         self._clock = clock
         self._lock = threading.Lock()
-        self._failure: tuple[str, float] | None = None  # the last write that failed for space, and when
+        self._failure: Failure | None = None  # the last write that failed for lack of space
         self._since: float | None = None  # when the disk became full, while it is
 
     def failed(self, error: BaseException) -> bool:
         """A write failed: remember it when it was for lack of space (returns whether it was)."""
         if not is_no_space(error):
             return False
+        failure = Failure(f"a write failed: {error}", self._clock(), self.free())
         with self._lock:
-            self._failure = (f"a write failed: {error}", self._clock())
+            self._failure = failure
         return True
 
     def wrote(self) -> None:
@@ -102,37 +112,43 @@ class DiskSpace:
         with self._lock:
             self._failure = None
 
+    def free(self) -> int | None:
+        """Free bytes under root now (None: it cannot be told)."""
+        try:
+            return self._free(self.root)
+        except OSError:
+            return None
+
     def full(self) -> Full | None:
         """Why writes are refused now, or None when they can be kept."""
-        reason = self._short_of_space()
+        free = self.free()
         now = self._clock()
         with self._lock:
-            if reason is None and self._failure is not None:
-                failed, at = self._failure
-                reason = failed if now - at < RETRY_AFTER_SECONDS else None
+            reason = self._short_of_space(free) or self._failed_lately(free, now)
             if reason is None:
                 self._since = None
                 return None
             self._since = now if self._since is None else self._since
             return Full(reason, self._since)
 
-    def _short_of_space(self) -> str | None:
-        try:
-            free = self._free(self.root)
-        except OSError:
-            return None  # cannot tell: the writes themselves will say
-        if free >= self.reserve:
-            return None
+    def _short_of_space(self, free: int | None) -> str | None:
+        if free is None or free >= self.reserve:
+            return None  # room, or it cannot be told: the writes themselves will say
         return f"{size(free)} free under {self.root}, less than the {size(self.reserve)} it keeps in reserve"
+
+    def _failed_lately(self, free: int | None, now: float) -> str | None:
+        """A failed write counts for RETRY_AFTER_SECONDS, or until a reserve's worth is freed."""
+        failure = self._failure
+        if failure is None or now - failure.at >= RETRY_AFTER_SECONDS:
+            return None
+        if free is not None and failure.free is not None and free - failure.free >= self.reserve:
+            return None
+        return failure.reason
 
     def describe(self) -> dict[str, object]:
         """What GET /status shows: free bytes, the reserve, and why writes are refused (if so)."""
         full = self.full()
-        try:
-            free: int | None = self._free(self.root)
-        except OSError:
-            free = None
-        out: dict[str, object] = {"free_bytes": free, "reserve_bytes": self.reserve, "full": full is not None}
+        out: dict[str, object] = {"free_bytes": self.free(), "reserve_bytes": self.reserve, "full": full is not None}
         if full is not None:
             out["reason"] = full.reason
             out["full_for_s"] = round(self._clock() - full.since, 1)
@@ -151,7 +167,7 @@ class Backoff:
     def next(self) -> float:
         """The delay before the next attempt, counting one more failure."""
         self.failures += 1
-        return float(min(self.cap, self.first * 2 ** (self.failures - 1)))
+        return float(min(self.cap, self.first * 2 ** min(self.failures - 1, 30)))
 
     def reset(self) -> None:
         self.failures = 0

@@ -258,6 +258,12 @@ class StoreUnavailable(RuntimeError):
     """The store could not keep a change: the write that made it is not durable."""
 
 
+# How long an answer waits for a store that is behind to catch up before it is refused, and how
+# often the committer looks for room after a commit failed for lack of space.
+SYNC_GRACE_SECONDS = 1.0
+ROOM_POLL_SECONDS = 0.25
+
+
 class GroupCommit:
     """Keeps table changes in the store from one thread, many per transaction.
 
@@ -297,6 +303,7 @@ class GroupCommit:
         self._committed = 0  # every batch up to this one is done (kept, or failed)
         self._kept = 0  # every change of every batch up to this one is kept
         self._waiting = 0  # changes a failed commit left to keep (they are in _behind, or in a retry)
+        self._for_space = False  # the last commit failed for lack of space: retried once there is room
         self.broken: str | None = None  # why the last commit failed, while changes wait to be kept
         self._idle = False
         self._closed = False
@@ -313,12 +320,14 @@ class GroupCommit:
                 self._cond.notify_all()
 
     def sync(self) -> None:
-        """Return once every change handed in so far is committed; raise StoreUnavailable (at
-        once, without waiting for the next attempt) while one of them is not kept."""
+        """Return once every change handed in so far is committed; raise StoreUnavailable while
+        one of them is not kept (after SYNC_GRACE_SECONDS at most: the disk may just have room
+        again, and the next attempt keep it)."""
         with self._cond:
             target = self._batch if self._filling else self._batch - 1
-            while self._committed < target and self.broken is None:
-                self._cond.wait()
+            deadline = time.monotonic() + SYNC_GRACE_SECONDS
+            while self._committed < target and (self.broken is None or time.monotonic() < deadline):
+                self._cond.wait(None if self.broken is None else max(0.0, deadline - time.monotonic()))
             broken = self.broken if target > self._kept else None
         if broken is not None:
             raise StoreUnavailable(
@@ -338,6 +347,7 @@ class GroupCommit:
             batch, changes = taken
             error = self._commit(changes)
             retry_at = None if error is None else time.monotonic() + self._backoff.next()
+            self._for_space = error is not None and self._for_space
             with self._cond:
                 self._committed = batch
                 if error is None:
@@ -352,17 +362,25 @@ class GroupCommit:
         """The next batch to commit (what a failed commit left first), once there is one and
         the back-off is over; None once closed with nothing left."""
         with self._cond:
-            while not self._closed and (
-                (not self._filling and not self._behind) or (retry_at is not None and time.monotonic() < retry_at)
-            ):
+            while not self._closed and not self._due(retry_at):
                 self._idle = True
-                self._cond.wait(None if retry_at is None else max(0.0, retry_at - time.monotonic()))
+                # After a failure for space: a look at the disk every ROOM_POLL_SECONDS.
+                self._cond.wait(None if retry_at is None else ROOM_POLL_SECONDS)
             self._idle = False
             if not self._filling and not self._behind:
                 return None
             batch, changes = self._batch, self._behind + self._filling
             self._filling, self._behind, self._batch = [], [], batch + 1
             return batch, changes
+
+    def _due(self, retry_at: float | None) -> bool:
+        """Something to commit now: no failure waiting, or its back-off over, or (when it
+        failed for lack of space) the disk with room again."""
+        if not self._filling and not self._behind:
+            return False
+        if retry_at is None or time.monotonic() >= retry_at:
+            return True
+        return self._for_space and self.space is not None and self.space.full() is None
 
     def _commit(self, changes: list[tuple[str, dict[str, Any]]]) -> str | None:
         """Keep changes in one transaction; why not, if it failed."""
@@ -371,8 +389,7 @@ class GroupCommit:
                 [(table, self.convert(record), table in self.streamed) for table, record in changes]
             )
         except Exception as failure:
-            if self.space is not None:
-                self.space.failed(failure)
+            self._for_space = self.space is not None and self.space.failed(failure)
             return f"{type(failure).__name__}: {failure}"
         self._backoff.reset()
         if self.space is not None:

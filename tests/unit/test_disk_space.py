@@ -72,7 +72,8 @@ def test_given_a_write_failed_for_lack_of_space_then_writes_are_refused_until_on
     tmp_path: Path,
 ) -> None:
     clock = Clock()
-    space = DiskSpace(tmp_path, reserve=0, free=lambda _: 1 << 30, clock=clock)
+    free = {"bytes": 1 << 30}  # a quota, or SQLite's own limit: statvfs shows room all along
+    space = DiskSpace(tmp_path, reserve=1 << 20, free=lambda _: free["bytes"], clock=clock)
 
     assert not space.failed(OSError(errno.EACCES, "Permission denied"))
     assert space.full() is None
@@ -85,6 +86,10 @@ def test_given_a_write_failed_for_lack_of_space_then_writes_are_refused_until_on
     space.failed(OSError(errno.ENOSPC, "No space left on device"))
     clock.now += RETRY_AFTER_SECONDS
     assert space.full() is None  # time to try a write again: it says whether there is room
+
+    space.failed(OSError(errno.ENOSPC, "No space left on device"))
+    free["bytes"] += 1 << 20
+    assert space.full() is None  # a reserve's worth freed since: try at once
 
 
 def test_given_a_state_directory_that_cannot_be_measured_then_the_writes_say_whether_there_is_room(

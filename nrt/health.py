@@ -6,6 +6,7 @@ local API answers the same figures as JSON, and `nrt status` prints them on dema
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -83,9 +84,10 @@ class Health:
 
 def write_stream_status(
     path: Path, buffered: int, oldest_ms: int | None, rows_total: int, error: str | None = None
-) -> None:
+) -> bool:
     """What the stream worker holds now, and why it cannot write the lake (if so), written
-    atomically after every poll."""
+    atomically after every poll; False when it could not be written (a full disk), which
+    the worker outlives: the report then ages, and the health line says so."""
     status = {
         "at_ms": int(time.time() * 1000),
         "buffered": buffered,
@@ -93,10 +95,16 @@ def write_stream_status(
         "rows": rows_total,
         "error": error,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(status))
-    partial.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(status))
+        partial.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def lake_lag(path: Path, now_ms: int | None = None) -> dict[str, Any]:
@@ -132,7 +140,7 @@ def line(status: dict[str, Any]) -> str:
         f"failure store {status.get('failure_store', '?')}",
         f"lake lag {lag:.1f} s" if lag is not None else "lake lag ?",
     ]
-    return "health  " + "  ".join(parts + _troubles(status))
+    return "health  " + "  ".join(parts + _troubles(status) + _disk(status))
 
 
 def _answered(totals: dict[str, int]) -> str:
@@ -156,7 +164,8 @@ def _troubles(status: dict[str, Any]) -> list[str]:
     if status.get("stream", "ok") != "ok":
         troubles.append(f"stream worker {status['stream']}")
     if status.get("store_error"):
-        troubles.append(f"store cannot write: {status['store_error']} (restart nrt up once it can)")
+        waiting = status.get("store_waiting", "?")
+        troubles.append(f"store cannot write: {status['store_error']} ({waiting} changes wait, kept once it can)")
     down = status.get("models_down") or {}
     if down:
         troubles.append("model hosts down: " + ", ".join(f"{e} ({why})" for e, why in sorted(down.items())))
@@ -164,3 +173,45 @@ def _troubles(status: dict[str, Any]) -> list[str]:
     if injected:
         troubles.append("faults " + ", ".join(f"{k} {v}" for k, v in sorted(injected.items())))
     return troubles
+
+
+def _disk(status: dict[str, Any]) -> list[str]:
+    """`disk full: ...` while writes are refused; `disk has room again ...` on the first line after."""
+    disk = status.get("disk") or {}
+    if disk.get("full"):
+        return [f"disk full: {disk.get('reason')}; new writes refused (503, Retry-After), reads go on"]
+    after = status.get("disk_recovered_after_s")
+    if after is not None:
+        return [f"disk has room again after {after:.0f} s of full: writes accepted"]
+    return []
+
+
+def idle(status: dict[str, Any]) -> bool:
+    """Nothing to report: no traffic, nothing waiting for the lake or the store, the disk fine."""
+    quiet = status.get("readings_per_s") == 0 and not status.get("lake_lag_s") and status.get("stream") == "ok"
+    return quiet and not _disk(status) and not status.get("store_error")
+
+
+def stream_on_full_disk(state: str, disk_full: bool, alive: bool) -> str:
+    """The stream worker's state as the line shows it. On a full disk its report cannot be
+    written either: one that ages while the worker runs is the disk's doing."""
+    if disk_full and alive and state.startswith("not reporting"):
+        return f"holding changes until the disk has room ({state})"
+    return state
+
+
+@dataclass
+class DiskNews:
+    """Remembers a full disk from one health line to the next, so that the first line after
+    the disk has room again says so."""
+
+    full_for_s: float | None = None
+
+    def note(self, status: dict[str, Any]) -> None:
+        """Read the disk's state in status; add `disk_recovered_after_s` when it just recovered."""
+        disk = status.get("disk") or {}
+        if disk.get("full"):
+            self.full_for_s = float(disk.get("full_for_s") or 0.0)
+        elif self.full_for_s is not None:
+            status["disk_recovered_after_s"] = self.full_for_s
+            self.full_for_s = None

@@ -30,6 +30,7 @@ from nrt.lake import stream
 from nrt.lake.dashboard import CachedPage, dashboard_data, render_page
 from nrt.lake.worker import StreamWorker, lake_dir, stream_checkpoint
 from nrt.state import restore
+from nrt.state.space import DiskSpace
 from nrt.state.store import GroupCommit, Store
 from nrt.statedir import API_PORT, AWS_PORT, DEFAULT_STATE_DIR, StateDir, hold
 
@@ -56,6 +57,7 @@ class LocalRuntime:
     stream: StreamWorker | None = None
     store: Store | None = None
     committer: GroupCommit | None = None
+    space: DiskSpace | None = None  # the disk under the state: full, writes are refused with 503
     _owner: TextIO | None = None  # the state directory's lock, held while running
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -81,6 +83,7 @@ class LocalRuntime:
         except Exception:
             self._owner.close()
             raise
+        self.space = DiskSpace(StateDir(self.state_dir).root)
         emulator_server.ensure_port_free("127.0.0.1", self.api_port)
         self.aws = emulator_server.start(port=self.aws_port)
         emulator_server.provision(self.aws)
@@ -96,7 +99,7 @@ class LocalRuntime:
         self.stream = StreamWorker(
             self.aws.ctx.refs["PredictionsTable"], self.state_dir, self.flush_seconds, self.log
         ).start()
-        self.executions = Executions(self.aws, store=self.store, committer=self.committer)
+        self.executions = Executions(self.aws, store=self.store, committer=self.committer, space=self.space)
         resumed = self.executions.resume()
         if resumed:
             self.log(f"running {resumed} events accepted before the last stop")
@@ -106,6 +109,7 @@ class LocalRuntime:
             api_key=self.api_key,
             pages={"/dashboard": CachedPage(lambda: render_page(dashboard_data(self.lake)))},
             status=self.status,
+            disk_full=self.space.full,
         )
         self.api_port = self.api.server_address[1]
         if self.health_seconds > 0:
@@ -125,6 +129,7 @@ class LocalRuntime:
             counts = ", ".join(f"{n} items in {t}" for t, n in tables.items())
             self.log(f"restored from {store.path}: {counts}, {objects} S3 objects, {len(endpoints)} endpoints")
         self.committer = restore.keep_changes(aws, store)
+        self.committer.space = self.space  # a commit that fails for space refuses writes at the door
         restore.keep_endpoints(aws, store)
         restore.keep_objects(aws, store)
 
@@ -136,8 +141,13 @@ class LocalRuntime:
         out["failure_store"] = int(table["Table"]["ItemCount"])
         out.update(health.lake_lag(stream.status_path(stream_checkpoint(self.state_dir))))
         out["models_down"] = self.endpoint_hosts.down() if self.endpoint_hosts is not None else {}
+        if self.space is not None:
+            out["disk"] = self.space.describe()
+            alive = self.stream is not None and self.stream.alive
+            out["stream"] = health.stream_on_full_disk(out["stream"], bool(out["disk"]["full"]), alive)
         if self.committer is not None and self.committer.broken is not None:
             out["store_error"] = self.committer.broken
+            out["store_waiting"] = self.committer.waiting
         if self.faults is not None:
             out["faults"] = self.faults.describe()
             out["faults_injected"] = dict(self.faults.injected)
@@ -146,13 +156,15 @@ class LocalRuntime:
     def _report_health(self) -> None:
         """Every health_seconds, the health line, while there is something to report."""
         quiet = False
+        disk = health.DiskNews()
         while not self._stop.wait(self.health_seconds):
             try:
                 now = self.status()
             except Exception as exc:  # keep reporting; say what went wrong
                 self.log(f"health: {exc}")
                 continue
-            idle = now["readings_per_s"] == 0 and not now.get("lake_lag_s") and now.get("stream") == "ok"
+            disk.note(now)
+            idle = health.idle(now)
             if idle and quiet:
                 continue
             self.log(health.line(now) + ("  (idle)" if idle else ""))

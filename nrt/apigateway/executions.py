@@ -24,6 +24,7 @@ from nrt.emulator.server import EmbeddedAws
 from nrt.emulator.wiring import TableChanges
 from nrt.health import Health
 from nrt.ops.failures import Failure, to_item
+from nrt.state.space import RETRY_AFTER_SECONDS, DiskSpace
 from nrt.state.store import Store, StoreUnavailable
 
 
@@ -61,6 +62,8 @@ class Executions:
     store: Store | None = None
     # Keeps the tables' changes: an answer waits until what its execution wrote is kept.
     committer: TableChanges | None = None
+    # The disk under the store: while it is full, accepted events wait instead of running.
+    space: DiskSpace | None = None
     _queue: queue.Queue[tuple[str, str]] = field(init=False)
     _accepting: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -113,6 +116,8 @@ class Executions:
                 except sqlite3.IntegrityError:
                     raise emulator.execution_exists(name) from None
                 except (sqlite3.Error, OSError) as failure:
+                    if self.space is not None:
+                        self.space.failed(failure)  # the local API answers 503 DiskFull for it
                     raise emulator.throttling(
                         f"Rate exceeded: the event journal cannot be written ({failure})"
                     ) from None
@@ -144,34 +149,73 @@ class Executions:
             except queue.Empty:
                 continue
             try:
-                self._run_event(name, execution_input)
+                if self._held_for_space():
+                    self._queue.put((name, execution_input))  # back in line, no attempt counted
+                else:
+                    self._run_event(name, execution_input)
             finally:
                 self._queue.task_done()
+
+    def _held_for_space(self) -> bool:
+        """While the disk is full an accepted event waits (its run could not be kept): True
+        after a wait of RETRY_AFTER_SECONDS, or less when stopping."""
+        if self.space is None or self.space.full() is None:
+            return False
+        self._stopping.wait(RETRY_AFTER_SECONDS)
+        return True
 
     def _run_event(self, name: str, execution_input: str) -> None:
         """Run one accepted event. The workflow records its own failures; what is handled here
         is the runtime failing to run it: stopping (it stays in the journal for the next
         start), or an error (tried again after a second or two, and after the last attempt,
         or when the process died running it as many times, recorded in the failure store)."""
-        attempt = self.store.attempt(name) if self.store is not None else 1
+        try:
+            attempt = self.store.attempt(name) if self.store is not None else 1
+        except sqlite3.Error as failure:  # the journal cannot be written (a full disk): not run yet
+            if self.space is not None:
+                self.space.failed(failure)
+            threading.Timer(RETRY_AFTER_SECONDS, self._queue.put, ((name, execution_input),)).start()
+            return
         if attempt > EVENT_ATTEMPTS:
             self._give_up(name, execution_input, f"{EVENT_ATTEMPTS} runs ended with the process")
             return
         try:
             result = self._execute(self.aws.events_state_machine_arn, execution_input, name)
         except Exception as error:
-            if self._stopping.is_set():
-                return
-            LOG.exception("event %s could not be run (attempt %d of %d)", name, attempt, EVENT_ATTEMPTS)
-            if attempt >= EVENT_ATTEMPTS:
-                self._give_up(name, execution_input, f"{type(error).__name__}: {error}")
-            else:
-                threading.Timer(float(attempt), self._queue.put, ((name, execution_input),)).start()
+            if not self._stopping.is_set():
+                self._not_run(name, execution_input, error, attempt)
             return
         outcome = answer_from_execution(result["status"], result.get("output"), result.get("cause"))
         self.health.record_event(outcome.status)
-        if self.store is not None:
+        self._settle(name)
+
+    def _not_run(self, name: str, execution_input: str, error: Exception, attempt: int) -> None:
+        """An event whose run failed: again after a while, or recorded as failed after its last
+        attempt. A store that cannot keep writes yet (a full disk) is not the event's fault:
+        what it wrote is kept once there is room, and the next run is answered by it."""
+        if isinstance(error, StoreUnavailable):
+            LOG.warning("event %s: %s; it runs again in %d s", name, error, RETRY_AFTER_SECONDS)
+            threading.Timer(RETRY_AFTER_SECONDS, self._queue.put, ((name, execution_input),)).start()
+            return
+        LOG.error("event %s could not be run (attempt %d of %d)", name, attempt, EVENT_ATTEMPTS, exc_info=error)
+        if attempt >= EVENT_ATTEMPTS:
+            self._give_up(name, execution_input, f"{type(error).__name__}: {error}")
+        else:
+            threading.Timer(float(attempt), self._queue.put, ((name, execution_input),)).start()
+
+    def _settle(self, name: str) -> None:
+        """An event has run: out of the journal, or, when that cannot be written now (a full
+        disk), again a little later (a stop before then: the next start runs it once more, and
+        its stored predictions answer it as a resend)."""
+        if self.store is None:
+            return
+        try:
             self.store.done(name)
+        except sqlite3.Error as failure:
+            if self.space is not None:
+                self.space.failed(failure)
+            if not self._stopping.is_set():
+                threading.Timer(RETRY_AFTER_SECONDS, self._settle, (name,)).start()
 
     def _give_up(self, name: str, execution_input: str, reason: str) -> None:
         """Record an event that could not be run in the failure store (replayable, as a 503),
@@ -198,8 +242,7 @@ class Executions:
             LOG.exception("event %s could not be recorded as failed; it stays in the journal", name)
             return
         LOG.error("event %s was recorded in the failure store: %s", name, failure.cause)
-        if self.store is not None:
-            self.store.done(name)
+        self._settle(name)
 
     @property
     def pending(self) -> int:

@@ -22,6 +22,7 @@ from nrt.apigateway.executions import Executions, aws_error, json_default
 from nrt.apigateway.rest_api import MAX_PAYLOAD_BYTES, GatewayError, Reply, RestApi, request_context, same_key
 from nrt.emulator.server import EmbeddedAws
 from nrt.http11 import ErrorReply, Handler, Limits, Request, Server
+from nrt.state.space import Full
 from nrt.statedir import API_PORT
 from nrt.template import LocalContext
 
@@ -29,6 +30,11 @@ LOG = logging.getLogger("nrt.apigateway.server")
 
 Status = Callable[[], dict[str, Any]]
 Page = Callable[[], str]
+# Whether the disk under the state can keep writes now (nrt/state/space.py): None when it can.
+DiskFull = Callable[[], Full | None]
+
+# The routes that write: on a full disk they are refused before anything is accepted.
+WRITES = frozenset({"/predictions", "/events"})
 
 
 @dataclass
@@ -109,11 +115,41 @@ HTTP_ERRORS = {
 }
 
 
+def disk_full_reply(full: Full) -> Reply:
+    """503 with Retry-After: the disk under the state is full, and nothing was accepted (local only)."""
+    body = {"status": 503, "error": "DiskFull", "message": full.message()}
+    headers = {"Content-Type": "application/json", "Retry-After": str(full.retry_after)}
+    return Reply(503, json.dumps(body).encode(), headers)
+
+
+def guard_writes(api: RestApi, disk_full: DiskFull) -> Callable[[Request, str], Reply]:
+    """A write route behind the disk's state: refused with 503 DiskFull before it runs while the
+    disk is full, and a refusal it meets while running (the disk filled meanwhile: a 429 from
+    the journal, a 503 from the store) answered the same way."""
+
+    def write(request: Request, path: str) -> Reply:
+        key = request.header("x-api-key")
+        if api.api_key is not None and not same_key(key, api.api_key):
+            return api.handle(request.method, path, request.headers, request.body)  # its 403
+        if (full := disk_full()) is not None:
+            return disk_full_reply(full)
+        reply = api.handle(request.method, path, request.headers, request.body)
+        if (reply.status == 429 or reply.status >= 500) and (full := disk_full()) is not None:
+            return disk_full_reply(full)
+        return reply
+
+    return write
+
+
 def make_handler(
-    api: RestApi, status: Status | None = None, pages: dict[str, Page] | None = None
+    api: RestApi,
+    status: Status | None = None,
+    pages: dict[str, Page] | None = None,
+    disk_full: DiskFull | None = None,
 ) -> tuple[Handler, ErrorReply]:
     """The local API over HTTP: (what answers a request, what answers one HTTP refuses)."""
     local_pages: dict[str, Page] = pages or {}
+    write = guard_writes(api, disk_full) if disk_full is not None else None
 
     def page(path: str, make: Page) -> Reply:
         try:
@@ -137,6 +173,8 @@ def make_handler(
                 if api.api_key is not None and not same_key(key, api.api_key):
                     return api.gateway_response(GatewayError("INVALID_API_KEY"), request_context("GET", path))
                 return Reply(200, json.dumps(status()).encode())
+            if method == "POST" and path in WRITES and write is not None:
+                return write(request, path)
             return api.handle(method, path, request.headers, request.body)
         except Exception:
             LOG.exception("%s %s failed", method, path)
@@ -163,8 +201,9 @@ def serve_api(
     api_key: str | None = None,
     pages: dict[str, Page] | None = None,
     status: Status | None = None,
+    disk_full: DiskFull | None = None,
 ) -> LocalApi:
     """Start the local API in a background thread; returns the server (call shutdown())."""
-    handle, refused = make_handler(make_api(executions, api_key), status, pages)
+    handle, refused = make_handler(make_api(executions, api_key), status, pages, disk_full)
     server = LocalApi((host, port), handle, refused, Limits(max_body=MAX_PAYLOAD_BYTES), name="local-api")
     return server.start()

@@ -17,6 +17,8 @@ from nrt.emulator.wiring import wired
 # --- tables ---------------------------------------------------------------
 
 _RESTORING = threading.local()
+# Changes handed to the store so far: an answer that saw none handed in waits for no commit.
+_HANDED_IN = [0]
 
 
 def wire_record(record: dict[str, Any]) -> dict[str, Any]:
@@ -66,6 +68,7 @@ def _patch_write_through_changes() -> None:
         sink = wired().table_changes
         if sink is not None and self.items:
             sink.submit(self.table.name, self.items[-1].record)
+            _HANDED_IN[0] += 1
             trim(self)
 
     replace_attr(StreamShard, "add", functools.wraps(original_add)(add))
@@ -83,14 +86,18 @@ def _patch_write_through_answers() -> None:
     # Every request to the embedded AWS's HTTP endpoint passes here: its answer goes out once
     # the changes it made are committed (or as a 500 when they could not be). The server sends
     # nothing before the application returns, so raising here is an error answer, not a cut one.
+    # A call during which no table changed (a read) waits for nothing: it is answered even
+    # while the store cannot keep writes (a full disk).
     original_call = DomainDispatcherApplication.__call__
 
     def call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
         sink = wired().table_changes
         if sink is None:
             return original_call(self, environ, start_response)
+        handed_in = _HANDED_IN[0]
         answer = original_call(self, environ, start_response)
-        sink.sync()
+        if _HANDED_IN[0] != handed_in:
+            sink.sync()
         return answer
 
     replace_attr(DomainDispatcherApplication, "__call__", functools.wraps(original_call)(call))

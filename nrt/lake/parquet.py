@@ -99,13 +99,13 @@ def write_rows(lake: Path, spec: TableSpec, rows: list[dict[str, Any]], arrival:
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / name
     partial = folder / f".{name}.partial"
-    pq.write_table(table, partial, compression="snappy")
-    with open(partial, "rb") as handle:
-        os.fsync(handle.fileno())
     try:
+        pq.write_table(table, partial, compression="snappy")
+        with open(partial, "rb") as handle:
+            os.fsync(handle.fileno())
         os.link(partial, final)  # atomic, and fails where rename would replace
     finally:
-        partial.unlink()
+        partial.unlink(missing_ok=True)  # half a file left by a full disk would hold its space
     return final
 
 

@@ -19,14 +19,16 @@ from __future__ import annotations
 import argparse
 import base64
 import concurrent.futures
+import contextlib
 import datetime
 import json
 import os
+import sqlite3
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -35,6 +37,7 @@ from nrt.health import write_stream_status
 from nrt.lake.firehose import Handler, LambdaContext, Pending, firehose_event, kds_change_record, load_transform
 from nrt.lake.parquet import TableSpec, column_values, table_spec, write_rows
 from nrt.signals import StopSignals
+from nrt.state.space import Backoff
 from nrt.state.store import Store
 
 SHARD = "shardId-000000000000"  # the local stream has one shard
@@ -169,8 +172,11 @@ class LakeWriter:
         partial = folder / f".{target.name}.partial"
         if target.exists():
             return  # written before a crash, with the same records
-        partial.write_text("".join(json.dumps(f) + "\n" for f in failed))
-        partial.replace(target)
+        try:
+            partial.write_text("".join(json.dumps(f) + "\n" for f in failed))
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
 
 
 class LogReader:
@@ -257,7 +263,7 @@ def run(
     )
     reader = LogReader(store, checkpoint)
     log(f"stream worker: {config.table_name} -> {config.lake} (flush every {config.flush_seconds:g} s)")
-    error: str | None = None
+    trouble = Trouble()
     while True:
         stopping = stop.is_set()
         if not stopping and writer.buffered_bytes < config.flush_bytes:
@@ -265,26 +271,75 @@ def run(
         now = int(time.time() * 1000)
         # Like Firehose: whichever comes first, the buffer's size or its age.
         due = writer.buffered_bytes >= config.flush_bytes or writer.oldest_age(now) >= config.flush_seconds
-        if writer.buffer and (due or stopping):
-            error = _flush(writer, store, log, error)
-        write_stream_status(config.status, len(writer.buffer), writer.oldest_arrival_ms, len(writer.seen), error)
+        if writer.buffer and (stopping or (due and trouble.due())):
+            _flush(writer, store, log, trouble)
+        # A full disk takes the report too: the health line then reads the disk's own state.
+        write_stream_status(
+            config.status, len(writer.buffer), writer.oldest_arrival_ms, len(writer.seen), trouble.error
+        )
         if stopping:
             return
         stop.wait(config.poll_seconds)
 
 
-def _flush(writer: LakeWriter, store: Store, log: Callable[[str], None], error: str | None) -> str | None:
-    """One flush; the reason the lake cannot be written, or None."""
+@dataclass
+class Trouble:
+    """Why the lake cannot be written (None: it can), since when, and when to try again: the
+    worker backs off while it fails (a full disk), holding what it read, and never exits for it."""
+
+    error: str | None = None
+    since: float = 0.0
+    retry_at: float = 0.0
+    backoff: Backoff = field(default_factory=lambda: Backoff(first=1.0))
+
+    def due(self) -> bool:
+        return self.error is None or time.monotonic() >= self.retry_at
+
+    def failed(self, reason: str) -> bool:
+        """One more failed flush; whether it is news (a first failure, or another reason)."""
+        now = time.monotonic()
+        news = reason != self.error
+        if self.error is None:
+            self.since = now
+        self.error, self.retry_at = reason, now + self.backoff.next()
+        return news
+
+    def cleared(self) -> float | None:
+        """A flush worked: for how long it had failed, if it had."""
+        if self.error is None:
+            return None
+        self.error = None
+        self.backoff.reset()
+        return time.monotonic() - self.since
+
+
+def _flush(writer: LakeWriter, store: Store, log: Callable[[str], None], trouble: Trouble) -> None:
+    """One flush; what holds it back is said once (and again when it changes), and when it ends."""
     try:
         flushed = writer.flush()
     except OSError as failure:
         reason = f"{type(failure).__name__}: {failure.strerror or failure}"
-        if reason != error:
-            log(f"stream worker: cannot write the lake ({reason}); holding {len(writer.buffer)} changes")
-        return reason
-    store.forget_changes_through(int(writer.checkpoint.positions.get(SHARD, "0")))
+        if trouble.failed(reason):
+            log(
+                f"stream worker: cannot write the lake ({reason}); holding {len(writer.buffer)} changes, "
+                f"trying again every {trouble.backoff.cap:g} s at most"
+            )
+        return
+    failed_for = trouble.cleared()
+    if failed_for is not None:
+        log(f"stream worker: the lake can be written again, after {failed_for:.0f} s")
+    try:
+        store.forget_changes_through(int(writer.checkpoint.positions.get(SHARD, "0")))
+    except sqlite3.Error as failure:  # the log keeps them a while longer: the next flush trims it
+        log(f"stream worker: cannot trim the change log yet ({failure})")
     log(f"stream worker: {flushed.rows} rows -> lake, {flushed.duplicates} duplicates, {flushed.failed} failed")
-    return None
+
+
+def say(line: str) -> None:
+    """A line of the worker's log (stderr, a file under the state directory): one that a full
+    disk cannot take is dropped, and the worker goes on."""
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -311,9 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     # The worker runs in a thread; the main thread only waits for a signal (see nrt.signals).
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="stream") as pool:
-        worker = pool.submit(
-            run, config, stop, lambda line: print(line, file=sys.stderr, flush=True), before_checkpoint=crash
-        )
+        worker = pool.submit(run, config, stop, say, before_checkpoint=crash)
         signals.wait(alive=lambda: not worker.done())
         stop.set()
         worker.result()  # its last flush done; an error in it is this process's exit status

@@ -22,12 +22,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
+
+from nrt.state.space import Backoff, DiskSpace
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.type_defs import TagTypeDef
@@ -126,7 +129,10 @@ class Store:
             try:
                 yield
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite ends the transaction itself on some errors (SQLITE_FULL among them): a
+                # ROLLBACK then would raise and hide the error that matters.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
@@ -252,6 +258,12 @@ class StoreUnavailable(RuntimeError):
     """The store could not keep a change: the write that made it is not durable."""
 
 
+# How long an answer waits for a store that is behind to catch up before it is refused, and how
+# often the committer looks for room after a commit failed for lack of space.
+SYNC_GRACE_SECONDS = 1.0
+ROOM_POLL_SECONDS = 0.25
+
+
 class GroupCommit:
     """Keeps table changes in the store from one thread, many per transaction.
 
@@ -261,9 +273,12 @@ class GroupCommit:
     calls sync() before the answer: it returns once every change handed in until then is
     committed. One wait per answer, however many writes the answer made.
 
-    A commit that fails leaves the tables in memory ahead of the store, so from then on every
-    sync() raises StoreUnavailable (a resend would otherwise be answered from an item that
-    was never kept) until `nrt up` starts again and reloads the tables from the store.
+    A commit that fails (a full disk) leaves the tables in memory ahead of the store: its
+    changes are kept aside, in order, and committed again, before anything handed in later,
+    after a back-off (nrt/state/space.py's Backoff) until one commit takes them. Meanwhile
+    every sync() that waits for a change not kept raises StoreUnavailable at once (a resend
+    would otherwise be answered from an item that is not kept yet); once the store has caught
+    up, answers are given again, without a restart.
     """
 
     def __init__(
@@ -272,16 +287,24 @@ class GroupCommit:
         tables: Iterable[str] | None = None,
         streamed: Iterable[str] = (),
         convert: Callable[[dict[str, Any]], dict[str, Any]] = lambda record: record,
+        space: DiskSpace | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self.store = store
         self.tables = None if tables is None else frozenset(tables)
         self.streamed = frozenset(streamed)
         self.convert = convert  # the record as it is stored, made in the committing thread
+        self.space = space  # told of each commit's outcome: a full disk refuses writes at the door
+        self._backoff = backoff or Backoff()
         self._cond = threading.Condition()  # guards everything below; commits notify it
         self._filling: list[tuple[str, dict[str, Any]]] = []
+        self._behind: list[tuple[str, dict[str, Any]]] = []  # handed in, not kept: committed first
         self._batch = 1  # the number of the batch being filled; batches commit in order
         self._committed = 0  # every batch up to this one is done (kept, or failed)
-        self.broken: str | None = None  # why a commit failed, once one has
+        self._kept = 0  # every change of every batch up to this one is kept
+        self._waiting = 0  # changes a failed commit left to keep (they are in _behind, or in a retry)
+        self._for_space = False  # the last commit failed for lack of space: retried once there is room
+        self.broken: str | None = None  # why the last commit failed, while changes wait to be kept
         self._idle = False
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="store-commit", daemon=True)
@@ -297,41 +320,81 @@ class GroupCommit:
                 self._cond.notify_all()
 
     def sync(self) -> None:
-        """Return once every change handed in so far is committed; raise StoreUnavailable if
-        the store has failed to keep a change."""
+        """Return once every change handed in so far is committed; raise StoreUnavailable while
+        one of them is not kept (after SYNC_GRACE_SECONDS at most: the disk may just have room
+        again, and the next attempt keep it)."""
         with self._cond:
             target = self._batch if self._filling else self._batch - 1
-            while self._committed < target:
-                self._cond.wait()
-            broken = self.broken
+            deadline = time.monotonic() + SYNC_GRACE_SECONDS
+            while self._committed < target and (self.broken is None or time.monotonic() < deadline):
+                self._cond.wait(None if self.broken is None else max(0.0, deadline - time.monotonic()))
+            broken = self.broken if target > self._kept else None
         if broken is not None:
             raise StoreUnavailable(
-                f"the local store could not keep a write ({broken}); make room or fix it, then restart nrt up"
+                f"the local store could not keep a write ({broken}); it is kept once there is room, "
+                "nothing accepted before was lost"
             )
 
+    @property
+    def waiting(self) -> int:
+        """Changes handed in and not kept yet, after a commit failed (0 when the store is up to date)."""
+        with self._cond:
+            return self._waiting
+
     def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._filling and not self._closed:
-                    self._idle = True
-                    self._cond.wait()
-                self._idle = False
-                if not self._filling:
-                    return
-                batch, changes = self._batch, self._filling
-                self._filling, self._batch = [], batch + 1
-            error = None
-            try:
-                self.store.record_changes(
-                    [(table, self.convert(record), table in self.streamed) for table, record in changes]
-                )
-            except Exception as failure:
-                error = f"{type(failure).__name__}: {failure}"
+        retry_at: float | None = None  # after a failed commit: not before this (monotonic)
+        while (taken := self._take(retry_at)) is not None:
+            batch, changes = taken
+            error = self._commit(changes)
+            retry_at = None if error is None else time.monotonic() + self._backoff.next()
+            self._for_space = error is not None and self._for_space
             with self._cond:
                 self._committed = batch
-                if error is not None and self.broken is None:
-                    self.broken = error
+                if error is None:
+                    self._kept, self.broken, self._waiting = batch, None, 0
+                else:
+                    self._behind, self.broken, self._waiting = changes, error, len(changes)
                 self._cond.notify_all()
+                if error is not None and self._closed:
+                    return  # stopping: what is not kept now was answered 503, never "kept"
+
+    def _take(self, retry_at: float | None) -> tuple[int, list[tuple[str, dict[str, Any]]]] | None:
+        """The next batch to commit (what a failed commit left first), once there is one and
+        the back-off is over; None once closed with nothing left."""
+        with self._cond:
+            while not self._closed and not self._due(retry_at):
+                self._idle = True
+                # After a failure for space: a look at the disk every ROOM_POLL_SECONDS.
+                self._cond.wait(None if retry_at is None else ROOM_POLL_SECONDS)
+            self._idle = False
+            if not self._filling and not self._behind:
+                return None
+            batch, changes = self._batch, self._behind + self._filling
+            self._filling, self._behind, self._batch = [], [], batch + 1
+            return batch, changes
+
+    def _due(self, retry_at: float | None) -> bool:
+        """Something to commit now: no failure waiting, or its back-off over, or (when it
+        failed for lack of space) the disk with room again."""
+        if not self._filling and not self._behind:
+            return False
+        if retry_at is None or time.monotonic() >= retry_at:
+            return True
+        return self._for_space and self.space is not None and self.space.full() is None
+
+    def _commit(self, changes: list[tuple[str, dict[str, Any]]]) -> str | None:
+        """Keep changes in one transaction; why not, if it failed."""
+        try:
+            self.store.record_changes(
+                [(table, self.convert(record), table in self.streamed) for table, record in changes]
+            )
+        except Exception as failure:
+            self._for_space = self.space is not None and self.space.failed(failure)
+            return f"{type(failure).__name__}: {failure}"
+        self._backoff.reset()
+        if self.space is not None:
+            self.space.wrote()
+        return None
 
     def close(self) -> None:
         """Commit what is queued, then stop."""

@@ -4,11 +4,14 @@ sync() returns once everything handed in before it is kept, or says that it coul
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from nrt.state.space import Backoff, DiskSpace
 from nrt.state.store import GroupCommit, Store, StoreUnavailable
 
 
@@ -55,11 +58,62 @@ def test_a_change_the_store_cannot_keep_is_reported_to_its_writer(tmp_path: Path
 
     committer.submit("t", change("s", 1))
 
-    with pytest.raises(StoreUnavailable, match=r"could not keep a write .*then restart nrt up"):
+    with pytest.raises(StoreUnavailable, match=r"could not keep a write .*kept once there is room"):
         committer.sync()
     # The tables in memory are now ahead of the store: no later answer may say "kept" either.
     with pytest.raises(StoreUnavailable):
         committer.sync()
+    assert committer.waiting == 1
+    committer.close()
+
+
+def fill(store: Store, pages: int | None = None) -> None:
+    """SQLite's own limit on the database's pages: past it every write fails with SQLITE_FULL,
+    "database or disk is full", as on a full disk (None: no limit but SQLite's)."""
+    limit = store._db.execute("PRAGMA page_count").fetchone()[0] if pages is None else pages
+    store._db.execute(f"PRAGMA max_page_count = {limit}")
+
+
+def big(sensor: str, n: int) -> dict[str, Any]:
+    record = change(sensor, n)
+    record["dynamodb"]["NewImage"]["pad"] = {"S": "x" * 8000}  # a new page, whatever is free
+    return record
+
+
+def until(check: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_given_a_full_store_when_changes_cannot_be_kept_then_writers_hear_at_once_and_every_change_is_kept_in_order_once_there_is_room(  # noqa: E501
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "state.db")
+    space = DiskSpace(tmp_path, reserve=1 << 20, free=lambda _: 1 << 30)  # SQLite says full, statvfs does not
+    committer = GroupCommit(store, streamed={"t"}, space=space, backoff=Backoff(first=0.01, cap=0.05))
+    committer.submit("t", big("s", 0))
+    committer.sync()
+    fill(store)
+
+    committer.submit("t", big("s", 1))
+    with pytest.raises(StoreUnavailable, match="database or disk is full"):
+        committer.sync()
+    full = space.full()
+    assert full is not None and "database or disk is full" in full.reason
+    committer.submit("t", big("s", 2))  # handed in while the store is behind: raises at once
+    with pytest.raises(StoreUnavailable):
+        committer.sync()
+    assert committer.waiting >= 1 and store.count("t") == 1
+
+    fill(store, 1 << 30)  # room again: the next attempt keeps them, nobody restarts anything
+    until(lambda: committer.waiting == 0)
+    committer.sync()
+
+    assert committer.broken is None and space.full() is None
+    assert [c.record["dynamodb"]["Keys"]["n"]["N"] for c in store.changes_after(0)] == ["0", "1", "2"]
+    assert store.count("t") == 3
     committer.close()
 
 

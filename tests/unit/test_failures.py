@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nrt.cli.failures import replay_url
-from nrt.ops.failures import Failure, from_item, replay, replay_body, succeeded, table
+from nrt.ops.failures import Failure, from_item, replay, replay_body, succeeded, table, to_item
 from nrt.ops.stacks import Stack
 from nrt.statedir import StackRecord, StateDir, write_stack_record
 
@@ -116,6 +116,18 @@ def test_the_listing_shows_the_whole_error_and_cause():
 
     assert "    error: SageMakerRuntime.ModelErrorException\n" in out
     assert f"    cause: {cause}\n" in out  # whole, where the feature is named
+
+
+def test_a_refusal_reads_back_and_lists_with_the_feature_it_names():
+    refused = item("exec-4:1", 400, READING)
+    refused["error"], refused["feature"] = {"S": "InvalidReading"}, {"S": '"channel"'}
+    unnamed = {**item("exec-5:0", 400, READING), "feature": {"S": "null"}}
+
+    failure = from_item(refused)
+
+    assert (failure.feature, from_item(unnamed).feature) == ("channel", None)
+    assert "    feature: channel\n" in table([failure])
+    assert from_item(to_item(failure)) == failure
 
 
 def test_a_corrupt_request_reads_as_an_empty_one():

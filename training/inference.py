@@ -15,7 +15,8 @@ Request:  {"instances": [row, ...]}, each row one of
 Response: {"predictions": [{"kind", "prediction", "probability", "probabilities"}, ...]}
           prediction: the label as the training data had it (classifiers) or the number
           (regression); probability: of the positive label (binary) or of the predicted one
-          (multi-class), null for regression; probabilities: each label's, null for regression.
+          (multi-class), null for regression; probabilities: the 5 most likely labels'
+          (TOP_LABELS; every label's for up to 5), null for regression.
           An instance of {"instances": [...]} that does not fit has its refusal in its place:
           {"kind", "error": "InvalidReading", "message", "feature"}, feature naming the field at
           fault (a feature's name, or "data" / "features" for the row as a whole). So a batch
@@ -40,6 +41,12 @@ ARTIFACT = "model.joblib"
 SIGNATURE = "signature.json"
 KINDS = ("binary", "multiclass", "regression")
 MAX_FEATURES = 1000
+# A reply's size is bounded, whatever the model: a classifier answers the probabilities of its
+# most likely labels only (all of them for up to this many), and a refusal's message is cut.
+# With the body limit this keeps every state of the workflow under Step Functions' 256 KiB
+# payload quota for the largest batch (docs/user-guide.md#limits; a workflow test checks it).
+TOP_LABELS = 5
+MAX_MESSAGE = 300
 
 Kind = Literal["binary", "multiclass", "regression"]
 Label = str | int | float
@@ -306,7 +313,9 @@ def predict(instances: list[Any], model: Model, listed: bool = True) -> list[dic
 
 
 def _refusal(kind: Kind, error: InvalidInput) -> dict[str, Any]:
-    return {"kind": kind, "error": "InvalidReading", "message": str(error), "feature": error.feature}
+    message = str(error)
+    message = message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+    return {"kind": kind, "error": "InvalidReading", "message": message, "feature": error.feature}
 
 
 def _score(model: Model, rows: list[list[Any]]) -> list[dict[str, Any]]:
@@ -329,11 +338,14 @@ def _score(model: Model, rows: list[list[Any]]) -> list[dict[str, Any]]:
 
 def _classified(signature: Signature, labels: list[Label], scores: Any) -> dict[str, Any]:
     """One row's class probabilities as a prediction: the positive label past the threshold
-    (binary), else the most likely label."""
-    probabilities = {str(label): round(float(p), 6) for label, p in zip(labels, scores, strict=True)}
+    (binary), else the most likely label. `probabilities` holds the TOP_LABELS most likely
+    labels' (in the model's label order)."""
+    everyone = {str(label): round(float(p), 6) for label, p in zip(labels, scores, strict=True)}
+    kept = set(np.argsort(-np.asarray(scores, dtype=float), kind="stable")[:TOP_LABELS].tolist())
+    probabilities = {str(label): everyone[str(label)] for i, label in enumerate(labels) if i in kept}
     if signature.kind == "binary":
         positive = signature.positive_label if signature.positive_label is not None else labels[-1]
-        p_positive = probabilities[str(positive)]
+        p_positive = everyone[str(positive)]
         negative = next(label for label in labels if label != positive)
         threshold = 0.5 if signature.threshold is None else signature.threshold
         prediction, probability = (positive if p_positive >= threshold else negative), p_positive

@@ -275,3 +275,32 @@ def test_a_model_host_scores_on_one_openmp_thread_unless_the_user_chose_otherwis
 
     assert model_host_env({"PATH": "/usr/bin"}) == {"PATH": "/usr/bin", "OMP_NUM_THREADS": "1"}
     assert model_host_env({"OMP_NUM_THREADS": "4"}) == {"OMP_NUM_THREADS": "4"}
+
+
+def test_a_classifier_of_many_labels_answers_its_most_likely_labels_only_so_a_reply_is_bounded():
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_digits(return_X_y=True)
+    estimator = LogisticRegression(max_iter=300).fit(x, y)
+    model = inference.Model(estimator, inference.signature_from_estimator(estimator))
+
+    status, answer = call(model, {"instances": [list(map(float, row)) for row in x[:20]]})
+
+    assert status == 200
+    for row, p in zip(estimator.predict_proba(x[:20]), answer["predictions"], strict=True):
+        assert len(p["probabilities"]) == inference.TOP_LABELS < len(estimator.classes_)
+        top = sorted(range(len(row)), key=lambda i: -row[i])[: inference.TOP_LABELS]
+        assert set(p["probabilities"]) == {str(estimator.classes_[i]) for i in top}
+        assert p["probability"] == max(p["probabilities"].values()) == p["probabilities"][str(p["prediction"])]
+
+
+def test_a_refusal_naming_many_long_features_is_cut_so_a_batch_of_them_stays_small():
+    names = [f"feature_with_a_rather_long_name_{i:03d}" for i in range(40)]
+    signature = inference.Signature(kind="regression", features=[inference.Feature(n) for n in names])
+    model = inference.Model(estimator=None, signature=signature)
+
+    status, answer = call(model, {"instances": [[1.0]] * 100})
+
+    assert status == 200
+    assert all(len(p["message"]) <= inference.MAX_MESSAGE and p["feature"] == "data" for p in answer["predictions"])

@@ -13,6 +13,7 @@ from nrt.apigateway.contract import Answer, answer_from_execution
 from nrt.emulator.server import EmbeddedAws
 from tests.helpers import load_event
 from tests.helpers.model_hosts import rule_model
+from training import inference as serving
 
 _ts = itertools.count(1_700_000_000_000, 1000)
 
@@ -427,20 +428,42 @@ def test_given_events_that_fail_after_their_202_then_the_health_figures_count_th
     assert "events 3 (4xx 2)" in line(inference.health.window())
 
 
-def test_given_the_largest_body_the_api_accepts_when_scored_then_no_state_outgrows_the_payload_quota(aws, model_host):
-    # The API refuses bodies over 64,000 characters (template.yaml); each of those characters
-    # may take 3 bytes (any character of the Basic Multilingual Plane beyond U+07FF).
-    def echo(request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        n = len(request["instances"])
-        one = {"kind": "binary", "prediction": 1, "probability": 0.9, "probabilities": {"0": 0.1, "1": 0.9}}
-        return 200, {"predictions": [one] * n}
+LABEL = "a-label-of-thirty-two-characters"  # the longest label the stated limits cover (32 bytes)
+WIDEST = {
+    "binary": {"kind": "binary", "prediction": 1, "probability": 0.9, "probabilities": {"0": 0.1, "1": 0.9}},
+    # A classifier answers its TOP_LABELS most likely labels' probabilities (training/inference.py).
+    "many labels": {
+        "kind": "multiclass",
+        "prediction": f"{LABEL[:-1]}0",
+        "probability": 0.123456,
+        "probabilities": {f"{LABEL[:-1]}{i}": 0.123456 for i in range(serving.TOP_LABELS)},
+    },
+    "refused": {
+        "kind": "multiclass",
+        "error": "InvalidReading",
+        "message": "m" * serving.MAX_MESSAGE,
+        "feature": "f" * 128,
+    },
+}
 
-    model_host("largest", echo)
+
+@pytest.mark.parametrize("reply", WIDEST.values(), ids=WIDEST.keys())
+def test_given_the_largest_body_the_api_accepts_when_scored_then_no_state_outgrows_the_payload_quota(
+    aws, model_host, reply
+):
+    # The API refuses bodies over 64,000 characters (template.yaml); each of those characters
+    # may take 3 bytes (any character of the Basic Multilingual Plane beyond U+07FF). The
+    # model's reply is bounded by the serving code; the workflow holds it once.
+    def echo(request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return 200, {"predictions": [reply] * len(request["instances"])}
+
+    name = f"largest-{len(json.dumps(reply))}"
+    model_host(name, echo)
 
     def body_with(n: int) -> dict[str, Any]:
         one = {"timestamp": 1_700_000_000_000, "features": {"city": "東" * n}}
         readings = [{"sensor": f"s-{i}", **one} for i in range(100)]
-        return {"model": "largest", "readings": readings}
+        return {"model": name, "readings": readings}
 
     empty = len(json.dumps(body_with(0), ensure_ascii=False))
     body = body_with((64_000 - empty) // 100)

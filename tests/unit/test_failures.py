@@ -233,3 +233,19 @@ def test_replay_url_is_the_flag_else_the_stack_s_api() -> None:
 
     assert replay_url(args, deployed) == "https://api.example/prod"
     assert replay_url(argparse.Namespace(url="http://h:1", aws_port=9, state_dir=".nrt"), deployed) == "http://h:1"
+
+
+def test_replay_to_an_api_that_does_not_answer_says_so_and_keeps_every_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], embedded_aws
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        nobody = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    store = FakeStore([item("exec-1", 503, READING), item("exec-2", 404, READING)])
+
+    status = run_failures(
+        monkeypatch, store, "replay", "--state-dir", str(tmp_path), "--aws-port", str(embedded_aws), "--url", nobody
+    )
+
+    assert (status, store.deleted) == (1, [])
+    error = capsys.readouterr().err
+    assert f"cannot reach {nobody}/predictions" in error and "Traceback" not in error

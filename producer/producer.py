@@ -295,8 +295,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Send sensor readings to the nrt-inference API.")
+def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Send sensor readings to the nrt-inference API.", epilog=epilog)
     p.add_argument("--url", default="http://127.0.0.1:3000", help="API base URL (default: the local API)")
     p.add_argument("--rate", type=float, default=10.0, help="readings per second; 0 for as fast as possible")
     p.add_argument("--count", type=int, help="readings to send (default 100 unless --duration)")
@@ -370,8 +370,8 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, epilog: str | None = None) -> int:
+    args = build_parser(epilog).parse_args(argv)
     plan = plan_from_args(args)
     stats = run(plan, None if args.json else progress_line(sys.stderr))
     summary = stats.summary()

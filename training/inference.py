@@ -15,7 +15,14 @@ Request:  {"instances": [row, ...]}, each row one of
 Response: {"predictions": [{"kind", "prediction", "probability", "probabilities"}, ...]}
           prediction: the label as the training data had it (classifiers) or the number
           (regression); probability: of the positive label (binary) or of the predicted one
-          (multi-class), null for regression; probabilities: each label's, null for regression.
+          (multi-class), null for regression; probabilities: the 5 most likely labels'
+          (TOP_LABELS; every label's for up to 5), null for regression.
+          An instance of {"instances": [...]} that does not fit has its refusal in its place:
+          {"kind", "error": "InvalidReading", "message", "feature"}, feature naming the field at
+          fault (a feature's name, or "data" / "features" for the row as a whole). So a batch
+          always answers 200, and the workflow records each refusal once, without a second call.
+          A single reading ({"data": ...} alone), or a request that is not one of these shapes,
+          is refused whole: 400 {"message", "feature"}.
 """
 
 from __future__ import annotations
@@ -34,15 +41,31 @@ ARTIFACT = "model.joblib"
 SIGNATURE = "signature.json"
 KINDS = ("binary", "multiclass", "regression")
 MAX_FEATURES = 1000
+# A reply's size is bounded, whatever the model: a classifier answers the probabilities of its
+# most likely labels only (all of them for up to this many), and a refusal's message is cut.
+# With the body limit this keeps every state of the workflow under Step Functions' 256 KiB
+# payload quota for the largest batch (docs/user-guide.md#limits; a workflow test checks it).
+TOP_LABELS = 5
+MAX_MESSAGE = 300
 
 Kind = Literal["binary", "multiclass", "regression"]
 Label = str | int | float
 
 
 class InvalidInput(ValueError):
-    """The request cannot be scored by this model: a client error (HTTP 400)."""
+    """The request cannot be scored by this model: a client error (HTTP 400). `feature` names
+    the field at fault: a feature's name, "data" or "features" for a row as a whole, or None
+    for a request that is not a list of readings."""
 
     status_code = 400
+
+    def __init__(self, message: str, feature: str | None = None) -> None:
+        super().__init__(message)
+        self.feature = feature
+
+    def answer(self) -> dict[str, Any]:
+        """The 400's body: the reason, and the field it names (structured, for a producer to act on)."""
+        return {"message": str(self), "feature": self.feature}
 
 
 @dataclass(frozen=True)
@@ -58,27 +81,27 @@ class Feature:
         """The value as the model takes it (None for missing); InvalidInput names the rule broken."""
         if value is None:
             if not self.nullable:
-                raise InvalidInput(f"feature {self.name!r} is missing (null); this model needs a value")
+                raise InvalidInput(f"feature {self.name!r} is missing (null); this model needs a value", self.name)
             return None
         return self._number(value) if self.type == "number" else self._category(value)
 
     def _number(self, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidInput(f"feature {self.name!r} must be a number, not {_show(value)}")
+            raise InvalidInput(f"feature {self.name!r} must be a number, not {_show(value)}", self.name)
         try:
             number = float(value)
         except OverflowError:  # an integer beyond a double's range
-            raise InvalidInput(f"feature {self.name!r} is beyond a double's range") from None
+            raise InvalidInput(f"feature {self.name!r} is beyond a double's range", self.name) from None
         if not math.isfinite(number):
-            raise InvalidInput(f"feature {self.name!r} must be finite")
+            raise InvalidInput(f"feature {self.name!r} must be finite", self.name)
         return number
 
     def _category(self, value: Any) -> str:
         if not isinstance(value, str):
-            raise InvalidInput(f"feature {self.name!r} is a category: send text, not {_show(value)}")
+            raise InvalidInput(f"feature {self.name!r} is a category: send text, not {_show(value)}", self.name)
         if self.categories is not None and value not in self.categories:
             known = ", ".join(self.categories[:20]) + (", ..." if len(self.categories) > 20 else "")
-            raise InvalidInput(f"feature {self.name!r}: {_show(value)} is not a known category ({known})")
+            raise InvalidInput(f"feature {self.name!r}: {_show(value)} is not a known category ({known})", self.name)
         return value
 
 
@@ -116,24 +139,31 @@ class Signature:
             return self._named_row(instance["features"], index)
         values = instance.get("data") if isinstance(instance, dict) else instance
         if not isinstance(values, list) or not values:
-            raise InvalidInput(f"instances[{index}] must be a list of values, or a reading with data or features")
+            raise InvalidInput(
+                f"instances[{index}] must be a list of values, or a reading with data or features", "data"
+            )
         if len(values) != len(self.features):
             raise InvalidInput(
                 f"instances[{index}] has {len(values)} features; this model expects {len(self.features)} "
-                f"({_names(self)})"
+                f"({_names(self)})",
+                "data",
             )
         return _checked(index, self.features, values)
 
     def _named_row(self, named: Any, index: int) -> list[Any]:
         """A reading's features by name, in the model's order."""
         if not isinstance(named, dict):
-            raise InvalidInput(f"instances[{index}].features must be an object of feature names to values")
+            raise InvalidInput(f"instances[{index}].features must be an object of feature names to values", "features")
         unknown = sorted(set(named) - set(self.feature_names))
         if unknown:
-            raise InvalidInput(f"instances[{index}]: unknown feature {unknown[0]!r}; this model takes {_names(self)}")
+            raise InvalidInput(
+                f"instances[{index}]: unknown feature {unknown[0]!r}; this model takes {_names(self)}", unknown[0]
+            )
         missing = [f.name for f in self.features if f.name not in named]
         if missing:
-            raise InvalidInput(f"instances[{index}]: feature {missing[0]!r} is missing; send null for a missing value")
+            raise InvalidInput(
+                f"instances[{index}]: feature {missing[0]!r} is missing; send null for a missing value", missing[0]
+            )
         return _checked(index, self.features, [named[f.name] for f in self.features])
 
 
@@ -141,7 +171,7 @@ def _checked(index: int, features: list[Feature], values: list[Any]) -> list[Any
     try:
         return [f.check(v) for f, v in zip(features, values, strict=True)]
     except InvalidInput as error:
-        raise InvalidInput(f"instances[{index}]: {error}") from None
+        raise InvalidInput(f"instances[{index}]: {error}", error.feature) from None
 
 
 def _show(value: Any) -> str:
@@ -224,6 +254,12 @@ def model_fn(model_dir: str) -> Model:
 
 def decode(request_body: str | bytes, content_type: str = "application/json") -> list[Any]:
     """Decode a JSON request into its instances (checked against the model in predict)."""
+    return read_request(request_body, content_type)[0]
+
+
+def read_request(request_body: str | bytes, content_type: str = "application/json") -> tuple[list[Any], bool]:
+    """A JSON request's instances, and whether it was a list of them ({"instances": [...]},
+    answered one by one) rather than one reading alone."""
     if content_type.split(";")[0].strip() != "application/json":
         raise InvalidInput(f"content type {content_type!r} is not supported; send application/json")
     try:
@@ -231,14 +267,14 @@ def decode(request_body: str | bytes, content_type: str = "application/json") ->
     except ValueError as exc:
         raise InvalidInput(f"body is not JSON: {exc}") from None
     if isinstance(payload, dict) and "instances" in payload:
-        rows = payload["instances"]
+        rows, listed = payload["instances"], True
     elif isinstance(payload, dict) and ("data" in payload or "features" in payload):
-        rows = [payload]
+        rows, listed = [payload], False
     else:
         raise InvalidInput('expected {"instances": [...]} or {"data": [...]} or {"features": {...}}')
     if not isinstance(rows, list) or not rows:
         raise InvalidInput("instances must be a non-empty list of feature rows")
-    return rows
+    return rows, listed
 
 
 def frame(signature: Signature, rows: list[list[Any]]) -> Any:
@@ -257,25 +293,29 @@ def frame(signature: Signature, rows: list[list[Any]]) -> Any:
     return pd.DataFrame(columns)
 
 
-def predict(instances: list[Any], model: Model) -> list[dict[str, Any]]:
+def predict(instances: list[Any], model: Model, listed: bool = True) -> list[dict[str, Any]]:
     """Check every instance against the signature, then score those that fit in one call. An
-    instance that does not fit gets its own error in its place (`{"error": "InvalidReading",
-    "message": ...}`) and the others are scored; when none fits, the whole request is a 400."""
+    instance that does not fit gets its own refusal in its place (`{"error": "InvalidReading",
+    "message": ..., "feature": ...}`) and the others are scored; a reading sent alone (not
+    listed) that does not fit is refused whole (InvalidInput, a 400)."""
     signature = model.signature
     rows: list[list[Any]] = []
-    refused: dict[int, str] = {}
+    refused: dict[int, InvalidInput] = {}
     for i, instance in enumerate(instances):
         try:
             rows.append(signature.row(instance, i))
         except InvalidInput as error:
-            refused[i] = str(error)
-    if len(refused) == len(instances):
-        raise InvalidInput(refused[0])
-    scored = iter(_score(model, rows))
-    return [
-        {"kind": signature.kind, "error": "InvalidReading", "message": refused[i]} if i in refused else next(scored)
-        for i in range(len(instances))
-    ]
+            refused[i] = error
+    if refused and not listed:
+        raise refused[0]
+    scored = iter(_score(model, rows) if rows else [])
+    return [_refusal(signature.kind, refused[i]) if i in refused else next(scored) for i in range(len(instances))]
+
+
+def _refusal(kind: Kind, error: InvalidInput) -> dict[str, Any]:
+    message = str(error)
+    message = message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+    return {"kind": kind, "error": "InvalidReading", "message": message, "feature": error.feature}
 
 
 def _score(model: Model, rows: list[list[Any]]) -> list[dict[str, Any]]:
@@ -298,11 +338,14 @@ def _score(model: Model, rows: list[list[Any]]) -> list[dict[str, Any]]:
 
 def _classified(signature: Signature, labels: list[Label], scores: Any) -> dict[str, Any]:
     """One row's class probabilities as a prediction: the positive label past the threshold
-    (binary), else the most likely label."""
-    probabilities = {str(label): round(float(p), 6) for label, p in zip(labels, scores, strict=True)}
+    (binary), else the most likely label. `probabilities` holds the TOP_LABELS most likely
+    labels' (in the model's label order)."""
+    everyone = {str(label): round(float(p), 6) for label, p in zip(labels, scores, strict=True)}
+    kept = set(np.argsort(-np.asarray(scores, dtype=float), kind="stable")[:TOP_LABELS].tolist())
+    probabilities = {str(label): everyone[str(label)] for i, label in enumerate(labels) if i in kept}
     if signature.kind == "binary":
         positive = signature.positive_label if signature.positive_label is not None else labels[-1]
-        p_positive = probabilities[str(positive)]
+        p_positive = everyone[str(positive)]
         negative = next(label for label in labels if label != positive)
         threshold = 0.5 if signature.threshold is None else signature.threshold
         prediction, probability = (positive if p_positive >= threshold else negative), p_positive
@@ -351,9 +394,10 @@ def _reply(body: str, status: int) -> Any:
 
 
 def transform_fn(model: Model, request_body: str | bytes, content_type: str, accept: str) -> Any:
-    """Decode, predict and encode; a reading the model cannot take is a 400, as the container answers it."""
+    """Decode, predict and encode; a request the model cannot take is a 400, as the container answers it."""
     try:
-        answer = encode(predict(decode(request_body, content_type), model), accept)
+        rows, listed = read_request(request_body, content_type)
+        answer = encode(predict(rows, model, listed), accept)
     except InvalidInput as exc:
-        return _reply(json.dumps({"message": str(exc)}), exc.status_code)
+        return _reply(json.dumps(exc.answer()), exc.status_code)
     return _reply(answer, 200)

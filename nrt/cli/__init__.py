@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from nrt.cli import failures, models, queries, stack
-from nrt.cli.stack import producer_argv
+from nrt.cli.stack import PRODUCE_EPILOG, producer_argv
 from producer import producer
 
 __all__ = ["build_parser", "main"]
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["produce"]:
         # The producer owns its flags (and --help); argparse's REMAINDER would eat none of them.
-        return producer.main(producer_argv(argv[1:]))
+        return producer.main(producer_argv(argv[1:]), epilog=PRODUCE_EPILOG)
     args = build_parser().parse_args(argv)
     code: int = args.func(args)
     return code

@@ -72,6 +72,18 @@ def cmd_failures(args: argparse.Namespace) -> int:
     return 0
 
 
+class Unreachable(Exception):
+    """The API gave no HTTP answer: the replay stops there, every record not replayed kept."""
+
+
+def _json(raw: bytes) -> Any:
+    """An answer's body as JSON; a body that is not JSON, as its text."""
+    try:
+        return json.loads(raw or b"{}")
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
 def replay_to(url: str, args: argparse.Namespace, found: list[Failure], delete: Callable[[str], None]) -> int:
     """Replay the replayable failures to the API at url; `delete` removes a record that is done."""
     from nrt.ops import failures
@@ -84,12 +96,22 @@ def replay_to(url: str, args: argparse.Namespace, found: list[Failure], delete: 
         )
         try:
             with urllib.request.urlopen(request, timeout=60) as resp:
-                return resp.status, json.loads(resp.read())
+                return resp.status, _json(resp.read())
         except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
+            return error.code, _json(error.read())
+        except (urllib.error.URLError, OSError) as error:  # refused, reset, timed out: no HTTP answer
+            raise Unreachable(getattr(error, "reason", error)) from None
 
     print(f"replaying to {url}/predictions ...")
-    summary = failures.replay(found, post, delete, print)
+    try:
+        summary = failures.replay(found, post, delete, print)
+    except Unreachable as error:
+        print(
+            f"cannot reach {url}/predictions: {error}. Is the stack's API running (`nrt up`, or --url)? "
+            "The failure store is as it was for every reading not yet replayed.",
+            file=sys.stderr,
+        )
+        return 1
     print(
         f"replayed {summary.replayed}: {summary.succeeded} succeeded and were removed, "
         f"{summary.failed_again} failed again; {summary.skipped} not replayable (kept)"

@@ -79,6 +79,12 @@ def start_failure(error: OSError | sqlite3.OperationalError, state_dir: Path) ->
     return f"cannot start the local stack: {error}"
 
 
+PRODUCE_EPILOG = (
+    "nrt produce also takes --state-dir DIR (default $NRT_STATE_DIR, else .nrt): without --url, the "
+    "readings go to the stack that state dir records, with the API key it saved."
+)
+
+
 def producer_argv(argv: list[str]) -> list[str]:
     """`nrt produce`'s arguments for the producer: --state-dir (as on every command; default
     $NRT_STATE_DIR or .nrt) is taken out, and without --url the readings go to the stack that

@@ -46,6 +46,7 @@ class Failure:
     failed_at: str
     request: dict[str, Any]
     cause: str
+    feature: str | None = None  # the field a model's refusal names (recorded as JSON text)
 
     @property
     def replayable(self) -> bool:
@@ -70,7 +71,17 @@ def from_item(item: Item) -> Failure:
         failed_at=text("failed_at"),
         request=request if isinstance(request, dict) else {},
         cause=text("cause"),
+        feature=_feature(text("feature")),
     )
+
+
+def _feature(text: str) -> str | None:
+    """The refusal's feature: JSON text (a name, or null) as the workflow records it."""
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return text
+    return value if isinstance(value, str) else None
 
 
 def to_item(failure: Failure) -> Item:
@@ -83,6 +94,7 @@ def to_item(failure: Failure) -> Item:
         "model": {"S": failure.model},
         "failed_at": {"S": failure.failed_at},
         "request": {"S": json.dumps(failure.request, separators=(",", ":"), ensure_ascii=False)},
+        **({"feature": {"S": json.dumps(failure.feature)}} if failure.feature else {}),
     }
 
 
@@ -165,6 +177,8 @@ def table(failures: list[Failure]) -> str:
         replay_mark = "yes" if f.replayable else "no"
         lines.append(f"{f.failed_at:<26} {f.status:>6} {f.model:<24} {replay_mark:<6} {f.failure_id}")
         lines.append(f"    error: {f.error}")
+        if f.feature:
+            lines.append(f"    feature: {f.feature}")
         if f.cause:
             lines.append(f"    cause: {f.cause}")
     lines.append(f"({len(failures)} failure{'s' if len(failures) != 1 else ''})")

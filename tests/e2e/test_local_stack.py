@@ -94,7 +94,7 @@ READING = b'{"sensor":"s","model":"%s","timestamp":1700000000000,"data":%s}'
         ("/predictions", b"not json", 400, "ValidationError"),
         ("/predictions", READING % (b"failure", b"[NaN]"), 400, "ValidationError"),
         ("/predictions", READING % (b"absent", b"[1,2,3]"), 404, "ModelNotFound"),
-        ("/predictions", READING % (b"failure", b"[1,2]"), 400, "ValidationError"),
+        ("/predictions", READING % (b"failure", b"[1,2]"), 400, "InvalidReading"),  # the model names the feature count
         ("/predictions", READING % (b"failure", b"[" + b"1," * 33_000 + b"1]"), 413, "PayloadTooLarge"),
         ("/nowhere", b"{}", 403, "Forbidden"),  # API Gateway's answer for an unknown route
         ("/models", b"{}", 403, "Forbidden"),  # and for a method the route does not have

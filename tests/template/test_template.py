@@ -71,6 +71,23 @@ def test_the_model_is_invoked_through_the_sdk_integration_with_no_lambda():
     assert invoke["Catch"][-1]["ErrorEquals"] == ["States.ALL"]
 
 
+def test_a_models_own_error_is_never_retried_and_every_refusal_in_the_map_is_recorded_before_it_is_answered():
+    definition = json.loads((ROOT / state_machine()["DefinitionUri"]).read_text())
+    invoke = definition["States"]["InvokeModel"]
+    assert all("SageMakerRuntime.ModelErrorException" not in r["ErrorEquals"] for r in invoke["Retry"])
+    states = definition["States"]["StorePredictions"]["ItemProcessor"]["States"]
+    path, name = [], "HasEventId"
+    path.append(name := states[name]["Choices"][0]["Next"])  # the model's refusal
+    while "Next" in states[name] or states[name]["Type"] == "Choice":
+        step = states[name]
+        name = step["Choices"][0]["Next"] if step["Type"] == "Choice" else step["Next"]
+        path.append(name)
+    records = [states[n] for n in path if states[n].get("Resource") == "arn:aws:states:::dynamodb:putItem"]
+    assert [r["Parameters"]["TableName"] for r in records] == ["${FailuresTable}"]
+    assert "feature" in records[0]["Parameters"]["Item"]
+    assert states[path[-1]].get("End") and "feature.$" in states[path[-1]]["Parameters"]
+
+
 def test_the_workflow_is_express():
     assert state_machine()["Type"] == "EXPRESS"
 

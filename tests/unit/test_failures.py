@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nrt.cli.failures import replay_url
-from nrt.ops.failures import Failure, from_item, replay, replay_body, succeeded, table
+from nrt.ops.failures import Failure, from_item, replay, replay_body, succeeded, table, to_item
 from nrt.ops.stacks import Stack
 from nrt.statedir import StackRecord, StateDir, write_stack_record
 
@@ -116,6 +116,18 @@ def test_the_listing_shows_the_whole_error_and_cause():
 
     assert "    error: SageMakerRuntime.ModelErrorException\n" in out
     assert f"    cause: {cause}\n" in out  # whole, where the feature is named
+
+
+def test_a_refusal_reads_back_and_lists_with_the_feature_it_names():
+    refused = item("exec-4:1", 400, READING)
+    refused["error"], refused["feature"] = {"S": "InvalidReading"}, {"S": '"channel"'}
+    unnamed = {**item("exec-5:0", 400, READING), "feature": {"S": "null"}}
+
+    failure = from_item(refused)
+
+    assert (failure.feature, from_item(unnamed).feature) == ("channel", None)
+    assert "    feature: channel\n" in table([failure])
+    assert from_item(to_item(failure)) == failure
 
 
 def test_a_corrupt_request_reads_as_an_empty_one():
@@ -221,3 +233,19 @@ def test_replay_url_is_the_flag_else_the_stack_s_api() -> None:
 
     assert replay_url(args, deployed) == "https://api.example/prod"
     assert replay_url(argparse.Namespace(url="http://h:1", aws_port=9, state_dir=".nrt"), deployed) == "http://h:1"
+
+
+def test_replay_to_an_api_that_does_not_answer_says_so_and_keeps_every_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], embedded_aws
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        nobody = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    store = FakeStore([item("exec-1", 503, READING), item("exec-2", 404, READING)])
+
+    status = run_failures(
+        monkeypatch, store, "replay", "--state-dir", str(tmp_path), "--aws-port", str(embedded_aws), "--url", nobody
+    )
+
+    assert (status, store.deleted) == (1, [])
+    error = capsys.readouterr().err
+    assert f"cannot reach {nobody}/predictions" in error and "Traceback" not in error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import types
 from pathlib import Path
@@ -138,28 +139,45 @@ def test_a_reading_that_does_not_fit_gets_its_own_error_naming_the_feature_and_r
     assert (refused["kind"], refused["error"]) == ("regression", "InvalidReading")
     assert refused["message"].startswith("instances[1]: ")
     assert message in refused["message"]
+    named = re.search(r"feature '([^']+)'", refused["message"])
+    assert named and refused["feature"] == named[1]  # the structured field: the feature the message names
 
 
-def test_when_no_reading_fits_the_request_is_a_400_naming_the_first(shop):
+def test_when_no_listed_reading_fits_each_has_its_refusal_and_the_model_is_not_called(shop, monkeypatch):
+    monkeypatch.setattr(inference, "_score", lambda *_: pytest.fail("nothing fits: nothing to score"))
+
     status, answer = call(shop, {"instances": [{"features": {"channel": "mall"}}, [1]]})
 
+    assert status == 200
+    first, second = answer["predictions"]
+    assert (first["error"], first["feature"]) == ("InvalidReading", "basket")  # the first rule broken
+    assert (second["error"], second["feature"]) == ("InvalidReading", "data")
+    assert second["message"].startswith("instances[1] has 1 features")
+
+
+def test_a_reading_sent_alone_that_does_not_fit_is_a_400_naming_the_feature(shop):
+    status, answer = call(shop, {"features": {"channel": "mall", "basket": 1, "member": "no"}})
+
     assert status == 400
-    assert answer["message"].startswith("instances[0]: ")
+    assert answer["feature"] == "channel"
+    assert "not a known category" in answer["message"]
 
 
 @pytest.mark.parametrize(("value", "message"), [(10**400, "beyond a double's range"), (float("inf"), "must be finite")])
 def test_a_number_no_double_holds_is_refused_not_a_server_error(demo, value, message):
-    status, answer = call(demo, {"instances": [[1, 2, value]]})
+    status, answer = call(demo, {"data": [1, 2, value]})
 
     assert status == 400
     assert message in answer["message"]
+    assert answer["feature"] == demo.signature.feature_names[2]
 
 
 def test_a_wrong_feature_count_is_a_400_naming_the_expected_count_and_names(demo):
-    status, answer = call(demo, {"instances": [[1, 2]]})
+    status, answer = call(demo, {"data": [1, 2]})
 
     assert status == 400
     assert "has 2 features; this model expects 3 (a, b, c)" in answer["message"]
+    assert answer["feature"] == "data"
 
 
 @pytest.mark.parametrize(
@@ -167,9 +185,10 @@ def test_a_wrong_feature_count_is_a_400_naming_the_expected_count_and_names(demo
     [
         ("{}", "application/json"),
         ('{"instances": []}', "application/json"),
-        ('{"instances": [[1, "x", 3]]}', "application/json"),
-        ('{"instances": [[1, true, 3]]}', "application/json"),
-        ('{"instances": [{"features": [1, 2, 3]}]}', "application/json"),
+        ('{"instances": {"data": [1, 2, 3]}}', "application/json"),
+        ('{"data": [1, "x", 3]}', "application/json"),
+        ('{"data": [1, true, 3]}', "application/json"),
+        ('{"features": [1, 2, 3]}', "application/json"),
         ("not json", "application/json"),
         ('{"data": [1, 2, 3]}', "text/csv"),
     ],
@@ -202,7 +221,7 @@ def test_in_sagemakers_container_a_refusal_is_the_toolkits_response_with_status_
     inference._toolkit.cache_clear()  # looked up once per process: look again, inside the "container"
     request.addfinalizer(inference._toolkit.cache_clear)
 
-    refused = inference.transform_fn(demo, '{"instances": [[1, 2]]}', "application/json", "application/json")
+    refused = inference.transform_fn(demo, '{"data": [1, 2]}', "application/json", "application/json")
     scored = inference.transform_fn(demo, '{"instances": [[12, 87, 20]]}', "application/json", "application/json")
 
     assert (type(refused), refused.status, refused.mimetype) == (Response, 400, "application/json")
@@ -256,3 +275,32 @@ def test_a_model_host_scores_on_one_openmp_thread_unless_the_user_chose_otherwis
 
     assert model_host_env({"PATH": "/usr/bin"}) == {"PATH": "/usr/bin", "OMP_NUM_THREADS": "1"}
     assert model_host_env({"OMP_NUM_THREADS": "4"}) == {"OMP_NUM_THREADS": "4"}
+
+
+def test_a_classifier_of_many_labels_answers_its_most_likely_labels_only_so_a_reply_is_bounded():
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_digits(return_X_y=True)
+    estimator = LogisticRegression(max_iter=300).fit(x, y)
+    model = inference.Model(estimator, inference.signature_from_estimator(estimator))
+
+    status, answer = call(model, {"instances": [list(map(float, row)) for row in x[:20]]})
+
+    assert status == 200
+    for row, p in zip(estimator.predict_proba(x[:20]), answer["predictions"], strict=True):
+        assert len(p["probabilities"]) == inference.TOP_LABELS < len(estimator.classes_)
+        top = sorted(range(len(row)), key=lambda i: -row[i])[: inference.TOP_LABELS]
+        assert set(p["probabilities"]) == {str(estimator.classes_[i]) for i in top}
+        assert p["probability"] == max(p["probabilities"].values()) == p["probabilities"][str(p["prediction"])]
+
+
+def test_a_refusal_naming_many_long_features_is_cut_so_a_batch_of_them_stays_small():
+    names = [f"feature_with_a_rather_long_name_{i:03d}" for i in range(40)]
+    signature = inference.Signature(kind="regression", features=[inference.Feature(n) for n in names])
+    model = inference.Model(estimator=None, signature=signature)
+
+    status, answer = call(model, {"instances": [[1.0]] * 100})
+
+    assert status == 200
+    assert all(len(p["message"]) <= inference.MAX_MESSAGE and p["feature"] == "data" for p in answer["predictions"])

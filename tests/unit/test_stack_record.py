@@ -76,3 +76,14 @@ def test_produce_takes_state_dir_as_every_command_does_and_sends_to_the_recorded
     assert argv == ["--count", "3", "--url", "http://127.0.0.1:3100"]
     assert os.environ["NRT_API_KEY"] == "k3y"  # in the environment, not on the command line
     assert producer_argv(["--url", "http://x", "--state-dir", str(tmp_path)]) == ["--url", "http://x"]
+
+
+def test_nrt_produce_help_names_state_dir_beside_the_producers_own_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    from nrt.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["produce", "--help"])
+
+    out = capsys.readouterr().out
+    assert done.value.code == 0
+    assert "--state-dir DIR" in out and "--url URL" in out

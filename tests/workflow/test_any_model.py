@@ -127,16 +127,16 @@ def test_batches_of_multiclass_and_regression_readings_are_answered_each_in_thei
 
 
 @pytest.mark.parametrize(
-    ("features", "message"),
+    ("features", "message", "feature"),
     [
-        ({"channel": "mall", "basket": 1, "member": "no"}, "'mall' is not a known category"),
-        ({"channel": "web", "basket": "one", "member": "no"}, "feature 'basket' must be a number"),
-        ({"channel": "web", "member": "no"}, "feature 'basket' is missing"),
-        ({"channel": "web", "basket": 1, "member": "no", "coupon": "x"}, "unknown feature 'coupon'"),
+        ({"channel": "mall", "basket": 1, "member": "no"}, "'mall' is not a known category", "channel"),
+        ({"channel": "web", "basket": "one", "member": "no"}, "feature 'basket' must be a number", "basket"),
+        ({"channel": "web", "member": "no"}, "feature 'basket' is missing", "basket"),
+        ({"channel": "web", "basket": 1, "member": "no", "coupon": "x"}, "unknown feature 'coupon'", "coupon"),
     ],
 )
 def test_a_reading_that_does_not_fit_the_models_signature_is_a_400_recorded_as_not_replayable(
-    aws, model_host, models, features, message
+    aws, model_host, models, features, message, feature
 ):
     model = f"spend-{abs(hash(message)) % 10_000}"
     model_host(model, served(models["spend"]))
@@ -144,11 +144,13 @@ def test_a_reading_that_does_not_fit_the_models_signature_is_a_400_recorded_as_n
     answer = run(aws, named(model, features))
 
     assert answer.status == 400
-    assert answer.body["error"] == "ValidationError"
-    assert message in answer.body["message"].replace('\\"', "'")
+    assert answer.body["error"] == "InvalidReading"
+    assert message in answer.body["message"].replace('"', "'")
+    assert answer.body["feature"] == feature  # the structured field a producer can act on
     [failure] = failures_for(aws, model)
     assert failure["status"] == {"N": "400"}
     assert not from_item(failure).replayable
+    assert from_item(failure).feature == answer.body["feature"]
 
 
 def test_positional_data_for_a_model_of_named_features_is_scored_in_the_signatures_order(aws, model_host, models):

@@ -13,6 +13,7 @@ from nrt.apigateway.contract import Answer, answer_from_execution
 from nrt.emulator.server import EmbeddedAws
 from tests.helpers import load_event
 from tests.helpers.model_hosts import rule_model
+from training import inference as serving
 
 _ts = itertools.count(1_700_000_000_000, 1000)
 
@@ -156,20 +157,24 @@ def test_given_an_unknown_model_when_scored_then_404_and_the_reading_is_kept_for
     assert json.loads(failure["request"]["S"]) == body
 
 
-def test_given_features_the_model_rejects_when_scored_then_400_naming_the_models_reason(aws, model_host):
-    model_host("strict")
+def test_given_a_container_that_refuses_the_whole_request_then_400_with_its_reason_after_one_call(aws, model_host):
+    # A container whose serving code answers 400 for the request as a whole (another tool's,
+    # or ours from before refusals were answered in place): recorded, and never retried.
+    host = model_host("strict")
 
     answer = run(aws, {**reading("strict"), "data": [1, 2]})
 
     assert answer.status == 400
     assert answer.body["error"] == "ValidationError"
     assert "expects 3 features" in answer.body["message"]
+    assert answer.body["feature"] is None  # such a container names no field
+    assert len(host.requests) == 1
     [failure] = failures_for(aws, "strict")
     assert failure["status"] == {"N": "400"}
     assert failure["error"]["S"] == "SageMakerRuntime.ModelErrorException"
 
 
-def test_given_a_failing_model_when_scored_then_it_is_retried_then_recorded_and_503(aws, model_host):
+def test_given_a_failing_model_when_scored_then_it_is_recorded_and_503_after_one_call(aws, model_host):
     host = model_host("broken", lambda _: (500, {"message": "out of memory"}))
     body = reading("broken", sensor="broken-1")
 
@@ -177,7 +182,7 @@ def test_given_a_failing_model_when_scored_then_it_is_retried_then_recorded_and_
 
     assert answer.status == 503
     assert answer.body["error"] == "ModelUnavailable"
-    assert len(host.requests) == 2  # the first call and one retry
+    assert len(host.requests) == 1  # a model's own error is not retried: the record is replayed
     [failure] = failures_for(aws, "broken")
     assert failure["error"]["S"] == "SageMakerRuntime.ModelErrorException"
     assert "out of memory" in failure["cause"]["S"]
@@ -312,12 +317,27 @@ def refuse_negative(request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     status, answer = rule_model(request)
     for i, instance in enumerate(request["instances"]):
         if instance["data"][0] < 0:
-            answer["predictions"][i] = {"kind": "binary", "error": "InvalidReading", "message": f"instances[{i}]: no"}
+            answer["predictions"][i] = {
+                "kind": "binary",
+                "error": "InvalidReading",
+                "message": f"instances[{i}]: feature 'a' must be positive",
+                "feature": "a",
+            }
     return status, answer
 
 
-def test_given_a_batch_with_one_bad_reading_then_it_gets_its_own_400_and_the_others_are_stored(aws, model_host):
-    model_host("picky", refuse_negative)
+def refuse_unnamed(request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """As serving code from before refusals named their feature."""
+    status, answer = refuse_negative(request)
+    for prediction in answer["predictions"]:
+        prediction.pop("feature", None)
+    return status, answer
+
+
+def test_given_a_batch_with_one_bad_reading_then_it_gets_its_own_400_is_recorded_and_the_others_are_stored(
+    aws, model_host
+):
+    host = model_host("picky", refuse_negative)
     readings = [{"sensor": "picky-1", "timestamp": next(_ts), "data": [d, 87, 20]} for d in (12, -1, 13)]
 
     answer = run(aws, {"model": "picky", "readings": readings})
@@ -325,11 +345,51 @@ def test_given_a_batch_with_one_bad_reading_then_it_gets_its_own_400_and_the_oth
     assert answer.status == 200
     good, bad, other = answer.body["results"]
     assert "error" not in good and "error" not in other
-    assert (bad["status"], bad["error"], bad["message"]) == (400, "InvalidReading", "instances[1]: no")
+    assert (bad["status"], bad["error"], bad["feature"]) == (400, "InvalidReading", "a")
+    assert bad["message"] == "instances[1]: feature 'a' must be positive"
     assert stored(aws, "picky-1", readings[0]["timestamp"], "nrt-picky") is not None
     assert stored(aws, "picky-1", readings[1]["timestamp"], "nrt-picky") is None
     assert stored(aws, "picky-1", readings[2]["timestamp"], "nrt-picky") is not None
-    assert failures_for(aws, "picky") == []  # a caller's mistake is answered, not recorded
+    assert len(host.requests) == 1
+    [failure] = failures_for(aws, "picky")  # the refused reading alone, with the feature it names
+    assert (failure["status"], failure["error"]["S"], failure["feature"]["S"]) == (
+        {"N": "400"},
+        "InvalidReading",
+        '"a"',
+    )
+    assert json.loads(failure["request"]["S"]) == readings[1]
+    assert "must be positive" in failure["cause"]["S"]
+
+
+def test_given_one_reading_the_model_refuses_in_place_then_400_naming_the_feature_recorded_once(aws, model_host):
+    host = model_host("choosy", refuse_negative)
+    body = {**reading("choosy", sensor="choosy-1"), "data": [-5, 87, 20]}
+
+    answer = run(aws, body)
+
+    assert answer.status == 400
+    assert answer.body == {
+        "status": 400,
+        "error": "InvalidReading",
+        "message": "instances[0]: feature 'a' must be positive",
+        "feature": "a",
+    }
+    assert len(host.requests) == 1
+    [failure] = failures_for(aws, "choosy")
+    assert json.loads(failure["request"]["S"]) == body
+    assert stored(aws, "choosy-1", body["timestamp"], "nrt-choosy") is None
+
+
+def test_given_refusals_that_name_no_feature_then_they_are_answered_and_recorded_with_none(aws, model_host):
+    model_host("older", refuse_unnamed)
+    readings = [{"sensor": "older-1", "timestamp": next(_ts), "data": [d, 87, 20]} for d in (12, -1)]
+
+    answer = run(aws, {"model": "older", "readings": readings})
+
+    assert answer.status == 200
+    assert answer.body["results"][1]["feature"] is None
+    [failure] = failures_for(aws, "older")
+    assert failure["feature"]["S"] == "null"
 
 
 def test_given_accepted_events_when_the_runtime_finishes_then_every_one_is_stored(aws, model_host):
@@ -368,20 +428,42 @@ def test_given_events_that_fail_after_their_202_then_the_health_figures_count_th
     assert "events 3 (4xx 2)" in line(inference.health.window())
 
 
-def test_given_the_largest_body_the_api_accepts_when_scored_then_no_state_outgrows_the_payload_quota(aws, model_host):
-    # The API refuses bodies over 64,000 characters (template.yaml); each of those characters
-    # may take 3 bytes (any character of the Basic Multilingual Plane beyond U+07FF).
-    def echo(request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        n = len(request["instances"])
-        one = {"kind": "binary", "prediction": 1, "probability": 0.9, "probabilities": {"0": 0.1, "1": 0.9}}
-        return 200, {"predictions": [one] * n}
+LABEL = "a-label-of-thirty-two-characters"  # the longest label the stated limits cover (32 bytes)
+WIDEST = {
+    "binary": {"kind": "binary", "prediction": 1, "probability": 0.9, "probabilities": {"0": 0.1, "1": 0.9}},
+    # A classifier answers its TOP_LABELS most likely labels' probabilities (training/inference.py).
+    "many labels": {
+        "kind": "multiclass",
+        "prediction": f"{LABEL[:-1]}0",
+        "probability": 0.123456,
+        "probabilities": {f"{LABEL[:-1]}{i}": 0.123456 for i in range(serving.TOP_LABELS)},
+    },
+    "refused": {
+        "kind": "multiclass",
+        "error": "InvalidReading",
+        "message": "m" * serving.MAX_MESSAGE,
+        "feature": "f" * 128,
+    },
+}
 
-    model_host("largest", echo)
+
+@pytest.mark.parametrize("reply", WIDEST.values(), ids=WIDEST.keys())
+def test_given_the_largest_body_the_api_accepts_when_scored_then_no_state_outgrows_the_payload_quota(
+    aws, model_host, reply
+):
+    # The API refuses bodies over 64,000 characters (template.yaml); each of those characters
+    # may take 3 bytes (any character of the Basic Multilingual Plane beyond U+07FF). The
+    # model's reply is bounded by the serving code; the workflow holds it once.
+    def echo(request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return 200, {"predictions": [reply] * len(request["instances"])}
+
+    name = f"largest-{len(json.dumps(reply))}"
+    model_host(name, echo)
 
     def body_with(n: int) -> dict[str, Any]:
         one = {"timestamp": 1_700_000_000_000, "features": {"city": "東" * n}}
         readings = [{"sensor": f"s-{i}", **one} for i in range(100)]
-        return {"model": "largest", "readings": readings}
+        return {"model": name, "readings": readings}
 
     empty = len(json.dumps(body_with(0), ensure_ascii=False))
     body = body_with((64_000 - empty) // 100)

@@ -47,6 +47,7 @@ MAX_FEATURES = 1000
 # payload quota for the largest batch (docs/user-guide.md#limits; a workflow test checks it).
 TOP_LABELS = 5
 MAX_MESSAGE = 300
+MAX_NAME = 128
 
 Kind = Literal["binary", "multiclass", "regression"]
 Label = str | int | float
@@ -313,9 +314,13 @@ def predict(instances: list[Any], model: Model, listed: bool = True) -> list[dic
 
 
 def _refusal(kind: Kind, error: InvalidInput) -> dict[str, Any]:
-    message = str(error)
-    message = message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
-    return {"kind": kind, "error": "InvalidReading", "message": message, "feature": error.feature}
+    feature = error.feature  # an unknown name can be as long as the body allows: cut as well
+    feature = None if feature is None else _cut(feature, MAX_NAME)
+    return {"kind": kind, "error": "InvalidReading", "message": _cut(str(error), MAX_MESSAGE), "feature": feature}
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _score(model: Model, rows: list[list[Any]]) -> list[dict[str, Any]]:

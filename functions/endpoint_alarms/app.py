@@ -4,11 +4,17 @@ CloudWatch alarms cannot select endpoints by a name prefix (Metrics Insights' WH
 only =, != and AND; alarms cannot use SEARCH), so the template cannot hold them. This
 function keeps one pair per endpoint named <prefix>*: it runs on every SageMaker endpoint
 state change for the prefix and every hour, and makes what exists match what should.
+
+It is also the stack's custom resource `EndpointAlarms`: on the stack's create and update it
+reconciles at once, and on its delete it deletes every alarm it owns (named <stack>-endpoint-*),
+so that none outlives the stack.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -116,6 +122,56 @@ def reconcile(sagemaker: SageMakerClient, cloudwatch: CloudWatchClient, settings
     return len(wanted), len(stale)
 
 
+def remove_all(cloudwatch: CloudWatchClient, settings: Settings) -> int:
+    """Delete every alarm this function owns (the stack is going); how many."""
+    owned: list[str] = []
+    for alarms in cloudwatch.get_paginator("describe_alarms").paginate(
+        AlarmNamePrefix=settings.alarm_prefix, AlarmTypes=["MetricAlarm"]
+    ):
+        owned.extend(a["AlarmName"] for a in alarms["MetricAlarms"])
+    for start in range(0, len(owned), 100):
+        cloudwatch.delete_alarms(AlarmNames=owned[start : start + 100])
+    return len(owned)
+
+
+def stack_response(event: dict[str, Any], status: str, reason: str) -> dict[str, str]:
+    """The answer CloudFormation waits for at the event's ResponseURL ("Custom resources",
+    response objects). The physical id stays the alarm prefix, so an update never replaces it."""
+    return {
+        "Status": status,
+        "Reason": reason[:1000],
+        "PhysicalResourceId": event.get("PhysicalResourceId") or event["ResourceProperties"]["AlarmPrefix"],
+        "StackId": event["StackId"],
+        "RequestId": event["RequestId"],
+        "LogicalResourceId": event["LogicalResourceId"],
+    }
+
+
+def send_stack_response(url: str, response: dict[str, str]) -> None:
+    """PUT to CloudFormation's presigned S3 URL, signed without a content type: send none."""
+    body = json.dumps(response).encode()
+    request = urllib.request.Request(url, data=body, method="PUT", headers={"Content-Type": ""})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        answer.read()
+
+
+def on_stack_event(
+    event: dict[str, Any], sagemaker: SageMakerClient, cloudwatch: CloudWatchClient, settings: Settings
+) -> dict[str, str]:
+    """The stack created, updated or deleted the custom resource: reconcile, or remove every
+    owned alarm. Always an answer (a failure included): without one the stack waits an hour."""
+    try:
+        if event["RequestType"] == "Delete":
+            reason = f"deleted {remove_all(cloudwatch, settings)} endpoint alarms"
+        else:
+            put, deleted = reconcile(sagemaker, cloudwatch, settings)
+            reason = f"put {put} endpoint alarms, deleted {deleted}"
+    except Exception as failure:  # answered FAILED with its reason, never left unanswered
+        logger.exception("endpoint alarms not kept for the stack")
+        return stack_response(event, "FAILED", f"{type(failure).__name__}: {failure}")
+    return stack_response(event, "SUCCESS", reason)
+
+
 logger = Logger()
 metrics = Metrics()
 
@@ -124,6 +180,13 @@ metrics = Metrics()
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     settings = Settings.from_environment()
+    if "ResponseURL" in event:
+        response = on_stack_event(event, boto3.client("sagemaker"), boto3.client("cloudwatch"), settings)
+        logger.info(
+            "stack event answered", request=event["RequestType"], status=response["Status"], reason=response["Reason"]
+        )
+        send_stack_response(event["ResponseURL"], response)
+        return {}
     put, deleted = reconcile(boto3.client("sagemaker"), boto3.client("cloudwatch"), settings)
     logger.info("endpoint alarms reconciled", trigger=event.get("detail-type"), put=put, deleted=deleted)
     metrics.add_metric(name="EndpointAlarms", unit=MetricUnit.Count, value=put)

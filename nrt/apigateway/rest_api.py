@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import airspeed
 from jsonschema import Draft4Validator
 
+from nrt.apigateway.models import request_model
 from nrt.apigateway.validation import (
     NotStrictJson,
     cut_message,
@@ -57,11 +58,13 @@ NOT_CUSTOMISABLE = {"REQUEST_TOO_LARGE"}
 
 @dataclass(frozen=True)
 class Reply:
-    """What the gateway sends back: status, JSON-ish body bytes, headers."""
+    """What the gateway sends back: status, JSON-ish body bytes, headers; and, not sent, the
+    validator's detail of a refused body (what API Gateway writes to its execution log)."""
 
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
+    detail: str = ""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -150,8 +153,8 @@ class RestApi:
                 if chosen.get("validateRequestBody"):
                     content = spec.get("requestBody", {}).get("content", {}).get("application/json", {})
                     if "schema" in content:
-                        root = {"components": {"schemas": schemas}, **content["schema"]}
-                        validator = Draft4Validator(root)
+                        # The draft-4 model the import keeps, not the OpenAPI text (models.py).
+                        validator = Draft4Validator(request_model(content["schema"], schemas))
                 integration = spec.get("x-amazon-apigateway-integration", {})
                 requests = {
                     media: airspeed.Template(text) for media, text in integration.get("requestTemplates", {}).items()
@@ -302,8 +305,9 @@ class RestApi:
                 "$context.error.messageString": json.dumps(failure.message),
                 "$context.error.message": failure.message,
                 "$context.error.responseType": failure.response_type,
-                # Inserted JSON-escaped, so the body stays JSON whatever the input held.
-                "$context.error.validationErrorString": json.dumps(failure.validation)[1:-1],
+                # As AWS documents it: the validator's text, not quoted and not escaped (only
+                # messageString is), so a template that quotes it may not be JSON.
+                "$context.error.validationErrorString": failure.validation,
                 "$context.requestId": context["requestId"],
                 "$context.resourcePath": context["resourcePath"],
                 "$context.httpMethod": context["httpMethod"],
@@ -311,7 +315,8 @@ class RestApi:
             # Simple substitution, longest name first; anything else stays as written.
             pattern = re.compile("|".join(re.escape(k) for k in sorted(values, key=len, reverse=True)))
             body = pattern.sub(lambda m: values[m.group(0)], template)
-        return Reply(status, body.encode("utf-8"), {"Content-Type": "application/json", **static_headers(spec)})
+        headers = {"Content-Type": "application/json", **static_headers(spec)}
+        return Reply(status, body.encode("utf-8"), headers, detail=failure.validation)
 
 
 def static_headers(spec: dict[str, Any]) -> dict[str, str]:

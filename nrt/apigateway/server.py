@@ -174,11 +174,17 @@ def make_handler(
                     return api.gateway_response(GatewayError("INVALID_API_KEY"), request_context("GET", path))
                 return Reply(200, json.dumps(status()).encode())
             if method == "POST" and path in WRITES and write is not None:
-                return write(request, path)
-            return api.handle(method, path, request.headers, request.body)
+                reply = write(request, path)
+            else:
+                reply = api.handle(method, path, request.headers, request.body)
         except Exception:
             LOG.exception("%s %s failed", method, path)
             return api.gateway_response(GatewayError("API_CONFIGURATION_ERROR"), request_context(method, path))
+        if reply.detail:
+            # The answer says only "Invalid request body", as on AWS; the reason goes to the
+            # log, as API Gateway's execution log has it.
+            LOG.info("%s %s: request body does not match the model: %s", method, path, reply.detail)
+        return reply
 
     def refused(code: int, message: str) -> Reply:
         if code == 413:

@@ -24,8 +24,8 @@ def cut_message(text: str, limit: int = MAX_ERROR_CHARS) -> str:
 def validation_error_string(errors: list[SchemaError]) -> str:
     """$context.error.validationErrorString: each failure with where it is, in brackets as AWS
     lists them. AWS's wording comes from its own validator; these say the same in plain words,
-    cut short (a value in a message is shown in part). The gateway response inserts them
-    JSON-escaped."""
+    cut short (a value in a message is shown in part). Substituted as it is, as AWS documents
+    it: neither quoted nor escaped (the template's 400 therefore uses messageString)."""
     parts = [cut_message(f"{_where(e)}: {e.message}") for e in errors[:10]]
     return "[" + "; ".join(parts) + "]"
 

@@ -61,11 +61,19 @@ def _compiled_path(path: str) -> Any:
     return jsonpath(path)
 
 
+class JavaString(str):
+    """A string as VTL sees it on AWS: a Java String, whose length() counts UTF-16 code units
+    (a character beyond the Basic Multilingual Plane, such as an emoji, counts 2)."""
+
+    def length(self) -> int:
+        return len(self.encode("utf-16-le", errors="surrogatepass")) // 2
+
+
 class Input:
     """$input: the request body (integration request) or the integration's body (response)."""
 
     def __init__(self, body: str, headers: Mapping[str, str]) -> None:
-        self.body = body
+        self.body = JavaString(body)
         self._headers = dict(headers)
         self._parsed: Any = None
         self._is_parsed = False

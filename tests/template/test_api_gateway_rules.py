@@ -7,7 +7,9 @@ import json
 import re
 from typing import Any
 
+from nrt.apigateway.models import NOT_APPLIED, request_model
 from nrt.template import ROOT, Tag, resources
+from training.inference import MAX_FEATURES
 
 API = resources()["Api"]["Properties"]
 BODY = API["DefinitionBody"]
@@ -41,34 +43,37 @@ def test_every_operation_declares_the_api_key_itself():
     assert "security" not in BODY  # it would do nothing, and read as if it did
 
 
-# The same notes: additionalProperties, oneOf (for OpenAPI 2.0 and SDKs), minItems/maxItems (not
-# in simple validation), exclusiveMinimum, discriminator, readOnly/writeOnly, default and example
-# are not applied. The contract must not look enforced by keywords that are not.
-NOT_APPLIED = {
-    "additionalProperties",
-    "oneOf",
-    "anyOf",
-    "allOf",
-    "not",
-    "minItems",
-    "maxItems",
-    "minProperties",
-    "maxProperties",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "discriminator",
-    "readOnly",
-    "writeOnly",
-    "default",
-    "example",
-}
-
-
-def test_the_request_schemas_use_only_keywords_api_gateway_applies():
-    for name, schema in BODY["components"]["schemas"].items():
+# The same notes (2023 onwards; docs/aws.md#the-request-models-what-api-gateway-keeps): models are
+# JSON Schema draft 4; minItems/maxItems are not in simple validation; exclusiveMinimum, default,
+# discriminator and readOnly are not supported; and an imported model is seen without `nullable`.
+# The contract must not look enforced by keywords that are not, and must use only keywords the
+# import keeps (nrt/apigateway/models.py, which the local API validates with).
+def test_the_request_schemas_use_only_keywords_api_gateway_keeps_on_import():
+    components = BODY["components"]["schemas"]
+    for name, schema in components.items():
+        request_model(schema, components)  # raises on a keyword not known to be kept
         for node in walk(schema):
-            used = NOT_APPLIED & set(node) - {"properties", "patternProperties"}
+            used = NOT_APPLIED & set(node)
             assert not used, f"{name}: {sorted(used)}"
+
+
+# Fields the workflow does not read are refused by the validator, before anything is accepted:
+# nothing is carried through an execution or kept in an item that no one asked for.
+def test_a_reading_and_a_batch_reading_allow_only_the_fields_the_workflow_reads():
+    schemas = BODY["components"]["schemas"]
+    single = schemas["PredictionRequest"]
+    batch = schemas["BatchReading"]
+    assert single["additionalProperties"] is False and batch["additionalProperties"] is False
+    assert set(single["properties"]) == {"model", "sensor", "timestamp", "data", "features", "event_id", "readings"}
+    assert set(batch["properties"]) == {"sensor", "timestamp", "data", "features", "event_id"}
+
+
+def test_named_features_are_bounded_scalars_at_most_as_many_as_a_model_can_take():
+    named = BODY["components"]["schemas"]["NamedFeatures"]
+    value = named["additionalProperties"]
+    assert named["maxProperties"] == MAX_FEATURES
+    assert value["maxLength"] == 256 and value["minLength"] == 1
+    assert {branch["type"] for branch in value["not"]["oneOf"]} == {"object", "array", "boolean"}
 
 
 # "Set up method responses": an integration response may only map to a declared method
@@ -127,6 +132,33 @@ def test_gateway_responses_use_only_simple_substitutions():
             references = re.findall(r"\$[!{]?([A-Za-z_]+)", template)
             assert set(references) <= {"context", "stageVariables", "method"}, kind
             assert "#set" not in template and "#if" not in template, kind
+
+
+# "Variables for data transformations": $context.error.messageString is "the quoted value of
+# $context.error.message"; $context.error.validationErrorString is "a string containing a detailed
+# validation error message", neither quoted nor escaped, and the validator's messages hold quotes
+# (`[object has missing required properties (["model"])]`). So no body uses it, and messageString
+# stands bare, as in API Gateway's own default templates ({"message":$context.error.messageString}).
+def test_gateway_responses_are_json_whatever_the_error_message_holds():
+    for kind, response in API["GatewayResponses"].items():
+        for template in response.get("ResponseTemplates", {}).values():
+            assert "validationErrorString" not in template, kind
+            assert '"$context.error.messageString' not in template, kind
+            message = 'a "quoted" \\ message'
+            body = template.replace("$context.error.messageString", json.dumps(message))
+            body = body.replace("$context.error.responseType", "BAD_REQUEST_BODY")
+            json.loads(body)
+
+
+# OpenAPI 3.0 in YAML: a plain scalar that holds `: `, ` #`, a comma or brackets means something
+# else in a flow mapping ({ description: a, b } is two keys). Every description is quoted.
+def test_every_openapi_description_in_the_template_text_is_quoted():
+    text = (ROOT / "template.yaml").read_text()
+    body = text[text.index("      DefinitionBody:") : text.index("\n  ListModelsPermission:")]
+    values = re.findall(r"description: ([^\n}]*)", body)
+    assert len(values) > 15
+    for value in values:
+        assert value.strip()[0] == '"' and value.strip()[-1] == '"', value
 
 
 # "Amazon API Gateway important notes for REST APIs": REQUEST_TOO_LARGE cannot be customised.

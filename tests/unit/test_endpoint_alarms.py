@@ -3,7 +3,9 @@ and for no other endpoint (a CloudWatch alarm cannot select endpoints by a name 
 
 from __future__ import annotations
 
-from functions.endpoint_alarms.app import Settings, alarms_for, plan
+from typing import Any
+
+from functions.endpoint_alarms.app import Settings, alarms_for, on_stack_event, plan
 
 SETTINGS = Settings("nrt-", "stack-endpoint-", "arn:aws:sns:us-east-1:123456789012:ops", 10)
 
@@ -41,3 +43,64 @@ def test_each_alarm_queries_its_own_endpoint_and_notifies_the_topic():
     assert cold["Threshold"] == 10
     assert errors["AlarmActions"] == errors["OKActions"] == ["arn:aws:sns:us-east-1:123456789012:ops"]
     assert alarms_for("nrt-a", Settings("nrt-", "s-", "", 1))[0]["AlarmActions"] == []
+
+
+class Paged:
+    def __init__(self, pages: list[dict[str, Any]]) -> None:
+        self.pages = pages
+
+    def paginate(self, **_: Any) -> list[dict[str, Any]]:
+        return self.pages
+
+
+class CloudWatch:
+    """Alarms by name; DescribeAlarms by prefix, DeleteAlarms as CloudWatch does."""
+
+    def __init__(self, names: set[str], fail: bool = False) -> None:
+        self.names = set(names)
+        self.fail = fail
+
+    def get_paginator(self, _: str) -> Paged:
+        if self.fail:
+            raise RuntimeError("AccessDenied")
+        return Paged(
+            [{"MetricAlarms": [{"AlarmName": n} for n in sorted(self.names) if n.startswith("stack-endpoint-")]}]
+        )
+
+    def delete_alarms(self, AlarmNames: list[str]) -> None:
+        assert len(AlarmNames) <= 100
+        self.names -= set(AlarmNames)
+
+
+def stack_event(kind: str) -> dict[str, Any]:
+    return {
+        "RequestType": kind,
+        "ResponseURL": "https://cloudformation-custom-resource-response.example/x",
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/stack/1",
+        "RequestId": "r-1",
+        "LogicalResourceId": "EndpointAlarms",
+        "ResourceProperties": {"AlarmPrefix": "stack-endpoint-"},
+    }
+
+
+def test_the_stacks_delete_deletes_every_alarm_the_function_owns_and_no_one_elses():
+    owned = {f"stack-endpoint-nrt-{i}-model-errors" for i in range(150)}
+    cloudwatch = CloudWatch(owned | {"someone-elses-alarm"})
+
+    answer = on_stack_event(stack_event("Delete"), None, cloudwatch, SETTINGS)  # type: ignore[arg-type]
+
+    assert cloudwatch.names == {"someone-elses-alarm"}
+    assert answer == {
+        "Status": "SUCCESS",
+        "Reason": "deleted 150 endpoint alarms",
+        "PhysicalResourceId": "stack-endpoint-",
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/stack/1",
+        "RequestId": "r-1",
+        "LogicalResourceId": "EndpointAlarms",
+    }
+
+
+def test_a_failure_is_answered_failed_with_its_reason_never_left_unanswered():
+    answer = on_stack_event(stack_event("Delete"), None, CloudWatch(set(), fail=True), SETTINGS)  # type: ignore[arg-type]
+
+    assert (answer["Status"], answer["Reason"]) == ("FAILED", "RuntimeError: AccessDenied")

@@ -304,3 +304,13 @@ def test_a_refusal_naming_many_long_features_is_cut_so_a_batch_of_them_stays_sma
 
     assert status == 200
     assert all(len(p["message"]) <= inference.MAX_MESSAGE and p["feature"] == "data" for p in answer["predictions"])
+
+
+def test_an_unknown_feature_name_as_long_as_the_body_allows_is_named_cut_in_the_refusal(shop):
+    name = "東" * 20_000
+
+    status, answer = call(shop, {"instances": [{"features": {"channel": "web", "basket": 1, "member": "no", name: 1}}]})
+
+    [refused] = answer["predictions"]
+    assert status == 200 and len(refused["feature"]) == inference.MAX_NAME and refused["feature"].startswith("東")
+    assert len(refused["message"]) <= inference.MAX_MESSAGE

@@ -442,7 +442,7 @@ WIDEST = {
         "kind": "multiclass",
         "error": "InvalidReading",
         "message": "m" * serving.MAX_MESSAGE,
-        "feature": "f" * 128,
+        "feature": "f" * serving.MAX_NAME,
     },
 }
 

@@ -52,8 +52,13 @@ def test_the_function_may_delete_only_the_alarms_it_names_under_the_stacks_prefi
 # group; a LogGroup resource named after the function is made after it, so an early event or
 # schedule run can win and the stack fails on "already exists". Named apart and given to the
 # function (LoggingConfig), it is made first.
-def test_the_log_group_exists_before_the_function_can_run():
-    group = RESOURCES["EndpointAlarmsLogGroup"]["Properties"]
-    assert "EndpointAlarmsFunction" not in references(group)
-    assert FUNCTION["LoggingConfig"]["LogGroup"] == Tag("Ref", "EndpointAlarmsLogGroup")
-    assert "RetentionInDays" in group
+def test_every_functions_log_group_exists_before_the_function_can_run():
+    functions = [n for n, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"]
+    assert "EndpointAlarmsFunction" in functions and len(functions) >= 3
+    for name in functions:
+        logging = RESOURCES[name]["Properties"].get("LoggingConfig")
+        assert logging is not None, f"{name} has no LoggingConfig"
+        [group_id] = references(logging["LogGroup"])
+        group = RESOURCES[group_id]["Properties"]
+        assert name not in references(group), f"{group_id} is named after {name}: made after it"
+        assert "RetentionInDays" in group

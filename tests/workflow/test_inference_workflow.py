@@ -582,3 +582,26 @@ def test_given_an_event_whose_runs_ended_with_the_process_3_times_then_it_is_not
     assert left == 0 and store.accepted() == []
     item = failure_item(aws, "killed-thrice")
     assert item is not None and "3 runs ended with the process" in item["cause"]["S"]
+
+
+@pytest.mark.parametrize("field", ["features", "data"])
+def test_given_the_widest_stored_reading_when_resent_then_it_is_a_duplicate_and_other_data_a_conflict(
+    aws, model_host, field
+):
+    # A single reading as wide as the body allows, in 3-byte characters (features) or numbers
+    # (data): the resend is compared by DynamoDB, so the stored copy never joins it in the state.
+    model_host(f"wide-{field}", lambda request: (200, {"predictions": [WIDEST["binary"]] * len(request["instances"])}))
+    content: Any = {f"f{i:03d}": "東" * 256 for i in range(235)} if field == "features" else [1.25] * 10_600
+    body = {"sensor": f"wide-{field}", "model": f"wide-{field}", "timestamp": next(_ts), field: content}
+    assert len(json.dumps(body, ensure_ascii=False)) <= 64_000
+
+    first, again = run(aws, body), run(aws, body)
+    other = run(aws, {**body, field: {**content, "f000": "西"} if field == "features" else [2.5, *content[1:]]})
+
+    assert (first.status, first.body["duplicate"]) == (200, False)
+    assert (again.status, again.body["duplicate"]) == (200, True), again.body
+    assert {k: v for k, v in again.body.items() if k != "duplicate"} == {
+        k: v for k, v in first.body.items() if k != "duplicate"
+    }
+    assert (other.status, other.body["error"]) == (409, "Conflict"), other.body
+    assert "other data" in other.body["message"]

@@ -43,11 +43,21 @@ def test_an_undeclared_name_is_the_stack_and_logical_id_and_lower_case_for_a_buc
 
 
 def test_a_name_that_refers_to_another_resource_names_that_one_first():
+    # A log group named after its function, as template.yaml's were before they were named apart.
+    template = {
+        "Resources": {
+            "Transform": {"Type": "AWS::Serverless::Function", "Properties": {}},
+            "TransformLogGroup": {
+                "Type": "AWS::Logs::LogGroup",
+                "Properties": {"LogGroupName": Tag("Sub", "/aws/lambda/${Transform}")},
+            },
+        }
+    }
     ctx = LocalContext()
 
-    name = physical_name("FirehoseTransformLogGroup", ctx)
+    name = physical_name("TransformLogGroup", ctx, template)
 
-    assert name == f"/aws/lambda/{ctx.refs['FirehoseTransformFunction']}"
+    assert name == f"/aws/lambda/{ctx.refs['Transform']}" == f"/aws/lambda/{ctx.stack_name}-Transform"
 
 
 def test_a_type_without_a_local_name_is_refused_by_name_and_skipped_when_naming_references():

@@ -171,6 +171,29 @@ class Store:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM items WHERE table_name=?", (table,)).fetchone()[0])
 
+    # The embedded DynamoDB reads its tables' items here, by key (nrt/emulator/write_through.py:KeptItems).
+
+    def item_key(self, keys: dict[str, Any]) -> str:
+        """An item's key as the store names it (item_key): items_between walks this order."""
+        return item_key(keys)
+
+    def item(self, table: str, key: str) -> dict[str, Any] | None:
+        """One item by its key (item_key), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT item FROM items WHERE table_name=? AND item_key=?", (table, key)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def items_between(self, table: str, low: str, high: str | None, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        """Up to `limit` (key, item) with low < key < high (no upper bound when None), in key order."""
+        # Both bounds on the primary key's index: a Query reads its hash key's range only.
+        below, bound = ("AND item_key<?", (high,)) if high is not None else ("", ())
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT item_key, item FROM items WHERE table_name=? AND item_key>? {below} ORDER BY item_key LIMIT ?",
+                (table, low, *bound, limit),
+            ).fetchall()
+        return [(str(key), json.loads(item)) for key, item in rows]
+
     def changes_after(self, seq: int, limit: int = 1000) -> list[Change]:
         with self._lock:
             rows = self._db.execute(
@@ -272,11 +295,15 @@ class GroupCommit:
         tables: Iterable[str] | None = None,
         streamed: Iterable[str] = (),
         convert: Callable[[dict[str, Any]], dict[str, Any]] = lambda record: record,
+        committed: Callable[[list[tuple[str, dict[str, Any]]]], None] | None = None,
     ) -> None:
         self.store = store
         self.tables = None if tables is None else frozenset(tables)
         self.streamed = frozenset(streamed)
         self.convert = convert  # the record as it is stored, made in the committing thread
+        # Told the changes (as handed in) after each commit that kept them: the embedded DynamoDB
+        # then reads those items from the store and lets go of them.
+        self.committed = committed
         self._cond = threading.Condition()  # guards everything below; commits notify it
         self._filling: list[tuple[str, dict[str, Any]]] = []
         self._batch = 1  # the number of the batch being filled; batches commit in order
@@ -320,18 +347,24 @@ class GroupCommit:
                     return
                 batch, changes = self._batch, self._filling
                 self._filling, self._batch = [], batch + 1
-            error = None
-            try:
-                self.store.record_changes(
-                    [(table, self.convert(record), table in self.streamed) for table, record in changes]
-                )
-            except Exception as failure:
-                error = f"{type(failure).__name__}: {failure}"
+            error = self._commit(changes)
             with self._cond:
                 self._committed = batch
                 if error is not None and self.broken is None:
                     self.broken = error
                 self._cond.notify_all()
+
+    def _commit(self, changes: list[tuple[str, dict[str, Any]]]) -> str | None:
+        """Keep changes in one transaction; why not, if it failed."""
+        try:
+            self.store.record_changes(
+                [(table, self.convert(record), table in self.streamed) for table, record in changes]
+            )
+        except Exception as failure:
+            return f"{type(failure).__name__}: {failure}"
+        if self.committed is not None:
+            self.committed(changes)
+        return None
 
     def close(self) -> None:
         """Commit what is queued, then stop."""

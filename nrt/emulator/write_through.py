@@ -53,6 +53,7 @@ def trim(shard: Any) -> None:
     upstream="docs/upstream/write-through-changes.md (not for upstream: local persistence)",
 )
 def _patch_write_through_changes() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import StreamShard
 
     # Every write to a table with a stream (put, update, delete, transactions) ends in
@@ -61,6 +62,7 @@ def _patch_write_through_changes() -> None:
     # (wired().table_changes); the answer waits for the commit where it goes out (below, and
     # the local API). Items loaded back at start are not changes.
     original_add = StreamShard.add
+    original_transact = DynamoDBBackend.transact_write_items
 
     def add(self: Any, old: Any, new: Any) -> None:
         if getattr(_RESTORING, "active", False):
@@ -71,12 +73,39 @@ def _patch_write_through_changes() -> None:
         record = self.items[-1].record
         if isinstance(self.table.items, KeptItems):
             self.table.items.changed(old if new is None else new, new, record)
-        sink = wired().table_changes
-        if sink is not None:
-            sink.submit(self.table.name, record)
-            trim(self)
+        in_transaction = getattr(_TRANSACTION, "changes", None)
+        if in_transaction is not None:
+            in_transaction.append((self, record))
+        else:
+            _hand_over(self, record)
+
+    def transact_write_items(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # All or nothing, in the store too: a transaction's changes are handed over once it has
+        # taken them all; when one is refused, moto puts the tables back and none is handed over.
+        with _WRITES:
+            _TRANSACTION.changes = []
+            try:
+                result = original_transact(self, *args, **kwargs)
+                taken = _TRANSACTION.changes
+            finally:
+                _TRANSACTION.changes = None
+            for shard, record in taken:
+                _hand_over(shard, record)
+            return result
 
     replace_attr(StreamShard, "add", functools.wraps(original_add)(add))
+    replace_attr(DynamoDBBackend, "transact_write_items", functools.wraps(original_transact)(transact_write_items))
+
+
+_TRANSACTION = threading.local()  # the changes of the transaction this thread runs, not handed over yet
+
+
+def _hand_over(shard: Any, record: dict[str, Any]) -> None:
+    """A change the table took, to the local stack's store (when one is wired)."""
+    sink = wired().table_changes
+    if sink is not None:
+        sink.submit(shard.table.name, record)
+        trim(shard)
 
 
 @patch(

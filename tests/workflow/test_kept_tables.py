@@ -241,3 +241,38 @@ def test_changes_not_committed_yet_are_read_before_what_the_store_has(aws: Embed
         assert kept(aws, "PredictionsTable").held() == 3
     finally:
         aws.wiring.table_changes = wired
+
+
+def test_a_transaction_refused_by_a_condition_writes_nothing_in_the_table_or_the_store(
+    aws: EmbeddedAws, store: Store
+) -> None:
+    # GIVEN a stored failure record
+    ddb, table = aws.client("dynamodb"), aws.ctx.refs["FailuresTable"]
+    first, taken = (f"tx-{uuid.uuid4().hex[:6]}" for _ in range(2))
+    ddb.put_item(TableName=table, Item={"failure_id": {"S": taken}})
+    emulator.wired().sync()
+
+    # WHEN a transaction puts a new one, then one over it on the condition that it is not there
+    with pytest.raises(ClientError) as refused:
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": {"failure_id": {"S": first}}}},
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": {"failure_id": {"S": taken}},
+                        "ConditionExpression": "attribute_not_exists(failure_id)",
+                    }
+                },
+            ]
+        )
+    emulator.wired().sync()
+
+    # THEN it is cancelled as a whole, as DynamoDB's is: its first Put is in neither
+    assert refused.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert "Item" not in ddb.get_item(TableName=table, Key={"failure_id": {"S": first}})
+    assert store.item(table, store.item_key({"failure_id": {"S": first}})) is None
+    # AND a transaction that goes through is kept whole
+    ddb.transact_write_items(TransactItems=[{"Put": {"TableName": table, "Item": {"failure_id": {"S": first}}}}])
+    emulator.wired().sync()
+    assert store.item(table, store.item_key({"failure_id": {"S": first}})) == {"failure_id": {"S": first}}

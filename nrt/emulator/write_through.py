@@ -193,9 +193,9 @@ def _item(attrs: dict[str, Any], hash_attr: str, range_attr: str | None) -> Any:
 class KeptItems:
     """A table's items as moto's Table.items reads and writes them (`[hash][range]`, or `[hash]`
     without a range key), held in the store instead of in memory: a read goes to the changes
-    not committed yet (`pending`, newest first), then to the store by key. A change leaves
-    `pending` once the store has committed it (committed()); a change no store commits (tables
-    in memory only, or a store that failed) stays, so nothing written is ever unseen."""
+    the store has not committed yet (`_pending`, the latest per key), then to the store by key.
+    A change leaves `_pending` once the store has committed it (committed()); a change no store
+    commits (tables in memory only, or a store that failed) stays, so nothing written is unseen."""
 
     def __init__(self, table: Any, source: ItemSource) -> None:
         self.name: str = table.name
@@ -208,12 +208,10 @@ class KeptItems:
 
     # moto's Table.items, read and written as a dict
     def key_of(self, item: Any) -> str:
-        keys = {self.hash_attr: item.hash_key.to_json()}
-        if self.range_attr is not None:
-            keys[self.range_attr] = item.range_key.to_json()
-        return self.source.item_key(keys)
+        return self._key(item.hash_key, item.range_key)
 
     def _key(self, hash_key: Any, range_key: Any = None) -> str:
+        """The store's key of an item (its key attributes as moto's stream records name them)."""
         keys = {self.hash_attr: hash_key.to_json()}
         if self.range_attr is not None:
             keys[self.range_attr] = range_key.to_json()

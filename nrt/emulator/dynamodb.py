@@ -45,6 +45,36 @@ def _patch_atomic_writes() -> None:
         replace_attr(DynamoDBBackend, name, functools.wraps(original)(atomic))
 
 
+# --- items and stream records are not kept for moto's dashboard ------------------------------
+
+
+@patch(
+    "speed",
+    "DynamoDB items and stream records are not held for moto's dashboard",
+    "tests/workflow/test_kept_tables.py::test_thousands_of_stored_items_hold_nothing_in_the_embedded_dynamodb",
+)
+def _patch_untracked_items() -> None:
+    from moto.core.common_models import BaseModel
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import StreamRecord
+
+    # moto appends every model instance it makes to its class's `instances_tracked`, for the
+    # server's dashboard (/moto-api/data.json), and never lets go: every item ever written,
+    # read from a table, copied for a Query's answer or refused by a condition, and every
+    # stream record, stays in memory for the life of the process (2 objects, ~8 KB, per
+    # stored prediction). These two classes are made unseen by the dashboard, as their
+    # tables (DescribeTable, Scan) still show them; every other model is tracked as before.
+    original = BaseModel.__new__
+    untracked = (Item, StreamRecord)  # what moto makes per item written or read
+
+    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
+        if cls in untracked:
+            return object.__new__(cls)
+        return original(cls, *args, **kwargs)
+
+    replace_attr(BaseModel, "__new__", staticmethod(functools.wraps(original)(__new__)))
+
+
 # --- GetRecords on DynamoDB Streams ------------------------------------------------------------
 
 

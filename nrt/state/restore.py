@@ -22,23 +22,33 @@ CONFIG_FIELDS = ("EndpointConfigName", "ProductionVariants", "DataCaptureConfig"
 
 
 def restore_tables(aws: EmbeddedAws, store: Store) -> dict[str, int]:
-    """Each provisioned table's items as the store kept them; table name -> how many."""
+    """Each provisioned table's items as the store kept them; table name -> how many. The items
+    stay in the store, read by key when asked for (nothing is loaded: the start does not grow
+    with the tables); with the speed-ups off they are loaded into memory, as moto holds them."""
+    return {name: _restore_table(aws, store, name) for name in (aws.ctx.refs[t] for t in PROVISIONED_TABLES)}
+
+
+def _restore_table(aws: EmbeddedAws, store: Store, name: str) -> int:
     ctx = aws.ctx
-    return {
-        name: emulator.write_through.load_items(ctx.account, ctx.region, name, store.items(name))
-        for name in (ctx.refs[t] for t in PROVISIONED_TABLES)
-    }
+    if emulator.write_through.keep_items(ctx.account, ctx.region, name, store):
+        return store.count(name)
+    return emulator.write_through.load_items(ctx.account, ctx.region, name, store.items(name))
 
 
 def keep_changes(aws: EmbeddedAws, store: Store) -> GroupCommit:
     """From now on every change to a provisioned table is kept in the store (and the streamed
-    table's records in its change log); answers wait for it (GroupCommit.sync). Close what it
-    returns to commit the last changes."""
+    table's records in its change log); answers wait for it (GroupCommit.sync). The tables'
+    items are read from the store once it has them. Close what it returns to commit the last
+    changes."""
+    ctx = aws.ctx
+    for table in PROVISIONED_TABLES:
+        emulator.write_through.keep_items(ctx.account, ctx.region, ctx.refs[table], store)
     committer = GroupCommit(
         store,
-        tables={aws.ctx.refs[t] for t in PROVISIONED_TABLES},
-        streamed={aws.ctx.refs[t] for t in streamed_tables()},
+        tables={ctx.refs[t] for t in PROVISIONED_TABLES},
+        streamed={ctx.refs[t] for t in streamed_tables()},
         convert=emulator.write_through.wire_record,
+        committed=emulator.write_through.committed(ctx.account, ctx.region, store),
     )
     aws.wiring.table_changes = committer
     return committer

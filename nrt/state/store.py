@@ -177,6 +177,29 @@ class Store:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM items WHERE table_name=?", (table,)).fetchone()[0])
 
+    # The embedded DynamoDB reads its tables' items here, by key (nrt/emulator/write_through.py:KeptItems).
+
+    def item_key(self, keys: dict[str, Any]) -> str:
+        """An item's key as the store names it (item_key): items_between walks this order."""
+        return item_key(keys)
+
+    def item(self, table: str, key: str) -> dict[str, Any] | None:
+        """One item by its key (item_key), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT item FROM items WHERE table_name=? AND item_key=?", (table, key)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def items_between(self, table: str, low: str, high: str | None, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        """Up to `limit` (key, item) with low < key < high (no upper bound when None), in key order."""
+        # Both bounds on the primary key's index: a Query reads its hash key's range only.
+        below, bound = ("AND item_key<?", (high,)) if high is not None else ("", ())
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT item_key, item FROM items WHERE table_name=? AND item_key>? {below} ORDER BY item_key LIMIT ?",
+                (table, low, *bound, limit),
+            ).fetchall()
+        return [(str(key), json.loads(item)) for key, item in rows]
+
     def changes_after(self, seq: int, limit: int = 1000) -> list[Change]:
         with self._lock:
             rows = self._db.execute(
@@ -289,6 +312,7 @@ class GroupCommit:
         convert: Callable[[dict[str, Any]], dict[str, Any]] = lambda record: record,
         space: DiskSpace | None = None,
         backoff: Backoff | None = None,
+        committed: Callable[[list[tuple[str, dict[str, Any]]]], None] | None = None,
     ) -> None:
         self.store = store
         self.tables = None if tables is None else frozenset(tables)
@@ -296,6 +320,9 @@ class GroupCommit:
         self.convert = convert  # the record as it is stored, made in the committing thread
         self.space = space  # told of each commit's outcome: a full disk refuses writes at the door
         self._backoff = backoff or Backoff()
+        # Told the changes (as handed in) after each commit that kept them: the embedded DynamoDB
+        # then reads those items from the store and lets go of them.
+        self.committed = committed
         self._cond = threading.Condition()  # guards everything below; commits notify it
         self._filling: list[tuple[str, dict[str, Any]]] = []
         self._behind: list[tuple[str, dict[str, Any]]] = []  # handed in, not kept: committed first
@@ -394,6 +421,8 @@ class GroupCommit:
         self._backoff.reset()
         if self.space is not None:
             self.space.wrote()
+        if self.committed is not None:
+            self.committed(changes)
         return None
 
     def close(self) -> None:

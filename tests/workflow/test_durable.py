@@ -83,7 +83,8 @@ def test_items_loaded_back_are_in_the_table_and_are_not_changes(aws: EmbeddedAws
     earlier = Store(tmp_path / "state.db")
     sensor = f"restored-{uuid.uuid4().hex[:6]}"
     item = {"sensor": {"S": sensor}, "timestamp_endpoint": {"S": "7#nrt-failure"}, "prediction": {"S": "1"}}
-    earlier.record_change(table, {"eventName": "INSERT", "dynamodb": {"Keys": {}, "NewImage": item}}, streamed=False)
+    keys = {k: item[k] for k in ("sensor", "timestamp_endpoint")}  # as every change record names its item
+    earlier.record_change(table, {"eventName": "INSERT", "dynamodb": {"Keys": keys, "NewImage": item}}, streamed=False)
     changes: list[str] = []
     keep = aws.wiring.table_changes
     aws.wiring.table_changes = Recorder(changes)

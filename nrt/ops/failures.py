@@ -172,10 +172,11 @@ def replay(
 def table(failures: list[Failure]) -> str:
     """One row a failure, then its whole error and cause indented under it (a model's refusal
     names the feature in the cause: never cut)."""
-    lines = [f"{'failed at':<26} {'status':>6} {'model':<24} {'replay':<6} failure id"]
+    at = max([26, *(len(f.failed_at) for f in failures)])  # AWS's time is 24 characters, the emulator's 32
+    lines = [f"{'failed at':<{at}} {'status':>6} {'model':<24} {'replay':<6} failure id"]
     for f in failures:
         replay_mark = "yes" if f.replayable else "no"
-        lines.append(f"{f.failed_at:<26} {f.status:>6} {f.model:<24} {replay_mark:<6} {f.failure_id}")
+        lines.append(f"{f.failed_at:<{at}} {f.status:>6} {f.model:<24} {replay_mark:<6} {f.failure_id}")
         lines.append(f"    error: {f.error}")
         if f.feature:
             lines.append(f"    feature: {f.feature}")

@@ -249,3 +249,16 @@ def test_replay_to_an_api_that_does_not_answer_says_so_and_keeps_every_record(
     assert (status, store.deleted) == (1, [])
     error = capsys.readouterr().err
     assert f"cannot reach {nobody}/predictions" in error and "Traceback" not in error
+
+
+def test_the_listing_keeps_its_columns_whatever_the_length_of_the_time():
+    short, long_ = item("exec-6", 404, READING), item("exec-7", 503, READING)
+    short["failed_at"], long_["failed_at"] = (
+        {"S": "2026-12-05T19:11:44.761Z"},
+        {"S": "2026-12-05T19:11:44.761163+00:00"},
+    )
+
+    lines = table([from_item(short), from_item(long_)]).splitlines()
+    header, first, second = [line for line in lines if not line.startswith("    ")][:3]
+
+    assert header.index("status") + len("status") == first.index("404") + 3 == second.index("503") + 3

@@ -147,6 +147,24 @@ def _patch_context_start_time() -> None:
     replace_attr(Execution, "get_start_execution_details", get_start_execution_details)
 
 
+@patch(
+    "fidelity",
+    "$$.State.EnteredTime is ISO-8601 with milliseconds and Z",
+    "tests/workflow/test_emulator.py::test_the_state_entered_time_in_the_context_object_is_formatted_as_aws_formats_it",
+    upstream="docs/upstream/context-entered-time.md (not filed)",
+)
+def _patch_context_entered_time() -> None:
+    from moto.stepfunctions.parser.asl.component.state import state
+
+    def state_data(EnteredTime: str, Name: str) -> dict[str, str]:
+        # moto writes datetime.isoformat(): microseconds and +00:00, where AWS writes the
+        # Execution.StartTime format; a failure record's failed_at is this time.
+        entered = datetime.datetime.fromisoformat(EnteredTime)
+        return {"EnteredTime": iso_timestamp(entered), "Name": Name}
+
+    replace_attr(state, "StateData", state_data)
+
+
 # --- JSONPath: definite paths give a value ----------------------------------------------------
 
 _INDEFINITE = re.compile(r"\[\s*(\*|\?|-?\d*\s*:)|\[[^\]]*,|\.\.|\.\*")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -84,6 +85,19 @@ def test_the_execution_start_time_in_the_context_object_is_an_iso_string(aws):
 
     assert isinstance(started, str)
     assert started.endswith("Z") and "T" in started
+
+
+def test_the_state_entered_time_in_the_context_object_is_formatted_as_aws_formats_it(aws):
+    arn = make_machine(
+        aws,
+        {"When": {"Type": "Pass", "Parameters": {"t.$": "$$.State.EnteredTime", "n.$": "$$.State.Name"}, "End": True}},
+        "When",
+    )
+
+    entered = json.loads(sync(aws, arn, {})["output"])
+
+    assert entered["n"] == "When"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entered["t"]), entered["t"]
 
 
 def test_invoke_endpoint_on_an_unknown_endpoint_is_a_validation_error(aws):

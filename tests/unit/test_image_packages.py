@@ -78,7 +78,7 @@ def test_given_a_model_file_from_a_library_outside_the_image_when_deployed_then_
     reply = json.loads(capsys.readouterr().out)
     assert code == 1
     assert reply["ok"] is False
-    assert f"'{OUTSIDE}'" in reply["reason"]
+    assert f"needs the library '{OUTSIDE}', which SageMaker's scikit-learn 1.9 image does not have" in reply["reason"]
     assert not (tmp_path / "model").exists()
 
 

@@ -16,9 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
+import pickletools
+import re
 import shutil
 import sys
 import warnings
+from collections import deque
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,8 @@ from training.inference import SIGNATURE, Feature, Kind, Signature
 
 # The scikit-learn of the serving image: nrt deploy-model deploys SageMaker's scikit-learn container of this version.
 SERVING_SKLEARN = "1.9"
+# What that image installs, pinned, with where it was read (a library outside it needs a requirements.txt).
+IMAGE_PACKAGES = Path(__file__).with_name("sklearn_image_packages.json")
 
 
 class Refused(Exception):
@@ -97,8 +102,9 @@ def _refusal(path: Path, error: Exception) -> Refused:
         return Refused(f"{path} cannot be loaded: {error}")
     if isinstance(error, ModuleNotFoundError):
         return Refused(
-            f"{path} needs the library {error.name!r}, which the serving image does not have: "
-            "list it in requirements.txt and deploy with --code DIR"
+            f"{path} needs the library {error.name!r}, which is not installed here and the serving image does not "
+            "have: install it, list it in a requirements.txt in a folder and deploy with --code DIR (the folder "
+            "needs nothing else)"
         )
     return Refused(f"{path} cannot be loaded: {type(error).__name__}: {error}")
 
@@ -191,6 +197,7 @@ def check(model_dir: Path) -> Signature:
     estimator = _load(model_dir / inference.ARTIFACT)
     signature = inference.load_signature(model_dir, estimator)
     _check_fitted_here(signature.sklearn_version or _version_of(estimator))
+    check_image_has(estimator, model_dir)
     if not (model_dir / SIGNATURE).is_file():  # a model saved before signatures: keep what it says of itself
         (model_dir / SIGNATURE).write_text(signature.to_json())
     check_requirements(model_dir)
@@ -244,18 +251,88 @@ def _check_answer(answer: Any, signature: Signature) -> None:
         raise Refused(f"the model answered {answer['prediction']!r}, which is not one of its labels")
 
 
+def image_modules() -> set[str]:
+    """The top-level import names the serving image has."""
+    listed = json.loads(IMAGE_PACKAGES.read_text())["distributions"]
+    return {module for distribution in listed.values() for module in distribution["modules"]}
+
+
+def modules_pickled(model: Any) -> set[str]:
+    """The modules a pickle of the model names (its GLOBAL and STACK_GLOBAL opcodes), read, never loaded.
+
+    The model is pickled again in memory because a joblib file interleaves raw array bytes that
+    pickletools cannot walk; the classes it names are the same.
+    """
+    memo: dict[int, Any] = {}
+    pushed: deque[Any] = deque([None, None], maxlen=2)  # what the last two opcodes pushed
+    modules: set[str] = set()
+    for opcode, arg, _ in pickletools.genops(pickle.dumps(model, protocol=4)):
+        if opcode.name == "GLOBAL":
+            modules.add(str(arg).split(" ", 1)[0])
+        elif opcode.name == "STACK_GLOBAL":
+            modules.add(str(pushed[-2]))
+        elif opcode.name == "MEMOIZE":
+            memo[len(memo)] = pushed[-1]
+        elif opcode.name in {"PUT", "BINPUT", "LONG_BINPUT"}:
+            memo[int(str(arg))] = pushed[-1]
+        else:
+            pushed.append(memo.get(int(str(arg))) if opcode.name in {"GET", "BINGET", "LONG_BINGET"} else arg)
+    return modules
+
+
+def check_image_has(model: Any, model_dir: Path) -> None:
+    """Every library the pickle names is in the serving image, shipped in code/, or in code/requirements.txt."""
+    code = model_dir / container.CODE
+    shipped = (
+        {p.stem for p in code.glob("*.py")} | {p.name for p in code.iterdir() if p.is_dir()} if code.is_dir() else set()
+    )
+    required = {_normalised(name) for name in requirement_names(code / container.REQUIREMENTS)}
+    have = image_modules() | set(sys.stdlib_module_names) | shipped | {"__builtin__", "copy_reg"}
+    for top in sorted({module.split(".")[0] for module in modules_pickled(model)} - have):
+        distribution, installed = _distribution_of(top)
+        if _normalised(distribution) not in required:
+            raise Refused(_outside_image(top, distribution, installed))
+
+
+def _outside_image(top: str, distribution: str, installed: str) -> str:
+    pin = f"{distribution}=={installed}" if installed else distribution
+    return (
+        f"the model needs the library {top!r}, which SageMaker's scikit-learn {SERVING_SKLEARN} image does not have "
+        f"(whatever is installed here; the image's packages: training/{IMAGE_PACKAGES.name}). Put the line {pin!r} "
+        "in a requirements.txt in a folder and deploy with --code DIR (the folder needs nothing else: the project's "
+        "serving code is kept); the container installs it when the endpoint starts"
+    )
+
+
+def _distribution_of(top: str) -> tuple[str, str]:
+    """The installed distribution that provides an import name, and its version ('' where none does)."""
+    from importlib.metadata import packages_distributions, version
+
+    names = packages_distributions().get(top, [])
+    return (names[0], version(names[0])) if names else (top, "")
+
+
+def _normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_names(requirements: Path) -> list[str]:
+    """The distributions a requirements.txt names (none where there is no file)."""
+    if not requirements.is_file():
+        return []
+    names = (
+        re.split(r"[<>=!~\[;@\s]", line.split("#", 1)[0].strip(), maxsplit=1)[0]
+        for line in requirements.read_text().splitlines()
+    )
+    return [name for name in names if name and not name.startswith("-")]
+
+
 def check_requirements(model_dir: Path) -> None:
     """The container installs code/requirements.txt; here they must already be installed."""
-    import re
     from importlib.metadata import PackageNotFoundError, version
 
     requirements = model_dir / container.CODE / container.REQUIREMENTS
-    if not requirements.is_file():
-        return
-    for line in requirements.read_text().splitlines():
-        name = re.split(r"[<>=!~\[;@\s]", line.split("#", 1)[0].strip(), maxsplit=1)[0]
-        if not name:
-            continue
+    for name in requirement_names(requirements):
         try:
             version(name)
         except PackageNotFoundError:

@@ -30,13 +30,17 @@ def package(model_dir: Path, target: Path) -> Path:
         for report in REPORTS:
             if (model_dir / report).is_file():
                 tar.add(model_dir / report, arcname=report)
-        code = model_dir / "code"
-        if (code / ENTRY_POINT).is_file():  # your own serving code (nrt deploy-model --code DIR)
-            for path in sorted(p for p in code.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-                tar.add(path, arcname=f"code/{path.relative_to(code).as_posix()}")
-        else:
-            tar.add(Path(inference.__file__), arcname=f"code/{ENTRY_POINT}")
+        _add_code(tar, model_dir / "code")
     return target
+
+
+def _add_code(tar: tarfile.TarFile, code: Path) -> None:
+    """code/: the files of --code DIR, and the project's inference.py unless DIR brings its own."""
+    files = sorted(p for p in code.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if code.is_dir() else []
+    for path in files:
+        tar.add(path, arcname=f"code/{path.relative_to(code).as_posix()}")
+    if not (code / ENTRY_POINT).is_file():  # the project's serving code, as it is now, not a copy frozen in the model
+        tar.add(Path(inference.__file__), arcname=f"code/{ENTRY_POINT}")
 
 
 def unpack(archive: Path, model_dir: Path) -> Path:

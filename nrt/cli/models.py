@@ -137,16 +137,21 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
 
 
 def take_code(name: str, code: Path, model_dir: Path) -> None:
-    """--code DIR: your serving code goes into the model directory (model_dir/code)."""
+    """--code DIR: your serving code, or only a requirements.txt and helper modules, into model_dir/code."""
     import shutil
 
     from nrt.ops.target import DeployError
 
-    if not (code / "inference.py").is_file():
-        raise DeployError(f"--code {code} has no inference.py")
+    own = (code / "inference.py").is_file()
+    if not (own or (code / "requirements.txt").is_file() or any(code.glob("*.py"))):
+        raise DeployError(
+            f"--code {code} has no inference.py, requirements.txt or Python module: "
+            "give a folder with your serving code, or with the requirements and helper modules the model needs"
+        )
     shutil.rmtree(model_dir / "code", ignore_errors=True)
     shutil.copytree(code, model_dir / "code", ignore=shutil.ignore_patterns("__pycache__"))
-    print(f"serving {name} with your code from {code} (copied to {model_dir / 'code'})")
+    served_by = "your code" if own else "the project's serving code and your files"
+    print(f"serving {name} with {served_by} from {code} (copied to {model_dir / 'code'})")
 
 
 def take_model_file(args: argparse.Namespace, model_dir: Path) -> None:
@@ -291,7 +296,11 @@ def add_commands(sub: Any) -> None:
     deploy.add_argument("--sample", help="with --model-file: a CSV of the features, for their types and categories")
     deploy.add_argument("--positive-label", help="with --model-file, binary: the positive label")
     deploy.add_argument("--threshold", type=float, help="with --model-file, binary: the decision threshold")
-    deploy.add_argument("--code", help="your own serving code: a folder with inference.py (and requirements.txt)")
+    deploy.add_argument(
+        "--code",
+        help="a folder with your serving code (inference.py), or only a requirements.txt and helper modules "
+        "beside the project's serving code",
+    )
     state_dir_flag(deploy)
     deploy.add_argument("--memory", type=int, default=2048, help="serverless memory, MB (1024-6144)")
     deploy.add_argument("--max-concurrency", type=int, default=20, help="serverless max concurrency (1-200)")

@@ -19,7 +19,7 @@ def test_a_model_never_trained_is_refused_with_how_to_train_it(tmp_path: Path, c
     assert not (tmp_path / "models").exists()  # nothing made on the way
 
 
-def test_code_without_inference_py_is_refused_and_the_model_left_alone(
+def test_code_with_nothing_to_serve_or_install_is_refused_and_the_model_left_alone(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
     model = tmp_path / "models" / "wine"
@@ -30,5 +30,5 @@ def test_code_without_inference_py_is_refused_and_the_model_left_alone(
     code = main(["deploy-model", "wine", "--local", "--code", str(tmp_path / "mine"), "--state-dir", str(tmp_path)])
 
     assert code == 1
-    assert "has no inference.py" in capsys.readouterr().err
+    assert "has no inference.py, requirements.txt or Python module" in capsys.readouterr().err
     assert (model / "code" / "inference.py").read_text() == "# the serving code deployed before\n"

@@ -174,12 +174,16 @@ def set_unknown_categories(model_dir: Path, policy: UnknownCategories) -> None:
     retraining keeps it), which the package then carries."""
     from dataclasses import replace
 
+    from nrt.ops.target import DeployError
     from training.inference import SIGNATURE, Signature
 
     path = model_dir / SIGNATURE
     if not path.is_file():
         return  # a model saved without a signature: the check writes one, with the default policy
-    signature = Signature.from_dict(json.loads(path.read_text()))
+    try:
+        signature = Signature.from_dict(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as error:
+        raise DeployError(f"{path} is not a signature this code reads: {error}") from None
     recipe = None if signature.recipe is None else {**signature.recipe, "unknown_categories": policy}
     path.write_text(replace(signature, unknown_categories=policy, recipe=recipe).to_json())
     print(f"unknown categories: {policy} (written to {path})")

@@ -161,3 +161,13 @@ def test_the_unknown_categories_flags_parse_for_train_and_deploy_model():
     assert parser.parse_args(["deploy-model", "shop"]).unknown_categories is None  # keep the signature's
     with pytest.raises(SystemExit):
         parser.parse_args(["deploy-model", "shop", "--unknown-categories", "ignore"])
+
+
+def test_deploy_model_refuses_to_rewrite_a_signature_it_cannot_read_naming_the_file(tmp_path):
+    from nrt.cli.models import set_unknown_categories
+    from nrt.ops.target import DeployError
+
+    (tmp_path / inference.SIGNATURE).write_text(json.dumps({"kind": "ranking", "features": []}))
+
+    with pytest.raises(DeployError, match=r"signature\.json is not a signature this code reads: signature kind"):
+        set_unknown_categories(tmp_path, "missing")

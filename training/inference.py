@@ -112,9 +112,10 @@ class Feature:
         if unknown == "missing" and self.nullable:
             return None
         known = ", ".join(self.categories[:20]) + (", ..." if len(self.categories) > 20 else "")
+        # The reason before the list, so that a refusal cut to MAX_MESSAGE keeps it.
         why = "; unknown categories are scored as missing, but this feature takes no missing value"
-        why = why if unknown == "missing" else ""
-        raise InvalidInput(f"feature {self.name!r}: {_show(value)} is not a known category ({known}){why}", self.name)
+        why, known = (why, f"known: {known}") if unknown == "missing" else ("", known)
+        raise InvalidInput(f"feature {self.name!r}: {_show(value)} is not a known category{why} ({known})", self.name)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@ output_fn). The local model host runs exactly these two functions, as the contai
 
 The model directory holds the fitted estimator (model.joblib) and its signature
 (signature.json): the model's kind, its features in order with their types, its labels and
-threshold. Every instance is checked against the signature before the model sees it, so a
-reading that does not fit is a 400 naming the feature, never a silent wrong answer.
+threshold, and what a category it never saw becomes (unknown_categories: "refuse", the default,
+or "missing" on a feature that takes missing values). Every instance is checked against the
+signature before the model sees it, so a reading that does not fit is a 400 naming the
+feature, never a silent wrong answer.
 
 Request:  {"instances": [row, ...]}, each row one of
           [12, 87, 20]                                positional values, in the signature's order
@@ -51,6 +53,10 @@ MAX_NAME = 128
 
 Kind = Literal["binary", "multiclass", "regression"]
 Label = str | int | float
+# What a category the model never saw becomes: a refusal (400 naming the feature), or a missing
+# value (None, scored as NaN as a null is) on a feature that takes missing values.
+UnknownCategories = Literal["refuse", "missing"]
+UNKNOWN_CATEGORIES: tuple[UnknownCategories, ...] = ("refuse", "missing")
 
 
 class InvalidInput(ValueError):
@@ -78,13 +84,14 @@ class Feature:
     nullable: bool = False
     categories: list[str] | None = None  # None: any text is accepted
 
-    def check(self, value: Any) -> Any:
-        """The value as the model takes it (None for missing); InvalidInput names the rule broken."""
+    def check(self, value: Any, unknown: UnknownCategories = "refuse") -> Any:
+        """The value as the model takes it (None for missing); InvalidInput names the rule broken.
+        unknown="missing": a category the model never saw is missing, where the feature takes missing."""
         if value is None:
             if not self.nullable:
                 raise InvalidInput(f"feature {self.name!r} is missing (null); this model needs a value", self.name)
             return None
-        return self._number(value) if self.type == "number" else self._category(value)
+        return self._number(value) if self.type == "number" else self._category(value, unknown)
 
     def _number(self, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -97,13 +104,18 @@ class Feature:
             raise InvalidInput(f"feature {self.name!r} must be finite", self.name)
         return number
 
-    def _category(self, value: Any) -> str:
+    def _category(self, value: Any, unknown: UnknownCategories) -> str | None:
         if not isinstance(value, str):
             raise InvalidInput(f"feature {self.name!r} is a category: send text, not {_show(value)}", self.name)
-        if self.categories is not None and value not in self.categories:
-            known = ", ".join(self.categories[:20]) + (", ..." if len(self.categories) > 20 else "")
-            raise InvalidInput(f"feature {self.name!r}: {_show(value)} is not a known category ({known})", self.name)
-        return value
+        if self.categories is None or value in self.categories:
+            return value
+        if unknown == "missing" and self.nullable:
+            return None
+        known = ", ".join(self.categories[:20]) + (", ..." if len(self.categories) > 20 else "")
+        # The reason before the list, so that a refusal cut to MAX_MESSAGE keeps it.
+        why = "; unknown categories are scored as missing, but this feature takes no missing value"
+        why, known = (why, f"known: {known}") if unknown == "missing" else ("", known)
+        raise InvalidInput(f"feature {self.name!r}: {_show(value)} is not a known category{why} ({known})", self.name)
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,7 @@ class Signature:
     named: bool = False  # fitted on named columns (a DataFrame): scored as one
     sklearn_version: str = ""
     recipe: dict[str, Any] | None = None  # how it was trained, so it can be retrained
+    unknown_categories: UnknownCategories = "refuse"  # an unseen category: refused, or scored as missing
 
     @property
     def feature_names(self) -> list[str]:
@@ -131,6 +144,10 @@ class Signature:
         kind = raw.get("kind")
         if kind not in KINDS:
             raise ValueError(f"signature kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        unknown = raw.get("unknown_categories", "refuse")
+        if unknown not in UNKNOWN_CATEGORIES:
+            allowed = ", ".join(UNKNOWN_CATEGORIES)
+            raise ValueError(f"signature unknown_categories must be one of {allowed}, not {unknown!r}")
         features = [Feature(**f) for f in raw["features"]]
         return cls(**{**raw, "features": features})
 
@@ -149,7 +166,7 @@ class Signature:
                 f"({_names(self)})",
                 "data",
             )
-        return _checked(index, self.features, values)
+        return _checked(index, self.features, values, self.unknown_categories)
 
     def _named_row(self, named: Any, index: int) -> list[Any]:
         """A reading's features by name, in the model's order."""
@@ -165,12 +182,12 @@ class Signature:
             raise InvalidInput(
                 f"instances[{index}]: feature {missing[0]!r} is missing; send null for a missing value", missing[0]
             )
-        return _checked(index, self.features, [named[f.name] for f in self.features])
+        return _checked(index, self.features, [named[f.name] for f in self.features], self.unknown_categories)
 
 
-def _checked(index: int, features: list[Feature], values: list[Any]) -> list[Any]:
+def _checked(index: int, features: list[Feature], values: list[Any], unknown: UnknownCategories) -> list[Any]:
     try:
-        return [f.check(v) for f, v in zip(features, values, strict=True)]
+        return [f.check(v, unknown) for f, v in zip(features, values, strict=True)]
     except InvalidInput as error:
         raise InvalidInput(f"instances[{index}]: {error}", error.feature) from None
 

@@ -42,7 +42,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
 from training.dataset import Table, check_trainable, load_csv, synthetic_table
-from training.inference import ARTIFACT, SIGNATURE, Feature, Kind, Label, Signature, native
+from training.inference import ARTIFACT, SIGNATURE, Feature, Kind, Label, Signature, UnknownCategories, native
 
 EVALUATION = "evaluation.json"
 MODEL_CARD = "model_card.json"
@@ -74,6 +74,7 @@ class Recipe:
     noise: float = 0.0  # synthetic only
     threshold: float | None = None  # binary: fixed, instead of chosen by THRESHOLD_RULE
     positive_label: Label | None = None
+    unknown_categories: UnknownCategories = "refuse"  # an unseen category: refused, or scored as missing
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,7 @@ def train(
         named=named,
         sklearn_version=sklearn.__version__,
         recipe=asdict(recipe),
+        unknown_categories=recipe.unknown_categories,
     )
     progress(f"evaluating on {len(y_test)} held-out rows")
     model_dir.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 KIND_TAG = "nrt:kind"
 FEATURES_TAG = "nrt:features"  # the first feature names, as many as a tag holds (256 characters)
 FEATURE_COUNT_TAG = "nrt:feature_count"
+UNKNOWN_CATEGORIES_TAG = "nrt:unknown_categories"  # refuse or missing: what an unseen category becomes
 
 
 def models_from_endpoints(
@@ -25,22 +26,30 @@ def models_from_endpoints(
     for e in endpoints:
         if not e["EndpointName"].startswith(prefix) or len(e["EndpointName"]) <= len(prefix):
             continue
-        described = (tags or {}).get(e.get("EndpointArn", ""), {})
-        features = described.get(FEATURES_TAG)
-        count = described.get(FEATURE_COUNT_TAG)
         models.append(
             {
                 "model": e["EndpointName"][len(prefix) :],
                 "endpoint": e["EndpointName"],
                 "status": e["EndpointStatus"],
                 "available": e["EndpointStatus"] in ("InService", "Updating"),
-                # What nrt deploy-model recorded; None for an endpoint made by other tools.
-                "kind": described.get(KIND_TAG),
-                "features": features.split(",") if features else None,
-                "feature_count": int(count) if count and count.isdigit() else None,
+                **described((tags or {}).get(e.get("EndpointArn", ""), {})),
             }
         )
     return sorted(models, key=lambda m: m["model"])
+
+
+def described(tags: dict[str, str]) -> dict[str, Any]:
+    """What nrt deploy-model recorded of the model in its endpoint's tags; None for an endpoint made by other tools."""
+    features = tags.get(FEATURES_TAG)
+    count = tags.get(FEATURE_COUNT_TAG)
+    kind = tags.get(KIND_TAG)
+    return {
+        "kind": kind,
+        "features": features.split(",") if features else None,
+        "feature_count": int(count) if count and count.isdigit() else None,
+        # Deployed by nrt before the policy was tagged: its signature's default, refuse.
+        "unknown_categories": tags.get(UNKNOWN_CATEGORIES_TAG, "refuse" if kind else None),
+    }
 
 
 def list_models(client: SageMakerClient, prefix: str) -> list[dict[str, Any]]:

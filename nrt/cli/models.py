@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from nrt.ops.deploy import Deployment
+    from training.inference import UnknownCategories
     from training.train import Recipe
 
 from nrt.cli.common import get_local, local_api_flags, model_name, stack_of, state_dir_flag
@@ -92,7 +93,17 @@ def synthetic_recipe(args: argparse.Namespace, features: list[str] | None) -> Re
     if args.label or features or (args.task and args.task != "binary"):
         raise UsageError("--label, --features and --task need --csv (the synthetic data is binary)")
     print(f"training {args.name} on {args.rows} synthetic readings ...", flush=True)
-    return Recipe("synthetic", "label", None, "binary", args.rows, args.seed, args.noise, args.threshold)
+    return Recipe(
+        "synthetic",
+        "label",
+        None,
+        "binary",
+        args.rows,
+        args.seed,
+        args.noise,
+        args.threshold,
+        unknown_categories=args.unknown_categories,
+    )
 
 
 def csv_recipe(args: argparse.Namespace, features: list[str] | None) -> Recipe:
@@ -107,7 +118,14 @@ def csv_recipe(args: argparse.Namespace, features: list[str] | None) -> Recipe:
     inferred = "" if args.task else " (inferred from the label; --task to force)"
     print(f"training {args.name} on {args.csv}: {kind}{inferred} ...", flush=True)
     return Recipe(
-        str(args.csv), args.label, features, kind, seed=args.seed, threshold=args.threshold, positive_label=positive
+        str(args.csv),
+        args.label,
+        features,
+        kind,
+        seed=args.seed,
+        threshold=args.threshold,
+        positive_label=positive,
+        unknown_categories=args.unknown_categories,
     )
 
 
@@ -125,6 +143,8 @@ def cmd_deploy_model(args: argparse.Namespace) -> int:
                 f"no trained model at {model_dir}: train it first (nrt train {args.name} --csv FILE --label COLUMN), "
                 "or deploy a fitted estimator with --model-file"
             )
+        if args.unknown_categories:
+            set_unknown_categories(model_dir, args.unknown_categories)
         deployment = deploy_to_stack(args, model_dir)
     except (DeployError, StackError, FileNotFoundError) as error:
         print(f"cannot deploy {args.name}: {error}", file=sys.stderr)
@@ -152,6 +172,29 @@ def take_code(name: str, code: Path, model_dir: Path) -> None:
     shutil.copytree(code, model_dir / "code", ignore=shutil.ignore_patterns("__pycache__"))
     served_by = "your code" if own else "the project's serving code and your files"
     print(f"serving {name} with {served_by} from {code} (copied to {model_dir / 'code'})")
+
+
+def set_unknown_categories(model_dir: Path, policy: UnknownCategories) -> None:
+    """--unknown-categories: the policy written into the model's signature (and its recipe, so
+    retraining keeps it), which the package then carries."""
+    from dataclasses import replace
+
+    from nrt.ops.target import DeployError
+    from training.inference import SIGNATURE, Signature
+
+    path = model_dir / SIGNATURE
+    if not path.is_file():
+        return  # a model saved without a signature: the check writes one, with the default policy
+    try:
+        signature = Signature.from_dict(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as error:
+        raise DeployError(f"{path} is not a signature this code reads: {error}") from None
+    recipe = None if signature.recipe is None else {**signature.recipe, "unknown_categories": policy}
+    path.write_text(replace(signature, unknown_categories=policy, recipe=recipe).to_json())
+    print(f"unknown categories: {policy} (written to {path})")
+    closed = [f.name for f in signature.features if f.type == "category" and f.categories and not f.nullable]
+    if policy == "missing" and closed:
+        print(f"  refused still on {', '.join(closed)}: the model takes no missing value there")
 
 
 def take_model_file(args: argparse.Namespace, model_dir: Path) -> None:
@@ -262,6 +305,17 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def unknown_categories_flag(parser: argparse.ArgumentParser, default: str | None) -> None:
+    """--unknown-categories refuse|missing: what a category the model never saw becomes."""
+    parser.add_argument(
+        "--unknown-categories",
+        choices=["refuse", "missing"],
+        default=default,
+        help="a category the model never saw: refused (400), or scored as missing where the feature takes "
+        "missing values" + (" (default: refuse)" if default else " (default: as the model's signature says)"),
+    )
+
+
 def add_commands(sub: Any) -> None:
     """models, train, deploy-model, retrain, image-uri"""
     models = sub.add_parser("models", help="list the models available now")
@@ -281,6 +335,7 @@ def add_commands(sub: Any) -> None:
     )
     train.add_argument("--threshold", type=float, help="binary: fixed decision threshold (default: chosen for best F1)")
     train.add_argument("--positive-label", help="binary: the positive label (default: the greater of the two)")
+    unknown_categories_flag(train, "refuse")
     state_dir_flag(train)
     train.set_defaults(func=cmd_train)
 
@@ -296,6 +351,7 @@ def add_commands(sub: Any) -> None:
     deploy.add_argument("--sample", help="with --model-file: a CSV of the features, for their types and categories")
     deploy.add_argument("--positive-label", help="with --model-file, binary: the positive label")
     deploy.add_argument("--threshold", type=float, help="with --model-file, binary: the decision threshold")
+    unknown_categories_flag(deploy, None)
     deploy.add_argument(
         "--code",
         help="a folder with your serving code (inference.py), or only a requirements.txt and helper modules "

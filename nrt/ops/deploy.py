@@ -23,7 +23,12 @@ from typing import TYPE_CHECKING, cast
 
 from botocore.exceptions import ClientError
 
-from functions.list_models.models import FEATURE_COUNT_TAG, FEATURES_TAG, KIND_TAG  # GET /models reads these
+from functions.list_models.models import (  # GET /models reads these
+    FEATURE_COUNT_TAG,
+    FEATURES_TAG,
+    KIND_TAG,
+    UNKNOWN_CATEGORIES_TAG,
+)
 from nrt.names import NameRuleError, check_model_name
 from nrt.ops.stacks import Stack
 
@@ -294,6 +299,7 @@ def model_tags(name: str, signature: Signature, metric: tuple[str, str, float] |
         {"Key": KIND_TAG, "Value": signature.kind},
         {"Key": FEATURES_TAG, "Value": features_tag(signature.feature_names)},
         {"Key": FEATURE_COUNT_TAG, "Value": str(len(signature.features))},
+        {"Key": UNKNOWN_CATEGORIES_TAG, "Value": signature.unknown_categories},
     ]
     if metric is not None:
         tags += [

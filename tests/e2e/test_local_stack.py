@@ -136,6 +136,7 @@ def test_models_lists_the_default_model(stack):
         "kind": "binary",
         "features": ["a", "b", "c"],
         "feature_count": 3,
+        "unknown_categories": "refuse",
     } in listing["models"]
     shown = subprocess.run([*NRT, "models", "--url", stack.url], cwd=ROOT, capture_output=True, text=True)
     assert shown.returncode == 0

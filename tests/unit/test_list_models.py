@@ -25,6 +25,7 @@ def test_only_prefixed_endpoints_are_models_and_the_prefix_is_stripped():
             "kind": "binary",
             "features": ["a", "b", "c"],
             "feature_count": 3,
+            "unknown_categories": "refuse",  # tagged before the policy was: the signature's default
         },
         # Made by other tools: no tags, so its kind and features are unknown.
         {
@@ -35,8 +36,25 @@ def test_only_prefixed_endpoints_are_models_and_the_prefix_is_stripped():
             "kind": None,
             "features": None,
             "feature_count": None,
+            "unknown_categories": None,
         },
     ]
+
+
+def test_get_models_shows_the_unknown_categories_policy_deploy_model_tagged():
+    from nrt.ops.deploy import model_tags
+    from training.inference import Feature, Signature
+
+    signature = Signature(
+        "regression", [Feature("channel", "category", True, ["app", "web"])], unknown_categories="missing"
+    )
+    endpoints = [{"EndpointName": "nrt-shop", "EndpointArn": "arn:shop", "EndpointStatus": "InService"}]
+    tags = {"arn:shop": {t["Key"]: t["Value"] for t in model_tags("shop", signature, None)}}
+
+    [model] = models_from_endpoints(endpoints, "nrt-", tags)
+
+    assert (model["kind"], model["features"], model["unknown_categories"]) == ("regression", ["channel"], "missing")
+    assert all(len(value) <= 256 for value in tags["arn:shop"].values())
 
 
 class Context:

@@ -75,6 +75,7 @@ def test_a_deploy_creates_the_model_serverless_config_and_prefixed_endpoint(aws,
     tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]}
     assert (tags["nrt:model"], tags["nrt:kind"], tags["nrt:features"]) == ("turbine", "binary", "a,b,c")
     assert tags["nrt:feature_count"] == "3"
+    assert tags["nrt:unknown_categories"] == "refuse"
     assert tags["nrt:metric"] == "roc_auc" and float(tags["nrt:metric_value"]) >= 0.97
     assert tags["nrt:recipe"] == f"s3://{local_target(aws.ctx, aws.prefix).bucket}/data/turbine/"
 

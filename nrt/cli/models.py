@@ -92,7 +92,9 @@ def synthetic_recipe(args: argparse.Namespace, features: list[str] | None) -> Re
     if args.label or features or (args.task and args.task != "binary"):
         raise UsageError("--label, --features and --task need --csv (the synthetic data is binary)")
     print(f"training {args.name} on {args.rows} synthetic readings ...", flush=True)
-    return Recipe("synthetic", "label", None, "binary", args.rows, args.seed, args.noise, args.threshold)
+    return Recipe(
+        "synthetic", "label", None, "binary", args.rows, args.seed, args.noise, args.threshold, None, args.class_weight
+    )
 
 
 def csv_recipe(args: argparse.Namespace, features: list[str] | None) -> Recipe:
@@ -107,7 +109,14 @@ def csv_recipe(args: argparse.Namespace, features: list[str] | None) -> Recipe:
     inferred = "" if args.task else " (inferred from the label; --task to force)"
     print(f"training {args.name} on {args.csv}: {kind}{inferred} ...", flush=True)
     return Recipe(
-        str(args.csv), args.label, features, kind, seed=args.seed, threshold=args.threshold, positive_label=positive
+        str(args.csv),
+        args.label,
+        features,
+        kind,
+        seed=args.seed,
+        threshold=args.threshold,
+        positive_label=positive,
+        class_weight=args.class_weight,
     )
 
 
@@ -276,6 +285,12 @@ def add_commands(sub: Any) -> None:
     )
     train.add_argument("--threshold", type=float, help="binary: fixed decision threshold (default: chosen for best F1)")
     train.add_argument("--positive-label", help="binary: the positive label (default: the greater of the two)")
+    train.add_argument(
+        "--class-weight",
+        choices=["balanced", "none"],
+        default="balanced",
+        help="classifiers: weigh each class by 1 / its frequency (default), or not (calibrated probabilities)",
+    )
     state_dir_flag(train)
     train.set_defaults(func=cmd_train)
 

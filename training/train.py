@@ -377,7 +377,9 @@ def _served_fitting(model: Any, chosen: Fitting | None, train_rows: int) -> dict
         return {
             **served,
             "max_iter": int(PARAMETERS["max_iter"]),
-            "iterations_rule": "scikit-learn's early stopping on a random 10% of the training rows",
+            "iterations_rule": "scikit-learn's early stopping on a random 10% of the training rows"
+            if booster.do_early_stopping_
+            else "all max_iter: scikit-learn stops early only over 10,000 rows",
         }
     return {**served, **asdict(chosen), "iterations": int(booster.n_iter_)}
 

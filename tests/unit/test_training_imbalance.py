@@ -96,3 +96,12 @@ def test_nrt_train_takes_class_weight_into_the_recipe(tmp_path, flag, expected):
     add_commands(parser.add_subparsers())
     args = parser.parse_args(["train", "m", "--csv", str(tmp_path / "data.csv"), "--label", "label", *flag])
     assert training_recipe(args).class_weight == expected
+
+
+def test_a_regression_card_reports_the_iterations_its_model_ran(tmp_path):
+    from training.examples import diabetes_csv
+
+    train(tmp_path / "model", Recipe(str(diabetes_csv(tmp_path)), "target", None, "regression"))
+    fitting = json.loads((tmp_path / "model" / MODEL_CARD).read_text())["algorithm"]["fitting"]
+    assert fitting["iterations"] == joblib.load(tmp_path / "model" / ARTIFACT).n_iter_ == PARAMETERS["max_iter"]
+    assert fitting["iterations_rule"].startswith("all max_iter")

@@ -103,6 +103,7 @@ def synthetic_recipe(args: argparse.Namespace, features: list[str] | None) -> Re
         args.noise,
         args.threshold,
         unknown_categories=args.unknown_categories,
+        class_weight=args.class_weight,
     )
 
 
@@ -126,6 +127,7 @@ def csv_recipe(args: argparse.Namespace, features: list[str] | None) -> Recipe:
         threshold=args.threshold,
         positive_label=positive,
         unknown_categories=args.unknown_categories,
+        class_weight=args.class_weight,
     )
 
 
@@ -336,6 +338,12 @@ def add_commands(sub: Any) -> None:
     train.add_argument("--threshold", type=float, help="binary: fixed decision threshold (default: chosen for best F1)")
     train.add_argument("--positive-label", help="binary: the positive label (default: the greater of the two)")
     unknown_categories_flag(train, "refuse")
+    train.add_argument(
+        "--class-weight",
+        choices=["balanced", "none"],
+        default="balanced",
+        help="classifiers: weigh each class by 1 / its frequency (default), or not (calibrated probabilities)",
+    )
     state_dir_flag(train)
     train.set_defaults(func=cmd_train)
 

@@ -1,0 +1,108 @@
+"""ROC AUC and PR AUC of `nrt train` on imbalanced binary data, to compare two checkouts on one split.
+
+    .venv/bin/python -m benchmarks.imbalance [--rows 40000] [--seed 7] [--class-weight balanced|none]
+
+Writes two CSVs into a temporary directory: make_classification with weights [0.995] (0.5 %
+positives), and load_breast_cancer with all but 12 malignant rows dropped. Trains each with
+training.train.train as imported (so PYTHONPATH=<other checkout> measures that checkout's code on
+the same files and the same held-out 20 %), then a default HistGradientBoostingClassifier and a
+balanced one as a notebook would fit them on that same split, and prints one JSON line per data set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.datasets import load_breast_cancer, make_classification
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.model_selection import train_test_split
+
+from training import train as training
+
+
+def made(rows: int, seed: int, flip_y: float = 0.01) -> pd.DataFrame:
+    """make_classification: 20 features, 0.5 % positives, flip_y of the labels drawn at random."""
+    x, y = make_classification(
+        n_samples=rows, n_features=20, n_informative=8, weights=[0.995], flip_y=flip_y, random_state=seed
+    )
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])])
+    frame["label"] = y
+    return frame
+
+
+def cancer(seed: int, positives: int = 12) -> pd.DataFrame:
+    """load_breast_cancer with the malignant class (relabelled 1) cut to a few rows."""
+    data = load_breast_cancer(as_frame=True)
+    frame = data.frame.rename(columns=lambda c: c.replace(" ", "_"))
+    frame["label"] = 1 - frame.pop("target")  # 1: malignant
+    rare = frame[frame.label == 1].sample(positives, random_state=seed)
+    return pd.concat([frame[frame.label == 0], rare]).sample(frac=1, random_state=seed).reset_index(drop=True)
+
+
+def notebook(frame: pd.DataFrame, seed: int, class_weight: str | None) -> dict[str, float]:
+    """A notebook's model on the same held-out 20 % that train uses."""
+    x, y = frame.drop(columns="label"), frame["label"]
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=seed, stratify=y)
+    model = HistGradientBoostingClassifier(class_weight=class_weight, random_state=seed).fit(x_train, y_train)
+    p = model.predict_proba(x_test)[:, 1]
+    return {
+        "roc_auc": round(float(roc_auc_score(y_test, p)), 4),
+        "pr_auc": round(float(average_precision_score(y_test, p)), 4),
+    }
+
+
+def nrt_train(frame: pd.DataFrame, seed: int, class_weight: str | None, directory: Path) -> dict[str, Any]:
+    """`nrt train --csv` on the frame, as the imported checkout does it."""
+    csv = directory / "data.csv"
+    frame.to_csv(csv, index=False)
+    recipe = training.Recipe(str(csv), "label", None, "binary", seed=seed)
+    if class_weight and "class_weight" in inspect.signature(training.Recipe).parameters:
+        recipe = training.Recipe(**{**asdict(recipe), "class_weight": class_weight})
+    evaluation = training.train(directory / "model", recipe)
+    card = json.loads((directory / "model" / training.MODEL_CARD).read_text())
+    return {
+        "roc_auc": evaluation.metrics["roc_auc"],
+        "pr_auc": evaluation.metrics["pr_auc"],
+        "f1": evaluation.metrics["f1"],
+        "iterations": card["algorithm"].get("fitting", {}).get("iterations", "not reported"),
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rows", type=int, default=40_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--flip-y", type=float, default=0.01, help="make_classification's label noise")
+    parser.add_argument("--class-weight", choices=["balanced", "none"], help="default: the checkout's own")
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    for name, frame in (
+        (f"make_classification flip_y {args.flip_y}", made(args.rows, args.seed, args.flip_y)),
+        ("breast_cancer_12", cancer(args.seed)),
+    ):
+        with tempfile.TemporaryDirectory() as directory:
+            result = {
+                "data": name,
+                "rows": len(frame),
+                "positives": int(np.sum(frame["label"])),
+                "nrt_train": nrt_train(frame, args.seed, args.class_weight, Path(directory)),
+                "notebook_default": notebook(frame, args.seed, None),
+                "notebook_balanced": notebook(frame, args.seed, "balanced"),
+            }
+        print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -5,9 +5,7 @@ again after a restart; the Glue table it shows is the schema of the Parquet the 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,8 +20,8 @@ from nrt.lake.parquet import arrow_type, parquet_files, table_spec
 from nrt.ops.stacks import local
 from nrt.template import LocalContext, physical_name
 from tests.helpers import ROOT, load_event
+from tests.helpers.aws_cli import AWS, cli_env
 
-AWS = str(Path(sys.executable).with_name("aws"))
 # The four listings, each with what it must name (the logical id of the template's resource).
 LISTINGS = {
     ("kinesis", "list-streams"): "PredictionsStream",
@@ -40,14 +38,7 @@ def name(logical_id: str) -> str:
 
 def aws_cli(stack: Stack, *args: str, home: Path) -> Any:
     """The real AWS CLI against the stack's embedded AWS, dummy credentials, the stack's region."""
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
-        "AWS_CONFIG_FILE": str(home / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-    }
+    env = cli_env(home)
     region = local(stack.state).region
     argv = [AWS, *args, "--endpoint-url", f"http://127.0.0.1:{stack.aws_port}", "--region", region, "--output", "json"]
     done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)

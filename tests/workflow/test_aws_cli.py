@@ -5,11 +5,9 @@ host prefix switched off by the documented setting)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +15,8 @@ import pytest
 
 from nrt.emulator.server import EmbeddedAws
 from tests.helpers import ROOT
+from tests.helpers.aws_cli import AWS, cli_env
 
-AWS = str(Path(sys.executable).with_name("aws"))
 GUIDE = (ROOT / "docs" / "operations.md").read_text()
 
 
@@ -29,17 +27,12 @@ def shown_aws_lines() -> list[str]:
 
 def cli(aws: EmbeddedAws, line: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     """One line of the guide, with the guide's environment, against this embedded AWS."""
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "AWS_CONFIG_FILE": str(tmp_path / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": aws.ctx.region,
-        "AWS_ENDPOINT_URL": aws.url,
-        "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
-    }
+    env = cli_env(
+        tmp_path,
+        AWS_DEFAULT_REGION=aws.ctx.region,
+        AWS_ENDPOINT_URL=aws.url,
+        AWS_DISABLE_HOST_PREFIX_INJECTION="true",
+    )
     argv = shlex.split(line.replace("127.0.0.1:4566", aws.url.removeprefix("http://")))
     argv = [AWS if a == "aws" else a for a in argv]
     return subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)

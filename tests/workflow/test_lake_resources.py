@@ -5,11 +5,9 @@ resolved definition, consistent with one another and with the Parquet the local 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +19,8 @@ from nrt.emulator.server import EmbeddedAws
 from nrt.lake.parquet import arrow_type, parquet_files, table_spec
 from nrt.template import LocalContext, physical_name, resolve, resources
 from tests.helpers import ROOT
+from tests.helpers.aws_cli import AWS, cli_env
 
-AWS = str(Path(sys.executable).with_name("aws"))
 GUIDE = (ROOT / "docs" / "operations.md").read_text()
 
 
@@ -37,16 +35,7 @@ def shown(command: str) -> str:
 
 def run(aws: EmbeddedAws, line: str, tmp_path: Path) -> Any:
     """One aws line, in the guide's environment, against this embedded AWS; its JSON answer."""
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "AWS_CONFIG_FILE": str(tmp_path / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": aws.ctx.region,
-        "AWS_ENDPOINT_URL": aws.url,
-    }
+    env = cli_env(tmp_path, AWS_DEFAULT_REGION=aws.ctx.region, AWS_ENDPOINT_URL=aws.url)
     argv = [AWS if a == "aws" else a for a in shlex.split(line)]
     done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr

@@ -193,8 +193,7 @@ def _checked(index: int, features: list[Feature], values: list[Any], unknown: Un
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return _cut(json.dumps(value), 40)
 
 
 def _names(signature: Signature) -> str:
@@ -268,11 +267,6 @@ def model_fn(model_dir: str) -> Model:
     """Load the fitted estimator and its signature from the model directory."""
     estimator = joblib.load(Path(model_dir) / ARTIFACT)
     return Model(estimator, load_signature(model_dir, estimator))
-
-
-def decode(request_body: str | bytes, content_type: str = "application/json") -> list[Any]:
-    """Decode a JSON request into its instances (checked against the model in predict)."""
-    return read_request(request_body, content_type)[0]
 
 
 def read_request(request_body: str | bytes, content_type: str = "application/json") -> tuple[list[Any], bool]:

@@ -1,13 +1,17 @@
 """Training entry point for SageMaker's scikit-learn container (the retraining workflow's job).
 
-SageMaker runs it with the hyperparameters in SM_HPS and the `train` channel in
-SM_CHANNEL_TRAIN, and writes /opt/ml/model (SM_MODEL_DIR) to model.tar.gz. The channel is the
-model's recipe folder: its signature.json (the recipe: data source, label, features, kind) and
-the CSV files to train on, fresh data included. The model directory also gets
-code/inference.py, so the artifact is servable as it is. The held-out metric of the model's
-kind is printed as `validation:<metric>=<value>` (roc_auc, macro_f1 or rmse) and again as
-`validation:gate_metric=<value>`, which the job's MetricDefinitions turn into
-FinalMetricDataList for the quality gate.
+SageMaker runs it with the hyperparameters in SM_HPS and its channels in SM_CHANNEL_<NAME>,
+and writes /opt/ml/model (SM_MODEL_DIR) to model.tar.gz. The `train` channel is the model's
+recipe folder: its signature.json (the recipe: data source, label, features, kind, gate metric)
+and the CSV files to train on, fresh data included (a prepared channel also holds holdout.csv).
+The `serving` channel is the serving model's model.tar.gz. The model directory also gets
+code/inference.py, so the artifact is servable as it is.
+
+The job judges the candidate and the serving model on the same held-out rows (hold_out, judge;
+the rule is training/gate.py's) and prints `validation:<name>=<number>` lines that the job's
+MetricDefinitions turn into FinalMetricDataList for the workflow's quality gate: gate_metric
+(the candidate), serving_metric (the serving model, same rows), gate_verdict, holdout_rows,
+holdout_minority_rows and the interval gate_difference_low / gate_difference_high.
 """
 
 from __future__ import annotations
@@ -16,17 +20,33 @@ import json
 import os
 import shutil
 import sys
+import tarfile
 import tempfile
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from sklearn.model_selection import train_test_split
 
-from training import inference
-from training.train import Recipe, train
+from training import gate, inference
+from training.dataset import load_csv, synthetic_table
+from training.inference import native
+from training.train import HELD_OUT_SHARE, Recipe, _as_model_input, gate_metric_of, train
 
 METRIC_LINE = "validation:{}={:.6f}"
-GATE_METRIC = "gate_metric"  # the kind's metric again, under the one name the workflow's gate reads
+# The names the workflow's MetricDefinitions read (statemachine/retrain.asl.json, Train).
+GATE_METRIC = "gate_metric"  # the candidate's score in the model's gate metric
+SERVING_METRIC = "serving_metric"  # the serving model's, on the same rows
+VERDICT = "gate_verdict"  # training/gate.py Verdict: 0 worse, 1 not worse, 2-4 undecided
+HOLDOUT_ROWS = "holdout_rows"
+MINORITY_ROWS = "holdout_minority_rows"
+DIFFERENCE_LOW = "gate_difference_low"  # the bootstrap interval of candidate - serving
+DIFFERENCE_HIGH = "gate_difference_high"
+SERVING_CHANNEL = "serving"  # the serving model's model.tar.gz
+HOLDOUT = "holdout.csv"  # a prepared channel's rows to judge on
+GATE_REPORT = "gate.json"  # the judgement, kept in the candidate's artifact
 
 
 class NoRecipe(ValueError):
@@ -52,31 +72,137 @@ def recipe_from(channel: Path, scratch: Path) -> Recipe:
 
 
 def run(model_dir: Path, hyperparameters: dict[str, Any], channels: dict[str, Path]) -> str:
-    """Train into model_dir by the channel's recipe; returns the log line the metric definitions read."""
-    with tempfile.TemporaryDirectory() as scratch:
+    """Train into model_dir by the channel's recipe, score it and the serving model on the same
+    hold-out; returns the log lines the metric definitions read."""
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        scratch = Path(scratch_dir)
         recipe = (
-            recipe_from(channels["train"], Path(scratch))
+            recipe_from(channels["train"], scratch)
             if "train" in channels
             else Recipe("synthetic", "label", None, "binary")
         )
         if recipe.source == "synthetic" and "rows" in hyperparameters:
-            recipe = Recipe(**{**recipe.__dict__, "rows": int(hyperparameters["rows"])})
+            recipe = replace(recipe, rows=int(hyperparameters["rows"]))
+        if recipe.gate_metric is None:  # trained before the metric could be chosen: its kind's
+            recipe = replace(recipe, gate_metric=gate.LEGACY_METRIC[recipe.task])
+        recipe, holdout = hold_out(recipe, channels.get("train"), scratch)
         evaluation = train(
             model_dir,
             recipe,
             name=str(hyperparameters.get("model", model_dir.name)),
             progress=lambda step: print(step, flush=True),
+            holdout=holdout,
         )
+        judgement = judge(model_dir, holdout, channels.get(SERVING_CHANNEL), scratch)
+    (model_dir / GATE_REPORT).write_text(json.dumps({**asdict(judgement), "verdict": judgement.verdict.name}) + "\n")
     own_code = channels["train"] / "code" if "train" in channels else None
     if own_code is not None and (own_code / "inference.py").is_file():
         shutil.copytree(own_code, model_dir / "code")  # the model's own serving code (--code DIR) serves it again
     else:
         (model_dir / "code").mkdir(exist_ok=True)
         shutil.copy(inference.__file__, model_dir / "code" / "inference.py")
-    lines = METRIC_LINE.format(evaluation.metric, evaluation.value) + "\n"
-    lines += METRIC_LINE.format(GATE_METRIC, evaluation.value) + "\n"
+    lines = f"gate: {judgement.verdict.name}: {judgement.reason}\n"
+    lines += METRIC_LINE.format(evaluation.metric, evaluation.value) + "\n"
+    lines += metric_lines(judgement)
     print(lines, end="", flush=True)
     return lines
+
+
+def metric_lines(judgement: gate.Judgement) -> str:
+    """The judgement as `validation:<name>=<number>` lines, only the numbers it has."""
+    values = {
+        GATE_METRIC: judgement.candidate,
+        SERVING_METRIC: judgement.serving,
+        VERDICT: float(judgement.verdict),
+        HOLDOUT_ROWS: float(judgement.rows),
+        MINORITY_ROWS: None if judgement.minority_rows is None else float(judgement.minority_rows),
+        DIFFERENCE_LOW: judgement.low,
+        DIFFERENCE_HIGH: judgement.high,
+    }
+    return "".join(METRIC_LINE.format(name, value) + "\n" for name, value in values.items() if value is not None)
+
+
+def hold_out(recipe: Recipe, channel: Path | None, scratch: Path) -> tuple[Recipe, Path]:
+    """The recipe to fit and the rows both models are judged on: the channel's holdout.csv (prepared
+    data), else fresh synthetic readings (another seed) or a seeded 20% of the CSV (stratified for
+    classifiers), the recipe then fitting the rest."""
+    given = channel / HOLDOUT if channel is not None else None
+    if given is not None and given.is_file():
+        return recipe, given
+    holdout = scratch / HOLDOUT
+    if recipe.source == "synthetic":
+        share = HELD_OUT_SHARE / (1 - HELD_OUT_SHARE)
+        table = synthetic_table(max(int(recipe.rows * share), 1), recipe.seed + 1, recipe.noise)
+        table.x.assign(**{table.label: table.y}).to_csv(holdout, index=False)
+        return recipe, holdout
+    load_csv(Path(recipe.source), recipe.label, recipe.features)  # its checks, with their reasons
+    frame = pd.read_csv(recipe.source, skipinitialspace=True)
+    stratify = None if recipe.task == "regression" else frame[recipe.label]
+    fit, held = train_test_split(frame, test_size=HELD_OUT_SHARE, random_state=recipe.seed, stratify=stratify)
+    fitted = scratch / "fit.csv"
+    fit.to_csv(fitted, index=False)
+    held.to_csv(holdout, index=False)
+    return replace(recipe, source=str(fitted)), holdout
+
+
+class NotScored(Exception):
+    """A model could not be scored on the hold-out; the message says why."""
+
+
+def judge(model_dir: Path, holdout: Path, serving_channel: Path | None, scratch: Path) -> gate.Judgement:
+    """The candidate (in model_dir) and the serving model (its model.tar.gz in the serving channel)
+    on the same hold-out rows, in the candidate's gate metric."""
+    candidate = inference.model_fn(str(model_dir))
+    signature = candidate.signature
+    metric = gate.GATE_METRICS[gate_metric_of(signature)]
+    label = str((signature.recipe or {})["label"])
+    frame = pd.read_csv(holdout, skipinitialspace=True)
+    y = frame[label] if signature.kind == "regression" else frame[label].map(native)
+    truth = (y == signature.positive_label).to_numpy() if metric.reads == "probability" else y.to_numpy()
+    mine = outputs(candidate, frame, metric, signature.positive_label)
+    try:
+        serving = load_serving(serving_channel, scratch / SERVING_CHANNEL)
+        theirs, error = outputs(serving, frame, metric, signature.positive_label), None
+    except NotScored as why:
+        theirs, error = None, str(why)
+    return gate.decide(metric, truth, mine, theirs, error)
+
+
+def load_serving(channel: Path | None, into: Path) -> inference.Model:
+    """The serving model from its model.tar.gz, loaded as its container loads it (model_fn)."""
+    archives = sorted(channel.rglob("*.tar.gz")) if channel is not None else []
+    if not archives:
+        raise NotScored(f"no model.tar.gz in the {SERVING_CHANNEL} channel")
+    try:
+        with tarfile.open(archives[0]) as tar:
+            tar.extractall(into, filter="data")  # no paths out of `into`, no devices
+        return inference.model_fn(str(into))
+    except Exception as error:  # a pickle can fail to load in any way; the gate says how
+        raise NotScored(f"{archives[0].name} does not load: {type(error).__name__}: {error}") from None
+
+
+def outputs(model: inference.Model, frame: pd.DataFrame, metric: gate.Metric, positive: Any) -> Any:
+    """What the metric reads of the model on each row: the positive label's probability, the label,
+    or the value. The model takes the features its own signature names."""
+    signature = model.signature
+    missing = [name for name in signature.feature_names if name not in frame.columns]
+    if missing:
+        raise NotScored(f"the hold-out has no column {', '.join(missing)} (a feature of the model)")
+    try:
+        x = _as_model_input(frame[signature.feature_names], signature.features)
+        taken = x if signature.named else x.to_numpy(dtype=float)
+        if metric.reads == "value":
+            return model.estimator.predict(taken)
+        if metric.reads == "label":
+            return np.asarray([native(v) for v in model.estimator.predict(taken)], dtype=object)
+        classes = [native(c) for c in model.estimator.classes_]
+        if positive not in classes:
+            raise NotScored(f"the model has no label {positive!r} (its labels: {classes})")
+        return model.estimator.predict_proba(taken)[:, classes.index(positive)]
+    except NotScored:
+        raise
+    except Exception as error:  # the model's own code scores: its failure is a reason, not a crash
+        raise NotScored(f"scoring failed: {type(error).__name__}: {error}") from None
 
 
 def main() -> int:

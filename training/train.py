@@ -13,7 +13,7 @@ import hashlib
 import json
 import platform
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder, label_binarize
 
+from training import gate
 from training.dataset import Table, check_trainable, load_csv, synthetic_table
 from training.inference import ARTIFACT, SIGNATURE, Feature, Kind, Label, Signature, UnknownCategories, native
 
@@ -48,12 +49,7 @@ EVALUATION = "evaluation.json"
 MODEL_CARD = "model_card.json"
 PLOT = "evaluation.png"
 PARAMETERS = {"max_iter": 300, "learning_rate": 0.1}
-# The kind's quality metric, as the retraining gate compares it.
-METRIC: dict[str, tuple[str, bool]] = {  # kind -> (metric, higher is better)
-    "binary": ("roc_auc", True),
-    "multiclass": ("macro_f1", True),
-    "regression": ("rmse", False),
-}
+HELD_OUT_SHARE = 0.2  # without a given hold-out: this share of the rows judges the model
 THRESHOLD_RULE = "the probability that maximises F1 on a validation quarter of the training rows"
 # Classifiers: a stratified quarter of the training rows chooses the boosting iterations (and the
 # threshold); the served model is then refitted on all training rows with that many iterations.
@@ -94,6 +90,7 @@ class Recipe:
     positive_label: Label | None = None
     unknown_categories: UnknownCategories = "refuse"  # an unseen category: refused, or scored as missing
     class_weight: str = "balanced"  # classifiers: each class weighed by 1 / its frequency; or "none"
+    gate_metric: str | None = None  # the retraining gate's metric (training/gate.py); None: chosen by the data
 
 
 @dataclass(frozen=True)
@@ -221,28 +218,29 @@ def train(
     recipe: Recipe | None = None,
     name: str | None = None,
     progress: Progress = lambda _: None,
+    holdout: Path | None = None,
 ) -> Evaluation:
-    """Fit by the recipe, evaluate on a held-out 20%, write the artifact, signature and reports."""
+    """Fit by the recipe, evaluate on held-out rows, write the artifact, signature and reports.
+
+    The held-out rows are the CSV `holdout` when given (the recipe's data is then all fitted), else
+    a seeded 20% of the data (HELD_OUT_SHARE; stratified by label for classifiers)."""
     recipe = recipe or Recipe(source="synthetic", label="label", features=None, task="binary")
     name = name or model_dir.name
     table, data = _load_table(recipe, progress)
     kind = recipe.task
     check_trainable(table, kind)
     features = features_of(table.x)
-    x = _as_model_input(table.x, features)
     categories = sum(f.type == "category" for f in features)
     named = categories > 0
-    y = table.y if kind == "regression" else table.y.map(native)
-    stratify = None if kind == "regression" else y
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=0.2, random_state=recipe.seed, stratify=stratify
-    )
+    x_train, x_test, y_train, y_test = _split(table, features, kind, recipe.seed, holdout, progress)
+    y = pd.concat([y_train, y_test])
     progress(
         f"{kind}: {len(features)} features ({categories} categories), "
         f"{len(y_train)} training rows, {len(y_test)} held out"
     )
     labels = sorted(y.unique().tolist()) if kind != "regression" else None
     positive, chosen, threshold = _classifier_choices(recipe, features, named, labels, x_train, y_train, progress)
+    recipe = _with_gate_metric(recipe, y_train, positive, progress)
     progress(
         f"fitting {'a Pipeline of OrdinalEncoder and ' if named else ''}HistGradientBoosting on {len(y_train)} rows"
     )
@@ -265,6 +263,34 @@ def train(
     progress(f"writing {model_dir}")
     _write_model(model_dir, name, model, signature, evaluation, data, fitting)
     return evaluation
+
+
+def _split(
+    table: Table, features: list[Feature], kind: Kind, seed: int, holdout: Path | None, progress: Progress
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series[Any], pd.Series[Any]]:
+    """Training and held-out rows as the model takes them: the given hold-out CSV, else a seeded split."""
+    x = _as_model_input(table.x, features)
+    y = table.y if kind == "regression" else table.y.map(native)
+    if holdout is not None:
+        progress(f"holding out the rows of {holdout}")
+        held = load_csv(holdout, table.label, [f.name for f in features])
+        y_held = held.y if kind == "regression" else held.y.map(native)
+        return x, _as_model_input(held.x, features), y, y_held
+    stratify = None if kind == "regression" else y
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=HELD_OUT_SHARE, random_state=seed, stratify=stratify
+    )
+    return x_train, x_test, y_train, y_test
+
+
+def _with_gate_metric(recipe: Recipe, y_train: pd.Series[Any], positive: Any, progress: Progress) -> Recipe:
+    """The recipe with its gate metric: the one asked for (checked against the kind), else the data's default."""
+    if recipe.gate_metric is not None:
+        gate.metric_for(recipe.gate_metric, recipe.task)
+        return recipe
+    chosen = gate.default_metric(recipe.task, y_train, positive)
+    progress(f"gate metric: {chosen} (the default for this data; --gate-metric to choose)")
+    return replace(recipe, gate_metric=chosen)
 
 
 def _load_table(recipe: Recipe, progress: Progress) -> tuple[Table, dict[str, Any]]:
@@ -405,12 +431,19 @@ def _write_model(
     (model_dir / MODEL_CARD).write_text(json.dumps(card, indent=2) + "\n")
 
 
+def gate_metric_of(signature: Signature) -> str:
+    """The model's gate metric: its recipe's, else (trained before it could be chosen) its kind's."""
+    chosen = (signature.recipe or {}).get("gate_metric")
+    return str(chosen) if chosen else gate.LEGACY_METRIC[signature.kind]
+
+
 def evaluate(
     model: Any, signature: Signature, x: pd.DataFrame, y: pd.Series[Any], train_rows: int, plot: Path, name: str
 ) -> Evaluation:
     """The kind's metrics on held-out rows, and the kind's plot."""
     kind = signature.kind
-    metric, higher = METRIC[kind]
+    metric = gate_metric_of(signature)
+    higher = gate.GATE_METRICS[metric].higher_is_better
     if kind == "regression":
         metrics = _regression_metrics(model.predict(_model_x(x, signature.named)), y, plot, name)
     else:
@@ -550,7 +583,8 @@ def model_card(
         "labels": signature.labels,
         "data": data,
         "evaluation": {
-            "held_out_share": 0.2,
+            "held_out_share": round(evaluation.test_rows / (evaluation.train_rows + evaluation.test_rows), 4),
+            "held_out_rows": evaluation.test_rows,
             "gate_metric": evaluation.metric,
             "gate_metric_value": evaluation.value,
             "higher_is_better": evaluation.higher_is_better,

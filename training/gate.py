@@ -94,6 +94,7 @@ class Verdict(IntEnum):
     TOO_FEW_ROWS = 2  # undecided: the hold-out is too small to judge
     TOO_CLOSE = 3  # undecided: the hold-out cannot tell the two apart
     SERVING_NOT_SCORED = 4  # undecided: the serving model could not be scored on the hold-out
+    TOO_FEW_OF_A_LABEL = 5  # undecided: the hold-out has too few rows of its rarest label
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,9 @@ def decide(metric: Metric, y: Any, candidate: Any, serving: Any | None, serving_
         return Judgement(metric.name, Verdict.SERVING_NOT_SCORED, reason, rows, minority, mine, None)
     theirs = score(metric, truth, serving) if scorable else None
     too_few = _too_few(rows, minority)
-    if too_few or mine is None or theirs is None:
-        return Judgement(metric.name, Verdict.TOO_FEW_ROWS, too_few or "no rows", rows, minority, mine, theirs)
+    if too_few is not None or mine is None or theirs is None:
+        verdict, reason = too_few or (Verdict.TOO_FEW_OF_A_LABEL, _too_few_of_a_label(minority or 0))
+        return Judgement(metric.name, verdict, reason, rows, minority, mine, theirs)
     low, high = paired_interval(metric, truth, np.asarray(candidate), np.asarray(serving))
     sign = 1.0 if metric.higher_is_better else -1.0
     better_low, better_high = sorted((sign * low, sign * high))
@@ -176,15 +178,19 @@ def _minority_rows(metric: Metric, truth: NDArray[Any]) -> int | None:
     return int(counts.min()) if len(counts) else 0
 
 
-def _too_few(rows: int, minority: int | None) -> str | None:
+def _too_few(rows: int, minority: int | None) -> tuple[Verdict, str] | None:
     if rows < MIN_ROWS:
-        return f"the hold-out has {rows} rows, fewer than the {MIN_ROWS} the gate needs to judge"
+        return Verdict.TOO_FEW_ROWS, f"the hold-out has {rows} rows, fewer than the {MIN_ROWS} the gate needs to judge"
     if minority is not None and minority < MIN_MINORITY_ROWS:
-        return (
-            f"the hold-out has {minority} rows of its rarest label, fewer than the {MIN_MINORITY_ROWS} "
-            "the gate needs to judge"
-        )
+        return Verdict.TOO_FEW_OF_A_LABEL, _too_few_of_a_label(minority)
     return None
+
+
+def _too_few_of_a_label(minority: int) -> str:
+    return (
+        f"the hold-out has {minority} rows of its rarest label, fewer than the {MIN_MINORITY_ROWS} "
+        "the gate needs to judge"
+    )
 
 
 def paired_interval(

@@ -194,7 +194,7 @@ def outputs(model: inference.Model, frame: pd.DataFrame, metric: gate.Metric, po
         if metric.reads == "value":
             return model.estimator.predict(taken)
         if metric.reads == "label":
-            return np.asarray([native(v) for v in model.estimator.predict(taken)], dtype=object)
+            return np.asarray([native(v) for v in model.estimator.predict(taken)])
         classes = [native(c) for c in model.estimator.classes_]
         if positive not in classes:
             raise NotScored(f"the model has no label {positive!r} (its labels: {classes})")

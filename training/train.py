@@ -480,7 +480,8 @@ def _classifier_metrics(
     if signature.kind == "binary":
         predicted, metrics = _binary_metrics(signature, scores, classes, y, plot, name)
     else:
-        predicted = np.asarray(classes, dtype=object)[np.argmax(scores, axis=1)]
+        # not dtype=object: scikit-learn takes an object array of integers for an "unknown" target
+        predicted = np.asarray(classes)[np.argmax(scores, axis=1)]
         metrics = _multiclass_metrics(y, predicted, labels)
     matrix = confusion_matrix(y, predicted, labels=labels)
     metrics["confusion_matrix"] = {"labels": labels, "rows_true_columns_predicted": matrix.tolist()}

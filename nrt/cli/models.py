@@ -104,6 +104,7 @@ def synthetic_recipe(args: argparse.Namespace, features: list[str] | None) -> Re
         args.threshold,
         unknown_categories=args.unknown_categories,
         class_weight=args.class_weight,
+        gate_metric=args.gate_metric,
     )
 
 
@@ -128,6 +129,7 @@ def csv_recipe(args: argparse.Namespace, features: list[str] | None) -> Recipe:
         positive_label=positive,
         unknown_categories=args.unknown_categories,
         class_weight=args.class_weight,
+        gate_metric=args.gate_metric,
     )
 
 
@@ -299,12 +301,30 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     if described["status"] != "SUCCEEDED":
         print(f"{described['status']}: {described.get('error')}: {described.get('cause')}", file=sys.stderr)
         return 1
-    output = json.loads(described.get("output") or "{}")
-    gate = output.get("gate", {})
-    verdict = {"promoted": "deployed", "rejected": "rejected by the quality gate"}.get(output.get("decision"), "done")
-    serving = "none recorded" if gate.get("serving") is None else gate["serving"]
-    print(f"{verdict}: new {gate.get('metric')} {gate.get('candidate')}, serving {serving}")
+    print(gate_summary(json.loads(described.get("output") or "{}")))
     return 0
+
+
+def gate_summary(output: dict[str, Any]) -> str:
+    """What the retraining's quality gate decided, from the execution's output: both scores on the
+    same held-out rows, and the reason when it could not judge."""
+    gate = output.get("gate", {})
+    decision = output.get("decision")
+    verdict = {
+        "promoted": "deployed",
+        "rejected": "rejected by the quality gate",
+        "undecided": "undecided: the serving model stays",
+    }.get(decision, "done")
+    scores = [
+        f"{who} {gate.get('metric')} {gate[key]:g}"
+        for who, key in (("new", "candidate"), ("serving", "serving"))
+        if isinstance(gate.get(key), int | float)
+    ]
+    rows = f" on the same {gate['rows']} held-out rows" if gate.get("rows") is not None else ""
+    line = f"{verdict}: {', '.join(scores) or 'no scores'}{rows}"
+    if isinstance(gate.get("low"), int | float) and isinstance(gate.get("high"), int | float):
+        line += f" (95% interval of new - serving: [{gate['low']:.4g}, {gate['high']:.4g}])"
+    return line + (f"\n  {gate['reason']}" if gate.get("reason") else "")
 
 
 def unknown_categories_flag(parser: argparse.ArgumentParser, default: str | None) -> None:
@@ -343,6 +363,13 @@ def add_commands(sub: Any) -> None:
         choices=["balanced", "none"],
         default="balanced",
         help="classifiers: weigh each class by 1 / its frequency (default), or not (calibrated probabilities)",
+    )
+    train.add_argument(
+        "--gate-metric",
+        choices=["pr_auc", "roc_auc", "macro_f1", "accuracy", "rmse", "mae"],
+        help="the metric the retraining gate judges by: binary pr_auc or roc_auc, multi-class macro_f1 or "
+        "accuracy, regression rmse or mae (default: pr_auc for binary under 10%% positives, else roc_auc; "
+        "macro_f1; rmse)",
     )
     state_dir_flag(train)
     train.set_defaults(func=cmd_train)

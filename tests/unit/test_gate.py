@@ -111,7 +111,7 @@ def test_a_hold_out_with_too_few_positives_is_undecided_naming_them(rare_scores)
 
     few = decide(GATE_METRICS["pr_auc"], y[rows], good[rows], weak[rows])
 
-    assert few.verdict == Verdict.TOO_FEW_ROWS
+    assert few.verdict == Verdict.TOO_FEW_OF_A_LABEL
     assert f"has {MIN_MINORITY_ROWS - 1} rows of its rarest label" in few.reason
 
 

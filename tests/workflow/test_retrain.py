@@ -10,12 +10,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from nrt.emulator.server import NOTIFICATIONS, RETRAIN_STATE_MACHINE, EmbeddedAws
 from nrt.ops.deploy import Serverless, deploy_model
 from nrt.ops.target import local_target
 from tests.helpers import SKLEARN_IMAGE as IMAGE
+
+BUCKET = "nrt-local-model-artifacts"
 
 
 @pytest.fixture
@@ -104,21 +107,10 @@ def test_given_a_better_model_when_retrained_then_the_endpoint_serves_it_in_plac
     assert aws.client("s3").head_object(Bucket=bucket, Key=key)["ContentLength"] > 1000
     [note] = inbox()
     assert note["Subject"] == "nrt-inference: model retrained and deployed"
-    assert f"{endpoint} now serves {config}" in note["Message"]
-
-
-def test_given_a_worse_model_when_retrained_then_the_gate_keeps_the_serving_one_and_says_so(aws, model_dir, inbox):
-    endpoint = deploy(aws, "retrain-gate", model_dir, serving_metric="1.0")
-    before = serving(aws, endpoint)
-
-    result = retrain(aws, "retrain-gate")
-
-    assert result["status"] == "SUCCEEDED", result
-    assert serving(aws, endpoint) == before
-    [note] = inbox()
-    assert note["Subject"] == "nrt-inference: retrained model rejected by the quality gate"
-    assert "worse than the serving 1.0" in note["Message"]
-    assert result_output(result) == {"decision": "rejected", "metric": "roc_auc"}
+    assert f"{endpoint} now serves {config}: on the same " in note["Message"]
+    gate = json.loads(result["output"])["gate"]
+    assert int(gate["rows"]) > 0 and isinstance(gate["serving"], float)  # both scored on the same rows
+    assert gate["serving"] != 0.5  # the serving model's score on them, not its recorded value
 
 
 def test_an_endpoint_with_no_recorded_metric_takes_any_measured_model(aws, model_dir):
@@ -180,15 +172,75 @@ def test_a_regression_model_is_retrained_by_its_own_recipe_and_judged_by_lower_r
     assert [f["name"] for f in signature["features"]] == ["channel", "basket", "member"]
 
 
-def test_a_regression_model_with_a_better_serving_rmse_is_kept(aws, regressor):
-    endpoint = deploy(aws, "retrain-spend-kept", regressor, serving_metric="0.001")
+def change_recipe(aws: EmbeddedAws, name: str, **changes: Any) -> None:
+    """Edit the recipe in the model's retraining folder (data/<name>/signature.json), as a user may."""
+    s3 = aws.client("s3")
+    key = f"data/{name}/signature.json"
+    signature = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    signature["recipe"].update(changes)
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(signature).encode())
+
+
+def test_given_a_worse_candidate_whose_own_score_beats_the_recorded_value_then_the_gate_keeps_the_serving_model(
+    aws, regressor, inbox
+):
+    # Recorded RMSE 1e6: the old gate, comparing the candidate's own split with it, would promote anything.
+    endpoint = deploy(aws, "retrain-spend-kept", regressor, serving_metric="1000000")
+    change_recipe(aws, "retrain-spend-kept", features=["member"])  # a weak recipe: one feature of three
     before = serving(aws, endpoint)
 
     result = retrain(aws, "retrain-spend-kept")
 
     assert result["status"] == "SUCCEEDED", result
-    assert result_output(result) == {"decision": "rejected", "metric": "rmse"}
+    output = json.loads(result["output"])
+    gate = output["gate"]
+    assert (output["decision"], gate["metric"]) == ("rejected", "rmse")
+    assert gate["candidate"] < 1_000_000  # its own score "beat" the stale tag
+    assert gate["serving"] < gate["candidate"] and gate["high"] < 0 < -gate["low"]  # worse on the same rows
+    assert gate["rows"] == "120"  # 20% of the recipe's 600 rows, both models scored on them
     assert serving(aws, endpoint) == before
+    [note] = inbox()
+    assert note["Subject"] == "nrt-inference: retrained model rejected by the quality gate"
+    assert "on the same 120 held-out rows the retrained nrt-retrain-spend-kept-r" in note["Message"]
+    assert f"scored rmse {gate['candidate']}, the serving model {gate['serving']}" in note["Message"]
+
+
+def test_given_a_hold_out_too_small_to_judge_then_the_gate_is_undecided_keeps_the_serving_model_and_says_why(
+    aws, regressor, inbox, tmp_path
+):
+    endpoint = deploy(aws, "retrain-spend-few", regressor, serving_metric="1000")
+    # A prepared folder's holdout.csv: the rows both models are judged on (here 12 of them).
+    rows = pd.read_csv(regressor.parent / "shop-spend.csv").head(12)
+    aws.client("s3").put_object(
+        Bucket=BUCKET, Key="data/retrain-spend-few/holdout.csv", Body=rows.to_csv(index=False).encode()
+    )
+    before = serving(aws, endpoint)
+
+    result = retrain(aws, "retrain-spend-few")
+
+    assert result["status"] == "SUCCEEDED", result
+    output = json.loads(result["output"])
+    assert output["decision"] == "undecided"
+    assert output["gate"]["reason"] == "the hold-out has 12 rows, fewer than the 30 the gate needs to judge"
+    assert serving(aws, endpoint) == before
+    assert states_entered(aws, result)[-2:] == ["NotifyUndecided", "Undecided"]
+    [note] = inbox()
+    assert note["Subject"] == "nrt-inference: quality gate undecided, the serving model stays"
+    assert "fewer than the 30 the gate needs to judge" in note["Message"]
+
+
+def test_given_a_serving_model_that_cannot_be_described_then_nothing_is_trained_and_it_says_so(aws, model_dir, inbox):
+    endpoint = deploy(aws, "retrain-no-model", model_dir, serving_metric="0.5")
+    _, variant, _ = serving(aws, endpoint)
+    aws.client("sagemaker").delete_model(ModelName=variant["ModelName"])  # the endpoint serves on regardless
+
+    result = retrain(aws, "retrain-no-model")
+
+    assert (result["status"], result.get("error")) == ("FAILED", "NoServingArtifact")
+    assert "Train" not in states_entered(aws, result)
+    [note] = inbox()
+    assert note["Subject"] == "nrt-inference: serving model artifact not found"
+    assert variant["ModelName"] in note["Message"]
 
 
 def test_a_model_without_a_recipe_is_refused_and_never_replaced(aws, model_dir, inbox):

@@ -196,7 +196,8 @@ def test_given_a_worse_candidate_whose_own_score_beats_the_recorded_value_then_t
     gate = output["gate"]
     assert (output["decision"], gate["metric"]) == ("rejected", "rmse")
     assert gate["candidate"] < 1_000_000  # its own score "beat" the stale tag
-    assert gate["serving"] < gate["candidate"] and gate["high"] < 0 < -gate["low"]  # worse on the same rows
+    # worse on the same rows: a higher RMSE, the whole interval of candidate - serving above 0
+    assert gate["serving"] < gate["candidate"] and 0 < gate["low"] < gate["high"]
     assert gate["rows"] == "120"  # 20% of the recipe's 600 rows, both models scored on them
     assert serving(aws, endpoint) == before
     [note] = inbox()

@@ -151,21 +151,23 @@ def decide(metric: Metric, y: Any, candidate: Any, serving: Any | None, serving_
         verdict, reason = too_few or (Verdict.TOO_FEW_OF_A_LABEL, _too_few_of_a_label(minority or 0))
         return Judgement(metric.name, verdict, reason, rows, minority, mine, theirs)
     low, high = paired_interval(metric, truth, np.asarray(candidate), np.asarray(serving))
+    verdict, reason = _verdict(metric, rows, low, high, metric.margin(theirs))
+    return Judgement(metric.name, verdict, reason, rows, minority, mine, theirs, low, high)
+
+
+def _verdict(metric: Metric, rows: int, low: float, high: float, margin: float) -> tuple[Verdict, str]:
+    """The module docstring's rule on the interval of candidate - serving."""
     sign = 1.0 if metric.higher_is_better else -1.0
     better_low, better_high = sorted((sign * low, sign * high))
-    margin = metric.margin(theirs)
     interval = f"{metric.name} candidate - serving in [{low:.4f}, {high:.4f}] ({CONFIDENCE:.0%} paired bootstrap)"
     if better_high < 0:
-        verdict, reason = Verdict.WORSE, f"worse on {rows} held-out rows: {interval}"
-    elif better_low >= -margin:
-        verdict, reason = Verdict.NOT_WORSE, f"not worse by more than {margin:.4g} on {rows} held-out rows: {interval}"
-    else:
-        verdict = Verdict.TOO_CLOSE
-        reason = (
-            f"{rows} held-out rows cannot tell them apart: {interval} holds both no change and "
-            f"a loss over the margin {margin:.4g}"
-        )
-    return Judgement(metric.name, verdict, reason, rows, minority, mine, theirs, low, high)
+        return Verdict.WORSE, f"worse on {rows} held-out rows: {interval}"
+    if better_low >= -margin:
+        return Verdict.NOT_WORSE, f"not worse by more than {margin:.4g} on {rows} held-out rows: {interval}"
+    return Verdict.TOO_CLOSE, (
+        f"{rows} held-out rows cannot tell them apart: {interval} holds both no change and "
+        f"a loss over the margin {margin:.4g}"
+    )
 
 
 def _minority_rows(metric: Metric, truth: NDArray[Any]) -> int | None:

@@ -190,19 +190,22 @@ def outputs(model: inference.Model, frame: pd.DataFrame, metric: gate.Metric, po
         raise NotScored(f"the hold-out has no column {', '.join(missing)} (a feature of the model)")
     try:
         x = _as_model_input(frame[signature.feature_names], signature.features)
-        taken = x if signature.named else x.to_numpy(dtype=float)
-        if metric.reads == "value":
-            return model.estimator.predict(taken)
-        if metric.reads == "label":
-            return np.asarray([native(v) for v in model.estimator.predict(taken)])
-        classes = [native(c) for c in model.estimator.classes_]
-        if positive not in classes:
-            raise NotScored(f"the model has no label {positive!r} (its labels: {classes})")
-        return model.estimator.predict_proba(taken)[:, classes.index(positive)]
+        return _read(metric, model.estimator, x if signature.named else x.to_numpy(dtype=float), positive)
     except NotScored:
         raise
     except Exception as error:  # the model's own code scores: its failure is a reason, not a crash
         raise NotScored(f"scoring failed: {type(error).__name__}: {error}") from None
+
+
+def _read(metric: gate.Metric, estimator: Any, x: Any, positive: Any) -> Any:
+    if metric.reads == "value":
+        return estimator.predict(x)
+    if metric.reads == "label":
+        return np.asarray([native(v) for v in estimator.predict(x)])
+    classes = [native(c) for c in estimator.classes_]
+    if positive not in classes:
+        raise NotScored(f"the model has no label {positive!r} (its labels: {classes})")
+    return estimator.predict_proba(x)[:, classes.index(positive)]
 
 
 def main() -> int:

@@ -309,7 +309,7 @@ def gate_summary(output: dict[str, Any]) -> str:
     """What the retraining's quality gate decided, from the execution's output: both scores on the
     same held-out rows, and the reason when it could not judge."""
     gate = output.get("gate", {})
-    decision = output.get("decision")
+    decision = str(output.get("decision"))
     verdict = {
         "promoted": "deployed",
         "rejected": "rejected by the quality gate",

@@ -53,8 +53,8 @@ TRAINING_CODE_KEY = "code/training.tar.gz"  # the retraining job's sagemaker_sub
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 # The endpoint's tags: what GET /models shows (KIND_TAG, FEATURES_TAG), and what the retraining
 # workflow reads.
-METRIC_TAG = "nrt:metric"  # the kind's gate metric: roc_auc, macro_f1 or rmse
-METRIC_GOAL_TAG = "nrt:metric_goal"  # max (ROC AUC, macro F1) or min (RMSE): how the retraining gate compares
+METRIC_TAG = "nrt:metric"  # the model's gate metric (training/gate.py): pr_auc, roc_auc, macro_f1, accuracy, rmse, mae
+METRIC_GOAL_TAG = "nrt:metric_goal"  # max (pr_auc, roc_auc, macro_f1, accuracy) or min (rmse, mae)
 METRIC_VALUE_TAG = "nrt:metric_value"
 RECIPE_TAG = "nrt:recipe"  # s3://<bucket>/data/<name>/: signature.json and the CSV files to retrain on
 TAG_VALUE_MAX = 256

@@ -136,13 +136,18 @@ def hold_out(recipe: Recipe, channel: Path | None, scratch: Path) -> tuple[Recip
         table.x.assign(**{table.label: table.y}).to_csv(holdout, index=False)
         return recipe, holdout
     load_csv(Path(recipe.source), recipe.label, recipe.features)  # its checks, with their reasons
-    frame = pd.read_csv(recipe.source, skipinitialspace=True)
+    frame = read_rows(Path(recipe.source))
     stratify = None if recipe.task == "regression" else frame[recipe.label]
     fit, held = train_test_split(frame, test_size=HELD_OUT_SHARE, random_state=recipe.seed, stratify=stratify)
     fitted = scratch / "fit.csv"
     fit.to_csv(fitted, index=False)
     held.to_csv(holdout, index=False)
     return replace(recipe, source=str(fitted)), holdout
+
+
+def read_rows(path: Path) -> pd.DataFrame:
+    """A CSV's rows, every column, read as load_csv reads them (names stripped)."""
+    return pd.read_csv(path, skipinitialspace=True).rename(columns=lambda name: str(name).strip())
 
 
 class NotScored(Exception):
@@ -156,7 +161,7 @@ def judge(model_dir: Path, holdout: Path, serving_channel: Path | None, scratch:
     signature = candidate.signature
     metric = gate.GATE_METRICS[gate_metric_of(signature)]
     label = str((signature.recipe or {})["label"])
-    frame = pd.read_csv(holdout, skipinitialspace=True)
+    frame = read_rows(holdout)
     y = frame[label] if signature.kind == "regression" else frame[label].map(native)
     truth = (y == signature.positive_label).to_numpy() if metric.reads == "probability" else y.to_numpy()
     mine = outputs(candidate, frame, metric, signature.positive_label)

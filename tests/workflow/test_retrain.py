@@ -230,6 +230,49 @@ def test_given_a_hold_out_too_small_to_judge_then_the_gate_is_undecided_keeps_th
     assert "fewer than the 30 the gate needs to judge" in note["Message"]
 
 
+def test_given_a_hold_out_with_too_few_positives_then_the_gate_is_undecided_naming_them(aws, model_dir, inbox):
+    from training.dataset import synthetic_table
+
+    deploy(aws, "retrain-few-positives", model_dir, serving_metric="0.5")
+    table = synthetic_table(2000, 11, 0.0)
+    rows = table.x.assign(label=table.y)
+    held = pd.concat([rows[rows.label == 1].head(3), rows[rows.label == 0].head(60)])
+    aws.client("s3").put_object(
+        Bucket=BUCKET, Key="data/retrain-few-positives/holdout.csv", Body=held.to_csv(index=False).encode()
+    )
+
+    result = retrain(aws, "retrain-few-positives")
+
+    assert result["status"] == "SUCCEEDED", result
+    output = json.loads(result["output"])
+    assert (output["decision"], output["gate"]["rows"], output["gate"]["minority"]) == ("undecided", "63", "3")
+    reason = "the hold-out has 3 rows of its rarest label, fewer than the 5 the gate needs to judge"
+    assert output["gate"]["reason"] == reason  # as training/gate.py words it
+    [note] = inbox()
+    assert note["Subject"] == "nrt-inference: quality gate undecided, the serving model stays"
+
+
+def test_given_a_serving_artifact_that_does_not_load_then_the_gate_is_undecided_and_the_serving_model_stays(
+    aws, model_dir, inbox
+):
+    endpoint = deploy(aws, "retrain-unreadable", model_dir, serving_metric="0.5")
+    _, variant, _ = serving(aws, endpoint)
+    url = aws.client("sagemaker").describe_model(ModelName=variant["ModelName"])["PrimaryContainer"]["ModelDataUrl"]
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    aws.client("s3").put_object(Bucket=bucket, Key=key, Body=b"not a model archive")
+    before = serving(aws, endpoint)
+
+    result = retrain(aws, "retrain-unreadable")
+
+    assert result["status"] == "SUCCEEDED", result
+    output = json.loads(result["output"])
+    assert output["decision"] == "undecided" and output["gate"]["candidate"] > 0.9
+    assert output["gate"]["reason"].startswith("the serving model could not be scored on the ")
+    assert serving(aws, endpoint) == before
+    [note] = inbox()
+    assert "the quality gate could not judge the retrained" in note["Message"]
+
+
 def test_given_a_serving_model_that_cannot_be_described_then_nothing_is_trained_and_it_says_so(aws, model_dir, inbox):
     endpoint = deploy(aws, "retrain-no-model", model_dir, serving_metric="0.5")
     _, variant, _ = serving(aws, endpoint)

@@ -113,12 +113,13 @@ def test_given_a_better_model_when_retrained_then_the_endpoint_serves_it_in_plac
     assert gate["serving"] != 0.5  # the serving model's score on them, not its recorded value
 
 
-def test_an_endpoint_with_no_recorded_metric_takes_any_measured_model(aws, model_dir):
+def test_an_endpoint_with_no_recorded_metric_is_judged_all_the_same_on_the_held_out_rows(aws, model_dir):
     endpoint = deploy(aws, "retrain-bare", model_dir, serving_metric=None)
 
     result = retrain(aws, "retrain-bare")
 
     assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"])["gate"]["serving"] > 0.9  # scored, not read from a tag
     assert serving(aws, endpoint)[0].startswith("nrt-retrain-bare-r")
 
 

@@ -23,16 +23,29 @@ SENSOR = "sensor-0001"
 TIMESTAMP = 1767225600000
 MODEL = "fraud"
 ENDPOINT = "nrt-fraud"
-FEATURE_VALUE = -1.3598071336738  # a typical double as JSON writes it (17 characters)
+FEATURE_VALUE = -1.3598071336738  # a typical double as JSON writes it (16 characters)
+PREDICTION = {
+    "kind": "binary",
+    "prediction": 1,
+    "probability": 0.973105,
+    "probabilities": {"0": 0.026895, "1": 0.973105},
+}
 
 
 def sample_reading(features: int) -> dict[str, Any]:
-    """A reading as a producer sends it: `features` named numeric features."""
+    """A single reading as a producer sends it (the workflow stores it whole): `features` named
+    numeric features."""
     return {
         "sensor": SENSOR,
+        "model": MODEL,
         "timestamp": TIMESTAMP,
         "features": {f"v{i:02d}": FEATURE_VALUE for i in range(features)},
     }
+
+
+def _json(value: Any) -> str:
+    """JSON as States.JsonToString writes it: no spaces."""
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _values(features: int) -> dict[str, dict[str, str]]:
@@ -44,11 +57,11 @@ def _values(features: int) -> dict[str, dict[str, str]]:
         "event_id": {"S": f"{SENSOR}:{TIMESTAMP}"},
         "model": {"S": MODEL},
         "endpoint": {"S": ENDPOINT},
-        "kind": {"S": "binary"},
-        "prediction": {"S": json.dumps("1")},
-        "probability": {"S": json.dumps(0.973105)},
-        "probabilities": {"S": json.dumps({"0": 0.026895, "1": 0.973105})},
-        "reading": {"S": json.dumps(reading)},
+        "kind": {"S": str(PREDICTION["kind"])},
+        "prediction": {"S": _json(PREDICTION["prediction"])},
+        "probability": {"S": _json(PREDICTION["probability"])},
+        "probabilities": {"S": _json(PREDICTION["probabilities"])},
+        "reading": {"S": _json(reading)},
         "predicted_at": {"S": "2026-12-05T20:00:00.123Z"},
     }
 

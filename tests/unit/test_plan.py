@@ -31,6 +31,11 @@ def hop(plan, prefix: str) -> h.Hop:
     return found
 
 
+def quota(found: h.Hop, code: str) -> h.Quota:
+    (match,) = [q for q in found.quotas if q.code == code]
+    return match
+
+
 # --- the arithmetic --------------------------------------------------------------------------
 
 
@@ -81,14 +86,18 @@ def test_at_10000_readings_a_second_the_quotas_that_bind_are_named_with_their_co
     plan = make_plan(PlanRequest(rps=10_000))
     model = hop(plan, "SageMaker serverless")
     assert model.concurrency == pytest.approx(10_000 * (63.5 + 2.9) / 1000)
-    assert model.quota is not None and model.quota.binds and model.quota.code == "L-96300102"
+    assert model.quota == quota(model, "L-96300102") and model.quota.binds  # 664 of 10
+    assert quota(model, "nrt deploy-model --max-concurrency").binds  # 664 of the deploy's 20
     api = hop(plan, "API Gateway")
-    assert api.quota is not None and api.quota.code == "L-8A5B8E43" and api.quota.binds  # at 100% of 10,000/s
+    assert quota(api, "L-8A5B8E43").binds  # at 100% of 10,000/s
+    # The template's usage plan allows an API key 1,000/s: the tighter of the two.
+    assert api.quota == quota(api, "parameter ThrottleRateLimit") and api.quota.default == 1_000
     express = hop(plan, "Step Functions")
     assert express.concurrency == pytest.approx(10_000 * (123 + 63.5 + 2.9) / 1000)
-    assert express.quota is not None and express.quota.code == "L-6C9C5312" and not express.quota.binds
+    assert express.quota == quota(express, "L-6C9C5312") and not express.quota.binds
     ddb = hop(plan, "DynamoDB")
     assert ddb.quota is not None and ddb.quota.needed == 10_000 * plan.sizes.write_units and ddb.quota.binds
+    assert ddb.quota.default == 4_000 and not quota(ddb, "L-AB614373").binds
     # Past the REST API's first 333 M requests a month, the cheaper tiers apply.
     requests = 10_000 * S
     rest = 333e6 * 3.50e-6 + 667e6 * 2.80e-6 + 19e9 * 2.38e-6 + (requests - 20e9) * 1.51e-6
@@ -97,7 +106,7 @@ def test_at_10000_readings_a_second_the_quotas_that_bind_are_named_with_their_co
 
 def test_batches_divide_the_per_request_hops_but_not_the_writes():
     single, batched = make_plan(PlanRequest(rps=10_000)), make_plan(PlanRequest(rps=10_000, batch=50))
-    assert hop(batched, "API Gateway").quota.needed == 200  # type: ignore[union-attr]
+    assert quota(hop(batched, "API Gateway"), "L-8A5B8E43").needed == 200
     # One call for 50 readings; their data in and out still scales with the readings.
     assert hop(batched, "SageMaker").monthly_usd < hop(single, "SageMaker").monthly_usd / 30
     assert hop(batched, "DynamoDB").monthly_usd == hop(single, "DynamoDB").monthly_usd
@@ -148,7 +157,7 @@ def test_the_lambda_tier_has_no_workflow_and_its_own_concurrency_quota():
     plan = make_plan(PlanRequest(rps=10_000, tier="lambda"))
     assert not [x for x in plan.hops if x.name.startswith("Step Functions")]
     model = hop(plan, "Lambda model")
-    assert model.quota is not None and model.quota.code == "L-B99A9384"
+    assert model.quota == quota(model, "L-B99A9384") and not model.quota.binds  # 129 of 1,000
     assert model.concurrency == pytest.approx(10_000 * (2.9 + 10) / 1000)
 
 
@@ -250,14 +259,15 @@ def test_nrt_plan_prints_the_table_for_100_readings_a_second(capsys):
     out = capsys.readouterr().out
     assert out == render(make_plan(PlanRequest(rps=100))) + "\n"
     assert re.search(r"^API Gateway REST API .* \$919\.80 +\$0\.00$", out, flags=re.M)
-    assert "quotas to raise first: none" in out
+    assert "quotas that bind (raise them before the spike): none" in out
 
 
 def test_nrt_plan_names_the_quotas_to_raise_for_10000_readings_a_second(capsys):
     assert cli.main(["plan", "--rps", "10000", "--batch", "50"]) == 0
     out = capsys.readouterr().out
-    first = out.split("quotas to raise first: ", 1)[1].splitlines()[0]
-    assert "L-96300102" in first and "DynamoDB" in first
+    first = out.split("quotas that bind (raise them before the spike): ", 1)[1].splitlines()[0]
+    assert "SageMaker serverless 2048 MB (1)" in first and "DynamoDB on-demand (1)" in first
+    assert "binds: total serverless concurrency per account, default 10 invocations; raise: L-96300102" in out
     assert "break-even: above" in out
 
 

@@ -157,18 +157,23 @@ def _count(value: float | None) -> str:
 def _quota_cell(quota: h.Quota | None) -> str:
     if quota is None:
         return ""
-    code = quota.code or "Support"
     mark = "BINDS " if quota.binds else ""
-    return f"{mark}{_count(quota.needed)} / {quota.default:,.0f} {quota.unit} ({code})"
+    return f"{mark}{_count(quota.needed)} / {quota.default:,.0f} {quota.unit}"
 
 
-ROW = "{:<34} {:>9} {:>7}  {:<58} {:>12} {:>9}"
+def _quota_line(quota: h.Quota) -> str:
+    mark = "binds" if quota.binds else "quota"
+    raise_with = quota.code or "AWS Support"
+    return f"    {mark}: {quota.name}, default {quota.default:,.0f} {quota.unit}; raise: {raise_with}"
+
+
+ROW = "{:<34} {:>9} {:>7}  {:<36} {:>12} {:>9}"
 
 
 def _header(plan: Plan) -> list[str]:
     r = plan.request
     size = plan.sizes
-    per_reading = f"{size.item_bytes} B item ({size.write_units} write units), {size.record_bytes} B change record"
+    per_reading = f"{size.item_bytes} B item (write units: {size.write_units}), {size.record_bytes} B change record"
     return [
         f"nrt plan: {r.rps:,.0f} readings/s in batches of {r.batch} ({r.rps / r.batch:,.0f} requests/s), tier {r.tier}"
         + (f" {plan.memory_mb} MB" if plan.memory_mb else "")
@@ -176,7 +181,7 @@ def _header(plan: Plan) -> list[str]:
         f"per reading: {per_reading}; {plan.facts.writes_per_reading} DynamoDB write"
         f" ({plan.facts.writes_per_reading_with_event_id} with its own event_id); batch limit {plan.facts.batch_limit}",
         "",
-        ROW.format("hop", "in flight", "ms", "quota: needed / default (code to raise)", "$/month", "idle"),
+        ROW.format("hop", "in flight", "ms", "tightest quota: needed / default", "$/month", "idle"),
     ]
 
 
@@ -185,11 +190,11 @@ def _hop_lines(hop: h.Hop) -> list[str]:
         hop.name[:34],
         _count(hop.concurrency),
         _count(hop.latency_ms),
-        _quota_cell(hop.quota)[:58],
+        _quota_cell(hop.quota)[:36],
         _money(hop.monthly_usd),
         _money(hop.idle_usd),
     )
-    return [line, f"    {hop.throughput}"]
+    return [line, f"    {hop.throughput}", *(_quota_line(q) for q in hop.quotas)]
 
 
 def _break_even_line(b: BreakEven) -> str:
@@ -206,10 +211,8 @@ def _break_even_line(b: BreakEven) -> str:
 
 
 def _binding_line(plan: Plan) -> str:
-    binding = [
-        f"{hop.name}: {hop.quota.name} {hop.quota.code}".strip() for hop in plan.hops if hop.quota and hop.quota.binds
-    ]
-    return "quotas to raise first: " + ("; ".join(binding) or "none")
+    binding = [f"{hop.name} ({sum(q.binds for q in hop.quotas)})" for hop in plan.hops if hop.quota and hop.quota.binds]
+    return "quotas that bind (raise them before the spike): " + (", ".join(binding) or "none")
 
 
 def _footer(plan: Plan) -> list[str]:

@@ -41,6 +41,8 @@ class Facts:
     dashboards: int
     athena_cutoff_bytes: int  # AthenaBytesScannedCutoff's default
     api_tracing: bool
+    key_rate_limit: float  # the usage plan's ThrottleRateLimit default: requests/s per API key
+    key_burst_limit: float
 
 
 def _resources_of_type(template: dict[str, Any], kind: str) -> list[dict[str, Any]]:
@@ -172,4 +174,6 @@ def facts(template_path: Path = TEMPLATE_PATH) -> Facts:
         dashboards=len(_resources_of_type(template, "AWS::CloudWatch::Dashboard")),
         athena_cutoff_bytes=int(parameters["AthenaBytesScannedCutoff"]["Default"]),
         api_tracing=bool(api.get("TracingEnabled", False)),
+        key_rate_limit=float(parameters["ThrottleRateLimit"]["Default"]),
+        key_burst_limit=float(parameters["ThrottleBurstLimit"]["Default"]),
     )

@@ -9,6 +9,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from nrt.ops.deploy import Serverless
 from nrt.ops.plan.facts import Facts
 from nrt.ops.plan.latency import LATENCIES
 from nrt.ops.plan.records import Sizes
@@ -27,6 +28,12 @@ EXPRESS_BASE_MB = 50  # Step Functions pricing: memory = 50 MB + definition + da
 EXPRESS_CHUNK_MB = 64
 INSTANCE_UTILISATION = 0.7  # target CPU utilisation of an instance endpoint (assumption)
 VCPUS = {"ml.m5.large": 2, "ml.c5.large": 2, "ml.c5.xlarge": 4}
+# nrt deploy-model's default MaxConcurrency for a serverless endpoint.
+DEPLOY_MAX_CONCURRENCY = Serverless().max_concurrency
+SERVERLESS_CONFIG = (
+    "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariantServerlessConfig.html"
+)
+KINESIS_ON_DEMAND = "https://docs.aws.amazon.com/streams/latest/dev/how-do-i-size-a-stream.html"
 XRAY_RESERVOIR = 1.0  # default sampling rule: the first request each second ...
 XRAY_RATE = 0.05  # ... and 5% of the rest
 
@@ -51,13 +58,18 @@ class Quota:
 @dataclass(frozen=True)
 class Hop:
     name: str
-    quota: Quota | None
+    quotas: tuple[Quota, ...]  # every quota on the hop's path; `quota` is the tightest
     concurrency: float | None  # in flight, by Little's law
     latency_ms: float | None  # how long each stays, the figure Little's law used
     throughput: str  # what flows through, in the units the hop is sized in
     monthly_usd: float
     idle_usd: float
     prices: tuple[str, ...]  # labels of the prices used
+
+    @property
+    def quota(self) -> Quota | None:
+        """The quota nearest to binding: the highest share of its default needed."""
+        return max(self.quotas, key=lambda q: q.needed / q.default if q.default else math.inf, default=None)
 
 
 @dataclass(frozen=True)
@@ -132,17 +144,27 @@ def api_gateway(ctx: Ctx) -> Hop:
     p = ctx.prices.rest_api_request
     monthly, idle = _monthly(ctx, lambda c: p.monthly(c.requests * SECONDS_PER_MONTH))
     latency = LATENCIES["rest_api"].ms
-    quota = Quota(
-        "throttle per account and Region (burst 5,000)",
-        10_000,
-        "requests/s",
-        "L-8A5B8E43",
-        ctx.requests,
-        "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html",
+    quotas: tuple[Quota, ...] = (
+        Quota(
+            "throttle per account and Region (burst 5,000)",
+            10_000,
+            "requests/s",
+            "L-8A5B8E43",
+            ctx.requests,
+            "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html",
+        ),
+        Quota(
+            f"usage plan per API key (burst {ctx.facts.key_burst_limit:,.0f})",
+            ctx.facts.key_rate_limit,
+            "requests/s",
+            "parameter ThrottleRateLimit",
+            ctx.requests,
+            "template.yaml",
+        ),
     )
     return Hop(
         "API Gateway REST API",
-        quota,
+        quotas,
         little(ctx.requests, latency / 1000),
         latency,
         f"{ctx.requests:,.0f} requests/s",
@@ -163,17 +185,19 @@ def step_functions(ctx: Ctx) -> Hop:
 
     monthly, idle = _monthly(ctx, cost)
     concurrency = little(ctx.requests, duration / 1000)
-    quota = Quota(
-        "synchronous Express concurrent executions",
-        3_700,
-        "executions",
-        "L-6C9C5312",
-        concurrency,
-        QUOTAS_LISTING + "; 1,000 in some Regions",
+    quotas: tuple[Quota, ...] = (
+        Quota(
+            "synchronous Express concurrent executions",
+            3_700,
+            "executions",
+            "L-6C9C5312",
+            concurrency,
+            QUOTAS_LISTING + "; 1,000 in some Regions",
+        ),
     )
     return Hop(
         "Step Functions Express (sync)",
-        quota,
+        quotas,
         concurrency,
         duration,
         f"{ctx.requests:,.0f} executions/s, {express_billed_gb(ctx) * 1024:.0f} MB x {billed_s:.1f} s billed",
@@ -196,17 +220,27 @@ def serverless(ctx: Ctx) -> Hop:
     )
     latency = model_ms(ctx)
     concurrency = little(ctx.model_calls, latency / 1000)
-    quota = Quota(
-        "total serverless concurrency per account (200 at most per endpoint)",
-        10,
-        "invocations",
-        "L-96300102",
-        concurrency,
-        QUOTAS_LISTING,
+    quotas: tuple[Quota, ...] = (
+        Quota(
+            "total serverless concurrency per account",
+            10,
+            "invocations",
+            "L-96300102",
+            concurrency,
+            QUOTAS_LISTING,
+        ),
+        Quota(
+            "the endpoint's MaxConcurrency (200 at most)",
+            DEPLOY_MAX_CONCURRENCY,
+            "invocations",
+            "nrt deploy-model --max-concurrency",
+            concurrency,
+            SERVERLESS_CONFIG,
+        ),
     )
     return Hop(
         f"SageMaker serverless {ctx.memory_mb} MB",
-        quota,
+        quotas,
         concurrency,
         latency,
         f"{ctx.model_calls:,.0f} calls/s",
@@ -228,17 +262,27 @@ def provisioned(ctx: Ctx) -> Hop:
             held + c.model_calls * SECONDS_PER_MONTH * _serverless_call_usd(c, p.provisioned_inference_gb_second.usd)
         ),
     )
-    quota = Quota(
-        "provisioned concurrency per endpoint (MaxConcurrency 1-200)",
-        200,
-        "invocations",
-        "",
-        warm,
-        "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariantServerlessConfig.html",
+    quotas: tuple[Quota, ...] = (
+        Quota(
+            "provisioned concurrency per endpoint (hard)",
+            200,
+            "invocations",
+            "",
+            warm,
+            SERVERLESS_CONFIG,
+        ),
+        Quota(
+            "total serverless concurrency per account",
+            10,
+            "invocations",
+            "L-96300102",
+            warm,
+            QUOTAS_LISTING,
+        ),
     )
     return Hop(
         f"SageMaker provisioned {warm} x {ctx.memory_mb} MB",
-        quota,
+        quotas,
         concurrency,
         latency,
         f"{ctx.model_calls:,.0f} calls/s",
@@ -261,21 +305,23 @@ def instance(ctx: Ctx) -> Hop:
     p = ctx.prices.instance_hour[ctx.instance_type]
     monthly, idle = _monthly(ctx, lambda c: instances(c) * p.usd * HOURS_PER_MONTH)
     latency = LATENCIES["model"].ms
-    quota = Quota(
-        f"{ctx.instance_type} for endpoint usage",
-        0,
-        "instances",
-        "L-4D27DFDD"
-        if ctx.instance_type == "ml.c5.large"
-        else "L-614B09FD"
-        if ctx.instance_type == "ml.m5.large"
-        else "",
-        instances(ctx),
-        QUOTAS_LISTING + " (a new account's default; many accounts have more)",
+    quotas: tuple[Quota, ...] = (
+        Quota(
+            f"{ctx.instance_type} for endpoint usage",
+            0,
+            "instances",
+            "L-4D27DFDD"
+            if ctx.instance_type == "ml.c5.large"
+            else "L-614B09FD"
+            if ctx.instance_type == "ml.m5.large"
+            else "",
+            instances(ctx),
+            QUOTAS_LISTING + " (a new account's default; many accounts have more)",
+        ),
     )
     return Hop(
         f"SageMaker {instances(ctx)} x {ctx.instance_type}",
-        quota,
+        quotas,
         little(ctx.model_calls, latency / 1000),
         latency,
         f"{ctx.model_calls:,.0f} calls/s, {instance_capacity(ctx):,.0f}/s per instance",
@@ -297,17 +343,19 @@ def lambda_model(ctx: Ctx) -> Hop:
     per_call = p.lambda_request.usd + ctx.memory_mb / 1024 * math.ceil(duration) / 1000 * p.lambda_gb_second.usd
     monthly, idle = _monthly(ctx, lambda c: c.requests * SECONDS_PER_MONTH * per_call)
     concurrency = little(ctx.requests, duration / 1000)
-    quota = Quota(
-        "Lambda concurrent executions (a function scales by 1,000 per 10 s)",
-        1_000,
-        "executions",
-        "L-B99A9384",
-        concurrency,
-        "https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html",
+    quotas: tuple[Quota, ...] = (
+        Quota(
+            "Lambda concurrent executions (a function scales by 1,000 per 10 s)",
+            1_000,
+            "executions",
+            "L-B99A9384",
+            concurrency,
+            "https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html",
+        ),
     )
     return Hop(
         f"Lambda model {ctx.memory_mb} MB (arm64)",
-        quota,
+        quotas,
         concurrency,
         duration,
         f"{ctx.requests:,.0f} invocations/s",
@@ -323,18 +371,28 @@ def dynamodb(ctx: Ctx) -> Hop:
     monthly, idle = _monthly(
         ctx, lambda c: p.monthly(c.rps * c.writes_per_reading * c.sizes.write_units * SECONDS_PER_MONTH)
     )
-    quota = Quota(
-        "warm write throughput of a new on-demand table (table quota 40,000: L-AB614373)",
-        4_000,
-        "write units/s",
-        "",
-        units,
-        "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput-scenarios.html",
+    quotas: tuple[Quota, ...] = (
+        Quota(
+            "warm write throughput of a new on-demand table",
+            4_000,
+            "write units/s",
+            "WarmThroughput (UpdateTable)",
+            units,
+            "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput-scenarios.html",
+        ),
+        Quota(
+            "table-level write throughput",
+            40_000,
+            "write units/s",
+            "L-AB614373",
+            units,
+            "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode-max-throughput.html",
+        ),
     )
     latency = LATENCIES["dynamodb_write"].ms
     return Hop(
         "DynamoDB on-demand",
-        quota,
+        quotas,
         little(ctx.rps * ctx.writes_per_reading, latency / 1000),
         latency,
         f"{units:,.0f} write units/s ({ctx.writes_per_reading} x {ctx.sizes.write_units} per reading, "
@@ -364,17 +422,28 @@ def kinesis(ctx: Ctx) -> Hop:
 
     monthly, idle = _monthly(ctx, cost)
     mb_s = ctx.rps * record / 1024**2
-    quota = Quota(
-        "on-demand stream write throughput at creation (scales to 200 MB/s)",
-        4.0,
-        "MB/s",
-        "",
-        mb_s,
-        "https://docs.aws.amazon.com/streams/latest/dev/how-do-i-size-a-stream.html",
+    quotas: tuple[Quota, ...] = (
+        Quota(
+            "on-demand write throughput at creation (doubles with the peak)",
+            4.0,
+            "MB/s",
+            "",
+            mb_s,
+            KINESIS_ON_DEMAND,
+        ),
+        Quota(
+            "on-demand write records at creation",
+            4_000,
+            "records/s",
+            "",
+            ctx.rps,
+            KINESIS_ON_DEMAND,
+        ),
+        Quota("on-demand write throughput per stream", 200.0, "MB/s", "", mb_s, KINESIS_ON_DEMAND),
     )
     return Hop(
         "Kinesis Data Streams on-demand",
-        quota,
+        quotas,
         None,
         None,
         f"{ctx.rps:,.0f} records/s, {mb_s:,.2f} MB/s ({record} B each); provisioned: {shards(ctx.rps, record)} shards",
@@ -405,7 +474,7 @@ def firehose(ctx: Ctx) -> Hop:
     monthly, idle = _monthly(ctx, cost)
     return Hop(
         "Firehose to Parquet (+ transform)",
-        None,
+        (),
         little(transform_invocations(ctx), seconds_each),
         seconds_each * 1000,
         f"{ctx.rps:,.0f} records/s billed as {ctx.sizes.firehose_billed_bytes // 1024} KB each; "
@@ -430,7 +499,7 @@ def s3(ctx: Ctx) -> Hop:
     gb_month = ctx.rps * SECONDS_PER_MONTH * ctx.sizes.item_bytes / GB
     return Hop(
         "S3 lake",
-        None,
+        (),
         None,
         None,
         f"{gb_month:,.0f} GB a month at most (Parquet is smaller)",
@@ -448,11 +517,10 @@ def cloudwatch(ctx: Ctx) -> Hop:
         return fixed + c.requests * SECONDS_PER_MONTH * c.sizes.access_log_bytes / GB * p.logs_gb.usd
 
     monthly, idle = _monthly(ctx, cost)
-    quota = Quota("PutLogEvents per account and Region", 5_000, "requests/s", "L-7E1FAE88", 0.0, QUOTAS_LISTING)
     logged = "" if not ctx.facts.express_logs_each_execution else " and each execution"
     return Hop(
         "CloudWatch (access logs, alarms)",
-        quota,
+        (),
         None,
         None,
         f"{ctx.requests * ctx.sizes.access_log_bytes / 1024**2:,.2f} MB/s of access log{logged}; "
@@ -475,7 +543,7 @@ def xray(ctx: Ctx) -> Hop:
     )
     return Hop(
         "X-Ray (default sampling)",
-        None,
+        (),
         None,
         None,
         f"{xray_traces(ctx.requests):,.1f} traces/s",
@@ -490,7 +558,7 @@ def athena(ctx: Ctx) -> Hop:
     per_query = ctx.facts.athena_cutoff_bytes / 1024**4 * p.usd
     return Hop(
         "Athena / Glue (per query)",
-        None,
+        (),
         None,
         None,
         f"at most ${per_query:.4f} a query (AthenaBytesScannedCutoff)",

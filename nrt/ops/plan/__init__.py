@@ -204,15 +204,21 @@ def _break_even_line(b: BreakEven) -> str:
             f"break-even: serverless {b.memory_mb} MB stays cheaper than {b.instance_type} at any rate ({per_million})"
         )
     return (
-        f"break-even: above {b.readings_per_s:,.1f} readings/s ({b.calls_per_s:,.2f} model calls/s) "
-        f"one {b.instance_type} ({_money(b.instance_usd_month)}/month, ~{b.instance_calls_per_s:,.0f} calls/s) "
-        f"is cheaper than serverless {b.memory_mb} MB ({per_million})"
+        f"break-even: above {b.readings_per_s:,.1f} readings/s ({b.calls_per_s:,.2f} model calls/s), "
+        f"one {b.instance_type}\n"
+        f"  ({_money(b.instance_usd_month)}/month, ~{b.instance_calls_per_s:,.0f} calls/s) is cheaper than serverless "
+        f"{b.memory_mb} MB ({per_million})"
     )
 
 
-def _binding_line(plan: Plan) -> str:
-    binding = [f"{hop.name} ({sum(q.binds for q in hop.quotas)})" for hop in plan.hops if hop.quota and hop.quota.binds]
-    return "quotas that bind (raise them before the spike): " + (", ".join(binding) or "none")
+def _binding_lines(plan: Plan) -> list[str]:
+    binding = [
+        f"  {hop.name}: {sum(q.binds for q in hop.quotas)}" for hop in plan.hops if hop.quota and hop.quota.binds
+    ]
+    return [
+        "quotas that bind (the binds: lines above; raise them before the spike): " + ("" if binding else "none"),
+        *binding,
+    ]
 
 
 def _footer(plan: Plan) -> list[str]:
@@ -223,7 +229,7 @@ def _footer(plan: Plan) -> list[str]:
         "",
         f"per million readings: {'-' if per_million is None else _money(per_million)}",
         _break_even_line(plan.break_even),
-        _binding_line(plan),
+        *_binding_lines(plan),
         f"prices ({plan.request.region} list prices, checked {CHECKED}; * = not re-read from the source):",
         *(f"  {label}" for label in used),
         "latencies (ms; sources in nrt/ops/plan/latency.py):",

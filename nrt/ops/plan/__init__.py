@@ -215,10 +215,8 @@ def _binding_lines(plan: Plan) -> list[str]:
     binding = [
         f"  {hop.name}: {sum(q.binds for q in hop.quotas)}" for hop in plan.hops if hop.quota and hop.quota.binds
     ]
-    return [
-        "quotas that bind (the binds: lines above; raise them before the spike): " + ("" if binding else "none"),
-        *binding,
-    ]
+    header = "quotas that bind (the binds: lines above; raise them before the spike):"
+    return [f"{header} none"] if not binding else [header, *binding]
 
 
 def _footer(plan: Plan) -> list[str]:

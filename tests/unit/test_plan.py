@@ -303,3 +303,57 @@ def test_the_plan_as_json_names_every_price_and_latency_source():
     data = to_json(make_plan(PlanRequest(rps=1)))
     assert all(lat["source"] for lat in data["latencies"].values())
     assert all(price.source.startswith("https://") for price in vars(P).values() if isinstance(price, Price))
+
+
+# --- the README's figures are the command's ------------------------------------------------------
+
+README_SECTION = (ROOT / "README.md").read_text().split("## Latency, scale and cost", 1)[1].split("\n## ", 1)[0]
+
+
+def share(plan, *prefixes: str) -> int:
+    return round(sum(hop(plan, p).monthly_usd for p in prefixes) / plan.monthly_usd * 100)
+
+
+@pytest.mark.parametrize("argv", [["--rps", "100"], ["--rps", "10000"]])
+def test_the_readmes_plan_output_is_the_commands(capsys, argv):
+    blocks = dict(re.findall(r"```text\n\$ nrt plan (.*?)\n(.*?)```", README_SECTION, flags=re.S))
+    assert cli.main(["plan", *argv]) == 0
+    assert blocks[" ".join(argv)] == capsys.readouterr().out
+
+
+def test_the_readmes_table_and_figures_are_the_plans():
+    rows = {
+        "serverless 2 GB, single readings": make_plan(PlanRequest(rps=10_000)),
+        "serverless 2 GB, batches of 50": make_plan(PlanRequest(rps=10_000, batch=50)),
+        "72 x ml.c5.large, single readings": make_plan(PlanRequest(rps=10_000, tier="instance")),
+        "model in Lambda (no workflow), single readings": make_plan(PlanRequest(rps=10_000, tier="lambda")),
+    }
+    for label, plan in rows.items():
+        assert f"| {label} | ${plan.monthly_usd:,.0f} | ${plan.usd_per_million:,.2f} |" in README_SECTION
+    single, batched = rows["serverless 2 GB, single readings"], rows["serverless 2 GB, batches of 50"]
+    assert hop(rows["72 x ml.c5.large, single readings"], "SageMaker 72 x ml.c5.large")
+    assert f"the stack costs ${single.idle_usd:,.0f} a month" in README_SECTION
+    streaming = share(batched, "DynamoDB", "Kinesis", "Firehose")
+    assert f"the cost; in batches of 50 DynamoDB, Kinesis and Firehose are {streaming}%" in README_SECTION
+    assert f"API Gateway, Express and SageMaker are {share(single, 'API', 'Step', 'SageMaker')}%" in README_SECTION
+    assert f"A 30-feature reading is a\n{single.sizes.item_bytes:,}-byte item" in README_SECTION
+    assert f"Above {single.break_even.readings_per_s:,.1f} single readings a second" in README_SECTION
+    assert f"costs ${hop(single, 'X-Ray').monthly_usd:,.0f} a month at 10,000 requests/s" in README_SECTION
+    logs = hop(single, "CloudWatch")
+    assert f"the access log ${logs.monthly_usd - logs.idle_usd:,.0f}." in README_SECTION
+    assert f"cannot serve {hop(single, 'SageMaker').concurrency:,.0f} calls in flight" in README_SECTION
+
+
+def test_the_quota_table_in_docs_aws_binds_where_the_plan_does():
+    doc = (ROOT / "docs" / "aws.md").read_text().split("## Quotas and spikes", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in doc.splitlines() if line.startswith("| ")]
+    checked = 0
+    for tier in ("serverless", "lambda"):
+        for found in make_plan(PlanRequest(rps=1, tier=tier)).hops:
+            for q in found.quotas:
+                row = next((line for line in rows if q.code and f"`{q.code.split()[-1]}" in line), None)
+                if row is not None:
+                    assert f"| {q.default / q.needed:,.0f} " in row, (q, row)
+                    checked += 1
+    assert checked >= 8
+    assert "`L-8A5B8E43`" in doc and "`L-96300102`" in doc and "`L-6C9C5312`" in doc and "`L-B99A9384`" in doc

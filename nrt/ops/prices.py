@@ -1,10 +1,11 @@
 """AWS list prices the capacity plan uses: us-east-1, on-demand, USD, each with its source and
 the date it was checked.
 
-`checked` is the date a copy of the source's figure was read for this table. `confirmed` is
-False where the figure is the AWS page's list price as last known to this project but no copy of
-the page was readable when it was checked: the plan prints those with a `*`, so nobody mistakes
-them for a re-read figure. Prices change: check the sources before a decision.
+`source` is the AWS pricing page that sets the price. `seen_in` says where the figure itself was
+read on `checked` (a copy of the AWS page, or a dated page that quotes it): the AWS pages render
+their tables client-side, so no copy of most could be read here. A price with no `seen_in` is the
+list price as last known to this project, not re-read: the plan prints it with a `*`. Free tiers
+are not counted. Prices change: check the sources before a decision.
 
 Only us-east-1 is here. AWS publishes per-region prices on each service's pricing page, but no
 copy of the other regions' tables could be read for this project, so `prices_for` refuses any
@@ -31,6 +32,15 @@ CLOUDWATCH = "https://aws.amazon.com/cloudwatch/pricing/"
 XRAY = "https://aws.amazon.com/xray/pricing/"
 ATHENA = "https://aws.amazon.com/athena/pricing/"
 
+# Where a figure was read (seen_in).
+SFN_COPY = "https://mdsite.deno.dev/https://aws.amazon.com/step-functions/pricing (a copy of the AWS page)"
+SAGEMAKER_QUOTE = "https://www.wring.co/blog/aws-sagemaker-inference-guide (a third-party price list)"
+INSTANCE_QUOTE = "https://randeepbhatia.com/courses/aws-serverless-ml/sagemaker-serverless (ml.m5.large $0.115/h)"
+CLOUDWATCH_QUOTE = "https://www.factualminds.com/blog/amazon-cloudwatch-pricing-metrics-logs-alarms-dashboards/"
+LAMBDA_QUOTE = "https://cloudchipr.com/blog/aws-lambda-pricing (2024)"
+DYNAMODB_QUOTE = "https://airbyte.com/data-engineering-resources/dynamodb-pricing (2025-07-21)"
+EARLIER = "docs/aws.md's cost section (read from the AWS page by an earlier change)"
+
 
 @dataclass(frozen=True)
 class Tier:
@@ -47,9 +57,13 @@ class Price:
     usd: float
     unit: str
     source: str
-    checked: str = CHECKED
-    confirmed: bool = True
+    seen_in: str = ""
     tiers: tuple[Tier, ...] = ()
+    checked: str = CHECKED
+
+    @property
+    def confirmed(self) -> bool:
+        return bool(self.seen_in)
 
     def monthly(self, units: float) -> float:
         """The month's charge for `units` units, tier by tier when the price is tiered."""
@@ -120,50 +134,100 @@ class Prices:
 
 US_EAST_1 = Prices(
     region="us-east-1",
+    # The first tier was seen in https://awsforengineers.com/blog/aws-api-gateway-pricing-explained
+    # (2025-05-19); the lower tiers were not: the price stays starred.
     rest_api_request=Price(
         3.50e-6,
         "REST API request (first 333 M a month)",
         APIGW,
-        confirmed=False,
         tiers=(Tier(333e6, 3.50e-6), Tier(1e9, 2.80e-6), Tier(20e9, 2.38e-6), Tier(None, 1.51e-6)),
     ),
-    express_request=Price(1.00e-6, "Express request", SFN),
+    express_request=Price(
+        1.00e-6,
+        "Express request",
+        SFN,
+        seen_in=SFN_COPY,
+    ),
     express_gb_hour=Price(
         0.06,
         "Express GB-hour (first 1,000 a month)",
         SFN,
         tiers=(Tier(1_000, 0.06), Tier(5_000, 0.03), Tier(None, 0.01642)),
+        seen_in=SFN_COPY,
     ),
-    serverless_gb_second=Price(0.0000200, "serverless inference GB-second", SAGEMAKER),
-    serverless_data_gb=Price(0.016, "GB in or out of a serverless endpoint", SAGEMAKER, confirmed=False),
-    provisioned_gb_second=Price(0.0000048, "provisioned concurrency GB-second", SAGEMAKER, confirmed=False),
+    serverless_gb_second=Price(
+        0.0000200,
+        "serverless inference GB-second",
+        SAGEMAKER,
+        seen_in=SAGEMAKER_QUOTE,
+    ),
+    serverless_data_gb=Price(0.016, "GB in or out of a serverless endpoint", SAGEMAKER),
+    provisioned_gb_second=Price(0.0000048, "provisioned concurrency GB-second", SAGEMAKER),
     # No copy of the provisioned-concurrency inference rate could be read: the on-demand rate is
     # used, an upper bound (AWS prices inference on provisioned capacity below on-demand).
-    provisioned_inference_gb_second=Price(
-        0.0000200, "inference GB-second on provisioned concurrency", SAGEMAKER, confirmed=False
-    ),
+    provisioned_inference_gb_second=Price(0.0000200, "inference GB-second on provisioned concurrency", SAGEMAKER),
     instance_hour={
-        "ml.m5.large": Price(0.115, "ml.m5.large hour (real-time inference)", SAGEMAKER),
-        "ml.c5.large": Price(0.102, "ml.c5.large hour (real-time inference)", SAGEMAKER, confirmed=False),
-        "ml.c5.xlarge": Price(0.204, "ml.c5.xlarge hour (real-time inference)", SAGEMAKER, confirmed=False),
+        "ml.m5.large": Price(0.115, "ml.m5.large hour (real-time inference)", SAGEMAKER, seen_in=INSTANCE_QUOTE),
+        "ml.c5.large": Price(0.102, "ml.c5.large hour (real-time inference)", SAGEMAKER),
+        "ml.c5.xlarge": Price(0.204, "ml.c5.xlarge hour (real-time inference)", SAGEMAKER),
     },
-    lambda_request=Price(0.20e-6, "Lambda request", LAMBDA),
-    lambda_gb_second=Price(0.0000133334, "Lambda arm64 GB-second", LAMBDA, confirmed=False),
-    dynamodb_write_unit=Price(0.625e-6, "write request unit", DYNAMODB),
-    dynamodb_read_unit=Price(0.125e-6, "read request unit", DYNAMODB),
-    dynamodb_cdc_unit=Price(0.10e-6, "change data capture unit", DYNAMODB, confirmed=False),
-    kinesis_stream_hour=Price(0.04, "on-demand stream-hour", KINESIS),
-    kinesis_gb_in=Price(0.08, "GB written (1 KB per record at least)", KINESIS),
-    kinesis_gb_out=Price(0.04, "GB read", KINESIS),
-    firehose_gb=Price(0.029, "GB ingested (5 KB per record at least)", FIREHOSE),
-    firehose_conversion_gb=Price(0.018, "GB converted to Parquet (5 KB per record at least)", FIREHOSE),
-    s3_put=Price(0.005e-3, "S3 PUT", S3, confirmed=False),
-    s3_gb_month=Price(0.023, "S3 Standard GB-month", S3, confirmed=False),
-    logs_gb=Price(0.50, "CloudWatch Logs GB ingested", CLOUDWATCH, confirmed=False),
-    alarm_month=Price(0.10, "standard alarm-month", CLOUDWATCH, confirmed=False),
-    dashboard_month=Price(3.00, "dashboard-month", CLOUDWATCH, confirmed=False),
-    xray_trace=Price(5.00e-6, "X-Ray trace recorded", XRAY, confirmed=False),
-    athena_tb=Price(5.00, "TB scanned", ATHENA, confirmed=False),
+    lambda_request=Price(0.20e-6, "Lambda request", LAMBDA, seen_in=LAMBDA_QUOTE),
+    lambda_gb_second=Price(0.0000133334, "Lambda arm64 GB-second", LAMBDA, seen_in=LAMBDA_QUOTE),
+    dynamodb_write_unit=Price(
+        0.625e-6,
+        "write request unit",
+        DYNAMODB,
+        seen_in=DYNAMODB_QUOTE,
+    ),
+    dynamodb_read_unit=Price(
+        0.125e-6,
+        "read request unit",
+        DYNAMODB,
+        seen_in=DYNAMODB_QUOTE,
+    ),
+    dynamodb_cdc_unit=Price(0.10e-6, "change data capture unit", DYNAMODB),
+    kinesis_stream_hour=Price(
+        0.04,
+        "on-demand stream-hour",
+        KINESIS,
+        seen_in=EARLIER,
+    ),
+    kinesis_gb_in=Price(
+        0.08,
+        "GB written (1 KB per record at least)",
+        KINESIS,
+        seen_in=EARLIER,
+    ),
+    kinesis_gb_out=Price(0.04, "GB read", KINESIS, seen_in=EARLIER),
+    firehose_gb=Price(
+        0.029,
+        "GB ingested (5 KB per record at least)",
+        FIREHOSE,
+        seen_in=EARLIER,
+    ),
+    firehose_conversion_gb=Price(
+        0.018,
+        "GB converted to Parquet (5 KB per record at least)",
+        FIREHOSE,
+        seen_in=EARLIER,
+    ),
+    s3_put=Price(0.005e-3, "S3 PUT", S3),
+    s3_gb_month=Price(0.023, "S3 Standard GB-month", S3),
+    logs_gb=Price(
+        0.50,
+        "CloudWatch Logs GB ingested",
+        CLOUDWATCH,
+        seen_in=CLOUDWATCH_QUOTE,
+    ),
+    alarm_month=Price(0.10, "standard alarm-month", CLOUDWATCH),
+    dashboard_month=Price(
+        3.00,
+        "dashboard-month",
+        CLOUDWATCH,
+        seen_in=CLOUDWATCH_QUOTE,
+    ),
+    xray_trace=Price(5.00e-6, "X-Ray trace recorded", XRAY),
+    athena_tb=Price(5.00, "TB scanned", ATHENA),
 )
 
 _TABLES = {US_EAST_1.region: US_EAST_1}

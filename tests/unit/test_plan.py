@@ -357,3 +357,9 @@ def test_the_quota_table_in_docs_aws_binds_where_the_plan_does():
                     checked += 1
     assert checked >= 8
     assert "`L-8A5B8E43`" in doc and "`L-96300102`" in doc and "`L-6C9C5312`" in doc and "`L-B99A9384`" in doc
+
+
+def test_a_price_not_read_where_it_was_checked_is_starred_wherever_it_is_printed():
+    prices = [p for p in vars(P).values() if isinstance(p, Price)] + list(P.instance_hour.values())
+    assert all(p.label.endswith(" *") != bool(p.seen_in) for p in prices)
+    assert {p.checked for p in prices} == {"2026-12-05"}

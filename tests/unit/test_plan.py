@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import json
 import math
 import re
@@ -62,6 +63,17 @@ def test_express_memory_is_billed_in_64_mb_chunks_from_its_definition_and_data()
     definition = facts().definition_bytes
     assert 50 + definition / 1024**2 < 64  # a single reading fits the first chunk
     assert "64 MB" in hop(plan, "Step Functions").throughput
+    # The widest batch (100 readings of 1,000 features, training's limit): 50 MB + the definition
+    # + 100 Map steps of a reading and its item, still one chunk.
+    wide = make_plan(PlanRequest(rps=100, batch=100, features=1000))
+    used = 50 + definition / 1024**2 + 100 * (wide.sizes.request_bytes + wide.sizes.item_bytes) / 1024**2
+    assert 50 < used < 64
+    assert "64 MB x" in hop(wide, "Step Functions").throughput
+    # Steps of 100 KB each would take 50 + 0.04 + 9.8 MB for 100 of them; 300 KB each, a second chunk.
+    for step_bytes, billed_mb in ((100_000, 64), (300_000, 128)):
+        sizes = dataclasses.replace(wide.sizes, request_bytes=step_bytes, item_bytes=0)
+        ctx = h.Ctx(1, 100, "serverless", 2048, "ml.c5.large", False, facts(), sizes, P)
+        assert h.express_billed_gb(ctx) * 1024 == billed_mb
 
 
 def test_at_100_readings_a_second_each_hop_costs_what_its_price_says():
@@ -363,3 +375,11 @@ def test_a_price_not_read_where_it_was_checked_is_starred_wherever_it_is_printed
     prices = [p for p in vars(P).values() if isinstance(p, Price)] + list(P.instance_hour.values())
     assert all(p.label.endswith(" *") != bool(p.seen_in) for p in prices)
     assert {p.checked for p in prices} == {"2026-12-05"}
+
+
+def test_docs_aws_says_what_the_plan_bills_express_for():
+    doc = (ROOT / "docs" / "aws.md").read_text()
+    assert "never per state\ntransition" in doc
+    big = make_plan(PlanRequest(rps=1, batch=facts().batch_limit))
+    assert "64 MB x" in hop(big, "Step Functions").throughput  # a batch of 100 still fits one chunk
+    assert f"a 30-feature reading's item is {make_plan(PlanRequest(rps=1)).sizes.item_bytes:,} bytes" in doc

@@ -134,9 +134,10 @@ def express_ms(ctx: Ctx) -> float:
 
 
 def express_billed_gb(ctx: Ctx) -> float:
-    """Express's billed memory: 50 MB + definition + execution data x Map steps, in 64 MB chunks."""
-    data_mb = ctx.batch * (ctx.sizes.request_bytes + ctx.sizes.item_bytes) / 1024**2
-    used = EXPRESS_BASE_MB + ctx.facts.definition_bytes / 1024**2 + data_mb * ctx.batch
+    """Express's billed memory: 50 MB + definition + a Map step's payload x the Map's steps (the
+    pricing page's formula and example), in 64 MB chunks. A step's payload: a reading and its answer."""
+    step_mb = (ctx.sizes.request_bytes + ctx.sizes.item_bytes) / 1024**2
+    used = EXPRESS_BASE_MB + ctx.facts.definition_bytes / 1024**2 + step_mb * ctx.batch
     return math.ceil(used / EXPRESS_CHUNK_MB) * EXPRESS_CHUNK_MB / 1024
 
 

@@ -221,7 +221,7 @@ def _binding_lines(plan: Plan) -> list[str]:
 
 def _footer(plan: Plan) -> list[str]:
     per_million = plan.usd_per_million
-    used = dict.fromkeys(label for hop in plan.hops for label in hop.prices)
+    used = dict.fromkeys(price.label for hop in plan.hops for price in hop.prices)
     return [
         ROW.format("total", "", "", "", _money(plan.monthly_usd), _money(plan.idle_usd)),
         "",

@@ -13,7 +13,7 @@ from nrt.ops.deploy import Serverless
 from nrt.ops.plan.facts import Facts
 from nrt.ops.plan.latency import LATENCIES
 from nrt.ops.plan.records import Sizes
-from nrt.ops.prices import Prices
+from nrt.ops.prices import Price, Prices
 
 __all__ = ["HOURS_PER_MONTH", "SECONDS_PER_MONTH", "Ctx", "Hop", "Quota", "hops", "little"]
 
@@ -64,7 +64,7 @@ class Hop:
     throughput: str  # what flows through, in the units the hop is sized in
     monthly_usd: float
     idle_usd: float
-    prices: tuple[str, ...]  # labels of the prices used
+    prices: tuple[Price, ...]  # the prices used
 
     @property
     def quota(self) -> Quota | None:
@@ -171,7 +171,7 @@ def api_gateway(ctx: Ctx) -> Hop:
         f"{ctx.requests:,.0f} requests/s",
         monthly,
         idle,
-        (p.label,),
+        (p,),
     )
 
 
@@ -204,7 +204,7 @@ def step_functions(ctx: Ctx) -> Hop:
         f"{ctx.requests:,.0f} executions/s, {express_billed_gb(ctx) * 1024:.0f} MB x {billed_s:.1f} s billed",
         monthly,
         idle,
-        (req.label, gbh.label),
+        (req, gbh),
     )
 
 
@@ -247,7 +247,7 @@ def serverless(ctx: Ctx) -> Hop:
         f"{ctx.model_calls:,.0f} calls/s",
         monthly,
         idle,
-        (p.serverless_gb_second.label, p.serverless_data_gb.label),
+        (p.serverless_gb_second, p.serverless_data_gb),
     )
 
 
@@ -289,7 +289,7 @@ def provisioned(ctx: Ctx) -> Hop:
         f"{ctx.model_calls:,.0f} calls/s",
         monthly,
         idle,
-        (p.provisioned_gb_second.label, p.provisioned_inference_gb_second.label),
+        (p.provisioned_gb_second, p.provisioned_inference_gb_second),
     )
 
 
@@ -328,7 +328,7 @@ def instance(ctx: Ctx) -> Hop:
         f"{ctx.model_calls:,.0f} calls/s, {instance_capacity(ctx):,.0f}/s per instance",
         monthly,
         idle,
-        (p.label,),
+        (p,),
     )
 
 
@@ -362,7 +362,7 @@ def lambda_model(ctx: Ctx) -> Hop:
         f"{ctx.requests:,.0f} invocations/s",
         monthly,
         idle,
-        (p.lambda_request.label, p.lambda_gb_second.label),
+        (p.lambda_request, p.lambda_gb_second),
     )
 
 
@@ -400,7 +400,7 @@ def dynamodb(ctx: Ctx) -> Hop:
         f"item {ctx.sizes.item_bytes} B)",
         monthly,
         idle,
-        (p.label,),
+        (p,),
     )
 
 
@@ -450,7 +450,7 @@ def kinesis(ctx: Ctx) -> Hop:
         f"{ctx.rps:,.0f} records/s, {mb_s:,.2f} MB/s ({record} B each); provisioned: {shards(ctx.rps, record)} shards",
         monthly,
         idle,
-        (p.kinesis_stream_hour.label, p.kinesis_gb_in.label, p.kinesis_gb_out.label, p.dynamodb_cdc_unit.label),
+        (p.kinesis_stream_hour, p.kinesis_gb_in, p.kinesis_gb_out, p.dynamodb_cdc_unit),
     )
 
 
@@ -482,7 +482,7 @@ def firehose(ctx: Ctx) -> Hop:
         f"{transform_invocations(ctx):,.2f} transform calls/s",
         monthly,
         idle,
-        (p.firehose_gb.label, p.firehose_conversion_gb.label),
+        (p.firehose_gb, p.firehose_conversion_gb),
     )
 
 
@@ -506,7 +506,7 @@ def s3(ctx: Ctx) -> Hop:
         f"{gb_month:,.0f} GB a month at most (Parquet is smaller)",
         monthly,
         idle,
-        (p.s3_put.label, p.s3_gb_month.label),
+        (p.s3_put, p.s3_gb_month),
     )
 
 
@@ -528,7 +528,7 @@ def cloudwatch(ctx: Ctx) -> Hop:
         f"{ctx.facts.alarms} alarms",
         monthly,
         idle,
-        (p.logs_gb.label, p.alarm_month.label, p.dashboard_month.label),
+        (p.logs_gb, p.alarm_month, p.dashboard_month),
     )
 
 
@@ -550,7 +550,7 @@ def xray(ctx: Ctx) -> Hop:
         f"{xray_traces(ctx.requests):,.1f} traces/s",
         monthly,
         idle,
-        (p.label,),
+        (p,),
     )
 
 
@@ -565,7 +565,7 @@ def athena(ctx: Ctx) -> Hop:
         f"at most ${per_query:.4f} a query (AthenaBytesScannedCutoff)",
         0.0,
         0.0,
-        (p.label,),
+        (p,),
     )
 
 

@@ -56,7 +56,7 @@ def add_commands(sub: Any) -> None:
         help="MB: serverless 1024-6144 in GB steps (default 2048), lambda 128-10240 (default 1024)",
     )
     plan.add_argument(
-        "--instance-type", default="ml.c5.large", help="instance tier and break-even (default ml.c5.large)"
+        "--instance-type", default="ml.m5.large", help="instance tier and break-even (default ml.m5.large)"
     )
     plan.add_argument("--features", type=int, default=30, help="numeric features a reading carries (default 30)")
     plan.add_argument(

@@ -150,14 +150,14 @@ def test_provisioned_concurrency_and_instances_cost_the_same_idle_as_busy():
     provisioned = hop(make_plan(PlanRequest(rps=100, tier="provisioned")), "SageMaker provisioned")
     warm = math.ceil(100 * (63.5 + 2.9) / 1000)
     assert provisioned.idle_usd == pytest.approx(warm * 2 * S * P.provisioned_gb_second.usd)
-    instance = hop(make_plan(PlanRequest(rps=100, tier="instance")), "SageMaker 1 x ml.c5.large")
-    assert instance.monthly_usd == instance.idle_usd == pytest.approx(0.102 * 730)
+    instance = hop(make_plan(PlanRequest(rps=100, tier="instance")), "SageMaker 1 x ml.m5.large")
+    assert instance.monthly_usd == instance.idle_usd == pytest.approx(0.115 * 730)
 
 
 def test_the_break_even_is_where_serverless_months_meet_one_instances():
     plan = make_plan(PlanRequest(rps=100))
     per_call = 2 * math.ceil(63.5 + 2.9) / 1000 * 0.00002 + (plan.sizes.request_bytes + 200) / 1024**3 * 0.016
-    calls = 0.102 * 730 / (per_call * S)
+    calls = 0.115 * 730 / (per_call * S)
     assert plan.break_even.calls_per_s == pytest.approx(calls)
     assert plan.break_even.readings_per_s == pytest.approx(calls)
     # In batches of 50, a call carries 50 readings (and 50 readings' data).
@@ -337,19 +337,23 @@ def test_the_readmes_table_and_figures_are_the_plans():
     rows = {
         "serverless 2 GB, single readings": make_plan(PlanRequest(rps=10_000)),
         "serverless 2 GB, batches of 50": make_plan(PlanRequest(rps=10_000, batch=50)),
-        "72 x ml.c5.large, single readings": make_plan(PlanRequest(rps=10_000, tier="instance")),
+        "72 x ml.m5.large, single readings": make_plan(PlanRequest(rps=10_000, tier="instance")),
         "model in Lambda (no workflow), single readings": make_plan(PlanRequest(rps=10_000, tier="lambda")),
     }
     for label, plan in rows.items():
         assert f"| {label} | ${plan.monthly_usd:,.0f} | ${plan.usd_per_million:,.2f} |" in README_SECTION
     single, batched = rows["serverless 2 GB, single readings"], rows["serverless 2 GB, batches of 50"]
-    assert hop(rows["72 x ml.c5.large, single readings"], "SageMaker 72 x ml.c5.large")
+    assert hop(rows["72 x ml.m5.large, single readings"], "SageMaker 72 x ml.m5.large")
     assert f"the stack costs ${single.idle_usd:,.0f} a month" in README_SECTION
     streaming = share(batched, "DynamoDB", "Kinesis", "Firehose")
     assert f"the cost; in batches of 50 DynamoDB, Kinesis and Firehose are {streaming}%" in README_SECTION
     assert f"API Gateway, Express and SageMaker are {share(single, 'API', 'Step', 'SageMaker')}%" in README_SECTION
     assert f"A 30-feature reading is a\n{single.sizes.item_bytes:,}-byte item" in README_SECTION
-    assert f"Above {single.break_even.readings_per_s:,.1f} single readings a second" in README_SECTION
+    be = single.break_even
+    assert (
+        f"Above {be.readings_per_s:,.1f} single readings a second,\none {be.instance_type} (${be.instance_usd_month:,.0f} a month)"
+        in README_SECTION
+    )
     assert f"costs ${hop(single, 'X-Ray').monthly_usd:,.0f} a month at 10,000 requests/s" in README_SECTION
     logs = hop(single, "CloudWatch")
     assert f"the access log ${logs.monthly_usd - logs.idle_usd:,.0f}." in README_SECTION

@@ -39,7 +39,7 @@ class PlanRequest:
     tier: str = "serverless"
     memory_mb: int | None = None
     region: str = "us-east-1"
-    instance_type: str = "ml.c5.large"
+    instance_type: str = "ml.m5.large"
     features: int = 30
     event_ids: bool = False
 

@@ -341,7 +341,10 @@ def test_the_readmes_table_and_figures_are_the_plans():
         "model in Lambda (no workflow), single readings": make_plan(PlanRequest(rps=10_000, tier="lambda")),
     }
     for label, plan in rows.items():
-        assert f"| {label} | ${plan.monthly_usd:,.0f} | ${plan.usd_per_million:,.2f} |" in README_SECTION
+        binding = ", ".join(
+            f"{x.name.split(' (')[0]}: {sum(q.binds for q in x.quotas)}" for x in plan.hops if x.quota and x.quota.binds
+        )
+        assert f"| {label} | ${plan.monthly_usd:,.0f} | ${plan.usd_per_million:,.2f} | {binding} |" in README_SECTION
     single, batched = rows["serverless 2 GB, single readings"], rows["serverless 2 GB, batches of 50"]
     assert hop(rows["72 x ml.m5.large, single readings"], "SageMaker 72 x ml.m5.large")
     assert f"the stack costs ${single.idle_usd:,.0f} a month" in README_SECTION

@@ -464,7 +464,7 @@ def transform_invocations(ctx: Ctx) -> float:
 
 def firehose(ctx: Ctx) -> Hop:
     p = ctx.prices
-    seconds_each = 0.5  # assumed: the transform's run over a 1 MB batch on arm64 at the template's memory
+    seconds_each = LATENCIES["transform"].ms / 1000
 
     def cost(c: Ctx) -> float:
         billed_gb = c.rps * SECONDS_PER_MONTH * c.sizes.firehose_billed_bytes / GB

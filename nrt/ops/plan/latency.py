@@ -51,6 +51,11 @@ LATENCIES = {
         "one DynamoDB write ('single-digit millisecond'), rounded up",
         "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Introduction.html",
     ),
+    "transform": Latency(
+        500.0,
+        "the Firehose transform Lambda over a 1 MB batch (arm64, 256 MB), assumed",
+        "assumption: not measured on AWS (CloudWatch: the function's Duration)",
+    ),
     "instance_call": Latency(
         10.0,
         "CPU per call on an instance endpoint (model plus the container's HTTP and JSON), assumed",

@@ -51,10 +51,13 @@ LATENCIES = {
         "one DynamoDB write ('single-digit millisecond'), rounded up",
         "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Introduction.html",
     ),
+    # functions/firehose_transform's transform() over 602 change records of 30 features (1 MB):
+    # 61.6 ms CPU, median of 7, on this project's 2-core x86_64 machine (2026-12-05); a Lambda
+    # function of 256 MB has 256/1769 of a vCPU (a full one at 1,769 MB), so about 7 times that.
     "transform": Latency(
-        500.0,
-        "the Firehose transform Lambda over a 1 MB batch (arm64, 256 MB), assumed",
-        "assumption: not measured on AWS (CloudWatch: the function's Duration)",
+        430.0,
+        "the Firehose transform over a 1 MB batch at 256 MB: 61.6 ms CPU here x 1769/256",
+        "measured locally (nrt/ops/plan/latency.py); on AWS: the function's Duration metric",
     ),
     "instance_call": Latency(
         10.0,

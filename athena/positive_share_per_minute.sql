@@ -1,0 +1,12 @@
+-- Binary classifiers: the share of readings given the positive label, per model per minute
+-- (positive_label: see prediction_events.sql).
+SELECT model,
+       date_trunc('minute', from_unixtime("timestamp" / 1000)) AS minute,
+       max(positive_label) AS positive_label,
+       count(*) AS readings,
+       count_if(label = positive_label) AS positives,
+       round(CAST(count_if(label = positive_label) AS double) / count(*), 4) AS share
+FROM prediction_events
+WHERE kind = 'binary'
+GROUP BY 1, 2
+ORDER BY model, minute

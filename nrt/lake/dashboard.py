@@ -298,7 +298,7 @@ function positiveShare(container, rows) {
 }
 
 function natural(a, b) {
-  return isFinite(a) && isFinite(b) ? Number(a) - Number(b) : String(a).localeCompare(String(b));
+  return isFinite(a) && isFinite(b) ? Number(a) - Number(b) : String(a).localeCompare(String(b), "en", {numeric: true});
 }
 function labelShare(container, rows) {
   const totals = new Map();

@@ -233,6 +233,8 @@ def test_given_many_labels_then_each_model_keeps_its_own_and_lists_every_one(tmp
     users, penguins = section(dom, "users"), section(dom, "penguins")
     drawn = set(re.findall(r'data-label="([^"]+)"', users))
     assert len(drawn) == MAX_LABELS and "other 4 labels of this model" in drawn
+    legend = re.findall(r"</i>([^:<]+):", users)
+    assert legend == [f"user_{i}" for i in range(11)] + ["other 4 labels of this model"]  # in natural order
     assert "other labels: " in users and all(f"{label}: 20 " in users or f"{label} 20" in users for label in labels)
     assert set(re.findall(r'data-label="([^"]+)"', penguins)) == {"Adelie"}  # no label of another model
     assert dom.count('<tr class="mark">') == 25

@@ -232,10 +232,16 @@ function frame(container, x, y) {
     el("line", {x1: area.l, x2: area.r, y1: sy(t.v), y2: sy(t.v), stroke: "#eef1f4"}, s);
     label(s, area.l - GAP / 2, sy(t.v) + 4, t.text, "end", "tick-y");
   });
-  x.ticks.forEach(t => {
+  // Long tick labels (many digits) label every second (third, ...) tick rather than overlap.
+  const centres = x.ticks.map(t => sx(t.v));
+  const apart = (i, j) => j >= x.ticks.length || centres[j] - centres[i] >= (xWidths[i] + xWidths[j]) / 2 + GAP;
+  let every = 1;
+  while (every < x.ticks.length && x.ticks.some((t, i) => i % every === 0 && !apart(i, i + every))) every += 1;
+  x.ticks.forEach((t, i) => {
+    el("line", {x1: sx(t.v), x2: sx(t.v), y1: area.b, y2: area.b + 4, stroke: "#9aa5b1"}, s);
+    if (i % every) return;
     const node = label(s, sx(t.v), H - 6, t.text, "middle", t.time ? "tick-x tick-time" : "tick-x");
     if (t.time) node.setAttribute("data-t", String(t.v));
-    el("line", {x1: sx(t.v), x2: sx(t.v), y1: area.b, y2: area.b + 4, stroke: "#9aa5b1"}, s);
   });
   el("line", {x1: area.l, y1: area.b, x2: area.r, y2: area.b, stroke: "#9aa5b1"}, s);
   el("line", {x1: area.l, y1: area.t, x2: area.l, y2: area.b, stroke: "#9aa5b1"}, s);

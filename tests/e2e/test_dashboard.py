@@ -220,6 +220,28 @@ def test_given_lags_of_days_and_values_in_millions_then_axes_read_in_days_and_wi
     assert values and all(re.fullmatch(r"\d,\d{3},\d{3}", t) for t in values), values
 
 
+def test_given_three_days_of_readings_with_long_values_then_ticks_are_dates_and_labels_never_overlap(tmp_path):
+    hours = 72
+    rows = [
+        lake_row(f"s-{i}", (i - hours) * 3600, "fine", None, None, kind="regression", value=1_000_000 + i * 0.00003)
+        for i in range(hours)
+    ]
+    write_rows(tmp_path / "lake", table_spec(), rows, NOW, "days.parquet")
+    page = write_dashboard(tmp_path / "lake", tmp_path / "dashboard.html")
+
+    dom, log, boxes = measured(page)
+
+    assert "data-error" not in dom and "CONSOLE" not in log
+    assert_nothing_clipped(boxes)
+    ticks = [b for b in boxes if b["chart"] == "value" and b["t"] is not None]
+    assert len(ticks) >= 3
+    for b in ticks:
+        moment = datetime.datetime.fromtimestamp(int(b["t"]) / 1000, datetime.UTC)
+        assert b["text"] in (moment.strftime("%m-%d %H:%M"), moment.strftime("%m-%d")), b
+    values = [b["text"] for b in boxes if b["chart"] == "value_distribution" and b["cls"] == "tick-x"]
+    assert len(values) >= 2 and all(re.fullmatch(r"1,000,000\.\d+", v) for v in values), values
+
+
 def test_given_many_labels_then_each_model_keeps_its_own_and_lists_every_one(tmp_path):
     labels = [f"user_{i}" for i in range(15)]
     rows = [lake_row(f"robot-{i:03d}", i % 50, "users", labels[i % 15], 0.7, kind="multiclass") for i in range(300)]

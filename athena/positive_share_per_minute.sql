@@ -1,7 +1,8 @@
 -- Binary classifiers: the share of readings given the positive label, per model per minute
--- (positive_label: see prediction_events.sql).
+-- (positive_label: see prediction_events.sql). minute is a timestamp without time zone (UTC),
+-- as reading_time is, for QuickSight's direct queries.
 SELECT model,
-       date_trunc('minute', from_unixtime("timestamp" / 1000)) AS minute,
+       date_trunc('minute', reading_time) AS minute,
        max(positive_label) AS positive_label,
        count(*) AS readings,
        count_if(label = positive_label) AS positives,

@@ -64,7 +64,7 @@ def test_positive_share_per_minute_is_the_binary_models_share_of_its_positive_la
     assert sum(r["positives"] for r in got) == predicted.count("malignant") > 0
     assert all(r["share"] == round(r["positives"] / r["readings"], 4) for r in got)
     step = SPAN_MINUTES * 60_000 // len(predicted)
-    minutes = [int(r["minute"].timestamp()) // 60 for r in got]
+    minutes = [int(r["minute"].replace(tzinfo=datetime.UTC).timestamp()) // 60 for r in got]
     assert minutes == sorted({(START_MS + i * step) // 60_000 for i in range(len(predicted))})
 
 

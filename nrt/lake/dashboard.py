@@ -412,17 +412,19 @@ const data = JSON.parse(document.getElementById("data").textContent);
 const c = data.charts;
 const of = (rows, model) => rows.filter(r => r.model === model);
 const models = new Map();
-c.positive_share.rows.forEach(r => models.set(r.model, "binary"));
-c.label_rate.rows.filter(r => r.kind === "multiclass").forEach(r => models.set(r.model, "multiclass"));
+c.label_rate.rows.forEach(r => models.set(r.model, r.kind));
 c.value.rows.forEach(r => models.set(r.model, "regression"));
+const LABELS = ["label_rate", "Share of each label", "y: share of the readings in each column; x: reading time (UTC)",
+                labelShare];
 const PLANS = {
-  binary: model => [
+  // A binary model whose lake rows hold no probabilities has no known positive label: its labels' shares.
+  binary: model => !of(c.positive_share.rows, model).length ? [LABELS] : [
     ["positive_share", `Share given ${of(c.positive_share.rows, model)[0].positive_label}, the positive label`,
      "y: share of the readings in each column; x: reading time (UTC)", positiveShare],
     ["probability", `Confidence: probability of ${of(c.positive_share.rows, model)[0].positive_label}`,
      "y: predictions, log scale; x: probability", confidence]],
   multiclass: () => [
-    ["label_rate", "Share of each label", "y: share of the readings in each column; x: reading time (UTC)", labelShare],
+    LABELS,
     ["probability", "Confidence: probability of the predicted label", "y: predictions, log scale; x: probability",
      confidence]],
   regression: () => [

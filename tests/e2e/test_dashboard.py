@@ -20,7 +20,7 @@ import pytest
 
 from nrt.lake.dashboard import CHARTS, MAX_LABELS, dashboard_data, render_page, write_dashboard
 from nrt.lake.parquet import table_spec, write_rows
-from tests.helpers.kind_lakes import DIGITS, Scored, score_three_models, write_three_kinds_lake
+from tests.helpers.kind_lakes import DIGITS, Scored, no_probabilities, score_three_models, write_three_kinds_lake
 from tests.helpers.lakes import MS, NOW, lake_row
 
 Measured = tuple[str, str, list[dict[str, Any]]]  # the DOM, the log, the labels' boxes
@@ -261,6 +261,19 @@ def test_given_many_labels_then_each_model_keeps_its_own_and_lists_every_one(tmp
     assert set(re.findall(r'data-label="([^"]+)"', penguins)) == {"Adelie"}  # no label of another model
     assert dom.count('<tr class="mark">') == 25
     assert "and 278 more" in dom
+    assert_nothing_clipped(boxes)
+
+
+def test_given_a_binary_model_without_probabilities_then_its_labels_shares_are_drawn(tmp_path):
+    page = write_dashboard(write_three_kinds_lake(tmp_path / "lake", [no_probabilities()]), tmp_path / "page.html")
+
+    dom, log, boxes = measured(page)
+
+    assert "data-error" not in dom and "CONSOLE" not in log
+    svm = section(dom, "svm")
+    assert 'data-kind="binary"' in svm and re.findall(r'data-chart="(\w+)"', svm) == ["label_rate"]
+    assert set(re.findall(r'data-label="([^"]+)"', svm)) == {"yes", "no"}
+    assert "</i>no: 4 (66.7%)</span>" in svm and "</i>yes: 2 (33.3%)</span>" in svm
     assert_nothing_clipped(boxes)
 
 

@@ -65,6 +65,15 @@ def score_three_models() -> list[Scored]:
     ]
 
 
+def no_probabilities() -> Scored:
+    """A binary model without predict_proba (labels yes/no): its rows hold no probabilities."""
+    answers = [
+        {"kind": "binary", "prediction": label, "probability": None, "probabilities": None}
+        for label in ["yes", "no", "no", "yes", "no", "no"]
+    ]
+    return Scored("svm", [[float(i)] for i in range(len(answers))], answers)
+
+
 def _item(model: str, sensor: str, ts: int, reading: list[float], answer: dict[str, Any]) -> dict[str, Any]:
     """The item PutPrediction writes (statemachine/inference.asl.json), in DynamoDB JSON."""
     endpoint = f"nrt-{model}"

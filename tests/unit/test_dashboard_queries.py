@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 
 from nrt.lake.athena import ATHENA_DIR, LocalAthena
-from tests.helpers.kind_lakes import DIGITS, SPAN_MINUTES, START_MS, Scored, score_three_models, write_three_kinds_lake
+from tests.helpers.kind_lakes import (
+    DIGITS,
+    SPAN_MINUTES,
+    START_MS,
+    Scored,
+    no_probabilities,
+    score_three_models,
+    write_three_kinds_lake,
+)
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +137,13 @@ def test_a_regressor_with_one_value_has_one_bucket(tmp_path: Path):
     got = run(LocalAthena(write_three_kinds_lake(tmp_path / "lake", [one])), "value_distribution.sql")
 
     assert [(r["bucket"], r["predictions"], r["value_from"], r["value_to"]) for r in got] == [(0, 3, 5.0, 5.0)]
+
+
+def test_a_binary_model_without_probabilities_has_no_positive_label_and_keeps_its_label_shares(tmp_path: Path):
+    athena = LocalAthena(write_three_kinds_lake(tmp_path / "lake", [no_probabilities()]))
+
+    assert athena.execute("SELECT DISTINCT positive_label FROM prediction_events").rows == [(None,)]
+    assert run(athena, "positive_share_per_minute.sql") == []
+    rates = run(athena, "label_rate_per_minute.sql")
+    assert {(r["kind"], r["label"]) for r in rates} == {("binary", "yes"), ("binary", "no")}
+    assert sum(r["readings"] for r in rates if r["label"] == "yes") == 2

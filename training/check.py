@@ -196,7 +196,7 @@ def read_sample(sample: Path) -> Any:
 def _positional_columns(signature: Signature, frame: Any, sample: Path) -> list[str]:
     """The sample's columns as the features of a model that keeps no names: one column per feature, in order."""
     columns, count = [str(c) for c in frame.columns], len(signature.features)
-    if len(columns) == count:
+    if len(columns) == count or not count:  # not even a count: every column of the sample is a feature
         return columns
     intro = (
         f"--sample {sample} has {len(columns)} columns and the model takes {count} features; it keeps no feature "

@@ -6,6 +6,7 @@ follow), or a refusal that names signature.json and shows its form. And `--sampl
 from __future__ import annotations
 
 import json
+import operator
 import re
 from pathlib import Path
 from typing import Any
@@ -307,3 +308,102 @@ def test_a_sample_with_few_rows_keeps_every_category_the_model_s_encoder_knows(t
 
     assert verdict["ok"]
     assert (channel.name, channel.categories) == ("channel", ["app", "store", "web"])
+
+
+def test_a_step_that_keeps_its_columns_before_an_encoder_is_looked_through_and_one_that_may_not_is_not():
+    x, y = penguins_like()
+    x = x.dropna()
+    lower = operator.methodcaller("map", str.lower)
+
+    def model(names_out: str | None) -> Any:
+        text = make_pipeline(FunctionTransformer(lower, feature_names_out=names_out), OneHotEncoder())
+        encode = ColumnTransformer([("island", text, ["island"])], remainder=StandardScaler())
+        return make_pipeline(encode, LogisticRegression()).fit(x, y.loc[x.index])
+
+    island = inference.derive_signature(model("one-to-one")).features[-1]
+
+    assert (island.type, island.categories) == ("category", ["biscoe", "dream", "torgersen"])
+    with pytest.raises(inference.NoSignature, match=r"fails \(.*Put a signature\.json beside model\.joblib"):
+        inference.derive_signature(model(None))
+
+
+def readme_pipeline() -> Pipeline:
+    """The pipeline README.md's signature.json describes, fitted on examples/orders.csv."""
+    from tests.helpers import ROOT
+
+    frame = pd.read_csv(ROOT / "examples" / "orders.csv")
+    text = make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore"))
+    encode = ColumnTransformer([("text", text, ["channel", "member"]), ("numbers", SimpleImputer(), ["basket"])])
+    return make_pipeline(encode, LogisticRegression(max_iter=1000)).fit(
+        frame[["channel", "basket", "member"]], frame["big"]
+    )
+
+
+def readme_block(language: str) -> str:
+    from tests.helpers import ROOT
+
+    section = (ROOT / "README.md").read_text().split("## A model from another tool", 1)[1].split("\n## ", 1)[0]
+    return section.split(f"```{language}\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_signature_json_is_what_the_serving_code_derives_for_the_pipeline_it_describes():
+    shown = json.loads(readme_block("json"))
+
+    derived = json.loads(inference.derive_signature(readme_pipeline()).to_json())
+
+    assert {key: derived[key] for key in shown} == {
+        **shown,
+        "features": [{"categories": None, **f} for f in shown["features"]],
+    }
+
+
+@pytest.mark.parametrize("with_signature", [True, False])
+def test_the_readme_lines_make_a_model_tar_gz_the_serving_code_loads_with_or_without_signature_json(
+    tmp_path, monkeypatch, with_signature
+):
+    from training.package import unpack
+
+    monkeypatch.chdir(tmp_path)
+    joblib.dump(readme_pipeline(), "model.joblib")
+    (tmp_path / "inference.py").write_text(Path(inference.__file__).read_text())
+    lines = readme_block("python")
+    if with_signature:
+        (tmp_path / "signature.json").write_text(readme_block("json"))
+    else:
+        lines = "\n".join(line for line in lines.splitlines() if "signature.json" not in line)
+
+    exec(lines, {})  # the README's lines, as an SDK user runs them
+
+    served = inference.model_fn(str(unpack(tmp_path / "model.tar.gz", tmp_path / "opt-ml-model")))
+    status, answer = call(served, {"features": {"channel": "store", "basket": 10, "member": None}})
+    assert (tmp_path / "opt-ml-model" / "code" / "inference.py").is_file()
+    assert (tmp_path / "opt-ml-model" / "signature.json").is_file() == with_signature
+    assert served.signature.features[0].categories == ["app", "store", "web"]
+    assert (status, answer["predictions"][0]["prediction"]) == (200, "yes")
+
+
+def test_the_user_guide_quotes_the_refusal_as_the_serving_code_words_it():
+    from tests.helpers import ROOT
+
+    guide = " ".join((ROOT / "docs" / "user-guide.md").read_text().split())
+    with pytest.raises(inference.NoSignature) as refused:
+        inference.derive_signature(Oracle())
+
+    assert f"e.g. `{refused.value}`" in guide
+
+
+def test_deploy_model_file_says_what_signature_it_derived(tmp_path, capsys):
+    import argparse
+
+    from nrt.cli.models import take_model_file
+
+    joblib.dump(readme_pipeline(), tmp_path / "shop.joblib")
+    given = {"task": None, "sample": None, "positive_label": None, "threshold": None, "trust": None}
+    args = argparse.Namespace(model_file=str(tmp_path / "shop.joblib"), **given)
+
+    take_model_file(args, tmp_path / "shop")
+
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"{tmp_path / 'shop' / 'signature.json'}: binary, 3 features (categories: channel, member), "
+        "unknown categories: missing"
+    )

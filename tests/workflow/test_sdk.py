@@ -147,3 +147,29 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     # Only the embedded AWS on 127.0.0.1: no credentials or config from this machine.
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+
+
+def test_a_model_that_does_not_say_what_it_takes_fails_to_load_naming_signature_json(tmp_path):
+    """No signature.json, and a step of its own that takes text: the host's load error (the
+    endpoint's FailureReason) names the file and shows its form, rather than serve wrong types."""
+    import operator
+
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
+
+    from nrt.hosts.supervisor import ModelHostFailed
+
+    frame = shop_frame().dropna()
+    text = make_pipeline(FunctionTransformer(operator.methodcaller("map", str.upper)), OneHotEncoder())
+    encode = ColumnTransformer([("text", text, ["channel", "member"])], remainder="passthrough")
+    pipeline = make_pipeline(encode, LogisticRegression(max_iter=1000))
+    joblib.dump(pipeline.fit(frame[["channel", "basket", "member"]], frame["big"]), tmp_path / "model.joblib")
+
+    with pytest.raises(ModelHostFailed) as failed:
+        start_model_host(tmp_path, "nrt-own-step")
+
+    assert "cannot tell what this model takes: a reading built from what it says of itself fails" in str(failed.value)
+    assert "Put a signature.json beside model.joblib" in str(failed.value)
+    assert '{"kind": "binary", "features": [{"name": "channel", "type": "number"' in str(failed.value)

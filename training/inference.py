@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -368,7 +368,7 @@ def derive_signature(estimator: Any, kind: Kind | None = None) -> Signature:
     else:
         nullable = [not _fails(probe, [[None if j == i else v for j, v in enumerate(base)]]) for i in range(len(base))]
     features = [Feature(f.name, f.type, n, f.categories) for f, n in zip(signature.features, nullable, strict=True)]
-    return Signature(**{**signature.__dict__, "features": features})
+    return replace(signature, features=features)
 
 
 def _probe_value(feature: Feature) -> Any:

@@ -276,7 +276,7 @@ def _encoded_safely(model: Any, names: list[str]) -> dict[str, _Encoding]:
 
 
 def _policy(encoded: dict[str, _Encoding]) -> UnknownCategories:
-    """ "missing" where every text column's encoder scores a value it never saw, as the model does; else "refuse"."""
+    """Unknown categories "missing" where every text column's encoder scores a value it never saw; else "refuse"."""
     return "missing" if encoded and all(e.scores_unknown for e in encoded.values()) else "refuse"
 
 
@@ -301,9 +301,10 @@ def _any_text(step: Any, names: list[str]) -> dict[str, _Encoding]:
     """Columns a step takes as any text, encoding an unseen value itself."""
     if hasattr(step, "vocabulary_"):  # a text vectorizer: one column of free text
         return {name: _Encoding(None, True) for name in names}
-    if getattr(step, "categorical_features", None) == "from_dtype" and hasattr(step, "is_categorical_"):
+    categorical = getattr(step, "is_categorical_", None)  # None: no categorical feature at all
+    if getattr(step, "categorical_features", None) == "from_dtype" and categorical is not None:
         # HistGradientBoosting fitted on pandas categories: it scores an unseen value as missing.
-        return {name: _Encoding(None, True) for name, on in zip(names, step.is_categorical_, strict=True) if on}
+        return {name: _Encoding(None, True) for name, on in zip(names, categorical, strict=True) if on}
     return {}
 
 

@@ -407,3 +407,12 @@ def test_deploy_model_file_says_what_signature_it_derived(tmp_path, capsys):
         f"{tmp_path / 'shop' / 'signature.json'}: binary, 3 features (categories: channel, member), "
         "unknown categories: missing"
     )
+
+
+def test_a_sample_without_a_column_a_named_model_takes_is_refused_naming_the_column(files, tmp_path, capsys):
+    verdict = check_with_sample(files, tmp_path, "named.joblib", "too-few.csv", capsys)
+
+    assert verdict == {
+        "ok": False,
+        "reason": f"--sample {files / 'too-few.csv'} has no column 'proline', which the model takes",
+    }

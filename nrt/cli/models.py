@@ -185,8 +185,10 @@ def set_unknown_categories(model_dir: Path, policy: UnknownCategories) -> None:
     from training.inference import SIGNATURE, Signature
 
     path = model_dir / SIGNATURE
-    if not path.is_file():
-        return  # a model saved without a signature: the check writes one, with the default policy
+    if not path.is_file():  # a model saved without a signature: the check derives one first
+        from nrt.ops.deploy import check_model
+
+        check_model(model_dir)
     try:
         signature = Signature.from_dict(json.loads(path.read_text()))
     except (ValueError, KeyError, TypeError) as error:

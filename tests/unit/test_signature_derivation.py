@@ -416,3 +416,17 @@ def test_a_sample_without_a_column_a_named_model_takes_is_refused_naming_the_col
         "ok": False,
         "reason": f"--sample {files / 'too-few.csv'} has no column 'proline', which the model takes",
     }
+
+
+def test_deploy_model_s_unknown_categories_flag_overrides_the_derived_policy_of_a_model_without_signature_json(
+    tmp_path, capsys
+):
+    from nrt.cli.models import set_unknown_categories
+
+    joblib.dump(readme_pipeline(), tmp_path / inference.ARTIFACT)  # its encoders ignore unknowns: derived "missing"
+
+    set_unknown_categories(tmp_path, "refuse")
+
+    written = inference.Signature.from_dict(json.loads((tmp_path / inference.SIGNATURE).read_text()))
+    assert (written.unknown_categories, written.features[0].categories) == ("refuse", ["app", "store", "web"])
+    assert f"unknown categories: refuse (written to {tmp_path / inference.SIGNATURE})" in capsys.readouterr().out

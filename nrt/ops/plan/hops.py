@@ -377,7 +377,7 @@ def dynamodb(ctx: Ctx) -> Hop:
             "warm write throughput of a new on-demand table",
             4_000,
             "write units/s",
-            "WarmThroughput (UpdateTable)",
+            "parameter WarmWriteUnits",
             units,
             "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput-scenarios.html",
         ),

@@ -538,9 +538,10 @@ def run_profile(run: LoadRun, line: Callable[[dict[str, Any]], None]) -> list[di
     planned = int(due[-1]) + 1 if due else 0
     # A line a second until the schedule is done and every request sent is answered (or timed out).
     while len(rows) < planned or dispatcher.is_alive() or run.in_flight > 0:
-        _sleep_until(run.started + len(rows) + 1.05)
+        _sleep_until(run.started + len(rows) + 1)
         with run._lock:
-            run.second(run.started + len(rows)).in_flight = run.in_flight
+            run.seconds.setdefault(len(rows), Second()).in_flight = run.in_flight
+        _sleep_until(run.started + len(rows) + 1.05)  # an answer timed just before the second's end is counted
         rows.append(run.row(len(rows)))
         line(rows[-1])
     for _ in senders:

@@ -433,7 +433,7 @@ class Second:
 
 
 LINE_HEAD = (
-    f"{'sec':>4} {'target/s':>8} {'sent':>6} {'ok/s':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+    f"{'sec':>4} {'target/s':>8} {'sent':>6} {'ok/s':>6} {'readings/s':>10} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
     f"{'429':>5} {'4xx':>5} {'5xx':>5} {'conn':>5} {'dropped':>7} {'in-flight':>9}"
 )
 
@@ -441,6 +441,7 @@ LINE_HEAD = (
 def second_line(row: dict[str, Any]) -> str:
     return (
         f"{row['second']:>4} {row['target_rps']:>8} {row['sent']:>6} {row['achieved_rps']:>6} "
+        f"{row['readings_per_s']:>10} "
         f"{row['p50_ms']:>8.1f} {row['p95_ms']:>8.1f} {row['p99_ms']:>8.1f} {row['429']:>5} {row['4xx']:>5} "
         f"{row['5xx']:>5} {row['conn']:>5} {row['dropped']:>7} {row['in_flight']:>9}"
     )
@@ -461,6 +462,8 @@ class LoadRun:
     latencies: list[float] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     in_flight: int = 0
+    # One message per status other than 2xx: what a user reads first.
+    examples: dict[int, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def second(self, at: float) -> Second:
@@ -474,9 +477,11 @@ class LoadRun:
             self.second(self.started + t).target += 1
         return due
 
-    def answered(self, due: float, status: int) -> None:
+    def answered(self, due: float, status: int, example: str = "") -> None:
         now = time.monotonic()
         with self._lock:
+            if example:
+                self.examples.setdefault(status, example)
             self.in_flight -= 1
             second = self.second(now)
             second.answered[status_column(status)] += 1
@@ -505,10 +510,10 @@ def _sender(run: LoadRun, bodies: Bodies, jobs: queue.Queue[tuple[int, float] | 
         index, due = job
         body, _ = bodies.body(index)
         try:
-            status = client.post(run.plan.path, body)[0]
-        except OSError:
-            status = NO_ANSWER
-        run.answered(due, status)
+            status, raw, _ = client.post(run.plan.path, body)
+        except OSError as error:
+            status, raw = NO_ANSWER, json.dumps({"message": f"{type(error).__name__}: {error}"}).encode()
+        run.answered(due, status, "" if 200 <= status < 300 else message_of(raw))
 
 
 def _dispatch(run: LoadRun, due: list[float], jobs: queue.Queue[tuple[int, float] | None]) -> None:
@@ -568,6 +573,7 @@ def load_summary(run: LoadRun, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "requests_ok": totals["achieved_rps"],
         "readings_ok": totals["achieved_rps"] * max(1, run.plan.batch),
         "by_status": {column: totals[column] for column in COLUMNS[1:]},
+        "examples": dict(sorted(run.examples.items())),
         "dropped": sum(row["dropped"] for row in rows),
         "seconds": len(rows),
         "ok_per_s": round(totals["achieved_rps"] / elapsed, 1),
@@ -581,6 +587,7 @@ def load_summary(run: LoadRun, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def format_load_summary(summary: dict[str, Any]) -> str:
     errors = ", ".join(f"{k}: {v}" for k, v in summary["by_status"].items())
+    errors += "".join(f"\n    {status}, e.g.: {message}" for status, message in summary["examples"].items())
     return (
         f"{summary['profile']}: {summary['requests_sent']} of {summary['requests_due']} requests due sent "
         f"({summary['dropped']} dropped at the in-flight cap) in {summary['seconds']} s\n"

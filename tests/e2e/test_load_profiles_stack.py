@@ -19,7 +19,7 @@ from nrt.template import LocalContext
 from tests.helpers import ROOT
 
 NRT = [sys.executable, "-m", "nrt.cli"]
-LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s", re.MULTILINE)
+LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+\d+\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s", re.MULTILINE)
 
 
 @pytest.fixture(scope="module")

@@ -146,7 +146,7 @@ def server(status: int, delay: float) -> Iterator[tuple[str, list[float]]]:
             arrived.append(time.monotonic())
             self.rfile.read(int(self.headers["Content-Length"]))
             time.sleep(delay)
-            body = b'{"ok": true}'
+            body = b'{"ok": true}' if status < 300 else b'{"message": "Too Many Requests"}'
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -194,6 +194,7 @@ def test_given_429s_then_they_are_counted_not_retried_and_the_run_fails(tmp_path
     assert code == 1
     assert len(arrived) == 20  # 8 + 12 requests, not one more: no retries
     assert result["summary"]["by_status"]["429"] == 20
+    assert result["summary"]["examples"] == {"429": "Too Many Requests"}  # the API's message, once
     assert [row["target_rps"] for row in result["seconds"][:2]] == [8, 12]
     assert " sec target/s" in out.err  # the lines go to stderr with --json
     with series.open() as handle:

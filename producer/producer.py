@@ -469,10 +469,16 @@ class LoadRun:
     def second(self, at: float) -> Second:
         return self.seconds.setdefault(max(0, int(at - self.started)), Second())
 
-    def schedule(self) -> list[float]:
+    def due(self) -> list[float]:
+        """When each request is due, in seconds from the start: the profile, capped by the plan."""
         per_request = max(1, self.plan.batch)
         limit = None if self.plan.count is None else math.ceil(self.plan.count / per_request)
-        due = send_times(per_second_targets(self.profile), limit, self.plan.duration)
+        return send_times(per_second_targets(self.profile), limit, self.plan.duration)
+
+    def schedule(self) -> list[float]:
+        """Start now: the schedule, each second's target counted."""
+        self.started = time.monotonic()
+        due = self.due()
         for t in due:
             self.second(self.started + t).target += 1
         return due
@@ -498,6 +504,11 @@ class LoadRun:
             self.in_flight += 1
             second.sent += 1
             return True
+
+    def last_second(self) -> int:
+        """The latest second anything was due or answered in (-1 before any)."""
+        with self._lock:
+            return max(self.seconds, default=-1)
 
     def row(self, second: int) -> dict[str, Any]:
         with self._lock:
@@ -529,7 +540,6 @@ def _dispatch(run: LoadRun, due: list[float], jobs: queue.Queue[tuple[int, float
 
 def run_profile(run: LoadRun, line: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
     """Run the profile; `line` gets each second's row as that second ends. Returns every row."""
-    due = run.schedule()
     bodies = Bodies(run.plan, Stats())
     jobs: queue.Queue[tuple[int, float] | None] = queue.Queue()
     senders = [
@@ -537,12 +547,13 @@ def run_profile(run: LoadRun, line: Callable[[dict[str, Any]], None]) -> list[di
     ]
     for sender in senders:
         sender.start()
+    due = run.schedule()
     dispatcher = threading.Thread(target=_dispatch, args=(run, due, jobs), daemon=True)
     dispatcher.start()
     rows: list[dict[str, Any]] = []
     planned = int(due[-1]) + 1 if due else 0
     # A line a second until the schedule is done and every request sent is answered (or timed out).
-    while len(rows) < planned or dispatcher.is_alive() or run.in_flight > 0:
+    while len(rows) < planned or dispatcher.is_alive() or run.in_flight > 0 or run.last_second() >= len(rows):
         _sleep_until(run.started + len(rows) + 1)
         with run._lock:
             run.seconds.setdefault(len(rows), Second()).in_flight = run.in_flight
@@ -825,8 +836,7 @@ def main_load(args: argparse.Namespace, plan: Plan, profile: Profile) -> int:
     """Run a spike or step profile: a line a second as it goes, then the summary (or JSON)."""
     run = LoadRun(plan, profile, args.max_in_flight or MAX_IN_FLIGHT, args.timeout or TIMEOUT)
     out = sys.stderr if args.json else sys.stdout
-    due = len(run.schedule())
-    run.seconds.clear()
+    due = len(run.due())
     per_request = f"{plan.batch} readings each" if plan.batch else "1 reading each"
     print(
         f"{profile.kind}: {due} requests due ({per_request}) over {profile.duration():g} s, at most "

@@ -100,10 +100,7 @@ def producer_argv(argv: list[str]) -> list[str]:
     known, rest = found.parse_known_args(argv)
     has_url = any(a == "--url" or a.startswith("--url=") for a in rest)
     if known.stack:
-        if has_url:
-            raise SystemExit("--stack and --url: give one (--stack reads the URL from the stack's ApiUrl output)")
-        keyed = "NRT_API_KEY" in os.environ or any(a.startswith("--api-key") for a in rest)
-        return [*rest, "--url", deployed_target(known.stack, known.region, need_key=not keyed)]
+        return [*rest, "--url", deployed_url(known.stack, known.region, rest)]
     state = StateDir(Path(known.state_dir))
     record = read_stack_record(state)
     if record is None or has_url:
@@ -113,9 +110,14 @@ def producer_argv(argv: list[str]) -> list[str]:
     return [*rest, "--url", record.api_url]
 
 
-def deployed_target(name: str, region: str | None, need_key: bool) -> str:
-    """A deployed stack's API URL; with need_key, its producer key's value put in $NRT_API_KEY."""
+def deployed_url(name: str, region: str | None, rest: list[str]) -> str:
+    """A deployed stack's API URL; without --api-key or $NRT_API_KEY, its producer key's value
+    put in $NRT_API_KEY."""
     from botocore.exceptions import BotoCoreError, ClientError
+
+    if any(a == "--url" or a.startswith("--url=") for a in rest):
+        raise SystemExit("--stack and --url: give one (--stack reads the URL from the stack's ApiUrl output)")
+    need_key = "NRT_API_KEY" not in os.environ and not any(a.startswith("--api-key") for a in rest)
 
     try:
         stack = stacks.deployed(name, region)

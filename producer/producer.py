@@ -1,6 +1,9 @@
-"""Sensor simulator and load generator: sends readings to the inference API.
+"""Sensor simulator and load generator: sends readings to the inference API, at a constant
+rate with retries, or as an open-loop load test (a spike or steps, in requests/s) that prints
+a line a second.
 
 python producer/producer.py --url http://127.0.0.1:3000 --rate 50 --count 500
+python producer/producer.py --url http://127.0.0.1:3000 --profile spike --start-rate 5 --peak-rate 40
 """
 
 from __future__ import annotations
@@ -464,6 +467,7 @@ class LoadRun:
     in_flight: int = 0
     # One message per status other than 2xx: what a user reads first.
     examples: dict[int, str] = field(default_factory=dict)
+    stopped: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def second(self, at: float) -> Second:
@@ -531,9 +535,8 @@ def _dispatch(run: LoadRun, due: list[float], jobs: queue.Queue[tuple[int, float
     """Put each request on the queue when it is due (never later for an unanswered one)."""
     for index, offset in enumerate(due):
         at = run.started + offset
-        pause = at - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)
+        if run.stopped.wait(max(0.0, at - time.monotonic())):
+            return
         if run.admit(at):
             jobs.put((index, at))
 
@@ -553,13 +556,16 @@ def run_profile(run: LoadRun, line: Callable[[dict[str, Any]], None]) -> list[di
     rows: list[dict[str, Any]] = []
     planned = int(due[-1]) + 1 if due else 0
     # A line a second until the schedule is done and every request sent is answered (or timed out).
-    while len(rows) < planned or dispatcher.is_alive() or run.in_flight > 0 or run.last_second() >= len(rows):
-        _sleep_until(run.started + len(rows) + 1)
-        with run._lock:
-            run.seconds.setdefault(len(rows), Second()).in_flight = run.in_flight
-        _sleep_until(run.started + len(rows) + 1.05)  # an answer timed just before the second's end is counted
-        rows.append(run.row(len(rows)))
-        line(rows[-1])
+    try:
+        while len(rows) < planned or dispatcher.is_alive() or run.in_flight > 0 or run.last_second() >= len(rows):
+            _sleep_until(run.started + len(rows) + 1)
+            with run._lock:
+                run.seconds.setdefault(len(rows), Second()).in_flight = run.in_flight
+            _sleep_until(run.started + len(rows) + 1.05)  # an answer timed just before the second's end is counted
+            rows.append(run.row(len(rows)))
+            line(rows[-1])
+    except KeyboardInterrupt:  # Ctrl-C: nothing more is sent; the summary covers the seconds so far
+        run.stopped.set()
     for _ in senders:
         jobs.put(None)
     return rows

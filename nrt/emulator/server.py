@@ -23,6 +23,7 @@ LOCAL_ROLE = "arn:aws:iam::{account}:role/{stack}-local"
 PROVISIONED_TABLES = ("PredictionsTable", "EventIdsTable", "FailuresTable")
 MODEL_BUCKET = "ModelArtifactsBucket"
 SAGEMAKER_ROLE = "SageMakerExecutionRole"
+PREPARATION_ROLE = "PreparationRole"  # the retraining workflow's processing job's role
 STATE_MACHINE = "InferenceStateMachine"  # /predictions
 EVENTS_STATE_MACHINE = "EventsStateMachine"  # /events: the same definition, a longer model budget
 RETRAIN_STATE_MACHINE = "RetrainStateMachine"
@@ -188,6 +189,7 @@ def provision(aws: EmbeddedAws) -> None:
     bucket = local_model_bucket(ctx)
     ctx.refs[MODEL_BUCKET] = bucket
     ctx.refs[SAGEMAKER_ROLE] = local_sagemaker_role(ctx)
+    ctx.refs[PREPARATION_ROLE] = f"arn:aws:iam::{ctx.account}:role/{ctx.stack_name}-preparation"
     s3 = aws.client("s3")
     if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         s3.create_bucket(Bucket=bucket)

@@ -148,16 +148,16 @@ def test_the_retrain_workflow_may_touch_prefixed_sagemaker_resources_only():
         sagemaker = [a for a in actions if a.startswith("sagemaker:")]
         if sagemaker:
             for resource in resource_texts(statement):
-                assert re.search(r":(endpoint|endpoint-config|model|training-job)/\$\{EndpointPrefix\}\*$", resource), (
+                assert re.search(r":(endpoint|endpoint-config|model|training-job|processing-job)/\$\{EndpointPrefix\}\*$", resource), (
                     statement["Sid"],
                     resource,
                 )
 
 
-def test_the_retrain_workflow_may_pass_only_the_sagemaker_role_and_only_to_sagemaker():
+def test_the_retrain_workflow_may_pass_only_the_sagemaker_roles_and_only_to_sagemaker():
     [statement] = [s for s in statements("RetrainStateMachine") if s["Action"] == "iam:PassRole"]
 
-    assert statement["Resource"] == Tag("GetAtt", "SageMakerExecutionRole.Arn")
+    assert statement["Resource"] == [Tag("GetAtt", "SageMakerExecutionRole.Arn"), Tag("GetAtt", "PreparationRole.Arn")]
     assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
 
 
@@ -170,11 +170,35 @@ def test_the_sagemaker_role_reads_only_this_stacks_artifacts_and_writes_only_tra
         "code/*",
         "training/*",
         "data/*",
+        "prepared/*",
     ]
-    assert by_sid["ListRecipeData"]["Condition"] == {"StringLike": {"s3:prefix": "data/*"}}
+    assert by_sid["ListRecipeData"]["Condition"] == {"StringLike": {"s3:prefix": ["data/*", "prepared/*"]}}
     assert resource_texts(by_sid["WriteTrainingOutput"]) == ["${ModelArtifactsBucket.Arn}/training/*"]
     stars = [s["Sid"] for s in found if s["Resource"] == "*"]
     assert stars == ["EcrLogin"]
+
+
+def test_the_preparation_role_reads_the_code_and_recipes_and_writes_only_prepared_data():
+    by_sid = {s["Sid"]: s for s in statements("PreparationRole")}
+
+    assert [r.split("/", 1)[1] for r in resource_texts(by_sid["ReadTrainingCodeAndRecipes"])] == [
+        "code/training.tar.gz",
+        "data/*",
+    ]
+    assert resource_texts(by_sid["WritePreparedData"]) == ["${ModelArtifactsBucket.Arn}/prepared/*"]
+    writes = [s["Sid"] for s in by_sid.values() if "s3:PutObject" in str(s["Action"])]
+    assert writes == ["WritePreparedData"]
+    stars = [s["Sid"] for s in by_sid.values() if s["Resource"] == "*"]
+    assert stars == ["EcrLogin"]
+
+
+def test_the_retrain_workflow_may_manage_the_sync_rule_of_processing_jobs_only_besides_training_jobs():
+    rules = [s for s in statements("RetrainStateMachine") if "events:PutRule" in s["Action"]]
+
+    assert sorted(r.rsplit("/", 1)[1] for s in rules for r in resource_texts(s)) == [
+        "StepFunctionsGetEventsForSageMakerProcessingJobsRule",
+        "StepFunctionsGetEventsForSageMakerTrainingJobsRule",
+    ]
 
 
 def test_the_artifacts_bucket_is_encrypted_private_versioned_and_tls_only():

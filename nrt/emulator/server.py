@@ -113,13 +113,14 @@ def start(host: str = HOST, port: int = AWS_PORT, stack_name: str | None = None)
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
     ensure_port_free(host, port)
     emulator.install(port)
+    from nrt.emulator.processing_jobs import run_local as run_processing
     from nrt.emulator.training_jobs import run_local
 
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     aws = EmbeddedAws(
         host, port, LocalContext(stack_name=stack_name or LocalContext().stack_name), server,
-        wiring=emulator.Wiring(training_runner=run_local),
+        wiring=emulator.Wiring(training_runner=run_local, processing_runner=run_processing),
     )  # fmt: skip
     emulator.wire(aws.wiring)
     request = urllib.request.Request(

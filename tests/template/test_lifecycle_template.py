@@ -54,7 +54,7 @@ def test_the_retrain_workflow_trains_with_sync_then_gates_then_releases_in_order
     assert states["QualityGate"]["Default"] == "NotifyRejected"
     assert states["HasRecipe"]["Default"] == "NotifyNoRecipe"
     channel = states["Train"]["Parameters"]["InputDataConfig"][0]
-    assert channel["DataSource"]["S3DataSource"]["S3Uri.$"] == "$.serving_tags.recipe[0]"
+    assert channel["DataSource"]["S3DataSource"]["S3Uri.$"] == "$.prepared.uri"  # the Prepare job's output
     served_how = [c["Next"] for c in states["ServedHow"]["Choices"]]
     assert served_how == ["CreateEndpointConfig", "CreateInstanceEndpointConfig"]
     chain, name = [], "CreateEndpointConfig"
@@ -68,6 +68,25 @@ def test_the_retrain_workflow_trains_with_sync_then_gates_then_releases_in_order
     assert {"Variable": "$.update.config", "StringEqualsPath": "$.version.name"} in done["And"]
     assert states["RecordMetric"]["Next"] == "NotifyPromoted"
     assert states["DescribeServingConfig"]["Catch"][0]["Next"] == "NotifyCannotRetrain"
+
+
+def test_the_retrain_workflow_prepares_the_recipe_data_in_a_processing_job_of_the_training_image_before_training():
+    states = json.loads((ROOT / props("RetrainStateMachine")["DefinitionUri"]).read_text())["States"]
+    prepare, train = states["Prepare"], states["Train"]
+
+    assert states["NameThisVersion"]["Next"] == "ReadOptions" and states["ReadOptions"]["Next"] == "Prepare"
+    assert prepare["Resource"] == "arn:aws:states:::sagemaker:createProcessingJob.sync"
+    job = prepare["Parameters"]
+    assert job["AppSpecification"]["ImageUri"] == train["Parameters"]["AlgorithmSpecification"]["TrainingImage"]
+    code, recipe = job["ProcessingInputs"]
+    assert code["S3Input"]["S3Uri"] == train["Parameters"]["HyperParameters"]["sagemaker_submit_directory"]
+    assert recipe["S3Input"]["S3Uri.$"] == "$.serving_tags.recipe[0]"
+    assert "python3 -m training.prepare" in job["AppSpecification"]["ContainerEntrypoint"][2]
+    [output] = job["ProcessingOutputConfig"]["Outputs"]
+    assert output["S3Output"]["S3Uri.$"] == "States.Format('s3://${ModelArtifactsBucket}/prepared/{}/', $.version.name)"
+    assert job["RoleArn"] == "${PreparationRoleArn}"
+    assert prepare["Catch"][0]["Next"] == "JobOrRequestFailed"
+    assert states["DataRefused"] == {"Type": "Fail", "Error": "DataRefused", "CausePath": "$.refusal.job.ExitMessage"}
 
 
 def _route(choice: dict[str, Any], update: dict[str, str], version: str) -> str:

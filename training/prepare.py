@@ -118,13 +118,7 @@ def read_csv(path: Path) -> pd.DataFrame:
 def check_contract(name: str, frame: pd.DataFrame, contract: Contract) -> list[Mismatch]:
     """Each way the file departs from the contract: missing or extra columns, a type, a missing
     value where the model takes none, a category or a label the model does not know."""
-    wanted = [f.name for f in contract.features]
-    found: list[Mismatch] = [
-        Mismatch(name, c, "missing: the model takes it") for c in [*wanted, contract.label] if c not in frame.columns
-    ]
-    if contract.every_column:
-        extra = [c for c in frame.columns if c not in wanted and c != contract.label]
-        found += [Mismatch(name, c, "not in the model's contract (a new feature)") for c in extra]
+    found = _check_columns(name, frame, contract)
     for feature in contract.features:
         if feature.name in frame.columns:
             found += _check_feature(name, frame[feature.name], feature)
@@ -136,23 +130,41 @@ def check_contract(name: str, frame: pd.DataFrame, contract: Contract) -> list[M
     return found
 
 
+def _check_columns(name: str, frame: pd.DataFrame, contract: Contract) -> list[Mismatch]:
+    """The contract's columns the file lacks, and (when every column is a feature) those it adds."""
+    wanted = [f.name for f in contract.features]
+    found = [
+        Mismatch(name, c, "missing: the model takes it") for c in [*wanted, contract.label] if c not in frame.columns
+    ]
+    if contract.every_column:
+        extra = [c for c in frame.columns if c not in wanted and c != contract.label]
+        found += [Mismatch(name, c, "not in the model's contract (a new feature)") for c in extra]
+    return found
+
+
 def _check_feature(name: str, column: pd.Series[Any], feature: Feature) -> list[Mismatch]:
     found = []
     present = column.dropna()
     if not feature.nullable and len(present) < len(column):
         found.append(
-            Mismatch(name, feature.name, f"{len(column) - len(present)} empty values; the model takes none (not nullable)")
+            Mismatch(
+                name, feature.name, f"{len(column) - len(present)} empty values; the model takes none (not nullable)"
+            )
         )
     if feature.type == "number":
         numbers = pd.to_numeric(present, errors="coerce")
         wrong = present[numbers.isna()]
         if len(wrong):
-            found.append(Mismatch(name, feature.name, f"{wrong.iloc[0]!r} is not a number, and the model takes numbers"))
+            found.append(
+                Mismatch(name, feature.name, f"{wrong.iloc[0]!r} is not a number, and the model takes numbers")
+            )
     else:
         new = sorted({str(v) for v in present} - set(feature.categories or []))
         if new:
             found.append(
-                Mismatch(name, feature.name, f"category {new[0]!r} is not one the model knows ({_few(feature.categories)})")
+                Mismatch(
+                    name, feature.name, f"category {new[0]!r} is not one the model knows ({_few(feature.categories)})"
+                )
             )
     return found
 
@@ -265,10 +277,25 @@ def _split(
 def csv_files(folder: Path) -> list[Path]:
     """The recipe folder's CSV files, its serving code and a previous preparation's output aside."""
     return sorted(
-        f
-        for f in folder.rglob("*.csv")
-        if "code" not in f.relative_to(folder).parts and f.name not in (TRAIN, HOLDOUT)
+        f for f in folder.rglob("*.csv") if "code" not in f.relative_to(folder).parts and f.name not in (TRAIN, HOLDOUT)
     )
+
+
+def _mismatches(
+    files: list[Path], frames: list[pd.DataFrame], contract: Contract | None, contract_change: bool
+) -> list[Mismatch]:
+    """Every file's departures from the contract; PreparationRefused unless they are a contract change."""
+    if contract is None:
+        return []
+    found = [m for path, frame in zip(files, frames, strict=True) for m in check_contract(path.name, frame, contract)]
+    if found and not contract_change:
+        raise PreparationRefused(f"{found[0]}; {_more(found)}")
+    return found
+
+
+def _source(path: Path, frame: pd.DataFrame, uri: str) -> dict[str, Any]:
+    """A source as the manifest and the recipe record it: its name (under uri) or path, sha256 and rows."""
+    return {"file": f"{uri}{path.name}" if uri else str(path), "sha256": sha256(path), "rows": len(frame)}
 
 
 def prepare_frames(
@@ -280,20 +307,13 @@ def prepare_frames(
     uri: str = "",
 ) -> tuple[Prepared, dict[str, Any]]:
     """Check each file against the contract, merge them and apply the rules; the manifest's facts."""
-    frames, sources, mismatches = [], [], []
-    for path in files:
-        frame = read_csv(path)
-        if contract is not None:
-            mismatches += check_contract(path.name, frame, contract)
-        frames.append(frame)
-        sources.append({"file": f"{uri}{path.name}" if uri else str(path), "sha256": sha256(path), "rows": len(frame)})
-    if mismatches and not contract_change:
-        raise PreparationRefused(f"{mismatches[0]}; {_more(mismatches)}")
+    frames = [read_csv(path) for path in files]
+    sources = [_source(path, frame, uri) for path, frame in zip(files, frames, strict=True)]
+    mismatches = _mismatches(files, frames, contract, contract_change)
     merged = pd.concat(frames, ignore_index=True)
     label = str(recipe["label"])
     if features is None or mismatches:  # the contract as the merged data has it
-        wanted = recipe.get("features") or [c for c in merged.columns if c != label]
-        features = features_of(merged[wanted])
+        features = features_of(merged[recipe.get("features") or [c for c in merged.columns if c != label]])
     prepared = apply_rules(merged, features, label, str(recipe["task"]), int(recipe.get("seed", 7)))
     facts = {
         "sources": sources,

@@ -41,7 +41,15 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder, label_binarize
 
-from training.dataset import Table, check_trainable, is_prepared, load_csv, load_prepared, read_manifest, synthetic_table
+from training.dataset import (
+    Table,
+    check_trainable,
+    is_prepared,
+    load_csv,
+    load_prepared,
+    read_manifest,
+    synthetic_table,
+)
 from training.inference import ARTIFACT, SIGNATURE, Feature, Kind, Label, Signature, UnknownCategories, native
 
 EVALUATION = "evaluation.json"
@@ -433,7 +441,9 @@ def preparation_entry(manifest: dict[str, Any] | None, model_dir: Path) -> dict[
         "manifest": "preparation.json",
         "rows_in": manifest.get("rows_in"),
         "rows_out": manifest.get("rows_out"),
-        "dropped": {s["rule"]: s["rows_in"] - s["rows_out"] for s in manifest.get("steps", []) if s["rows_in"] > s["rows_out"]},
+        "dropped": {
+            s["rule"]: s["rows_in"] - s["rows_out"] for s in manifest.get("steps", []) if s["rows_in"] > s["rows_out"]
+        },
         "split": manifest.get("split"),
         "date_range": manifest.get("date_range"),
         "contract_changes": manifest.get("contract_changes", []),

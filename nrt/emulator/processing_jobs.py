@@ -50,7 +50,11 @@ def run_local(
     with tempfile.TemporaryDirectory(prefix=f"{job_name}-") as scratch:
 
         def local(path: str) -> str:
-            return path.replace(CONTAINER_ROOT, f"{scratch}{CONTAINER_ROOT}", 1) if path.startswith(CONTAINER_ROOT) else path
+            return (
+                path.replace(CONTAINER_ROOT, f"{scratch}{CONTAINER_ROOT}", 1)
+                if path.startswith(CONTAINER_ROOT)
+                else path
+            )
 
         for path, files in inputs.items():
             write_channel(Path(local(path)), files)
@@ -68,7 +72,9 @@ def run_local(
         )
         kept = {
             path: {
-                f.relative_to(local(path)).as_posix(): f.read_bytes() for f in sorted(Path(local(path)).rglob("*")) if f.is_file()
+                f.relative_to(local(path)).as_posix(): f.read_bytes()
+                for f in sorted(Path(local(path)).rglob("*"))
+                if f.is_file()
             }
             for path in outputs
         }

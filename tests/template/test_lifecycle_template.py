@@ -167,7 +167,9 @@ def test_the_retrain_workflow_may_touch_prefixed_sagemaker_resources_only():
         sagemaker = [a for a in actions if a.startswith("sagemaker:")]
         if sagemaker:
             for resource in resource_texts(statement):
-                assert re.search(r":(endpoint|endpoint-config|model|training-job|processing-job)/\$\{EndpointPrefix\}\*$", resource), (
+                assert re.search(
+                    r":(endpoint|endpoint-config|model|training-job|processing-job)/\$\{EndpointPrefix\}\*$", resource
+                ), (
                     statement["Sid"],
                     resource,
                 )

@@ -84,7 +84,7 @@ def test_given_a_time_column_when_prepared_then_the_newest_rows_are_the_holdout_
         "holdout_from": holdout["visit"].min() + "T00:00:00+00:00",
     }
     assert found["split"] == f"time: the newest {len(holdout)} rows by 'visit'"
-    assert 25 <= found["label_range"]["min"] and found["label_range"]["max"] <= 346
+    assert found["label_range"]["min"] >= 25 and found["label_range"]["max"] <= 346
 
 
 def test_a_far_out_regression_label_is_dropped_and_the_fences_are_stated(tmp_path):
@@ -166,7 +166,10 @@ def test_a_fresh_file_that_fits_the_contract_is_merged_and_the_recipe_records_it
 
     found = prepare_channel(folder, tmp_path / "out", uri="s3://bucket/data/sugar/")
 
-    assert [s["file"] for s in found["sources"]] == ["s3://bucket/data/sugar/diabetes.csv", "s3://bucket/data/sugar/fresh.csv"]
+    assert [s["file"] for s in found["sources"]] == [
+        "s3://bucket/data/sugar/diabetes.csv",
+        "s3://bucket/data/sugar/fresh.csv",
+    ]
     assert found["rows_in"] == 442 + 40 and found["contract_changes"] == []
     recorded = json.loads((tmp_path / "out" / SIGNATURE).read_text())["recipe"]
     assert recorded["source"] == "s3://bucket/data/sugar/"

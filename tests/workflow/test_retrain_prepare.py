@@ -16,7 +16,10 @@ import pytest
 from sklearn.datasets import load_diabetes
 
 from nrt.emulator.server import RETRAIN_STATE_MACHINE, EmbeddedAws
-from tests.workflow.test_retrain import deploy, inbox, retrain, serving  # noqa: F401 (inbox: a fixture)
+from tests.workflow import test_retrain
+from tests.workflow.test_retrain import deploy, retrain, serving
+
+inbox = test_retrain.inbox  # the fixture: an SQS queue subscribed to the retraining notifications
 
 BUCKET = "nrt-local-model-artifacts"
 

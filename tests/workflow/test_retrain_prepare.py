@@ -152,3 +152,24 @@ def retrain_execution(aws: EmbeddedAws, arn: str, timeout: float = 120) -> dict[
         if described["status"] != "RUNNING" or time.monotonic() > deadline:
             return described
         time.sleep(0.2)
+
+
+def test_nrt_retrain_prints_the_refusal_and_with_contract_change_makes_the_new_version(aws, sugar, tmp_path, capsys):
+    from nrt.cli import main
+
+    endpoint = deploy(aws, "prep-cli", sugar, serving_metric="1000")
+    put_fresh(aws, "prep-cli", "age,sex,target\n50,1,120\n")
+    command = ["retrain", "prep-cli", "--local", "--aws-port", str(aws.port), "--state-dir", str(tmp_path)]
+
+    refused = main(command)
+
+    assert refused == 1
+    err = capsys.readouterr().err
+    assert "FAILED: DataRefused: preparation refused: fresh.csv: column 'bmi': missing: the model takes it" in err
+
+    changed = main([*command, "--contract-change"])
+
+    assert changed == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "  Prepare\n" in out and "  NotifyContractChange\n" in out and "deployed: new rmse" in out
+    assert serving(aws, endpoint)[0].startswith("nrt-prep-cli-r")

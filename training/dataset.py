@@ -73,11 +73,14 @@ def synthetic_table(rows: int, seed: int, noise: float) -> Table:
     return Table(pd.DataFrame(x, columns=list(FEATURE_COLUMNS)), pd.Series(y, name="label"), "synthetic", "label")
 
 
-def load_csv(path: Path, label: str, features: list[str] | None = None) -> Table:
-    """A CSV with a header: the label column, and every other column (or `features`) as features."""
+def load_csv(path: Path, label: str, features: list[str] | None = None, drop_unlabelled: bool = False) -> Table:
+    """A CSV with a header: the label column, and every other column (or `features`) as features.
+    A row without a label is refused, or dropped with drop_unlabelled (as preparation drops it)."""
     frame = _read_csv(path)
     wanted = _feature_columns(path, frame, label, features)
     _check_names(path, wanted)
+    if drop_unlabelled:
+        frame = frame[frame[label].notna()].reset_index(drop=True)
     _check_rows(path, frame, label, wanted)
     return Table(frame[wanted].copy(), frame[label], str(path), label)
 

@@ -136,7 +136,7 @@ def csv_recipe(args: argparse.Namespace, features: list[str] | None) -> Recipe:
 
     if not args.label:
         raise UsageError("--csv needs --label COLUMN: the column the model learns to predict")
-    kind = args.task or infer_kind(load_csv(args.csv, args.label, features).y)
+    kind = args.task or infer_kind(load_csv(args.csv, args.label, features, drop_unlabelled=True).y)
     positive = None if args.positive_label is None else label_from_text(args.positive_label)
     inferred = "" if args.task else " (inferred from the label; --task to force)"
     print(f"training {args.name} on {args.csv}: {kind}{inferred} ...", flush=True)

@@ -22,6 +22,7 @@ from training.prepare import (
     main,
     prepare,
     prepare_channel,
+    sha256,
 )
 from training.sagemaker_train import recipe_from
 from training.train import MODEL_CARD, Recipe, train
@@ -218,3 +219,25 @@ def test_an_old_recipe_with_a_temp_path_and_synthetic_settings_still_retrains(se
     assert json.loads((tmp_path / "m" / "preparation.json").read_text()) == json.loads(
         (tmp_path / "scratch" / "prepared" / MANIFEST).read_text()
     )
+
+
+def test_nrt_train_csv_prepares_the_file_first_and_the_card_cites_the_manifest(tmp_path, capsys):
+    from nrt.cli import main
+
+    source = wine(tmp_path)
+    frame = pd.read_csv(source)
+    pd.concat([frame, frame.iloc[:9], frame.iloc[30:33].assign(target=None)]).to_csv(source, index=False)
+
+    code = main(["train", "vino", "--csv", str(source), "--label", "target", "--state-dir", str(tmp_path / "state")])
+
+    assert code == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "prepared (version 1): 190 rows in, 142 to fit and 36 to judge" in out
+    assert "dropped 9 duplicates, 3 unlabelled" in out
+    model = tmp_path / "state" / "models" / "vino"
+    card = json.loads((model / MODEL_CARD).read_text())
+    assert card["preparation"]["dropped"] == {"duplicates": 9, "unlabelled": 3}
+    assert card["preparation"]["manifest"] == "preparation.json"
+    recipe = json.loads((model / SIGNATURE).read_text())["recipe"]
+    assert recipe["sources"] == [{"file": str(source), "sha256": sha256(source), "rows": 190}]
+    assert "rows" not in recipe and "noise" not in recipe

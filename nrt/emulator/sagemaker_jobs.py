@@ -58,7 +58,7 @@ def _sagemaker_model() -> Any:
 
 @patch(
     "fidelity",
-    "the optimised SageMaker integration, with createTrainingJob.sync",
+    "the optimised SageMaker integration, with createTrainingJob.sync and createProcessingJob.sync",
     "tests/workflow/test_emulator.py::test_the_optimised_sagemaker_integration_forwards_request_response_actions",
     upstream="docs/upstream/sagemaker-integration.md (not filed)",
 )

@@ -117,8 +117,11 @@ def read_csv(path: Path) -> pd.DataFrame:
 
 def check_contract(name: str, frame: pd.DataFrame, contract: Contract) -> list[Mismatch]:
     """Each way the file departs from the contract: missing or extra columns, a type, a missing
-    value where the model takes none, a category or a label the model does not know."""
+    value where the model takes none, a category or a label the model does not know. Rows
+    without a label are left out: the preparation drops them, so they change no contract."""
     found = _check_columns(name, frame, contract)
+    if contract.label in frame.columns:
+        frame = frame[frame[contract.label].notna()]
     for feature in contract.features:
         if feature.name in frame.columns:
             found += _check_feature(name, frame[feature.name], feature)

@@ -179,6 +179,17 @@ def test_a_fresh_file_that_fits_the_contract_is_merged_and_the_recipe_records_it
     assert is_prepared(tmp_path / "out")
 
 
+def test_a_gap_in_a_row_without_a_label_changes_no_contract_for_that_row_is_dropped(served, tmp_path):
+    fresh = pd.read_csv(served / "diabetes.csv").head(3)
+    fresh.loc[0, ["year", "target"]] = [None, None]  # year takes no gap, but this row has no label
+    folder = with_file(served, tmp_path, "fresh.csv", fresh.to_csv(index=False))
+
+    found = prepare_channel(folder, tmp_path / "out")
+
+    assert found["contract_changes"] == []
+    assert {s["rule"]: s["rows_in"] - s["rows_out"] for s in found["steps"]}["unlabelled"] == 1
+
+
 def test_with_contract_change_the_file_is_merged_and_the_manifest_says_what_changed(served, tmp_path):
     folder = with_file(served, tmp_path, "fresh.csv", "age,sex,target\n50,1,120\n")
 

@@ -278,10 +278,8 @@ def _split(
 
 
 def csv_files(folder: Path) -> list[Path]:
-    """The recipe folder's CSV files, its serving code and a previous preparation's output aside."""
-    return sorted(
-        f for f in folder.rglob("*.csv") if "code" not in f.relative_to(folder).parts and f.name not in (TRAIN, HOLDOUT)
-    )
+    """The recipe folder's CSV files, its serving code aside."""
+    return sorted(f for f in folder.rglob("*.csv") if "code" not in f.relative_to(folder).parts)
 
 
 def _mismatches(

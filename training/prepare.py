@@ -335,6 +335,7 @@ def manifest(prepared: Prepared, facts: dict[str, Any], label: str, kind: str, c
         "steps": prepared.rules,
         "rows_out": {"train": len(prepared.train), "holdout": len(prepared.holdout)},
         "split": prepared.split,
+        "features": facts["features"],
         "contract_change": contract_change,
         "contract_changes": facts["contract_changes"],
     }

@@ -207,8 +207,10 @@ def set_unknown_categories(model_dir: Path, policy: UnknownCategories) -> None:
     from training.inference import SIGNATURE, Signature
 
     path = model_dir / SIGNATURE
-    if not path.is_file():
-        return  # a model saved without a signature: the check writes one, with the default policy
+    if not path.is_file():  # a model saved without a signature: the check derives one first
+        from nrt.ops.deploy import check_model
+
+        check_model(model_dir)
     try:
         signature = Signature.from_dict(json.loads(path.read_text()))
     except (ValueError, KeyError, TypeError) as error:
@@ -234,7 +236,13 @@ def take_model_file(args: argparse.Namespace, model_dir: Path) -> None:
     }
     flags = [f"--{flag}={value}" for flag, value in given.items() if value is not None]
     print(f"reading {args.model_file} into {model_dir} (loaded in a separate process) ...", flush=True)
-    check_model(model_dir, Path(args.model_file), flags)
+    signature = check_model(model_dir, Path(args.model_file), flags)
+    categories = [f.name for f in signature.features if f.type == "category"]
+    print(
+        f"{model_dir / 'signature.json'}: {signature.kind}, {len(signature.features)} features"
+        f"{' (categories: ' + ', '.join(categories) + ')' if categories else ''}, "
+        f"unknown categories: {signature.unknown_categories}"
+    )
 
 
 def deploy_to_stack(args: argparse.Namespace, model_dir: Path) -> Deployment:

@@ -2,8 +2,8 @@
 
 SageMaker runs it with the hyperparameters in SM_HPS and the `train` channel in
 SM_CHANNEL_TRAIN, and writes /opt/ml/model (SM_MODEL_DIR) to model.tar.gz. The channel is the
-model's recipe folder: its signature.json (the recipe: data source, label, features, kind) and
-the CSV files to train on, fresh data included. The model directory also gets
+model's prepared recipe folder (training/prepare.py's layout: signature.json with the recipe,
+train.csv, holdout.csv and manifest.json), or a raw recipe folder, prepared here first. The model directory also gets
 code/inference.py, so the artifact is servable as it is. The held-out metric of the model's
 kind is printed as `validation:<metric>=<value>` (roc_auc, macro_f1 or rmse) and again as
 `validation:gate_metric=<value>`, which the job's MetricDefinitions turn into
@@ -20,9 +20,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from training import inference
+from training.dataset import is_prepared
+from training.prepare import csv_files, prepare_channel
 from training.train import Recipe, train
 
 METRIC_LINE = "validation:{}={:.6f}"
@@ -34,7 +34,11 @@ class NoRecipe(ValueError):
 
 
 def recipe_from(channel: Path, scratch: Path) -> Recipe:
-    """The recipe in the channel's signature.json, reading its CSV files as the data."""
+    """The recipe in the channel's signature.json, its data the channel's prepared rows.
+
+    The retraining workflow's channel is training/prepare.py's output (its manifest.json among
+    the files); a raw recipe folder (signature.json and CSV files) is prepared here first, by the
+    same step, so a channel made before preparation existed still trains."""
     signature_file = channel / inference.SIGNATURE
     if not signature_file.is_file():
         raise NoRecipe(f"no {inference.SIGNATURE} in the train channel: the model has no retraining recipe")
@@ -43,12 +47,12 @@ def recipe_from(channel: Path, scratch: Path) -> Recipe:
         raise NoRecipe("the model's signature has no recipe: it was not trained by nrt train")
     if recipe["source"] == "synthetic":
         return Recipe(**recipe)
-    files = sorted(f for f in channel.rglob("*.csv") if "code" not in f.relative_to(channel).parts)
-    if not files:
-        raise NoRecipe(f"the recipe trains on a CSV, and the train channel holds none ({channel})")
-    data = scratch / "train.csv"
-    pd.concat([pd.read_csv(f, skipinitialspace=True) for f in files], ignore_index=True).to_csv(data, index=False)
-    return Recipe(**{**recipe, "source": str(data)})
+    if not is_prepared(channel):
+        if not csv_files(channel):
+            raise NoRecipe(f"the recipe trains on a CSV, and the train channel holds none ({channel})")
+        prepare_channel(channel, scratch / "prepared")
+        return recipe_from(scratch / "prepared", scratch)
+    return Recipe(**{**recipe, "data": str(channel)})
 
 
 def run(model_dir: Path, hyperparameters: dict[str, Any], channels: dict[str, Path]) -> str:

@@ -41,7 +41,15 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder, label_binarize
 
-from training.dataset import Table, check_trainable, load_csv, synthetic_table
+from training.dataset import (
+    Table,
+    check_trainable,
+    is_prepared,
+    load_csv,
+    load_prepared,
+    read_manifest,
+    synthetic_table,
+)
 from training.inference import ARTIFACT, SIGNATURE, Feature, Kind, Label, Signature, UnknownCategories, native
 
 EVALUATION = "evaluation.json"
@@ -83,7 +91,7 @@ Progress = Callable[[str], None]
 class Recipe:
     """How to train a model again: the data, the label, the features and the kind."""
 
-    source: str  # "synthetic", or the CSV the model was trained on
+    source: str  # "synthetic", or where the CSV came from (a file, or the recipe folder's S3 URI)
     label: str
     features: list[str] | None  # None: every column but the label
     task: Kind
@@ -94,6 +102,16 @@ class Recipe:
     positive_label: Label | None = None
     unknown_categories: UnknownCategories = "refuse"  # an unseen category: refused, or scored as missing
     class_weight: str = "balanced"  # classifiers: each class weighed by 1 / its frequency; or "none"
+    sources: list[dict[str, Any]] | None = None  # CSV: each file (name or URI) with its sha256 and rows
+    data: str | None = None  # where the rows are read from, when not `source`: a prepared folder; not recorded
+
+    def recorded(self) -> dict[str, Any]:
+        """The recipe as the signature keeps it: the synthetic settings for synthetic data only, and
+        never `data` (a path of this run)."""
+        recorded = {k: v for k, v in asdict(self).items() if k != "data"}
+        if self.source != "synthetic":
+            recorded = {k: v for k, v in recorded.items() if k not in ("rows", "noise")}
+        return recorded
 
 
 @dataclass(frozen=True)
@@ -256,7 +274,7 @@ def train(
         threshold=threshold,
         named=named,
         sklearn_version=sklearn.__version__,
-        recipe=asdict(recipe),
+        recipe=recipe.recorded(),
         unknown_categories=recipe.unknown_categories,
     )
     progress(f"evaluating on {len(y_test)} held-out rows")
@@ -273,9 +291,15 @@ def _load_table(recipe: Recipe, progress: Progress) -> tuple[Table, dict[str, An
         progress(f"generating {recipe.rows} synthetic readings (the demo's rule: a peak between two similar values)")
         table = synthetic_table(recipe.rows, recipe.seed, recipe.noise)
         return table, {"source": "synthetic", "rows": recipe.rows, "seed": recipe.seed, "noise": recipe.noise}
+    if recipe.data is not None and is_prepared(Path(recipe.data)):
+        progress(f"loading the prepared rows in {recipe.data}")
+        fit, holdout = load_prepared(Path(recipe.data), recipe.label, recipe.features)
+        table = Table(pd.concat([fit.x, holdout.x]), pd.concat([fit.y, holdout.y]), recipe.source, recipe.label)
+        found = read_manifest(Path(recipe.data))
+        return table, {"source": recipe.source, "sources": recipe.sources, "rows": len(table.y), "preparation": found}
     progress(f"loading {recipe.source}")
-    table = load_csv(Path(recipe.source), recipe.label, recipe.features)
-    digest = hashlib.sha256(Path(recipe.source).read_bytes()).hexdigest()
+    table = load_csv(Path(recipe.data or recipe.source), recipe.label, recipe.features)
+    digest = hashlib.sha256(Path(recipe.data or recipe.source).read_bytes()).hexdigest()
     return table, {"source": recipe.source, "sha256": digest, "rows": len(table.y)}
 
 
@@ -399,10 +423,31 @@ def _write_model(
     joblib.dump(model, model_dir / ARTIFACT)
     (model_dir / SIGNATURE).write_text(signature.to_json())
     trained_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    preparation = data.pop("preparation", None)  # the card cites it; preparation.json keeps it whole
     report = {**asdict(evaluation), "trained_at": trained_at, "data": data}
     (model_dir / EVALUATION).write_text(json.dumps(report, indent=2) + "\n")
     card = model_card(name, signature, evaluation, data, trained_at, fitting)
+    card["preparation"] = preparation_entry(preparation, model_dir)
     (model_dir / MODEL_CARD).write_text(json.dumps(card, indent=2) + "\n")
+
+
+def preparation_entry(manifest: dict[str, Any] | None, model_dir: Path) -> dict[str, Any] | None:
+    """The card's summary of training/prepare.py's manifest (kept whole as preparation.json)."""
+    if manifest is None:
+        return None
+    (model_dir / "preparation.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return {
+        "version": manifest.get("preparation_version"),
+        "manifest": "preparation.json",
+        "rows_in": manifest.get("rows_in"),
+        "rows_out": manifest.get("rows_out"),
+        "dropped": {
+            s["rule"]: s["rows_in"] - s["rows_out"] for s in manifest.get("steps", []) if s["rows_in"] > s["rows_out"]
+        },
+        "split": manifest.get("split"),
+        "date_range": manifest.get("date_range"),
+        "contract_changes": manifest.get("contract_changes", []),
+    }
 
 
 def evaluate(

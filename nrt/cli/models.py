@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -65,7 +66,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         recipe = training_recipe(args)
-        with one_openmp_thread():
+        with one_openmp_thread(), tempfile.TemporaryDirectory(prefix="nrt-prepared-") as scratch:
+            recipe = prepared(recipe, Path(scratch))
             evaluation = train(directory, recipe, name=args.name, progress=lambda step: print(f"  {step}", flush=True))
     except UsageError as error:
         print(error, file=sys.stderr)
@@ -79,6 +81,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print(f"  report: {directory / EVALUATION}, {directory / PLOT}, {directory / MODEL_CARD}")
     return 0
+
+
+def prepared(recipe: Recipe, folder: Path) -> Recipe:
+    """A CSV recipe's data through training/prepare.py (the retraining workflow's Prepare step)
+    into folder; the recipe then reads it there and records the file's sha256 and rows."""
+    from dataclasses import asdict, replace
+
+    from training.prepare import prepare
+
+    if recipe.source == "synthetic":
+        return recipe
+    found = prepare([Path(recipe.source)], folder, asdict(recipe))
+    dropped = {s["rule"]: s["rows_in"] - s["rows_out"] for s in found["steps"] if s["rows_in"] > s["rows_out"]}
+    print(
+        f"  prepared (version {found['preparation_version']}): {found['rows_in']} rows in, "
+        f"{found['rows_out']['train']} to fit and {found['rows_out']['holdout']} to judge ({found['split']})"
+        + (f"; dropped {', '.join(f'{n} {rule}' for rule, n in dropped.items())}" if dropped else ""),
+        flush=True,
+    )
+    return replace(recipe, data=str(folder), sources=found["sources"])
 
 
 def training_recipe(args: argparse.Namespace) -> Recipe:
@@ -114,7 +136,7 @@ def csv_recipe(args: argparse.Namespace, features: list[str] | None) -> Recipe:
 
     if not args.label:
         raise UsageError("--csv needs --label COLUMN: the column the model learns to predict")
-    kind = args.task or infer_kind(load_csv(args.csv, args.label, features).y)
+    kind = args.task or infer_kind(load_csv(args.csv, args.label, features, drop_unlabelled=True).y)
     positive = None if args.positive_label is None else label_from_text(args.positive_label)
     inferred = "" if args.task else " (inferred from the label; --task to force)"
     print(f"training {args.name} on {args.csv}: {kind}{inferred} ...", flush=True)
@@ -283,6 +305,11 @@ def follow_execution(
         time.sleep(poll)
 
 
+def retrain_input(args: argparse.Namespace) -> dict[str, Any]:
+    """The retraining workflow's input: the model, and contract_change with --contract-change."""
+    return {"model": args.name, **({"contract_change": True} if args.contract_change else {})}
+
+
 def cmd_retrain(args: argparse.Namespace) -> int:
     import uuid
 
@@ -294,7 +321,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         return 1
     try:
         execution = sfn.start_execution(
-            stateMachineArn=arn, name=f"{args.name}-{uuid.uuid4().hex[:12]}", input=json.dumps({"model": args.name})
+            stateMachineArn=arn, name=f"{args.name}-{uuid.uuid4().hex[:12]}", input=json.dumps(retrain_input(args))
         )["executionArn"]
     except Exception as error:
         print(f"cannot start retraining: {error}", file=sys.stderr)
@@ -388,6 +415,13 @@ def add_commands(sub: Any) -> None:
     retrain = sub.add_parser("retrain", help="run the retraining workflow for NAME now and follow it")
     retrain.add_argument("name", type=model_name)
     retrain.add_argument("--local", action="store_true", help="on the embedded AWS of a running `nrt up`")
+    retrain.add_argument(
+        "--contract-change",
+        action="store_true",
+        help="let fresh CSV files change the model's contract (columns, types, missing values, categories, labels) "
+        "on purpose: merged into a new version, the changes listed in the manifest and the notification "
+        "(default: such a file is refused, naming the file and the column)",
+    )
     retrain.add_argument(
         "--aws-port", type=int, help="with --local: the embedded AWS's port (default: the state dir's)"
     )

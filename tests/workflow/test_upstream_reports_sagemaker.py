@@ -31,6 +31,7 @@ REPRODUCED = (
     "model-description",
     "sagemaker-integration",
     "training-jobs",
+    "processing-jobs",
     "atomic-writes",
 )
 NOT_FOR_UPSTREAM = (

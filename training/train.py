@@ -21,11 +21,13 @@ import joblib
 import numpy as np
 import pandas as pd
 import sklearn
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
+    brier_score_loss,
     confusion_matrix,
     f1_score,
     mean_absolute_error,
@@ -37,7 +39,7 @@ from sklearn.metrics import (
     roc_auc_score,
     roc_curve,
 )
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder, label_binarize
 
@@ -54,7 +56,7 @@ METRIC: dict[str, tuple[str, bool]] = {  # kind -> (metric, higher is better)
     "multiclass": ("macro_f1", True),
     "regression": ("rmse", False),
 }
-THRESHOLD_RULE = "the probability that maximises F1 on a validation quarter of the training rows"
+THRESHOLD_RULE = "the (calibrated) probability that maximises F1 on a validation quarter of the training rows"
 # Classifiers: a stratified quarter of the training rows chooses the boosting iterations (and the
 # threshold); the served model is then refitted on all training rows with that many iterations.
 # scikit-learn's own early stopping holds out a (stratified) 10% and stops at the first 10
@@ -64,10 +66,23 @@ VALIDATION_SHARE = 0.25
 # max_iter iterations (a log loss on a handful of rows is noise).
 MIN_VALIDATION_MINORITY = 10
 CLASS_WEIGHTS = ("balanced", "none")
+# Classifiers' probabilities are recalibrated whatever the class weights: balanced weights raise the
+# rare class's, and hundreds of boosting iterations push every score towards 0 or 1. The served
+# booster is fitted on all training rows; a calibrator learns its scale from out-of-fold scores of
+# CALIBRATION_FOLDS stratified folds (scikit-learn's CalibratedClassifierCV, ensemble=False).
+CALIBRATION_FOLDS = 3
+CALIBRATION = {  # kind -> CalibratedClassifierCV's method
+    # Platt's sigmoid: monotone, so the ranking (ROC and PR AUC) is the booster's; its intercept undoes
+    # the weights' shift of the base rate
+    "binary": "sigmoid",
+    # one temperature over all labels: the arg-max label (accuracy, macro F1) is the booster's
+    "multiclass": "temperature",
+}
 PROBABILITIES = {
-    "none": "calibrated as fitted: no reweighting",
-    "balanced": "not calibrated: class weights raise the rare class's probabilities; the threshold is "
-    "chosen on them, so decisions hold, but read them as scores, not frequencies",
+    "binary": "recalibrated: Platt's sigmoid fitted on out-of-fold scores of {folds} stratified folds of the "
+    "training rows (CalibratedClassifierCV, ensemble=False); read them as frequencies, the threshold is on them",
+    "multiclass": "recalibrated: one temperature fitted on out-of-fold scores of {folds} stratified folds of the "
+    "training rows (CalibratedClassifierCV, ensemble=False); the arg-max label is the booster's",
 }
 ITERATIONS_RULE = (
     "the iteration of best validation PR AUC (binary: the positive label's; multi-class: the mean over "
@@ -108,6 +123,17 @@ class Fitting:
     validation_rows: int
     validation_minority_rows: int
     probabilities: str
+    calibration: str  # CalibratedClassifierCV's method
+    calibration_folds: int
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The probe's scores (decision function) on the validation quarter at the chosen iteration."""
+
+    positive: Any
+    truth: Any  # y == positive
+    decisions: Any
 
 
 @dataclass(frozen=True)
@@ -242,11 +268,12 @@ def train(
         f"{len(y_train)} training rows, {len(y_test)} held out"
     )
     labels = sorted(y.unique().tolist()) if kind != "regression" else None
-    positive, chosen, threshold = _classifier_choices(recipe, features, named, labels, x_train, y_train, progress)
+    positive, chosen, validation = _classifier_choices(recipe, features, named, labels, x_train, y_train, progress)
     progress(
         f"fitting {'a Pipeline of OrdinalEncoder and ' if named else ''}HistGradientBoosting on {len(y_train)} rows"
     )
     model = _fit(kind, features, recipe.seed, chosen, _model_x(x_train, named), y_train)
+    threshold = _threshold(recipe, model, validation, progress)
     fitting = _served_fitting(model, chosen, len(y_train))
     signature = Signature(
         kind=kind,
@@ -294,13 +321,14 @@ def _classifier_choices(
     x_train: Any,
     y_train: pd.Series[Any],
     progress: Progress,
-) -> tuple[Any, Fitting | None, float | None]:
-    """A classifier's positive label (binary), its boosting iterations and its threshold (binary)."""
+) -> tuple[Any, Fitting | None, Validation | None]:
+    """A classifier's positive label (binary), its boosting iterations, and (binary) the probe's
+    validation scores the threshold is chosen on."""
     if labels is None:
         return None, None, None
     positive = _positive_label(recipe, labels) if recipe.task == "binary" else None
-    chosen, threshold = _choose_iterations(recipe, features, named, positive, x_train, y_train, progress)
-    return positive, chosen, threshold
+    chosen, validation = _choose_iterations(recipe, features, named, positive, x_train, y_train, progress)
+    return positive, chosen, validation
 
 
 def _choose_iterations(
@@ -311,9 +339,9 @@ def _choose_iterations(
     x_train: Any,
     y_train: pd.Series[Any],
     progress: Progress,
-) -> tuple[Fitting, float | None]:
-    """The boosting iterations by ITERATIONS_RULE and, for binary, the threshold (the recipe's, else
-    THRESHOLD_RULE), both on a stratified quarter of the training rows that a probe model did not see."""
+) -> tuple[Fitting, Validation | None]:
+    """The boosting iterations by ITERATIONS_RULE on a stratified quarter of the training rows that a
+    probe model did not see, and (binary) the probe's scores there at that iteration."""
     if recipe.class_weight not in CLASS_WEIGHTS:
         raise ValueError(f"--class-weight {recipe.class_weight!r} is not one of {', '.join(CLASS_WEIGHTS)}")
     x_fit, x_val, y_fit, y_val = train_test_split(
@@ -322,13 +350,13 @@ def _choose_iterations(
     minority = int(y_val.value_counts().min())
     probe = estimator_for(recipe.task, features, recipe.seed, class_weight=recipe.class_weight)
     probe.fit(_model_x(x_fit, named), y_fit)
-    stages = list(_staged_proba(probe, _model_x(x_val, named)))
     classes = list(probe.classes_)
     if minority >= MIN_VALIDATION_MINORITY:
+        stages = _staged_proba(probe, _model_x(x_val, named))
         best = int(np.argmax([_validation_pr_auc(y_val, p, classes, positive) for p in stages]))
         rule = ITERATIONS_RULE
     else:
-        best = len(stages) - 1
+        best = int(_booster_of(probe).n_iter_) - 1
         rule = f"all max_iter: fewer than {MIN_VALIDATION_MINORITY} rows of the rarest class to validate on"
     progress(f"boosting iterations: {best + 1} ({len(y_val)} validation rows, {minority} of the rarest class)")
     fitting = Fitting(
@@ -339,19 +367,38 @@ def _choose_iterations(
         fit_rows=len(y_fit),
         validation_rows=len(y_val),
         validation_minority_rows=minority,
-        probabilities=PROBABILITIES[recipe.class_weight],
+        probabilities=PROBABILITIES[recipe.task].format(folds=CALIBRATION_FOLDS),
+        calibration=CALIBRATION[recipe.task],
+        calibration_folds=CALIBRATION_FOLDS,
     )
-    if positive is None or recipe.threshold is not None:
-        return fitting, recipe.threshold
-    progress(f"choosing the threshold: {THRESHOLD_RULE}")
-    return fitting, _best_threshold(y_val == positive, stages[best][:, classes.index(positive)])
+    if positive is None:
+        return fitting, None
+    decisions = _staged_decisions(probe, _model_x(x_val, named), best)
+    return fitting, Validation(positive, (y_val == positive).to_numpy(), decisions)
 
 
 def _fit(kind: Kind, features: list[Feature], seed: int, chosen: Fitting | None, x: Any, y: Any) -> Any:
-    """The served model: a classifier with the chosen iterations and weights, else scikit-learn's defaults."""
+    """The served model: a classifier with the chosen iterations and weights, its probabilities
+    recalibrated on out-of-fold scores (CALIBRATION); a regressor with scikit-learn's defaults."""
     if chosen is None:
         return estimator_for(kind, features, seed).fit(x, y)
-    return estimator_for(kind, features, seed, chosen.iterations, chosen.class_weight).fit(x, y)
+    booster = estimator_for(kind, features, seed, chosen.iterations, chosen.class_weight)
+    folds = StratifiedKFold(chosen.calibration_folds, shuffle=True, random_state=seed)
+    calibrated = CalibratedClassifierCV(booster, method=chosen.calibration, cv=folds, ensemble=False)
+    return calibrated.fit(x, y)
+
+
+def _threshold(recipe: Recipe, model: Any, validation: Validation | None, progress: Progress) -> float | None:
+    """Binary: the recipe's threshold, else THRESHOLD_RULE on the served scale: the served model's
+    calibrator applied to the probe's validation scores (the served booster saw those rows)."""
+    if validation is None or recipe.threshold is not None:
+        return recipe.threshold
+    progress(f"choosing the threshold: {THRESHOLD_RULE}")
+    [pair] = model.calibrated_classifiers_  # ensemble=False: one booster and its calibrator
+    [calibrator] = pair.calibrators  # binary: one, for classes_[1]
+    scores = calibrator.predict(validation.decisions)
+    positive_scores = scores if list(model.classes_).index(validation.positive) == 1 else 1 - scores
+    return _best_threshold(validation.truth, positive_scores)
 
 
 def _validation_pr_auc(y: pd.Series[Any], proba: Any, classes: list[Any], positive: Any) -> float:
@@ -371,9 +418,29 @@ def _staged_proba(model: Any, x: Any) -> Any:
     return model.staged_predict_proba(x)
 
 
+def _staged_decisions(model: Any, x: Any, best: int) -> Any:
+    """A binary classifier's decision function (log-odds of classes_[1]) after iteration best + 1."""
+    stages = (
+        model[-1].staged_decision_function(model[:-1].transform(x))
+        if isinstance(model, Pipeline)
+        else model.staged_decision_function(x)
+    )
+    for iteration, decisions in enumerate(stages):
+        if iteration == best:
+            return decisions
+    raise ValueError(f"the probe ran fewer than {best + 1} iterations")
+
+
+def _booster_of(model: Any) -> Any:
+    """The gradient boosting model inside a calibrated classifier and/or a Pipeline."""
+    if isinstance(model, CalibratedClassifierCV):
+        model = model.calibrated_classifiers_[0].estimator
+    return model[-1] if isinstance(model, Pipeline) else model
+
+
 def _served_fitting(model: Any, chosen: Fitting | None, train_rows: int) -> dict[str, Any]:
     """What the card reports of the fit: the served model's own n_iter_, and how it was chosen."""
-    booster = model[-1] if isinstance(model, Pipeline) else model
+    booster = _booster_of(model)
     served = {"iterations": int(booster.n_iter_), "train_rows": train_rows}
     if chosen is None:
         return {
@@ -479,6 +546,7 @@ def _binary_metrics(
     metrics: dict[str, Any] = {
         "roc_auc": round(float(roc_auc_score(truth, p)), 4),
         "pr_auc": round(float(average_precision_score(truth, p)), 4),
+        "brier": round(float(brier_score_loss(truth, p)), 6),  # the probabilities as frequencies: 0 is perfect
         "threshold": threshold,
         "threshold_rule": THRESHOLD_RULE
         if signature.recipe and signature.recipe.get("threshold") is None

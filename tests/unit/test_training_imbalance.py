@@ -55,12 +55,12 @@ def test_given_rare_positives_the_validation_quarter_is_stratified_and_holds_the
 
 def test_the_card_reports_the_iterations_the_served_model_ran_and_its_class_weights(rare_model):
     directory, card, _ = rare_model
-    served = joblib.load(directory / ARTIFACT)
+    [served] = joblib.load(directory / ARTIFACT).calibrated_classifiers_
     fitting = card["algorithm"]["fitting"]
-    assert fitting["iterations"] == served.n_iter_ == card["algorithm"]["parameters"]["max_iter"]
+    assert fitting["iterations"] == served.estimator.n_iter_ == card["algorithm"]["parameters"]["max_iter"]
     assert fitting["max_iter"] == PARAMETERS["max_iter"]
-    assert fitting["class_weight"] == "balanced" == served.class_weight
-    assert "not calibrated" in fitting["probabilities"]
+    assert fitting["class_weight"] == "balanced" == served.estimator.class_weight
+    assert fitting["probabilities"].startswith("recalibrated: Platt's sigmoid")
 
 
 def test_on_rare_positives_the_default_beats_the_old_early_stopping_on_the_same_split(rare, rare_model):
@@ -79,7 +79,7 @@ def test_with_too_few_of_the_rare_class_to_validate_on_every_iteration_runs(tmp_
     assert fitting["iterations"] == PARAMETERS["max_iter"]
     assert f"fewer than {MIN_VALIDATION_MINORITY}" in fitting["iterations_rule"]
     assert fitting["class_weight"] == "none"
-    assert fitting["probabilities"].startswith("calibrated")
+    assert fitting["probabilities"].startswith("recalibrated")
 
 
 def test_an_unknown_class_weight_is_refused(tmp_path):

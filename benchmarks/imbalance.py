@@ -10,7 +10,7 @@ balanced one as a notebook would fit them on that same split, and prints one JSO
 
 Calibration, side by side: the held-out Brier score and expected calibration error (ECE, 10
 equal-count bins) of the served probabilities and, where the artifact is a CalibratedClassifierCV,
-of its booster's own probabilities before recalibration, with the mean predicted probability
+of the mean of its boosters' own probabilities before recalibration, with the mean predicted probability
 beside the positive rate.
 """
 
@@ -77,8 +77,8 @@ def calibrations(model: Any, x: pd.DataFrame, y: pd.Series[Any]) -> dict[str, An
     """The served probabilities' calibration and, for a recalibrated artifact, its booster's own."""
     served = {"served": calibration(y, model.predict_proba(x.to_numpy())[:, 1]), "positive_rate": float(y.mean())}
     if isinstance(model, CalibratedClassifierCV):
-        booster = model.calibrated_classifiers_[0].estimator
-        served["uncalibrated"] = calibration(y, booster.predict_proba(x.to_numpy())[:, 1])
+        boosters = [pair.estimator.predict_proba(x.to_numpy())[:, 1] for pair in model.calibrated_classifiers_]
+        served["uncalibrated"] = calibration(y, np.mean(boosters, axis=0))
     return served
 
 

@@ -50,15 +50,17 @@ EVALUATION = "evaluation.json"
 MODEL_CARD = "model_card.json"
 PLOT = "evaluation.png"
 PARAMETERS = {"max_iter": 300, "learning_rate": 0.1}
+# The booster's parameters that nrt train --tune (and a SageMaker tuning job) search: training/tune.py.
+TUNED = ("learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization")
 # The kind's quality metric, as the retraining gate compares it.
 METRIC: dict[str, tuple[str, bool]] = {  # kind -> (metric, higher is better)
     "binary": ("roc_auc", True),
     "multiclass": ("macro_f1", True),
     "regression": ("rmse", False),
 }
-THRESHOLD_RULE = "the (calibrated) probability that maximises F1 on a validation quarter of the training rows"
-# Classifiers: a stratified quarter of the training rows chooses the boosting iterations (and the
-# threshold); the served model is then refitted on all training rows with that many iterations.
+THRESHOLD_RULE = "the (calibrated) probability that maximises F1 over the training rows, each scored out of fold"
+# Classifiers: a stratified quarter of the training rows chooses the boosting iterations; the served
+# boosters (CALIBRATION_FOLDS) are then fitted with that many iterations.
 # scikit-learn's own early stopping holds out a (stratified) 10% and stops at the first 10
 # iterations without gain: on 0.5% positives that loss, over a few dozen positives, stalls early.
 VALIDATION_SHARE = 0.25
@@ -66,23 +68,26 @@ VALIDATION_SHARE = 0.25
 # max_iter iterations (a log loss on a handful of rows is noise).
 MIN_VALIDATION_MINORITY = 10
 CLASS_WEIGHTS = ("balanced", "none")
-# Classifiers' probabilities are recalibrated whatever the class weights: balanced weights raise the
-# rare class's, and hundreds of boosting iterations push every score towards 0 or 1. The served
-# booster is fitted on all training rows; a calibrator learns its scale from out-of-fold scores of
-# CALIBRATION_FOLDS stratified folds (scikit-learn's CalibratedClassifierCV, ensemble=False).
-CALIBRATION_FOLDS = 3
+# Classifiers' probabilities are recalibrated whatever the class weights: balanced weights and
+# hundreds of boosting iterations both move them away from frequencies. The served model is
+# CALIBRATION_FOLDS boosters, each fitted on the other folds of the training rows and calibrated on
+# its own (scikit-learn's CalibratedClassifierCV, ensemble=True); it serves their mean. Each booster
+# is calibrated on rows it did not see, so the served scale is the one measured (ensemble=False,
+# one booster on all rows calibrated on the folds' scores, overshot the positive rate twice over on
+# noisy labels: benchmarks/README.md, "Rare positives").
+CALIBRATION_FOLDS = 4
 CALIBRATION = {  # kind -> CalibratedClassifierCV's method
-    # Platt's sigmoid: monotone, so the ranking (ROC and PR AUC) is the booster's; its intercept undoes
-    # the weights' shift of the base rate
+    # Platt's sigmoid: monotone per booster, and its intercept undoes the weights' shift of the base rate
     "binary": "sigmoid",
-    # one temperature over all labels: the arg-max label (accuracy, macro F1) is the booster's
+    # one temperature over all labels per booster: its arg-max label is the booster's
     "multiclass": "temperature",
 }
 PROBABILITIES = {
-    "binary": "recalibrated: Platt's sigmoid fitted on out-of-fold scores of {folds} stratified folds of the "
-    "training rows (CalibratedClassifierCV, ensemble=False); read them as frequencies, the threshold is on them",
-    "multiclass": "recalibrated: one temperature fitted on out-of-fold scores of {folds} stratified folds of the "
-    "training rows (CalibratedClassifierCV, ensemble=False); the arg-max label is the booster's",
+    "binary": "recalibrated: the mean of {folds} boosters, each calibrated with Platt's sigmoid on the fold of "
+    "the training rows it did not see (CalibratedClassifierCV, ensemble=True); read them as frequencies, "
+    "the threshold is on them",
+    "multiclass": "recalibrated: the mean of {folds} boosters, each calibrated with one temperature on the fold "
+    "of the training rows it did not see (CalibratedClassifierCV, ensemble=True)",
 }
 ITERATIONS_RULE = (
     "the iteration of best validation PR AUC (binary: the positive label's; multi-class: the mean over "
@@ -109,6 +114,12 @@ class Recipe:
     positive_label: Label | None = None
     unknown_categories: UnknownCategories = "refuse"  # an unseen category: refused, or scored as missing
     class_weight: str = "balanced"  # classifiers: each class weighed by 1 / its frequency; or "none"
+    parameters: dict[str, float] | None = None  # the booster's, tuned (nrt train --tune); None: PARAMETERS
+
+
+# A hyperparameter search on the training rows (training/tune.py): the recipe with its parameters,
+# and the card's record of the search.
+Tuner = Callable[[Recipe, list[Feature], bool, pd.DataFrame, "pd.Series[Any]", Progress], tuple[Recipe, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -125,15 +136,6 @@ class Fitting:
     probabilities: str
     calibration: str  # CalibratedClassifierCV's method
     calibration_folds: int
-
-
-@dataclass(frozen=True)
-class Validation:
-    """The probe's scores (decision function) on the validation quarter at the chosen iteration."""
-
-    positive: Any
-    truth: Any  # y == positive
-    decisions: Any
 
 
 @dataclass(frozen=True)
@@ -179,13 +181,18 @@ def _as_model_input(x: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:
 
 
 def estimator_for(
-    kind: Kind, features: list[Feature], seed: int, max_iter: int | None = None, class_weight: str = "none"
+    kind: Kind,
+    features: list[Feature],
+    seed: int,
+    max_iter: int | None = None,
+    class_weight: str = "none",
+    parameters: dict[str, float] | None = None,
 ) -> Any:
     """Gradient boosting; text categories through scikit-learn's encoder and native categorical support.
 
     Classifiers run max_iter iterations with no early stopping of their own (train chooses max_iter
     on a stratified split); regression keeps scikit-learn's early stopping."""
-    model = _booster(kind, seed, max_iter, class_weight)
+    model = _booster(kind, seed, max_iter, class_weight, parameters or {})
     categories = [f.name for f in features if f.type == "category"]
     if not categories:
         return model
@@ -206,11 +213,11 @@ def estimator_for(
     return Pipeline([("encode", encode), ("model", model)])
 
 
-def _booster(kind: Kind, seed: int, max_iter: int | None, class_weight: str) -> Any:
+def _booster(kind: Kind, seed: int, max_iter: int | None, class_weight: str, parameters: dict[str, float]) -> Any:
     if kind == "regression":
-        return HistGradientBoostingRegressor(**PARAMETERS, random_state=seed)
+        return HistGradientBoostingRegressor(**{**PARAMETERS, **parameters}, random_state=seed)
     return HistGradientBoostingClassifier(
-        **{**PARAMETERS, "max_iter": max_iter or PARAMETERS["max_iter"]},
+        **{**PARAMETERS, **parameters, "max_iter": max_iter or PARAMETERS["max_iter"]},
         early_stopping=False,
         class_weight=None if class_weight == "none" else class_weight,
         random_state=seed,
@@ -247,8 +254,10 @@ def train(
     recipe: Recipe | None = None,
     name: str | None = None,
     progress: Progress = lambda _: None,
+    tuner: Tuner | None = None,
 ) -> Evaluation:
-    """Fit by the recipe, evaluate on a held-out 20%, write the artifact, signature and reports."""
+    """Fit by the recipe (its parameters searched first by the tuner, on the training rows only),
+    evaluate on a held-out 20%, write the artifact, signature and reports."""
     recipe = recipe or Recipe(source="synthetic", label="label", features=None, task="binary")
     name = name or model_dir.name
     table, data = _load_table(recipe, progress)
@@ -267,14 +276,15 @@ def train(
         f"{kind}: {len(features)} features ({categories} categories), "
         f"{len(y_train)} training rows, {len(y_test)} held out"
     )
+    recipe, tuning = tuner(recipe, features, named, x_train, y_train, progress) if tuner else (recipe, _untuned(recipe))
     labels = sorted(y.unique().tolist()) if kind != "regression" else None
-    positive, chosen, validation = _classifier_choices(recipe, features, named, labels, x_train, y_train, progress)
+    positive, chosen = _classifier_choices(recipe, features, named, labels, x_train, y_train, progress)
     progress(
         f"fitting {'a Pipeline of OrdinalEncoder and ' if named else ''}HistGradientBoosting on {len(y_train)} rows"
     )
-    model = _fit(kind, features, recipe.seed, chosen, _model_x(x_train, named), y_train)
-    threshold = _threshold(recipe, model, validation, progress)
-    fitting = _served_fitting(model, chosen, len(y_train))
+    model = _fit(kind, features, recipe, chosen, _model_x(x_train, named), y_train)
+    threshold = _threshold(recipe, model, positive, _model_x(x_train, named), y_train, progress)
+    fitting = {**_served_fitting(model, chosen, len(y_train)), "tuning": tuning}
     signature = Signature(
         kind=kind,
         features=features,
@@ -321,14 +331,12 @@ def _classifier_choices(
     x_train: Any,
     y_train: pd.Series[Any],
     progress: Progress,
-) -> tuple[Any, Fitting | None, Validation | None]:
-    """A classifier's positive label (binary), its boosting iterations, and (binary) the probe's
-    validation scores the threshold is chosen on."""
+) -> tuple[Any, Fitting | None]:
+    """A classifier's positive label (binary) and its boosting iterations."""
     if labels is None:
-        return None, None, None
+        return None, None
     positive = _positive_label(recipe, labels) if recipe.task == "binary" else None
-    chosen, validation = _choose_iterations(recipe, features, named, positive, x_train, y_train, progress)
-    return positive, chosen, validation
+    return positive, _choose_iterations(recipe, features, named, positive, x_train, y_train, progress)
 
 
 def _choose_iterations(
@@ -339,16 +347,16 @@ def _choose_iterations(
     x_train: Any,
     y_train: pd.Series[Any],
     progress: Progress,
-) -> tuple[Fitting, Validation | None]:
+) -> Fitting:
     """The boosting iterations by ITERATIONS_RULE on a stratified quarter of the training rows that a
-    probe model did not see, and (binary) the probe's scores there at that iteration."""
+    probe model did not see."""
     if recipe.class_weight not in CLASS_WEIGHTS:
         raise ValueError(f"--class-weight {recipe.class_weight!r} is not one of {', '.join(CLASS_WEIGHTS)}")
     x_fit, x_val, y_fit, y_val = train_test_split(
         x_train, y_train, test_size=VALIDATION_SHARE, random_state=recipe.seed, stratify=y_train
     )
     minority = int(y_val.value_counts().min())
-    probe = estimator_for(recipe.task, features, recipe.seed, class_weight=recipe.class_weight)
+    probe = estimator_for(recipe.task, features, recipe.seed, None, recipe.class_weight, recipe.parameters)
     probe.fit(_model_x(x_fit, named), y_fit)
     classes = list(probe.classes_)
     if minority >= MIN_VALIDATION_MINORITY:
@@ -359,7 +367,7 @@ def _choose_iterations(
         best = int(_booster_of(probe).n_iter_) - 1
         rule = f"all max_iter: fewer than {MIN_VALIDATION_MINORITY} rows of the rarest class to validate on"
     progress(f"boosting iterations: {best + 1} ({len(y_val)} validation rows, {minority} of the rarest class)")
-    fitting = Fitting(
+    return Fitting(
         iterations=best + 1,
         max_iter=int(PARAMETERS["max_iter"]),
         iterations_rule=rule,
@@ -371,34 +379,37 @@ def _choose_iterations(
         calibration=CALIBRATION[recipe.task],
         calibration_folds=CALIBRATION_FOLDS,
     )
-    if positive is None:
-        return fitting, None
-    decisions = _staged_decisions(probe, _model_x(x_val, named), best)
-    return fitting, Validation(positive, (y_val == positive).to_numpy(), decisions)
 
 
-def _fit(kind: Kind, features: list[Feature], seed: int, chosen: Fitting | None, x: Any, y: Any) -> Any:
-    """The served model: a classifier with the chosen iterations and weights, its probabilities
-    recalibrated on out-of-fold scores (CALIBRATION); a regressor with scikit-learn's defaults."""
+def _fit(kind: Kind, features: list[Feature], recipe: Recipe, chosen: Fitting | None, x: Any, y: Any) -> Any:
+    """The served model: a classifier as CALIBRATION_FOLDS boosters with the chosen iterations and
+    weights, each recalibrated on its own held-out fold (CALIBRATION); a regressor with
+    scikit-learn's early stopping."""
     if chosen is None:
-        return estimator_for(kind, features, seed).fit(x, y)
-    booster = estimator_for(kind, features, seed, chosen.iterations, chosen.class_weight)
-    folds = StratifiedKFold(chosen.calibration_folds, shuffle=True, random_state=seed)
-    calibrated = CalibratedClassifierCV(booster, method=chosen.calibration, cv=folds, ensemble=False)
+        return estimator_for(kind, features, recipe.seed, parameters=recipe.parameters).fit(x, y)
+    booster = estimator_for(kind, features, recipe.seed, chosen.iterations, chosen.class_weight, recipe.parameters)
+    calibrated = CalibratedClassifierCV(booster, method=chosen.calibration, cv=_folds(recipe.seed), ensemble=True)
     return calibrated.fit(x, y)
 
 
-def _threshold(recipe: Recipe, model: Any, validation: Validation | None, progress: Progress) -> float | None:
-    """Binary: the recipe's threshold, else THRESHOLD_RULE on the served scale: the served model's
-    calibrator applied to the probe's validation scores (the served booster saw those rows)."""
-    if validation is None or recipe.threshold is not None:
+def _folds(seed: int) -> StratifiedKFold:
+    return StratifiedKFold(CALIBRATION_FOLDS, shuffle=True, random_state=seed)
+
+
+def _threshold(
+    recipe: Recipe, model: Any, positive: Any, x: Any, y: pd.Series[Any], progress: Progress
+) -> float | None:
+    """Binary: the recipe's threshold, else THRESHOLD_RULE on the served (calibrated) scale: each
+    training row scored by the calibrated booster whose fold held it out."""
+    if positive is None or recipe.threshold is not None:
         return recipe.threshold
     progress(f"choosing the threshold: {THRESHOLD_RULE}")
-    [pair] = model.calibrated_classifiers_  # ensemble=False: one booster and its calibrator
-    [calibrator] = pair.calibrators  # binary: one, for classes_[1]
-    scores = calibrator.predict(validation.decisions)
-    positive_scores = scores if list(model.classes_).index(validation.positive) == 1 else 1 - scores
-    return _best_threshold(validation.truth, positive_scores)
+    scores = np.empty(len(y))
+    column = list(model.classes_).index(positive)
+    for pair, (_, held_out) in zip(model.calibrated_classifiers_, _folds(recipe.seed).split(x, y), strict=True):
+        rows = x.iloc[held_out] if isinstance(x, pd.DataFrame) else x[held_out]
+        scores[held_out] = pair.predict_proba(rows)[:, column]
+    return _best_threshold((y == positive).to_numpy(), scores)
 
 
 def _validation_pr_auc(y: pd.Series[Any], proba: Any, classes: list[Any], positive: Any) -> float:
@@ -418,19 +429,6 @@ def _staged_proba(model: Any, x: Any) -> Any:
     return model.staged_predict_proba(x)
 
 
-def _staged_decisions(model: Any, x: Any, best: int) -> Any:
-    """A binary classifier's decision function (log-odds of classes_[1]) after iteration best + 1."""
-    stages = (
-        model[-1].staged_decision_function(model[:-1].transform(x))
-        if isinstance(model, Pipeline)
-        else model.staged_decision_function(x)
-    )
-    for iteration, decisions in enumerate(stages):
-        if iteration == best:
-            return decisions
-    raise ValueError(f"the probe ran fewer than {best + 1} iterations")
-
-
 def _booster_of(model: Any) -> Any:
     """The gradient boosting model inside a calibrated classifier and/or a Pipeline."""
     if isinstance(model, CalibratedClassifierCV):
@@ -441,7 +439,8 @@ def _booster_of(model: Any) -> Any:
 def _served_fitting(model: Any, chosen: Fitting | None, train_rows: int) -> dict[str, Any]:
     """What the card reports of the fit: the served model's own n_iter_, and how it was chosen."""
     booster = _booster_of(model)
-    served = {"iterations": int(booster.n_iter_), "train_rows": train_rows}
+    parameters = {name: native(booster.get_params()[name]) for name in TUNED}
+    served = {"iterations": int(booster.n_iter_), "train_rows": train_rows, "parameters": parameters}
     if chosen is None:
         return {
             **served,
@@ -451,6 +450,13 @@ def _served_fitting(model: Any, chosen: Fitting | None, train_rows: int) -> dict
             else "all max_iter: scikit-learn stops early only over 10,000 rows",
         }
     return {**served, **asdict(chosen), "iterations": int(booster.n_iter_)}
+
+
+def _untuned(recipe: Recipe) -> dict[str, Any]:
+    """The card's tuning entry when this run searched nothing."""
+    if recipe.parameters:
+        return {"tuned": False, "parameters": "the recipe's (found by an earlier tuning)"}
+    return {"tuned": False, "parameters": "the defaults: nrt train --tune searches training/tune.py's SPACE"}
 
 
 def _write_model(
@@ -609,8 +615,9 @@ def model_card(
             "name": "HistGradientBoostingRegressor"
             if signature.kind == "regression"
             else "HistGradientBoostingClassifier",
-            "parameters": {"learning_rate": PARAMETERS["learning_rate"], "max_iter": fitting["iterations"]},
-            "fitting": fitting,
+            "parameters": {**fitting["parameters"], "max_iter": fitting["iterations"]},
+            "fitting": {k: v for k, v in fitting.items() if k != "tuning"},
+            "tuning": fitting["tuning"],
             "categories": "OrdinalEncoder into native categorical support" if signature.named else "none",
         },
         "framework": {"scikit-learn": sklearn.__version__, "python": platform.python_version()},

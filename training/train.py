@@ -589,6 +589,19 @@ def _multiclass_metrics(y: pd.Series[Any], predicted: Any, labels: list[Any]) ->
     }
 
 
+def _algorithm(signature: Signature, fitting: dict[str, Any]) -> dict[str, Any]:
+    """The card's algorithm: the booster, its parameters, what was fitted and how they were tuned."""
+    fitted = dict(fitting)
+    tuning = fitted.pop("tuning", None)
+    return {
+        "name": "HistGradientBoostingRegressor" if signature.kind == "regression" else "HistGradientBoostingClassifier",
+        "parameters": {**fitted["parameters"], "max_iter": fitted["iterations"]},
+        "fitting": fitted,
+        "tuning": tuning,
+        "categories": "OrdinalEncoder into native categorical support" if signature.named else "none",
+    }
+
+
 def model_card(
     name: str,
     signature: Signature,
@@ -611,15 +624,7 @@ def model_card(
             "multiclass": f"multi-class classification into {len(signature.labels or [])} labels",
             "regression": f"regression of {signature.recipe and signature.recipe['label']!s}",
         }[signature.kind],
-        "algorithm": {
-            "name": "HistGradientBoostingRegressor"
-            if signature.kind == "regression"
-            else "HistGradientBoostingClassifier",
-            "parameters": {**fitting["parameters"], "max_iter": fitting["iterations"]},
-            "fitting": {k: v for k, v in fitting.items() if k != "tuning"},
-            "tuning": fitting["tuning"],
-            "categories": "OrdinalEncoder into native categorical support" if signature.named else "none",
-        },
+        "algorithm": _algorithm(signature, fitting),
         "framework": {"scikit-learn": sklearn.__version__, "python": platform.python_version()},
         "features": [asdict(f) for f in signature.features],
         "labels": signature.labels,

@@ -22,11 +22,13 @@ from typing import Any
 
 import pandas as pd
 
-from training import inference
+from training import inference, tune
 from training.train import Recipe, train
 
 METRIC_LINE = "validation:{}={:.6f}"
-GATE_METRIC = "gate_metric"  # the kind's metric again, under the one name the workflow's gate reads
+GATE_METRIC = "gate_metric"
+# A tuning job's objective: the model's score on training rows only (training/tune.py), never the gate's.
+TUNING_OBJECTIVE = "objective"  # the kind's metric again, under the one name the workflow's gate reads
 
 
 class NoRecipe(ValueError):
@@ -61,6 +63,7 @@ def run(model_dir: Path, hyperparameters: dict[str, Any], channels: dict[str, Pa
         )
         if recipe.source == "synthetic" and "rows" in hyperparameters:
             recipe = Recipe(**{**recipe.__dict__, "rows": int(hyperparameters["rows"])})
+        recipe = tune.with_hyperparameters(recipe, hyperparameters)  # a tuning job's trial
         evaluation = train(
             model_dir,
             recipe,
@@ -75,6 +78,7 @@ def run(model_dir: Path, hyperparameters: dict[str, Any], channels: dict[str, Pa
         shutil.copy(inference.__file__, model_dir / "code" / "inference.py")
     lines = METRIC_LINE.format(evaluation.metric, evaluation.value) + "\n"
     lines += METRIC_LINE.format(GATE_METRIC, evaluation.value) + "\n"
+    lines += METRIC_LINE.format(TUNING_OBJECTIVE, tune.objective_of(model_dir)) + "\n"
     print(lines, end="", flush=True)
     return lines
 

@@ -50,6 +50,10 @@ EVALUATION = "evaluation.json"
 MODEL_CARD = "model_card.json"
 PLOT = "evaluation.png"
 PARAMETERS = {"max_iter": 300, "learning_rate": 0.1}
+# What a hyperparameter search optimises, on training rows only (never the held-out ones the gate
+# reads): classifiers, the probe's validation PR AUC (ITERATIONS_RULE's); regression, the RMSE on a
+# validation quarter. A training job prints it as validation:objective for a SageMaker tuning job.
+OBJECTIVE_METRIC = "validation_objective"
 # The booster's parameters that nrt train --tune (and a SageMaker tuning job) search: training/tune.py.
 TUNED = ("learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization")
 # The kind's quality metric, as the retraining gate compares it.
@@ -136,6 +140,7 @@ class Fitting:
     probabilities: str
     calibration: str  # CalibratedClassifierCV's method
     calibration_folds: int
+    validation_objective: float  # the probe's validation PR AUC at the chosen iteration (OBJECTIVE_METRIC)
 
 
 @dataclass(frozen=True)
@@ -284,7 +289,10 @@ def train(
     )
     model = _fit(kind, features, recipe, chosen, _model_x(x_train, named), y_train)
     threshold = _threshold(recipe, model, positive, _model_x(x_train, named), y_train, progress)
-    fitting = {**_served_fitting(model, chosen, len(y_train)), "tuning": tuning}
+    objective = (
+        chosen.validation_objective if chosen else _regression_objective(recipe, features, named, x_train, y_train)
+    )
+    fitting = {**_served_fitting(model, chosen, len(y_train)), "validation_objective": objective, "tuning": tuning}
     signature = Signature(
         kind=kind,
         features=features,
@@ -361,10 +369,14 @@ def _choose_iterations(
     classes = list(probe.classes_)
     if minority >= MIN_VALIDATION_MINORITY:
         stages = _staged_proba(probe, _model_x(x_val, named))
-        best = int(np.argmax([_validation_pr_auc(y_val, p, classes, positive) for p in stages]))
+        scores = [_validation_pr_auc(y_val, p, classes, positive) for p in stages]
+        best = int(np.argmax(scores))
         rule = ITERATIONS_RULE
     else:
         best = int(_booster_of(probe).n_iter_) - 1
+        scores = [_validation_pr_auc(y_val, probe.predict_proba(_model_x(x_val, named)), classes, positive)] * (
+            best + 1
+        )
         rule = f"all max_iter: fewer than {MIN_VALIDATION_MINORITY} rows of the rarest class to validate on"
     progress(f"boosting iterations: {best + 1} ({len(y_val)} validation rows, {minority} of the rarest class)")
     return Fitting(
@@ -378,6 +390,7 @@ def _choose_iterations(
         probabilities=PROBABILITIES[recipe.task].format(folds=CALIBRATION_FOLDS),
         calibration=CALIBRATION[recipe.task],
         calibration_folds=CALIBRATION_FOLDS,
+        validation_objective=round(scores[best], 6),
     )
 
 
@@ -394,6 +407,17 @@ def _fit(kind: Kind, features: list[Feature], recipe: Recipe, chosen: Fitting | 
 
 def _folds(seed: int) -> StratifiedKFold:
     return StratifiedKFold(CALIBRATION_FOLDS, shuffle=True, random_state=seed)
+
+
+def _regression_objective(
+    recipe: Recipe, features: list[Feature], named: bool, x: pd.DataFrame, y: pd.Series[Any]
+) -> float:
+    """A regressor's OBJECTIVE_METRIC: the RMSE on a random quarter of the training rows of one fitted
+    on the other three (as a tuning trial scores it)."""
+    x_fit, x_val, y_fit, y_val = train_test_split(x, y, test_size=VALIDATION_SHARE, random_state=recipe.seed)
+    probe = estimator_for("regression", features, recipe.seed, parameters=recipe.parameters)
+    predicted = probe.fit(_model_x(x_fit, named), y_fit).predict(_model_x(x_val, named))
+    return round(float(np.sqrt(mean_squared_error(y_val, predicted))), 6)
 
 
 def _threshold(

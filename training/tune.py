@@ -13,12 +13,13 @@ parameters_from() reads its trial's hyperparameters, which SageMaker passes as s
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import optuna
 import pandas as pd
 from sklearn.metrics import average_precision_score, mean_squared_error
 from sklearn.model_selection import train_test_split
@@ -26,7 +27,21 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import label_binarize
 
 from training.inference import Feature, Kind
-from training.train import PARAMETERS, TUNED, VALIDATION_SHARE, Progress, Recipe, Tuner, _model_x, estimator_for
+from training.train import (
+    MODEL_CARD,
+    OBJECTIVE_METRIC,
+    PARAMETERS,
+    TUNED,
+    VALIDATION_SHARE,
+    Progress,
+    Recipe,
+    Tuner,
+    _model_x,
+    estimator_for,
+)
+
+if TYPE_CHECKING:  # Optuna is imported where a search runs: SageMaker's image, which runs the trials, lacks it
+    import optuna
 
 TRIALS = 20
 TIMEOUT_SECONDS = 300.0
@@ -76,6 +91,18 @@ def parameters_from(hyperparameters: dict[str, Any]) -> dict[str, float] | None:
     return found or None
 
 
+def with_hyperparameters(recipe: Recipe, hyperparameters: dict[str, Any]) -> Recipe:
+    """The recipe with the parameters a tuning job's trial was given (SM_HPS), if any."""
+    given = parameters_from(hyperparameters)
+    return replace(recipe, parameters={**(recipe.parameters or {}), **given}) if given else recipe
+
+
+def objective_of(model_dir: Path) -> float:
+    """The trained model's OBJECTIVE_METRIC, from its card: what a tuning job's trial reports."""
+    card = json.loads((model_dir / MODEL_CARD).read_text())
+    return float(card["algorithm"]["fitting"][OBJECTIVE_METRIC])
+
+
 def tuner(trials: int = TRIALS, timeout: float = TIMEOUT_SECONDS) -> Tuner:
     """A search of at most `trials` trials and `timeout` seconds (the trial running then finishes)."""
     if trials < 1 or timeout <= 0:
@@ -111,6 +138,8 @@ def tune(
         x, y, test_size=VALIDATION_SHARE, random_state=recipe.seed, stratify=stratify
     )
     progress(f"tuning: at most {trials} trials in {timeout:g} s, {what} on {len(y_val)} of the training rows")
+    import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         direction=direction,
@@ -167,6 +196,8 @@ def _trial(trial: optuna.Trial, recipe: Recipe, features: list[Feature], fit: tu
         best = better(best, _score(model, recipe, x_val, y_val))
         trial.report(best, stage)
         if trial.should_prune():
+            import optuna
+
             raise optuna.TrialPruned()
     return float(best)
 

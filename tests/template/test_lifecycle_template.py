@@ -148,7 +148,10 @@ def test_the_retrain_workflow_may_touch_prefixed_sagemaker_resources_only():
         sagemaker = [a for a in actions if a.startswith("sagemaker:")]
         if sagemaker:
             for resource in resource_texts(statement):
-                assert re.search(r":(endpoint|endpoint-config|model|training-job)/\$\{EndpointPrefix\}\*$", resource), (
+                assert re.search(
+                    r":(endpoint|endpoint-config|model|training-job|hyper-parameter-tuning-job)/\$\{EndpointPrefix\}\*$",
+                    resource,
+                ), (
                     statement["Sid"],
                     resource,
                 )

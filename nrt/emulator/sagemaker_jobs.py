@@ -44,6 +44,17 @@ SAGEMAKER_OPTIMISED_ACTIONS = {
 }
 
 
+# .sync jobs: the create action -> (its describe action, the job's name key, its status key).
+SYNC_JOBS = {
+    "create_training_job": ("describe_training_job", "TrainingJobName", "TrainingJobStatus"),
+    "create_hyper_parameter_tuning_job": (
+        "describe_hyper_parameter_tuning_job",
+        "HyperParameterTuningJobName",
+        "HyperParameterTuningJobStatus",
+    ),
+}
+
+
 @functools.lru_cache(maxsize=1)
 def _sagemaker_model() -> Any:
     import botocore.session
@@ -133,16 +144,17 @@ def _patch_sagemaker_integration() -> None:
             self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
         ) -> Callable[[], Any]:
             action = self._get_boto_service_action()
-            if action != "create_training_job":
+            if action not in SYNC_JOBS:
                 raise ValueError(f"sagemaker:{action}.sync is not supported locally")
             client = self._client(resource_runtime_part, state_credentials)
-            name = normalised_parameters["TrainingJobName"]
+            describe, key, status_key = SYNC_JOBS[action]
+            name = normalised_parameters[key]
 
             def resolve() -> Any:
-                # AWS's .sync answer for a training job is its DescribeTrainingJob.
-                job = client.describe_training_job(TrainingJobName=name)
+                # AWS's .sync answer for a job is its Describe...Job.
+                job = getattr(client, describe)(**{key: name})
                 job.pop("ResponseMetadata", None)
-                status = job["TrainingJobStatus"]
+                status = job[status_key]
                 if status in ("InProgress", "Stopping"):
                     return None
                 if status == "Completed":

@@ -321,7 +321,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         return 1
     try:
         execution = sfn.start_execution(
-            stateMachineArn=arn, name=f"{args.name}-{uuid.uuid4().hex[:12]}", input=json.dumps({"model": args.name})
+            stateMachineArn=arn, name=f"{args.name}-{uuid.uuid4().hex[:12]}", input=json.dumps(retrain_input(args))
         )["executionArn"]
     except Exception as error:
         print(f"cannot start retraining: {error}", file=sys.stderr)
@@ -340,6 +340,12 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     serving = "none recorded" if gate.get("serving") is None else gate["serving"]
     print(f"{verdict}: new {gate.get('metric')} {gate.get('candidate')}, serving {serving}")
     return 0
+
+
+def retrain_input(args: argparse.Namespace) -> dict[str, Any]:
+    """The workflow's input: the model, and tune only when --tune or --no-tune says (else the
+    stack's RetrainTuning decides)."""
+    return {"model": args.name} if args.tune is None else {"model": args.name, "tune": args.tune}
 
 
 def unknown_categories_flag(parser: argparse.ArgumentParser, default: str | None) -> None:
@@ -423,6 +429,12 @@ def add_commands(sub: Any) -> None:
     retrain.add_argument("--stack", default="nrt-inference")
     retrain.add_argument("--region")
     retrain.add_argument("--timeout", type=float, default=3600.0)
+    retrain.add_argument(
+        "--tune",
+        action=argparse.BooleanOptionalAction,
+        help="through a SageMaker hyperparameter tuning job (--tune) or one training job (--no-tune); "
+        "default: the stack's RetrainTuning",
+    )
     retrain.set_defaults(func=cmd_retrain)
 
     image = sub.add_parser("image-uri", help="print SageMaker's scikit-learn image for a region")

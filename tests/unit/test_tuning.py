@@ -135,3 +135,15 @@ def test_a_binary_search_scores_the_positive_labels_pr_auc_and_the_threshold_fol
     assert tuning["objective"] == "validation PR AUC of the positive label" and tuning["direction"] == "maximize"
     assert 0.5 < tuning["winner"]["value"] <= 1.0
     assert 0.0 < evaluation.metrics["threshold"] < 1.0
+
+
+@pytest.mark.parametrize(
+    "flag, expected",
+    [([], {"model": "m"}), (["--tune"], {"model": "m", "tune": True}), (["--no-tune"], {"model": "m", "tune": False})],
+)
+def test_nrt_retrain_asks_the_workflow_to_tune_only_when_told_else_the_stack_decides(flag, expected):
+    from nrt.cli.models import add_commands, retrain_input
+
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers())
+    assert retrain_input(parser.parse_args(["retrain", "m", *flag])) == expected

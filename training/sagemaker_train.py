@@ -7,7 +7,9 @@ the CSV files to train on, fresh data included. The model directory also gets
 code/inference.py, so the artifact is servable as it is. The held-out metric of the model's
 kind is printed as `validation:<metric>=<value>` (roc_auc, macro_f1 or rmse) and again as
 `validation:gate_metric=<value>`, which the job's MetricDefinitions turn into
-FinalMetricDataList for the quality gate.
+FinalMetricDataList for the quality gate. As a trial of a hyperparameter tuning job it takes the
+tuned parameters among its hyperparameters (training/tune.py's SPACE, as strings) and reports
+`validation:objective=<value>`, its score on training rows only, which the tuning job optimises.
 """
 
 from __future__ import annotations

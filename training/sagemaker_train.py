@@ -65,12 +65,12 @@ def run(model_dir: Path, hyperparameters: dict[str, Any], channels: dict[str, Pa
         )
         if recipe.source == "synthetic" and "rows" in hyperparameters:
             recipe = Recipe(**{**recipe.__dict__, "rows": int(hyperparameters["rows"])})
-        recipe = tune.with_hyperparameters(recipe, hyperparameters)  # a tuning job's trial
         evaluation = train(
             model_dir,
             recipe,
             name=str(hyperparameters.get("model", model_dir.name)),
             progress=lambda step: print(step, flush=True),
+            tuner=tune.sagemaker_trial(hyperparameters),  # a tuning job's trial: its parameters
         )
     own_code = channels["train"] / "code" if "train" in channels else None
     if own_code is not None and (own_code / "inference.py").is_file():

@@ -91,10 +91,27 @@ def parameters_from(hyperparameters: dict[str, Any]) -> dict[str, float] | None:
     return found or None
 
 
-def with_hyperparameters(recipe: Recipe, hyperparameters: dict[str, Any]) -> Recipe:
-    """The recipe with the parameters a tuning job's trial was given (SM_HPS), if any."""
+def sagemaker_trial(hyperparameters: dict[str, Any]) -> Tuner | None:
+    """A tuning job's trial (SM_HPS holds tuned parameters): the recipe with them, and the card's
+    record that the job, not this run, searched; None for a plain training job."""
     given = parameters_from(hyperparameters)
-    return replace(recipe, parameters={**(recipe.parameters or {}), **given}) if given else recipe
+    if given is None:
+        return None
+    tuned = given
+
+    def trial(
+        recipe: Recipe, features: list[Feature], named: bool, x: pd.DataFrame, y: pd.Series[Any], progress: Progress
+    ) -> tuple[Recipe, dict[str, Any]]:
+        progress(f"a tuning job's trial: {tuned}")
+        record = {
+            "tuned": True,
+            "by": "a SageMaker hyperparameter tuning job: this model is one of its trials, the job lists them all",
+            "objective": hyperparameters.get("_tuning_objective_metric", "validation:objective"),
+            "parameters": tuned,
+        }
+        return replace(recipe, parameters={**(recipe.parameters or {}), **tuned}), record
+
+    return trial
 
 
 def objective_of(model_dir: Path) -> float:

@@ -54,11 +54,12 @@ def states_entered(aws: EmbeddedAws, execution: str) -> list[str]:
     return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
 
 
-def signature_in(aws: EmbeddedAws, model_data: str) -> dict[str, Any]:
+def file_in(aws: EmbeddedAws, model_data: str, name: str) -> dict[str, Any]:
+    """One JSON file of a model.tar.gz."""
     bucket, _, key = model_data.removeprefix("s3://").partition("/")
     archive = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        member = tar.extractfile("signature.json")
+        member = tar.extractfile(name)
         assert member is not None
         return dict(json.loads(member.read()))
 
@@ -88,8 +89,11 @@ def test_given_tune_the_workflow_runs_a_tuning_job_and_gates_its_best_trial(smal
     described = sm.describe_training_job(TrainingJobName=best["TrainingJobName"])
     assert output["candidate"]["job"] == best["TrainingJobName"]
     assert output["candidate"]["model_data"] == described["ModelArtifacts"]["S3ModelArtifacts"]
-    recipe = signature_in(aws, output["candidate"]["model_data"])["recipe"]
+    recipe = file_in(aws, output["candidate"]["model_data"], "signature.json")["recipe"]
     assert recipe["parameters"] == parameters_from(best["TunedHyperParameters"])  # the trial's own parameters
+    tuning_card = file_in(aws, output["candidate"]["model_data"], "model_card.json")["algorithm"]["tuning"]
+    assert tuning_card["tuned"] is True and "SageMaker hyperparameter tuning job" in tuning_card["by"]
+    assert tuning_card["parameters"] == recipe["parameters"]
     assert output["decision"] == "promoted"
     assert serving(aws, "nrt-tuned")[2]["nrt:metric_value"] == str(output["gate"]["candidate"])
 

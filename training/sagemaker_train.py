@@ -7,7 +7,9 @@ train.csv, holdout.csv and manifest.json), or a raw recipe folder, prepared here
 code/inference.py, so the artifact is servable as it is. The held-out metric of the model's
 kind is printed as `validation:<metric>=<value>` (roc_auc, macro_f1 or rmse) and again as
 `validation:gate_metric=<value>`, which the job's MetricDefinitions turn into
-FinalMetricDataList for the quality gate.
+FinalMetricDataList for the quality gate. As a trial of a hyperparameter tuning job it takes the
+tuned parameters among its hyperparameters (training/tune.py's SPACE, as strings) and reports
+`validation:objective=<value>`, its score on training rows only, which the tuning job optimises.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from training import inference
+from training import inference, tune
 from training.dataset import is_prepared
 from training.prepare import csv_files, prepare_channel
 from training.train import Recipe, train
 
 METRIC_LINE = "validation:{}={:.6f}"
 GATE_METRIC = "gate_metric"  # the kind's metric again, under the one name the workflow's gate reads
+# A tuning job's objective: the model's score on training rows only (training/tune.py), never the gate's.
+TUNING_OBJECTIVE = "objective"
 
 
 class NoRecipe(ValueError):
@@ -70,6 +74,7 @@ def run(model_dir: Path, hyperparameters: dict[str, Any], channels: dict[str, Pa
             recipe,
             name=str(hyperparameters.get("model", model_dir.name)),
             progress=lambda step: print(step, flush=True),
+            tuner=tune.sagemaker_trial(hyperparameters),  # a tuning job's trial: its parameters
         )
     own_code = channels["train"] / "code" if "train" in channels else None
     if own_code is not None and (own_code / "inference.py").is_file():
@@ -79,6 +84,7 @@ def run(model_dir: Path, hyperparameters: dict[str, Any], channels: dict[str, Pa
         shutil.copy(inference.__file__, model_dir / "code" / "inference.py")
     lines = METRIC_LINE.format(evaluation.metric, evaluation.value) + "\n"
     lines += METRIC_LINE.format(GATE_METRIC, evaluation.value) + "\n"
+    lines += METRIC_LINE.format(TUNING_OBJECTIVE, tune.objective_of(model_dir)) + "\n"
     print(lines, end="", flush=True)
     return lines
 

@@ -21,11 +21,13 @@ import joblib
 import numpy as np
 import pandas as pd
 import sklearn
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
+    brier_score_loss,
     confusion_matrix,
     f1_score,
     mean_absolute_error,
@@ -37,7 +39,7 @@ from sklearn.metrics import (
     roc_auc_score,
     roc_curve,
 )
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder, label_binarize
 
@@ -56,15 +58,21 @@ EVALUATION = "evaluation.json"
 MODEL_CARD = "model_card.json"
 PLOT = "evaluation.png"
 PARAMETERS = {"max_iter": 300, "learning_rate": 0.1}
+# What a hyperparameter search optimises, on training rows only (never the held-out ones the gate
+# reads): classifiers, the probe's validation PR AUC (ITERATIONS_RULE's); regression, the RMSE on a
+# validation quarter. A training job prints it as validation:objective for a SageMaker tuning job.
+OBJECTIVE_METRIC = "validation_objective"
+# The booster's parameters that nrt train --tune (and a SageMaker tuning job) search: training/tune.py.
+TUNED = ("learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization")
 # The kind's quality metric, as the retraining gate compares it.
 METRIC: dict[str, tuple[str, bool]] = {  # kind -> (metric, higher is better)
     "binary": ("roc_auc", True),
     "multiclass": ("macro_f1", True),
     "regression": ("rmse", False),
 }
-THRESHOLD_RULE = "the probability that maximises F1 on a validation quarter of the training rows"
-# Classifiers: a stratified quarter of the training rows chooses the boosting iterations (and the
-# threshold); the served model is then refitted on all training rows with that many iterations.
+THRESHOLD_RULE = "the (calibrated) probability that maximises F1 over the training rows, each scored out of fold"
+# Classifiers: a stratified quarter of the training rows chooses the boosting iterations; the served
+# boosters (CALIBRATION_FOLDS) are then fitted with that many iterations.
 # scikit-learn's own early stopping holds out a (stratified) 10% and stops at the first 10
 # iterations without gain: on 0.5% positives that loss, over a few dozen positives, stalls early.
 VALIDATION_SHARE = 0.25
@@ -72,10 +80,26 @@ VALIDATION_SHARE = 0.25
 # max_iter iterations (a log loss on a handful of rows is noise).
 MIN_VALIDATION_MINORITY = 10
 CLASS_WEIGHTS = ("balanced", "none")
+# Classifiers' probabilities are recalibrated whatever the class weights: balanced weights and
+# hundreds of boosting iterations both move them away from frequencies. The served model is
+# CALIBRATION_FOLDS boosters, each fitted on the other folds of the training rows and calibrated on
+# its own (scikit-learn's CalibratedClassifierCV, ensemble=True); it serves their mean. Each booster
+# is calibrated on rows it did not see, so the served scale is the one measured (ensemble=False,
+# one booster on all rows calibrated on the folds' scores, overshot the positive rate twice over on
+# noisy labels: benchmarks/README.md, "Rare positives").
+CALIBRATION_FOLDS = 4
+CALIBRATION = {  # kind -> CalibratedClassifierCV's method
+    # Platt's sigmoid: monotone per booster, and its intercept undoes the weights' shift of the base rate
+    "binary": "sigmoid",
+    # one temperature over all labels per booster: its arg-max label is the booster's
+    "multiclass": "temperature",
+}
 PROBABILITIES = {
-    "none": "calibrated as fitted: no reweighting",
-    "balanced": "not calibrated: class weights raise the rare class's probabilities; the threshold is "
-    "chosen on them, so decisions hold, but read them as scores, not frequencies",
+    "binary": "recalibrated: the mean of {folds} boosters, each calibrated with Platt's sigmoid on the fold of "
+    "the training rows it did not see (CalibratedClassifierCV, ensemble=True); read them as frequencies, "
+    "the threshold is on them",
+    "multiclass": "recalibrated: the mean of {folds} boosters, each calibrated with one temperature on the fold "
+    "of the training rows it did not see (CalibratedClassifierCV, ensemble=True)",
 }
 ITERATIONS_RULE = (
     "the iteration of best validation PR AUC (binary: the positive label's; multi-class: the mean over "
@@ -104,6 +128,7 @@ class Recipe:
     class_weight: str = "balanced"  # classifiers: each class weighed by 1 / its frequency; or "none"
     sources: list[dict[str, Any]] | None = None  # CSV: each file (name or URI) with its sha256 and rows
     data: str | None = None  # where the rows are read from, when not `source`: a prepared folder; not recorded
+    parameters: dict[str, float] | None = None  # the booster's, tuned (nrt train --tune); None: PARAMETERS
 
     def recorded(self) -> dict[str, Any]:
         """The recipe as the signature keeps it: the synthetic settings for synthetic data only, and
@@ -112,6 +137,11 @@ class Recipe:
         if self.source != "synthetic":
             recorded = {k: v for k, v in recorded.items() if k not in ("rows", "noise")}
         return recorded
+
+
+# A hyperparameter search on the training rows (training/tune.py): the recipe with its parameters,
+# and the card's record of the search.
+Tuner = Callable[[Recipe, list[Feature], bool, pd.DataFrame, "pd.Series[Any]", Progress], tuple[Recipe, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -126,6 +156,9 @@ class Fitting:
     validation_rows: int
     validation_minority_rows: int
     probabilities: str
+    calibration: str  # CalibratedClassifierCV's method
+    calibration_folds: int
+    validation_objective: float  # the probe's validation PR AUC at the chosen iteration (OBJECTIVE_METRIC)
 
 
 @dataclass(frozen=True)
@@ -171,13 +204,18 @@ def _as_model_input(x: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:
 
 
 def estimator_for(
-    kind: Kind, features: list[Feature], seed: int, max_iter: int | None = None, class_weight: str = "none"
+    kind: Kind,
+    features: list[Feature],
+    seed: int,
+    max_iter: int | None = None,
+    class_weight: str = "none",
+    parameters: dict[str, float] | None = None,
 ) -> Any:
     """Gradient boosting; text categories through scikit-learn's encoder and native categorical support.
 
     Classifiers run max_iter iterations with no early stopping of their own (train chooses max_iter
     on a stratified split); regression keeps scikit-learn's early stopping."""
-    model = _booster(kind, seed, max_iter, class_weight)
+    model = _booster(kind, seed, max_iter, class_weight, parameters or {})
     categories = [f.name for f in features if f.type == "category"]
     if not categories:
         return model
@@ -198,11 +236,11 @@ def estimator_for(
     return Pipeline([("encode", encode), ("model", model)])
 
 
-def _booster(kind: Kind, seed: int, max_iter: int | None, class_weight: str) -> Any:
+def _booster(kind: Kind, seed: int, max_iter: int | None, class_weight: str, parameters: dict[str, float]) -> Any:
     if kind == "regression":
-        return HistGradientBoostingRegressor(**PARAMETERS, random_state=seed)
+        return HistGradientBoostingRegressor(**{**PARAMETERS, **parameters}, random_state=seed)
     return HistGradientBoostingClassifier(
-        **{**PARAMETERS, "max_iter": max_iter or PARAMETERS["max_iter"]},
+        **{**PARAMETERS, **parameters, "max_iter": max_iter or PARAMETERS["max_iter"]},
         early_stopping=False,
         class_weight=None if class_weight == "none" else class_weight,
         random_state=seed,
@@ -239,8 +277,10 @@ def train(
     recipe: Recipe | None = None,
     name: str | None = None,
     progress: Progress = lambda _: None,
+    tuner: Tuner | None = None,
 ) -> Evaluation:
-    """Fit by the recipe, evaluate on a held-out 20%, write the artifact, signature and reports."""
+    """Fit by the recipe (its parameters searched first by the tuner, on the training rows only),
+    evaluate on a held-out 20%, write the artifact, signature and reports."""
     recipe = recipe or Recipe(source="synthetic", label="label", features=None, task="binary")
     name = name or model_dir.name
     table, data = _load_table(recipe, progress)
@@ -259,13 +299,18 @@ def train(
         f"{kind}: {len(features)} features ({categories} categories), "
         f"{len(y_train)} training rows, {len(y_test)} held out"
     )
+    recipe, tuning = tuner(recipe, features, named, x_train, y_train, progress) if tuner else (recipe, _untuned(recipe))
     labels = sorted(y.unique().tolist()) if kind != "regression" else None
-    positive, chosen, threshold = _classifier_choices(recipe, features, named, labels, x_train, y_train, progress)
+    positive, chosen = _classifier_choices(recipe, features, named, labels, x_train, y_train, progress)
     progress(
         f"fitting {'a Pipeline of OrdinalEncoder and ' if named else ''}HistGradientBoosting on {len(y_train)} rows"
     )
-    model = _fit(kind, features, recipe.seed, chosen, _model_x(x_train, named), y_train)
-    fitting = _served_fitting(model, chosen, len(y_train))
+    model = _fit(kind, features, recipe, chosen, _model_x(x_train, named), y_train)
+    threshold = _threshold(recipe, model, positive, _model_x(x_train, named), y_train, progress)
+    objective = (
+        chosen.validation_objective if chosen else _regression_objective(recipe, features, named, x_train, y_train)
+    )
+    fitting = {**_served_fitting(model, chosen, len(y_train)), "validation_objective": objective, "tuning": tuning}
     signature = Signature(
         kind=kind,
         features=features,
@@ -318,13 +363,12 @@ def _classifier_choices(
     x_train: Any,
     y_train: pd.Series[Any],
     progress: Progress,
-) -> tuple[Any, Fitting | None, float | None]:
-    """A classifier's positive label (binary), its boosting iterations and its threshold (binary)."""
+) -> tuple[Any, Fitting | None]:
+    """A classifier's positive label (binary) and its boosting iterations."""
     if labels is None:
-        return None, None, None
+        return None, None
     positive = _positive_label(recipe, labels) if recipe.task == "binary" else None
-    chosen, threshold = _choose_iterations(recipe, features, named, positive, x_train, y_train, progress)
-    return positive, chosen, threshold
+    return positive, _choose_iterations(recipe, features, named, positive, x_train, y_train, progress)
 
 
 def _choose_iterations(
@@ -335,27 +379,31 @@ def _choose_iterations(
     x_train: Any,
     y_train: pd.Series[Any],
     progress: Progress,
-) -> tuple[Fitting, float | None]:
-    """The boosting iterations by ITERATIONS_RULE and, for binary, the threshold (the recipe's, else
-    THRESHOLD_RULE), both on a stratified quarter of the training rows that a probe model did not see."""
+) -> Fitting:
+    """The boosting iterations by ITERATIONS_RULE on a stratified quarter of the training rows that a
+    probe model did not see."""
     if recipe.class_weight not in CLASS_WEIGHTS:
         raise ValueError(f"--class-weight {recipe.class_weight!r} is not one of {', '.join(CLASS_WEIGHTS)}")
     x_fit, x_val, y_fit, y_val = train_test_split(
         x_train, y_train, test_size=VALIDATION_SHARE, random_state=recipe.seed, stratify=y_train
     )
     minority = int(y_val.value_counts().min())
-    probe = estimator_for(recipe.task, features, recipe.seed, class_weight=recipe.class_weight)
+    probe = estimator_for(recipe.task, features, recipe.seed, None, recipe.class_weight, recipe.parameters)
     probe.fit(_model_x(x_fit, named), y_fit)
-    stages = list(_staged_proba(probe, _model_x(x_val, named)))
     classes = list(probe.classes_)
     if minority >= MIN_VALIDATION_MINORITY:
-        best = int(np.argmax([_validation_pr_auc(y_val, p, classes, positive) for p in stages]))
+        stages = _staged_proba(probe, _model_x(x_val, named))
+        scores = [_validation_pr_auc(y_val, p, classes, positive) for p in stages]
+        best = int(np.argmax(scores))
         rule = ITERATIONS_RULE
     else:
-        best = len(stages) - 1
+        best = int(_booster_of(probe).n_iter_) - 1
+        scores = [_validation_pr_auc(y_val, probe.predict_proba(_model_x(x_val, named)), classes, positive)] * (
+            best + 1
+        )
         rule = f"all max_iter: fewer than {MIN_VALIDATION_MINORITY} rows of the rarest class to validate on"
     progress(f"boosting iterations: {best + 1} ({len(y_val)} validation rows, {minority} of the rarest class)")
-    fitting = Fitting(
+    return Fitting(
         iterations=best + 1,
         max_iter=int(PARAMETERS["max_iter"]),
         iterations_rule=rule,
@@ -363,19 +411,53 @@ def _choose_iterations(
         fit_rows=len(y_fit),
         validation_rows=len(y_val),
         validation_minority_rows=minority,
-        probabilities=PROBABILITIES[recipe.class_weight],
+        probabilities=PROBABILITIES[recipe.task].format(folds=CALIBRATION_FOLDS),
+        calibration=CALIBRATION[recipe.task],
+        calibration_folds=CALIBRATION_FOLDS,
+        validation_objective=round(scores[best], 6),
     )
-    if positive is None or recipe.threshold is not None:
-        return fitting, recipe.threshold
-    progress(f"choosing the threshold: {THRESHOLD_RULE}")
-    return fitting, _best_threshold(y_val == positive, stages[best][:, classes.index(positive)])
 
 
-def _fit(kind: Kind, features: list[Feature], seed: int, chosen: Fitting | None, x: Any, y: Any) -> Any:
-    """The served model: a classifier with the chosen iterations and weights, else scikit-learn's defaults."""
+def _fit(kind: Kind, features: list[Feature], recipe: Recipe, chosen: Fitting | None, x: Any, y: Any) -> Any:
+    """The served model: a classifier as CALIBRATION_FOLDS boosters with the chosen iterations and
+    weights, each recalibrated on its own held-out fold (CALIBRATION); a regressor with
+    scikit-learn's early stopping."""
     if chosen is None:
-        return estimator_for(kind, features, seed).fit(x, y)
-    return estimator_for(kind, features, seed, chosen.iterations, chosen.class_weight).fit(x, y)
+        return estimator_for(kind, features, recipe.seed, parameters=recipe.parameters).fit(x, y)
+    booster = estimator_for(kind, features, recipe.seed, chosen.iterations, chosen.class_weight, recipe.parameters)
+    calibrated = CalibratedClassifierCV(booster, method=chosen.calibration, cv=_folds(recipe.seed), ensemble=True)
+    return calibrated.fit(x, y)
+
+
+def _folds(seed: int) -> StratifiedKFold:
+    return StratifiedKFold(CALIBRATION_FOLDS, shuffle=True, random_state=seed)
+
+
+def _regression_objective(
+    recipe: Recipe, features: list[Feature], named: bool, x: pd.DataFrame, y: pd.Series[Any]
+) -> float:
+    """A regressor's OBJECTIVE_METRIC: the RMSE on a random quarter of the training rows of one fitted
+    on the other three (as a tuning trial scores it)."""
+    x_fit, x_val, y_fit, y_val = train_test_split(x, y, test_size=VALIDATION_SHARE, random_state=recipe.seed)
+    probe = estimator_for("regression", features, recipe.seed, parameters=recipe.parameters)
+    predicted = probe.fit(_model_x(x_fit, named), y_fit).predict(_model_x(x_val, named))
+    return round(float(np.sqrt(mean_squared_error(y_val, predicted))), 6)
+
+
+def _threshold(
+    recipe: Recipe, model: Any, positive: Any, x: Any, y: pd.Series[Any], progress: Progress
+) -> float | None:
+    """Binary: the recipe's threshold, else THRESHOLD_RULE on the served (calibrated) scale: each
+    training row scored by the calibrated booster whose fold held it out."""
+    if positive is None or recipe.threshold is not None:
+        return recipe.threshold
+    progress(f"choosing the threshold: {THRESHOLD_RULE}")
+    scores = np.empty(len(y))
+    column = list(model.classes_).index(positive)
+    for pair, (_, held_out) in zip(model.calibrated_classifiers_, _folds(recipe.seed).split(x, y), strict=True):
+        rows = x.iloc[held_out] if isinstance(x, pd.DataFrame) else x[held_out]
+        scores[held_out] = pair.predict_proba(rows)[:, column]
+    return _best_threshold((y == positive).to_numpy(), scores)
 
 
 def _validation_pr_auc(y: pd.Series[Any], proba: Any, classes: list[Any], positive: Any) -> float:
@@ -395,10 +477,18 @@ def _staged_proba(model: Any, x: Any) -> Any:
     return model.staged_predict_proba(x)
 
 
+def _booster_of(model: Any) -> Any:
+    """The gradient boosting model inside a calibrated classifier and/or a Pipeline."""
+    if isinstance(model, CalibratedClassifierCV):
+        model = model.calibrated_classifiers_[0].estimator
+    return model[-1] if isinstance(model, Pipeline) else model
+
+
 def _served_fitting(model: Any, chosen: Fitting | None, train_rows: int) -> dict[str, Any]:
     """What the card reports of the fit: the served model's own n_iter_, and how it was chosen."""
-    booster = model[-1] if isinstance(model, Pipeline) else model
-    served = {"iterations": int(booster.n_iter_), "train_rows": train_rows}
+    booster = _booster_of(model)
+    parameters = {name: native(booster.get_params()[name]) for name in TUNED}
+    served = {"iterations": int(booster.n_iter_), "train_rows": train_rows, "parameters": parameters}
     if chosen is None:
         return {
             **served,
@@ -408,6 +498,13 @@ def _served_fitting(model: Any, chosen: Fitting | None, train_rows: int) -> dict
             else "all max_iter: scikit-learn stops early only over 10,000 rows",
         }
     return {**served, **asdict(chosen), "iterations": int(booster.n_iter_)}
+
+
+def _untuned(recipe: Recipe) -> dict[str, Any]:
+    """The card's tuning entry when this run searched nothing."""
+    if recipe.parameters:
+        return {"tuned": False, "parameters": "the recipe's (found by an earlier tuning)"}
+    return {"tuned": False, "parameters": "the defaults: nrt train --tune searches training/tune.py's SPACE"}
 
 
 def _write_model(
@@ -524,6 +621,7 @@ def _binary_metrics(
     metrics: dict[str, Any] = {
         "roc_auc": round(float(roc_auc_score(truth, p)), 4),
         "pr_auc": round(float(average_precision_score(truth, p)), 4),
+        "brier": round(float(brier_score_loss(truth, p)), 6),  # the probabilities as frequencies: 0 is perfect
         "threshold": threshold,
         "threshold_rule": THRESHOLD_RULE
         if signature.recipe and signature.recipe.get("threshold") is None
@@ -560,6 +658,19 @@ def _multiclass_metrics(y: pd.Series[Any], predicted: Any, labels: list[Any]) ->
     }
 
 
+def _algorithm(signature: Signature, fitting: dict[str, Any]) -> dict[str, Any]:
+    """The card's algorithm: the booster, its parameters, what was fitted and how they were tuned."""
+    fitted = dict(fitting)
+    tuning = fitted.pop("tuning", None)
+    return {
+        "name": "HistGradientBoostingRegressor" if signature.kind == "regression" else "HistGradientBoostingClassifier",
+        "parameters": {**fitted["parameters"], "max_iter": fitted["iterations"]},
+        "fitting": fitted,
+        "tuning": tuning,
+        "categories": "OrdinalEncoder into native categorical support" if signature.named else "none",
+    }
+
+
 def model_card(
     name: str,
     signature: Signature,
@@ -582,14 +693,7 @@ def model_card(
             "multiclass": f"multi-class classification into {len(signature.labels or [])} labels",
             "regression": f"regression of {signature.recipe and signature.recipe['label']!s}",
         }[signature.kind],
-        "algorithm": {
-            "name": "HistGradientBoostingRegressor"
-            if signature.kind == "regression"
-            else "HistGradientBoostingClassifier",
-            "parameters": {"learning_rate": PARAMETERS["learning_rate"], "max_iter": fitting["iterations"]},
-            "fitting": fitting,
-            "categories": "OrdinalEncoder into native categorical support" if signature.named else "none",
-        },
+        "algorithm": _algorithm(signature, fitting),
         "framework": {"scikit-learn": sklearn.__version__, "python": platform.python_version()},
         "features": [asdict(f) for f in signature.features],
         "labels": signature.labels,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from nrt.ops.deploy import Deployment
     from training.inference import UnknownCategories
-    from training.train import Recipe
+    from training.train import Recipe, Tuner
 
 from nrt.cli.common import get_local, local_api_flags, model_name, stack_of, state_dir_flag
 from nrt.ops.stacks import StackError
@@ -66,9 +66,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         recipe = training_recipe(args)
+        search = tuner_of(args)
         with one_openmp_thread(), tempfile.TemporaryDirectory(prefix="nrt-prepared-") as scratch:
             recipe = prepared(recipe, Path(scratch))
-            evaluation = train(directory, recipe, name=args.name, progress=lambda step: print(f"  {step}", flush=True))
+            evaluation = train(
+                directory,
+                recipe,
+                name=args.name,
+                progress=lambda step: print(f"  {step}", flush=True),
+                tuner=search,
+            )
     except UsageError as error:
         print(error, file=sys.stderr)
         return 2
@@ -101,6 +108,34 @@ def prepared(recipe: Recipe, folder: Path) -> Recipe:
         flush=True,
     )
     return replace(recipe, data=str(folder), sources=found["sources"])
+
+
+def tuning_flags(parser: argparse.ArgumentParser) -> None:
+    """--tune, --trials and --tune-timeout: a bounded hyperparameter search before the fit (off by default).
+
+    The defaults are training/tune.py's TRIALS and TIMEOUT_SECONDS, named in the help only: importing
+    Optuna for every command's parser would slow them all."""
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="search the booster's parameters first (Optuna TPE with median pruning, on the training rows only)",
+    )
+    parser.add_argument("--trials", type=int, help="with --tune: at most this many trials (default 20)")
+    parser.add_argument(
+        "--tune-timeout", type=float, help="with --tune: seconds after which no new trial starts (default 300)"
+    )
+
+
+def tuner_of(args: argparse.Namespace) -> Tuner | None:
+    """The search `nrt train` runs before the fit: none without --tune."""
+    from training.tune import tuner
+
+    if not args.tune:
+        if args.trials is not None or args.tune_timeout is not None:
+            raise UsageError("--trials and --tune-timeout bound the search of --tune: add --tune")
+        return None
+    bounds = {"trials": args.trials, "timeout": args.tune_timeout}
+    return tuner(**{name: value for name, value in bounds.items() if value is not None})
 
 
 def training_recipe(args: argparse.Namespace) -> Recipe:
@@ -306,8 +341,14 @@ def follow_execution(
 
 
 def retrain_input(args: argparse.Namespace) -> dict[str, Any]:
-    """The retraining workflow's input: the model, and contract_change with --contract-change."""
-    return {"model": args.name, **({"contract_change": True} if args.contract_change else {})}
+    """The retraining workflow's input: the model; contract_change with --contract-change; and tune
+    only when --tune or --no-tune says (else the stack's RetrainTuning decides)."""
+    options: dict[str, Any] = {"model": args.name}
+    if args.contract_change:
+        options["contract_change"] = True
+    if args.tune is not None:
+        options["tune"] = args.tune
+    return options
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
@@ -377,8 +418,9 @@ def add_commands(sub: Any) -> None:
         "--class-weight",
         choices=["balanced", "none"],
         default="balanced",
-        help="classifiers: weigh each class by 1 / its frequency (default), or not (calibrated probabilities)",
+        help="classifiers: weigh each class by 1 / its frequency (default), or not",
     )
+    tuning_flags(train)
     state_dir_flag(train)
     train.set_defaults(func=cmd_train)
 
@@ -429,6 +471,12 @@ def add_commands(sub: Any) -> None:
     retrain.add_argument("--stack", default="nrt-inference")
     retrain.add_argument("--region")
     retrain.add_argument("--timeout", type=float, default=3600.0)
+    retrain.add_argument(
+        "--tune",
+        action=argparse.BooleanOptionalAction,
+        help="through a SageMaker hyperparameter tuning job (--tune) or one training job (--no-tune); "
+        "default: the stack's RetrainTuning",
+    )
     retrain.set_defaults(func=cmd_retrain)
 
     image = sub.add_parser("image-uri", help="print SageMaker's scikit-learn image for a region")

@@ -45,8 +45,16 @@ SAGEMAKER_OPTIMISED_ACTIONS = {
 }
 
 
-# The jobs whose create action has a .sync pattern here: action -> the job's name and status prefix.
-SYNC_JOBS = {"create_training_job": "TrainingJob", "create_processing_job": "ProcessingJob"}
+# .sync jobs: the create action -> (its describe action, the job's name key, its status key).
+SYNC_JOBS = {
+    "create_training_job": ("describe_training_job", "TrainingJobName", "TrainingJobStatus"),
+    "create_hyper_parameter_tuning_job": (
+        "describe_hyper_parameter_tuning_job",
+        "HyperParameterTuningJobName",
+        "HyperParameterTuningJobStatus",
+    ),
+    "create_processing_job": ("describe_processing_job", "ProcessingJobName", "ProcessingJobStatus"),
+}
 
 
 @functools.lru_cache(maxsize=1)
@@ -141,15 +149,14 @@ def _patch_sagemaker_integration() -> None:
             if action not in SYNC_JOBS:
                 raise ValueError(f"sagemaker:{action}.sync is not supported locally")
             client = self._client(resource_runtime_part, state_credentials)
-            kind = SYNC_JOBS[action]
-            name = normalised_parameters[f"{kind}Name"]
-            describe = getattr(client, f"describe_{action.removeprefix('create_')}")
+            describe, key, status_key = SYNC_JOBS[action]
+            name = normalised_parameters[key]
 
             def resolve() -> Any:
                 # AWS's .sync answer for a job is its Describe...Job.
-                job = describe(**{f"{kind}Name": name})
+                job = getattr(client, describe)(**{key: name})
                 job.pop("ResponseMetadata", None)
-                status = job[f"{kind}Status"]
+                status = job[status_key]
                 if status in ("InProgress", "Stopping"):
                     return None
                 if status == "Completed":

@@ -168,7 +168,8 @@ def test_the_retrain_workflow_may_touch_prefixed_sagemaker_resources_only():
         if sagemaker:
             for resource in resource_texts(statement):
                 assert re.search(
-                    r":(endpoint|endpoint-config|model|training-job|processing-job)/\$\{EndpointPrefix\}\*$", resource
+                    r":(endpoint|endpoint-config|model|training-job|processing-job|hyper-parameter-tuning-job)/\$\{EndpointPrefix\}\*$",
+                    resource,
                 ), (
                     statement["Sid"],
                     resource,
@@ -213,12 +214,13 @@ def test_the_preparation_role_reads_the_code_and_recipes_and_writes_only_prepare
     assert stars == ["EcrLogin"]
 
 
-def test_the_retrain_workflow_may_manage_the_sync_rule_of_processing_jobs_only_besides_training_jobs():
+def test_the_retrain_workflow_may_manage_only_the_sync_rules_of_its_three_kinds_of_job():
     rules = [s for s in statements("RetrainStateMachine") if "events:PutRule" in s["Action"]]
 
     assert sorted(r.rsplit("/", 1)[1] for s in rules for r in resource_texts(s)) == [
         "StepFunctionsGetEventsForSageMakerProcessingJobsRule",
         "StepFunctionsGetEventsForSageMakerTrainingJobsRule",
+        "StepFunctionsGetEventsForSageMakerTuningJobsRule",
     ]
 
 

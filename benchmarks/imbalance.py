@@ -7,6 +7,11 @@ positives), and load_breast_cancer with all but 12 malignant rows dropped. Train
 training.train.train as imported (so PYTHONPATH=<other checkout> measures that checkout's code on
 the same files and the same held-out 20 %), then a default HistGradientBoostingClassifier and a
 balanced one as a notebook would fit them on that same split, and prints one JSON line per data set.
+
+Calibration, side by side: the held-out Brier score and expected calibration error (ECE, 10
+equal-count bins) of the served probabilities and, where the artifact is a CalibratedClassifierCV,
+of the mean of its boosters' own probabilities before recalibration, with the mean predicted probability
+beside the positive rate.
 """
 
 from __future__ import annotations
@@ -15,15 +20,18 @@ import argparse
 import inspect
 import json
 import tempfile
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
+from sklearn.calibration import CalibratedClassifierCV, calibration_curve
 from sklearn.datasets import load_breast_cancer, make_classification
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from training import train as training
@@ -48,6 +56,32 @@ def cancer(seed: int, positives: int = 12) -> pd.DataFrame:
     return pd.concat([frame[frame.label == 0], rare]).sample(frac=1, random_state=seed).reset_index(drop=True)
 
 
+def held_out(frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.Series[Any]]:
+    """The held-out 20 % that train judges on (the same split, seed and stratification)."""
+    x, y = frame.drop(columns="label"), frame["label"]
+    _, x_test, _, y_test = train_test_split(x, y, test_size=0.2, random_state=seed, stratify=y)
+    return x_test, y_test
+
+
+def calibration(y: Any, p: Any) -> dict[str, float]:
+    """Brier score, ECE over 10 equal-count bins, and the mean predicted probability."""
+    truth, predicted = calibration_curve(y, p, n_bins=10, strategy="quantile")
+    return {
+        "brier": round(float(brier_score_loss(y, p)), 6),
+        "ece": round(float(np.mean(np.abs(truth - predicted))), 6),
+        "mean_p": round(float(np.mean(p)), 5),
+    }
+
+
+def calibrations(model: Any, x: pd.DataFrame, y: pd.Series[Any]) -> dict[str, Any]:
+    """The served probabilities' calibration and, for a recalibrated artifact, its booster's own."""
+    served = {"served": calibration(y, model.predict_proba(x.to_numpy())[:, 1]), "positive_rate": float(y.mean())}
+    if isinstance(model, CalibratedClassifierCV):
+        boosters = [pair.estimator.predict_proba(x.to_numpy())[:, 1] for pair in model.calibrated_classifiers_]
+        served["uncalibrated"] = calibration(y, np.mean(boosters, axis=0))
+    return served
+
+
 def notebook(frame: pd.DataFrame, seed: int, class_weight: str | None) -> dict[str, float]:
     """A notebook's model on the same held-out 20 % that train uses."""
     x, y = frame.drop(columns="label"), frame["label"]
@@ -67,13 +101,18 @@ def nrt_train(frame: pd.DataFrame, seed: int, class_weight: str | None, director
     recipe = training.Recipe(str(csv), "label", None, "binary", seed=seed)
     if class_weight and "class_weight" in inspect.signature(training.Recipe).parameters:
         recipe = training.Recipe(**{**asdict(recipe), "class_weight": class_weight})
+    started = time.perf_counter()
     evaluation = training.train(directory / "model", recipe)
+    seconds = round(time.perf_counter() - started, 1)
     card = json.loads((directory / "model" / training.MODEL_CARD).read_text())
     return {
         "roc_auc": evaluation.metrics["roc_auc"],
         "pr_auc": evaluation.metrics["pr_auc"],
         "f1": evaluation.metrics["f1"],
+        "threshold": evaluation.metrics["threshold"],
         "iterations": card["algorithm"].get("fitting", {}).get("iterations", "not reported"),
+        "train_seconds": seconds,
+        "calibration": calibrations(joblib.load(directory / "model" / "model.joblib"), *held_out(frame, seed)),
     }
 
 

@@ -133,15 +133,18 @@ def _version_of(model: Any) -> str:
 def signature_for(
     model: Any, kind: Kind | None, sample: Path | None, positive: Any, threshold: float | None
 ) -> Signature:
-    """The estimator's own signature, with types and categories from a sample CSV where given."""
+    """The signature derived from the estimator, or its own with types from a sample CSV where given."""
     if not hasattr(model, "predict"):
         raise Refused(f"the file holds a {type(model).__name__}, not a fitted estimator (it has no predict)")
     try:
-        signature = inference.signature_from_estimator(model, kind)
+        if sample is None:
+            signature = inference.derive_signature(model, kind)
+        else:
+            signature = _with_sample(inference.signature_from_estimator(model, kind), sample)
+    except inference.NoSignature as error:
+        raise Refused(str(error)) from None
     except (TypeError, ValueError) as error:
         raise Refused(f"cannot tell what the model takes: {error}") from None
-    if sample is not None:
-        signature = _with_sample(signature, sample)
     if not signature.features:
         raise Refused(
             "the estimator does not say which features it takes (no n_features_in_ or feature_names_in_): "
@@ -153,17 +156,66 @@ def signature_for(
 
 
 def _with_sample(signature: Signature, sample: Path) -> Signature:
-    """Features typed from a sample CSV (named by it when the estimator names none)."""
-    import pandas as pd
-
+    """Features typed from a sample CSV (named by it when the estimator names none); a category the
+    model's encoder knows keeps the encoder's values, which a few rows may not all show."""
     from training.train import features_of
 
-    frame = pd.read_csv(sample, skipinitialspace=True)
-    names = signature.feature_names or [str(c) for c in frame.columns]  # the estimator says none: the sample's
-    missing = [name for name in names if name not in frame.columns]
-    if missing:
-        raise Refused(f"--sample {sample} has no column {missing[0]!r}, which the model takes")
-    return replace(signature, features=features_of(frame[names]))
+    frame = read_sample(sample)
+    if signature.named:
+        names = signature.feature_names
+        missing = [name for name in names if name not in frame.columns]
+        if missing:
+            raise Refused(f"--sample {sample} has no column {missing[0]!r}, which the model takes")
+    else:
+        names = _positional_columns(signature, frame, sample)
+    encoded = {f.name: f for f in signature.features if f.type == "category"} if signature.named else {}
+    features = [
+        replace(encoded[f.name], nullable=f.nullable) if f.name in encoded else f for f in features_of(frame[names])
+    ]
+    return replace(signature, features=features)
+
+
+def read_sample(sample: Path) -> Any:
+    """A --sample CSV as a DataFrame with rows; Refused says what is wrong with the file."""
+    import pandas as pd
+
+    what = "a CSV file with a header row of feature names and rows of their values"
+    try:
+        frame = pd.read_csv(sample, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise Refused(f"--sample {sample} is empty: give {what}") from None
+    except OSError as error:
+        raise Refused(f"--sample {sample} cannot be read: {error.strerror or error}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        raise Refused(f"--sample {sample} is not {what} ({str(error).strip()[:120]})") from None
+    if frame.empty:
+        raise Refused(f"--sample {sample} has a header but no rows: give rows too, to tell numbers from categories")
+    return frame
+
+
+def _positional_columns(signature: Signature, frame: Any, sample: Path) -> list[str]:
+    """The sample's columns as the features of a model that keeps no names: one column per feature, in order."""
+    columns, count = [str(c) for c in frame.columns], len(signature.features)
+    if len(columns) == count or not count:  # not even a count: every column of the sample is a feature
+        return columns
+    intro = (
+        f"--sample {sample} has {len(columns)} columns and the model takes {count} features; it keeps no feature "
+        "names, so the sample's columns are its features, in the order it takes them"
+    )
+    labels = _label_columns(frame, signature.labels)
+    if len(columns) > count and len(labels) == 1:
+        raise Refused(f"{intro}: drop the label column {labels[0]!r} (it holds the model's labels) from the sample")
+    if len(columns) > count:
+        raise Refused(f"{intro}: drop the columns that are not features (the label, ids) from the sample")
+    raise Refused(f"{intro}: give one column per feature")
+
+
+def _label_columns(frame: Any, labels: list[Any] | None) -> list[str]:
+    """The sample's columns that hold nothing but the model's labels (a classifier's label column)."""
+    if not labels:
+        return []
+    known = {str(label) for label in labels}
+    return [str(c) for c in frame.columns if {str(inference.native(v)) for v in frame[c].dropna()} <= known]
 
 
 def _with_positive(signature: Signature, positive: Any, threshold: float | None) -> Signature:
@@ -195,7 +247,10 @@ PREDICTION_KEYS = {"kind", "prediction", "probability", "probabilities"}
 def check(model_dir: Path) -> Signature:
     """Load as the container does and score one sample reading; Refused says what went wrong."""
     estimator = _load(model_dir / inference.ARTIFACT)
-    signature = inference.load_signature(model_dir, estimator)
+    try:
+        signature = inference.load_signature(model_dir, estimator)
+    except inference.NoSignature as error:
+        raise Refused(str(error)) from None
     _check_fitted_here(signature.sklearn_version or _version_of(estimator))
     check_image_has(estimator, model_dir)
     if not (model_dir / SIGNATURE).is_file():  # a model saved before signatures: keep what it says of itself

@@ -1,7 +1,9 @@
-"""Training data: the demo's synthetic failure readings, or any tabular CSV (read with pandas)."""
+"""Training data: the demo's synthetic failure readings, any tabular CSV (read with pandas), or
+a prepared folder (training/prepare.py's layout: train.csv, holdout.csv, manifest.json)."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,10 @@ FEATURE_COLUMNS = ("a", "b", "c")
 MAX_CLASSES = 20
 # The API's rule for names (template.yaml's Name schema), which named features follow too.
 FEATURE_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
+# The prepared layout (training/prepare.py writes it; training reads it).
+PREPARED_TRAIN = "train.csv"  # the rows to fit
+PREPARED_HOLDOUT = "holdout.csv"  # the rows to judge
+MANIFEST = "manifest.json"  # what the preparation did
 
 
 def is_failure(a: float, b: float, c: float) -> bool:
@@ -67,13 +73,32 @@ def synthetic_table(rows: int, seed: int, noise: float) -> Table:
     return Table(pd.DataFrame(x, columns=list(FEATURE_COLUMNS)), pd.Series(y, name="label"), "synthetic", "label")
 
 
-def load_csv(path: Path, label: str, features: list[str] | None = None) -> Table:
-    """A CSV with a header: the label column, and every other column (or `features`) as features."""
+def load_csv(path: Path, label: str, features: list[str] | None = None, drop_unlabelled: bool = False) -> Table:
+    """A CSV with a header: the label column, and every other column (or `features`) as features.
+    A row without a label is refused, or dropped with drop_unlabelled (as preparation drops it)."""
     frame = _read_csv(path)
     wanted = _feature_columns(path, frame, label, features)
     _check_names(path, wanted)
+    if drop_unlabelled:
+        frame = frame[frame[label].notna()].reset_index(drop=True)
     _check_rows(path, frame, label, wanted)
     return Table(frame[wanted].copy(), frame[label], str(path), label)
+
+
+def is_prepared(folder: Path) -> bool:
+    """A folder in the prepared layout."""
+    return all((folder / name).is_file() for name in (PREPARED_TRAIN, PREPARED_HOLDOUT, MANIFEST))
+
+
+def load_prepared(folder: Path, label: str, features: list[str] | None = None) -> tuple[Table, Table]:
+    """A prepared folder's rows to fit and rows to judge, each checked as a CSV is."""
+    return load_csv(folder / PREPARED_TRAIN, label, features), load_csv(folder / PREPARED_HOLDOUT, label, features)
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """A prepared folder's manifest.json."""
+    found: dict[str, Any] = json.loads((folder / MANIFEST).read_text())
+    return found
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

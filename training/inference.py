@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -217,21 +217,26 @@ def label_from_text(text: str) -> Label:
 
 
 def signature_from_estimator(model: Any, kind: Kind | None = None) -> Signature:
-    """What the estimator says of itself: feature names or count, labels, and its kind."""
+    """What the estimator says of itself: feature names or count, the text categories its encoders
+    learnt, labels, and its kind; unknown categories "missing" where every encoder scores one it
+    never saw (see derive_signature)."""
     import sklearn
 
     classes = getattr(model, "classes_", None)
     kind = kind or _kind_of(classes)
     labels = [native(c) for c in classes] if classes is not None and kind != "regression" else None
     binary = kind == "binary"
+    names = _feature_names(model)
+    encoded = _encoded_safely(model, names)
     return Signature(
         kind=kind,
-        features=[Feature(n) for n in _feature_names(model)],
+        features=[_feature(name, encoded.get(name)) for name in names],
         labels=labels,
         positive_label=labels[-1] if labels and binary else None,
         threshold=0.5 if binary else None,
         named=hasattr(model, "feature_names_in_"),
         sklearn_version=str(getattr(model, "_sklearn_version", sklearn.__version__)),
+        unknown_categories=_policy(encoded),
     )
 
 
@@ -249,6 +254,171 @@ def _kind_of(classes: Any) -> Kind:
 
 
 @dataclass(frozen=True)
+class _Encoding:
+    """How a fitted step takes one input column of text: its known values (None: any text), and
+    whether it scores a value it never saw (rather than raise)."""
+
+    categories: list[str] | None
+    scores_unknown: bool
+
+
+def _feature(name: str, encoding: _Encoding | None) -> Feature:
+    if encoding is None:
+        return Feature(name)
+    return Feature(name, "category", categories=encoding.categories)
+
+
+def _encoded_safely(model: Any, names: list[str]) -> dict[str, _Encoding]:
+    try:
+        return _encoded(model, names)
+    except (TypeError, ValueError, IndexError, KeyError):  # a selection it cannot read: its columns stay numbers
+        return {}
+
+
+def _policy(encoded: dict[str, _Encoding]) -> UnknownCategories:
+    """Unknown categories "missing" where every text column's encoder scores a value it never saw; else "refuse"."""
+    return "missing" if encoded and all(e.scores_unknown for e in encoded.values()) else "refuse"
+
+
+def _encoded(step: Any, names: list[str]) -> dict[str, _Encoding]:
+    """The input columns (by name) that a fitted step takes as text, found through its public
+    attributes: Pipeline steps, ColumnTransformer's transformers_, an encoder's categories_ and
+    handle_unknown, a vectorizer's vocabulary_, HistGradientBoosting's is_categorical_ from
+    pandas categories. Nothing for a step it does not know (its columns stay numbers)."""
+    if hasattr(step, "transformers_"):
+        found: dict[str, _Encoding] = {}
+        for _, transformer, columns in step.transformers_:
+            found |= _encoded(transformer, _selected(names, columns))
+        return found
+    if hasattr(step, "steps"):
+        return _through(step, names)
+    if hasattr(step, "categories_"):
+        return _categories(step, names)
+    return _any_text(step, names)
+
+
+def _any_text(step: Any, names: list[str]) -> dict[str, _Encoding]:
+    """Columns a step takes as any text, encoding an unseen value itself."""
+    if hasattr(step, "vocabulary_"):  # a text vectorizer: one column of free text
+        return {name: _Encoding(None, True) for name in names}
+    categorical = getattr(step, "is_categorical_", None)  # None: no categorical feature at all
+    if getattr(step, "categorical_features", None) == "from_dtype" and categorical is not None:
+        # HistGradientBoosting fitted on pandas categories: it scores an unseen value as missing.
+        return {name: _Encoding(None, True) for name, on in zip(names, categorical, strict=True) if on}
+    return {}
+
+
+def _through(pipeline: Any, names: list[str]) -> dict[str, _Encoding]:
+    """A Pipeline's first steps, for as long as each keeps its columns as they came (an imputer, a scaler)."""
+    for _, step in pipeline.steps:
+        if step is None or step == "passthrough":
+            continue
+        found = _encoded(step, names)
+        if found or not _keeps_columns(step, names):
+            return found
+    return {}
+
+
+def _keeps_columns(step: Any, names: list[str]) -> bool:
+    try:
+        return [str(n) for n in step.get_feature_names_out(names)] == names
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
+def _selected(names: list[str], columns: Any) -> list[str]:
+    """A ColumnTransformer's column selection (names, indices, a mask or a slice) as names."""
+    if isinstance(columns, slice):
+        return names[columns]
+    picked = [columns] if isinstance(columns, str | int) else list(columns)
+    if picked and all(isinstance(c, bool | np.bool_) for c in picked):
+        return [name for name, on in zip(names, picked, strict=True) if on]
+    return [c if isinstance(c, str) else names[int(c)] for c in picked]
+
+
+def _categories(encoder: Any, names: list[str]) -> dict[str, _Encoding]:
+    """An encoder's text categories per column (a missing value is not one); numeric ones stay numbers."""
+    scores_unknown = getattr(encoder, "handle_unknown", "ignore") != "error"
+    found = {}
+    for name, values in zip(names, encoder.categories_, strict=True):
+        known = [v for v in values.tolist() if not (isinstance(v, float) and math.isnan(v)) and v is not None]
+        if known and all(isinstance(v, str) for v in known):
+            found[name] = _Encoding(known, scores_unknown)
+    return found
+
+
+class NoSignature(ValueError):
+    """The model does not say enough of itself to be served without a signature.json."""
+
+
+def derive_signature(estimator: Any, kind: Kind | None = None) -> Signature:
+    """signature.json's content, from the fitted estimator: signature_from_estimator, then each
+    feature nullable where the model scores a reading with it missing. NoSignature, naming the file
+    and showing its form, where the model says nothing of its features or does not score a
+    reading built from what it says."""
+    signature = signature_from_estimator(estimator, kind)
+    if not signature.features:
+        raise NoSignature(_ask_for_signature(signature, "it does not say which features it takes"))
+    probe = Model(estimator, signature)
+    base = [_probe_value(f) for f in signature.features]
+    error = _fails(probe, [base])
+    if error:
+        raise NoSignature(_ask_for_signature(signature, f"a reading built from what it says of itself fails ({error})"))
+    if not _fails(probe, [[None] * len(base)]):
+        nullable = [True] * len(base)
+    else:
+        nullable = [not _fails(probe, [[None if j == i else v for j, v in enumerate(base)]]) for i in range(len(base))]
+    features = [Feature(f.name, f.type, n, f.categories) for f, n in zip(signature.features, nullable, strict=True)]
+    return replace(signature, features=features)
+
+
+def _probe_value(feature: Feature) -> Any:
+    if feature.type == "number":
+        return 0.0
+    return feature.categories[0] if feature.categories else "x"
+
+
+def _fails(model: Model, rows: list[list[Any]]) -> str:
+    """Why the model cannot score these rows ('' when it can)."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _score(model, rows)
+    except Exception as error:  # whatever the model raises, it cannot take this reading
+        return _cut(f"{type(error).__name__}: {error}", 200)
+    return ""
+
+
+def _ask_for_signature(signature: Signature, why: str) -> str:
+    """The refusal: why, what signature.json is, and its form for this model."""
+    return (
+        f"cannot tell what this model takes: {why}. Put a {SIGNATURE} beside "
+        f"{ARTIFACT} (at the top of model.tar.gz; nrt deploy-model --sample CSV writes one) saying its kind and "
+        f"features in the order it takes them, e.g. {json.dumps(_example(signature))}"
+    )
+
+
+def _example(signature: Signature) -> dict[str, Any]:
+    """A minimal signature.json for this model: its kind, a few features, its labels."""
+    features = signature.features[:3] or [Feature("x0")]
+    example: dict[str, Any] = {"kind": signature.kind, "features": [_example_feature(f) for f in features]}
+    if signature.named:
+        example["named"] = True
+    if signature.labels is not None:
+        example["labels"] = signature.labels[:5]
+    return example
+
+
+def _example_feature(feature: Feature) -> dict[str, Any]:
+    shown: dict[str, Any] = {"name": feature.name, "type": feature.type, "nullable": feature.nullable}
+    if feature.type == "category":
+        shown["categories"] = (feature.categories or ["a", "b"])[:3]
+    return shown
+
+
+@dataclass(frozen=True)
 class Model:
     """The fitted estimator and its signature, as model_fn loads them."""
 
@@ -257,10 +427,11 @@ class Model:
 
 
 def load_signature(model_dir: str | Path, estimator: Any) -> Signature:
+    """The model directory's signature.json, else what the estimator says of itself (derive_signature)."""
     path = Path(model_dir) / SIGNATURE
     if path.is_file():
         return Signature.from_dict(json.loads(path.read_text()))
-    return signature_from_estimator(estimator)  # a model saved before signatures existed
+    return derive_signature(estimator)  # deployed by other tools, or saved before signatures existed
 
 
 def model_fn(model_dir: str) -> Model:

@@ -3,7 +3,8 @@
 SageMaker runs it with the hyperparameters in SM_HPS and its channels in SM_CHANNEL_<NAME>,
 and writes /opt/ml/model (SM_MODEL_DIR) to model.tar.gz. The `train` channel is the model's
 recipe folder: its signature.json (the recipe: data source, label, features, kind, gate metric)
-and the CSV files to train on, fresh data included (a prepared channel also holds holdout.csv).
+and the CSV files to train on, fresh data included: training/prepare.py's prepared folder
+(signature.json, train.csv, holdout.csv, manifest.json), or a raw folder, prepared here first.
 The `serving` channel is the serving model's model.tar.gz. The model directory also gets
 code/inference.py, so the artifact is servable as it is.
 
@@ -12,6 +13,9 @@ the rule is training/gate.py's) and prints `validation:<name>=<number>` lines th
 MetricDefinitions turn into FinalMetricDataList for the workflow's quality gate: gate_metric
 (the candidate), serving_metric (the serving model, same rows), gate_verdict, holdout_rows,
 holdout_minority_rows and the interval gate_difference_low / gate_difference_high.
+As a trial of a hyperparameter tuning job it takes the tuned parameters among its
+hyperparameters (training/tune.py's SPACE, as strings) and reports `validation:objective=<value>`,
+its score on training rows only, which the tuning job optimises.
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from training import gate, inference
-from training.dataset import load_csv, synthetic_table
+from training import gate, inference, tune
+from training.dataset import PREPARED_HOLDOUT, is_prepared, load_csv, synthetic_table
 from training.inference import native
+from training.prepare import csv_files, prepare_channel
 from training.train import HELD_OUT_SHARE, Recipe, _as_model_input, gate_metric_of, train
 
 METRIC_LINE = "validation:{}={:.6f}"
@@ -45,8 +50,10 @@ MINORITY_ROWS = "holdout_minority_rows"
 DIFFERENCE_LOW = "gate_difference_low"  # the bootstrap interval of candidate - serving
 DIFFERENCE_HIGH = "gate_difference_high"
 SERVING_CHANNEL = "serving"  # the serving model's model.tar.gz
-HOLDOUT = "holdout.csv"  # a prepared channel's rows to judge on
+HOLDOUT = PREPARED_HOLDOUT  # a prepared channel's rows to judge on
 GATE_REPORT = "gate.json"  # the judgement, kept in the candidate's artifact
+# A tuning job's objective: the model's score on training rows only (training/tune.py), never the gate's.
+TUNING_OBJECTIVE = "objective"
 
 
 class NoRecipe(ValueError):
@@ -54,7 +61,11 @@ class NoRecipe(ValueError):
 
 
 def recipe_from(channel: Path, scratch: Path) -> Recipe:
-    """The recipe in the channel's signature.json, reading its CSV files as the data."""
+    """The recipe in the channel's signature.json, its data the channel's prepared rows.
+
+    The retraining workflow's channel is training/prepare.py's output (its manifest.json among
+    the files); a raw recipe folder (signature.json and CSV files) is prepared here first, by the
+    same step, so a channel made before preparation existed still trains."""
     signature_file = channel / inference.SIGNATURE
     if not signature_file.is_file():
         raise NoRecipe(f"no {inference.SIGNATURE} in the train channel: the model has no retraining recipe")
@@ -63,12 +74,12 @@ def recipe_from(channel: Path, scratch: Path) -> Recipe:
         raise NoRecipe("the model's signature has no recipe: it was not trained by nrt train")
     if recipe["source"] == "synthetic":
         return Recipe(**recipe)
-    files = sorted(f for f in channel.rglob("*.csv") if "code" not in f.relative_to(channel).parts)
-    if not files:
-        raise NoRecipe(f"the recipe trains on a CSV, and the train channel holds none ({channel})")
-    data = scratch / "train.csv"
-    pd.concat([pd.read_csv(f, skipinitialspace=True) for f in files], ignore_index=True).to_csv(data, index=False)
-    return Recipe(**{**recipe, "source": str(data)})
+    if not is_prepared(channel):
+        if not csv_files(channel):
+            raise NoRecipe(f"the recipe trains on a CSV, and the train channel holds none ({channel})")
+        prepare_channel(channel, scratch / "prepared")
+        return recipe_from(scratch / "prepared", scratch)
+    return Recipe(**{**recipe, "data": str(channel)})
 
 
 def run(model_dir: Path, hyperparameters: dict[str, Any], channels: dict[str, Path]) -> str:
@@ -91,6 +102,7 @@ def run(model_dir: Path, hyperparameters: dict[str, Any], channels: dict[str, Pa
             recipe,
             name=str(hyperparameters.get("model", model_dir.name)),
             progress=lambda step: print(step, flush=True),
+            tuner=tune.sagemaker_trial(hyperparameters),  # a tuning job's trial: its parameters
             holdout=holdout,
         )
         judgement = judge(model_dir, holdout, channels.get(SERVING_CHANNEL), scratch)
@@ -104,6 +116,7 @@ def run(model_dir: Path, hyperparameters: dict[str, Any], channels: dict[str, Pa
     lines = f"gate: {judgement.verdict.name}: {judgement.reason}\n"
     lines += METRIC_LINE.format(evaluation.metric, evaluation.value) + "\n"
     lines += metric_lines(judgement)
+    lines += METRIC_LINE.format(TUNING_OBJECTIVE, tune.objective_of(model_dir)) + "\n"
     print(lines, end="", flush=True)
     return lines
 
@@ -123,12 +136,14 @@ def metric_lines(judgement: gate.Judgement) -> str:
 
 
 def hold_out(recipe: Recipe, channel: Path | None, scratch: Path) -> tuple[Recipe, Path]:
-    """The recipe to fit and the rows both models are judged on: the channel's holdout.csv (prepared
-    data), else fresh synthetic readings (another seed) or a seeded 20% of the CSV (stratified for
-    classifiers), the recipe then fitting the rest."""
-    given = channel / HOLDOUT if channel is not None else None
-    if given is not None and given.is_file():
-        return recipe, given
+    """The recipe to fit and the rows both models are judged on: the prepared folder's holdout.csv
+    (training/prepare.py: the newest rows when there is a time column), or a synthetic recipe's
+    channel's, else fresh synthetic readings (another seed) or a seeded 20% of the CSV (stratified
+    for classifiers), the recipe then fitting the rest."""
+    prepared = Path(recipe.data) if recipe.data is not None and is_prepared(Path(recipe.data)) else None
+    given = prepared or channel
+    if given is not None and (given / HOLDOUT).is_file():
+        return recipe, given / HOLDOUT
     holdout = scratch / HOLDOUT
     if recipe.source == "synthetic":
         share = HELD_OUT_SHARE / (1 - HELD_OUT_SHARE)

@@ -6,6 +6,7 @@ One module per command group, each adding its subcommands to the one parser:
 - `queries`: query, dashboard (the lake)
 - `models`: models, train, deploy-model, retrain, image-uri
 - `failures`: failures (list, replay)
+- `plan`: plan (capacity and cost on AWS at a rate)
 - `common`: the flags and look-ups they share (--state-dir, keys, finding the stack)
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nrt.cli import failures, models, queries, stack
+from nrt.cli import failures, models, plan, queries, stack
 from nrt.cli.stack import PRODUCE_EPILOG, producer_argv
 from producer import producer
 
@@ -24,7 +25,7 @@ __all__ = ["build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nrt", description=__doc__.split("\n\n", 1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (stack, queries, models, failures):
+    for group in (stack, queries, models, failures, plan):
         group.add_commands(sub)
     return parser
 

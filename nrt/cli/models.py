@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from nrt.ops.deploy import Deployment
     from training.inference import UnknownCategories
-    from training.train import Recipe
+    from training.train import Recipe, Tuner
 
 from nrt.cli.common import get_local, local_api_flags, model_name, stack_of, state_dir_flag
 from nrt.ops.stacks import StackError
@@ -65,8 +66,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         recipe = training_recipe(args)
-        with one_openmp_thread():
-            evaluation = train(directory, recipe, name=args.name, progress=lambda step: print(f"  {step}", flush=True))
+        search = tuner_of(args)
+        with one_openmp_thread(), tempfile.TemporaryDirectory(prefix="nrt-prepared-") as scratch:
+            recipe = prepared(recipe, Path(scratch))
+            evaluation = train(
+                directory,
+                recipe,
+                name=args.name,
+                progress=lambda step: print(f"  {step}", flush=True),
+                tuner=search,
+            )
     except UsageError as error:
         print(error, file=sys.stderr)
         return 2
@@ -79,6 +88,54 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print(f"  report: {directory / EVALUATION}, {directory / PLOT}, {directory / MODEL_CARD}")
     return 0
+
+
+def prepared(recipe: Recipe, folder: Path) -> Recipe:
+    """A CSV recipe's data through training/prepare.py (the retraining workflow's Prepare step)
+    into folder; the recipe then reads it there and records the file's sha256 and rows."""
+    from dataclasses import asdict, replace
+
+    from training.prepare import prepare
+
+    if recipe.source == "synthetic":
+        return recipe
+    found = prepare([Path(recipe.source)], folder, asdict(recipe))
+    dropped = {s["rule"]: s["rows_in"] - s["rows_out"] for s in found["steps"] if s["rows_in"] > s["rows_out"]}
+    print(
+        f"  prepared (version {found['preparation_version']}): {found['rows_in']} rows in, "
+        f"{found['rows_out']['train']} to fit and {found['rows_out']['holdout']} to judge ({found['split']})"
+        + (f"; dropped {', '.join(f'{n} {rule}' for rule, n in dropped.items())}" if dropped else ""),
+        flush=True,
+    )
+    return replace(recipe, data=str(folder), sources=found["sources"])
+
+
+def tuning_flags(parser: argparse.ArgumentParser) -> None:
+    """--tune, --trials and --tune-timeout: a bounded hyperparameter search before the fit (off by default).
+
+    The defaults are training/tune.py's TRIALS and TIMEOUT_SECONDS, named in the help only: importing
+    Optuna for every command's parser would slow them all."""
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="search the booster's parameters first (Optuna TPE with median pruning, on the training rows only)",
+    )
+    parser.add_argument("--trials", type=int, help="with --tune: at most this many trials (default 20)")
+    parser.add_argument(
+        "--tune-timeout", type=float, help="with --tune: seconds after which no new trial starts (default 300)"
+    )
+
+
+def tuner_of(args: argparse.Namespace) -> Tuner | None:
+    """The search `nrt train` runs before the fit: none without --tune."""
+    from training.tune import tuner
+
+    if not args.tune:
+        if args.trials is not None or args.tune_timeout is not None:
+            raise UsageError("--trials and --tune-timeout bound the search of --tune: add --tune")
+        return None
+    bounds = {"trials": args.trials, "timeout": args.tune_timeout}
+    return tuner(**{name: value for name, value in bounds.items() if value is not None})
 
 
 def training_recipe(args: argparse.Namespace) -> Recipe:
@@ -115,7 +172,7 @@ def csv_recipe(args: argparse.Namespace, features: list[str] | None) -> Recipe:
 
     if not args.label:
         raise UsageError("--csv needs --label COLUMN: the column the model learns to predict")
-    kind = args.task or infer_kind(load_csv(args.csv, args.label, features).y)
+    kind = args.task or infer_kind(load_csv(args.csv, args.label, features, drop_unlabelled=True).y)
     positive = None if args.positive_label is None else label_from_text(args.positive_label)
     inferred = "" if args.task else " (inferred from the label; --task to force)"
     print(f"training {args.name} on {args.csv}: {kind}{inferred} ...", flush=True)
@@ -187,8 +244,10 @@ def set_unknown_categories(model_dir: Path, policy: UnknownCategories) -> None:
     from training.inference import SIGNATURE, Signature
 
     path = model_dir / SIGNATURE
-    if not path.is_file():
-        return  # a model saved without a signature: the check writes one, with the default policy
+    if not path.is_file():  # a model saved without a signature: the check derives one first
+        from nrt.ops.deploy import check_model
+
+        check_model(model_dir)
     try:
         signature = Signature.from_dict(json.loads(path.read_text()))
     except (ValueError, KeyError, TypeError) as error:
@@ -214,7 +273,13 @@ def take_model_file(args: argparse.Namespace, model_dir: Path) -> None:
     }
     flags = [f"--{flag}={value}" for flag, value in given.items() if value is not None]
     print(f"reading {args.model_file} into {model_dir} (loaded in a separate process) ...", flush=True)
-    check_model(model_dir, Path(args.model_file), flags)
+    signature = check_model(model_dir, Path(args.model_file), flags)
+    categories = [f.name for f in signature.features if f.type == "category"]
+    print(
+        f"{model_dir / 'signature.json'}: {signature.kind}, {len(signature.features)} features"
+        f"{' (categories: ' + ', '.join(categories) + ')' if categories else ''}, "
+        f"unknown categories: {signature.unknown_categories}"
+    )
 
 
 def deploy_to_stack(args: argparse.Namespace, model_dir: Path) -> Deployment:
@@ -277,6 +342,17 @@ def follow_execution(
         time.sleep(poll)
 
 
+def retrain_input(args: argparse.Namespace) -> dict[str, Any]:
+    """The retraining workflow's input: the model; contract_change with --contract-change; and tune
+    only when --tune or --no-tune says (else the stack's RetrainTuning decides)."""
+    options: dict[str, Any] = {"model": args.name}
+    if args.contract_change:
+        options["contract_change"] = True
+    if args.tune is not None:
+        options["tune"] = args.tune
+    return options
+
+
 def cmd_retrain(args: argparse.Namespace) -> int:
     import uuid
 
@@ -288,7 +364,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         return 1
     try:
         execution = sfn.start_execution(
-            stateMachineArn=arn, name=f"{args.name}-{uuid.uuid4().hex[:12]}", input=json.dumps({"model": args.name})
+            stateMachineArn=arn, name=f"{args.name}-{uuid.uuid4().hex[:12]}", input=json.dumps(retrain_input(args))
         )["executionArn"]
     except Exception as error:
         print(f"cannot start retraining: {error}", file=sys.stderr)
@@ -362,7 +438,7 @@ def add_commands(sub: Any) -> None:
         "--class-weight",
         choices=["balanced", "none"],
         default="balanced",
-        help="classifiers: weigh each class by 1 / its frequency (default), or not (calibrated probabilities)",
+        help="classifiers: weigh each class by 1 / its frequency (default), or not",
     )
     train.add_argument(
         "--gate-metric",
@@ -371,6 +447,7 @@ def add_commands(sub: Any) -> None:
         "accuracy, regression rmse or mae (default: pr_auc for binary under 10%% positives, else roc_auc; "
         "macro_f1; rmse)",
     )
+    tuning_flags(train)
     state_dir_flag(train)
     train.set_defaults(func=cmd_train)
 
@@ -408,12 +485,25 @@ def add_commands(sub: Any) -> None:
     retrain.add_argument("name", type=model_name)
     retrain.add_argument("--local", action="store_true", help="on the embedded AWS of a running `nrt up`")
     retrain.add_argument(
+        "--contract-change",
+        action="store_true",
+        help="let fresh CSV files change the model's contract (columns, types, missing values, categories, labels) "
+        "on purpose: merged into a new version, the changes listed in the manifest and the notification "
+        "(default: such a file is refused, naming the file and the column)",
+    )
+    retrain.add_argument(
         "--aws-port", type=int, help="with --local: the embedded AWS's port (default: the state dir's)"
     )
     state_dir_flag(retrain)
     retrain.add_argument("--stack", default="nrt-inference")
     retrain.add_argument("--region")
     retrain.add_argument("--timeout", type=float, default=3600.0)
+    retrain.add_argument(
+        "--tune",
+        action=argparse.BooleanOptionalAction,
+        help="through a SageMaker hyperparameter tuning job (--tune) or one training job (--no-tune); "
+        "default: the stack's RetrainTuning",
+    )
     retrain.set_defaults(func=cmd_retrain)
 
     image = sub.add_parser("image-uri", help="print SageMaker's scikit-learn image for a region")

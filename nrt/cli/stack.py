@@ -81,25 +81,56 @@ def start_failure(error: OSError | sqlite3.OperationalError, state_dir: Path) ->
 
 PRODUCE_EPILOG = (
     "nrt produce also takes --state-dir DIR (default $NRT_STATE_DIR, else .nrt): without --url, the "
-    "readings go to the stack that state dir records, with the API key it saved."
+    "readings go to the stack that state dir records, with the API key it saved. --stack NAME "
+    "[--region R]: to a deployed stack instead, at its ApiUrl output, with the value of its "
+    "ApiKeyId output's key (read with your AWS credentials)."
 )
 
 
 def producer_argv(argv: list[str]) -> list[str]:
     """`nrt produce`'s arguments for the producer: --state-dir (as on every command; default
-    $NRT_STATE_DIR or .nrt) is taken out, and without --url the readings go to the stack that
-    state dir records, with the key it saved (through $NRT_API_KEY, never on a command line
-    that `ps` shows)."""
+    $NRT_STATE_DIR or .nrt), --stack and --region are taken out; with --stack the readings go to
+    that deployed stack, else without --url to the stack that state dir records. The key (the
+    deployed stack's, or the one `nrt up --auth` saved) goes through $NRT_API_KEY, never on a
+    command line that `ps` shows."""
     found = argparse.ArgumentParser(add_help=False)
     state_dir_flag(found)
+    found.add_argument("--stack")
+    found.add_argument("--region")
     known, rest = found.parse_known_args(argv)
+    has_url = any(a == "--url" or a.startswith("--url=") for a in rest)
+    if known.stack:
+        return [*rest, "--url", deployed_url(known.stack, known.region, rest)]
     state = StateDir(Path(known.state_dir))
     record = read_stack_record(state)
-    if record is None or any(a == "--url" or a.startswith("--url=") for a in rest):
+    if record is None or has_url:
         return rest
     if record.api_key_required and "NRT_API_KEY" not in os.environ and state.api_key.exists():
         os.environ["NRT_API_KEY"] = state.api_key.read_text().strip()
     return [*rest, "--url", record.api_url]
+
+
+def deployed_url(name: str, region: str | None, rest: list[str]) -> str:
+    """A deployed stack's API URL; without --api-key or $NRT_API_KEY, its producer key's value
+    put in $NRT_API_KEY."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if any(a == "--url" or a.startswith("--url=") for a in rest):
+        raise SystemExit("--stack and --url: give one (--stack reads the URL from the stack's ApiUrl output)")
+    need_key = "NRT_API_KEY" not in os.environ and not any(a.startswith("--api-key") for a in rest)
+
+    try:
+        stack = stacks.deployed(name, region)
+        url = stack.api_url
+        if need_key:
+            gateway: Any = stack.client("apigateway")
+            key = gateway.get_api_key(apiKey=stack.output("ApiKeyId"), includeValue=True)
+            os.environ["NRT_API_KEY"] = str(key["value"])
+    except stacks.StackError as error:
+        raise SystemExit(f"--stack {name}: {error}") from None
+    except (ClientError, BotoCoreError) as error:
+        raise SystemExit(f"--stack {name}: cannot read its API key: {error}") from None
+    return url
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -15,7 +15,16 @@ import threading
 from importlib.metadata import version
 
 # Each module registers its patches on import (registry.MODULE_ORDER orders them).
-from nrt.emulator import dynamodb, executions, sagemaker, sagemaker_jobs, sdk_tasks, speed, write_through
+from nrt.emulator import (
+    dynamodb,
+    executions,
+    sagemaker,
+    sagemaker_jobs,
+    sdk_tasks,
+    speed,
+    tuning_jobs,
+    write_through,
+)
 from nrt.emulator.executions import (
     MAX_PAYLOAD_BYTES,
     aws_errors,
@@ -69,6 +78,7 @@ __all__ = [
     "speed",
     "start_sync_execution",
     "throttling",
+    "tuning_jobs",
     "unwire",
     "validation_error",
     "wire",

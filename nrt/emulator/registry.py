@@ -70,7 +70,16 @@ def check_rebinds() -> None:
 # The order patches apply in: ASL data, the speed-ups, executions, SageMaker endpoints, then
 # its jobs, DynamoDB, what outlives the process (after update_endpoint exists); within a
 # module, the order they are written in.
-MODULE_ORDER = ("sdk_tasks", "speed", "executions", "sagemaker", "sagemaker_jobs", "dynamodb", "write_through")
+MODULE_ORDER = (
+    "sdk_tasks",
+    "speed",
+    "executions",
+    "sagemaker",
+    "sagemaker_jobs",
+    "tuning_jobs",
+    "dynamodb",
+    "write_through",
+)
 
 
 def _order(entry: Patch) -> int:

@@ -1,5 +1,6 @@
 """SageMaker in the retraining workflow: the optimised Step Functions integration (with
-createTrainingJob.sync) and training jobs run on this machine by the runtime's runner."""
+createTrainingJob.sync and createProcessingJob.sync), and training and processing jobs run on
+this machine by the runtime's runners."""
 
 from __future__ import annotations
 
@@ -44,6 +45,18 @@ SAGEMAKER_OPTIMISED_ACTIONS = {
 }
 
 
+# .sync jobs: the create action -> (its describe action, the job's name key, its status key).
+SYNC_JOBS = {
+    "create_training_job": ("describe_training_job", "TrainingJobName", "TrainingJobStatus"),
+    "create_hyper_parameter_tuning_job": (
+        "describe_hyper_parameter_tuning_job",
+        "HyperParameterTuningJobName",
+        "HyperParameterTuningJobStatus",
+    ),
+    "create_processing_job": ("describe_processing_job", "ProcessingJobName", "ProcessingJobStatus"),
+}
+
+
 @functools.lru_cache(maxsize=1)
 def _sagemaker_model() -> Any:
     import botocore.session
@@ -53,7 +66,7 @@ def _sagemaker_model() -> Any:
 
 @patch(
     "fidelity",
-    "the optimised SageMaker integration, with createTrainingJob.sync",
+    "the optimised SageMaker integration, with createTrainingJob.sync and createProcessingJob.sync",
     "tests/workflow/test_emulator.py::test_the_optimised_sagemaker_integration_forwards_request_response_actions",
     upstream="docs/upstream/sagemaker-integration.md (not filed)",
 )
@@ -133,16 +146,17 @@ def _patch_sagemaker_integration() -> None:
             self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
         ) -> Callable[[], Any]:
             action = self._get_boto_service_action()
-            if action != "create_training_job":
+            if action not in SYNC_JOBS:
                 raise ValueError(f"sagemaker:{action}.sync is not supported locally")
             client = self._client(resource_runtime_part, state_credentials)
-            name = normalised_parameters["TrainingJobName"]
+            describe, key, status_key = SYNC_JOBS[action]
+            name = normalised_parameters[key]
 
             def resolve() -> Any:
-                # AWS's .sync answer for a training job is its DescribeTrainingJob.
-                job = client.describe_training_job(TrainingJobName=name)
+                # AWS's .sync answer for a job is its Describe...Job.
+                job = getattr(client, describe)(**{key: name})
                 job.pop("ResponseMetadata", None)
-                status = job["TrainingJobStatus"]
+                status = job[status_key]
                 if status in ("InProgress", "Stopping"):
                     return None
                 if status == "Completed":
@@ -249,3 +263,75 @@ def _patch_training_jobs() -> None:
         return job
 
     replace_attr(SageMakerModelBackend, "create_training_job", create_training_job)
+
+
+# --- processing jobs run on this machine ------------------------------------------------------
+
+
+def _input_files(backend: Any, inputs: list[dict[str, Any]]) -> dict[str, dict[str, bytes]]:
+    """Each S3 input's objects by its LocalPath, as File mode copies them."""
+    channels = _channel_files(
+        backend,
+        [{"ChannelName": i["S3Input"]["LocalPath"], "DataSource": {"S3DataSource": i["S3Input"]}} for i in inputs],
+    )
+    return channels
+
+
+def _put_outputs(backend: Any, outputs: list[dict[str, Any]], files: dict[str, dict[str, bytes]]) -> None:
+    """Each output's files under its S3Uri (EndOfJob upload)."""
+    from moto.s3.models import s3_backends
+
+    s3 = s3_backends[backend.account_id][backend.partition]
+    for output in outputs:
+        bucket, _, prefix = output["S3Output"]["S3Uri"].removeprefix("s3://").partition("/")
+        for name, body in files.get(output["S3Output"]["LocalPath"], {}).items():
+            s3.put_object(bucket, f"{prefix.rstrip('/')}/{name}", body)
+
+
+@patch(
+    "fidelity",
+    "a processing job runs its container's module, writes its outputs to S3 and reports ExitMessage and FailureReason",
+    "tests/workflow/test_retrain_prepare.py::test_a_processing_job_runs_here_and_a_failed_one_reports_its_exit_message",
+    upstream="docs/upstream/processing-jobs.md (not filed)",
+)
+def _patch_processing_jobs() -> None:
+    from moto.core.utils import utcnow
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    original = SageMakerModelBackend.create_processing_job
+
+    def create_processing_job(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # moto marks every job Completed at once and runs nothing. AWS runs the container,
+        # copies its inputs in and its outputs out, and a container that exits non-zero leaves
+        # the job Failed with a FailureReason, and /opt/ml/output/message as its ExitMessage.
+        job: Any = original(self, *args, **kwargs)
+        job.processing_job_status = "Failed"
+        runner = wired().processing_runner
+        if runner is None:
+            job.failure_reason = "no local processing runner: start the embedded AWS with nrt up"
+            return job
+        app = kwargs.get("app_specification") or {}
+        outputs = (kwargs.get("processing_output_config") or {}).get("Outputs", [])
+        try:
+            finished = runner(
+                job.processing_job_name,
+                list(app.get("ContainerEntrypoint", [])),
+                list(app.get("ContainerArguments", [])),
+                _input_files(self, kwargs.get("processing_inputs") or []),
+                [o["S3Output"]["LocalPath"] for o in outputs],
+            )
+        except Exception as error:
+            job.failure_reason = f"ClientError: {error}"
+            return job
+        if finished.exit_message is not None:
+            job.exit_message = finished.exit_message
+        if finished.exit_code == 0:
+            _put_outputs(self, outputs, finished.outputs)
+            job.processing_job_status = "Completed"
+        else:
+            last = finished.log.strip().splitlines()[-1] if finished.log.strip() else ""
+            job.failure_reason = f"AlgorithmError: {last or f'exit {finished.exit_code}'}"[:1024]
+        job.processing_end_time = job.last_modified_time = utcnow()
+        return job
+
+    replace_attr(SageMakerModelBackend, "create_processing_job", create_processing_job)

@@ -23,6 +23,7 @@ LOCAL_ROLE = "arn:aws:iam::{account}:role/{stack}-local"
 PROVISIONED_TABLES = ("PredictionsTable", "EventIdsTable", "FailuresTable")
 MODEL_BUCKET = "ModelArtifactsBucket"
 SAGEMAKER_ROLE = "SageMakerExecutionRole"
+PREPARATION_ROLE = "PreparationRole"  # the retraining workflow's processing job's role
 STATE_MACHINE = "InferenceStateMachine"  # /predictions
 EVENTS_STATE_MACHINE = "EventsStateMachine"  # /events: the same definition, a longer model budget
 RETRAIN_STATE_MACHINE = "RetrainStateMachine"
@@ -112,13 +113,14 @@ def start(host: str = HOST, port: int = AWS_PORT, stack_name: str | None = None)
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
     ensure_port_free(host, port)
     emulator.install(port)
+    from nrt.emulator.processing_jobs import run_local as run_processing
     from nrt.emulator.training_jobs import run_local
 
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     aws = EmbeddedAws(
         host, port, LocalContext(stack_name=stack_name or LocalContext().stack_name), server,
-        wiring=emulator.Wiring(training_runner=run_local),
+        wiring=emulator.Wiring(training_runner=run_local, processing_runner=run_processing),
     )  # fmt: skip
     emulator.wire(aws.wiring)
     request = urllib.request.Request(
@@ -188,6 +190,7 @@ def provision(aws: EmbeddedAws) -> None:
     bucket = local_model_bucket(ctx)
     ctx.refs[MODEL_BUCKET] = bucket
     ctx.refs[SAGEMAKER_ROLE] = local_sagemaker_role(ctx)
+    ctx.refs[PREPARATION_ROLE] = f"arn:aws:iam::{ctx.account}:role/{ctx.stack_name}-preparation"
     s3 = aws.client("s3")
     if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         s3.create_bucket(Bucket=bucket)

@@ -156,7 +156,10 @@ def _patch_client_cache() -> None:
         if client is None:
             with _clients_lock:
                 client = clients.get(key) or original(region, service, state_credentials)
-                if botocore_stubber.enabled and not isinstance(client, InProcessClient):
+                # Not S3: its endpoint rules move the bucket from the path into the host name,
+                # which a request built from the path alone loses (a bucket named by the key's
+                # first folder); its calls take botocore's whole send path.
+                if botocore_stubber.enabled and service != "s3" and not isinstance(client, InProcessClient):
                     client = InProcessClient(client)
                 clients[key] = client
         return client

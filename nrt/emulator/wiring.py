@@ -12,6 +12,9 @@ from typing import Any, Protocol
 # Runs a training job on this machine: (job name, hyperparameters, channels) -> (model.tar.gz
 # bytes, the job's log).
 TrainingRunner = Callable[[str, dict[str, str], dict[str, dict[str, bytes]]], tuple[bytes, str]]
+# Runs a processing job on this machine: (job name, ContainerEntrypoint, ContainerArguments,
+# each input's files by its local path, the outputs' local paths) -> what it left (processing_jobs.Finished).
+ProcessingRunner = Callable[[str, list[str], list[str], dict[str, dict[str, bytes]], list[str]], Any]
 # Calls a model host: (base URL, body, content type) -> (status, body).
 ModelCall = Callable[[str, bytes, str], tuple[int, bytes]]
 # Starts a model host for an endpoint's model, or joins the start under way: (endpoint, model
@@ -92,6 +95,7 @@ class Wiring:
 
     model_hosts: ModelHosts = field(default_factory=ModelHosts)
     training_runner: TrainingRunner | None = None  # None: training jobs fail with a reason
+    processing_runner: ProcessingRunner | None = None  # None: processing jobs fail with a reason
     model_call: ModelCall | None = None  # None: invoke_model_host
     # None: an endpoint is InService as soon as it is made and serves only the host routed to it
     host_start: HostStart | None = None

@@ -1,8 +1,13 @@
 """`nrt dashboard`: one self-contained HTML page with the charts QuickSight shows on AWS.
 
 The numbers come from the same athena/*.sql queries, run by local Athena over the lake. The
-page carries its data as JSON and draws SVG with a few lines of plain JavaScript: no CDN,
-no network, so it opens from disk on a machine with no internet.
+page carries its data as JSON and draws SVG with plain JavaScript: no CDN, no network, so it
+opens from disk on a machine with no internet.
+
+Charts are per model and per kind, and the kind is the lake's `kind` column: a binary model's
+share of its positive label over time, a multi-class model's share of every label over time,
+a regressor's value over time and its distribution; each classifier's confidence on a log
+scale. Times are drawn on a time axis (UTC), durations in the unit that fits (ms, s, min, h, d).
 """
 
 from __future__ import annotations
@@ -18,19 +23,22 @@ from typing import TypedDict
 
 from nrt.lake.athena import ATHENA_DIR, LocalAthena, Result
 
-# Chart id -> (title, the athena/ query it draws).
-# Classifiers are drawn by label, regressors by value; series are per model (and label), never
-# per sensor, so the page stays readable with hundreds of sensors.
+# Chart id -> (what it shows, the athena/ query it draws). The page draws the per-kind ones once
+# for each model of that kind (the rows' `model` and `kind`), never per sensor, so it stays
+# readable with hundreds of sensors.
 CHARTS = {
-    "label_rate": ("Classifiers: share of each label per minute", "label_rate_per_minute.sql"),
+    "positive_share": ("Binary: share given the positive label, per minute", "positive_share_per_minute.sql"),
+    "label_rate": ("Multi-class: share of each label, per minute", "label_rate_per_minute.sql"),
     "probability": ("Classifiers: confidence", "probability_distribution.sql"),
-    "value": ("Regressors: mean predicted value per minute", "value_per_minute.sql"),
-    "value_distribution": ("Regressors: predicted value by decile (upper bound)", "value_distribution.sql"),
+    "value": ("Regression: predicted value per minute", "value_per_minute.sql"),
+    "value_distribution": ("Regression: distribution of predicted values", "value_distribution.sql"),
     "latest": ("Latest prediction per sensor and model (most recent first)", "latest_prediction_per_sensor.sql"),
-    "lag": ("Lag from reading to lake, per minute of arrival (ms)", "lake_lag.sql"),
+    "lag": ("Lag from reading to lake, per minute of arrival", "lake_lag.sql"),
 }
-# Lines beyond this many are summed into one "other" line; table rows beyond it are counted.
-MAX_SERIES = 8
+# A multi-class chart gives this many labels a colour of their own (the biggest share
+# first); a model with more has the rest in one band of its own labels. Every label and its
+# count is listed under the chart whatever their number.
+MAX_LABELS = 12
 MAX_TABLE_ROWS = 25
 
 
@@ -46,10 +54,12 @@ class DashboardData(TypedDict):
 
 
 def _plain(value: object) -> object:
+    """A time as epoch milliseconds (UTC: Athena's session time zone), a float rounded."""
     if isinstance(value, datetime.datetime):
-        return value.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M")
+        moment = value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+        return int(moment.timestamp() * 1000)
     if isinstance(value, float):
-        return round(value, 4)
+        return round(value, 6)
     return value
 
 
@@ -77,27 +87,26 @@ _PAGE = """<!doctype html>
 body { font: 14px system-ui, sans-serif; margin: 24px; color: #1f2933; background: #f7f9fb; }
 h1 { font-size: 20px; margin: 0 0 4px; }
 .meta { color: #5f6b7a; margin-bottom: 16px; }
-.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 16px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 16px; margin-bottom: 16px; }
 section { background: #fff; border: 1px solid #dde3ea; border-radius: 6px; padding: 12px 16px; }
-h2 { font-size: 15px; margin: 0 0 8px; }
-.query { color: #5f6b7a; font-size: 12px; }
-svg text { font-size: 11px; fill: #3e4c59; }
-.legend span { display: inline-block; margin-right: 12px; font-size: 12px; }
+h2 { font-size: 16px; margin: 0 0 8px; }
+h3 { font-size: 14px; margin: 12px 0 2px; }
+.kind { font-size: 12px; font-weight: 500; color: #fff; background: #52606d; border-radius: 3px; padding: 1px 6px; }
+.query, .axis { color: #5f6b7a; font-size: 12px; font-weight: normal; }
+.axis { margin: 0 0 2px; }
+svg text { font-size: 12px; fill: #3e4c59; }
+.legend span { display: inline-block; margin-right: 12px; font-size: 12px; white-space: nowrap; }
 .legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }
 table { border-collapse: collapse; width: 100%; }
 td, th { text-align: left; padding: 4px 8px; border-bottom: 1px solid #eef1f4; }
-.fail { color: #b42318; font-weight: 600; }
 .empty { color: #5f6b7a; font-style: italic; }
 </style>
 </head>
 <body>
 <h1>nrt-inference: predictions in the lake</h1>
-<div class="meta">Generated __GENERATED__ from the lake by the athena/ queries (local Athena).</div>
+<div class="meta">Generated __GENERATED__ from the lake by the athena/ queries (local Athena). Times are UTC.</div>
+<div class="grid" id="models"></div>
 <div class="grid">
-<section><h2 id="label_rate-title"></h2><div id="label_rate"></div></section>
-<section><h2 id="probability-title"></h2><div id="probability"></div></section>
-<section><h2 id="value-title"></h2><div id="value"></div></section>
-<section><h2 id="value_distribution-title"></h2><div id="value_distribution"></div></section>
 <section><h2 id="latest-title"></h2><div id="latest"></div></section>
 <section><h2 id="lag-title"></h2><div id="lag"></div></section>
 </div>
@@ -105,10 +114,18 @@ td, th { text-align: left; padding: 4px 8px; border-bottom: 1px solid #eef1f4; }
 <script type="application/json" id="data">__DATA__</script>
 <script>
 "use strict";
-const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777"];
+// Tableau's ten colours and two more: twelve labels each with a colour of their own.
+const COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+                "#9c755f", "#bab0ac", "#17becf", "#6b6ecf"];
 const NS = "http://www.w3.org/2000/svg";
-const W = 500, H = 220, PAD = {l: 48, r: 12, t: 10, b: 28};
-const MAX_SERIES = __MAX_SERIES__, MAX_TABLE_ROWS = __MAX_TABLE_ROWS__;
+const W = 560, H = 240, TOP = 10, BOTTOM = 24, GAP = 8;
+const MAX_LABELS = __MAX_LABELS__, MAX_TABLE_ROWS = __MAX_TABLE_ROWS__;
+const MINUTE = 60000;
+// Columns of at most this many minutes' worth: a week of minutes still draws fast.
+const BUCKETS = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440].map(m => m * MINUTE);
+const MAX_COLUMNS = 120;
+const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080].map(m => m * MINUTE);
+const DURATIONS = [["ms", 1], ["s", 1000], ["min", MINUTE], ["h", 60 * MINUTE], ["d", 1440 * MINUTE]];
 let drawn = 0;
 
 function el(name, attrs, parent) {
@@ -117,149 +134,329 @@ function el(name, attrs, parent) {
   if (parent) parent.appendChild(node);
   return node;
 }
-function text(parent, x, y, value, anchor) {
-  const t = el("text", {x: x, y: y, "text-anchor": anchor || "start"}, parent);
+function html(name, text, parent, className) {
+  const node = document.createElement(name);
+  if (text !== undefined) node.textContent = text;
+  if (className) node.className = className;
+  if (parent) parent.appendChild(node);
+  return node;
+}
+function label(parent, x, y, value, anchor, cls) {
+  const t = el("text", {x: x, y: y, "text-anchor": anchor, class: cls}, parent);
   t.textContent = value;
   return t;
 }
-function svg(container) {
-  return el("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img"}, container);
+function width(s, value) {
+  const t = label(s, 0, 0, value, "start", "");
+  const w = t.getBBox().width;
+  t.remove();
+  return w;
 }
-function empty(container) {
-  const p = document.createElement("p");
-  p.className = "empty";
-  p.textContent = "No rows yet.";
-  container.appendChild(p);
+function empty(container, text) {
+  html("p", text || "No rows yet.", container, "empty");
 }
-function legend(container, names) {
-  const div = document.createElement("div");
-  div.className = "legend";
-  names.forEach((name, i) => {
-    const span = document.createElement("span");
-    const swatch = document.createElement("i");
-    swatch.style.background = COLORS[i % COLORS.length];
-    span.appendChild(swatch);
-    span.appendChild(document.createTextNode(name));
-    div.appendChild(span);
+
+// Numbers: thousands separators, as many decimals as the tick step needs.
+function decimals(step) {
+  return step >= 1 ? 0 : Math.min(6, Math.ceil(-Math.log10(step) - 1e-9));
+}
+function number(v, step) {
+  const d = decimals(step);
+  return new Intl.NumberFormat("en-US", {minimumFractionDigits: d, maximumFractionDigits: d}).format(v);
+}
+function niceStep(span, count) {
+  const raw = span / count, power = Math.pow(10, Math.floor(Math.log10(raw)));
+  return [1, 2, 2.5, 5, 10].map(m => m * power).find(s => s >= raw);
+}
+function linear(lo, hi, format, count) {
+  if (!(hi > lo)) { const pad = Math.abs(lo) / 10 || 1; lo -= pad; hi += pad; }
+  const step = niceStep(hi - lo, count || 5);
+  lo = Math.floor(lo / step + 1e-9) * step;
+  hi = Math.ceil(hi / step - 1e-9) * step;
+  const ticks = [];
+  for (let v = lo; v <= hi + step / 2; v += step) ticks.push({v: v, text: format(v, step)});
+  return {lo: lo, hi: hi, ticks: ticks, f: v => v};
+}
+function numbers(lo, hi, unit) {
+  return linear(lo, hi, (v, step) => number(v, step) + (unit ? " " + unit : ""));
+}
+function percent() {
+  return linear(0, 1, (v, step) => number(v * 100, step * 100) + "%", 4);
+}
+// A duration axis in the one unit that keeps its numbers short (450,000,000 ms is 5.2 d).
+function durations(maxMs) {
+  const [unit, ms] = DURATIONS.filter(([, size]) => maxMs >= 2 * size).pop() || DURATIONS[0];
+  const axis = linear(0, Math.max(maxMs / ms, 1), (v, step) => number(v, step) + " " + unit);
+  return {...axis, lo: axis.lo * ms, hi: axis.hi * ms, ticks: axis.ticks.map(t => ({v: t.v * ms, text: t.text}))};
+}
+// Counts on a log scale (of 1 + count, so one prediction still shows): ticks 0, 1, 10, 100, ...
+function counts(max) {
+  const top = Math.pow(10, Math.max(1, Math.ceil(Math.log10(Math.max(max, 1)))));
+  const ticks = [{v: 0, text: "0"}];
+  for (let v = 1; v <= top; v *= 10) ticks.push({v: v, text: number(v, 1)});
+  return {lo: 0, hi: top, ticks: ticks, f: v => Math.log10(1 + v)};
+}
+// Time (UTC): ticks on whole minutes, hours or days, at most six.
+function times(t0, t1) {
+  if (t1 - t0 < 10 * MINUTE) { const mid = (t0 + t1) / 2; t0 = mid - 5 * MINUTE; t1 = mid + 5 * MINUTE; }
+  const step = TIME_STEPS.find(s => (t1 - t0) / s <= 6) || TIME_STEPS[TIME_STEPS.length - 1];
+  const ticks = [];
+  for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
+    const iso = new Date(t).toISOString();
+    const text = step >= 1440 * MINUTE ? iso.slice(5, 10)
+      : t1 - t0 >= 1440 * MINUTE ? iso.slice(5, 10) + " " + iso.slice(11, 16) : iso.slice(11, 16);
+    ticks.push({v: t, text: text, time: true});
+  }
+  return {lo: t0, hi: t1, ticks: ticks, f: v => v};
+}
+
+// The frame: axes, grid and tick labels, with the margins their measured widths need.
+function frame(container, x, y) {
+  const s = el("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img"}, container);
+  const yWidth = Math.max(...y.ticks.map(t => width(s, t.text)));
+  const xWidths = x.ticks.map(t => width(s, t.text));
+  const probe = v => (v - x.lo) / (x.hi - x.lo);
+  let left = Math.ceil(yWidth) + GAP, right = 8;
+  if (x.ticks.length) {
+    // A tick label centred on its tick must not cross the drawing's edges.
+    const first = x.ticks[0], last = x.ticks[x.ticks.length - 1];
+    const room = W - left - right;
+    if (left + probe(first.v) * room < xWidths[0] / 2 + 1) left = xWidths[0] / 2 + 1 - probe(first.v) * room + left;
+    const lastX = left + probe(last.v) * (W - left - right);
+    if (lastX + xWidths[xWidths.length - 1] / 2 > W - 1) right += lastX + xWidths[xWidths.length - 1] / 2 - (W - 1);
+  }
+  const area = {l: left, r: W - right, t: TOP, b: H - BOTTOM};
+  const sx = v => area.l + (x.f(v) - x.f(x.lo)) / (x.f(x.hi) - x.f(x.lo)) * (area.r - area.l);
+  const sy = v => area.b - (y.f(v) - y.f(y.lo)) / (y.f(y.hi) - y.f(y.lo)) * (area.b - area.t);
+  y.ticks.forEach(t => {
+    el("line", {x1: area.l, x2: area.r, y1: sy(t.v), y2: sy(t.v), stroke: "#eef1f4"}, s);
+    label(s, area.l - GAP / 2, sy(t.v) + 4, t.text, "end", "tick-y");
   });
-  container.appendChild(div);
+  // Long tick labels (many digits) label every second (third, ...) tick rather than overlap.
+  const centres = x.ticks.map(t => sx(t.v));
+  const apart = (i, j) => j >= x.ticks.length || centres[j] - centres[i] >= (xWidths[i] + xWidths[j]) / 2 + GAP;
+  let every = 1;
+  while (every < x.ticks.length && x.ticks.some((t, i) => i % every === 0 && !apart(i, i + every))) every += 1;
+  x.ticks.forEach((t, i) => {
+    el("line", {x1: sx(t.v), x2: sx(t.v), y1: area.b, y2: area.b + 4, stroke: "#9aa5b1"}, s);
+    if (i % every) return;
+    const node = label(s, sx(t.v), H - 6, t.text, "middle", t.time ? "tick-x tick-time" : "tick-x");
+    if (t.time) node.setAttribute("data-t", String(t.v));
+  });
+  el("line", {x1: area.l, y1: area.b, x2: area.r, y2: area.b, stroke: "#9aa5b1"}, s);
+  el("line", {x1: area.l, y1: area.t, x2: area.l, y2: area.b, stroke: "#9aa5b1"}, s);
+  return {s: s, sx: sx, sy: sy, area: area};
 }
-function axes(s, xs, yMax, yLabel) {
-  el("line", {x1: PAD.l, y1: H - PAD.b, x2: W - PAD.r, y2: H - PAD.b, stroke: "#9aa5b1"}, s);
-  el("line", {x1: PAD.l, y1: PAD.t, x2: PAD.l, y2: H - PAD.b, stroke: "#9aa5b1"}, s);
-  text(s, PAD.l - 4, PAD.t + 8, yLabel(yMax), "end");
-  text(s, PAD.l - 4, H - PAD.b, yLabel(0), "end");
-  if (xs.length) {
-    text(s, PAD.l, H - 8, xs[0]);
-    if (xs.length > 1) text(s, W - PAD.r, H - 8, xs[xs.length - 1], "end");
+function legend(container, entries) {
+  const div = html("div", undefined, container, "legend");
+  entries.forEach(([name, color]) => {
+    const span = html("span", undefined, div);
+    html("i", undefined, span).style.background = color;
+    span.appendChild(document.createTextNode(name));
+  });
+}
+function chart(container, title, query, axis) {
+  const h = html("h3", title + " ", container);
+  html("span", "athena/" + query, h, "query");
+  html("p", axis, container, "axis");
+  return container;
+}
+
+// Rows per time column: the smallest column of BUCKETS that keeps them under MAX_COLUMNS.
+function bucketOf(rows) {
+  const ts = rows.map(r => r.minute);
+  const span = Math.max(...ts) - Math.min(...ts);
+  return BUCKETS.find(b => span / b <= MAX_COLUMNS) || BUCKETS[BUCKETS.length - 1];
+}
+function byColumn(rows, size, add) {
+  const columns = new Map();
+  rows.forEach(r => {
+    const t = Math.floor(r.minute / size) * size;
+    columns.set(t, add(columns.get(t), r));
+  });
+  return [...columns].sort((a, b) => a[0] - b[0]);
+}
+// One line, broken where a column has no rows.
+function line(f, points, size, color, cls) {
+  let d = "";
+  points.forEach(([t, v], i) => {
+    d += (i && t - points[i - 1][0] <= size ? "L" : "M") + f.sx(t).toFixed(1) + " " + f.sy(v).toFixed(1);
+  });
+  el("path", {d: d, fill: "none", stroke: color, "stroke-width": 2, class: cls}, f.s);
+  if (points.length <= MAX_COLUMNS) {
+    points.forEach(([t, v]) => el("circle", {cx: f.sx(t), cy: f.sy(v), r: 2.5, fill: color, "data-t": t}, f.s));
   }
 }
-function topSeries(rows, seriesKey, yKey) {
-  // The MAX_SERIES series with the most weight keep their line; the rest share one "other" line.
-  const weight = new Map();
-  rows.forEach(r => weight.set(r[seriesKey], (weight.get(r[seriesKey]) || 0) + (Number(r[yKey]) || 0)));
-  const kept = [...weight.keys()].sort((a, b) => weight.get(b) - weight.get(a)).slice(0, MAX_SERIES);
-  if (kept.length === weight.size) return rows;
-  const other = new Map();
-  rows.filter(r => !kept.includes(r[seriesKey])).forEach(r => {
-    const key = JSON.stringify(Object.entries(r).filter(([k]) => k !== seriesKey && k !== yKey));
-    other.set(key, (other.get(key) || 0) + (Number(r[yKey]) || 0));
-  });
-  const others = [...other].map(([key, v]) => ({...Object.fromEntries(JSON.parse(key)),
-    [seriesKey]: `other (${weight.size - kept.length})`, [yKey]: v}));
-  return rows.filter(r => kept.includes(r[seriesKey])).concat(others);
+function timeAxis(columns, size) {
+  return times(columns[0][0], columns[columns.length - 1][0] + size);
 }
-function lineChart(container, rows, xKey, seriesKey, yKey, yLabel) {
-  if (!rows.length) return empty(container);
-  if (seriesKey) rows = topSeries(rows, seriesKey, yKey);
-  const xs = [...new Set(rows.map(r => r[xKey]))].sort((a, b) => a < b ? -1 : a > b ? 1 : 0);
-  const names = seriesKey ? [...new Set(rows.map(r => r[seriesKey]))].sort() : [yKey];
-  const yMax = Math.max(...rows.map(r => Number(r[yKey]) || 0), 1e-9);
-  const s = svg(container);
-  axes(s, xs, yMax, yLabel);
-  const x = i => PAD.l + (xs.length === 1 ? (W - PAD.l - PAD.r) / 2 : i * (W - PAD.l - PAD.r) / (xs.length - 1));
-  const y = v => H - PAD.b - (v / yMax) * (H - PAD.t - PAD.b);
-  names.forEach((name, n) => {
-    const points = rows.filter(r => !seriesKey || r[seriesKey] === name)
-      .map(r => [x(xs.indexOf(r[xKey])), y(Number(r[yKey]) || 0)]);
-    const color = COLORS[n % COLORS.length];
-    el("path", {d: points.map((p, i) => (i ? "L" : "M") + p[0].toFixed(1) + " " + p[1].toFixed(1)).join(""),
-                fill: "none", stroke: color, "stroke-width": 2, class: "mark"}, s);
-    points.forEach(p => el("circle", {cx: p[0], cy: p[1], r: 2.5, fill: color}, s));
-  });
-  legend(container, names);
-  drawn += 1;
+
+function positiveShare(container, rows) {
+  const size = bucketOf(rows);
+  const columns = byColumn(rows, size, (c, r) => ({readings: (c ? c.readings : 0) + r.readings,
+                                                   positives: (c ? c.positives : 0) + r.positives}));
+  const f = frame(container, timeAxis(columns, size), percent());
+  line(f, columns.map(([t, c]) => [t + size / 2, c.positives / c.readings]), size, COLORS[0], "mark");
+  const total = columns.reduce((a, [, c]) => a + c.readings, 0);
+  const positives = columns.reduce((a, [, c]) => a + c.positives, 0);
+  const name = rows[0].positive_label;
+  legend(container, [[`${name}: ${number(positives, 1)} of ${number(total, 1)} readings`, COLORS[0]]]);
 }
-function barChart(container, rows) {
-  if (!rows.length) return empty(container);
-  const models = [...new Set(rows.map(r => r.model))].sort();
-  const buckets = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
-  const yMax = Math.max(...rows.map(r => r.predictions), 1);
-  const s = svg(container);
-  axes(s, [], yMax, v => String(v));
-  const slot = (W - PAD.l - PAD.r) / buckets.length, bar = slot / (models.length + 1);
-  buckets.forEach((b, i) => {
-    text(s, PAD.l + i * slot + slot / 2, H - 8, b.toFixed(1), "middle");
-    models.forEach((m, j) => {
-      const row = rows.find(r => r.model === m && Math.abs(Number(r.bucket_from) - b) < 1e-6);
-      const v = row ? row.predictions : 0;
-      const h = (v / yMax) * (H - PAD.t - PAD.b);
-      el("rect", {x: PAD.l + i * slot + j * bar + bar / 2, y: H - PAD.b - h, width: bar * 0.9, height: h,
-                  fill: COLORS[j % COLORS.length], class: "mark"}, s);
+
+function natural(a, b) {
+  return isFinite(a) && isFinite(b) ? Number(a) - Number(b) : String(a).localeCompare(String(b), "en", {numeric: true});
+}
+function labelShare(container, rows) {
+  const totals = new Map();
+  rows.forEach(r => totals.set(r.label, (totals.get(r.label) || 0) + r.readings));
+  const biggest = [...totals.keys()].sort((a, b) => totals.get(b) - totals.get(a) || natural(a, b));
+  const own = biggest.length > MAX_LABELS ? biggest.slice(0, MAX_LABELS - 1) : biggest;
+  const rest = `other ${biggest.length - own.length} labels of this model`;
+  const series = own.slice().sort(natural).concat(own.length < biggest.length ? [rest] : []);
+  const color = new Map(series.map((name, i) => [name, COLORS[i % COLORS.length]]));
+  const size = bucketOf(rows);
+  const columns = byColumn(rows, size, (c, r) => {
+    c = c || {readings: 0, by: new Map()};
+    const name = own.includes(r.label) ? r.label : rest;
+    c.readings += r.readings;
+    c.by.set(name, (c.by.get(name) || 0) + r.readings);
+    return c;
+  });
+  const f = frame(container, timeAxis(columns, size), percent());
+  columns.forEach(([t, c]) => {
+    let below = 0;
+    const x0 = f.sx(t), x1 = f.sx(t + size);
+    series.forEach(name => {
+      const share = (c.by.get(name) || 0) / c.readings;
+      if (!share) return;
+      const top = f.sy(below + share);
+      el("rect", {x: x0, width: Math.max(x1 - x0 - 0.5, 0.5), y: top, height: f.sy(below) - top,
+                  fill: color.get(name), class: "mark", "data-label": name, "data-t": t}, f.s);
+      below += share;
     });
   });
-  legend(container, models);
+  const all = rows.reduce((a, r) => a + r.readings, 0);
+  legend(container, series.map(name => {
+    const n = name === rest ? biggest.slice(own.length).reduce((a, l) => a + totals.get(l), 0) : totals.get(name);
+    return [`${name}: ${number(n, 1)} (${number(100 * n / all, 0.1)}%)`, color.get(name)];
+  }));
+  if (own.length < biggest.length) {
+    html("p", "other labels: " + biggest.slice(own.length).sort(natural)
+      .map(l => `${l} ${number(totals.get(l), 1)}`).join(", "), container, "axis");
+  }
+}
+
+function histogram(container, bars, x) {
+  const f = frame(container, x, counts(Math.max(...bars.map(b => b.n))));
+  bars.forEach(b => {
+    const x0 = f.sx(b.from), x1 = f.sx(b.to);
+    el("rect", {x: x0 + 0.5, width: Math.max(x1 - x0 - 1, 0.5), y: f.sy(b.n), height: f.sy(0) - f.sy(b.n),
+                fill: COLORS[0], class: "mark", "data-count": b.n}, f.s);
+  });
+}
+function confidence(container, rows) {
+  const bars = rows.map(r => ({from: Number(r.bucket_from), to: Number(r.bucket_from) + 0.05, n: r.predictions}));
+  histogram(container, bars, linear(0, 1, (v, step) => number(v, step), 5));
+}
+function valueDistribution(container, rows) {
+  const bars = rows.map(r => ({from: r.value_from, to: r.value_to, n: r.predictions}));
+  histogram(container, bars, numbers(Math.min(...bars.map(b => b.from)), Math.max(...bars.map(b => b.to))));
+}
+function valueOverTime(container, rows) {
+  const size = bucketOf(rows);
+  const columns = byColumn(rows, size, (c, r) => c ? {readings: c.readings + r.readings,
+    sum: c.sum + r.mean_value * r.readings, lo: Math.min(c.lo, r.min_value), hi: Math.max(c.hi, r.max_value)}
+    : {readings: r.readings, sum: r.mean_value * r.readings, lo: r.min_value, hi: r.max_value});
+  const y = numbers(Math.min(...columns.map(([, c]) => c.lo)), Math.max(...columns.map(([, c]) => c.hi)));
+  const f = frame(container, timeAxis(columns, size), y);
+  columns.forEach(([t, c]) => el("rect", {x: f.sx(t), width: Math.max(f.sx(t + size) - f.sx(t) - 0.5, 0.5),
+    y: f.sy(c.hi), height: Math.max(f.sy(c.lo) - f.sy(c.hi), 1), fill: "#c6d4e6", class: "range"}, f.s));
+  line(f, columns.map(([t, c]) => [t + size / 2, c.sum / c.readings]), size, COLORS[0], "mark");
+  legend(container, [["mean", COLORS[0]], ["lowest to highest", "#c6d4e6"]]);
+}
+function lag(container, rows) {
+  if (!rows.length) return empty(container);
+  const size = bucketOf(rows);
+  const columns = byColumn(rows, size, (c, r) => ({p50: Math.max(c ? c.p50 : 0, r.p50_lag_ms),
+                                                   p99: Math.max(c ? c.p99 : 0, r.p99_lag_ms)}));
+  const f = frame(container, timeAxis(columns, size), durations(Math.max(...columns.map(([, c]) => c.p99))));
+  line(f, columns.map(([t, c]) => [t + size / 2, c.p50]), size, COLORS[0], "mark");
+  line(f, columns.map(([t, c]) => [t + size / 2, c.p99]), size, COLORS[2], "mark");
+  legend(container, [["p50", COLORS[0]], ["p99", COLORS[2]]]);
   drawn += 1;
 }
 function table(container, rows) {
   if (!rows.length) return empty(container);
   rows = rows.slice().sort((a, b) => b.last_reading_ms - a.last_reading_ms);
-  const t = document.createElement("table");
+  const t = html("table", undefined, container);
   const head = t.insertRow();
-  ["sensor", "model", "kind", "prediction", "probability", "last reading (UTC)"].forEach(h => {
-    const th = document.createElement("th");
-    th.textContent = h;
-    head.appendChild(th);
-  });
+  ["sensor", "model", "kind", "prediction", "probability", "last reading (UTC)"].forEach(h => html("th", h, head));
   rows.slice(0, MAX_TABLE_ROWS).forEach(r => {
     const tr = t.insertRow();
     tr.className = "mark";
-    const prediction = r.kind === "regression" ? Number(r.value).toFixed(3) : r.label;
+    const prediction = r.kind === "regression" ? number(r.value, 0.001) : r.label;
     [r.sensor, r.model, r.kind, prediction, r.probability === null ? "-" : Number(r.probability).toFixed(3),
      new Date(r.last_reading_ms).toISOString().replace("T", " ").slice(0, 19)].forEach(v => {
       tr.insertCell().textContent = v;
     });
   });
-  container.appendChild(t);
   if (rows.length > MAX_TABLE_ROWS) {
-    const more = document.createElement("p");
-    more.className = "empty";
-    more.textContent = `and ${rows.length - MAX_TABLE_ROWS} more (nrt query athena/latest_prediction_per_sensor.sql)`;
-    container.appendChild(more);
+    const more = `and ${rows.length - MAX_TABLE_ROWS} more (nrt query athena/latest_prediction_per_sensor.sql)`;
+    html("p", more, container, "empty");
   }
   drawn += 1;
 }
 
+// Each model's kind is the lake's kind column, carried by the rows of the queries of its kind.
 const data = JSON.parse(document.getElementById("data").textContent);
-for (const [id, chart] of Object.entries(data.charts)) {
-  const title = document.getElementById(id + "-title");
-  title.textContent = chart.title + " ";
-  const q = document.createElement("span");
-  q.className = "query";
-  q.textContent = "athena/" + chart.query;
-  title.appendChild(q);
-}
 const c = data.charts;
-lineChart(document.getElementById("label_rate"), c.label_rate.rows.map(r => ({...r, series: r.model + ": " + r.label})),
-          "minute", "series", "share", v => (v * 100).toFixed(0) + "%");
-barChart(document.getElementById("probability"), c.probability.rows);
-lineChart(document.getElementById("value"), c.value.rows, "minute", "model", "mean_value", v => v.toPrecision(3));
-lineChart(document.getElementById("value_distribution"), c.value_distribution.rows, "decile", "model", "value_to",
-          v => v.toPrecision(3));
+const of = (rows, model) => rows.filter(r => r.model === model);
+const models = new Map();
+c.label_rate.rows.forEach(r => models.set(r.model, r.kind));
+c.value.rows.forEach(r => models.set(r.model, "regression"));
+const LABELS = ["label_rate", "Share of each label", "y: share of the readings in each column; x: reading time (UTC)",
+                labelShare];
+const PLANS = {
+  // A binary model whose lake rows hold no probabilities has no known positive label: its labels' shares.
+  binary: model => !of(c.positive_share.rows, model).length ? [LABELS] : [
+    ["positive_share", `Share given ${of(c.positive_share.rows, model)[0].positive_label}, the positive label`,
+     "y: share of the readings in each column; x: reading time (UTC)", positiveShare],
+    ["probability", `Confidence: probability of ${of(c.positive_share.rows, model)[0].positive_label}`,
+     "y: predictions, log scale; x: probability", confidence]],
+  multiclass: () => [
+    LABELS,
+    ["probability", "Confidence: probability of the predicted label", "y: predictions, log scale; x: probability",
+     confidence]],
+  regression: () => [
+    ["value", "Predicted value over time", "y: predicted value; x: reading time (UTC)", valueOverTime],
+    ["value_distribution", "Distribution of predicted values", "y: predictions, log scale; x: predicted value",
+     valueDistribution]],
+};
+const grid = document.getElementById("models");
+[...models.keys()].sort().forEach(model => {
+  const kind = models.get(model);
+  const section = html("section", undefined, grid);
+  section.dataset.model = model;
+  section.dataset.kind = kind;
+  const h = html("h2", model + " ", section);
+  html("span", kind, h, "kind");
+  PLANS[kind](model).forEach(([id, title, axis, draw]) => {
+    const rows = of(c[id].rows, model);
+    const box = chart(html("div", undefined, section, "chart"), title, c[id].query, axis);
+    box.dataset.chart = id;
+    if (!rows.length) return empty(box);
+    draw(box, rows);
+    drawn += 1;
+  });
+});
+if (!models.size) empty(grid, "No predictions yet.");
+for (const id of ["latest", "lag"]) {
+  const title = document.getElementById(id + "-title");
+  title.textContent = c[id].title + " ";
+  html("span", "athena/" + c[id].query, title, "query");
+}
 table(document.getElementById("latest"), c.latest.rows);
-lineChart(document.getElementById("lag"), c.lag.rows.flatMap(r => [
-  {minute: r.minute, series: "p50", ms: r.p50_lag_ms}, {minute: r.minute, series: "p99", ms: r.p99_lag_ms}]),
-  "minute", "series", "ms", v => Math.round(v) + " ms");
+lag(document.getElementById("lag"), c.lag.rows);
 document.body.dataset.drawn = String(drawn);
 </script>
 </body>
@@ -270,7 +467,7 @@ document.body.dataset.drawn = String(drawn);
 def render_page(data: DashboardData) -> str:
     """The page, with its data inlined (and made safe inside a script element)."""
     payload = json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    page = _PAGE.replace("__MAX_SERIES__", str(MAX_SERIES)).replace("__MAX_TABLE_ROWS__", str(MAX_TABLE_ROWS))
+    page = _PAGE.replace("__MAX_LABELS__", str(MAX_LABELS)).replace("__MAX_TABLE_ROWS__", str(MAX_TABLE_ROWS))
     return page.replace("__GENERATED__", html.escape(str(data["generated_at"]))).replace("__DATA__", payload)
 
 

@@ -5,6 +5,8 @@
 - `deploy`: make a trained model usable as the endpoint <prefix>NAME.
 - `failures`: list the failure store, replay what is replayable.
 - `accounting`: every accepted reading accounted for (the fault tests and benchmarks).
+- `plan`: the capacity and cost plan on AWS at a rate (`nrt plan`), from the template's counts.
+- `prices`: the list prices the plan uses, each with its source and the date it was checked.
 """
 
-__all__ = ["accounting", "deploy", "failures", "stacks", "target"]
+__all__ = ["accounting", "deploy", "failures", "plan", "prices", "stacks", "target"]

@@ -50,7 +50,7 @@ def test_the_retrain_workflow_trains_with_sync_then_gates_then_releases_in_order
     assert [c["Next"] for c in states["QualityGate"]["Choices"]][:2] == ["Judged", "JudgedWorse"]
     assert states["HasRecipe"]["Default"] == "NotifyNoRecipe"
     channel = states["Train"]["Parameters"]["InputDataConfig"][0]
-    assert channel["DataSource"]["S3DataSource"]["S3Uri.$"] == "$.serving_tags.recipe[0]"
+    assert channel["DataSource"]["S3DataSource"]["S3Uri.$"] == "$.prepared.uri"  # the Prepare job's output
     served_how = [c["Next"] for c in states["ServedHow"]["Choices"]]
     assert served_how == ["CreateEndpointConfig", "CreateInstanceEndpointConfig"]
     chain, name = [], "CreateEndpointConfig"
@@ -64,6 +64,25 @@ def test_the_retrain_workflow_trains_with_sync_then_gates_then_releases_in_order
     assert {"Variable": "$.update.config", "StringEqualsPath": "$.version.name"} in done["And"]
     assert states["RecordMetric"]["Next"] == "NotifyPromoted"
     assert states["DescribeServingConfig"]["Catch"][0]["Next"] == "NotifyCannotRetrain"
+
+
+def test_the_retrain_workflow_prepares_the_recipe_data_in_a_processing_job_of_the_training_image_before_training():
+    states = json.loads((ROOT / props("RetrainStateMachine")["DefinitionUri"]).read_text())["States"]
+    prepare, train = states["Prepare"], states["Train"]
+
+    assert states["NameThisVersion"]["Next"] == "ReadOptions" and states["ReadOptions"]["Next"] == "Prepare"
+    assert prepare["Resource"] == "arn:aws:states:::sagemaker:createProcessingJob.sync"
+    job = prepare["Parameters"]
+    assert job["AppSpecification"]["ImageUri"] == train["Parameters"]["AlgorithmSpecification"]["TrainingImage"]
+    code, recipe = job["ProcessingInputs"]
+    assert code["S3Input"]["S3Uri"] == train["Parameters"]["HyperParameters"]["sagemaker_submit_directory"]
+    assert recipe["S3Input"]["S3Uri.$"] == "$.serving_tags.recipe[0]"
+    assert "python3 -m training.prepare" in job["AppSpecification"]["ContainerEntrypoint"][2]
+    [output] = job["ProcessingOutputConfig"]["Outputs"]
+    assert output["S3Output"]["S3Uri.$"] == "States.Format('s3://${ModelArtifactsBucket}/prepared/{}/', $.version.name)"
+    assert job["RoleArn"] == "${PreparationRoleArn}"
+    assert prepare["Catch"][0]["Next"] == "JobOrRequestFailed"
+    assert states["DataRefused"] == {"Type": "Fail", "Error": "DataRefused", "CausePath": "$.refusal.job.ExitMessage"}
 
 
 def _route(choice: dict[str, Any], update: dict[str, str], version: str) -> str:
@@ -144,16 +163,19 @@ def test_the_retrain_workflow_may_touch_prefixed_sagemaker_resources_only():
         sagemaker = [a for a in actions if a.startswith("sagemaker:")]
         if sagemaker:
             for resource in resource_texts(statement):
-                assert re.search(r":(endpoint|endpoint-config|model|training-job)/\$\{EndpointPrefix\}\*$", resource), (
+                assert re.search(
+                    r":(endpoint|endpoint-config|model|training-job|processing-job|hyper-parameter-tuning-job)/\$\{EndpointPrefix\}\*$",
+                    resource,
+                ), (
                     statement["Sid"],
                     resource,
                 )
 
 
-def test_the_retrain_workflow_may_pass_only_the_sagemaker_role_and_only_to_sagemaker():
+def test_the_retrain_workflow_may_pass_only_the_sagemaker_roles_and_only_to_sagemaker():
     [statement] = [s for s in statements("RetrainStateMachine") if s["Action"] == "iam:PassRole"]
 
-    assert statement["Resource"] == Tag("GetAtt", "SageMakerExecutionRole.Arn")
+    assert statement["Resource"] == [Tag("GetAtt", "SageMakerExecutionRole.Arn"), Tag("GetAtt", "PreparationRole.Arn")]
     assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
 
 
@@ -166,11 +188,36 @@ def test_the_sagemaker_role_reads_only_this_stacks_artifacts_and_writes_only_tra
         "code/*",
         "training/*",
         "data/*",
+        "prepared/*",
     ]
-    assert by_sid["ListRecipeData"]["Condition"] == {"StringLike": {"s3:prefix": "data/*"}}
+    assert by_sid["ListRecipeData"]["Condition"] == {"StringLike": {"s3:prefix": ["data/*", "prepared/*"]}}
     assert resource_texts(by_sid["WriteTrainingOutput"]) == ["${ModelArtifactsBucket.Arn}/training/*"]
     stars = [s["Sid"] for s in found if s["Resource"] == "*"]
     assert stars == ["EcrLogin"]
+
+
+def test_the_preparation_role_reads_the_code_and_recipes_and_writes_only_prepared_data():
+    by_sid = {s["Sid"]: s for s in statements("PreparationRole")}
+
+    assert [r.split("/", 1)[1] for r in resource_texts(by_sid["ReadTrainingCodeAndRecipes"])] == [
+        "code/training.tar.gz",
+        "data/*",
+    ]
+    assert resource_texts(by_sid["WritePreparedData"]) == ["${ModelArtifactsBucket.Arn}/prepared/*"]
+    writes = [s["Sid"] for s in by_sid.values() if "s3:PutObject" in str(s["Action"])]
+    assert writes == ["WritePreparedData"]
+    stars = [s["Sid"] for s in by_sid.values() if s["Resource"] == "*"]
+    assert stars == ["EcrLogin"]
+
+
+def test_the_retrain_workflow_may_manage_only_the_sync_rules_of_its_three_kinds_of_job():
+    rules = [s for s in statements("RetrainStateMachine") if "events:PutRule" in s["Action"]]
+
+    assert sorted(r.rsplit("/", 1)[1] for s in rules for r in resource_texts(s)) == [
+        "StepFunctionsGetEventsForSageMakerProcessingJobsRule",
+        "StepFunctionsGetEventsForSageMakerTrainingJobsRule",
+        "StepFunctionsGetEventsForSageMakerTuningJobsRule",
+    ]
 
 
 def test_the_artifacts_bucket_is_encrypted_private_versioned_and_tls_only():

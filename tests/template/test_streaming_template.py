@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from nrt.template import Tag, resources
+from nrt.template import ROOT, Tag, resources
 
 BUCKETS = ["LakeBucket", "AthenaResultsBucket"]
 
@@ -141,11 +141,52 @@ def test_log_groups_have_retention():
             assert resource["Properties"]["RetentionInDays"] == Tag("Ref", "LogRetentionDays"), logical_id
 
 
+QUICKSIGHT_DATA_SETS = {
+    "QuickSightPositiveShareDataSet": "positive_share_per_minute.sql",
+    "QuickSightConfidenceDataSet": "probability_distribution.sql",
+    "QuickSightValueDistributionDataSet": "value_distribution.sql",
+}
+
+
 def test_quicksight_is_deployed_only_when_a_principal_is_given():
     template_resources = resources()
     quicksight = [k for k, r in template_resources.items() if r["Type"].startswith("AWS::QuickSight::")]
 
-    assert sorted(quicksight) == ["QuickSightDashboard", "QuickSightDataSet", "QuickSightDataSource"]
+    assert sorted(quicksight) == sorted(
+        ["QuickSightDashboard", "QuickSightDataSet", "QuickSightDataSource", *QUICKSIGHT_DATA_SETS]
+    )
     assert all(template_resources[k]["Condition"] == "WithQuickSight" for k in quicksight)
     table = props("QuickSightDataSet")["PhysicalTableMap"]["events"]["RelationalTable"]
     assert table["Name"] == "prediction_events"  # the view athena/prediction_events.sql creates
+    assert {"kind", "label", "positive_label", "value", "probability"} <= {c["Name"] for c in table["InputColumns"]}
+
+
+@pytest.mark.parametrize("data_set", list(QUICKSIGHT_DATA_SETS))
+def test_quicksights_per_kind_data_sets_run_the_athena_files_word_for_word(data_set):
+    from nrt.lake.athena import ATHENA_DIR, LocalAthena
+
+    custom = props(data_set)["PhysicalTableMap"]["rows"]["CustomSql"]
+    query = ATHENA_DIR / QUICKSIGHT_DATA_SETS[data_set]
+
+    assert custom["SqlQuery"].strip() == query.read_text().strip()
+    columns = LocalAthena(ROOT / "no-lake").run_file(query).columns
+    assert [c["Name"] for c in custom["Columns"]] == columns
+
+
+def test_the_quicksight_dashboard_draws_each_kind_per_model_with_counts_on_a_log_scale():
+    definition = props("QuickSightDashboard")["Definition"]
+    visuals = {next(iter(v.values()))["VisualId"]: next(iter(v.values())) for v in definition["Sheets"][0]["Visuals"]}
+    scoped = {
+        group["Filters"][0]["CategoryFilter"]["Configuration"]["FilterListConfiguration"]["CategoryValues"][0]: group[
+            "ScopeConfiguration"
+        ]["SelectedSheets"]["SheetVisualScopingConfigurations"][0]["VisualIds"]
+        for group in definition["FilterGroups"]
+    }
+
+    assert scoped == {"multiclass": ["labels"], "regression": ["value"]}
+    for visual in ("positive-share", "labels", "confidence", "value", "value-distribution"):
+        wells = next(iter(visuals[visual]["ChartConfiguration"]["FieldWells"].values()))
+        assert wells["SmallMultiples"][0]["CategoricalDimensionField"]["Column"]["ColumnName"] == "model", visual
+    for visual in ("confidence", "value-distribution"):
+        axis = visuals[visual]["ChartConfiguration"]["ValueAxis"]["DataOptions"]["NumericAxisOptions"]
+        assert axis["Scale"] == {"Logarithmic": {"Base": 10}}

@@ -86,17 +86,17 @@ def test_a_regression_value_is_a_double_to_average(lake):
 def test_label_rate_per_model_per_minute(lake):
     got = run(lake, "label_rate_per_minute.sql")
 
-    assert [(r["model"], r["minute"].isoformat(), r["label"], r["readings"], r["share"]) for r in got] == [
-        ("candidate", MINUTE, "1", 1, 1.0),
-        ("failure", MINUTE, "0", 2, 0.5),
-        ("failure", MINUTE, "1", 2, 0.5),
-        ("penguins", MINUTE, "Adelie", 1, 1.0),
+    assert [(r["model"], r["kind"], r["minute"].isoformat(), r["label"], r["readings"], r["share"]) for r in got] == [
+        ("candidate", "binary", MINUTE, "1", 1, 1.0),
+        ("failure", "binary", MINUTE, "0", 2, 0.5),
+        ("failure", "binary", MINUTE, "1", 2, 0.5),
+        ("penguins", "multiclass", MINUTE, "Adelie", 1, 1.0),
     ]
 
 
 def test_value_per_minute_and_its_distribution_for_regressors(lake):
     [minute] = run(lake, "value_per_minute.sql")
-    deciles = run(lake, "value_distribution.sql")
+    buckets = run(lake, "value_distribution.sql")
 
     assert (minute["model"], minute["readings"], minute["mean_value"], minute["min_value"], minute["max_value"]) == (
         "price",
@@ -105,9 +105,9 @@ def test_value_per_minute_and_its_distribution_for_regressors(lake):
         512.5,
         700.0,
     )
-    assert [(r["model"], r["decile"], r["predictions"], r["value_from"]) for r in deciles] == [
-        ("price", 1, 1, 512.5),
-        ("price", 2, 1, 700.0),
+    assert [(r["model"], r["bucket"], r["predictions"], r["value_from"], r["value_to"]) for r in buckets] == [
+        ("price", 0, 1, 512.5, 521.875),
+        ("price", 19, 1, 690.625, 700.0),
     ]
 
 
@@ -127,13 +127,13 @@ def test_latest_prediction_per_sensor_and_model(lake):
 def test_probability_distribution_per_classifier(lake):
     got = run(lake, "probability_distribution.sql")
 
-    assert [(r["model"], float(r["bucket_from"]), r["predictions"]) for r in got] == [
-        ("candidate", 0.9, 1),
-        ("failure", 0.1, 1),
-        ("failure", 0.4, 1),
-        ("failure", 0.6, 1),
-        ("failure", 0.9, 1),
-        ("penguins", 0.8, 1),
+    assert [(r["model"], r["kind"], float(r["bucket_from"]), r["predictions"]) for r in got] == [
+        ("candidate", "binary", 0.9, 1),
+        ("failure", "binary", 0.1, 1),
+        ("failure", "binary", 0.45, 1),
+        ("failure", "binary", 0.65, 1),
+        ("failure", "binary", 0.95, 1),
+        ("penguins", "multiclass", 0.8, 1),
     ]
 
 

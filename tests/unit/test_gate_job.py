@@ -19,6 +19,7 @@ from training import sagemaker_train
 from training.gate import Verdict
 from training.inference import SIGNATURE
 from training.package import package
+from training.prepare import prepare_channel
 from training.train import Recipe, train
 
 
@@ -110,8 +111,9 @@ def test_a_serving_model_whose_features_the_hold_out_lacks_is_not_scored_and_nam
     channel = recipe_folder(tmp_path, trained)
     for data in channel.glob("*.csv"):
         pd.read_csv(data).drop(columns=["proline"]).to_csv(data, index=False)
+    prepare_channel(channel, tmp_path / "prepared", contract_change=True)  # a deliberate contract change
 
-    lines = sagemaker_train.run(tmp_path / "out", {}, {"train": channel, "serving": serving})
+    lines = sagemaker_train.run(tmp_path / "out", {}, {"train": tmp_path / "prepared", "serving": serving})
 
     assert printed(lines)["gate_verdict"] == Verdict.SERVING_NOT_SCORED
     assert "the hold-out has no column proline (a feature of the model)" in lines
@@ -119,14 +121,12 @@ def test_a_serving_model_whose_features_the_hold_out_lacks_is_not_scored_and_nam
 
 def test_a_prepared_channels_holdout_csv_is_the_hold_out_both_are_judged_on(wine, tmp_path):
     trained, serving = wine
-    channel = recipe_folder(tmp_path, trained)
-    frame = pd.read_csv(channel / "wine.csv")
-    frame.iloc[::4].to_csv(channel / sagemaker_train.HOLDOUT, index=False)  # 45 rows
-    frame.drop(index=frame.index[::4]).to_csv(channel / "wine.csv", index=False)
+    prepare_channel(recipe_folder(tmp_path, trained), tmp_path / "prepared")  # training/prepare.py's layout
+    held = pd.read_csv(tmp_path / "prepared" / sagemaker_train.HOLDOUT)
 
-    metrics = printed(sagemaker_train.run(tmp_path / "out", {}, {"train": channel, "serving": serving}))
+    lines = sagemaker_train.run(tmp_path / "out", {}, {"train": tmp_path / "prepared", "serving": serving})
 
-    assert metrics["holdout_rows"] == 45
+    assert printed(lines)["holdout_rows"] == len(held)
 
 
 @pytest.fixture(scope="module")

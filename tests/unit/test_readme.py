@@ -3,6 +3,7 @@ between them leads to a file that exists."""
 
 from __future__ import annotations
 
+import argparse
 import re
 import shlex
 from pathlib import Path
@@ -67,15 +68,22 @@ def test_make_targets_exist(line):
 def test_nrt_commands_parse(line):
     argv = shlex.split(line.split("nrt ", 1)[1])
     if argv[0] == "produce":
-        producer.plan_from_args(producer.build_parser().parse_args(argv[1:]))
+        # nrt produce's own flags (--state-dir, --stack, --region) off, the rest the producer's.
+        own = argparse.ArgumentParser(add_help=False)
+        for flag in ("--state-dir", "--stack", "--region"):
+            own.add_argument(flag)
+        args = producer.build_parser().parse_args(own.parse_known_args(argv[1:])[1])
+        producer.profile_from_args(args)
+        producer.plan_from_args(args)
     else:
         assert cli.build_parser().parse_args(argv).func
 
 
 @pytest.mark.parametrize("line", [line for line in shell_lines() if "producer/producer.py" in line])
 def test_producer_commands_parse(line):
-    argv = shlex.split(line.split("producer/producer.py", 1)[1])
-    producer.plan_from_args(producer.build_parser().parse_args(argv))
+    args = producer.build_parser().parse_args(shlex.split(line.split("producer/producer.py", 1)[1]))
+    producer.profile_from_args(args)
+    producer.plan_from_args(args)
 
 
 @pytest.mark.parametrize("line", [line for line in shell_lines() if "-m benchmarks." in line])

@@ -118,7 +118,8 @@ def test_a_binary_model_on_30_real_features_reports_its_threshold_and_metrics(tm
     assert metrics["pr_auc"] >= 0.9 and metrics["f1"] >= 0.85
     assert signature.positive_label == "malignant" == metrics["positive_label"]
     assert 0 < signature.threshold == metrics["threshold"] < 1
-    assert "maximises F1 on a validation quarter" in metrics["threshold_rule"]
+    assert "maximises F1 over the training rows, each scored out of fold" in metrics["threshold_rule"]
+    assert 0 < metrics["brier"] < 0.1  # the held-out probabilities read as frequencies
     assert sum(map(sum, matrix)) == evaluation.test_rows == 114
     assert metrics["confusion_matrix"]["labels"] == ["benign", "malignant"]
 

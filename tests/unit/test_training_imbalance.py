@@ -17,7 +17,15 @@ from sklearn.model_selection import train_test_split
 
 from benchmarks.imbalance import cancer, made
 from training.inference import ARTIFACT
-from training.train import MIN_VALIDATION_MINORITY, MODEL_CARD, PARAMETERS, VALIDATION_SHARE, Recipe, train
+from training.train import (
+    CALIBRATION_FOLDS,
+    MIN_VALIDATION_MINORITY,
+    MODEL_CARD,
+    PARAMETERS,
+    VALIDATION_SHARE,
+    Recipe,
+    train,
+)
 
 SEED = 7
 
@@ -55,12 +63,14 @@ def test_given_rare_positives_the_validation_quarter_is_stratified_and_holds_the
 
 def test_the_card_reports_the_iterations_the_served_model_ran_and_its_class_weights(rare_model):
     directory, card, _ = rare_model
-    served = joblib.load(directory / ARTIFACT)
+    pairs = joblib.load(directory / ARTIFACT).calibrated_classifiers_
     fitting = card["algorithm"]["fitting"]
-    assert fitting["iterations"] == served.n_iter_ == card["algorithm"]["parameters"]["max_iter"]
+    assert len(pairs) == fitting["calibration_folds"] == CALIBRATION_FOLDS
+    for served in pairs:
+        assert fitting["iterations"] == served.estimator.n_iter_ == card["algorithm"]["parameters"]["max_iter"]
+        assert fitting["class_weight"] == "balanced" == served.estimator.class_weight
     assert fitting["max_iter"] == PARAMETERS["max_iter"]
-    assert fitting["class_weight"] == "balanced" == served.class_weight
-    assert "not calibrated" in fitting["probabilities"]
+    assert fitting["probabilities"].startswith("recalibrated: the mean of 4 boosters")
 
 
 def test_on_rare_positives_the_default_beats_the_old_early_stopping_on_the_same_split(rare, rare_model):
@@ -79,7 +89,7 @@ def test_with_too_few_of_the_rare_class_to_validate_on_every_iteration_runs(tmp_
     assert fitting["iterations"] == PARAMETERS["max_iter"]
     assert f"fewer than {MIN_VALIDATION_MINORITY}" in fitting["iterations_rule"]
     assert fitting["class_weight"] == "none"
-    assert fitting["probabilities"].startswith("calibrated")
+    assert fitting["probabilities"].startswith("recalibrated")
 
 
 def test_an_unknown_class_weight_is_refused(tmp_path):
@@ -105,3 +115,15 @@ def test_a_regression_card_reports_the_iterations_its_model_ran(tmp_path):
     fitting = json.loads((tmp_path / "model" / MODEL_CARD).read_text())["algorithm"]["fitting"]
     assert fitting["iterations"] == joblib.load(tmp_path / "model" / ARTIFACT).n_iter_ == PARAMETERS["max_iter"]
     assert fitting["iterations_rule"].startswith("all max_iter")
+
+
+def test_on_rare_positives_the_served_probabilities_are_recalibrated_to_the_positive_rate(rare, rare_model):
+    from benchmarks.imbalance import calibrations, held_out
+
+    directory, card, _ = rare_model
+    measured = calibrations(joblib.load(directory / ARTIFACT), *held_out(rare, SEED))
+    served, booster = measured["served"], measured["uncalibrated"]
+    assert served["ece"] < booster["ece"]
+    assert abs(served["mean_p"] - measured["positive_rate"]) < abs(booster["mean_p"] - measured["positive_rate"])
+    assert card["evaluation"]["brier"] == round(served["brier"], 6)
+    assert card["algorithm"]["fitting"]["calibration"] == "sigmoid"

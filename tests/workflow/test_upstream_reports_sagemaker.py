@@ -21,7 +21,7 @@ from tests.helpers import ROOT
 
 REPORTS = ROOT / "docs" / "upstream"
 INDEX = REPORTS / "README.md"
-MODULES = ("sagemaker", "sagemaker_jobs", "dynamodb", "write_through")
+MODULES = ("sagemaker", "sagemaker_jobs", "tuning_jobs", "dynamodb", "write_through")
 # The reports with a moto behaviour to show; the write-through ones are local persistence.
 REPRODUCED = (
     "invoke-endpoint",
@@ -31,6 +31,8 @@ REPRODUCED = (
     "model-description",
     "sagemaker-integration",
     "training-jobs",
+    "processing-jobs",
+    "tuning-jobs",
     "atomic-writes",
 )
 NOT_FOR_UPSTREAM = (

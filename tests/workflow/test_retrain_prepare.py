@@ -1,0 +1,175 @@
+"""The real statemachine/retrain.asl.json on the embedded AWS: its Prepare processing job checks
+fresh CSV files against the serving model's contract and prepares the data the training job fits."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_diabetes
+
+from nrt.emulator.server import RETRAIN_STATE_MACHINE, EmbeddedAws
+from tests.workflow import test_retrain
+from tests.workflow.test_retrain import deploy, retrain, serving
+
+inbox = test_retrain.inbox  # the fixture: an SQS queue subscribed to the retraining notifications
+
+BUCKET = "nrt-local-model-artifacts"
+
+
+@pytest.fixture(scope="module")
+def sugar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A regression model trained here on load_diabetes with a year column (numbers, no gaps)."""
+    from training.train import Recipe, train
+
+    folder: Path = tmp_path_factory.mktemp("sugar")
+    frame = load_diabetes(as_frame=True, scaled=False).frame
+    frame["year"] = 2000 + np.arange(len(frame)) % 20
+    frame.to_csv(folder / "diabetes.csv", index=False)
+    train(folder / "model", Recipe(str(folder / "diabetes.csv"), "target", None, "regression"))
+    return folder / "model"
+
+
+def put_fresh(aws: EmbeddedAws, name: str, text: str) -> None:
+    aws.client("s3").put_object(Bucket=BUCKET, Key=f"data/{name}/fresh.csv", Body=text.encode())
+
+
+def artifact(aws: EmbeddedAws, variant: dict[str, Any]) -> dict[str, bytes]:
+    model = aws.client("sagemaker").describe_model(ModelName=variant["ModelName"])["PrimaryContainer"]
+    key = model["ModelDataUrl"].removeprefix(f"s3://{BUCKET}/")
+    archive = aws.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
+
+
+def test_given_a_fresh_csv_that_fits_the_contract_when_retrained_then_it_is_prepared_merged_and_promoted(
+    aws, sugar, inbox
+):
+    endpoint = deploy(aws, "prep-good", sugar, serving_metric="1000")
+    fresh = pd.read_csv(sugar.parent / "diabetes.csv").head(60)
+    put_fresh(aws, "prep-good", fresh.to_csv(index=False))
+
+    result = retrain(aws, "prep-good")
+
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    config, variant, _ = serving(aws, endpoint)
+    manifest = json.loads(
+        aws.client("s3").get_object(Bucket=BUCKET, Key=f"prepared/{config}/manifest.json")["Body"].read()
+    )
+    assert [s["file"] for s in manifest["sources"]] == [
+        f"s3://{BUCKET}/data/prep-good/diabetes.csv",
+        f"s3://{BUCKET}/data/prep-good/fresh.csv",
+    ]
+    steps = {s["rule"]: s["rows_in"] - s["rows_out"] for s in manifest["steps"]}
+    assert manifest["rows_in"] == 442 + 60 and steps["duplicates"] == 60  # the fresh rows repeat old ones
+    files = artifact(aws, variant)
+    recipe = json.loads(files["signature.json"])["recipe"]
+    assert recipe["source"] == f"s3://{BUCKET}/data/prep-good/" and recipe["sources"] == manifest["sources"]
+    assert "rows" not in recipe and "noise" not in recipe
+    card = json.loads(files["model_card.json"])
+    assert card["preparation"]["version"] == manifest["preparation_version"]
+    assert card["preparation"]["dropped"]["duplicates"] == 60
+    assert json.loads(files["preparation.json"]) == manifest
+    [note] = inbox()
+    assert note["Subject"] == "nrt-inference: model retrained and deployed"
+
+
+def test_given_a_one_row_three_column_csv_when_retrained_then_the_processing_job_refuses_it_naming_file_and_column(
+    aws, sugar, inbox
+):
+    # The issue's case: merged, this file made `year` nullable and the model was promoted.
+    endpoint = deploy(aws, "prep-bad", sugar, serving_metric="1000")
+    before = serving(aws, endpoint)
+    put_fresh(aws, "prep-bad", "age,sex,target\n50,1,120\n")
+
+    result = retrain(aws, "prep-bad")
+
+    assert (result["status"], result.get("error")) == ("FAILED", "DataRefused")
+    assert result["cause"].startswith("preparation refused: fresh.csv: column 'bmi': missing: the model takes it")
+    assert "fresh.csv: bmi, bp, s1, s2, s3, s4, s5, s6, year" in result["cause"]
+    assert serving(aws, endpoint) == before
+    [note] = inbox()
+    assert note["Subject"] == "nrt-inference: retraining refused the data"
+    assert "fresh.csv: column 'bmi'" in note["Message"]
+
+
+def test_a_processing_job_runs_here_and_a_failed_one_reports_its_exit_message(aws, sugar):
+    deploy(aws, "prep-job", sugar, serving_metric="1000")
+    put_fresh(aws, "prep-job", "age,sex,target\n50,1,120\n")
+
+    result = retrain(aws, "prep-job")
+
+    history = aws.client("stepfunctions").get_execution_history(executionArn=result["executionArn"], maxResults=1000)
+    [started] = [
+        json.loads(e["taskScheduledEventDetails"]["parameters"])
+        for e in history["events"]
+        if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resourceType"] == "sagemaker"
+    ]
+    job = aws.client("sagemaker").describe_processing_job(ProcessingJobName=started["ProcessingJobName"])
+    assert job["ProcessingJobStatus"] == "Failed"
+    assert job["ExitMessage"].startswith("preparation refused: fresh.csv: column 'bmi'")
+    assert job["FailureReason"].startswith("AlgorithmError: preparation refused: fresh.csv")
+
+
+def test_with_contract_change_the_file_is_merged_into_a_new_version_and_the_notification_says_what_changed(
+    aws, sugar, inbox
+):
+    endpoint = deploy(aws, "prep-change", sugar, serving_metric="1000")
+    put_fresh(aws, "prep-change", "age,sex,target\n50,1,120\n")
+    sfn = aws.client("stepfunctions")
+    started = sfn.start_execution(
+        stateMachineArn=aws.ctx.refs[RETRAIN_STATE_MACHINE],
+        name=uuid.uuid4().hex,
+        input=json.dumps({"model": "prep-change", "contract_change": True}),
+    )
+    result = retrain_execution(aws, started["executionArn"])
+
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    config, variant, _ = serving(aws, endpoint)
+    assert config.startswith("nrt-prep-change-r")
+    features = {f["name"]: f for f in json.loads(artifact(aws, variant)["signature.json"])["features"]}
+    assert features["year"]["nullable"] is True  # the change, made on purpose
+    change, promoted = inbox()
+    assert change["Subject"] == "nrt-inference: retraining changes the model's contract"
+    assert "fresh.csv: column 'year': missing: the model takes it" in change["Message"]
+    assert promoted["Subject"] == "nrt-inference: model retrained and deployed"
+
+
+def retrain_execution(aws: EmbeddedAws, arn: str, timeout: float = 120) -> dict[str, Any]:
+    import time
+
+    sfn = aws.client("stepfunctions")
+    deadline = time.monotonic() + timeout
+    while True:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING" or time.monotonic() > deadline:
+            return described
+        time.sleep(0.2)
+
+
+def test_nrt_retrain_prints_the_refusal_and_with_contract_change_makes_the_new_version(aws, sugar, tmp_path, capsys):
+    from nrt.cli import main
+
+    endpoint = deploy(aws, "prep-cli", sugar, serving_metric="1000")
+    put_fresh(aws, "prep-cli", "age,sex,target\n50,1,120\n")
+    command = ["retrain", "prep-cli", "--local", "--aws-port", str(aws.port), "--state-dir", str(tmp_path)]
+
+    refused = main(command)
+
+    assert refused == 1
+    err = capsys.readouterr().err
+    assert "FAILED: DataRefused: preparation refused: fresh.csv: column 'bmi': missing: the model takes it" in err
+
+    changed = main([*command, "--contract-change"])
+
+    assert changed == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "  Prepare\n" in out and "  NotifyContractChange\n" in out and "deployed: new rmse" in out
+    assert serving(aws, endpoint)[0].startswith("nrt-prep-cli-r")

@@ -158,8 +158,22 @@ def regressor(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "model"
 
 
-def test_a_regression_model_is_retrained_by_its_own_recipe_and_judged_by_lower_rmse(aws, regressor):
-    endpoint = deploy(aws, "retrain-spend", regressor, serving_metric="1000")
+@pytest.fixture(scope="module")
+def small_regressor(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The regressor's recipe trained on its first 40 rows only (the full CSV beside it)."""
+    from training.examples import shop_csv
+    from training.train import Recipe, train
+
+    folder: Path = tmp_path_factory.mktemp("small-regressor")
+    pd.read_csv(shop_csv(folder)).head(40).to_csv(folder / "shop-small.csv", index=False)
+    train(folder / "model", Recipe(str(folder / "shop-small.csv"), "spend", None, "regression"))
+    return folder / "model"
+
+
+def test_a_regression_model_is_retrained_by_its_own_recipe_and_judged_by_lower_rmse(aws, small_regressor):
+    endpoint = deploy(aws, "retrain-spend", small_regressor, serving_metric="1000")
+    full = (small_regressor.parent / "shop-spend.csv").read_bytes()  # fresh data: the other 560 rows
+    aws.client("s3").put_object(Bucket=BUCKET, Key="data/retrain-spend/more.csv", Body=full)
 
     result = retrain(aws, "retrain-spend")
 
@@ -208,14 +222,9 @@ def test_given_a_worse_candidate_whose_own_score_beats_the_recorded_value_then_t
 
 
 def test_given_a_hold_out_too_small_to_judge_then_the_gate_is_undecided_keeps_the_serving_model_and_says_why(
-    aws, regressor, inbox, tmp_path
+    aws, small_regressor, inbox
 ):
-    endpoint = deploy(aws, "retrain-spend-few", regressor, serving_metric="1000")
-    # A prepared folder's holdout.csv: the rows both models are judged on (here 12 of them).
-    rows = pd.read_csv(regressor.parent / "shop-spend.csv").head(12)
-    aws.client("s3").put_object(
-        Bucket=BUCKET, Key="data/retrain-spend-few/holdout.csv", Body=rows.to_csv(index=False).encode()
-    )
+    endpoint = deploy(aws, "retrain-spend-few", small_regressor, serving_metric="1000")  # 40 rows in all
     before = serving(aws, endpoint)
 
     result = retrain(aws, "retrain-spend-few")
@@ -223,7 +232,10 @@ def test_given_a_hold_out_too_small_to_judge_then_the_gate_is_undecided_keeps_th
     assert result["status"] == "SUCCEEDED", result
     output = json.loads(result["output"])
     assert output["decision"] == "undecided"
-    assert output["gate"]["reason"] == "the hold-out has 12 rows, fewer than the 30 the gate needs to judge"
+    rows = int(output["gate"]["rows"])
+    assert rows < 30 and output["gate"]["reason"] == (
+        f"the hold-out has {rows} rows, fewer than the 30 the gate needs to judge"
+    )
     assert serving(aws, endpoint) == before
     assert states_entered(aws, result)[-2:] == ["NotifyUndecided", "Undecided"]
     [note] = inbox()
@@ -231,23 +243,29 @@ def test_given_a_hold_out_too_small_to_judge_then_the_gate_is_undecided_keeps_th
     assert "fewer than the 30 the gate needs to judge" in note["Message"]
 
 
-def test_given_a_hold_out_with_too_few_positives_then_the_gate_is_undecided_naming_them(aws, model_dir, inbox):
+@pytest.fixture(scope="module")
+def few_positives(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A binary model trained here on 200 synthetic readings, 10 of them positive."""
     from training.dataset import synthetic_table
+    from training.train import Recipe, train
 
-    deploy(aws, "retrain-few-positives", model_dir, serving_metric="0.5")
-    table = synthetic_table(2000, 11, 0.0)
+    folder: Path = tmp_path_factory.mktemp("few-positives")
+    table = synthetic_table(3000, 11, 0.0)
     rows = table.x.assign(label=table.y)
-    held = pd.concat([rows[rows.label == 1].head(3), rows[rows.label == 0].head(60)])
-    aws.client("s3").put_object(
-        Bucket=BUCKET, Key="data/retrain-few-positives/holdout.csv", Body=held.to_csv(index=False).encode()
-    )
+    pd.concat([rows[rows.label == 1].head(10), rows[rows.label == 0].head(190)]).to_csv(folder / "few.csv", index=False)
+    train(folder / "model", Recipe(str(folder / "few.csv"), "label", None, "binary"))
+    return folder / "model"
+
+
+def test_given_a_hold_out_with_too_few_positives_then_the_gate_is_undecided_naming_them(aws, few_positives, inbox):
+    deploy(aws, "retrain-few-positives", few_positives, serving_metric="0.5")
 
     result = retrain(aws, "retrain-few-positives")
 
     assert result["status"] == "SUCCEEDED", result
     output = json.loads(result["output"])
-    assert (output["decision"], output["gate"]["rows"], output["gate"]["minority"]) == ("undecided", "63", "3")
-    reason = "the hold-out has 3 rows of its rarest label, fewer than the 5 the gate needs to judge"
+    assert (output["decision"], output["gate"]["rows"], output["gate"]["minority"]) == ("undecided", "40", "2")
+    reason = "the hold-out has 2 rows of its rarest label, fewer than the 5 the gate needs to judge"
     assert output["gate"]["reason"] == reason  # as training/gate.py words it
     [note] = inbox()
     assert note["Subject"] == "nrt-inference: quality gate undecided, the serving model stays"

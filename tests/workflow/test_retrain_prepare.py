@@ -132,14 +132,19 @@ def test_with_contract_change_the_file_is_merged_into_a_new_version_and_the_noti
     result = retrain_execution(aws, started["executionArn"])
 
     assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
-    config, variant, _ = serving(aws, endpoint)
-    assert config.startswith("nrt-prep-change-r")
-    features = {f["name"]: f for f in json.loads(artifact(aws, variant)["signature.json"])["features"]}
-    assert features["year"]["nullable"] is True  # the change, made on purpose
-    change, promoted = inbox()
+    output = json.loads(result["output"])
+    key = output["candidate"]["model_data"].removeprefix(f"s3://{BUCKET}/")
+    with tarfile.open(fileobj=io.BytesIO(aws.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read())) as tar:
+        signature = json.loads(tar.extractfile("signature.json").read())  # type: ignore[union-attr]
+    features = {f["name"]: f for f in signature["features"]}
+    assert features["year"]["nullable"] is True  # the new version's contract: the change, made on purpose
+    change, judged = inbox()
     assert change["Subject"] == "nrt-inference: retraining changes the model's contract"
     assert "fresh.csv: column 'year': missing: the model takes it" in change["Message"]
-    assert promoted["Subject"] == "nrt-inference: model retrained and deployed"
+    # The gate then judges it as any candidate, beside the serving model on the same held-out rows.
+    assert output["decision"] == "rejected" and output["gate"]["candidate"] > output["gate"]["serving"]
+    assert judged["Subject"] == "nrt-inference: retrained model rejected by the quality gate"
+    assert serving(aws, endpoint)[0].startswith("nrt-prep-change-2")  # the deployed version still serves
 
 
 def retrain_execution(aws: EmbeddedAws, arn: str, timeout: float = 120) -> dict[str, Any]:
@@ -171,5 +176,7 @@ def test_nrt_retrain_prints_the_refusal_and_with_contract_change_makes_the_new_v
 
     assert changed == 0, capsys.readouterr().err
     out = capsys.readouterr().out
-    assert "  Prepare\n" in out and "  NotifyContractChange\n" in out and "deployed: new rmse" in out
-    assert serving(aws, endpoint)[0].startswith("nrt-prep-cli-r")
+    assert "  Prepare\n" in out and "  NotifyContractChange\n" in out and "  Train\n" in out
+    # the changed version is trained, then judged beside the serving model on the same rows
+    assert "rejected by the quality gate: new rmse" in out and "on the same 89 held-out rows" in out
+    assert serving(aws, endpoint)[0].startswith("nrt-prep-cli-2")

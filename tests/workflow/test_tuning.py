@@ -75,8 +75,8 @@ def test_given_tune_the_workflow_runs_a_tuning_job_and_gates_its_best_trial(smal
     assert [
         s
         for s in entered
-        if s in {"TuneOrTrain", "MaximiseObjective", "Tune", "DescribeBestTrainingJob", "HasCandidateMetric"}
-    ] == ["TuneOrTrain", "MaximiseObjective", "Tune", "DescribeBestTrainingJob", "HasCandidateMetric"]
+        if s in {"TuneOrTrain", "MaximiseObjective", "Tune", "DescribeBestTrainingJob", "HasVerdict"}
+    ] == ["TuneOrTrain", "MaximiseObjective", "Tune", "DescribeBestTrainingJob", "HasVerdict"]
     assert "Train" not in entered
     output = json.loads(result["output"])
     sm = aws.client("sagemaker")

@@ -73,9 +73,7 @@ def test_given_tune_the_workflow_runs_a_tuning_job_and_gates_its_best_trial(smal
     assert result["status"] == "SUCCEEDED", result
     entered = states_entered(aws, result["executionArn"])
     assert [
-        s
-        for s in entered
-        if s in {"TuneOrTrain", "MaximiseObjective", "Tune", "DescribeBestTrainingJob", "HasVerdict"}
+        s for s in entered if s in {"TuneOrTrain", "MaximiseObjective", "Tune", "DescribeBestTrainingJob", "HasVerdict"}
     ] == ["TuneOrTrain", "MaximiseObjective", "Tune", "DescribeBestTrainingJob", "HasVerdict"]
     assert "Train" not in entered
     output = json.loads(result["output"])

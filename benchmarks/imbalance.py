@@ -1,12 +1,17 @@
 """ROC AUC and PR AUC of `nrt train` on imbalanced binary data, to compare two checkouts on one split.
 
-    .venv/bin/python -m benchmarks.imbalance [--rows 40000] [--seed 7] [--class-weight balanced|none]
+    .venv/bin/python -m benchmarks.imbalance [--rows 40000] [--seed 7] [--class-weight balanced|none] [--tuned 20]
 
 Writes two CSVs into a temporary directory: make_classification with weights [0.995] (0.5 %
 positives), and load_breast_cancer with all but 12 malignant rows dropped. Trains each with
 training.train.train as imported (so PYTHONPATH=<other checkout> measures that checkout's code on
 the same files and the same held-out 20 %), then a default HistGradientBoostingClassifier and a
 balanced one as a notebook would fit them on that same split, and prints one JSON line per data set.
+
+With --tuned N, also `nrt train --tune --trials N` and a tuned notebook model: scikit-learn's
+RandomizedSearchCV of N draws over the same space (training/tune.py's SPACE, log-uniform, with
+class_weight balanced or none), scored by average precision over 3 stratified folds of the same
+training rows, refitted on all of them.
 
 Calibration, side by side: the held-out Brier score and expected calibration error (ECE, 10
 equal-count bins) of the served probabilities and, where the artifact is a CalibratedClassifierCV,
@@ -32,7 +37,7 @@ from sklearn.calibration import CalibratedClassifierCV, calibration_curve
 from sklearn.datasets import load_breast_cancer, make_classification
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold, train_test_split
 
 from training import train as training
 
@@ -94,7 +99,40 @@ def notebook(frame: pd.DataFrame, seed: int, class_weight: str | None) -> dict[s
     }
 
 
-def nrt_train(frame: pd.DataFrame, seed: int, class_weight: str | None, directory: Path) -> dict[str, Any]:
+def notebook_tuned(frame: pd.DataFrame, seed: int, draws: int) -> dict[str, Any]:
+    """A notebook's tuned model: a randomized search over nrt's space (and the class weights) by CV PR AUC."""
+    from scipy.stats import loguniform  # type: ignore[import-untyped]
+
+    from training.tune import SPACE
+
+    x, y = frame.drop(columns="label"), frame["label"]
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=seed, stratify=y)
+    space: dict[str, Any] = {
+        name: loguniform(r.low, r.high) if r.type == "float" else list(range(int(r.low), int(r.high) + 1))
+        for name, r in SPACE.items()
+    }
+    search = RandomizedSearchCV(
+        HistGradientBoostingClassifier(random_state=seed),
+        {**space, "class_weight": [None, "balanced"]},
+        n_iter=draws,
+        scoring="average_precision",
+        cv=StratifiedKFold(3, shuffle=True, random_state=seed),
+        random_state=seed,
+    )
+    started = time.perf_counter()
+    search.fit(x_train, y_train)
+    p = search.predict_proba(x_test)[:, 1]
+    return {
+        "roc_auc": round(float(roc_auc_score(y_test, p)), 4),
+        "pr_auc": round(float(average_precision_score(y_test, p)), 4),
+        "best": {k: round(v, 4) if isinstance(v, float) else v for k, v in search.best_params_.items()},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def nrt_train(
+    frame: pd.DataFrame, seed: int, class_weight: str | None, directory: Path, trials: int = 0
+) -> dict[str, Any]:
     """`nrt train --csv` on the frame, as the imported checkout does it."""
     csv = directory / "data.csv"
     frame.to_csv(csv, index=False)
@@ -102,7 +140,12 @@ def nrt_train(frame: pd.DataFrame, seed: int, class_weight: str | None, director
     if class_weight and "class_weight" in inspect.signature(training.Recipe).parameters:
         recipe = training.Recipe(**{**asdict(recipe), "class_weight": class_weight})
     started = time.perf_counter()
-    evaluation = training.train(directory / "model", recipe)
+    if trials:
+        from training.tune import tuner
+
+        evaluation = training.train(directory / "model", recipe, tuner=tuner(trials=trials, timeout=3600))
+    else:
+        evaluation = training.train(directory / "model", recipe)
     seconds = round(time.perf_counter() - started, 1)
     card = json.loads((directory / "model" / training.MODEL_CARD).read_text())
     return {
@@ -122,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--flip-y", type=float, default=0.01, help="make_classification's label noise")
     parser.add_argument("--class-weight", choices=["balanced", "none"], help="default: the checkout's own")
+    parser.add_argument("--tuned", type=int, default=0, help="N: also nrt train --tune and a notebook search, N trials")
     return parser
 
 
@@ -140,6 +184,11 @@ def main() -> None:
                 "notebook_default": notebook(frame, args.seed, None),
                 "notebook_balanced": notebook(frame, args.seed, "balanced"),
             }
+            if args.tuned:
+                tuned_dir = Path(directory) / "tuned"
+                tuned_dir.mkdir()
+                result["nrt_train_tuned"] = nrt_train(frame, args.seed, args.class_weight, tuned_dir, args.tuned)
+                result["notebook_tuned"] = notebook_tuned(frame, args.seed, args.tuned)
         print(json.dumps(result), flush=True)
 
 

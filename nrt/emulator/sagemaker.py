@@ -25,15 +25,21 @@ from nrt.emulator.wiring import wired
 _idle: dict[str, queue.SimpleQueue[http.client.HTTPConnection]] = {}
 
 
+def _connect(base_url: str, timeout: float) -> http.client.HTTPConnection:
+    parsed = urllib.parse.urlsplit(base_url)
+    return http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=timeout)
+
+
 def invoke_model_host(base_url: str, body: bytes, content_type: str, timeout: float = 60.0) -> tuple[int, bytes]:
     """POST /invocations on a model host over a kept-alive connection; (status, body)."""
     idle = _idle.setdefault(base_url, queue.SimpleQueue())
     for attempt in (1, 2):
         try:
-            conn = idle.get_nowait()
+            # The retry is on a new connection: every kept-alive one may have outlived the host's
+            # keep-alive (all of a busy minute's, after a quiet one).
+            conn = idle.get_nowait() if attempt == 1 else _connect(base_url, timeout)
         except queue.Empty:
-            parsed = urllib.parse.urlsplit(base_url)
-            conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=timeout)
+            conn = _connect(base_url, timeout)
         try:
             conn.request(
                 "POST", "/invocations", body=body, headers={"Content-Type": content_type, "Accept": "application/json"}

@@ -351,3 +351,24 @@ def test_map_iterations_read_the_map_input_without_changing_it_for_each_other(aw
 
     assert output["shared"] == {"tag": "t"}
     assert output["results"] == [{"value": v, "shared": {"tag": "t", "seen": v}} for v in (1, 2, 3)]
+
+
+def test_when_every_kept_alive_connection_has_gone_stale_the_call_reconnects_and_is_answered(aws, model_host):
+    import http.client
+    import queue
+    import socket
+
+    host = model_host("stale-pool")
+    body = b'{"instances": [[1, 2, 3]]}'
+    idle = emulator.sagemaker._idle.setdefault(host.url, queue.SimpleQueue())
+    # GIVEN three kept-alive connections whose far end has closed them (a quiet minute after a busy one)
+    with socket.create_server(("127.0.0.1", 0)) as closing:
+        for _ in range(3):
+            stale = http.client.HTTPConnection("127.0.0.1", closing.getsockname()[1], timeout=5)
+            stale.connect()
+            accepted, _ = closing.accept()
+            accepted.close()
+            idle.put(stale)
+
+        # WHEN the next reading is scored, THEN it is answered, not a ServiceUnavailable
+        assert emulator.invoke_model_host(host.url, body, "application/json")[0] == 200

@@ -198,6 +198,8 @@ def split_column(args: argparse.Namespace, features: list[str] | None) -> str | 
     dates and refuse every new reading. UsageError when it cannot be, or is also named a feature."""
     from training.prepare import time_column
 
+    if not Path(args.csv).is_file():  # refused by the preparation, as before
+        return None
     named, frame = _named_time_column(args)
     column = time_column(frame, args.label, named)
     if column in (features or []):

@@ -209,9 +209,14 @@ def split_column(args: argparse.Namespace, features: list[str] | None) -> str | 
             "--features, or derive a feature from it (a weekday, a month) in the CSV"
         )
     if column is not None:
-        how = "--time-column" if named else "every value an ISO 8601 date; --time-column to choose"
-        print(f"  time column {column!r} ({how}): splits the rows, the newest held out; not a feature", flush=True)
+        say_time_column(column, named is not None)
     return column
+
+
+def say_time_column(column: str, named: bool) -> None:
+    """Which column splits the rows, and how it was chosen."""
+    how = "--time-column" if named else "every value an ISO 8601 date; --time-column to choose"
+    print(f"  time column {column!r} ({how}): splits the rows, the newest held out; not a feature", flush=True)
 
 
 def _named_time_column(args: argparse.Namespace) -> tuple[str | None, Any]:

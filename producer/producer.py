@@ -71,14 +71,24 @@ class Stats:
     examples: dict[int, str] = field(default_factory=dict)
     # The event id (sensor:timestamp) of every reading sent, when the plan asks for them.
     sent_ids: set[str] = field(default_factory=set)
+    # The features a 400 named unknown to the model (a CSV's label or date column, say).
+    unknown_features: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(
-        self, status: int, seconds: float, readings: int, body: dict[str, Any] | None = None, example: str = ""
+        self,
+        status: int,
+        seconds: float,
+        readings: int,
+        body: dict[str, Any] | None = None,
+        example: str = "",
+        unknown: str | None = None,
     ) -> None:
         with self._lock:
             if example and not 200 <= status < 300:
                 self.examples.setdefault(status, example)
+            if unknown is not None:
+                self.unknown_features.add(unknown)
             self.requests += 1
             self.readings += readings
             self.by_status[status] += 1
@@ -99,6 +109,7 @@ class Stats:
             "retries": self.retries,
             "by_status": dict(sorted(self.by_status.items())),
             "examples": dict(sorted(self.examples.items())),
+            "unknown_features": sorted(self.unknown_features),
             "elapsed_s": round(elapsed, 2),
             "readings_per_s": round(self.readings / elapsed, 1),
             "p50_ms": round(percentile(lat, 50) * 1000, 1),
@@ -260,7 +271,9 @@ def run(plan: Plan, progress: Callable[[Stats], None] | None = None) -> Stats:
                     time.sleep(backoff(attempt, asked))
                     continue
                 answer = _json(raw) if plan.keep_answers else None
-                stats.record(status, seconds, size, answer, example=message_of(raw))
+                stats.record(
+                    status, seconds, size, answer, example=message_of(raw), unknown=unknown_feature(status, raw)
+                )
                 break
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, plan.concurrency))]
@@ -279,6 +292,28 @@ def message_of(raw: bytes, limit: int = 160) -> str:
     answer = _json(raw)
     text = str(answer.get("message") or answer.get("raw") or raw.decode("utf-8", "replace"))
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def unknown_feature(status: int, raw: bytes) -> str | None:
+    """The feature a 400 answer names as one the model does not take (its structured `feature`)."""
+    if status != 400:
+        return None
+    answer = _json(raw)
+    named = answer.get("feature")
+    return str(named) if named and "unknown feature" in str(answer.get("message", "")) else None
+
+
+def drop_hint(unknown: list[str], rows: list[dict[str, Any]], drop: str) -> str | None:
+    """A line when the model refused features that are columns of the --csv (its label, a date):
+    the --drop that leaves them out."""
+    columns = [c for c in unknown if rows and c in rows[0]]
+    if not columns:
+        return None
+    dropped = ",".join([*(c.strip() for c in drop.split(",") if c.strip()), *columns])
+    return (
+        f"hint: the model takes no {', '.join(map(repr, columns))}, a column of the CSV (its label, a date?): "
+        f"send the rows without it with --drop {dropped}"
+    )
 
 
 def _json(raw: bytes) -> dict[str, Any]:
@@ -834,6 +869,9 @@ def main(argv: list[str] | None = None, epilog: str | None = None) -> int:
     else:
         sys.stderr.write("\n")
         print(format_summary(summary))
+    hint = drop_hint(summary["unknown_features"], plan.rows, args.drop)
+    if hint:
+        print(hint, file=sys.stderr if args.json else sys.stdout)
     ok = {200, 202}
     return 0 if summary["readings"] and set(summary["by_status"]) <= ok else 1
 

@@ -73,11 +73,18 @@ def synthetic_table(rows: int, seed: int, noise: float) -> Table:
     return Table(pd.DataFrame(x, columns=list(FEATURE_COLUMNS)), pd.Series(y, name="label"), "synthetic", "label")
 
 
-def load_csv(path: Path, label: str, features: list[str] | None = None, drop_unlabelled: bool = False) -> Table:
-    """A CSV with a header: the label column, and every other column (or `features`) as features.
-    A row without a label is refused, or dropped with drop_unlabelled (as preparation drops it)."""
+def load_csv(
+    path: Path,
+    label: str,
+    features: list[str] | None = None,
+    drop_unlabelled: bool = False,
+    exclude: tuple[str, ...] = (),
+) -> Table:
+    """A CSV with a header: the label column, and every other column (or `features`) as features;
+    `exclude` (the time column) is no feature unless named in `features`. A row without a label is
+    refused, or dropped with drop_unlabelled (as preparation drops it)."""
     frame = _read_csv(path)
-    wanted = _feature_columns(path, frame, label, features)
+    wanted = _feature_columns(path, frame, label, features, exclude)
     _check_names(path, wanted)
     if drop_unlabelled:
         frame = frame[frame[label].notna()].reset_index(drop=True)
@@ -90,9 +97,14 @@ def is_prepared(folder: Path) -> bool:
     return all((folder / name).is_file() for name in (PREPARED_TRAIN, PREPARED_HOLDOUT, MANIFEST))
 
 
-def load_prepared(folder: Path, label: str, features: list[str] | None = None) -> tuple[Table, Table]:
+def load_prepared(
+    folder: Path, label: str, features: list[str] | None = None, exclude: tuple[str, ...] = ()
+) -> tuple[Table, Table]:
     """A prepared folder's rows to fit and rows to judge, each checked as a CSV is."""
-    return load_csv(folder / PREPARED_TRAIN, label, features), load_csv(folder / PREPARED_HOLDOUT, label, features)
+    return (
+        load_csv(folder / PREPARED_TRAIN, label, features, exclude=exclude),
+        load_csv(folder / PREPARED_HOLDOUT, label, features, exclude=exclude),
+    )
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
@@ -115,11 +127,13 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _feature_columns(path: Path, frame: pd.DataFrame, label: str, features: list[str] | None) -> list[str]:
-    """The feature columns: `features`, else every column but the label; each one in the file."""
+def _feature_columns(
+    path: Path, frame: pd.DataFrame, label: str, features: list[str] | None, exclude: tuple[str, ...] = ()
+) -> list[str]:
+    """The feature columns: `features`, else every column but the label and `exclude`; each one in the file."""
     if label not in frame.columns:
         raise DatasetError(f"{path}: no column {label!r} for the label; the columns are {', '.join(frame.columns)}")
-    wanted = features if features is not None else [c for c in frame.columns if c != label]
+    wanted = features if features is not None else [c for c in frame.columns if c not in (label, *exclude)]
     unknown = [c for c in wanted if c not in frame.columns]
     if unknown:
         raise DatasetError(

@@ -24,7 +24,7 @@ import hashlib
 import json
 import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,11 +83,12 @@ class Contract:
     label: str
     labels: list[Any] | None  # None: regression
     every_column: bool  # the recipe takes every column but the label as a feature
+    time_column: str | None = None  # splits the rows: each file needs it, its dates are no contract
 
     @classmethod
-    def of(cls, signature: Signature) -> Contract:
+    def of(cls, signature: Signature, time: str | None = None) -> Contract:
         recipe = signature.recipe or {}
-        return cls(signature.features, str(recipe["label"]), signature.labels, recipe.get("features") is None)
+        return cls(signature.features, str(recipe["label"]), signature.labels, recipe.get("features") is None, time)
 
 
 @dataclass
@@ -123,7 +124,7 @@ def check_contract(name: str, frame: pd.DataFrame, contract: Contract) -> list[M
     if contract.label in frame.columns:
         frame = frame[frame[contract.label].notna()]
     for feature in contract.features:
-        if feature.name in frame.columns:
+        if feature.name in frame.columns and feature.name != contract.time_column:  # new dates are no new contract
             found += _check_feature(name, frame[feature.name], feature)
     if contract.labels is not None and contract.label in frame.columns:
         known = {str(v) for v in contract.labels}
@@ -139,10 +140,19 @@ def _check_columns(name: str, frame: pd.DataFrame, contract: Contract) -> list[M
     found = [
         Mismatch(name, c, "missing: the model takes it") for c in [*wanted, contract.label] if c not in frame.columns
     ]
+    found += _check_time(name, frame, contract)
     if contract.every_column:
-        extra = [c for c in frame.columns if c not in wanted and c != contract.label]
+        extra = [c for c in frame.columns if c not in (*wanted, contract.label, contract.time_column)]
         found += [Mismatch(name, c, "not in the model's contract (a new feature)") for c in extra]
     return found
+
+
+def _check_time(name: str, frame: pd.DataFrame, contract: Contract) -> list[Mismatch]:
+    """The time column, when it is no feature: each file needs it (its dates are no contract)."""
+    time = contract.time_column
+    if time is None or time in frame.columns or time in [f.name for f in contract.features]:
+        return []
+    return [Mismatch(name, time, "missing: the time column that splits the rows (the newest held out)")]
 
 
 def _check_feature(name: str, column: pd.Series[Any], feature: Feature) -> list[Mismatch]:
@@ -218,22 +228,45 @@ def far_out(label: pd.Series[Any]) -> tuple[float, float]:
     return q1 - FAR_OUT * (q3 - q1), q3 + FAR_OUT * (q3 - q1)
 
 
-def time_column(frame: pd.DataFrame, features: list[Feature]) -> str | None:
-    """The first text column whose every value is a date or time (ISO 8601), if any."""
-    for f in features:
-        column = frame[f.name].dropna()
-        if f.type == "category" and len(column):
-            parsed = pd.to_datetime(column.astype(str), errors="coerce", format="ISO8601", utc=True)
-            if parsed.notna().all():
-                return f.name
-    return None
+def is_time(column: pd.Series[Any]) -> bool:
+    """A text column whose every value is a date or time (ISO 8601)."""
+    present = column.dropna()
+    if pd.api.types.is_numeric_dtype(column) or not len(present):
+        return False
+    return bool(pd.to_datetime(present.astype(str), errors="coerce", format="ISO8601", utc=True).notna().all())
 
 
-def apply_rules(frame: pd.DataFrame, features: list[Feature], label: str, kind: str, seed: int) -> Prepared:
-    """RULES in order: the rows to fit and to judge, and rows in and out of each rule."""
+def time_column(frame: pd.DataFrame, label: str, named: str | None = None) -> str | None:
+    """The column that splits the rows by time: the one named (the recipe's), else the first
+    column but the label whose every value is a date or time (ISO 8601), if any."""
+    if named is not None:
+        return named
+    return next((str(c) for c in frame.columns if c != label and is_time(frame[c])), None)
+
+
+def times(column: pd.Series[Any]) -> pd.Series[Any]:
+    """The time column's values as UTC timestamps (missing stays missing); PreparationRefused at
+    one that is no date."""
+    parsed = pd.to_datetime(column.astype(str), errors="coerce", format="ISO8601", utc=True)
+    wrong = column[parsed.isna() & column.notna()]
+    if len(wrong):
+        raise PreparationRefused(
+            f"column {column.name!r}: {wrong.iloc[0]!r} is not an ISO 8601 date or time, and this column "
+            "splits the rows by time (the newest held out)"
+        )
+    return parsed
+
+
+def apply_rules(
+    frame: pd.DataFrame, features: list[Feature], label: str, kind: str, seed: int, time: str | None = None
+) -> Prepared:
+    """RULES in order: the rows to fit and to judge, and rows in and out of each rule. The time
+    column is kept with the rows (to split them) whether or not it is a feature."""
     rules: list[dict[str, Any]] = []
     wanted = [f.name for f in features]
-    data = frame[[*wanted, label]]
+    if time is not None and time not in frame.columns:
+        raise PreparationRefused(f"no column {time!r}: the time column that splits the rows (the newest held out)")
+    data = frame[[*wanted, label, *([time] if time is not None and time not in wanted else [])]]
     kept = data.drop_duplicates()
     _count(rules, "duplicates", data, kept)
     data, kept = kept, kept[kept[label].notna()]
@@ -252,18 +285,17 @@ def apply_rules(frame: pd.DataFrame, features: list[Feature], label: str, kind: 
         _count(rules, "outliers", data, kept, label_fences=[round(low, 6), round(high, 6)])
     else:
         _count(rules, "outliers", data, data)
-    return _split(kept, features, label, kind, seed, rules)
+    return _split(kept, time, label, kind, seed, rules)
 
 
 def _split(
-    data: pd.DataFrame, features: list[Feature], label: str, kind: str, seed: int, rules: list[dict[str, Any]]
+    data: pd.DataFrame, column: str | None, label: str, kind: str, seed: int, rules: list[dict[str, Any]]
 ) -> Prepared:
     if len(data) < 2:
         raise PreparationRefused(f"{len(data)} rows left after the rules; nothing to split")
-    column = time_column(data, features)
     if column is not None:
-        order = pd.to_datetime(data[column].astype(str), format="ISO8601", utc=True).argsort(kind="stable")
-        ordered = data.iloc[order.to_numpy()]
+        order = np.argsort(times(data[column]).to_numpy(dtype="datetime64[ns]"), kind="stable")  # no date: last
+        ordered = data.iloc[order]
         cut = len(ordered) - max(1, round(len(ordered) * HOLDOUT_SHARE))
         how = f"time: the newest {len(ordered) - cut} rows by {column!r}"
         return Prepared(ordered.iloc[:cut], ordered.iloc[cut:], rules, column, how)
@@ -299,6 +331,12 @@ def _source(path: Path, frame: pd.DataFrame, uri: str) -> dict[str, Any]:
     return {"file": f"{uri}{path.name}" if uri else str(path), "sha256": sha256(path), "rows": len(frame)}
 
 
+def _merged_features(merged: pd.DataFrame, recipe: dict[str, Any], label: str, time: str | None) -> list[Feature]:
+    """The features as the merged data has them: the recipe's, else every column but the label and
+    the recipe's time column (an older recipe names none: its date column stays a feature)."""
+    return features_of(merged[recipe.get("features") or [c for c in merged.columns if c not in (label, time)]])
+
+
 def prepare_frames(
     files: list[Path],
     features: list[Feature] | None,
@@ -310,12 +348,13 @@ def prepare_frames(
     """Check each file against the contract, merge them and apply the rules; the manifest's facts."""
     frames = [read_csv(path) for path in files]
     sources = [_source(path, frame, uri) for path, frame in zip(files, frames, strict=True)]
-    mismatches = _mismatches(files, frames, contract, contract_change)
     merged = pd.concat(frames, ignore_index=True)
-    label = str(recipe["label"])
+    label, named = str(recipe["label"]), recipe.get("time_column")
+    time = time_column(merged, label, named)
+    mismatches = _mismatches(files, frames, replace(contract, time_column=time) if contract else None, contract_change)
     if features is None or mismatches:  # the contract as the merged data has it
-        features = features_of(merged[recipe.get("features") or [c for c in merged.columns if c != label]])
-    prepared = apply_rules(merged, features, label, str(recipe["task"]), int(recipe.get("seed", 7)))
+        features = _merged_features(merged, recipe, label, named)
+    prepared = apply_rules(merged, features, label, str(recipe["task"]), int(recipe.get("seed", 7)), time)
     facts = {
         "sources": sources,
         "contract_changes": [str(m) for m in mismatches],
@@ -340,12 +379,12 @@ def manifest(prepared: Prepared, facts: dict[str, Any], label: str, kind: str, c
         "contract_changes": facts["contract_changes"],
     }
     if prepared.time_column is not None:
-        times = pd.to_datetime(rows[prepared.time_column].astype(str), format="ISO8601", utc=True)
-        holdout_from = pd.to_datetime(prepared.holdout[prepared.time_column].astype(str), format="ISO8601", utc=True)
+        dates = times(rows[prepared.time_column])
+        holdout_from = times(prepared.holdout[prepared.time_column])
         out["date_range"] = {
             "column": prepared.time_column,
-            "first": times.min().isoformat(),
-            "last": times.max().isoformat(),
+            "first": dates.min().isoformat(),
+            "last": dates.max().isoformat(),
             "holdout_from": holdout_from.min().isoformat(),
         }
     if kind == "regression":

@@ -127,6 +127,9 @@ class Recipe:
     data: str | None = None  # where the rows are read from, when not `source`: a prepared folder; not recorded
     parameters: dict[str, float] | None = None  # the booster's, tuned (nrt train --tune); None: PARAMETERS
     gate_metric: str | None = None  # the retraining gate's metric (training/gate.py); None: chosen by the data
+    # The column of dates that splits the rows (the newest held out) and is no feature; None: an
+    # older recipe, whose date column (found by training/prepare.py) splits and stays a feature.
+    time_column: str | None = None
 
     def recorded(self) -> dict[str, Any]:
         """The recipe as the signature keeps it: the synthetic settings for synthetic data only, and
@@ -366,6 +369,11 @@ def _with_gate_metric(recipe: Recipe, y_train: pd.Series[Any], positive: Any, pr
     return replace(recipe, gate_metric=chosen)
 
 
+def _not_features(recipe: Recipe) -> tuple[str, ...]:
+    """The columns that are no feature when the recipe takes every column: its time column."""
+    return (recipe.time_column,) if recipe.time_column else ()
+
+
 def _load_table(recipe: Recipe, progress: Progress) -> tuple[Table, dict[str, Any]]:
     """The recipe's data, and what the reports say of it (its source, and its digest or seed)."""
     if recipe.source == "synthetic":
@@ -374,12 +382,12 @@ def _load_table(recipe: Recipe, progress: Progress) -> tuple[Table, dict[str, An
         return table, {"source": "synthetic", "rows": recipe.rows, "seed": recipe.seed, "noise": recipe.noise}
     if recipe.data is not None and is_prepared(Path(recipe.data)):
         progress(f"loading the prepared rows in {recipe.data}")
-        fit, holdout = load_prepared(Path(recipe.data), recipe.label, recipe.features)
+        fit, holdout = load_prepared(Path(recipe.data), recipe.label, recipe.features, _not_features(recipe))
         found = read_manifest(Path(recipe.data))
         rows = len(fit.y) + len(holdout.y)  # train.csv is fitted, holdout.csv judged (_prepared_holdout)
         return fit, {"source": recipe.source, "sources": recipe.sources, "rows": rows, "preparation": found}
     progress(f"loading {recipe.source}")
-    table = load_csv(Path(recipe.data or recipe.source), recipe.label, recipe.features)
+    table = load_csv(Path(recipe.data or recipe.source), recipe.label, recipe.features, exclude=_not_features(recipe))
     digest = hashlib.sha256(Path(recipe.data or recipe.source).read_bytes()).hexdigest()
     return table, {"source": recipe.source, "sha256": digest, "rows": len(table.y)}
 

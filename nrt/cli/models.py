@@ -147,8 +147,8 @@ def training_recipe(args: argparse.Namespace) -> Recipe:
 def synthetic_recipe(args: argparse.Namespace, features: list[str] | None) -> Recipe:
     from training.train import Recipe
 
-    if args.label or features or (args.task and args.task != "binary"):
-        raise UsageError("--label, --features and --task need --csv (the synthetic data is binary)")
+    if args.label or features or args.time_column or (args.task and args.task != "binary"):
+        raise UsageError("--label, --features, --time-column and --task need --csv (the synthetic data is binary)")
     print(f"training {args.name} on {args.rows} synthetic readings ...", flush=True)
     return Recipe(
         "synthetic",
@@ -176,6 +176,7 @@ def csv_recipe(args: argparse.Namespace, features: list[str] | None) -> Recipe:
     positive = None if args.positive_label is None else label_from_text(args.positive_label)
     inferred = "" if args.task else " (inferred from the label; --task to force)"
     print(f"training {args.name} on {args.csv}: {kind}{inferred} ...", flush=True)
+    time = split_column(args, features)
     return Recipe(
         str(args.csv),
         args.label,
@@ -187,7 +188,50 @@ def csv_recipe(args: argparse.Namespace, features: list[str] | None) -> Recipe:
         unknown_categories=args.unknown_categories,
         class_weight=args.class_weight,
         gate_metric=args.gate_metric,
+        time_column=time,
     )
+
+
+def split_column(args: argparse.Namespace, features: list[str] | None) -> str | None:
+    """The CSV's time column (--time-column, else the first column of ISO 8601 dates): it splits the
+    rows (the newest held out) and is no feature; a date as a category would know only the training
+    dates and refuse every new reading. UsageError when it cannot be, or is also named a feature."""
+    from training.prepare import time_column
+
+    if not Path(args.csv).is_file():  # refused by the preparation, as before
+        return None
+    named, frame = _named_time_column(args)
+    column = time_column(frame, args.label, named)
+    if column in (features or []):
+        raise UsageError(
+            f"--features names {column!r}, the time column that splits the rows: a date is no feature (as a "
+            "category it knows only the training dates, so every new reading is refused); leave it out of "
+            "--features, or derive a feature from it (a weekday, a month) in the CSV"
+        )
+    if column is not None:
+        say_time_column(column, named is not None)
+    return column
+
+
+def say_time_column(column: str, named: bool) -> None:
+    """Which column splits the rows, and how it was chosen."""
+    how = "--time-column" if named else "every value an ISO 8601 date; --time-column to choose"
+    print(f"  time column {column!r} ({how}): splits the rows, the newest held out; not a feature", flush=True)
+
+
+def _named_time_column(args: argparse.Namespace) -> tuple[str | None, Any]:
+    """--time-column (None when not given), checked against the CSV, and the CSV as a frame."""
+    from training.dataset import DatasetError
+    from training.prepare import is_time, read_csv
+
+    try:
+        frame = read_csv(Path(args.csv))
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"{args.csv}: {error}") from None
+    named: str | None = args.time_column
+    if named is not None and (named == args.label or named not in frame.columns or not is_time(frame[named])):
+        raise UsageError(f"--time-column {named}: not a column of {args.csv} whose every value is an ISO 8601 date")
+    return named, frame
 
 
 def cmd_deploy_model(args: argparse.Namespace) -> int:
@@ -427,7 +471,15 @@ def add_commands(sub: Any) -> None:
     train.add_argument("--noise", type=float, default=0.0, help="share of synthetic labels to flip")
     train.add_argument("--csv", type=Path, help="train on your own data: any CSV with a header row")
     train.add_argument("--label", help="with --csv: the column to predict")
-    train.add_argument("--features", help="with --csv: comma-separated feature columns (default: all but the label)")
+    train.add_argument(
+        "--features",
+        help="with --csv: comma-separated feature columns (default: all but the label and the time column)",
+    )
+    train.add_argument(
+        "--time-column",
+        help="with --csv: the column of ISO 8601 dates that splits the rows, the newest 20%% held out; no feature "
+        "(default: the first column whose every value is such a date, if any); recorded for retraining",
+    )
     train.add_argument(
         "--task", choices=["binary", "multiclass", "regression"], help="default: inferred from the label"
     )

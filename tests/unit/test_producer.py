@@ -115,3 +115,75 @@ def test_a_request_with_no_http_answer_is_counted_as_599_with_the_reason():
 
     assert summary["by_status"] == {599: 2}
     assert "ConnectionRefusedError" in summary["examples"][599]
+
+
+@pytest.fixture
+def diabetes_api(tmp_path):
+    """A stand-in API on 127.0.0.1 that checks each reading against the signature of a model of
+    load_diabetes (the real training.inference checks) and answers as the API does: 200, or 400
+    with the message and the feature at fault."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from sklearn.datasets import load_diabetes
+
+    from training.inference import InvalidInput, Signature
+    from training.train import features_of
+
+    frame = load_diabetes(as_frame=True, scaled=False).frame.head(30)
+    signature = Signature("regression", features_of(frame.drop(columns=["target"])), named=True)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            reading = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            try:
+                signature.row(reading, 0)
+                status, body = 200, {"prediction": 1.0}
+            except InvalidInput as error:
+                status, body = 400, {"error": "InvalidReading", **error.answer()}
+            raw = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    path = tmp_path / "diabetes.csv"
+    frame.to_csv(path, index=False)
+    yield f"http://127.0.0.1:{server.server_address[1]}", path
+    server.shutdown()
+    server.server_close()
+
+
+def test_given_the_training_csv_with_its_label_when_produced_then_a_hint_names_the_drop_to_add(diabetes_api, capsys):
+    url, csv = diabetes_api
+
+    code = producer.main(["--url", url, "--csv", str(csv), "--count", "3", "--rate", "0", "--concurrency", "1"])
+
+    assert code == 1
+    out = capsys.readouterr().out
+    assert "400, e.g.: instances[0]: unknown feature 'target'" in out
+    assert "hint: the model takes no 'target', a column of the CSV (its label, a date?): " in out
+    assert out.rstrip().endswith("send the rows without it with --drop target")
+
+
+def test_given_the_label_dropped_when_produced_then_every_reading_is_scored_and_no_hint_is_given(diabetes_api, capsys):
+    url, csv = diabetes_api
+
+    code = producer.main(["--url", url, "--csv", str(csv), "--drop", "target", "--count", "3", "--rate", "0"])
+
+    assert code == 0
+    assert "hint:" not in capsys.readouterr().out
+
+
+def test_a_hint_keeps_the_columns_already_dropped_and_ignores_features_not_in_the_csv():
+    rows = [{"age": 50, "day": "2026-12-05"}]
+
+    assert producer.drop_hint(["day"], rows, "target").endswith("--drop target,day")  # type: ignore[union-attr]
+    assert producer.drop_hint(["coupon"], rows, "") is None

@@ -127,6 +127,9 @@ def test_retraining_a_model_that_is_not_deployed_fails_saying_so(aws):
     result = retrain(aws, "never-deployed")
 
     assert (result["status"], result.get("error")) == ("FAILED", "NothingToRetrain")
+    assert result["cause"] == (
+        "No endpoint nrt-never-deployed is deployed: deploy it first (nrt deploy-model never-deployed)."
+    )
 
 
 def test_a_failed_training_job_notifies_and_changes_nothing(aws, model_dir, inbox, monkeypatch):

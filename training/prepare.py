@@ -4,7 +4,8 @@ Its rules are data (RULES), applied in order: drop exact duplicate rows, drop ro
 label, coerce each feature to the contract's type, the outlier rules, then split the rows to fit
 from the rows to judge (the newest when a time column exists, else a seeded split, stratified
 for classifiers). Before any of that, when the model has a signature, each CSV file is checked
-against it (columns, types, nullability, categories, labels): a file that does not fit is
+against it (columns, types, nullability, categories, labels; in the retraining workflow, the
+signature inside the serving model's model.tar.gz, so a promoted contract change lasts): a file that does not fit is
 refused, naming the file and the column, unless the run is a deliberate contract change.
 
 It writes the prepared layout that training reads: signature.json (the signature with its
@@ -24,6 +25,7 @@ import hashlib
 import json
 import shutil
 import sys
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -391,12 +393,33 @@ def recorded_recipe(recipe: dict[str, Any], found: dict[str, Any], uri: str) -> 
     return {**kept, "source": uri or kept.get("source", "csv"), "sources": found["sources"]}
 
 
-def prepare_channel(source: Path, output: Path, uri: str = "", contract_change: bool = False) -> dict[str, Any]:
-    """A recipe folder (signature.json, the CSV files, code/) into the prepared layout."""
+def served_signature(serving: Path | None) -> dict[str, Any] | None:
+    """The signature.json inside the serving model's model.tar.gz (the Prepare job's serving
+    input): the contract being served, which a promoted --contract-change retraining changed.
+    None when there is no such archive or it holds no signature."""
+    archives = sorted(serving.rglob("*.tar.gz")) if serving is not None and serving.is_dir() else []
+    for archive in archives:
+        with tarfile.open(archive) as tar:
+            for member in tar.getmembers():
+                if member.isfile() and member.name.removeprefix("./") == SIGNATURE:
+                    found = tar.extractfile(member)
+                    return json.loads(found.read()) if found is not None else None
+    return None
+
+
+def prepare_channel(
+    source: Path, output: Path, uri: str = "", contract_change: bool = False, serving: Path | None = None
+) -> dict[str, Any]:
+    """A recipe folder (signature.json, the CSV files, code/) into the prepared layout, checked
+    against the serving model's signature (from its model.tar.gz in serving) when there is one,
+    else against the recipe folder's signature.json (the one written at deploy)."""
     signature_file = source / SIGNATURE
     if not signature_file.is_file():
         raise PreparationRefused(f"no {SIGNATURE} in the recipe folder: the model has no retraining recipe")
     raw = json.loads(signature_file.read_text())
+    served = served_signature(serving)
+    if served is not None and served.get("recipe") and (raw.get("recipe") or {}).get("source") != "synthetic":
+        raw = served
     recipe = raw.get("recipe")
     if not recipe:
         raise PreparationRefused("the model's signature has no recipe: it was not trained by nrt train")
@@ -421,10 +444,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, required=True, help="where the prepared layout goes")
     parser.add_argument("--uri", default="", help="the recipe folder's S3 URI, recorded as the source")
     parser.add_argument("--contract-change", default="false", help="true: a file may change the contract")
+    parser.add_argument("--serving", type=Path, help="the serving model's model.tar.gz folder: its signature.json")
     parser.add_argument("--exit-message", type=Path, default=EXIT_MESSAGE)
     args = parser.parse_args(argv)
     try:
-        found = prepare_channel(args.input, args.output, args.uri, args.contract_change.lower() == "true")
+        found = prepare_channel(args.input, args.output, args.uri, args.contract_change.lower() == "true", args.serving)
     except (PreparationRefused, ValueError, KeyError, pd.errors.ParserError) as error:
         reason = f"preparation refused: {error}"
         if args.exit_message.parent.is_dir():

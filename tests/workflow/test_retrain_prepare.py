@@ -179,6 +179,10 @@ def test_nrt_retrain_prints_the_refusal_and_with_contract_change_makes_the_new_v
     assert "  Prepare\n" in out and "  NotifyContractChange\n" in out and "  Train\n" in out
     # the changed version is trained, then judged beside the serving model on the same rows
     assert "rejected by the quality gate: new rmse" in out and "on the same 89 held-out rows" in out
+    # what the preparation did, the contract change it accepted, and that no tuning job ran
+    assert "prepared: 443 rows in from 2 files; 354 to fit, 89 held out (seeded (7)); dropped: none\n" in out
+    assert "contract changes accepted (--contract-change), 9:\n  fresh.csv: column 'bmi': missing" in out
+    assert "tuning: off (one training job)\n" in out
     assert serving(aws, endpoint)[0].startswith("nrt-prep-cli-2")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
+import subprocess
 import tarfile
 import uuid
 from pathlib import Path
@@ -16,6 +18,8 @@ import pytest
 from sklearn.datasets import load_diabetes
 
 from nrt.emulator.server import RETRAIN_STATE_MACHINE, EmbeddedAws
+from tests.helpers import ROOT
+from tests.helpers.aws_cli import AWS, cli_env
 from tests.workflow import test_retrain
 from tests.workflow.test_retrain import deploy, retrain, serving
 
@@ -266,3 +270,34 @@ def test_given_a_rejected_contract_change_when_retrained_again_then_the_old_serv
 
     assert (plain["status"], plain.get("error")) == ("FAILED", "DataRefused")
     assert "fresh.csv: column 'year': 3 empty values; the model takes none" in plain["cause"]
+
+
+def guide_fresh_data_lines() -> list[str]:
+    """The `aws` lines of the user guide's "Add fresh data" block, comments cut."""
+    guide = (ROOT / "docs" / "user-guide.md").read_text()
+    block = guide.split("#### Add fresh data", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.split("#", 1)[0].strip() for line in block.splitlines() if line.startswith("aws ")]
+
+
+def test_the_guides_aws_cli_lines_put_a_fresh_csv_where_the_next_retraining_merges_it(aws, sugar, tmp_path):
+    deploy(aws, "prep-guide", sugar, serving_metric="1000")
+    (tmp_path / "fresh.csv").write_text(pd.read_csv(sugar.parent / "diabetes.csv").tail(40).to_csv(index=False))
+    listed, copied = guide_fresh_data_lines()
+    env = cli_env(tmp_path, AWS_DEFAULT_REGION=aws.ctx.region, AWS_ENDPOINT_URL=aws.url)
+
+    def run(line: str) -> str:
+        argv = [AWS if a == "aws" else a for a in shlex.split(line.replace("/data/spend/", "/data/prep-guide/"))]
+        done = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    before = run(listed)
+    run(copied)
+
+    assert "diabetes.csv" in before and "signature.json" in before and "fresh.csv" not in before
+    assert "fresh.csv" in run(listed)
+    result = retrain(aws, "prep-guide")
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    manifest = json.loads(result["output"])["preparation"]["manifest"]
+    assert f"s3://{BUCKET}/data/prep-guide/fresh.csv" in [s["file"] for s in manifest["sources"]]
+    assert manifest["rows_in"] == 442 + 40

@@ -5,8 +5,9 @@ label, coerce each feature to the contract's type, the outlier rules, then split
 from the rows to judge (the newest when a time column exists, else a seeded split, stratified
 for classifiers). Before any of that, when the model has a signature, each CSV file is checked
 against it (columns, types, nullability, categories, labels; in the retraining workflow, the
-signature inside the serving model's model.tar.gz, so a promoted contract change lasts): a file that does not fit is
-refused, naming the file and the column, unless the run is a deliberate contract change.
+signature inside the serving model's model.tar.gz, so a promoted contract change lasts): a file
+that does not fit is refused, naming the file and the column, unless the run is a deliberate
+contract change.
 
 It writes the prepared layout that training reads: signature.json (the signature with its
 recipe recording the real sources), train.csv, holdout.csv and manifest.json (rows in and out
@@ -449,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         found = prepare_channel(args.input, args.output, args.uri, args.contract_change.lower() == "true", args.serving)
-    except (PreparationRefused, ValueError, KeyError, pd.errors.ParserError) as error:
+    except (PreparationRefused, ValueError, KeyError, pd.errors.ParserError, tarfile.TarError) as error:
         reason = f"preparation refused: {error}"
         if args.exit_message.parent.is_dir():
             args.exit_message.write_text(reason[:1024])

@@ -397,30 +397,40 @@ def recorded_recipe(recipe: dict[str, Any], found: dict[str, Any], uri: str) -> 
 def served_signature(serving: Path | None) -> dict[str, Any] | None:
     """The signature.json inside the serving model's model.tar.gz (the Prepare job's serving
     input): the contract being served, which a promoted --contract-change retraining changed.
-    None when there is no such archive or it holds no signature."""
+    None when there is no such archive, it holds no signature or cannot be read (said in the
+    log: the gate then finds the serving model unscorable too)."""
     archives = sorted(serving.rglob("*.tar.gz")) if serving is not None and serving.is_dir() else []
     for archive in archives:
-        with tarfile.open(archive) as tar:
-            for member in tar.getmembers():
-                if member.isfile() and member.name.removeprefix("./") == SIGNATURE:
-                    found = tar.extractfile(member)
-                    return json.loads(found.read()) if found is not None else None
+        try:
+            with tarfile.open(archive) as tar:
+                for member in tar.getmembers():
+                    found = tar.extractfile(member) if member.name.removeprefix("./") == SIGNATURE else None
+                    if found is not None:
+                        return dict(json.loads(found.read()))
+        except (tarfile.TarError, ValueError) as error:
+            print(
+                f"the serving model's {archive.name} cannot be read ({error}): the recipe folder's {SIGNATURE} "
+                "is the contract",
+                file=sys.stderr,
+                flush=True,
+            )
     return None
 
 
 def prepare_channel(
     source: Path, output: Path, uri: str = "", contract_change: bool = False, serving: Path | None = None
 ) -> dict[str, Any]:
-    """A recipe folder (signature.json, the CSV files, code/) into the prepared layout, checked
-    against the serving model's signature (from its model.tar.gz in serving) when there is one,
-    else against the recipe folder's signature.json (the one written at deploy)."""
+    """A recipe folder (signature.json, the CSV files, code/) into the prepared layout. The
+    recipe (label, features, kind: how to retrain, which a user may edit) is the folder's; the
+    contract is the serving model's signature (from its model.tar.gz in serving) when there is
+    one, else the folder's signature.json (the one written at deploy)."""
     signature_file = source / SIGNATURE
     if not signature_file.is_file():
         raise PreparationRefused(f"no {SIGNATURE} in the recipe folder: the model has no retraining recipe")
     raw = json.loads(signature_file.read_text())
     served = served_signature(serving)
-    if served is not None and served.get("recipe") and (raw.get("recipe") or {}).get("source") != "synthetic":
-        raw = served
+    if served is not None and (raw.get("recipe") or {}).get("source") != "synthetic":
+        raw = {**served, "recipe": raw.get("recipe")}
     recipe = raw.get("recipe")
     if not recipe:
         raise PreparationRefused("the model's signature has no recipe: it was not trained by nrt train")
@@ -450,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         found = prepare_channel(args.input, args.output, args.uri, args.contract_change.lower() == "true", args.serving)
-    except (PreparationRefused, ValueError, KeyError, pd.errors.ParserError, tarfile.TarError) as error:
+    except (PreparationRefused, ValueError, KeyError, pd.errors.ParserError) as error:
         reason = f"preparation refused: {error}"
         if args.exit_message.parent.is_dir():
             args.exit_message.write_text(reason[:1024])

@@ -63,6 +63,8 @@ def test_without_a_serving_archive_the_recipe_folders_signature_is_the_contract_
     recipe_folder, tmp_path
 ):
     assert served_signature(None) is None and served_signature(tmp_path) is None
+    (tmp_path / "model.tar.gz").write_bytes(b"not a model archive")  # the gate finds it unscorable too
+    assert served_signature(tmp_path) is None
 
     with pytest.raises(PreparationRefused, match=re.escape("fresh.csv: column 'year': 30 empty values")):
         prepare_channel(recipe_folder, tmp_path / "out")

@@ -4,8 +4,10 @@ Its rules are data (RULES), applied in order: drop exact duplicate rows, drop ro
 label, coerce each feature to the contract's type, the outlier rules, then split the rows to fit
 from the rows to judge (the newest when a time column exists, else a seeded split, stratified
 for classifiers). Before any of that, when the model has a signature, each CSV file is checked
-against it (columns, types, nullability, categories, labels): a file that does not fit is
-refused, naming the file and the column, unless the run is a deliberate contract change.
+against it (columns, types, nullability, categories, labels; in the retraining workflow, the
+signature inside the serving model's model.tar.gz, so a promoted contract change lasts): a file
+that does not fit is refused, naming the file and the column, unless the run is a deliberate
+contract change.
 
 It writes the prepared layout that training reads: signature.json (the signature with its
 recipe recording the real sources), train.csv, holdout.csv and manifest.json (rows in and out
@@ -24,6 +26,7 @@ import hashlib
 import json
 import shutil
 import sys
+import tarfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -430,12 +433,43 @@ def recorded_recipe(recipe: dict[str, Any], found: dict[str, Any], uri: str) -> 
     return {**kept, "source": uri or kept.get("source", "csv"), "sources": found["sources"]}
 
 
-def prepare_channel(source: Path, output: Path, uri: str = "", contract_change: bool = False) -> dict[str, Any]:
-    """A recipe folder (signature.json, the CSV files, code/) into the prepared layout."""
+def served_signature(serving: Path | None) -> dict[str, Any] | None:
+    """The signature.json inside the serving model's model.tar.gz (the Prepare job's serving
+    input): the contract being served, which a promoted --contract-change retraining changed.
+    None when there is no such archive, it holds no signature or cannot be read (said in the
+    log: the gate then finds the serving model unscorable too)."""
+    archives = sorted(serving.rglob("*.tar.gz")) if serving is not None and serving.is_dir() else []
+    for archive in archives:
+        try:
+            with tarfile.open(archive) as tar:
+                for member in tar.getmembers():
+                    found = tar.extractfile(member) if member.name.removeprefix("./") == SIGNATURE else None
+                    if found is not None:
+                        return dict(json.loads(found.read()))
+        except (tarfile.TarError, ValueError) as error:
+            print(
+                f"the serving model's {archive.name} cannot be read ({error}): the recipe folder's {SIGNATURE} "
+                "is the contract",
+                file=sys.stderr,
+                flush=True,
+            )
+    return None
+
+
+def prepare_channel(
+    source: Path, output: Path, uri: str = "", contract_change: bool = False, serving: Path | None = None
+) -> dict[str, Any]:
+    """A recipe folder (signature.json, the CSV files, code/) into the prepared layout. The
+    recipe (label, features, kind: how to retrain, which a user may edit) is the folder's; the
+    contract is the serving model's signature (from its model.tar.gz in serving) when there is
+    one, else the folder's signature.json (the one written at deploy)."""
     signature_file = source / SIGNATURE
     if not signature_file.is_file():
         raise PreparationRefused(f"no {SIGNATURE} in the recipe folder: the model has no retraining recipe")
     raw = json.loads(signature_file.read_text())
+    served = served_signature(serving)
+    if served is not None and (raw.get("recipe") or {}).get("source") != "synthetic":
+        raw = {**served, "recipe": raw.get("recipe")}
     recipe = raw.get("recipe")
     if not recipe:
         raise PreparationRefused("the model's signature has no recipe: it was not trained by nrt train")
@@ -460,10 +494,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, required=True, help="where the prepared layout goes")
     parser.add_argument("--uri", default="", help="the recipe folder's S3 URI, recorded as the source")
     parser.add_argument("--contract-change", default="false", help="true: a file may change the contract")
+    parser.add_argument("--serving", type=Path, help="the serving model's model.tar.gz folder: its signature.json")
     parser.add_argument("--exit-message", type=Path, default=EXIT_MESSAGE)
     args = parser.parse_args(argv)
     try:
-        found = prepare_channel(args.input, args.output, args.uri, args.contract_change.lower() == "true")
+        found = prepare_channel(args.input, args.output, args.uri, args.contract_change.lower() == "true", args.serving)
     except (PreparationRefused, ValueError, KeyError, pd.errors.ParserError) as error:
         reason = f"preparation refused: {error}"
         if args.exit_message.parent.is_dir():

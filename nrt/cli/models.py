@@ -421,8 +421,53 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     if described["status"] != "SUCCEEDED":
         print(f"{described['status']}: {described.get('error')}: {described.get('cause')}", file=sys.stderr)
         return 1
-    print(gate_summary(json.loads(described.get("output") or "{}")))
+    print(retrain_summary(json.loads(described.get("output") or "{}")))
     return 0
+
+
+def retrain_summary(output: dict[str, Any]) -> str:
+    """What the retraining did, from the execution's output: the preparation, the tuning, the gate."""
+    return "\n".join([*preparation_summary(output), tuning_summary(output), gate_summary(output)])
+
+
+def preparation_summary(output: dict[str, Any]) -> list[str]:
+    """Rows in and out of the preparation, and the contract changes it accepted."""
+    manifest = output.get("preparation", {}).get("manifest", {})
+    sources = manifest.get("sources", [])
+    rows = manifest.get("rows_out")
+    if not isinstance(rows, dict):  # a synthetic recipe: nothing to prepare
+        return [f"prepared: {', '.join(str(s.get('file')) for s in sources) or 'nothing'}"]
+    return [
+        f"prepared: {manifest.get('rows_in')} rows in from {len(sources)} files; "
+        f"{rows.get('train')} to fit, {rows.get('holdout')} held out ({manifest.get('split')}); "
+        f"dropped: {dropped_rows(manifest.get('steps', []))}",
+        *contract_changes(manifest.get("contract_changes") or []),
+    ]
+
+
+def dropped_rows(steps: list[dict[str, Any]]) -> str:
+    """The rules that dropped rows, and how many each."""
+    dropped = [f"{s['rows_in'] - s['rows_out']} by {s['rule']}" for s in steps if s["rows_in"] != s["rows_out"]]
+    return ", ".join(dropped) or "none"
+
+
+def contract_changes(changes: list[str]) -> list[str]:
+    """The contract changes the preparation accepted (--contract-change), one a line."""
+    heading = [f"contract changes accepted (--contract-change), {len(changes)}:"] if changes else []
+    return heading + [f"  {change}" for change in changes]
+
+
+def tuning_summary(output: dict[str, Any]) -> str:
+    """Whether a tuning job ran, and its winner."""
+    tuning = output.get("tuning")
+    if not isinstance(tuning, dict):
+        return "tuning: off (one training job)"
+    [objective, *_] = tuning.get("objective") or [{}]
+    trials = (tuning.get("trials") or {}).get("Completed")
+    return (
+        f"tuning: {tuning.get('job')} ran {trials} trials; best {tuning.get('best_job')} with "
+        f"{objective.get('MetricName', 'objective')} {objective.get('Value')} (training rows only)"
+    )
 
 
 def gate_summary(output: dict[str, Any]) -> str:

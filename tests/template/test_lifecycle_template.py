@@ -74,7 +74,7 @@ def test_the_retrain_workflow_prepares_the_recipe_data_in_a_processing_job_of_th
     assert prepare["Resource"] == "arn:aws:states:::sagemaker:createProcessingJob.sync"
     job = prepare["Parameters"]
     assert job["AppSpecification"]["ImageUri"] == train["Parameters"]["AlgorithmSpecification"]["TrainingImage"]
-    code, recipe = job["ProcessingInputs"]
+    code, recipe, _serving = job["ProcessingInputs"]
     assert code["S3Input"]["S3Uri"] == train["Parameters"]["HyperParameters"]["sagemaker_submit_directory"]
     assert recipe["S3Input"]["S3Uri.$"] == "$.serving_tags.recipe[0]"
     assert "python3 -m training.prepare" in job["AppSpecification"]["ContainerEntrypoint"][2]
@@ -208,6 +208,21 @@ def test_the_preparation_role_reads_the_code_and_recipes_and_writes_only_prepare
     assert writes == ["WritePreparedData"]
     stars = [s["Sid"] for s in by_sid.values() if s["Resource"] == "*"]
     assert stars == ["EcrLogin"]
+
+
+def test_the_preparation_role_reads_only_the_serving_model_archives_whose_signature_is_the_contract():
+    by_sid = {s["Sid"]: s for s in statements("PreparationRole")}
+    states = json.loads((ROOT / props("RetrainStateMachine")["DefinitionUri"]).read_text())["States"]
+
+    [serving] = [i for i in states["Prepare"]["Parameters"]["ProcessingInputs"] if i["InputName"] == "serving"]
+    assert serving["S3Input"]["S3Uri.$"] == "$.serving_model.artifact[0]"
+    assert [r.split("/", 1)[1] for r in resource_texts(by_sid["ReadServingArtifacts"])] == [
+        "models/*/model.tar.gz",
+        "training/*/output/model.tar.gz",
+    ]
+    assert by_sid["ListServingArtifacts"]["Condition"] == {
+        "StringLike": {"s3:prefix": ["models/*/model.tar.gz", "training/*/output/model.tar.gz"]}
+    }
 
 
 def test_the_retrain_workflow_may_manage_only_the_sync_rules_of_its_three_kinds_of_job():

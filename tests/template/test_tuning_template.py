@@ -63,7 +63,10 @@ def test_the_workflow_tunes_only_when_asked_or_by_the_stacks_default_which_is_of
     choice = STATES["TuneOrTrain"]
     assert choice["Default"] == "Train"
     assert {rule["Next"] for rule in choice["Choices"]} == {"MaximiseObjective", "MinimiseObjective"}
-    assert STATES["NameThisVersion"]["Parameters"]["tune"] == "${RetrainTuning}"
+    # the options record the decision: the input's tune, else the stack's RetrainTuning
+    assert '"tune": ${RetrainTuning}' in STATES["ReadOptions"]["Parameters"]["merged.$"]
+    assert "tune" not in STATES["NameThisVersion"]["Parameters"]
+    assert {r["And"][0]["Variable"] for r in choice["Choices"]} == {"$.options.merged.tune"}
     assert load_template()["Parameters"]["RetrainTuning"]["Default"] == "false"
     substitutions = props("RetrainStateMachine")["DefinitionSubstitutions"]
     assert substitutions["RetrainTuning"] == Tag("Ref", "RetrainTuning")

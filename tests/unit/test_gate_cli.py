@@ -1,11 +1,11 @@
-"""`nrt train --gate-metric` and what `nrt retrain` prints of the quality gate (issue 25)."""
+"""`nrt train --gate-metric` and what `nrt retrain` prints of the preparation and the quality gate (issue 25)."""
 
 from __future__ import annotations
 
 import pytest
 
 from nrt.cli import build_parser
-from nrt.cli.models import gate_summary, training_recipe
+from nrt.cli.models import gate_summary, preparation_summary, training_recipe
 from training.gate import GATE_METRICS
 
 
@@ -46,3 +46,28 @@ def test_an_undecided_gate_prints_its_reason():
         "undecided: the serving model stays: no scores on the same 12 held-out rows\n"
         "  the hold-out has 12 rows, too few"
     )
+
+
+def test_retrain_prints_the_rows_each_rule_dropped_and_only_those_that_dropped_some():
+    output = {
+        "preparation": {
+            "manifest": {
+                "rows_in": 502,
+                "sources": [{"file": "s3://b/data/m/a.csv"}, {"file": "s3://b/data/m/b.csv"}],
+                "steps": [
+                    {"rule": "duplicates", "rows_in": 502, "rows_out": 442},
+                    {"rule": "unlabelled", "rows_in": 442, "rows_out": 442},
+                ],
+                "rows_out": {"train": 353, "holdout": 89},
+                "split": "seeded (7)",
+                "contract_changes": [],
+            }
+        }
+    }
+
+    assert preparation_summary(output) == [
+        "prepared: 502 rows in from 2 files; 353 to fit, 89 held out (seeded (7)); dropped: 60 by duplicates"
+    ]
+    assert preparation_summary({"preparation": {"manifest": {"sources": [{"file": "synthetic"}]}}}) == [
+        "prepared: synthetic"
+    ]

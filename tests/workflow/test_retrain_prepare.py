@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
+import subprocess
 import tarfile
 import uuid
 from pathlib import Path
@@ -16,6 +18,8 @@ import pytest
 from sklearn.datasets import load_diabetes
 
 from nrt.emulator.server import RETRAIN_STATE_MACHINE, EmbeddedAws
+from tests.helpers import ROOT
+from tests.helpers.aws_cli import AWS, cli_env
 from tests.workflow import test_retrain
 from tests.workflow.test_retrain import deploy, retrain, serving
 
@@ -179,4 +183,121 @@ def test_nrt_retrain_prints_the_refusal_and_with_contract_change_makes_the_new_v
     assert "  Prepare\n" in out and "  NotifyContractChange\n" in out and "  Train\n" in out
     # the changed version is trained, then judged beside the serving model on the same rows
     assert "rejected by the quality gate: new rmse" in out and "on the same 89 held-out rows" in out
+    # what the preparation did, the contract change it accepted, and that no tuning job ran
+    assert "prepared: 443 rows in from 2 files; 354 to fit, 89 held out (seeded (7)); dropped: none\n" in out
+    assert "contract changes accepted (--contract-change), 9:\n  fresh.csv: column 'bmi': missing" in out
+    assert "tuning: off (one training job)\n" in out
     assert serving(aws, endpoint)[0].startswith("nrt-prep-cli-2")
+
+
+@pytest.fixture(scope="module")
+def sparse_sugar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A regression model trained on the first 40 rows of load_diabetes (with a year column,
+    never empty), too few to learn much: the rest of the rows, their year unknown, make a
+    genuinely better model."""
+    from training.train import Recipe, train
+
+    folder: Path = tmp_path_factory.mktemp("sparse-sugar")
+    frame = load_diabetes(as_frame=True, scaled=False).frame
+    frame["year"] = 2000 + np.arange(len(frame)) % 20
+    frame.head(40).to_csv(folder / "diabetes.csv", index=False)
+    frame.iloc[40:].assign(year=np.nan).to_csv(folder / "unknown-year.csv", index=False)
+    train(folder / "model", Recipe(str(folder / "diabetes.csv"), "target", None, "regression"))
+    return folder / "model"
+
+
+def served_features(aws: EmbeddedAws, endpoint: str) -> dict[str, Any]:
+    files = artifact(aws, serving(aws, endpoint)[1])
+    return {f["name"]: f for f in json.loads(files["signature.json"])["features"]}
+
+
+def retrain_with(aws: EmbeddedAws, model: str, **options: Any) -> dict[str, Any]:
+    started = aws.client("stepfunctions").start_execution(
+        stateMachineArn=aws.ctx.refs[RETRAIN_STATE_MACHINE],
+        name=uuid.uuid4().hex,
+        input=json.dumps({"model": model, **options}),
+    )
+    return retrain_execution(aws, started["executionArn"])
+
+
+def test_given_a_promoted_contract_change_when_retrained_again_then_the_served_contract_accepts_the_same_kind_of_csv(
+    aws, sparse_sugar, inbox
+):
+    endpoint = deploy(aws, "prep-lasts", sparse_sugar, serving_metric="1000")
+    unknown = pd.read_csv(sparse_sugar.parent / "unknown-year.csv")
+    put_fresh(aws, "prep-lasts", unknown.iloc[:200].to_csv(index=False))
+    assert served_features(aws, endpoint)["year"]["nullable"] is False
+
+    changed = retrain_with(aws, "prep-lasts", contract_change=True)
+
+    assert changed["status"] == "SUCCEEDED", (changed.get("error"), changed.get("cause"))
+    output = json.loads(changed["output"])
+    assert output["decision"] == "promoted", output["gate"]  # more rows, genuinely better on the same hold-out
+    assert served_features(aws, endpoint)["year"]["nullable"] is True
+    # the recipe folder's signature.json (written at deploy) still says year is never empty
+    recipe_copy = aws.client("s3").get_object(Bucket=BUCKET, Key="data/prep-lasts/signature.json")["Body"].read()
+    assert {f["name"]: f for f in json.loads(recipe_copy)["features"]}["year"]["nullable"] is False
+    aws.client("s3").put_object(
+        Bucket=BUCKET, Key="data/prep-lasts/fresher.csv", Body=unknown.iloc[200:].to_csv(index=False).encode()
+    )
+
+    plain = retrain(aws, "prep-lasts")
+
+    assert plain["status"] == "SUCCEEDED", (plain.get("error"), plain.get("cause"))
+    again = json.loads(plain["output"])
+    assert again["preparation"]["manifest"]["contract_changes"] == []  # checked against the served contract
+    assert again["preparation"]["manifest"]["rows_in"] == 40 + 200 + len(unknown) - 200
+    subjects = [n["Subject"] for n in inbox()]
+    assert subjects[:2] == [
+        "nrt-inference: retraining changes the model's contract",
+        "nrt-inference: model retrained and deployed",
+    ]
+
+
+def test_given_a_rejected_contract_change_when_retrained_again_then_the_old_served_contract_still_refuses_it(
+    aws, sugar, inbox
+):
+    endpoint = deploy(aws, "prep-stays", sugar, serving_metric="1000")
+    fresh = pd.read_csv(sugar.parent / "diabetes.csv").head(3).assign(year=np.nan, age=[18, 19, 20])
+    put_fresh(aws, "prep-stays", fresh.to_csv(index=False))
+
+    changed = retrain_with(aws, "prep-stays", contract_change=True)
+
+    assert json.loads(changed["output"])["decision"] == "rejected"  # the serving model saw most hold-out rows
+    assert served_features(aws, endpoint)["year"]["nullable"] is False
+
+    plain = retrain(aws, "prep-stays")
+
+    assert (plain["status"], plain.get("error")) == ("FAILED", "DataRefused")
+    assert "fresh.csv: column 'year': 3 empty values; the model takes none" in plain["cause"]
+
+
+def guide_fresh_data_lines() -> list[str]:
+    """The `aws` lines of the user guide's "Add fresh data" block, comments cut."""
+    guide = (ROOT / "docs" / "user-guide.md").read_text()
+    block = guide.split("#### Add fresh data", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.split("#", 1)[0].strip() for line in block.splitlines() if line.startswith("aws ")]
+
+
+def test_the_guides_aws_cli_lines_put_a_fresh_csv_where_the_next_retraining_merges_it(aws, sugar, tmp_path):
+    deploy(aws, "prep-guide", sugar, serving_metric="1000")
+    (tmp_path / "fresh.csv").write_text(pd.read_csv(sugar.parent / "diabetes.csv").tail(40).to_csv(index=False))
+    listed, copied = guide_fresh_data_lines()
+    env = cli_env(tmp_path, AWS_DEFAULT_REGION=aws.ctx.region, AWS_ENDPOINT_URL=aws.url)
+
+    def run(line: str) -> str:
+        argv = [AWS if a == "aws" else a for a in shlex.split(line.replace("/data/spend/", "/data/prep-guide/"))]
+        done = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    before = run(listed)
+    run(copied)
+
+    assert "diabetes.csv" in before and "signature.json" in before and "fresh.csv" not in before
+    assert "fresh.csv" in run(listed)
+    result = retrain(aws, "prep-guide")
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    manifest = json.loads(result["output"])["preparation"]["manifest"]
+    assert f"s3://{BUCKET}/data/prep-guide/fresh.csv" in [s["file"] for s in manifest["sources"]]
+    assert manifest["rows_in"] == 442 + 40

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from nrt.cli.models import tuning_summary
 from nrt.emulator.server import LOCAL_ROLE, RETRAIN_STATE_MACHINE, EmbeddedAws
 from nrt.template import state_machine_definition
 from tests.workflow.test_retrain import deploy, serving
@@ -94,6 +95,15 @@ def test_given_tune_the_workflow_runs_a_tuning_job_and_gates_its_best_trial(smal
     assert tuning_card["parameters"] == recipe["parameters"]
     assert output["decision"] == "promoted"
     assert serving(aws, "nrt-tuned")[2]["nrt:metric_value"] == str(output["gate"]["candidate"])
+    # the output records what happened: tuning on, the job, its trials and its winner's objective
+    assert output["options"]["merged"]["tune"] is True and "tune" not in output["version"]
+    assert output["tuning"]["job"] == output["version"]["tuning_job"]
+    assert output["tuning"]["trials"]["Completed"] == TRIALS
+    assert output["tuning"]["objective"] == [best["FinalHyperParameterTuningJobObjectiveMetric"]]
+    assert tuning_summary(output) == (
+        f"tuning: {tuning['HyperParameterTuningJobName']} ran {TRIALS} trials; best {best['TrainingJobName']} with "
+        f"validation:objective {best['FinalHyperParameterTuningJobObjectiveMetric']['Value']} (training rows only)"
+    )
 
 
 @pytest.mark.parametrize("tune", [False, None])
@@ -107,6 +117,9 @@ def test_without_tune_or_with_tune_false_the_workflow_trains_one_job(small_retra
     assert result["status"] == "SUCCEEDED", result
     entered = states_entered(aws, result["executionArn"])
     assert "Train" in entered and "Tune" not in entered
+    output = json.loads(result["output"])
+    assert output["options"]["merged"]["tune"] is False and "tuning" not in output
+    assert tuning_summary(output) == "tuning: off (one training job)"
 
 
 def test_a_tuning_job_runs_its_trials_as_training_jobs_within_its_limits(small_retrain, model_dir):

@@ -11,12 +11,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from nrt.statedir import StateDir
 
@@ -84,11 +82,6 @@ def seed_default_model(state: Path) -> None:
         shutil.copytree(trained_default_model(), target)
 
 
-def _drain(stream: IO[str]) -> None:
-    for _ in stream:
-        pass
-
-
 @contextmanager
 def nrt_up(
     *args: str, env: dict[str, str] | None = None, state: Path | None = None, session: bool = False, seed: bool = True
@@ -116,9 +109,6 @@ def nrt_up(
                 if not line:
                     raise RuntimeError("nrt up did not start:\n" + "".join(banner))
                 banner.append(line)
-            # Keep reading what it prints (model hosts, jobs' logs): a pipe nobody reads fills, and
-            # nrt up would block on its next line.
-            threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
             yield Stack(f"http://127.0.0.1:{api_port}", aws_port, state_dir, "".join(banner), process)
         finally:
             process.send_signal(signal.SIGINT)

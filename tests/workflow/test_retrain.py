@@ -51,11 +51,20 @@ def deploy(aws: EmbeddedAws, name: str, model_dir: Path, serving_metric: str | N
     return deployment.endpoint
 
 
-def retrain(aws: EmbeddedAws, model: str, timeout: float = 120) -> dict[str, Any]:
+def retrain(aws: EmbeddedAws, model: str, timeout: float = 120, **options: Any) -> dict[str, Any]:
+    """The workflow run for the model (options: the rest of its input, e.g. tune, contract_change), to its end."""
     sfn = aws.client("stepfunctions")
     arn = sfn.start_execution(
-        stateMachineArn=aws.ctx.refs[RETRAIN_STATE_MACHINE], name=uuid.uuid4().hex, input=json.dumps({"model": model})
+        stateMachineArn=aws.ctx.refs[RETRAIN_STATE_MACHINE],
+        name=uuid.uuid4().hex,
+        input=json.dumps({"model": model, **options}),
     )["executionArn"]
+    return finished(aws, arn, timeout)
+
+
+def finished(aws: EmbeddedAws, arn: str, timeout: float = 120) -> dict[str, Any]:
+    """The execution described once it is no longer running (or the timeout passed)."""
+    sfn = aws.client("stepfunctions")
     deadline = time.monotonic() + timeout
     while True:
         described: dict[str, Any] = sfn.describe_execution(executionArn=arn)

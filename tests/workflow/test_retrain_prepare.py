@@ -8,7 +8,6 @@ import json
 import shlex
 import subprocess
 import tarfile
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_diabetes
 
-from nrt.emulator.server import RETRAIN_STATE_MACHINE, EmbeddedAws
+from nrt.emulator.server import EmbeddedAws
 from tests.helpers import ROOT
 from tests.helpers.aws_cli import AWS, cli_env
 from tests.workflow import test_retrain
@@ -127,13 +126,7 @@ def test_with_contract_change_the_file_is_merged_into_a_new_version_and_the_noti
 ):
     endpoint = deploy(aws, "prep-change", sugar, serving_metric="1000")
     put_fresh(aws, "prep-change", "age,sex,target\n50,1,120\n")
-    sfn = aws.client("stepfunctions")
-    started = sfn.start_execution(
-        stateMachineArn=aws.ctx.refs[RETRAIN_STATE_MACHINE],
-        name=uuid.uuid4().hex,
-        input=json.dumps({"model": "prep-change", "contract_change": True}),
-    )
-    result = retrain_execution(aws, started["executionArn"])
+    result = retrain(aws, "prep-change", contract_change=True)
 
     assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
     output = json.loads(result["output"])
@@ -149,18 +142,6 @@ def test_with_contract_change_the_file_is_merged_into_a_new_version_and_the_noti
     assert output["decision"] == "rejected" and output["gate"]["candidate"] > output["gate"]["serving"]
     assert judged["Subject"] == "nrt-inference: retrained model rejected by the quality gate"
     assert serving(aws, endpoint)[0].startswith("nrt-prep-change-2")  # the deployed version still serves
-
-
-def retrain_execution(aws: EmbeddedAws, arn: str, timeout: float = 120) -> dict[str, Any]:
-    import time
-
-    sfn = aws.client("stepfunctions")
-    deadline = time.monotonic() + timeout
-    while True:
-        described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
-        if described["status"] != "RUNNING" or time.monotonic() > deadline:
-            return described
-        time.sleep(0.2)
 
 
 def test_nrt_retrain_prints_the_refusal_and_with_contract_change_makes_the_new_version(aws, sugar, tmp_path, capsys):
@@ -211,15 +192,6 @@ def served_features(aws: EmbeddedAws, endpoint: str) -> dict[str, Any]:
     return {f["name"]: f for f in json.loads(files["signature.json"])["features"]}
 
 
-def retrain_with(aws: EmbeddedAws, model: str, **options: Any) -> dict[str, Any]:
-    started = aws.client("stepfunctions").start_execution(
-        stateMachineArn=aws.ctx.refs[RETRAIN_STATE_MACHINE],
-        name=uuid.uuid4().hex,
-        input=json.dumps({"model": model, **options}),
-    )
-    return retrain_execution(aws, started["executionArn"])
-
-
 def test_given_a_promoted_contract_change_when_retrained_again_then_the_served_contract_accepts_the_same_kind_of_csv(
     aws, sparse_sugar, inbox
 ):
@@ -228,7 +200,7 @@ def test_given_a_promoted_contract_change_when_retrained_again_then_the_served_c
     put_fresh(aws, "prep-lasts", unknown.iloc[:200].to_csv(index=False))
     assert served_features(aws, endpoint)["year"]["nullable"] is False
 
-    changed = retrain_with(aws, "prep-lasts", contract_change=True)
+    changed = retrain(aws, "prep-lasts", contract_change=True)
 
     assert changed["status"] == "SUCCEEDED", (changed.get("error"), changed.get("cause"))
     output = json.loads(changed["output"])
@@ -261,7 +233,7 @@ def test_given_a_rejected_contract_change_when_retrained_again_then_the_old_serv
     fresh = pd.read_csv(sugar.parent / "diabetes.csv").head(3).assign(year=np.nan, age=[18, 19, 20])
     put_fresh(aws, "prep-stays", fresh.to_csv(index=False))
 
-    changed = retrain_with(aws, "prep-stays", contract_change=True)
+    changed = retrain(aws, "prep-stays", contract_change=True)
 
     assert json.loads(changed["output"])["decision"] == "rejected"  # the serving model saw most hold-out rows
     assert served_features(aws, endpoint)["year"]["nullable"] is False

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-import time
 import uuid
 from dataclasses import replace
 from typing import Any
@@ -17,6 +16,7 @@ from nrt.cli.models import tuning_summary
 from nrt.emulator.server import LOCAL_ROLE, RETRAIN_STATE_MACHINE, EmbeddedAws
 from nrt.template import state_machine_definition
 from tests.workflow.test_retrain import deploy, serving
+from tests.workflow.test_retrain import retrain as run_retrain
 from training.tune import parameters_from
 
 TRIALS = 2
@@ -37,17 +37,7 @@ def small_retrain(aws: EmbeddedAws) -> EmbeddedAws:
 
 def retrain(aws: EmbeddedAws, model: str, tune: bool | None, timeout: float = 120) -> dict[str, Any]:
     """The workflow run for the model, with {"tune": tune} in its input unless tune is None."""
-    sfn = aws.client("stepfunctions")
-    given = {"model": model} if tune is None else {"model": model, "tune": tune}
-    arn = sfn.start_execution(
-        stateMachineArn=aws.ctx.refs[RETRAIN_STATE_MACHINE], name=uuid.uuid4().hex, input=json.dumps(given)
-    )["executionArn"]
-    deadline = time.monotonic() + timeout
-    while True:
-        described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
-        if described["status"] != "RUNNING" or time.monotonic() > deadline:
-            return described
-        time.sleep(0.2)
+    return run_retrain(aws, model, timeout, **({} if tune is None else {"tune": tune}))
 
 
 def states_entered(aws: EmbeddedAws, execution: str) -> list[str]:

@@ -159,6 +159,7 @@ def synthetic_recipe(args: argparse.Namespace, features: list[str] | None) -> Re
         args.seed,
         args.noise,
         args.threshold,
+        threshold_for=args.threshold_for,
         unknown_categories=args.unknown_categories,
         class_weight=args.class_weight,
         gate_metric=args.gate_metric,
@@ -184,6 +185,7 @@ def csv_recipe(args: argparse.Namespace, features: list[str] | None) -> Recipe:
         kind,
         seed=args.seed,
         threshold=args.threshold,
+        threshold_for=args.threshold_for,
         positive_label=positive,
         unknown_categories=args.unknown_categories,
         class_weight=args.class_weight,
@@ -503,6 +505,17 @@ def unknown_categories_flag(parser: argparse.ArgumentParser, default: str | None
     )
 
 
+def threshold_rule(text: str) -> str:
+    """--threshold-for: a rule training/threshold_rules.py understands, kept as given."""
+    from training import threshold_rules
+
+    try:
+        threshold_rules.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 def add_commands(sub: Any) -> None:
     """models, train, deploy-model, retrain, image-uri"""
     models = sub.add_parser("models", help="list the models available now")
@@ -528,7 +541,16 @@ def add_commands(sub: Any) -> None:
     train.add_argument(
         "--task", choices=["binary", "multiclass", "regression"], help="default: inferred from the label"
     )
-    train.add_argument("--threshold", type=float, help="binary: fixed decision threshold (default: chosen for best F1)")
+    train.add_argument("--threshold", type=float, help="binary: a fixed decision threshold (default: --threshold-for)")
+    train.add_argument(
+        "--threshold-for",
+        type=threshold_rule,
+        default="f1",
+        metavar="RULE",
+        help="binary: what the threshold is chosen for, out of fold: f1 (default), precision:P (the most recall at "
+        "precision P or more), or cost:FN:FP (the least cost, a missed positive costing FN and a false alarm FP); "
+        "recorded for retraining",
+    )
     train.add_argument("--positive-label", help="binary: the positive label (default: the greater of the two)")
     unknown_categories_flag(train, "refuse")
     train.add_argument(

@@ -40,8 +40,8 @@ class ThresholdRule:
             return f"the (calibrated) probability with the most recall at precision {self.precision:g} or more"
         if self.kind == "cost":
             return (
-                f"the (calibrated) probability with the least cost, a missed positive costing "
-                f"{self.missed_cost:g} and a false alarm {self.alarm_cost:g}"
+                f"the (calibrated) probability with the least cost (a missed positive {self.missed_cost:g}, "
+                f"a false alarm {self.alarm_cost:g})"
             )
         return "the (calibrated) probability that maximises F1"
 

@@ -17,6 +17,7 @@ Every rule is applied to scores the model never trained on (each row scored out 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,10 +90,20 @@ def parse(text: str) -> ThresholdRule:
         numbers = [float(v) for v in values]
     except ValueError:
         raise ValueError(f"threshold rule {text!r}: numbers expected after the colon; one of {RULES}") from None
-    if kind == "f1" and not numbers:
-        return ThresholdRule("f1")
-    if kind == "precision" and len(numbers) == 1 and 0 < numbers[0] < 1:
-        return ThresholdRule("precision", precision=numbers[0])
-    if kind == "cost" and len(numbers) == 2 and min(numbers) > 0:
-        return ThresholdRule("cost", missed_cost=numbers[0], alarm_cost=numbers[1])
-    raise ValueError(f"threshold rule {text!r}: expected one of {RULES}")
+    rule = _RULES.get((kind, len(numbers)))
+    if rule is None or not _VALID[kind](numbers):
+        raise ValueError(f"threshold rule {text!r}: expected one of {RULES}")
+    return rule(numbers)
+
+
+# (kind, how many numbers) -> the rule; each kind's numbers checked by _VALID.
+_RULES: dict[tuple[str, int], Callable[[list[float]], ThresholdRule]] = {
+    ("f1", 0): lambda _: ThresholdRule("f1"),
+    ("precision", 1): lambda n: ThresholdRule("precision", precision=n[0]),
+    ("cost", 2): lambda n: ThresholdRule("cost", missed_cost=n[0], alarm_cost=n[1]),
+}
+_VALID: dict[str, Callable[[list[float]], bool]] = {
+    "f1": lambda _: True,
+    "precision": lambda n: 0 < n[0] < 1,
+    "cost": lambda n: min(n) > 0,
+}

@@ -43,6 +43,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder, label_binarize
 
 from training import gate, threshold_rules
+from training import profile as training_profile
 from training.dataset import (
     PREPARED_HOLDOUT,
     Table,
@@ -334,6 +335,7 @@ def train(
     evaluation = evaluate(model, signature, x_test, y_test, len(y_train), model_dir / PLOT, name)
     progress(f"writing {model_dir}")
     _write_model(model_dir, name, model, signature, evaluation, data, fitting)
+    training_profile.write(model_dir, x_train, features)  # the reference live traffic is compared with
     return evaluation
 
 

@@ -65,7 +65,7 @@ def test_a_precision_no_threshold_reaches_gives_the_best_precision_there_is():
     assert parse("precision:0.99").choose(truth, scores) == 0.8  # 2 of 3 flagged, the best there is
 
 
-@pytest.mark.parametrize("text", ["precision", "precision:1.5", "cost:5", "cost:-1:2", "recall:0.9", "f1:2", "cost:a:b"])
+@pytest.mark.parametrize("text", ["precision", "precision:1.5", "cost:5", "cost:-1:2", "recall:.9", "f1:2", "cost:a:b"])
 def test_a_rule_it_does_not_know_is_refused_naming_the_rules(text):
     with pytest.raises(ValueError, match="precision:P"):
         parse(text)

@@ -20,6 +20,7 @@ import json
 import math
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -27,6 +28,8 @@ from typing import Any, Protocol
 EARLIEST_MS = 946_684_800_000
 LATEST_MS = 4_102_444_800_000
 MAX_BATCH = 100
+# StorePredictions' MaxConcurrency in statemachine/inference.asl.json (a test keeps them equal).
+MAP_WIDTH = 10
 
 
 class StoreFailed(Exception):
@@ -224,7 +227,12 @@ class Execution:
         if status != 200:
             return self.model_error(status, reply)
         predictions = json.loads(reply)["predictions"]
-        results = [self.store(i, r, s) for i, (r, s) in enumerate(zip(self.readings, predictions, strict=True))]
+        scored = list(enumerate(zip(self.readings, predictions, strict=True)))
+        if self.single:
+            results = [self.store(0, self.readings[0], predictions[0])]
+        else:  # as the workflow's Map: at most MAP_WIDTH readings' writes in flight
+            with ThreadPoolExecutor(MAP_WIDTH) as pool:
+                results = list(pool.map(lambda one: self.store(one[0], *one[1]), scored))
         if not self.single:
             answer = {"model": self.model, "endpoint": self.endpoint, "count": len(results), "results": results}
             return succeeded(answer)

@@ -72,3 +72,12 @@ def test_the_predict_functions_image_is_built_from_files_that_exist_and_runs_its
     # Every module of the function and the serving code it imports goes into the image.
     copied = {s for s in sources if s.endswith(".py")}
     assert {"functions/predict/serving.py", "training/container.py", "training/inference.py"} <= copied
+
+
+def test_the_lambda_tier_writes_a_batch_as_wide_as_the_workflows_map():
+    import json
+
+    from functions.predict.serving import MAP_WIDTH
+
+    asl = json.loads((ROOT / "statemachine" / "inference.asl.json").read_text())
+    assert asl["States"]["StorePredictions"]["MaxConcurrency"] == MAP_WIDTH

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
+from threadpoolctl import threadpool_limits
 
 from functions.predict.serving import Scorer, StoreFailed, WorkflowRefused
 from training import container
@@ -158,6 +159,10 @@ class HeldModels:
                 self.s3.download_file(self.bucket, lambda_key(endpoint), str(archive))
                 unpack(archive, target)
         served = container.load(target)
+        # One thread per native pool, as the local model hosts run (OMP_NUM_THREADS=1): a
+        # single reading gains nothing from more, and the idle threads spin on the CPU that the
+        # API (locally) or the function's fraction of a core (on Lambda) needs. Process-wide.
+        threadpool_limits(limits=1)
 
         def score(body: str) -> tuple[int, str]:
             reply = container.answer(served, body, "application/json", "application/json")

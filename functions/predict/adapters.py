@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from functions.predict.serving import Scorer, StoreFailed, WorkflowRefused
 from training import container
@@ -159,13 +159,15 @@ class HeldModels:
                 self.s3.download_file(self.bucket, lambda_key(endpoint), str(archive))
                 unpack(archive, target)
         served = container.load(target)
-        # One thread per native pool, as the local model hosts run (OMP_NUM_THREADS=1): a
-        # single reading gains nothing from more, and the idle threads spin on the CPU that the
-        # API (locally) or the function's fraction of a core (on Lambda) needs. Process-wide.
-        threadpool_limits(limits=1)
+        # One OpenMP thread, as the local model hosts run (OMP_NUM_THREADS=1): a reading gains
+        # nothing from more, and the idle threads spin on the CPU that the API (locally) or the
+        # function's fraction of a core (on Lambda) needs. OpenMP's setting is per thread, so it
+        # is made around each call (14 µs), in the thread that scores.
+        pools = ThreadpoolController()
 
         def score(body: str) -> tuple[int, str]:
-            reply = container.answer(served, body, "application/json", "application/json")
+            with pools.limit(limits=1, user_api="openmp"):
+                reply = container.answer(served, body, "application/json", "application/json")
             return reply.status, reply.body
 
         return score

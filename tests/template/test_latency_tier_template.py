@@ -44,6 +44,12 @@ def test_the_predict_function_exists_only_with_the_tier_and_may_do_only_its_work
     assert function["Condition"] == resources()["PredictLogGroup"]["Condition"] == "WithLatencyTier"
     props = function["Properties"]
     assert props["PackageType"] == "Image" and props["Timeout"] < 29
+    # Built outside sam build and given as a parameter, which a rule requires with the tier on.
+    assert function["Metadata"]["SkipBuild"] is True
+    assert props["ImageUri"] == Tag("Ref", "PredictImageUri")
+    rule = load_template()["Rules"]["LatencyTierNeedsItsImage"]
+    assert rule["RuleCondition"] == Tag("Equals", [Tag("Ref", "LatencyTier"), "Enabled"])
+    assert rule["Assertions"][0]["Assert"] == Tag("Not", [Tag("Equals", [Tag("Ref", "PredictImageUri"), ""])])
     rights = {s["Sid"]: (s["Action"], s["Resource"]) for s in props["Policies"][0]["Statement"]}
     assert rights == {
         "ReadLambdaTierModels": ("s3:GetObject", Tag("Sub", "${ModelArtifactsBucket.Arn}/lambda/*")),

@@ -32,15 +32,21 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(listing, indent=2))
         return 0
-    print(f"{'model':<20} {'kind':<11} {'status':<10} features")
+    print(f"{'model':<20} {'kind':<11} {'status':<10} {'tier':<9} features")
     for m in listing["models"]:
-        names = m.get("features") or []
-        count = m.get("feature_count") or len(names)
-        features = ", ".join(names[:6]) + (f", ... ({count} in all)" if count > 6 else "") or "-"
-        print(f"{m['model']:<20} {m.get('kind') or '-':<11} {m['status']:<10} {features}")
+        print(model_line(m))
         if m.get("reason"):
             print(f"  {m['reason']}")
     return 0
+
+
+def model_line(m: dict[str, Any]) -> str:
+    """One model of GET /models as `nrt models` prints it."""
+    names = m.get("features") or []
+    count = m.get("feature_count") or len(names)
+    features = ", ".join(names[:6]) + (f", ... ({count} in all)" if count > 6 else "") or "-"
+    tier = m.get("tier") or "endpoint"
+    return f"{m['model']:<20} {m.get('kind') or '-':<11} {m['status']:<10} {tier:<9} {features}"
 
 
 def one_openmp_thread() -> AbstractContextManager[object]:
@@ -346,9 +352,8 @@ def deploy_to_stack(args: argparse.Namespace, model_dir: Path) -> Deployment:
     # Locally the model loads in a second or two: poll often rather than AWS's every 10 s.
     poll = 0.2 if stack.local else 10.0
     sm, s3 = stack.client("sagemaker"), stack.client("s3")
-    return deploy_model(
-        sm, s3, args.name, model_dir, target, capacity, image, log=print, wait=not args.no_wait, poll=poll
-    )
+    wait = not args.no_wait
+    return deploy_model(sm, s3, args.name, model_dir, target, capacity, image, print, wait, poll, args.tier)
 
 
 def cmd_image_uri(args: argparse.Namespace) -> int:
@@ -598,6 +603,13 @@ def add_commands(sub: Any) -> None:
     deploy.add_argument("--region", help="AWS region (default: your AWS configuration)")
     deploy.add_argument("--aws-port", type=int, help="with --local: the embedded AWS's port (default: the state dir's)")
     deploy.add_argument("--no-wait", action="store_true", help="do not wait for InService")
+    deploy.add_argument(
+        "--tier",
+        choices=["endpoint", "lambda"],
+        default="endpoint",
+        help="where POST /predictions scores it: the SageMaker endpoint through the workflow (default), or, "
+        "on a stack with LatencyTier Enabled, the PredictFunction holding it in memory (the endpoint stays)",
+    )
     deploy.set_defaults(func=cmd_deploy_model)
 
     retrain = sub.add_parser("retrain", help="run the retraining workflow for NAME now and follow it")

@@ -55,6 +55,7 @@ def _runtime(args: argparse.Namespace, log: Callable[[str], None] = print) -> Lo
             faults=injected,
             health_seconds=getattr(args, "health_seconds", 0.0),
             model_idle_seconds=getattr(args, "model_idle_seconds", IDLE_SECONDS),
+            latency_tier=getattr(args, "latency_tier", False),
             log=log,
         ).start()
     except (StateDirBusy, StoreDamaged) as exc:
@@ -142,6 +143,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     state = StateDir(Path(args.state_dir))
     print(f"embedded AWS  {runtime.aws.url}  (moto, state-machine execution on)")
     print(f"local API     {runtime.api_url}  POST /predictions, POST /events, GET /models")
+    if runtime.latency_tier:
+        print("latency tier  on: POST /predictions goes to the PredictFunction (models deployed --tier lambda)")
     print(f"dashboard     {runtime.api_url}/dashboard")
     print(f"lake          {runtime.lake.resolve()}  (Parquet, flushed every {args.flush_seconds:g} s)")
     print(f"state         {state.root.resolve()}  (commands find this stack by it: --state-dir, $NRT_STATE_DIR)")
@@ -278,6 +281,12 @@ def add_commands(sub: Any) -> None:
         default=IDLE_SECONDS,
         help="stop a model host after this long without an invocation (a serverless endpoint "
         "scaling to zero; the next invocation cold-starts it); 0 never stops one (default: %(default)g)",
+    )
+    up.add_argument(
+        "--latency-tier",
+        action="store_true",
+        help="the template's LatencyTier=Enabled: POST /predictions goes to the PredictFunction, which "
+        "scores models deployed with --tier lambda in this process (docs/aws.md#the-latency-tier)",
     )
     up.set_defaults(func=cmd_up)
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 from botocore.exceptions import ClientError
 
@@ -27,8 +27,10 @@ from functions.list_models.models import (  # GET /models reads these
     FEATURE_COUNT_TAG,
     FEATURES_TAG,
     KIND_TAG,
+    TIER_TAG,
     UNKNOWN_CATEGORIES_TAG,
 )
+from functions.predict.adapters import TIER_SECONDS, lambda_key
 from nrt.names import NameRuleError, check_model_name
 from nrt.ops.stacks import Stack
 
@@ -60,6 +62,10 @@ RECIPE_TAG = "nrt:recipe"  # s3://<bucket>/data/<name>/: signature.json and the 
 TAG_VALUE_MAX = 256
 
 Log = Callable[[str], None]
+# Where POST /predictions scores a model: its SageMaker endpoint through the workflow, or the
+# PredictFunction holding it in memory (the stack's LatencyTier Enabled; docs/aws.md).
+Tier = Literal["endpoint", "lambda"]
+TIERS: tuple[Tier, ...] = ("endpoint", "lambda")
 
 
 @dataclass(frozen=True)
@@ -213,8 +219,10 @@ def deploy_model(
     log: Log = print,
     wait: bool = True,
     poll: float = 10.0,
+    tier: Tier = "endpoint",
 ) -> Deployment:
-    """Package, upload, create model and config versions, create or update the endpoint."""
+    """Package, upload, create model and config versions, create or update the endpoint; then
+    put the archive on the Lambda tier, or take it off (set_tier)."""
     capacity.check()
     endpoint = endpoint_name(target.prefix, name)
     log(f"checking {model_dir}: loading it and scoring a sample in a separate process")
@@ -230,11 +238,29 @@ def deploy_model(
         # The training code goes along, so the retraining workflow trains what this deploys.
         code = package_training_code(Path(scratch) / "training.tar.gz")
         s3.upload_file(str(code), target.bucket, TRAINING_CODE_KEY)
-    model_data_url = f"s3://{target.bucket}/{key}"
-    tags = model_tags(name, signature, held_out_metric(model_dir))
-    if signature.recipe:
-        tags.append({"Key": RECIPE_TAG, "Value": upload_recipe(s3, target.bucket, name, model_dir, signature, log)})
-    return publish(sm, endpoint, version, model_data_url, target, capacity, image, tags, log, wait, poll)
+        model_data_url = f"s3://{target.bucket}/{key}"
+        tags = [*model_tags(name, signature, held_out_metric(model_dir)), {"Key": TIER_TAG, "Value": tier}]
+        if signature.recipe:
+            tags.append({"Key": RECIPE_TAG, "Value": upload_recipe(s3, target.bucket, name, model_dir, signature, log)})
+        deployment = publish(sm, endpoint, version, model_data_url, target, capacity, image, tags, log, wait, poll)
+        set_tier(s3, target.bucket, endpoint, tier, archive, log)
+    return deployment
+
+
+def set_tier(s3: S3Client, bucket: str, endpoint: str, tier: Tier, archive: Path | None, log: Log = print) -> None:
+    """The Lambda tier holds an endpoint's model while its archive is at lambda_key(endpoint):
+    put there (tier lambda) or removed (tier endpoint). The endpoint stays either way, so the
+    workflow can answer for the model at once, and moving back needs no new endpoint. A warm
+    PredictFunction sees the change within TIER_SECONDS."""
+    key = lambda_key(endpoint)
+    if tier == "lambda":
+        if archive is None:
+            raise DeployError("the Lambda tier needs the model's archive")
+        log(f"tier lambda: s3://{bucket}/{key} (the PredictFunction holds it within {TIER_SECONDS:g} s)")
+        s3.upload_file(str(archive), bucket, key)
+    else:
+        s3.delete_object(Bucket=bucket, Key=key)
+        log(f"tier endpoint: s3://{bucket}/{key} removed (the workflow scores it within {TIER_SECONDS:g} s)")
 
 
 def publish(

@@ -137,6 +137,7 @@ def test_models_lists_the_default_model(stack):
         "features": ["a", "b", "c"],
         "feature_count": 3,
         "unknown_categories": "refuse",
+        "tier": "endpoint",
     } in listing["models"]
     shown = subprocess.run([*NRT, "models", "--url", stack.url], cwd=ROOT, capture_output=True, text=True)
     assert shown.returncode == 0

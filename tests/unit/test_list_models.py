@@ -26,6 +26,7 @@ def test_only_prefixed_endpoints_are_models_and_the_prefix_is_stripped():
             "features": ["a", "b", "c"],
             "feature_count": 3,
             "unknown_categories": "refuse",  # tagged before the policy was: the signature's default
+            "tier": "endpoint",  # tagged before tiers were: its endpoint's
         },
         # Made by other tools: no tags, so its kind and features are unknown.
         {
@@ -37,8 +38,21 @@ def test_only_prefixed_endpoints_are_models_and_the_prefix_is_stripped():
             "features": None,
             "feature_count": None,
             "unknown_categories": None,
+            "tier": "endpoint",
         },
     ]
+
+
+def test_get_models_shows_the_tier_deploy_model_tagged():
+    endpoints = [
+        {"EndpointName": f"nrt-{name}", "EndpointArn": f"arn:{name}", "EndpointStatus": "InService"}
+        for name in ("fast", "slow")
+    ]
+    tags = {"arn:fast": {"nrt:tier": "lambda"}, "arn:slow": {"nrt:tier": "endpoint"}}
+
+    models = models_from_endpoints(endpoints, "nrt-", tags)
+
+    assert [(m["model"], m["tier"]) for m in models] == [("fast", "lambda"), ("slow", "endpoint")]
 
 
 def test_get_models_shows_the_unknown_categories_policy_deploy_model_tagged():

@@ -32,12 +32,13 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(listing, indent=2))
         return 0
-    print(f"{'model':<20} {'kind':<11} {'status':<10} features")
+    print(f"{'model':<20} {'kind':<11} {'status':<10} {'cache':<7} features")
     for m in listing["models"]:
         names = m.get("features") or []
         count = m.get("feature_count") or len(names)
         features = ", ".join(names[:6]) + (f", ... ({count} in all)" if count > 6 else "") or "-"
-        print(f"{m['model']:<20} {m.get('kind') or '-':<11} {m['status']:<10} {features}")
+        cache = f"{m['cache_seconds']} s" if m.get("cache_seconds") else "off"
+        print(f"{m['model']:<20} {m.get('kind') or '-':<11} {m['status']:<10} {cache:<7} {features}")
         if m.get("reason"):
             print(f"  {m['reason']}")
     return 0
@@ -328,6 +329,7 @@ def take_model_file(args: argparse.Namespace, model_dir: Path) -> None:
 
 def deploy_to_stack(args: argparse.Namespace, model_dir: Path) -> Deployment:
     """The model directory as the endpoint <prefix>NAME of the local or the deployed stack."""
+    from nrt.ops.cache import CacheSetting
     from nrt.ops.deploy import Instances, Serverless, deploy_model, stack_target
     from nrt.ops.target import image_uri
 
@@ -344,8 +346,10 @@ def deploy_to_stack(args: argparse.Namespace, model_dir: Path) -> Deployment:
     # Locally the model loads in a second or two: poll often rather than AWS's every 10 s.
     poll = 0.2 if stack.local else 10.0
     sm, s3 = stack.client("sagemaker"), stack.client("s3")
+    # Every deploy sets the cache: --cache SECONDS, or off (0) when absent.
+    cache = CacheSetting(stack.client("dynamodb"), stack.output("CacheTableName"), args.cache)
     return deploy_model(
-        sm, s3, args.name, model_dir, target, capacity, image, log=print, wait=not args.no_wait, poll=poll
+        sm, s3, args.name, model_dir, target, capacity, image, log=print, wait=not args.no_wait, poll=poll, cache=cache
     )
 
 
@@ -576,6 +580,14 @@ def add_commands(sub: Any) -> None:
     deploy.add_argument("--region", help="AWS region (default: your AWS configuration)")
     deploy.add_argument("--aws-port", type=int, help="with --local: the embedded AWS's port (default: the state dir's)")
     deploy.add_argument("--no-wait", action="store_true", help="do not wait for InService")
+    deploy.add_argument(
+        "--cache",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="keep each answer SECONDS and answer the same features from it without calling the model "
+        "(default 0: off; a redeploy without --cache turns it off)",
+    )
     deploy.set_defaults(func=cmd_deploy_model)
 
     retrain = sub.add_parser("retrain", help="run the retraining workflow for NAME now and follow it")

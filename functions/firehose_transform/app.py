@@ -104,10 +104,10 @@ def _typed(item: dict[str, Any], name: str, kind: type, required: bool = False) 
     return value
 
 
-def _flag(item: dict[str, Any], name: str) -> bool | None:
-    """A BOOL attribute; None on items written before it existed."""
-    value = item.get(name)
-    if value is not None and not isinstance(value, bool):
+def _flag(item: dict[str, Any], name: str) -> bool:
+    """A BOOL attribute the workflow writes only when true (so other items are not a byte bigger)."""
+    value = item.get(name, False)
+    if not isinstance(value, bool):
         raise MalformedChange(f"{name} is not a boolean: {value!r}")
     return value
 

@@ -102,7 +102,7 @@ class LocalAthena:
             depth = "/".join(f"{k}=*" for k in spec.partition_keys)
             pattern = (self.lake / spec.prefix.split("/", 1)[0] / depth / "*.parquet").as_posix().replace("'", "''")
             types = ", ".join(f"'{k}': VARCHAR" for k in spec.partition_keys)
-            source = f"SELECT * FROM read_parquet('{pattern}', hive_partitioning = true, hive_types = {{{types}}}, union_by_name = true)"
+            source = f"SELECT * FROM read_parquet('{pattern}', hive_partitioning = true, hive_types = {{{types}}})"
         else:
             # An empty lake is still a table with the Glue columns, so queries return no rows.
             columns = ", ".join(f"CAST(NULL AS {duckdb_type(t)}) AS {n}" for n, t in spec.columns)

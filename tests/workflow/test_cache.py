@@ -223,3 +223,74 @@ def test_given_a_damaged_cache_entry_then_the_model_answers_and_the_entry_is_rep
     assert len(host.requests) == 2
     [renewed] = entries(aws, "nrt-damaged")
     assert renewed["key"]["S"].startswith(f"entry#nrt-damaged#{version}#") and "S" in renewed["reply"]
+
+
+def test_nrt_deploy_model_cache_names_the_serving_version_and_a_redeploy_without_it_turns_it_off(aws, model_dir):
+    from functions.list_models.models import list_models
+    from nrt.cli import build_parser
+    from tests.helpers.model_hosts import FakeModelHost
+    from tests.workflow.test_any_model import served
+    from tests.workflow.test_deploy import deploy
+    from training import inference
+
+    ddb, table, sm = aws.client("dynamodb"), aws.ctx.refs["CacheTable"], aws.client("sagemaker")
+    args = build_parser().parse_args(["deploy-model", "cache-cli", "--local", "--cache", "120"])
+    assert (args.cache, build_parser().parse_args(["deploy-model", "cache-cli"]).cache) == (120, 0)
+
+    def setting() -> dict[str, Any] | None:
+        got: dict[str, Any] | None = ddb.get_item(TableName=table, Key=cache.setting_key("nrt-cache-cli")).get("Item")
+        return got
+
+    def listed() -> int:
+        [model] = [m for m in list_models(sm, aws.prefix) if m["model"] == "cache-cli"]
+        return int(model["cache_seconds"])
+
+    def serve() -> FakeModelHost:
+        """The deployed model behind a host that counts its calls (the real serving code)."""
+        host = FakeModelHost(served(inference.model_fn(str(model_dir)))).start()
+        aws.wiring.model_hosts.route("nrt-cache-cli", host.url)
+        return host
+
+    def scored(sensor: str) -> bool:
+        answer = run(aws, reading("cache-cli", sensor=sensor, data=[12, 87, 20]))
+        assert answer.status == 200, answer.body
+        return bool(answer.body["cached"])
+
+    first = deploy(aws, "cache-cli", model_dir, cache=cache.CacheSetting(ddb, table, args.cache))
+    assert setting() == {
+        "key": {"S": "setting#nrt-cache-cli"},
+        "seconds": {"N": "120"},
+        "hundreds": {"N": "2"},
+        "version": {"S": first.version},
+    }
+    assert sm.describe_endpoint(EndpointName="nrt-cache-cli")["EndpointConfigName"] == first.version
+    assert listed() == 120
+    host = serve()
+    assert (scored("cli-1"), scored("cli-2")) == (False, True)
+    assert len(host.requests) == 1
+
+    second = deploy(aws, "cache-cli", model_dir, cache=cache.CacheSetting(ddb, table, 120))
+    assert setting()["version"] == {"S": second.version} != {"S": first.version}
+    host = serve()
+    assert (scored("cli-3"), scored("cli-4")) == (False, True)  # the new version's own answers only
+    assert len(host.requests) == 1
+
+    deploy(aws, "cache-cli", model_dir, cache=cache.CacheSetting(ddb, table, 0))
+    assert setting() is None
+    assert listed() == 0
+    host = serve()
+    assert (scored("cli-5"), scored("cli-6")) == (False, False)
+    assert len(host.requests) == 2
+
+
+def test_a_cache_without_waiting_for_the_new_version_is_refused_before_anything_is_deployed(aws, model_dir):
+    from nrt.ops.target import DeployError
+    from tests.workflow.test_deploy import deploy
+
+    setting = cache.CacheSetting(aws.client("dynamodb"), aws.ctx.refs["CacheTable"], 60)
+    with pytest.raises(DeployError, match="--cache needs the wait"):
+        deploy(aws, "cache-no-wait", model_dir, cache=setting, wait=False)
+    with pytest.raises(DeployError, match="--cache must be 0"):
+        deploy(aws, "cache-no-wait", model_dir, cache=cache.CacheSetting(setting.ddb, setting.table, -1))
+    names = [e["EndpointName"] for e in aws.client("sagemaker").list_endpoints()["Endpoints"]]
+    assert "nrt-cache-no-wait" not in names

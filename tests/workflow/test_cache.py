@@ -294,3 +294,35 @@ def test_a_cache_without_waiting_for_the_new_version_is_refused_before_anything_
         deploy(aws, "cache-no-wait", model_dir, cache=cache.CacheSetting(setting.ddb, setting.table, -1))
     names = [e["EndpointName"] for e in aws.client("sagemaker").list_endpoints()["Endpoints"]]
     assert "nrt-cache-no-wait" not in names
+
+
+def test_given_a_cached_model_when_retraining_promotes_a_new_version_then_the_setting_names_it(aws, model_dir):
+    from nrt.ops.deploy import Serverless, deploy_model
+    from nrt.ops.target import local_target
+    from tests.helpers import SKLEARN_IMAGE
+    from tests.workflow.test_retrain import retrain, serving
+
+    ddb, table, sm = aws.client("dynamodb"), aws.ctx.refs["CacheTable"], aws.client("sagemaker")
+    deployment = deploy_model(
+        sm,
+        aws.client("s3"),
+        "cache-retrain",
+        model_dir,
+        local_target(aws.ctx, aws.prefix),
+        Serverless(3072, 7),
+        SKLEARN_IMAGE,
+        log=lambda _: None,
+        poll=0.01,
+        cache=cache.CacheSetting(ddb, table, 600),
+    )
+    arn = sm.describe_endpoint(EndpointName=deployment.endpoint)["EndpointArn"]
+    sm.add_tags(ResourceArn=arn, Tags=[{"Key": "nrt:metric_value", "Value": "0.5"}])  # any candidate beats it
+
+    result = retrain(aws, "cache-retrain")
+
+    assert result["status"] == "SUCCEEDED", result
+    config, _, tags = serving(aws, deployment.endpoint)
+    assert config != deployment.version
+    setting = ddb.get_item(TableName=table, Key=cache.setting_key(deployment.endpoint))["Item"]
+    assert (setting["version"], setting["seconds"]) == ({"S": config}, {"N": "600"})
+    assert tags["nrt:cache_seconds"] == "600"

@@ -34,14 +34,19 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     print(f"{'model':<20} {'kind':<11} {'status':<10} {'cache':<7} features")
     for m in listing["models"]:
-        names = m.get("features") or []
-        count = m.get("feature_count") or len(names)
-        features = ", ".join(names[:6]) + (f", ... ({count} in all)" if count > 6 else "") or "-"
-        cache = f"{m['cache_seconds']} s" if m.get("cache_seconds") else "off"
-        print(f"{m['model']:<20} {m.get('kind') or '-':<11} {m['status']:<10} {cache:<7} {features}")
+        print(model_line(m))
         if m.get("reason"):
             print(f"  {m['reason']}")
     return 0
+
+
+def model_line(m: dict[str, Any]) -> str:
+    """One model of GET /models as a line of `nrt models`."""
+    names = m.get("features") or []
+    count = m.get("feature_count") or len(names)
+    features = ", ".join(names[:6]) + (f", ... ({count} in all)" if count > 6 else "") or "-"
+    cache = f"{m['cache_seconds']} s" if m.get("cache_seconds") else "off"
+    return f"{m['model']:<20} {m.get('kind') or '-':<11} {m['status']:<10} {cache:<7} {features}"
 
 
 def one_openmp_thread() -> AbstractContextManager[object]:

@@ -32,7 +32,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(listing, indent=2))
         return 0
-    print(f"{'model':<20} {'kind':<11} {'status':<10} {'tier':<9} features")
+    print(f"{'model':<20} {'kind':<11} {'status':<10} {'tier':<9} {'cache':<7} features")
     for m in listing["models"]:
         print(model_line(m))
         if m.get("reason"):
@@ -41,12 +41,13 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def model_line(m: dict[str, Any]) -> str:
-    """One model of GET /models as `nrt models` prints it."""
+    """One model of GET /models as a line of `nrt models`."""
     names = m.get("features") or []
     count = m.get("feature_count") or len(names)
     features = ", ".join(names[:6]) + (f", ... ({count} in all)" if count > 6 else "") or "-"
+    cache = f"{m['cache_seconds']} s" if m.get("cache_seconds") else "off"
     tier = m.get("tier") or "endpoint"
-    return f"{m['model']:<20} {m.get('kind') or '-':<11} {m['status']:<10} {tier:<9} {features}"
+    return f"{m['model']:<20} {m.get('kind') or '-':<11} {m['status']:<10} {tier:<9} {cache:<7} {features}"
 
 
 def one_openmp_thread() -> AbstractContextManager[object]:
@@ -336,6 +337,7 @@ def take_model_file(args: argparse.Namespace, model_dir: Path) -> None:
 
 def deploy_to_stack(args: argparse.Namespace, model_dir: Path) -> Deployment:
     """The model directory as the endpoint <prefix>NAME of the local or the deployed stack."""
+    from nrt.ops.cache import CacheSetting
     from nrt.ops.deploy import Instances, Serverless, deploy_model, stack_target
     from nrt.ops.target import image_uri
 
@@ -352,8 +354,22 @@ def deploy_to_stack(args: argparse.Namespace, model_dir: Path) -> Deployment:
     # Locally the model loads in a second or two: poll often rather than AWS's every 10 s.
     poll = 0.2 if stack.local else 10.0
     sm, s3 = stack.client("sagemaker"), stack.client("s3")
-    wait = not args.no_wait
-    return deploy_model(sm, s3, args.name, model_dir, target, capacity, image, print, wait, poll, args.tier)
+    # Every deploy sets the cache: --cache SECONDS, or off (0) when absent.
+    cache = CacheSetting(stack.client("dynamodb"), stack.output("CacheTableName"), args.cache)
+    return deploy_model(
+        sm,
+        s3,
+        args.name,
+        model_dir,
+        target,
+        capacity,
+        image,
+        log=print,
+        wait=not args.no_wait,
+        poll=poll,
+        tier=args.tier,
+        cache=cache,
+    )
 
 
 def cmd_image_uri(args: argparse.Namespace) -> int:
@@ -609,6 +625,14 @@ def add_commands(sub: Any) -> None:
         default="endpoint",
         help="where POST /predictions scores it: the SageMaker endpoint through the workflow (default), or, "
         "on a stack with LatencyTier Enabled, the PredictFunction holding it in memory (the endpoint stays)",
+    )
+    deploy.add_argument(
+        "--cache",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="keep each answer SECONDS and answer the same features from it without calling the model "
+        "(default 0: off; a redeploy without --cache turns it off)",
     )
     deploy.set_defaults(func=cmd_deploy_model)
 

@@ -32,6 +32,7 @@ from functions.list_models.models import (  # GET /models reads these
 )
 from functions.predict.adapters import TIER_SECONDS, lambda_key
 from nrt.names import NameRuleError, check_model_name
+from nrt.ops.cache import CACHE_TAG, CacheSetting, enable, pause
 from nrt.ops.stacks import Stack
 
 # Where a model goes lives below this command and the stack seam; the `as` names are the ones
@@ -220,10 +221,13 @@ def deploy_model(
     wait: bool = True,
     poll: float = 10.0,
     tier: Tier = "endpoint",
+    cache: CacheSetting | None = None,
 ) -> Deployment:
     """Package, upload, create model and config versions, create or update the endpoint; then
     put the archive on the Lambda tier, or take it off (set_tier)."""
     capacity.check()
+    if cache is not None:
+        cache.check(wait)
     endpoint = endpoint_name(target.prefix, name)
     log(f"checking {model_dir}: loading it and scoring a sample in a separate process")
     signature = check_model(model_dir)
@@ -242,7 +246,11 @@ def deploy_model(
         tags = [*model_tags(name, signature, held_out_metric(model_dir)), {"Key": TIER_TAG, "Value": tier}]
         if signature.recipe:
             tags.append({"Key": RECIPE_TAG, "Value": upload_recipe(s3, target.bucket, name, model_dir, signature, log)})
-        deployment = publish(sm, endpoint, version, model_data_url, target, capacity, image, tags, log, wait, poll)
+        if cache is not None:
+            tags.append({"Key": CACHE_TAG, "Value": str(cache.seconds)})
+        deployment = publish(
+            sm, endpoint, version, model_data_url, target, capacity, image, tags, log, wait, poll, cache
+        )
         set_tier(s3, target.bucket, endpoint, tier, archive, log)
     return deployment
 
@@ -275,6 +283,7 @@ def publish(
     log: Log = print,
     wait: bool = True,
     poll: float = 10.0,
+    cache: CacheSetting | None = None,
 ) -> Deployment:
     """Model and endpoint config named `version` for the artifact at model_data_url, then the
     endpoint made with it, or switched to it in place. Every deployment goes this way: nrt
@@ -300,6 +309,10 @@ def publish(
         EndpointConfigName=version, ProductionVariants=[capacity.variant(version)], Tags=sagemaker_tags
     )
     created = not _exists(sm, endpoint)
+    if cache is not None:
+        # The old version's setting must not name the new model's answers, nor the old answers
+        # be served by the new model: no caching while the endpoint switches.
+        pause(cache.ddb, cache.table, endpoint)
     if created:
         log(f"creating endpoint {endpoint}")
         arn = sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=version, Tags=sagemaker_tags)["EndpointArn"]
@@ -310,6 +323,9 @@ def publish(
     status = (
         wait_in_service(sm, endpoint, log, poll=poll, config=version) if wait else "Creating" if created else "Updating"
     )
+    if cache is not None and wait:
+        enable(cache.ddb, cache.table, endpoint, version, cache.seconds)
+        log(f"prediction cache: {f'{cache.seconds} s' if cache.seconds else 'off'} for {version}")
     return Deployment(endpoint, version, model_data_url, image, created, status)
 
 

@@ -40,6 +40,7 @@ def test_substitution_keys_are_exactly_the_asl_placeholders():
         "PredictionsTable",
         "EventIdsTable",
         "FailuresTable",
+        "CacheTable",
         "EndpointPrefix",
         "ModelAttemptSeconds",
     }

@@ -12,7 +12,14 @@ def test_only_prefixed_endpoints_are_models_and_the_prefix_is_stripped():
         {"EndpointName": "other-nrt-x", "EndpointArn": "arn:x", "EndpointStatus": "InService"},
         {"EndpointName": "nrt-", "EndpointArn": "arn:", "EndpointStatus": "InService"},
     ]
-    tags = {"arn:failure": {"nrt:kind": "binary", "nrt:features": "a,b,c", "nrt:feature_count": "3"}}
+    tags = {
+        "arn:failure": {
+            "nrt:kind": "binary",
+            "nrt:features": "a,b,c",
+            "nrt:feature_count": "3",
+            "nrt:cache_seconds": "300",
+        }
+    }
 
     models = models_from_endpoints(endpoints, "nrt-", tags)
 
@@ -27,6 +34,7 @@ def test_only_prefixed_endpoints_are_models_and_the_prefix_is_stripped():
             "feature_count": 3,
             "unknown_categories": "refuse",  # tagged before the policy was: the signature's default
             "tier": "endpoint",  # tagged before tiers were: its endpoint's
+            "cache_seconds": 300,
         },
         # Made by other tools: no tags, so its kind and features are unknown.
         {
@@ -39,6 +47,7 @@ def test_only_prefixed_endpoints_are_models_and_the_prefix_is_stripped():
             "feature_count": None,
             "unknown_categories": None,
             "tier": "endpoint",
+            "cache_seconds": 0,  # the cache is opt-in
         },
     ]
 

@@ -163,11 +163,37 @@ class HeldModels:
         # nothing from more, and the idle threads spin on the CPU that the API (locally) or the
         # function's fraction of a core (on Lambda) needs. OpenMP's setting is per thread, so it
         # is made around each call (14 µs), in the thread that scores.
-        pools = ThreadpoolController()
+        return HeldScorer(served, etag, ThreadpoolController())
 
-        def score(body: str) -> tuple[int, str]:
-            with pools.limit(limits=1, user_api="openmp"):
-                reply = container.answer(served, body, "application/json", "application/json")
-            return reply.status, reply.body
 
-        return score
+@dataclass
+class HeldScorer:
+    """A model held in memory, named by its artifact's ETag (`version`: the prediction cache keys
+    its answers by it)."""
+
+    served: Any
+    version: str
+    pools: Any  # threadpoolctl's controller
+
+    def __call__(self, body: str) -> tuple[int, str]:
+        with self.pools.limit(limits=1, user_api="openmp"):
+            reply = container.answer(self.served, body, "application/json", "application/json")
+        return reply.status, reply.body
+
+
+@dataclass
+class DynamoCache:
+    """The CacheTable through a DynamoDB client (serving.Cache)."""
+
+    ddb: Any
+    table: str
+
+    def setting(self, endpoint: str) -> dict[str, Any] | None:
+        found = self.ddb.get_item(TableName=self.table, Key={"key": {"S": f"setting#{endpoint}"}})
+        return found.get("Item")  # type: ignore[no-any-return]
+
+    def entry(self, key: str) -> dict[str, Any] | None:
+        return self.ddb.get_item(TableName=self.table, Key={"key": {"S": key}}).get("Item")  # type: ignore[no-any-return]
+
+    def keep(self, item: dict[str, Any]) -> None:
+        self.ddb.put_item(TableName=self.table, Item=item)

@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.predict.adapters import DynamoTables, HeldModels, StepFunctionsWorkflow
+from functions.predict.adapters import DynamoCache, DynamoTables, HeldModels, StepFunctionsWorkflow
 from functions.predict.serving import Predict
 
 # Every setting, by name; checked at the first invocation.
@@ -22,6 +22,7 @@ SETTINGS = (
     "PREDICTIONS_TABLE",
     "EVENT_IDS_TABLE",
     "FAILURES_TABLE",
+    "CACHE_TABLE",
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
 )
@@ -45,7 +46,9 @@ def predict() -> Predict:
         boto3.client("dynamodb"), found["PREDICTIONS_TABLE"], found["EVENT_IDS_TABLE"], found["FAILURES_TABLE"]
     )
     models = HeldModels(boto3.client("s3"), found["MODEL_BUCKET"], log=logger.warning)
-    return Predict(found["ENDPOINT_PREFIX"], tables, StepFunctionsWorkflow(boto3.client("stepfunctions")), models)
+    workflow = StepFunctionsWorkflow(boto3.client("stepfunctions"))
+    cache = DynamoCache(boto3.client("dynamodb"), found["CACHE_TABLE"])
+    return Predict(found["ENDPOINT_PREFIX"], tables, workflow, models, cache=cache)
 
 
 @metrics.log_metrics

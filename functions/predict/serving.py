@@ -16,6 +16,7 @@ gives AWS's, nrt/apigateway/server.py the embedded AWS's).
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import math
 import re
@@ -70,9 +71,23 @@ class Workflow(Protocol):
 
 
 class Scorer(Protocol):
-    """A loaded model: (HTTP status, body) for an `{"instances": [...]}` request, as its container answers."""
+    """A loaded model: (HTTP status, body) for an `{"instances": [...]}` request, as its container
+    answers; `version` names the artifact it was loaded from (a new one: another version)."""
+
+    version: str
 
     def __call__(self, body: str) -> tuple[int, str]: ...
+
+
+class Cache(Protocol):
+    """The stack's CacheTable (the prediction cache, `nrt deploy-model --cache`): a model's setting
+    and the entries. Any error raised here leaves the request uncached, never failed."""
+
+    def setting(self, endpoint: str) -> dict[str, Any] | None: ...
+
+    def entry(self, key: str) -> dict[str, Any] | None: ...
+
+    def keep(self, item: dict[str, Any]) -> None: ...
 
 
 # The model held for an endpoint on the Lambda tier, or None: the endpoint tier.
@@ -179,6 +194,7 @@ class Predict:
     workflow: Workflow
     models: Models
     clock: Clock = lambda: datetime.datetime.now(datetime.UTC)
+    cache: Cache | None = None
 
     def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
         execution = self.execution(request)
@@ -221,11 +237,18 @@ class Execution:
         self.endpoint = endpoint_of(self.model, self.predict.prefix)
         self.single = "readings" not in self.body
         self.readings: list[Any] = [self.body] if self.single else self.body["readings"]
+        self.cached = False  # answered from the prediction cache
 
     def run(self) -> dict[str, Any]:
-        status, reply = self.scorer(compact({"instances": self.readings}))
-        if status != 200:
-            return self.model_error(status, reply)
+        lookup = CacheLookup.of(self)
+        reply = lookup.hit() if lookup else None
+        self.cached = reply is not None
+        if reply is None:
+            status, reply = self.scorer(compact({"instances": self.readings}))
+            if status != 200:
+                return self.model_error(status, reply)
+            if lookup:
+                lookup.keep(reply)
         predictions = json.loads(reply)["predictions"]
         scored = list(enumerate(zip(self.readings, predictions, strict=True)))
         if self.single:
@@ -315,6 +338,8 @@ class Execution:
             "probabilities": {"S": compact(scored["probabilities"])},
             "reading": {"S": compact(reading)},
             "predicted_at": {"S": self.started},
+            # as the workflow's PutCachedPrediction: on a hit only
+            **({"cached": {"BOOL": True}} if self.cached else {}),
         }
 
     def answer(self, event_id: str, reading: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
@@ -329,6 +354,7 @@ class Execution:
             "probability": scored["probability"],
             "probabilities": scored["probabilities"],
             "duplicate": False,
+            "cached": self.cached,
         }
 
     def resent(self, event_id: str, reading: dict[str, Any], slot: str) -> dict[str, Any]:
@@ -359,6 +385,7 @@ class Execution:
             "probability": json.loads(stored["probability"]["S"]),
             "probabilities": json.loads(stored["probabilities"]["S"]),
             "duplicate": True,
+            "cached": False,
         }
 
     def other_data(self, reading: dict[str, Any]) -> str:
@@ -423,3 +450,62 @@ class Execution:
             "error": "StoreUnavailable",
             "message": "the prediction could not be stored; it was recorded in the failure store",
         }
+
+
+@dataclass
+class CacheLookup:
+    """The prediction cache on the Lambda tier: the model's setting, then its entry.
+
+    The setting is the one the workflow reads (`setting#<endpoint>`: seconds and the endpoint
+    config serving). The entry's key names the model held here (its artifact's version), not the
+    setting's config: a redeploy swaps the archive here up to TIER_SECONDS after the endpoint, so
+    the held model, and nothing else, says whose answer an entry is. Entries are the Lambda tier's
+    own (`lambda#...`): a model moved between tiers starts with a cold cache. Python has a
+    clock, so an entry holds the epoch second it is fresh until, checked here (DynamoDB's TTL,
+    `expires_at`, deletes it later, for space only)."""
+
+    cache: Cache
+    key: str
+    seconds: int
+    now: int
+
+    @classmethod
+    def of(cls, execution: Execution) -> CacheLookup | None:
+        """The lookup when the model's cache is on; None when off, paused or unreadable."""
+        cache = execution.predict.cache
+        if cache is None:
+            return None
+        try:
+            setting = cache.setting(execution.endpoint)
+            seconds = int(setting["seconds"]["N"]) if setting and "version" in setting else 0
+        except Exception:  # an unreadable cache: uncached, as the workflow's Catch goes on
+            return None
+        if seconds <= 0:
+            return None
+        given = [[r.get("data") for r in execution.readings], [r.get("features") for r in execution.readings]]
+        digest = hashlib.sha256(compact(given).encode()).hexdigest()
+        key = f"lambda#{execution.endpoint}#{execution.scorer.version}#{digest}"
+        return cls(cache, key, seconds, int(execution.predict.clock().timestamp()))
+
+    def hit(self) -> str | None:
+        """The kept reply while it is fresh, else None."""
+        try:
+            entry = self.cache.entry(self.key)
+            if entry and int(entry["fresh_until"]["N"]) > self.now:
+                return str(entry["reply"]["S"])
+        except Exception:  # a damaged entry or a failed read: the model answers
+            return None
+        return None
+
+    def keep(self, reply: str) -> None:
+        fresh_until = self.now + self.seconds
+        item = {
+            "key": {"S": self.key},
+            "reply": {"S": reply},
+            "fresh_until": {"N": str(fresh_until)},
+            "expires_at": {"N": str(fresh_until + 3600)},
+        }
+        try:
+            self.cache.keep(item)
+        except Exception:  # a write that fails loses nothing: the reading is stored uncached
+            return

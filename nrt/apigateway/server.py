@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 
 from functions.list_models.models import list_models, proxy_reply
-from functions.predict.adapters import DynamoTables, HeldModels
+from functions.predict.adapters import DynamoCache, DynamoTables, HeldModels
 from functions.predict.serving import Predict, WorkflowRefused, failed
 from nrt import emulator
 from nrt.apigateway.contract import answer_from_execution
@@ -132,11 +132,11 @@ def predict_function(executions: Executions) -> Callable[[dict[str, Any]], dict[
     Lambda-tier answer waits until what it wrote is kept, as a workflow's does."""
     aws = executions.aws
     refs = aws.ctx.refs
-    tables = DynamoTables(
-        in_process_dynamodb(aws), refs["PredictionsTable"], refs["EventIdsTable"], refs["FailuresTable"]
-    )
+    ddb = in_process_dynamodb(aws)
+    tables = DynamoTables(ddb, refs["PredictionsTable"], refs["EventIdsTable"], refs["FailuresTable"])
     models = HeldModels(aws.client("s3"), local_model_bucket(aws.ctx), log=LOG.warning)
-    predict = Predict(aws.prefix, tables, LocalWorkflow(executions), models)
+    cache = DynamoCache(ddb, refs["CacheTable"])
+    predict = Predict(aws.prefix, tables, LocalWorkflow(executions), models, cache=cache)
 
     def function(event: dict[str, Any]) -> dict[str, Any]:
         started = time.monotonic()

@@ -59,6 +59,7 @@ def test_the_predict_function_exists_only_with_the_tier_and_may_do_only_its_work
             "dynamodb:PutItem",
             [Tag("GetAtt", "EventIdsTable.Arn"), Tag("GetAtt", "FailuresTable.Arn")],
         ),
+        "PredictionCache": (["dynamodb:GetItem", "dynamodb:PutItem"], Tag("GetAtt", "CacheTable.Arn")),
         "StartTheWorkflow": ("states:StartSyncExecution", Tag("Ref", "InferenceStateMachine")),
     }
     env = props["Environment"]["Variables"]

@@ -25,6 +25,7 @@ from nrt.apigateway.executions import Executions
 from nrt.apigateway.rest_api import Reply, RestApi
 from nrt.apigateway.server import make_api
 from nrt.emulator.server import EmbeddedAws, local_model_bucket
+from nrt.ops import cache
 from nrt.ops.deploy import set_tier
 from nrt.state.store import Store
 from tests.helpers.model_hosts import FakeModelHost
@@ -255,3 +256,48 @@ def test_given_a_model_deployed_with_tier_lambda_when_deployed_again_with_tier_e
     deploy("endpoint")
     assert listed() == "endpoint"
     assert s3.list_objects_v2(Bucket=target.bucket, Prefix=lambda_key(endpoint)).get("KeyCount") == 0
+
+
+def test_given_the_cache_on_for_a_lambda_tier_model_when_the_same_features_come_again_then_the_held_model_is_not_called_and_the_item_says_cached(  # noqa: E501
+    aws, api, cancer, cancer_model, monkeypatch
+):
+    folder, x = cancer
+    name, host = cancer_model
+    endpoint = f"{aws.prefix}{name}"
+    calls: list[str] = []
+    scorer = adapters.HeldScorer.__call__
+    monkeypatch.setattr(adapters.HeldScorer, "__call__", lambda self, body: calls.append(body) or scorer(self, body))
+    # GIVEN the cache on for 60 s, as nrt deploy-model --tier lambda --cache 60 leaves it
+    cache.enable(aws.client("dynamodb"), aws.ctx.refs["CacheTable"], endpoint, f"{endpoint}-v1", 60)
+    reading = {"sensor": "tier-cache", "model": name, "features": features(x, 7)}
+
+    # WHEN the same features come twice (a retried checkout: another timestamp)
+    first = post(api, {**reading, "timestamp": next(_ts)})
+    again = {**reading, "timestamp": next(_ts)}
+    second = post(api, again)
+
+    # THEN the second is answered from the cache: the same prediction, no model call, stored as cached
+    assert (first.status, second.status) == (200, 200), second.body
+    assert (first.json()["cached"], second.json()["cached"]) == (False, True)
+    assert second.json()["prediction"] == first.json()["prediction"]
+    assert len(calls) == 1 and host.requests == []
+    assert stored(aws, "tier-cache", again["timestamp"], endpoint)["cached"] == {"BOOL": True}  # type: ignore[index]
+
+    # WHEN a new artifact is put on the Lambda tier (another model version), the old answers are not its
+    set_tier(aws.client("s3"), local_model_bucket(aws.ctx), endpoint, "lambda", retrained(folder), print)
+    third = post(api, {**reading, "timestamp": next(_ts)})
+    assert third.json()["cached"] is False and len(calls) == 2
+
+    # WHEN the cache is turned off, every reading is scored
+    cache.enable(aws.client("dynamodb"), aws.ctx.refs["CacheTable"], endpoint, f"{endpoint}-v1", 0)
+    fourth = post(api, {**reading, "timestamp": next(_ts)})
+    assert fourth.json()["cached"] is False and len(calls) == 3
+
+
+def retrained(folder: Path) -> Path:
+    """Another archive of a model like the one in folder: another artifact version on the tier."""
+    other = folder.parent / f"{folder.name}-retrained"
+    other.mkdir(exist_ok=True)
+    joblib.dump(joblib.load(folder / inference.ARTIFACT), other / inference.ARTIFACT, compress=3)  # other bytes
+    (other / inference.SIGNATURE).write_bytes((folder / inference.SIGNATURE).read_bytes())
+    return package(other, other / "model.tar.gz")

@@ -190,11 +190,14 @@ def wait_in_service(
     reason, showing progress. An update whose model could not load is rolled back by SageMaker:
     InService on the old config with a FailureReason, which is this deployment's failure."""
     started = time.monotonic()
+    said = ("", 0.0)  # the status last shown, and when: a line on each change, else every 10 s
     while True:
         described = sm.describe_endpoint(EndpointName=endpoint)
         status = str(described["EndpointStatus"])
         elapsed = time.monotonic() - started
-        log(f"  {endpoint}: {status} ({elapsed:.0f} s)")
+        if status != said[0] or elapsed - said[1] >= 10:
+            log(f"  {endpoint}: {status} ({elapsed:.0f} s)")
+            said = (status, elapsed)
         reason = described.get("FailureReason") or "no reason given"
         if status == "InService" and config not in (None, described["EndpointConfigName"]):
             raise DeployError(

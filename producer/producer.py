@@ -34,17 +34,31 @@ DEFAULT_MODEL = "failure"
 REPEAT_POOL = 50  # --repeat draws from the data of the last this many distinct readings
 
 
-def make_reading(rng: random.Random, sensor: str, timestamp: int, model: str | None = None) -> dict[str, Any]:
-    """A demo reading: three integers 0-99, now and then a failure shape (a peak in the middle)."""
+def make_reading(
+    rng: random.Random, sensor: str, timestamp: int, model: str | None = None, drifted: bool = False
+) -> dict[str, Any]:
+    """A demo reading: three integers 0-99, now and then a failure shape: a peak in the middle,
+    or once the world has drifted (--drift) a dip in the middle."""
     if rng.random() < 0.15:
-        a = rng.randint(0, 40)
-        data = [a, min(99, a + rng.randint(55, 70)), max(0, min(99, a + rng.randint(-15, 15)))]
+        a = rng.randint(59, 99) if drifted else rng.randint(0, 40)
+        middle = a - rng.randint(55, 70) if drifted else a + rng.randint(55, 70)
+        data = [a, max(0, min(99, middle)), max(0, min(99, a + rng.randint(-15, 15)))]
     else:
         data = [rng.randint(0, 99) for _ in range(3)]
     reading: dict[str, Any] = {"sensor": sensor, "timestamp": timestamp, "data": data}
     if model is not None:
         reading["model"] = model
     return reading
+
+
+def true_label(data: list[int], drifted: bool = False) -> int:
+    """What really happened for a demo reading (1: a failure): the world's rule, which the demo
+    model learnt (training.dataset.is_failure: a peak in the middle of two similar readings) and
+    which, once the world has drifted, is a dip in the middle instead."""
+    a, b, c = data
+    middle = a - b if drifted else b - a
+    side = c - b if drifted else b - c
+    return int(middle > 50 and side > 50 and abs(a - c) < 20)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -74,6 +88,8 @@ class Stats:
     sent_ids: set[str] = field(default_factory=set)
     # The features a 400 named unknown to the model (a CSV's label or date column, say).
     unknown_features: set[str] = field(default_factory=set)
+    # --outcomes: how POST /outcomes answered each outcome sent.
+    outcomes: Counter[int] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(
@@ -101,9 +117,16 @@ class Stats:
         with self._lock:
             self.retries += 1
 
+    def outcome(self, status: int, example: str = "") -> None:
+        with self._lock:
+            self.outcomes[status] += 1
+            if example and not 200 <= status < 300:
+                self.examples.setdefault(status, example)
+
     def summary(self, now: float | None = None) -> dict[str, Any]:
         elapsed = max(1e-9, (now or time.monotonic()) - self.started)
         lat = sorted(self.latencies)
+        outcomes = {"outcomes_by_status": dict(sorted(self.outcomes.items()))} if self.outcomes else {}
         return {
             "readings": self.readings,
             "requests": self.requests,
@@ -116,6 +139,7 @@ class Stats:
             "p50_ms": round(percentile(lat, 50) * 1000, 1),
             "p95_ms": round(percentile(lat, 95) * 1000, 1),
             "p99_ms": round(percentile(lat, 99) * 1000, 1),
+            **outcomes,
         }
 
 
@@ -142,6 +166,10 @@ class Plan:
     # The share of readings that repeat the data (or features) of one of the last REPEAT_POOL
     # distinct ones sent: a workload for the prediction cache.
     repeat: float = 0.0
+    # The world drifts after this many readings (None: never): failures come as a dip, not a peak.
+    drift_after: int | None = None
+    # After each answered request, POST /outcomes with what really happened to its readings.
+    outcomes: bool = False
 
 
 def backoff(attempt: int, asked: float | None = None) -> float:
@@ -205,20 +233,41 @@ class Bodies:
         self.per_request = max(1, plan.batch)
         self._lock = threading.Lock()
         self._recent: list[Any] = []  # the last REPEAT_POOL distinct readings' data or features
+        self._truth: dict[int, list[dict[str, Any]]] = {}  # --outcomes: request index -> its outcomes
 
     def body(self, index: int) -> tuple[bytes, int]:
         """(the JSON body of request `index`, the readings it carries)."""
         plan, first = self.plan, index * self.per_request
         size = self.per_request if plan.count is None else min(self.per_request, plan.count - first)
         readings = [self._reading(n) for n in range(first, first + size)]
+        if plan.outcomes:
+            truth = [self._outcome(r, n) for n, r in enumerate(readings, start=first)]
+            with self._lock:
+                self._truth[index] = truth
         body = {"model": plan.model, "readings": readings} if plan.batch else readings[0]
         return json.dumps(body).encode(), size
+
+    def _outcome(self, reading: dict[str, Any], n: int) -> dict[str, Any]:
+        drifted = self.plan.drift_after is not None and n >= self.plan.drift_after
+        outcome = true_label(reading["data"], drifted)
+        return {
+            "model": self.plan.model,
+            "sensor": reading["sensor"],
+            "timestamp": reading["timestamp"],
+            "outcome": outcome,
+        }
+
+    def outcomes(self, index: int) -> list[bytes]:
+        """The POST /outcomes bodies for request `index`'s readings (once: they are forgotten)."""
+        with self._lock:
+            return [json.dumps(o).encode() for o in self._truth.pop(index, [])]
 
     def _reading(self, n: int) -> dict[str, Any]:
         plan = self.plan
         sensor = f"sensor-{n % plan.sensors + 1}"
         with self._lock:
-            reading = make_reading(self.rng, sensor, self.base_ts + n, None if plan.batch else plan.model)
+            drifted = plan.drift_after is not None and n >= plan.drift_after
+            reading = make_reading(self.rng, sensor, self.base_ts + n, None if plan.batch else plan.model, drifted)
             if plan.keep_sent_ids:
                 self.stats.sent_ids.add(f"{sensor}:{reading['timestamp']}")
         if plan.rows:
@@ -273,23 +322,12 @@ def run(plan: Plan, progress: Callable[[Stats], None] | None = None) -> Stats:
             if deadline is not None and time.monotonic() >= deadline:
                 return
             body, size = bodies.body(index)
-            for attempt in range(plan.max_retries + 1):
-                t0 = time.perf_counter()
-                asked: float | None = None
-                try:
-                    status, raw, asked = client.post(plan.path, body)
-                except OSError as error:
-                    status, raw = NO_ANSWER, json.dumps({"message": f"{type(error).__name__}: {error}"}).encode()
-                seconds = time.perf_counter() - t0
-                if status in (*RETRYABLE, NO_ANSWER) and attempt < plan.max_retries:
-                    stats.retried()
-                    time.sleep(backoff(attempt, asked))
-                    continue
-                answer = _json(raw) if plan.keep_answers else None
-                stats.record(
-                    status, seconds, size, answer, example=message_of(raw), unknown=unknown_feature(status, raw)
-                )
-                break
+            status, raw, seconds = send(client, plan.path, body, plan.max_retries, stats)
+            answer = _json(raw) if plan.keep_answers else None
+            stats.record(status, seconds, size, answer, example=message_of(raw), unknown=unknown_feature(status, raw))
+            for outcome in bodies.outcomes(index) if status in (200, 202) else []:
+                told, raw, _ = send(client, "/outcomes", outcome, plan.max_retries, stats)
+                stats.outcome(told, message_of(raw))
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, plan.concurrency))]
     for t in threads:
@@ -300,6 +338,22 @@ def run(plan: Plan, progress: Callable[[Stats], None] | None = None) -> Stats:
         if progress is not None:
             progress(stats)
     return stats
+
+
+def send(client: _Client, path: str, body: bytes, max_retries: int, stats: Stats) -> tuple[int, bytes, float]:
+    """POST, retrying 429, 503 and no answer: the last (status, body, seconds that try took)."""
+    for attempt in range(max_retries + 1):
+        t0 = time.perf_counter()
+        asked: float | None = None
+        try:
+            status, raw, asked = client.post(path, body)
+        except OSError as error:
+            status, raw = NO_ANSWER, json.dumps({"message": f"{type(error).__name__}: {error}"}).encode()
+        if status not in (*RETRYABLE, NO_ANSWER) or attempt == max_retries:
+            return status, raw, time.perf_counter() - t0
+        stats.retried()
+        time.sleep(backoff(attempt, asked))
+    raise AssertionError("unreachable")
 
 
 def message_of(raw: bytes, limit: int = 160) -> str:
@@ -364,7 +418,13 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"  by status: {codes}{examples}\n"
         f"  achieved: {summary['readings_per_s']} readings/s\n"
         f"  latency: p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, p99 {summary['p99_ms']} ms"
+        + outcomes_line(summary)
     )
+
+
+def outcomes_line(summary: dict[str, Any]) -> str:
+    told = summary.get("outcomes_by_status")
+    return f"\n  outcomes: {', '.join(f'{k}: {v}' for k, v in told.items())}" if told else ""
 
 
 # --- Load profiles: an open-loop schedule of requests per second -----------------------------
@@ -712,6 +772,19 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     )
     p.add_argument("--csv", help="send named features from this CSV's rows (cycled) instead of three numbers")
     p.add_argument("--drop", default="", help="with --csv: comma-separated columns not to send (the label)")
+    p.add_argument(
+        "--drift",
+        type=int,
+        metavar="N",
+        help="the world changes after N readings: failures come as a dip in the middle, not a peak (the demo "
+        "model's rule no longer holds; the data drifts too)",
+    )
+    p.add_argument(
+        "--outcomes",
+        action="store_true",
+        help="after each answered request, POST /outcomes with what really happened to its readings (the demo's "
+        "readings only)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON (spike, step: and every second)")
     load_flags(p)
     return p
@@ -860,6 +933,12 @@ def refuse_bad_sizes(args: argparse.Namespace) -> None:
         raise SystemExit("--count must be at least 1")
     if args.duration is not None and args.duration <= 0:
         raise SystemExit("--duration must be more than 0 seconds")
+    if args.drift is not None and args.drift < 0:
+        raise SystemExit("--drift must be at least 0 readings")
+    if args.csv and (args.drift is not None or args.outcomes):
+        raise SystemExit("--drift and --outcomes simulate the demo's readings: they do not go with --csv")
+    if args.outcomes and (args.use_async or args.profile != "constant"):
+        raise SystemExit("--outcomes goes with the constant profile on /predictions only")
 
 
 def plan_from_args(args: argparse.Namespace) -> Plan:
@@ -879,6 +958,8 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
         seed=args.seed,
         rows=feature_rows(args.csv, [c.strip() for c in args.drop.split(",") if c.strip()]) if args.csv else [],
         repeat=args.repeat,
+        drift_after=args.drift,
+        outcomes=args.outcomes,
     )
 
 
@@ -899,7 +980,8 @@ def main(argv: list[str] | None = None, epilog: str | None = None) -> int:
     if hint:
         print(hint, file=sys.stderr if args.json else sys.stdout)
     ok = {200, 202}
-    return 0 if summary["readings"] and set(summary["by_status"]) <= ok else 1
+    told = set(summary.get("outcomes_by_status", {}))
+    return 0 if summary["readings"] and set(summary["by_status"]) <= ok and told <= ok else 1
 
 
 def main_load(args: argparse.Namespace, plan: Plan, profile: Profile) -> int:

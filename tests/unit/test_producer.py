@@ -210,3 +210,91 @@ def test_a_hint_keeps_the_columns_already_dropped_and_ignores_features_not_in_th
 
     assert producer.drop_hint(["day"], rows, "target").endswith("--drop target,day")  # type: ignore[union-attr]
     assert producer.drop_hint(["coupon"], rows, "") is None
+
+
+def test_before_the_drift_the_worlds_rule_is_the_one_the_demo_model_learns():
+    from training.dataset import is_failure
+
+    grid = [[a, b, c] for a in range(0, 100, 3) for b in range(0, 100, 3) for c in range(0, 100, 3)]
+
+    assert [producer.true_label(d) for d in grid] == [int(is_failure(*d)) for d in grid]
+
+
+def test_given_drift_after_n_then_later_failures_are_dips_the_old_rule_calls_fine_and_the_middle_value_moves():
+    from training.dataset import is_failure
+
+    plan = producer.plan_from_args(
+        producer.build_parser().parse_args(["--count", "6000", "--drift", "3000", "--seed", "5"])
+    )
+    bodies = producer.Bodies(plan, producer.Stats())
+    sent = [json.loads(bodies.body(i)[0])["data"] for i in range(6000)]
+    before, after = sent[:3000], sent[3000:]
+
+    drifted_failures = [d for d in after if producer.true_label(d, drifted=True)]
+    assert sum(producer.true_label(d) for d in before) / 3000 > 0.1  # peaks, before
+    assert len(drifted_failures) / 3000 > 0.1  # dips, after
+    assert not any(is_failure(*d) for d in drifted_failures)  # a model of the old rule misses every one
+    middle = sorted(d[1] for d in before)[1500], sorted(d[1] for d in after)[1500]
+    assert middle[1] < middle[0] - 3  # the data drifts too: the middle value's median falls
+
+
+def outcomes_api():
+    """A stand-in API on 127.0.0.1: /predictions answers 200 (503 for every third, once), and
+    /outcomes keeps what it is sent."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: dict[str, list] = {"/predictions": [], "/outcomes": []}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            retry = self.path == "/predictions" and len(seen[self.path]) % 3 == 2 and body not in seen[self.path]
+            seen[self.path].append(body)
+            status = 503 if retry else 200
+            self.send_response(status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, seen
+
+
+def test_given_outcomes_then_each_answered_reading_is_followed_by_what_really_happened_to_it(capsys):
+    server, seen = outcomes_api()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        code = producer.main(
+            ["--url", url, "--count", "40", "--rate", "0", "--drift", "20", "--outcomes", "--seed", "2"]
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    readings = {(r["sensor"], r["timestamp"]): r for r in seen["/predictions"]}
+    order = sorted(readings.values(), key=lambda r: r["timestamp"])
+    assert code == 0 and len(readings) == 40 and len(seen["/outcomes"]) == 40
+    for outcome in seen["/outcomes"]:
+        reading = readings[(outcome["sensor"], outcome["timestamp"])]
+        drifted = order.index(reading) >= 20
+        assert outcome == {**outcome, "model": "failure", "outcome": producer.true_label(reading["data"], drifted)}
+    assert "outcomes: 200: 40" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--outcomes", "--csv", "x.csv"],
+        ["--drift", "5", "--csv", "x.csv"],
+        ["--outcomes", "--async"],
+        ["--drift", "-1"],
+    ],
+)
+def test_drift_and_outcomes_are_refused_where_the_truth_is_not_known(flags):
+    with pytest.raises(SystemExit):
+        producer.plan_from_args(producer.build_parser().parse_args(flags))

@@ -933,6 +933,9 @@ def refuse_bad_sizes(args: argparse.Namespace) -> None:
         raise SystemExit("--count must be at least 1")
     if args.duration is not None and args.duration <= 0:
         raise SystemExit("--duration must be more than 0 seconds")
+
+
+def refuse_bad_simulation(args: argparse.Namespace) -> None:
     if args.drift is not None and args.drift < 0:
         raise SystemExit("--drift must be at least 0 readings")
     if args.csv and (args.drift is not None or args.outcomes):
@@ -943,6 +946,7 @@ def refuse_bad_sizes(args: argparse.Namespace) -> None:
 
 def plan_from_args(args: argparse.Namespace) -> Plan:
     refuse_bad_sizes(args)
+    refuse_bad_simulation(args)
     default_count = None if args.duration or args.profile != "constant" else 100
     return Plan(
         url=args.url,

@@ -15,7 +15,7 @@ import pytest
 from nrt import cli
 from nrt.ops.plan import PlanError, PlanRequest, make_plan, render, to_json
 from nrt.ops.plan import hops as h
-from nrt.ops.plan.facts import batch_limit, facts, write_paths
+from nrt.ops.plan.facts import batch_limit, facts, paths, write_paths
 from nrt.ops.plan.latency import LATENCIES
 from nrt.ops.plan.records import change_record, item_bytes, prediction_item
 from nrt.ops.prices import US_EAST_1, Price, Tier, UnpricedRegion, prices_for
@@ -81,7 +81,8 @@ def test_at_100_readings_a_second_each_hop_costs_what_its_price_says():
     requests = 100 * S  # 262.8 M: inside the REST API's first tier
     assert hop(plan, "API Gateway").monthly_usd == pytest.approx(requests * 3.50e-6)
     writes = requests * 1 * plan.sizes.write_units  # one write per reading, 1 KB units
-    assert hop(plan, "DynamoDB").monthly_usd == pytest.approx(writes * 0.625e-6)
+    reads = requests * 0.5  # the cache setting: one eventually consistent read a request
+    assert hop(plan, "DynamoDB").monthly_usd == pytest.approx(writes * 0.625e-6 + reads * 0.125e-6)
     # Serverless: memory x billed milliseconds x the GB-second price, plus the data in and out.
     ms = math.ceil(LATENCIES["serverless_overhead"].ms + LATENCIES["model"].ms)
     compute = requests * 2048 / 1024 * ms / 1000 * 0.00002
@@ -121,7 +122,16 @@ def test_batches_divide_the_per_request_hops_but_not_the_writes():
     assert quota(hop(batched, "API Gateway"), "L-8A5B8E43").needed == 200
     # One call for 50 readings; their data in and out still scales with the readings.
     assert hop(batched, "SageMaker").monthly_usd < hop(single, "SageMaker").monthly_usd / 30
-    assert hop(batched, "DynamoDB").monthly_usd == hop(single, "DynamoDB").monthly_usd
+    # The writes are per reading; the cache setting's read is per request.
+    reads_saved = (10_000 - 200) * 0.5 * S * 0.125e-6
+    assert hop(batched, "DynamoDB").monthly_usd == pytest.approx(hop(single, "DynamoDB").monthly_usd - reads_saved)
+
+
+def test_every_request_reads_the_cache_setting_and_a_model_with_the_cache_reads_its_entry_too():
+    asl = json.loads((ROOT / "statemachine/inference.asl.json").read_text())
+    assert facts().reads_per_request == 1
+    on = [p for p in paths(asl["States"], asl["StartAt"]) if "StorePredictions" in p and "ReadCacheEntry" in p]
+    assert on and all({"ReadCacheSetting", "ReadCacheEntry"} <= set(p) for p in on)
 
 
 def test_kinesis_and_firehose_bill_the_change_record_rounded_up_to_1_kb_and_5_kb():

@@ -28,6 +28,7 @@ class Facts:
     model_calls_per_request: int  # invokeEndpoint tasks on the success path
     writes_per_reading: int  # DynamoDB writes for a reading without its own event_id
     writes_per_reading_with_event_id: int  # ... and with one (the claim in the event-ids table)
+    reads_per_request: int  # DynamoDB reads every request makes (the prediction cache's setting)
     prediction_attributes: tuple[str, ...]  # the item PutPrediction writes
     definition_bytes: int  # the ASL's size: Express bills memory from it
     express_logs_each_execution: bool  # Logging Level ALL (ERROR logs failures only)
@@ -121,6 +122,14 @@ def _prediction_attributes(asl: dict[str, Any]) -> tuple[str, ...]:
     return tuple(puts[0]["Parameters"]["Item"])
 
 
+def reads_per_request(asl: dict[str, Any]) -> int:
+    """The DynamoDB reads on the cheapest path that stores predictions (the cache off: its setting
+    is still read; an entry is read only for a model with the cache on)."""
+    states = asl["States"]
+    stored = [p for p in paths(states, asl["StartAt"]) if "StorePredictions" in p]
+    return min(sum(str(states[s].get("Resource", "")).endswith("dynamodb:getItem") for s in p) for p in stored)
+
+
 def _model_calls(asl: dict[str, Any]) -> int:
     states = asl["States"]
     calls = {
@@ -166,6 +175,7 @@ def facts(template_path: Path = TEMPLATE_PATH) -> Facts:
         model_calls_per_request=_model_calls(asl),
         writes_per_reading=min(writes),
         writes_per_reading_with_event_id=max(writes),
+        reads_per_request=reads_per_request(asl),
         prediction_attributes=_prediction_attributes(asl),
         definition_bytes=len(asl_text.encode()),
         express_logs_each_execution=machine["Logging"]["Level"] == "ALL",

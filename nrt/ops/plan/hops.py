@@ -366,12 +366,20 @@ def lambda_model(ctx: Ctx) -> Hop:
     )
 
 
+# An eventually consistent read of an item up to 4 KB (the cache setting's GetItem) is half a unit.
+READ_UNITS_EACH = 0.5
+
+
 def dynamodb(ctx: Ctx) -> Hop:
-    p = ctx.prices.dynamodb_write_unit
+    p, r = ctx.prices.dynamodb_write_unit, ctx.prices.dynamodb_read_unit
     units = ctx.rps * ctx.writes_per_reading * ctx.sizes.write_units
-    monthly, idle = _monthly(
-        ctx, lambda c: p.monthly(c.rps * c.writes_per_reading * c.sizes.write_units * SECONDS_PER_MONTH)
-    )
+    reads = ctx.facts.reads_per_request * READ_UNITS_EACH
+
+    def cost(c: Ctx) -> float:
+        month = c.rps * c.writes_per_reading * c.sizes.write_units * SECONDS_PER_MONTH
+        return p.monthly(month) + r.monthly(c.requests * reads * SECONDS_PER_MONTH)
+
+    monthly, idle = _monthly(ctx, cost)
     quotas: tuple[Quota, ...] = (
         Quota(
             "warm write throughput of a new on-demand table",
@@ -397,10 +405,10 @@ def dynamodb(ctx: Ctx) -> Hop:
         little(ctx.rps * ctx.writes_per_reading, latency / 1000),
         latency,
         f"{units:,.0f} write units/s ({ctx.writes_per_reading} x {ctx.sizes.write_units} per reading, "
-        f"item {ctx.sizes.item_bytes} B)",
+        f"item {ctx.sizes.item_bytes} B), {ctx.requests * reads:,.0f} read units/s (the cache setting)",
         monthly,
         idle,
-        (p,),
+        (p, r),
     )
 
 

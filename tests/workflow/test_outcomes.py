@@ -37,7 +37,8 @@ def stored(aws: EmbeddedAws, event_id: str, model: str) -> dict[str, Any] | None
 
 
 def deployed(aws: EmbeddedAws, tmp: Path, name: str, estimator: Any) -> str:
-    """The model's signature recorded and its endpoint made, as nrt deploy-model does (no host: outcomes never call the model)."""
+    """The model's signature recorded and its endpoint made, as nrt deploy-model does (no model
+    host: outcomes never call the model)."""
     directory = tmp / name
     directory.mkdir()
     (directory / SIGNATURE).write_text(derive_signature(estimator).to_json())
@@ -68,7 +69,9 @@ def models(aws: EmbeddedAws, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     }
 
 
-def test_given_a_binary_model_when_an_outcome_names_its_reading_then_it_is_stored_under_the_derived_event_id(aws, models):
+def test_given_a_binary_model_when_an_outcome_names_its_reading_then_it_is_stored_under_the_derived_event_id(
+    aws, models
+):
     timestamp = next(_ts)
 
     answer = run(aws, {"model": models["binary"], "sensor": "till-1", "timestamp": timestamp, "outcome": 1})
@@ -150,7 +153,9 @@ def test_given_a_stored_outcome_when_sent_again_then_it_is_a_harmless_duplicate_
     assert len(store.changes_after(0, 100_000)) == changes_before  # no write: no change for the lake
 
 
-def test_given_a_stored_outcome_when_another_is_sent_for_the_reading_then_it_is_a_correction_that_replaces_it(aws, models):
+def test_given_a_stored_outcome_when_another_is_sent_for_the_reading_then_it_is_a_correction_that_replaces_it(
+    aws, models
+):
     run(aws, {"model": models["multiclass"], "event_id": "order-80", "outcome": "class_0"})
 
     corrected = run(aws, {"model": models["multiclass"], "event_id": "order-80", "outcome": "class_1"})
@@ -208,3 +213,45 @@ def test_given_a_body_outside_the_contract_when_sent_then_it_is_a_400_before_any
     answer = run(aws, body)
 
     assert (answer.status, answer.body["error"]) == (400, "ValidationError")
+
+
+def test_given_stored_and_corrected_outcomes_when_the_stream_worker_flushes_then_the_lake_s_outcomes_table_has_them(
+    aws, models, store, tmp_path
+):
+    from nrt.lake.athena import LocalAthena
+    from nrt.lake.firehose import Pending, kds_change_record, load_transform
+    from nrt.lake.parquet import table_spec
+    from nrt.lake.stream import Checkpoint, LakeWriter, LogReader
+
+    timestamp = next(_ts)
+    run(aws, {"model": models["binary"], "sensor": "lake-1", "timestamp": timestamp, "outcome": 0})
+    run(aws, {"model": models["binary"], "sensor": "lake-1", "timestamp": timestamp, "outcome": 1})  # corrected
+    run(aws, {"model": models["regression"], "event_id": "lake-2", "outcome": 99})
+    predictions, outcomes = aws.ctx.refs["PredictionsTable"], aws.ctx.refs["OutcomesTable"]
+    checkpoint = Checkpoint(tmp_path / "checkpoint.json")
+    writer = LakeWriter(
+        tmp_path, checkpoint, load_transform(), table_spec(), "us-east-1", "stream", "delivery",
+        stream_id=store.stream_id, routes={outcomes: table_spec(glue_table="OutcomesGlueTable")},
+    )  # fmt: skip
+    reader = LogReader(store, checkpoint, [predictions, outcomes])
+
+    while batch := reader.poll_tables():
+        for shard, table, record in batch:
+            change = json.dumps(kds_change_record(record, table, "us-east-1")).encode()
+            writer.add(Pending(record["dynamodb"]["SequenceNumber"], shard, 1_795_342_530_000, change, table))
+    writer.flush()
+
+    rows = (
+        LocalAthena(tmp_path)
+        .execute(
+            "SELECT event_id, model, sensor, ts, label, value, change_type FROM outcomes "
+            f"WHERE event_id IN ('lake-1:{timestamp}', 'lake-2') ORDER BY event_id, changed_at, change_type"
+        )
+        .rows
+    )
+    assert rows == [
+        (f"lake-1:{timestamp}", "oc-cancer", "lake-1", timestamp, "0", None, "INSERT"),
+        (f"lake-1:{timestamp}", "oc-cancer", "lake-1", timestamp, "1", None, "MODIFY"),
+        ("lake-2", "oc-diabetes", None, None, None, 99.0, "INSERT"),
+    ]
+    assert not any(p.name.startswith("outcomes") for p in (tmp_path / "predictions").rglob("*.parquet"))

@@ -53,7 +53,7 @@ def joined(state: Path) -> list[tuple[Any, ...]]:
 
 def wait_for(state: Path, count: int, seconds: float = 30) -> list[tuple[Any, ...]]:
     deadline = time.monotonic() + seconds
-    while ((rows := joined(state)) and len(rows) < count) or not rows:
+    while len(rows := joined(state)) < count:
         if time.monotonic() > deadline:
             return rows
         time.sleep(0.5)

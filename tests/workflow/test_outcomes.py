@@ -255,3 +255,46 @@ def test_given_stored_and_corrected_outcomes_when_the_stream_worker_flushes_then
         ("lake-2", "oc-diabetes", None, None, None, 99.0, "INSERT"),
     ]
     assert not any(p.name.startswith("outcomes") for p in (tmp_path / "predictions").rglob("*.parquet"))
+
+
+@pytest.fixture
+def inject(aws: EmbeddedAws) -> Any:
+    from nrt.emulator import faults
+    from tests.workflow.test_faults import ScriptedFaults
+
+    def put(**script: int) -> ScriptedFaults:
+        scripted = ScriptedFaults(cold_start_seconds=0.5, script=dict(script))
+        faults.install(scripted, aws.wiring)
+        return scripted
+
+    yield put
+    faults.install(None, aws.wiring)
+
+
+def test_given_a_throttled_write_when_an_outcome_is_stored_then_it_is_retried_and_stored_once(aws, models, inject):
+    injected = inject(write_error=1)
+
+    answer = run(aws, {"model": models["binary"], "event_id": "retried-1", "outcome": 1})
+
+    assert (answer.status, answer.body["duplicate"]) == (200, False)
+    assert injected.injected["write_error"] == 1
+    assert stored(aws, "retried-1", "oc-cancer") is not None
+
+
+def test_given_the_table_failing_every_retry_when_an_outcome_is_sent_then_503_and_it_is_recorded_for_people(
+    aws, models, inject
+):
+    inject(write_error=4)  # the PutItem and its 3 retries
+
+    answer = run(aws, {"model": models["binary"], "event_id": "store-down-1", "outcome": 0})
+
+    assert (answer.status, answer.body["error"]) == (503, "StoreUnavailable")
+    assert stored(aws, "store-down-1", "oc-cancer") is None
+    items = aws.client("dynamodb").scan(TableName=aws.ctx.refs["FailuresTable"])["Items"]
+    [failure] = [i for i in items if '"store-down-1"' in i["request"]["S"]]
+    assert (failure["error"], failure["status"], failure["model"]) == (
+        {"S": "OutcomeNotStored"},
+        {"N": "503"},
+        {"S": "oc-cancer"},
+    )
+    assert "ProvisionedThroughputExceeded" in failure["cause"]["S"]

@@ -48,8 +48,19 @@ def deploy_local_endpoint(aws: EmbeddedAws, name: str, directory: Path) -> str:
     target = local_target(aws.ctx, aws.prefix)
     url = directory.resolve().as_uri()
     tags = _tags_of(name, directory)
+    _record_signature(aws, target.bucket, endpoint, directory)
     publish(sm, endpoint, endpoint, url, target, Serverless(), LOCAL_MODEL_IMAGE, tags, log=_quiet, wait=False)
     return endpoint
+
+
+def _record_signature(aws: EmbeddedAws, bucket: str, endpoint: str, directory: Path) -> None:
+    """What POST /outcomes checks an outcome against, as nrt deploy-model records it (none without a signature)."""
+    from nrt.ops.deploy import record_signature
+    from training.inference import SIGNATURE, Signature
+
+    if (directory / SIGNATURE).is_file():
+        signature = Signature.from_dict(json.loads((directory / SIGNATURE).read_text()))
+        record_signature(aws.client("s3"), bucket, endpoint, signature)
 
 
 def _quiet(line: str) -> None:

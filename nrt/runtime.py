@@ -100,8 +100,9 @@ class LocalRuntime:
         deploy_local_endpoint(self.aws, DEFAULT_MODEL, directory)
         unpack_to = self.state_dir / "endpoints"
         self.endpoint_hosts = EndpointHosts(self.aws, unpack_to, self.model_idle_seconds, self.log).wire()
+        refs = self.aws.ctx.refs
         self.stream = StreamWorker(
-            self.aws.ctx.refs["PredictionsTable"], self.state_dir, self.flush_seconds, self.log
+            refs["PredictionsTable"], self.state_dir, self.flush_seconds, self.log, refs["OutcomesTable"]
         ).start()
         self.executions = Executions(self.aws, store=self.store, committer=self.committer, space=self.space)
         resumed = self.executions.resume()

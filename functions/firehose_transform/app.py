@@ -1,4 +1,5 @@
-"""Firehose processor: one KDS-for-DynamoDB change record in, one flat prediction row out.
+"""Firehose processor: one KDS-for-DynamoDB change record in, one flat row out: a prediction's
+(PredictionsDelivery) or an outcome's (OutcomesDelivery), told apart by the record's key.
 
 The workflow stores the model's answer as JSON text; each kind becomes typed columns here: a
 label as text (classifiers), a value as a double (regression), probabilities as a map.
@@ -27,6 +28,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 CHANGE_TYPES = ("INSERT", "MODIFY", "REMOVE")
 KINDS = ("binary", "multiclass", "regression")
+OUTCOME_KEYS = {"event_id", "model"}  # the outcomes table's key (a prediction's: sensor, timestamp_endpoint)
 
 Result = Literal["Ok", "ProcessingFailed"]
 
@@ -194,8 +196,15 @@ def input_column(item: dict[str, Any]) -> str | None:
     return features if isinstance(features, str) else None
 
 
+def is_outcome(change: dict[str, Any]) -> bool:
+    """An outcomes-table change (its key is event_id and model; a prediction's is sensor and
+    timestamp_endpoint): one transform serves both delivery streams, each record by its key."""
+    keys = change.get("dynamodb", {}).get("Keys") if isinstance(change, dict) else None
+    return isinstance(keys, dict) and set(keys) == OUTCOME_KEYS
+
+
 def to_row(change: dict[str, Any], ingested_at: int) -> dict[str, Any]:
-    """One change record -> one row with exactly the Glue table's columns."""
+    """One change record -> one row with exactly its Glue table's columns (predictions or outcomes)."""
     if not isinstance(change, dict) or not isinstance(change.get("dynamodb"), dict):
         raise MalformedChange("no dynamodb section")
     change_type = change.get("eventName")
@@ -208,6 +217,14 @@ def to_row(change: dict[str, Any], ingested_at: int) -> dict[str, Any]:
     image = ddb.get("NewImage") or ddb.get("OldImage") or {}
     item = {name: plain(value) for name, value in {**image, **ddb["Keys"]}.items()}
     changed_at = ddb.get("ApproximateCreationDateTime")
+    common = {
+        "change_type": change_type,
+        "changed_at": int(number(changed_at)) if changed_at is not None else None,
+        "ingested_at": ingested_at,
+        "dedup_key": dedup_key(change),
+    }
+    if is_outcome(change):
+        return {**outcome_columns(item), **common}
     return {
         "event_id": _typed(item, "event_id", str),
         "sensor": _typed(item, "sensor", str, required=True),
@@ -218,12 +235,26 @@ def to_row(change: dict[str, Any], ingested_at: int) -> dict[str, Any]:
         "input": input_column(item),
         "predicted_at": _typed(item, "predicted_at", str),
         "cached": _flag(item, "cached"),
-        "change_type": change_type,
-        "changed_at": int(number(changed_at)) if changed_at is not None else None,
-        "ingested_at": ingested_at,
-        "dedup_key": dedup_key(change),
+        **common,
         "prediction": None,  # legacy columns: older files hold them
         "features": None,
+    }
+
+
+def outcome_columns(item: dict[str, Any]) -> dict[str, Any]:
+    """What really happened for a reading, as the outcomes workflow stores it: a label as text
+    (classifiers) or a value (regression); sensor and timestamp only when they were sent."""
+    value = item.get("value")
+    if value is not None and not _is_number(value):
+        raise MalformedChange(f"an outcome's value is not a number: {value!r}")
+    return {
+        "event_id": _typed(item, "event_id", str, required=True),
+        "model": _typed(item, "model", str, required=True),
+        "sensor": _typed(item, "sensor", str),
+        "timestamp": _typed(item, "timestamp", int),
+        "label": _typed(item, "label", str),
+        "value": None if value is None else float(value),
+        "observed_at": _typed(item, "observed_at", str),
     }
 
 

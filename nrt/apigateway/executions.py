@@ -90,6 +90,14 @@ class Executions:
         self.health.record(answer.status, time.monotonic() - started, len(batch) if isinstance(batch, list) else 1)
         return result
 
+    def start_outcomes_execution(self, execution_input: str, name: str | None = None) -> dict[str, Any]:
+        """StartSyncExecution of the outcomes workflow (POST /outcomes), once what it wrote is kept."""
+        try:
+            return self._execute(self.aws.outcomes_state_machine_arn, execution_input, name)
+        except StoreUnavailable as failure:
+            cause = {"status": 503, "error": "StoreUnavailable", "message": str(failure)[:160]}
+            return {"status": "FAILED", "error": "StoreUnavailable", "cause": json.dumps(cause)}
+
     def _execute(self, arn: str, execution_input: str, name: str | None) -> dict[str, Any]:
         """Run a workflow; return once the changes it made are kept (StoreUnavailable if not)."""
         result = emulator.start_sync_execution(

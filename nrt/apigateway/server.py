@@ -44,7 +44,7 @@ Page = Callable[[], str]
 DiskFull = Callable[[], Full | None]
 
 # The routes that write: on a full disk they are refused before anything is accepted.
-WRITES = frozenset({"/predictions", "/events"})
+WRITES = frozenset({"/predictions", "/events", "/outcomes"})
 
 
 @dataclass
@@ -58,18 +58,20 @@ class LocalServices:
         if (service, action) not in {("states", "StartSyncExecution"), ("states", "StartExecution")}:
             return aws_error(400, "UnknownOperationException", f"{service}:{action} is not served locally")
         # Each route's machine, as the API's role allows (the journal runs accepted events on /events' one).
-        machine = (
-            self.executions.aws.state_machine_arn
+        aws = self.executions.aws
+        machines = (
+            (aws.state_machine_arn, aws.outcomes_state_machine_arn)
             if action == "StartSyncExecution"
-            else self.executions.aws.events_state_machine_arn
+            else (aws.events_state_machine_arn,)
         )
-        if request.get("stateMachineArn") != machine:
-            return aws_error(
-                400, "StateMachineDoesNotExist", f"State Machine Does Not Exist: '{request.get('stateMachineArn')}'"
-            )
+        machine = request.get("stateMachineArn")
+        if machine not in machines:
+            return aws_error(400, "StateMachineDoesNotExist", f"State Machine Does Not Exist: '{machine}'")
         execution_input = request.get("input", "{}")
         try:
-            if action == "StartSyncExecution":
+            if machine == aws.outcomes_state_machine_arn:
+                result = self.executions.start_outcomes_execution(execution_input, request.get("name"))
+            elif action == "StartSyncExecution":
                 result = self.executions.start_sync_execution(execution_input, request.get("name"))
             else:
                 result = self.executions.start_execution(execution_input, request.get("name"))

@@ -6,6 +6,7 @@ One module per command group, each adding its subcommands to the one parser:
 - `queries`: query, dashboard (the lake)
 - `models`: models, train, deploy-model, retrain, image-uri
 - `failures`: failures (list, replay)
+- `outcomes`: outcomes upload (a CSV of what really happened, to POST /outcomes)
 - `plan`: plan (capacity and cost on AWS at a rate)
 - `common`: the flags and look-ups they share (--state-dir, keys, finding the stack)
 """
@@ -22,11 +23,11 @@ __all__ = ["build_parser", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     # Imported here, not above: `nrt` records Ctrl-C before these imports take their second.
-    from nrt.cli import failures, models, plan, queries, stack
+    from nrt.cli import failures, models, outcomes, plan, queries, stack
 
     parser = argparse.ArgumentParser(prog="nrt", description=__doc__.split("\n\n", 1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (stack, queries, models, failures, plan):
+    for group in (stack, queries, models, failures, outcomes, plan):
         group.add_commands(sub)
     return parser
 

@@ -34,7 +34,12 @@ def _patch_service_names() -> None:
 # --- error names -------------------------------------------------------------------------
 
 # The PascalCase service names Step Functions uses in aws-sdk error names.
-SDK_ERROR_SERVICE_NAMES = {"sagemakerruntime": "SageMakerRuntime", "sagemaker": "SageMaker", "dynamodb": "DynamoDb"}
+SDK_ERROR_SERVICE_NAMES = {
+    "sagemakerruntime": "SageMakerRuntime",
+    "sagemaker": "SageMaker",
+    "dynamodb": "DynamoDb",
+    "s3": "S3",
+}
 
 
 def sdk_error_name(service: str, code: str) -> str:

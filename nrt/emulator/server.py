@@ -20,14 +20,15 @@ from nrt.statedir import AWS_PORT, HOST
 from nrt.template import LocalContext, load_template, resolve, resources, state_machine_definition
 
 LOCAL_ROLE = "arn:aws:iam::{account}:role/{stack}-local"
-PROVISIONED_TABLES = ("PredictionsTable", "EventIdsTable", "FailuresTable", "CacheTable")
+PROVISIONED_TABLES = ("PredictionsTable", "EventIdsTable", "FailuresTable", "CacheTable", "OutcomesTable")
 MODEL_BUCKET = "ModelArtifactsBucket"
 SAGEMAKER_ROLE = "SageMakerExecutionRole"
 PREPARATION_ROLE = "PreparationRole"  # the retraining workflow's processing job's role
 STATE_MACHINE = "InferenceStateMachine"  # /predictions
 EVENTS_STATE_MACHINE = "EventsStateMachine"  # /events: the same definition, a longer model budget
 RETRAIN_STATE_MACHINE = "RetrainStateMachine"
-STATE_MACHINES = (STATE_MACHINE, EVENTS_STATE_MACHINE, RETRAIN_STATE_MACHINE)
+OUTCOMES_STATE_MACHINE = "OutcomesStateMachine"  # /outcomes
+STATE_MACHINES = (STATE_MACHINE, EVENTS_STATE_MACHINE, RETRAIN_STATE_MACHINE, OUTCOMES_STATE_MACHINE)
 NOTIFICATIONS = "RetrainNotifications"
 SFN_EXECUTION: Any = {"stepfunctions": {"execute_state_machine": True}}
 
@@ -72,6 +73,10 @@ class EmbeddedAws(TypedClients):
     @property
     def events_state_machine_arn(self) -> str:
         return self.ctx.refs[EVENTS_STATE_MACHINE]
+
+    @property
+    def outcomes_state_machine_arn(self) -> str:
+        return self.ctx.refs[OUTCOMES_STATE_MACHINE]
 
     @property
     def prefix(self) -> str:

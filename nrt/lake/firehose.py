@@ -124,6 +124,7 @@ class Pending:
     shard: str
     arrival_ms: int
     data: bytes
+    table: str = ""  # the DynamoDB table it changed: which delivery stream (and Glue table) takes it
 
 
 def firehose_event(pending: list[Pending], stream_arn: str, delivery_arn: str, region: str) -> FirehoseEvent:

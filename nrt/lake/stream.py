@@ -1,11 +1,14 @@
-"""Stream emulation: the predictions table's changes -> the real Firehose transform -> Parquet.
+"""Stream emulation: the streamed tables' changes -> the real Firehose transform -> Parquet.
 
 On AWS: table -> Kinesis Data Streams for DynamoDB -> Firehose (Lambda transform, Parquet
-conversion) -> S3. moto has none of that. Locally the table's change records are kept, in
-order and durably, in the local stack's store (nrt/state/store.py): that log is the Kinesis
-stream. This worker reads it from its checkpoint on, rebuilds each record in the
-KDS-for-DynamoDB format, hands a Firehose-shaped event to functions/firehose_transform, and
-writes what it returns with the Glue table's schema under the delivery stream's prefix.
+conversion) -> S3, once for predictions and once for outcomes. moto has none of that. Locally
+the tables' change records are kept, in order and durably, in the local stack's store
+(nrt/state/store.py): that log is the Kinesis stream. This worker reads it from its checkpoint
+on, rebuilds each record in the KDS-for-DynamoDB format, hands a Firehose-shaped event to
+functions/firehose_transform, and writes what it returns with the Glue table's schema under the
+delivery stream's prefix: each change by its table (the predictions table's under predictions/,
+the outcomes table's under outcomes/), with one checkpoint for the one log, moved once every
+table's rows of a flush are written.
 
 Delivery is at least once from the stream (like AWS) and exactly once into the lake: an
 object is written atomically, under a name no other run uses and never over an existing
@@ -27,7 +30,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
@@ -41,6 +44,7 @@ from nrt.state.space import Backoff
 from nrt.state.store import Store
 
 SHARD = "shardId-000000000000"  # the local stream has one shard
+OUTCOMES_GLUE_TABLE = "OutcomesGlueTable"  # what OutcomesDelivery converts the outcomes table's changes against
 CRASH_BEFORE_CHECKPOINT = "NRT_STREAM_CRASH_BEFORE_CHECKPOINT"
 
 
@@ -96,6 +100,7 @@ class LakeWriter:
         delivery_arn: str,
         before_checkpoint: Callable[[Path], None] | None = None,
         stream_id: str = "local",
+        routes: dict[str, TableSpec] | None = None,
     ) -> None:
         self.lake = lake
         # In every object's name: a new state directory starts its numbers over, and its
@@ -112,8 +117,10 @@ class LakeWriter:
         self.delivery_arn = delivery_arn
         self.buffer: list[Pending] = []
         self.buffered_bytes = 0
-        # Keys already in the lake: a change read again after a crash is not written twice.
-        self.seen = column_values(lake, spec, "dedup_key")
+        # A change's table -> the Glue table its delivery stream writes (any other: `spec`'s).
+        self.routes = routes or {}
+        # Keys already in the lake, per Glue table: a change read again after a crash is not written twice.
+        self.seen_in = {s.name: column_values(lake, s, "dedup_key") for s in [spec, *self.routes.values()]}
 
     def add(self, pending: Pending) -> None:
         self.buffer.append(pending)
@@ -126,35 +133,17 @@ class LakeWriter:
     def oldest_age(self, now_ms: int) -> float:
         return (now_ms - self.buffer[0].arrival_ms) / 1000 if self.buffer else 0.0
 
+    @property
+    def seen(self) -> set[str]:
+        """The dedup keys of the main Glue table's rows in the lake."""
+        return self.seen_in[self.spec.name]
+
     def flush(self) -> Flushed:
         if not self.buffer:
             return Flushed(0, 0, 0, None)
         batch = self.buffer
-        event = firehose_event(batch, self.stream_arn, self.delivery_arn, self.region)
-        answer = self.transform(event, LambdaContext())
-        rows: list[dict[str, Any]] = []
-        failed: list[FailedRecord] = []
-        duplicates = 0
-        batch_keys: set[str] = set()
-        for record, result in zip(event["records"], answer["records"], strict=True):
-            if result["result"] != "Ok":
-                failed.append({"recordId": record["recordId"], "rawData": record["data"], "result": result["result"]})
-                continue
-            row = json.loads(base64.b64decode(result["data"]))
-            key = row["dedup_key"]
-            if key in self.seen or key in batch_keys:
-                duplicates += 1
-                continue
-            batch_keys.add(key)
-            rows.append(row)
-        # Firehose names the object's prefix after its oldest record's arrival.
-        arrival = datetime.datetime.fromtimestamp(batch[0].arrival_ms / 1000, datetime.UTC)
-        name = f"{self.spec.name}-{self.stream_id}-{batch[0].sequence}-{batch[-1].sequence}.parquet"
         # Raises (nothing changed) when the lake cannot be written: the buffer stays for a retry.
-        path = write_rows(self.lake, self.spec, rows, arrival, name) if rows else None
-        self.seen |= batch_keys
-        if failed:
-            self._write_failed(failed, arrival, name)
+        done = [self._write(spec, group) for spec, group in self._by_table(batch)]
         if self.before_checkpoint is not None:
             self.before_checkpoint(self.checkpoint.path)
         for pending in batch:
@@ -162,6 +151,50 @@ class LakeWriter:
         self.checkpoint.save()
         self.buffer = []
         self.buffered_bytes = 0
+        paths = [d.path for d in done if d.path is not None]  # the main table's first, when it has rows
+        return Flushed(
+            sum(d.rows for d in done),
+            sum(d.duplicates for d in done),
+            sum(d.failed for d in done),
+            next(iter(paths), None),
+        )
+
+    def _by_table(self, batch: list[Pending]) -> list[tuple[TableSpec, list[Pending]]]:
+        """The batch split by the Glue table each change goes to (the main one first), in order."""
+        specs = {s.name: s for s in [self.spec, *self.routes.values()]}
+        groups: dict[str, list[Pending]] = {self.spec.name: []}
+        for pending in batch:
+            groups.setdefault(self.routes.get(pending.table, self.spec).name, []).append(pending)
+        return [(specs[name], group) for name, group in groups.items() if group]
+
+    def _write(self, spec: TableSpec, batch: list[Pending]) -> Flushed:
+        """One Glue table's share of a flush through the transform into the lake (an object
+        written twice is skipped: the same name, after a crash before the checkpoint)."""
+        event = firehose_event(batch, self.stream_arn, self.delivery_arn, self.region)
+        answer = self.transform(event, LambdaContext())
+        rows: list[dict[str, Any]] = []
+        failed: list[FailedRecord] = []
+        duplicates = 0
+        batch_keys: set[str] = set()
+        seen = self.seen_in[spec.name]
+        for record, result in zip(event["records"], answer["records"], strict=True):
+            if result["result"] != "Ok":
+                failed.append({"recordId": record["recordId"], "rawData": record["data"], "result": result["result"]})
+                continue
+            row = json.loads(base64.b64decode(result["data"]))
+            key = row["dedup_key"]
+            if key in seen or key in batch_keys:
+                duplicates += 1
+                continue
+            batch_keys.add(key)
+            rows.append(row)
+        # Firehose names the object's prefix after its oldest record's arrival.
+        arrival = datetime.datetime.fromtimestamp(batch[0].arrival_ms / 1000, datetime.UTC)
+        name = f"{spec.name}-{self.stream_id}-{batch[0].sequence}-{batch[-1].sequence}.parquet"
+        path = write_rows(self.lake, spec, rows, arrival, name) if rows else None
+        seen |= batch_keys
+        if failed:
+            self._write_failed(failed, arrival, name)
         return Flushed(len(rows), duplicates, len(failed), path)
 
     def _write_failed(self, failed: list[FailedRecord], arrival: datetime.datetime, name: str) -> None:
@@ -180,22 +213,32 @@ class LakeWriter:
 
 
 class LogReader:
-    """Reads the local stream (the store's change log) from the checkpoint on."""
+    """Reads the local stream (the store's change log) from the checkpoint on: every streamed
+    table's changes, or only `tables`'."""
 
-    def __init__(self, store: Store, checkpoint: Checkpoint) -> None:
+    def __init__(self, store: Store, checkpoint: Checkpoint, tables: Collection[str] | None = None) -> None:
         self.store = store
         self.checkpoint = checkpoint
+        self.tables = None if tables is None else frozenset(tables)
         checkpoint.bind(store.stream_id)
         self.position = int(checkpoint.positions.get(SHARD, "0"))
 
     def poll(self, limit: int = 1000) -> list[tuple[str, dict[str, Any]]]:
         """(shard, stream record) pairs read since the last poll."""
-        changes = self.store.changes_after(self.position, limit)
-        if changes:
+        return [(shard, record) for shard, _, record in self.poll_tables(limit)]
+
+    def poll_tables(self, limit: int = 1000) -> list[tuple[str, str, dict[str, Any]]]:
+        """(shard, table, stream record) triples read since the last poll (empty: nothing is left)."""
+        while changes := self.store.changes_after(self.position, limit):
             self.position = changes[-1].seq
-        return [
-            (SHARD, {**c.record, "dynamodb": {**c.record["dynamodb"], "SequenceNumber": str(c.seq)}}) for c in changes
-        ]
+            read = [
+                (SHARD, c.table, {**c.record, "dynamodb": {**c.record["dynamodb"], "SequenceNumber": str(c.seq)}})
+                for c in changes
+                if self.tables is None or c.table in self.tables
+            ]
+            if read:
+                return read
+        return []
 
 
 @dataclass
@@ -210,10 +253,15 @@ class WorkerConfig:
     flush_seconds: float = 5.0
     flush_bytes: int = 8 * 1024 * 1024
     poll_seconds: float = 0.5
+    outcomes_table: str | None = None  # its changes go to the outcomes Glue table
 
     @property
     def status(self) -> Path:
         return status_path(self.checkpoint)
+
+    def routes(self) -> dict[str, TableSpec]:
+        """The tables other than table_name whose changes the worker reads, and each one's Glue table."""
+        return {self.outcomes_table: table_spec(glue_table=OUTCOMES_GLUE_TABLE)} if self.outcomes_table else {}
 
 
 def status_path(checkpoint: Path) -> Path:
@@ -224,9 +272,9 @@ def status_path(checkpoint: Path) -> Path:
 def read_changes(reader: LogReader, writer: LakeWriter, config: WorkerConfig) -> None:
     """Everything the stream has since the last poll, into the writer's buffer."""
     now = int(time.time() * 1000)
-    for shard_id, record in reader.poll():
-        change = kds_change_record(record, config.table_name, config.region)
-        writer.add(Pending(record["dynamodb"]["SequenceNumber"], shard_id, now, json.dumps(change).encode()))
+    for shard_id, table, record in reader.poll_tables():
+        change = kds_change_record(record, table, config.region)
+        writer.add(Pending(record["dynamodb"]["SequenceNumber"], shard_id, now, json.dumps(change).encode(), table))
 
 
 def crash_once(checkpoint: Path) -> None:
@@ -260,9 +308,11 @@ def run(
         delivery_arn,
         before_checkpoint,
         stream_id=store.stream_id,
+        routes=config.routes(),
     )
-    reader = LogReader(store, checkpoint)
-    log(f"stream worker: {config.table_name} -> {config.lake} (flush every {config.flush_seconds:g} s)")
+    tables = [config.table_name, *config.routes()]
+    reader = LogReader(store, checkpoint, tables)
+    log(f"stream worker: {', '.join(tables)} -> {config.lake} (flush every {config.flush_seconds:g} s)")
     trouble = Trouble()
     while True:
         stopping = stop.is_set()
@@ -346,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nrt.lake.stream", description=__doc__.splitlines()[0])
     parser.add_argument("--state", type=Path, required=True, help="the local stack's store (state.db)")
     parser.add_argument("--table", required=True)
+    parser.add_argument("--outcomes-table", help="the outcomes table: its changes go to the outcomes Glue table")
     parser.add_argument("--lake", type=Path, required=True)
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--flush-seconds", type=float, default=5.0)
@@ -356,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     config = WorkerConfig(
         state=args.state,
         table_name=args.table,
+        outcomes_table=args.outcomes_table,
         lake=args.lake,
         checkpoint=args.checkpoint,
         flush_seconds=args.flush_seconds,

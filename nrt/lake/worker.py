@@ -30,7 +30,14 @@ class StreamWorker:
     """`python -m nrt.lake.stream` in its own process, restarted if it dies (as Firehose retries),
     after a delay that grows while it keeps dying (never a restart loop)."""
 
-    def __init__(self, table: str, state_dir: Path, flush_seconds: float, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        table: str,
+        state_dir: Path,
+        flush_seconds: float,
+        log: Callable[[str], None],
+        outcomes_table: str | None = None,
+    ) -> None:
         self.command = [
             sys.executable,
             "-m",
@@ -45,6 +52,7 @@ class StreamWorker:
             str(stream_checkpoint(state_dir)),
             "--flush-seconds",
             str(flush_seconds),
+            *(["--outcomes-table", outcomes_table] if outcomes_table else []),
         ]
         self.logs = StateDir(state_dir).logs
         self.pid_file = state_dir / "stream.pid"

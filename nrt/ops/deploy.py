@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from botocore.exceptions import ClientError
 
@@ -61,6 +61,10 @@ METRIC_GOAL_TAG = "nrt:metric_goal"  # max (pr_auc, roc_auc, macro_f1, accuracy)
 METRIC_VALUE_TAG = "nrt:metric_value"
 RECIPE_TAG = "nrt:recipe"  # s3://<bucket>/data/<name>/: signature.json and the CSV files to retrain on
 TAG_VALUE_MAX = 256
+# What the outcomes workflow checks an outcome against (statemachine/outcomes.asl.json's
+# ReadSignature): the model's kind and labels, beside its artifacts. A tag cannot hold them
+# (256 characters, and SageMaker's tag values take no quotes, brackets or commas).
+SIGNATURES_PREFIX = "signatures/"
 
 Log = Callable[[str], None]
 # Where POST /predictions scores a model: its SageMaker endpoint through the workflow, or the
@@ -251,6 +255,7 @@ def deploy_model(
             tags.append({"Key": RECIPE_TAG, "Value": upload_recipe(s3, target.bucket, name, model_dir, signature, log)})
         if cache is not None:
             tags.append({"Key": CACHE_TAG, "Value": str(cache.seconds)})
+        record_signature(s3, target.bucket, endpoint, signature)
         deployment = publish(
             sm, endpoint, version, model_data_url, target, capacity, image, tags, log, wait, poll, cache
         )
@@ -353,6 +358,23 @@ def model_tags(name: str, signature: Signature, metric: tuple[str, str, float] |
             {"Key": METRIC_VALUE_TAG, "Value": f"{metric[2]:g}"},
         ]
     return tags
+
+
+def outcome_contract(signature: Signature) -> dict[str, Any]:
+    """The model's kind and its labels as text, as the lake stores a predicted label (str(label)),
+    so an outcome 1 or "1" is the label 1."""
+    return {"kind": signature.kind, "labels": [str(label) for label in signature.labels or []]}
+
+
+def signature_key(endpoint: str) -> str:
+    return f"{SIGNATURES_PREFIX}{endpoint}.json"
+
+
+def record_signature(s3: S3Client, bucket: str, endpoint: str, signature: Signature) -> None:
+    """What POST /outcomes checks against, written before the endpoint is made or switched (an
+    outcome may be sent as soon as the model answers)."""
+    body = json.dumps(outcome_contract(signature), separators=(",", ":")).encode()
+    s3.put_object(Bucket=bucket, Key=signature_key(endpoint), Body=body, ContentType="application/json")
 
 
 def upload_recipe(s3: S3Client, bucket: str, name: str, model_dir: Path, signature: Signature, log: Log) -> str:

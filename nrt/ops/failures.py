@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     Item = dict[str, AttributeValueTypeDef]  # a failure-store item, as DynamoDB's client gives and takes it
 
 REPLAYABLE = {404, 424, 429, 503}
+# The outcomes workflow's record of an outcome it could not store: its caller was answered 503
+# and sends it again (outcomes are idempotent); it is kept for people, never sent to /predictions.
+OUTCOME_NOT_STORED = "OutcomeNotStored"
 
 # Answers the workflow gives only after recording the failure itself (with the request): a
 # replay that ends in one of them is in the store again, under its new execution's id.
@@ -50,7 +53,7 @@ class Failure:
 
     @property
     def replayable(self) -> bool:
-        return self.status in REPLAYABLE
+        return self.status in REPLAYABLE and self.error != OUTCOME_NOT_STORED
 
 
 def from_item(item: Item) -> Failure:

@@ -124,6 +124,7 @@ def _local_stack(aws: str, api: str) -> Stack:
     outputs = {
         "ApiUrl": api,
         "FailuresTableName": local_name("FailuresTable", ctx),
+        "OutcomesTableName": local_name("OutcomesTable", ctx),
         "CacheTableName": local_name("CacheTable", ctx),
         "RetrainStateMachineArn": retrain,
         "ModelArtifactsBucketName": target.bucket,

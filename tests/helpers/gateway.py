@@ -13,6 +13,7 @@ from nrt.template import LocalContext
 
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:nrt-local-inference"
 EVENTS_STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:nrt-local-events"
+OUTCOMES_STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:nrt-local-outcomes"
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:nrt-local-list-models"
 KEY = "test-key"
 HEADERS = {"x-api-key": KEY, "Content-Type": "application/json"}
@@ -53,6 +54,7 @@ def context() -> LocalContext:
         refs={
             "InferenceStateMachine": STATE_MACHINE,
             "EventsStateMachine": EVENTS_STATE_MACHINE,
+            "OutcomesStateMachine": OUTCOMES_STATE_MACHINE,
             "ApiRole": "arn:aws:iam::123456789012:role/nrt-local-api",
             "ListModelsFunction": FUNCTION,
         }

@@ -137,9 +137,11 @@ def test_the_workflow_may_invoke_prefixed_endpoints_only():
 # Actions AWS documents without resource-level permissions; nothing else may use "*".
 def test_the_api_role_may_start_each_routes_workflow_only_and_with_the_latency_tier_invoke_its_function():
     policy, latency_tier = resources()["ApiRole"]["Properties"]["Policies"]
-    sync, events = policy["PolicyDocument"]["Statement"]
+    sync, events, outcomes = policy["PolicyDocument"]["Statement"]
     assert (sync["Action"], sync["Resource"]) == ("states:StartSyncExecution", Tag("Ref", "InferenceStateMachine"))
     assert (events["Action"], events["Resource"]) == ("states:StartExecution", Tag("Ref", "EventsStateMachine"))
+    outcomes_machine = Tag("Ref", "OutcomesStateMachine")
+    assert (outcomes["Action"], outcomes["Resource"]) == ("states:StartSyncExecution", outcomes_machine)
     condition, invoke, otherwise = latency_tier.value
     [statement] = invoke["PolicyDocument"]["Statement"]
     assert (condition, otherwise) == ("WithLatencyTier", Tag("Ref", "AWS::NoValue"))

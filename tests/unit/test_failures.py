@@ -50,6 +50,12 @@ def test_only_404_429_and_503_are_replayable():
     ]
 
 
+def test_an_outcome_the_outcomes_workflow_could_not_store_is_kept_for_people_never_replayed_as_a_reading():
+    outcome = {**item("exec-9:0", 503, {"event_id": "e-1", "outcome": 1}), "error": {"S": "OutcomeNotStored"}}
+
+    assert from_item(outcome).replayable is False
+
+
 def test_a_reading_from_a_batch_is_replayed_with_its_model():
     reading = {"sensor": "s", "timestamp": 1, "data": [1, 2, 3]}
 

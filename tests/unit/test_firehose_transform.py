@@ -175,3 +175,31 @@ def test_attribute_values_become_plain_values():
         "a": [1, 2.5, True, None]
     }
     assert app.plain({"SS": ["b", "a"]}) == ["a", "b"]
+
+
+def test_given_outcome_changes_when_transformed_then_each_row_has_exactly_the_outcomes_glue_columns():
+    rows = [row(r) for r in invoke("firehose_outcomes.json")]
+    spec = table_spec(glue_table="OutcomesGlueTable")
+
+    for one in rows:
+        assert {spec.json_keys.get(c, c) for c in spec.column_names} == set(one)
+    assert [
+        (r["event_id"], r["model"], r["sensor"], r["timestamp"], r["label"], r["value"], r["change_type"]) for r in rows
+    ] == [
+        ("till-1:1795342530000", "big", "till-1", 1795342530000, "no", None, "INSERT"),
+        ("till-1:1795342530000", "big", "till-1", 1795342530000, "yes", None, "MODIFY"),  # a correction
+        ("order-77", "spend", None, None, None, 4210.5, "INSERT"),
+    ]
+    assert rows[1]["changed_at"] == 1795947400000 and rows[1]["observed_at"] == "2026-11-29T09:00:00.000Z"
+    assert len({r["dedup_key"] for r in rows}) == 3
+
+
+def test_an_outcome_whose_value_is_not_a_number_is_malformed_alone():
+    event = load_event("firehose_outcomes.json")
+    change = json.loads(base64.b64decode(event["records"][2]["data"]))
+    change["dynamodb"]["NewImage"]["value"] = {"S": "a lot"}
+    event["records"][2]["data"] = base64.b64encode(json.dumps(change).encode()).decode()
+
+    answer = app.handler(event, LambdaContext())
+
+    assert [r["result"] for r in answer["records"]] == ["Ok", "Ok", "ProcessingFailed"]

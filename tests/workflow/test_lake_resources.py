@@ -70,6 +70,7 @@ def test_list_delivery_streams_as_the_guide_shows_it_lists_the_template_s_delive
     answer = run(aws, shown("firehose list-delivery-streams"), tmp_path)
 
     assert name("PredictionsDelivery", aws) in answer["DeliveryStreamNames"]
+    assert name("OutcomesDelivery", aws) in answer["DeliveryStreamNames"]
 
 
 def test_get_tables_as_the_guide_shows_it_lists_the_template_s_glue_table_in_its_database(aws, tmp_path):
@@ -78,7 +79,8 @@ def test_get_tables_as_the_guide_shows_it_lists_the_template_s_glue_table_in_its
 
     answer = run(aws, line, tmp_path)
 
-    assert [t["Name"] for t in answer["TableList"]] == [name("PredictionsGlueTable", aws)]
+    glue = [name("PredictionsGlueTable", aws), name("OutcomesGlueTable", aws)]
+    assert sorted(t["Name"] for t in answer["TableList"]) == sorted(glue)
 
 
 def test_list_work_groups_as_the_guide_shows_it_lists_the_template_s_work_group(aws, tmp_path):

@@ -20,6 +20,7 @@ def test_local_and_deployed_stacks_are_one_seam():
         port = str(listening.getsockname()[1])
         local = stack_of(parser.parse_args(["retrain", "pump", "--local", "--aws-port", port]))
     assert local.local and local.output("FailuresTableName") == "nrt-local-failures"
+    assert local.output("OutcomesTableName") == "nrt-local-outcomes"
     assert local.output("RetrainStateMachineArn").endswith(":stateMachine:nrt-local-retrain")
     assert stack_target(local).bucket == "nrt-local-model-artifacts"
     assert local.output("SklearnImageUri") == image_uri("us-east-1")

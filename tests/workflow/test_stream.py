@@ -25,7 +25,7 @@ class Leg:
         self.lake = lake
         self.table = aws.ctx.refs["PredictionsTable"]
         self.checkpoint = Checkpoint(lake / "checkpoint.json")
-        self.reader = LogReader(store, self.checkpoint)
+        self.reader = LogReader(store, self.checkpoint, [self.table])  # the outcomes table's changes go elsewhere
         self.writer = LakeWriter(
             lake, self.checkpoint, load_transform(), table_spec(), "us-east-1", "stream", "delivery",
             stream_id=store.stream_id,

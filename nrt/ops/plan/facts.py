@@ -15,6 +15,7 @@ from nrt.template import ROOT, TEMPLATE_PATH, load_template
 __all__ = ["Facts", "facts", "write_paths"]
 
 STATE_MACHINE = "InferenceStateMachine"
+PREDICTIONS_DELIVERY = "PredictionsDelivery"
 PREDICTIONS_TABLE_PLACEHOLDER = "${PredictionsTable}"
 _BATCH_LIMIT = re.compile(r"^\$\.readings\[(\d+)\]$")
 
@@ -141,15 +142,22 @@ def _model_calls(asl: dict[str, Any]) -> int:
     return len(calls)
 
 
+def _predictions_delivery(template: dict[str, Any]) -> dict[str, Any]:
+    """The delivery stream of the predictions (OutcomesDelivery carries outcomes, a record per
+    outcome sent, not per reading: the plan sizes readings)."""
+    stream: dict[str, Any] = template["Resources"][PREDICTIONS_DELIVERY]
+    return stream
+
+
 def _processor_parameters(template: dict[str, Any]) -> dict[str, str]:
-    (stream,) = _resources_of_type(template, "AWS::KinesisFirehose::DeliveryStream")
+    stream = _predictions_delivery(template)
     config = stream["Properties"]["ExtendedS3DestinationConfiguration"]
     (processor,) = config["ProcessingConfiguration"]["Processors"]
     return {p["ParameterName"]: str(p["ParameterValue"]) for p in processor["Parameters"]}
 
 
 def _lake_buffer_mb(template: dict[str, Any]) -> float:
-    (stream,) = _resources_of_type(template, "AWS::KinesisFirehose::DeliveryStream")
+    stream = _predictions_delivery(template)
     return float(stream["Properties"]["ExtendedS3DestinationConfiguration"]["BufferingHints"]["SizeInMBs"])
 
 

@@ -47,7 +47,8 @@ def described(tags: dict[str, str]) -> dict[str, Any]:
     kind = tags.get(KIND_TAG)
     return {
         "kind": kind,
-        "features": features.split(",") if features else None,
+        # Separated by spaces; by commas on an endpoint a local stack kept from before (AWS refuses commas).
+        "features": features.replace(",", " ").split() if features else None,
         "feature_count": int(count) if count and count.isdigit() else None,
         # Deployed by nrt before the policy was tagged: its signature's default, refuse.
         "unknown_categories": tags.get(UNKNOWN_CATEGORIES_TAG, "refuse" if kind else None),

@@ -152,9 +152,11 @@ def held_out_metric(model_dir: Path) -> tuple[str, str, float] | None:
 
 
 def features_tag(names: list[str]) -> str:
-    """The first feature names for a tag (at most 256 characters); nrt:feature_count says how many in all."""
-    text = ",".join(names)
-    return text if len(text) <= TAG_VALUE_MAX else text[: TAG_VALUE_MAX + 1].rsplit(",", 1)[0]
+    """The first feature names for a tag (at most 256 characters), separated by spaces: a SageMaker
+    tag value takes letters, digits, spaces and `_.:/=+-@` only (no comma), and a feature name
+    has no space (the API's name rule). nrt:feature_count says how many in all."""
+    text = " ".join(names)
+    return text if len(text) <= TAG_VALUE_MAX else text[: TAG_VALUE_MAX + 1].rsplit(" ", 1)[0]
 
 
 def check_model(model_dir: Path, from_file: Path | None = None, flags: list[str] | None = None) -> Signature:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functions.list_models.models import models_from_endpoints
+from functions.list_models.models import described, models_from_endpoints
 
 
 def test_only_prefixed_endpoints_are_models_and_the_prefix_is_stripped():
@@ -15,7 +15,7 @@ def test_only_prefixed_endpoints_are_models_and_the_prefix_is_stripped():
     tags = {
         "arn:failure": {
             "nrt:kind": "binary",
-            "nrt:features": "a,b,c",
+            "nrt:features": "a b c",
             "nrt:feature_count": "3",
             "nrt:cache_seconds": "300",
         }
@@ -136,3 +136,8 @@ def test_the_handler_names_missing_settings(monkeypatch):
 
     with pytest.raises(RuntimeError, match="ENDPOINT_PREFIX not set"):
         app.settings()
+
+
+def test_features_tagged_with_commas_by_a_local_stack_of_before_read_as_with_spaces():
+    assert described({"nrt:features": "a,b,c"})["features"] == described({"nrt:features": "a b c"})["features"]
+    assert described({"nrt:features": "a b c"})["features"] == ["a", "b", "c"]

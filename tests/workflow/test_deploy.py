@@ -73,7 +73,9 @@ def test_a_deploy_creates_the_model_serverless_config_and_prefixed_endpoint(aws,
     assert model["PrimaryContainer"]["ModelDataUrl"] == deployment.model_data_url
     assert model["ExecutionRoleArn"].endswith(":role/nrt-local-sagemaker")
     tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]}
-    assert (tags["nrt:model"], tags["nrt:kind"], tags["nrt:features"]) == ("turbine", "binary", "a,b,c")
+    assert (tags["nrt:model"], tags["nrt:kind"], tags["nrt:features"]) == ("turbine", "binary", "a b c")
+    # SageMaker's Tag.Value pattern ([\p{L}\p{Z}\p{N}_.:/=+\-@]*): no comma (moto does not check it).
+    assert all(ch.isalnum() or ch.isspace() or ch in "_.:/=+-@" for value in tags.values() for ch in value), tags
     assert tags["nrt:feature_count"] == "3"
     assert tags["nrt:unknown_categories"] == "refuse"
     assert tags["nrt:metric"] == "roc_auc" and float(tags["nrt:metric_value"]) >= 0.97

@@ -147,7 +147,9 @@ def test_given_readings_of_one_day_then_the_day_row_and_the_seven_day_row_agree(
 
 def test_given_a_small_sample_then_its_interval_is_wide(labelled, tmp_path):
     cancer = by_name(labelled, "cancer")
-    small = Labelled(type(cancer.scored)("cancer", cancer.scored.rows[:10], cancer.scored.answers[:10]), cancer.truth[:10])
+    small = Labelled(
+        type(cancer.scored)("cancer", cancer.scored.rows[:10], cancer.scored.answers[:10]), cancer.truth[:10]
+    )
     lake = write_labelled_lake(tmp_path, [small])
 
     got = LocalAthena(lake).execute("SELECT * FROM model_quality WHERE day IS NULL").records()[0]

@@ -15,7 +15,9 @@ its training value by more than `margin` of it (relative: an error has the label
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ __all__ = [
     "INTERVALS",
     "MARGIN",
     "MIN_LABELLED",
+    "QualityWatch",
     "Verdict",
     "daily",
     "judge",
@@ -32,6 +35,7 @@ __all__ = [
     "verdicts",
 ]
 
+OUTCOMES_TABLE = "OutcomesGlueTable"
 MARGIN = 0.05
 MIN_LABELLED = 200
 HEADLINE = {"binary": "f1", "multiclass": "macro_f1", "regression": "mae"}
@@ -127,3 +131,39 @@ def verdicts(athena: Any, models: Path, margin: float = MARGIN, min_labelled: in
     """Every model with labelled readings in the last 7 days, judged (models: the folder of
     nrt train's model folders, whose evaluation.json holds the training metrics)."""
     return [judge(row, training_metrics(models / str(row["model"])), margin, min_labelled) for row in recent(athena)]
+
+
+@dataclass
+class QualityWatch:
+    """The rule applied to the local lake for the health line, at most every `every_s` seconds
+    (each look opens the lake's views and runs one query)."""
+
+    lake: Path
+    models: Path
+    margin: float = MARGIN
+    min_labelled: int = MIN_LABELLED
+    every_s: float = 60.0
+    _at: float | None = None
+    _last: list[dict[str, Any]] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def report(self, now: float | None = None) -> list[dict[str, Any]]:
+        """Each judged model as {model, state, words}; [{"state": "error", "words": ...}] when the
+        lake cannot be read."""
+        from nrt.lake.athena import LocalAthena, QueryError
+        from nrt.lake.parquet import parquet_files, table_spec
+
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if self._last is not None and self._at is not None and now - self._at < self.every_s:
+                return self._last
+            if not parquet_files(self.lake, table_spec(glue_table=OUTCOMES_TABLE)):
+                self._last = []  # no outcome yet: nothing to judge, and no query to run
+            else:
+                try:
+                    found = verdicts(LocalAthena(self.lake), self.models, self.margin, self.min_labelled)
+                    self._last = [{"model": v.model, "state": v.state, "words": v.words()} for v in found]
+                except QueryError as error:
+                    self._last = [{"model": "", "state": "error", "words": f"cannot read the lake: {error}"}]
+            self._at = now
+            return self._last

@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from nrt.lake.athena import LocalAthena
-from nrt.lake.quality import BELOW, OK, TOO_FEW, judge, verdicts
+from nrt.lake.quality import BELOW, OK, TOO_FEW, QualityWatch, judge, verdicts
 from tests.helpers.outcome_lakes import Labelled, three_labelled_models, write_labelled_lake
 
 
@@ -106,3 +106,27 @@ def test_nrt_quality_of_a_model_without_outcomes_says_where_they_come_from(tmp_p
 
     assert main(["quality", "nosuch", "--state-dir", str(tmp_path)]) == 0
     assert "no labelled readings of this model" in capsys.readouterr().out
+
+
+def test_the_health_line_names_a_model_below_training_and_says_too_few_labels_without_alarm(state):
+    from nrt import health
+
+    strict = QualityWatch(state / "lake", state / "models", min_labelled=50).report()
+    waiting = QualityWatch(state / "lake", state / "models").report()
+
+    below = health.line({"quality": strict})
+    assert "quality below training: cancer f1 0.871 live < 0.99 at training over 171 labelled" in below
+    quiet = health.line({"quality": waiting})
+    assert "below training" not in quiet
+    assert "quality: cancer 171 labelled of 200 needed to judge quality; " in quiet
+
+
+def test_the_watch_runs_no_query_without_outcomes_and_looks_again_only_after_its_interval(state, tmp_path):
+    empty = QualityWatch(tmp_path / "lake", tmp_path / "models", every_s=60)
+    assert empty.report(now=0.0) == []
+
+    watch = QualityWatch(state / "lake", state / "models", min_labelled=50, every_s=60)
+    first = watch.report(now=0.0)
+    watch.min_labelled = 10_000  # a new look would find too few labels
+    assert watch.report(now=59.0) is first
+    assert [q["state"] for q in watch.report(now=61.0)] == [TOO_FEW] * 3

@@ -82,6 +82,10 @@ class LocalRuntime:
     def lake(self) -> Path:
         return lake_dir(self.state_dir)
 
+    @property
+    def models(self) -> Path:
+        return StateDir(self.state_dir).models
+
     def start(self) -> LocalRuntime:
         self._owner = hold(StateDir(self.state_dir))
         try:
@@ -116,7 +120,7 @@ class LocalRuntime:
             self.executions,
             port=self.api_port,
             api_key=self.api_key,
-            pages={"/dashboard": CachedPage(lambda: render_page(dashboard_data(self.lake)))},
+            pages={"/dashboard": CachedPage(lambda: render_page(dashboard_data(self.lake, models=self.models)))},
             status=self.status,
             disk_full=self.space.full,
         )
@@ -161,8 +165,7 @@ class LocalRuntime:
             out["faults"] = self.faults.describe()
             out["faults_injected"] = dict(self.faults.injected)
         if self._quality is None:
-            models = StateDir(self.state_dir).models
-            self._quality = QualityWatch(self.lake, models, self.quality_margin, self.min_labelled)
+            self._quality = QualityWatch(self.lake, self.models, self.quality_margin, self.min_labelled)
         out["quality"] = self._quality.report()
         return out
 

@@ -39,7 +39,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from nrt.lake.athena import QueryError
 
     try:
-        page = write_dashboard(lake_of(args), Path(args.out) if args.out else StateDir(Path(args.state_dir)).dashboard)
+        state = StateDir(Path(args.state_dir))
+        page = write_dashboard(lake_of(args), Path(args.out) if args.out else state.dashboard, state.models)
     except QueryError as error:
         print(f"dashboard failed: {error}", file=sys.stderr)
         return 1
@@ -67,20 +68,17 @@ def cmd_drift(args: argparse.Namespace) -> int:
 def _trained(name: str, state_dir: Path) -> tuple[dict[str, Any], list[str], bool] | None:
     """The model's training profile, feature order and whether readings name their features; None
     (said on stderr) for a model without a profile."""
-    from training import profile as training_profile
-    from training.inference import SIGNATURE, Signature
+    from nrt.lake.drift import trained
 
     folder = StateDir(state_dir).model(name)
-    profile = training_profile.load(folder)
-    if profile is None or not (folder / SIGNATURE).is_file():
+    found = trained(folder)
+    if found is None:
         print(
             f"nrt drift {name}: no training profile in {folder} (nrt train writes one; a model trained "
             "before profiles, or elsewhere, has none: train it again)",
             file=sys.stderr,
         )
-        return None
-    signature = Signature.from_dict(json.loads((folder / SIGNATURE).read_text()))
-    return profile, [f.name for f in signature.features], signature.named
+    return found
 
 
 def _drift_table(args: argparse.Namespace, profile: dict[str, Any], drifts: list[Any]) -> str:
@@ -123,7 +121,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
 
 
 def _quality_table(args: argparse.Namespace, training: dict[str, Any], verdict: Any, rows: list[dict[str, Any]]) -> str:
-    from nrt.lake.quality import HEADLINE, INTERVALS
+    from nrt.lake.quality import HEADLINE
 
     if verdict is None:
         return (
@@ -136,17 +134,24 @@ def _quality_table(args: argparse.Namespace, training: dict[str, Any], verdict: 
         f"nrt quality {args.name}: {verdict.kind}, {metric} at training {trained}",
         f"last 7 days: {verdict.state}: {verdict.words()} "
         f"(margin {verdict.margin:g}, at least {verdict.min_labelled} labelled)",
+        *_day_lines(verdict.kind, rows),
     ]
-    shown = INTERVALS[verdict.kind]
+    if not rows:
+        lines.append(f"(no labelled readings in the last {args.days} days)")
+    return "\n".join(lines)
+
+
+def _day_lines(kind: str, rows: list[dict[str, Any]]) -> list[str]:
+    """One aligned line a day: the labelled count and the kind's metrics with their intervals."""
+    from nrt.lake.quality import INTERVALS
+
+    shown = INTERVALS[kind]
     header = ["day", "labelled"] + [f"{name} [95 %]" if ranged else name for name, ranged in shown]
     cells = [header]
     for row in rows:
         cells.append([str(row["day"]), str(row["labelled"])] + [_cell(row, name, ranged) for name, ranged in shown])
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    if not rows:
-        lines.append(f"(no labelled readings in the last {args.days} days)")
-    return "\n".join(lines)
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
 
 
 def _cell(row: dict[str, Any], name: str, ranged: bool) -> str:

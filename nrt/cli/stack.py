@@ -223,7 +223,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return 1
         print(f"lake: all {len(expected)} predictions are in {runtime.lake} as Parquet")
         print_queries(runtime.lake)
-        page = write_dashboard(runtime.lake, StateDir(Path(args.state_dir)).dashboard)
+        page = write_dashboard(runtime.lake, StateDir(Path(args.state_dir)).dashboard, runtime.models)
         print(f"dashboard: {page}  (also served at {runtime.api_url}/dashboard while nrt up runs)")
         print(f"OK: all {args.count} readings answered and in the lake")
         return 0

@@ -17,13 +17,15 @@ on AWS the same text runs in Athena. Only the sums per bin leave the query.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from training.profile import OTHER
 
-__all__ = ["DRIFT", "EPSILON", "MAJOR", "MISSING", "FeatureDrift", "counts_sql", "psi", "verdict"]
+__all__ = ["DRIFT", "EPSILON", "MAJOR", "MISSING", "FeatureDrift", "counts_sql", "psi", "trained", "verdict"]
 
 EPSILON = 0.0001
 DRIFT = 0.1
@@ -142,3 +144,16 @@ def measure(
     for feature, bin_, readings in result.rows:
         counts.setdefault(str(feature), {})[str(bin_)] = int(readings)
     return [psi(name, profile["features"][name], counts.get(name, {})) for name in order if name in profile["features"]]
+
+
+def trained(folder: Path) -> tuple[dict[str, Any], list[str], bool] | None:
+    """A model folder's training profile, its signature's feature order and whether readings name
+    their features; None for a model without a profile (trained before profiles, or elsewhere)."""
+    from training import profile as training_profile
+    from training.inference import SIGNATURE, Signature
+
+    profile = training_profile.load(folder)
+    if profile is None or not (folder / SIGNATURE).is_file():
+        return None
+    signature = Signature.from_dict(json.loads((folder / SIGNATURE).read_text()))
+    return profile, [f.name for f in signature.features], signature.named

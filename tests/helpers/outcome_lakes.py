@@ -10,11 +10,13 @@ values are written beside them as the outcomes table's rows, matched on model an
 from __future__ import annotations
 
 import datetime
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
@@ -23,7 +25,9 @@ from sklearn.preprocessing import StandardScaler
 
 from nrt.lake.parquet import TableSpec, table_spec, write_rows
 from tests.helpers.kind_lakes import NOW, SPAN_MINUTES, START_MS, Scored, write_three_kinds_lake
-from training.inference import Model, predict, signature_from_estimator
+from training import profile
+from training.inference import SIGNATURE, Model, predict, signature_from_estimator
+from training.train import features_of
 
 OUTCOMES = "OutcomesGlueTable"
 
@@ -34,6 +38,8 @@ class Labelled:
 
     scored: Scored
     truth: list[Any]  # a label (classifiers) or a number (regression) per reading
+    served: Model | None = None
+    x_train: Any = None  # the rows it was fitted on, for its training profile
 
     @property
     def model(self) -> str:
@@ -55,7 +61,7 @@ def _fitted(name: str, estimator: Any, x: Any, y: Any, size: float = 0.3) -> Lab
     model = Model(estimator, signature_from_estimator(estimator))
     rows = [[round(float(v), 4) for v in row] for row in x_test]
     truth = [str(v) if isinstance(v, np.str_ | str) else v for v in y_test.tolist()]
-    return Labelled(Scored(name, rows, predict(rows, model)), truth)
+    return Labelled(Scored(name, rows, predict(rows, model)), truth, model, x_train)
 
 
 def three_labelled_models() -> list[Labelled]:
@@ -111,3 +117,17 @@ def write_labelled_lake(lake: Path, labelled: list[Labelled]) -> Path:
 
 def arrival(days_ago: int = 0) -> datetime.datetime:
     return NOW - datetime.timedelta(days=days_ago)
+
+
+def write_model_folder(models: Path, labelled: Labelled, metrics: dict[str, float]) -> Path:
+    """The model's folder as nrt train leaves it, as far as quality and drift read it: its
+    signature, its training profile and its held-out metrics (evaluation.json)."""
+    assert labelled.served is not None
+    folder = models / labelled.model
+    folder.mkdir(parents=True, exist_ok=True)
+    signature = labelled.served.signature
+    (folder / SIGNATURE).write_text(signature.to_json())
+    x = pd.DataFrame(labelled.x_train, columns=signature.feature_names)
+    profile.write(folder, x, features_of(x))
+    (folder / "evaluation.json").write_text(json.dumps({"metric": "x", "metrics": metrics}))
+    return folder

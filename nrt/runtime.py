@@ -97,6 +97,7 @@ class LocalRuntime:
         self.space = DiskSpace(StateDir(self.state_dir).root)
         emulator_server.ensure_port_free("127.0.0.1", self.api_port)
         self.aws = emulator_server.start(port=self.aws_port)
+        self.aws.wiring.lake = self.lake  # Athena's queries (the retraining's data set) read the local lake
         if self.latency_tier:
             self.aws.ctx.parameters["LatencyTier"] = "Enabled"
         emulator_server.provision(self.aws)

@@ -59,6 +59,10 @@ SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 METRIC_TAG = "nrt:metric"  # the model's gate metric (training/gate.py): pr_auc, roc_auc, macro_f1, accuracy, rmse, mae
 METRIC_GOAL_TAG = "nrt:metric_goal"  # max (pr_auc, roc_auc, macro_f1, accuracy) or min (rmse, mae)
 METRIC_VALUE_TAG = "nrt:metric_value"
+# Live quality (statemachine/monitor.asl.json): the kind's headline metric (nrt/lake/quality.py:
+# f1, macro_f1 or mae) and its held-out value, which the monitor publishes as TrainingQuality.
+QUALITY_METRIC_TAG = "nrt:quality_metric"
+QUALITY_VALUE_TAG = "nrt:quality_value"
 RECIPE_TAG = "nrt:recipe"  # s3://<bucket>/data/<name>/: signature.json and the CSV files to retrain on
 TAG_VALUE_MAX = 256
 
@@ -247,6 +251,7 @@ def deploy_model(
         s3.upload_file(str(code), target.bucket, TRAINING_CODE_KEY)
         model_data_url = f"s3://{target.bucket}/{key}"
         tags = [*model_tags(name, signature, held_out_metric(model_dir)), {"Key": TIER_TAG, "Value": tier}]
+        tags += quality_tags(signature, model_dir)
         if signature.recipe:
             tags.append({"Key": RECIPE_TAG, "Value": upload_recipe(s3, target.bucket, name, model_dir, signature, log)})
         if cache is not None:
@@ -353,6 +358,17 @@ def model_tags(name: str, signature: Signature, metric: tuple[str, str, float] |
             {"Key": METRIC_VALUE_TAG, "Value": f"{metric[2]:g}"},
         ]
     return tags
+
+
+def quality_tags(signature: Signature, model_dir: Path) -> list[dict[str, str]]:
+    """The kind's headline metric and its held-out value (nrt train's evaluation.json), if measured."""
+    from nrt.lake.quality import HEADLINE, training_metrics
+
+    metric = HEADLINE[signature.kind]
+    value = training_metrics(model_dir).get(metric)
+    if value is None:
+        return []
+    return [{"Key": QUALITY_METRIC_TAG, "Value": metric}, {"Key": QUALITY_VALUE_TAG, "Value": f"{value:g}"}]
 
 
 def upload_recipe(s3: S3Client, bucket: str, name: str, model_dir: Path, signature: Signature, log: Log) -> str:

@@ -129,5 +129,7 @@ def write_model_folder(models: Path, labelled: Labelled, metrics: dict[str, floa
     (folder / SIGNATURE).write_text(signature.to_json())
     x = pd.DataFrame(labelled.x_train, columns=signature.feature_names)
     profile.write(folder, x, features_of(x))
-    (folder / "evaluation.json").write_text(json.dumps({"metric": "x", "metrics": metrics}))
+    metric, value = next(iter(metrics.items()))  # the first stands for the gate's metric
+    report = {"metric": metric, "value": value, "higher_is_better": metric != "mae", "metrics": metrics}
+    (folder / "evaluation.json").write_text(json.dumps(report))
     return folder

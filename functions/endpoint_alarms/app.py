@@ -1,5 +1,6 @@
 """Alarms for each model endpoint, and only those: one for model errors, one for cold starts,
-and one for live quality below the model's training quality (with QUALITY_NAMESPACE set).
+and (with QUALITY_NAMESPACE set) one for live quality below the model's training quality and
+one for drift, from what statemachine/monitor.asl.json publishes.
 
 CloudWatch alarms cannot select endpoints by a name prefix (Metrics Insights' WHERE supports
 only =, != and AND; alarms cannot use SEARCH), so the template cannot hold them. This
@@ -102,6 +103,24 @@ def quality_alarm(endpoint: str, settings: Settings, common: dict[str, Any]) -> 
     }
 
 
+DRIFT_THRESHOLD = 0.25  # PSI: major drift (nrt/lake/drift.py)
+
+
+def drift_alarm(endpoint: str, settings: Settings, common: dict[str, Any]) -> dict[str, Any]:
+    """The endpoint's model's most drifting feature over the last 24 hours: PSI above 0.25."""
+    model = endpoint[len(settings.endpoint_prefix) :]
+    worst = _quality_metric("worst", "WorstDriftPsi", model, settings.quality_namespace)
+    return {
+        "AlarmName": f"{settings.alarm_prefix}{endpoint}-drift",
+        "AlarmDescription": (
+            f"{endpoint}: a feature of its recent readings drifted from training (PSI above {DRIFT_THRESHOLD})."
+        ),
+        "Metrics": [{**worst, "ReturnData": True}],
+        "Threshold": DRIFT_THRESHOLD,
+        **common,
+    }
+
+
 def alarms_for(endpoint: str, settings: Settings) -> list[dict[str, Any]]:
     """PutMetricAlarm requests for one endpoint."""
     actions = [settings.topic_arn] if settings.topic_arn else []
@@ -112,7 +131,8 @@ def alarms_for(endpoint: str, settings: Settings) -> list[dict[str, Any]]:
         "AlarmActions": actions,
         "OKActions": actions,
     }
-    quality = [quality_alarm(endpoint, settings, common)] if settings.quality_namespace else []
+    monitored = [quality_alarm(endpoint, settings, common), drift_alarm(endpoint, settings, common)]
+    quality = monitored if settings.quality_namespace else []
     return [
         {
             "AlarmName": f"{settings.alarm_prefix}{endpoint}-model-errors",

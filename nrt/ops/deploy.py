@@ -254,6 +254,7 @@ def deploy_model(
         tags += quality_tags(signature, model_dir)
         if signature.recipe:
             tags.append({"Key": RECIPE_TAG, "Value": upload_recipe(s3, target.bucket, name, model_dir, signature, log)})
+        upload_drift_query(s3, target.bucket, name, endpoint, model_dir, log)
         if cache is not None:
             tags.append({"Key": CACHE_TAG, "Value": str(cache.seconds)})
         deployment = publish(
@@ -369,6 +370,25 @@ def quality_tags(signature: Signature, model_dir: Path) -> list[dict[str, str]]:
     if value is None:
         return []
     return [{"Key": QUALITY_METRIC_TAG, "Value": metric}, {"Key": QUALITY_VALUE_TAG, "Value": f"{value:g}"}]
+
+
+def drift_key(endpoint: str) -> str:
+    """Where the monitor (statemachine/monitor.asl.json) finds the drift query of an endpoint's model."""
+    return f"monitor/{endpoint}/drift.sql"
+
+
+def upload_drift_query(s3: S3Client, bucket: str, name: str, endpoint: str, model_dir: Path, log: Log) -> None:
+    """The model's worst-feature PSI as one Athena query built from its training profile (none
+    without a profile: the monitor then measures no drift for it)."""
+    from nrt.lake.drift import trained as trained_profile
+    from nrt.lake.drift import worst_sql
+
+    found = trained_profile(model_dir)
+    if found is None:
+        return
+    key = drift_key(endpoint)
+    log(f"drift query (PSI per feature against its training profile): s3://{bucket}/{key}")
+    s3.put_object(Bucket=bucket, Key=key, Body=worst_sql(name, *found, hours=24.0).encode())
 
 
 def upload_recipe(s3: S3Client, bucket: str, name: str, model_dir: Path, signature: Signature, log: Log) -> str:

@@ -21,8 +21,19 @@ def machine() -> dict[str, Any]:
     return found
 
 
+def asl() -> dict[str, Any]:
+    found: dict[str, Any] = json.loads((ROOT / machine()["DefinitionUri"]).read_text())
+    return found
+
+
 def states() -> dict[str, Any]:
-    found: dict[str, Any] = json.loads((ROOT / machine()["DefinitionUri"]).read_text())["States"]
+    """The quality branch's states."""
+    found: dict[str, Any] = asl()["States"]["QualityAndDrift"]["Branches"][0]["States"]
+    return found
+
+
+def drift_states() -> dict[str, Any]:
+    found: dict[str, Any] = asl()["States"]["QualityAndDrift"]["Branches"][1]["States"]
     return found
 
 
@@ -121,3 +132,25 @@ def test_the_monitors_iam_reaches_its_work_group_tables_objects_endpoints_and_na
     assert machine()["Logging"]["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"] == Tag(
         "GetAtt", "MonitorLogGroup.Arn"
     )
+
+
+def test_drift_runs_each_endpoints_own_query_from_the_artifacts_bucket_and_publishes_its_worst_psi():
+    from nrt.ops.deploy import drift_key
+
+    drift = drift_states()
+    text = drift["EachEndpoint"]["ItemProcessor"]["States"]
+    read = text["DriftQueryText"]
+
+    assert drift["Endpoints"]["Parameters"]["NameContains"] == "${EndpointPrefix}"
+    assert read["Parameters"]["Key.$"] == "States.Format('monitor/{}/drift.sql', $.endpoint)"
+    assert drift_key("nrt-shop") == "monitor/nrt-shop/drift.sql"
+    assert text["FindDriftQuery"]["Parameters"]["Prefix.$"] == read["Parameters"]["Key.$"]
+    assert text["HasDriftQuery"]["Default"] == "NoProfile"  # no drift query: nothing to read, nothing failed
+    assert text["DriftQuery"]["Parameters"]["WorkGroup"] == "${AthenaWorkGroup}"
+    published = text["PublishDrift"]["Parameters"]
+    assert published["Namespace"] == "${QualityNamespace}"
+    assert [d["MetricName"] for d in published["MetricData"]] == ["WorstDriftPsi"]
+    allowed = policy()
+    assert allowed["ReadDriftQueries"]["Resource"] == Tag("Sub", "${ModelArtifactsBucket.Arn}/monitor/*")
+    assert allowed["ReadDriftQueries"]["Action"] == "s3:GetObject"
+    assert allowed["FindDriftQueries"]["Condition"] == {"StringLike": {"s3:prefix": "monitor/*"}}

@@ -109,7 +109,7 @@ def test_a_failure_is_answered_failed_with_its_reason_never_left_unanswered():
 def test_with_the_quality_namespace_each_endpoint_also_gets_its_models_quality_alarm():
     settings = Settings("nrt-", "stack-endpoint-", "", 10, "stack/ModelQuality", 0.05)
 
-    quality = alarms_for("nrt-shop", settings)[-1]
+    quality = alarms_for("nrt-shop", settings)[-2]
 
     assert quality["AlarmName"] == "stack-endpoint-nrt-shop-quality"
     stats = {m["Id"]: m["MetricStat"] for m in quality["Metrics"] if "MetricStat" in m}
@@ -129,3 +129,19 @@ def test_with_the_quality_namespace_each_endpoint_also_gets_its_models_quality_a
 
 def test_without_the_quality_namespace_an_endpoint_keeps_its_pair_only():
     assert len(alarms_for("nrt-shop", SETTINGS)) == 2
+
+
+def test_with_the_quality_namespace_each_endpoint_also_gets_its_models_drift_alarm_at_major_drift():
+    settings = Settings("nrt-", "stack-endpoint-", "", 10, "stack/ModelQuality", 0.05)
+
+    drift = alarms_for("nrt-shop", settings)[-1]
+
+    assert drift["AlarmName"] == "stack-endpoint-nrt-shop-drift"
+    (worst,) = drift["Metrics"]
+    assert worst["MetricStat"]["Metric"] == {
+        "Namespace": "stack/ModelQuality",
+        "MetricName": "WorstDriftPsi",
+        "Dimensions": [{"Name": "Model", "Value": "shop"}],
+    }
+    assert worst["ReturnData"] is True
+    assert (drift["Threshold"], drift["ComparisonOperator"]) == (0.25, "GreaterThanThreshold")

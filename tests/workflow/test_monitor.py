@@ -17,6 +17,9 @@ from sklearn.metrics import f1_score, mean_absolute_error
 
 from nrt.default_model import deploy_local_endpoint
 from nrt.emulator.server import MONITOR_STATE_MACHINE, EmbeddedAws
+from nrt.lake.athena import LocalAthena
+from nrt.lake.drift import measure, trained
+from nrt.ops.deploy import drift_key, upload_drift_query
 from nrt.template import state_machine_definition
 from tests.helpers.outcome_lakes import Labelled, three_labelled_models, write_labelled_lake, write_model_folder
 
@@ -33,10 +36,13 @@ def wired(aws: EmbeddedAws, labelled: list[Labelled], tmp_path: Path) -> Iterato
     """The lake the embedded Athena reads: the three models' predictions and outcomes. cancer and
     progression are deployed from folders holding their training metrics; wine has no endpoint."""
     lake = write_labelled_lake(tmp_path / "lake", labelled)
+    s3 = aws.client("s3")
     for one in labelled:
         folder = write_model_folder(tmp_path / "models", one, TRAINED[one.model])
         if one.model != "wine":
-            deploy_local_endpoint(aws, one.model, folder)
+            endpoint = deploy_local_endpoint(aws, one.model, folder)
+            if one.model == "cancer":  # progression's model was deployed without its drift query
+                upload_drift_query(s3, aws.ctx.refs["ModelArtifactsBucket"], one.model, endpoint, folder, print)
     before = aws.wiring.lake
     aws.wiring.lake = lake
     yield lake
@@ -106,12 +112,14 @@ def test_given_too_few_labels_or_no_endpoint_then_only_the_live_figures_are_publ
     got = published(aws, result)
     assert set(got) == {"cancer", "progression", "wine"}
     for model in got:  # 171, 133 and 54 labelled: under 200; wine has no endpoint either
-        assert set(got[model]) == {"LabelledReadings", "LiveQuality"}, model
+        assert set(got[model]) - {"WorstDriftPsi"} == {"LabelledReadings", "LiveQuality"}, model
     assert got["wine"]["LabelledReadings"] == 54
 
 
 def test_given_a_lake_the_query_cannot_read_then_the_run_fails_with_athenas_reason(aws, wired, tmp_path):
     aws.wiring.lake = None  # no lake wired: the embedded Athena has nothing to read
+    # Only the quality query runs (its failure then ends the run, not a drift query cut short).
+    aws.client("s3").delete_object(Bucket=aws.ctx.refs["ModelArtifactsBucket"], Key=drift_key("nrt-cancer"))
 
     result = run_monitor(aws, "100")
 
@@ -119,3 +127,15 @@ def test_given_a_lake_the_query_cannot_read_then_the_run_fails_with_athenas_reas
     history = aws.client("stepfunctions").get_execution_history(executionArn=result["executionArn"])["events"]
     failed = [e for e in history if e["type"] == "TaskFailed"]
     assert failed and "QueryExecution" in json.loads(failed[-1]["taskFailedEventDetails"]["cause"])
+
+
+def test_an_endpoint_with_a_drift_query_has_its_worst_feature_psi_published_and_one_without_none(aws, wired, tmp_path):
+    result = run_monitor(aws, "100")
+
+    assert result["status"] == "SUCCEEDED", result
+    got = published(aws, result)
+    found = trained(tmp_path / "models" / "cancer")
+    assert found is not None
+    worst = max(measure(LocalAthena(wired), "cancer", *found, 24.0), key=lambda d: d.psi)
+    assert got["cancer"]["WorstDriftPsi"] == pytest.approx(worst.psi, abs=1e-4)
+    assert "WorstDriftPsi" not in got["progression"]  # no drift query: no training profile deployed

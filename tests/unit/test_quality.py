@@ -130,3 +130,17 @@ def test_the_watch_runs_no_query_without_outcomes_and_looks_again_only_after_its
     watch.min_labelled = 10_000  # a new look would find too few labels
     assert watch.report(now=59.0) is first
     assert [q["state"] for q in watch.report(now=61.0)] == [TOO_FEW] * 3
+
+
+def test_nrt_status_with_other_settings_judges_the_lake_again_with_them(state, monkeypatch, capsys):
+    from nrt.cli import main, stack
+
+    served = {"readings_per_s": 0.0, "quality": [{"model": "cancer", "state": TOO_FEW, "words": "as the stack judged"}]}
+    monkeypatch.setattr(stack, "get_local", lambda args, path: dict(served))
+
+    assert main(["status", "--state-dir", str(state)]) == 0
+    assert "quality: as the stack judged" in capsys.readouterr().out
+    assert main(["status", "--state-dir", str(state), "--min-labelled", "50"]) == 0
+    assert (
+        "quality below training: cancer f1 0.871 live < 0.99 at training over 171 labelled" in capsys.readouterr().out
+    )

@@ -69,10 +69,10 @@ def _quiet(line: str) -> None:
 
 def _tags_of(name: str, directory: Path) -> list[dict[str, str]]:
     """What nrt deploy-model tags an endpoint with, for a model on this machine (none without one)."""
-    from nrt.ops.deploy import held_out_metric, model_tags
+    from nrt.ops.deploy import held_out_metric, model_tags, quality_tags
     from training.inference import SIGNATURE, Signature
 
     if not (directory / SIGNATURE).is_file():
         return []
     signature = Signature.from_dict(json.loads((directory / SIGNATURE).read_text()))
-    return model_tags(name, signature, held_out_metric(directory))
+    return model_tags(name, signature, held_out_metric(directory)) + quality_tags(signature, directory)

@@ -172,7 +172,17 @@ def _troubles(status: dict[str, Any]) -> list[str]:
     injected = status.get("faults_injected")
     if injected:
         troubles.append("faults " + ", ".join(f"{k} {v}" for k, v in sorted(injected.items())))
-    return troubles
+    return troubles + _quality(status)
+
+
+def _quality(status: dict[str, Any]) -> list[str]:
+    """Live model quality (nrt/lake/quality.py): a model below its training metric is named; one
+    with too few labelled readings says so, which is no alarm."""
+    judged = status.get("quality") or []
+    below = [q["words"] for q in judged if q["state"] == "below training"]
+    waiting = [q["words"] for q in judged if q["state"] in ("too few labelled", "error")]
+    words = [f"quality below training: {'; '.join(below)}"] if below else []
+    return words + ([f"quality: {'; '.join(waiting)}"] if waiting else [])
 
 
 def _disk(status: dict[str, Any]) -> list[str]:

@@ -28,6 +28,7 @@ from nrt.hosts.endpoints import EndpointHosts
 from nrt.hosts.supervisor import IDLE_SECONDS
 from nrt.lake import stream
 from nrt.lake.dashboard import CachedPage, dashboard_data, render_page
+from nrt.lake.quality import MARGIN, MIN_LABELLED, QualityWatch
 from nrt.lake.worker import StreamWorker, lake_dir, stream_checkpoint
 from nrt.state import restore
 from nrt.state.space import DiskSpace
@@ -51,6 +52,9 @@ class LocalRuntime:
     model_idle_seconds: float = IDLE_SECONDS
     # The template's LatencyTier parameter: POST /predictions goes to the PredictFunction.
     latency_tier: bool = False
+    # Live model quality on the health line: below training by this margin over this many labels.
+    quality_margin: float = MARGIN
+    min_labelled: int = MIN_LABELLED
     log: Callable[[str], None] = print
     aws: EmbeddedAws | None = None
     api: LocalApi | None = None
@@ -62,6 +66,7 @@ class LocalRuntime:
     space: DiskSpace | None = None  # the disk under the state: full, writes are refused with 503
     _owner: TextIO | None = None  # the state directory's lock, held while running
     _stop: threading.Event = field(default_factory=threading.Event)
+    _quality: QualityWatch | None = None
 
     @property
     def api_url(self) -> str:
@@ -77,6 +82,10 @@ class LocalRuntime:
     def lake(self) -> Path:
         return lake_dir(self.state_dir)
 
+    @property
+    def models(self) -> Path:
+        return StateDir(self.state_dir).models
+
     def start(self) -> LocalRuntime:
         self._owner = hold(StateDir(self.state_dir))
         try:
@@ -88,6 +97,7 @@ class LocalRuntime:
         self.space = DiskSpace(StateDir(self.state_dir).root)
         emulator_server.ensure_port_free("127.0.0.1", self.api_port)
         self.aws = emulator_server.start(port=self.aws_port)
+        self.aws.wiring.lake = self.lake  # Athena's queries (the retraining's data set) read the local lake
         if self.latency_tier:
             self.aws.ctx.parameters["LatencyTier"] = "Enabled"
         emulator_server.provision(self.aws)
@@ -112,7 +122,7 @@ class LocalRuntime:
             self.executions,
             port=self.api_port,
             api_key=self.api_key,
-            pages={"/dashboard": CachedPage(lambda: render_page(dashboard_data(self.lake)))},
+            pages={"/dashboard": CachedPage(lambda: render_page(dashboard_data(self.lake, models=self.models)))},
             status=self.status,
             disk_full=self.space.full,
         )
@@ -156,6 +166,9 @@ class LocalRuntime:
         if self.faults is not None:
             out["faults"] = self.faults.describe()
             out["faults_injected"] = dict(self.faults.injected)
+        if self._quality is None:
+            self._quality = QualityWatch(self.lake, self.models, self.quality_margin, self.min_labelled)
+        out["quality"] = self._quality.report()
         return out
 
     def _report_health(self) -> None:

@@ -1,4 +1,6 @@
-"""Alarms for each model endpoint, and only those: one for model errors, one for cold starts.
+"""Alarms for each model endpoint, and only those: one for model errors, one for cold starts,
+and (with QUALITY_NAMESPACE set) one for live quality below the model's training quality and
+one for drift, from what statemachine/monitor.asl.json publishes.
 
 CloudWatch alarms cannot select endpoints by a name prefix (Metrics Insights' WHERE supports
 only =, != and AND; alarms cannot use SEARCH), so the template cannot hold them. This
@@ -39,10 +41,14 @@ class Settings:
     alarm_prefix: str  # <stack>-endpoint-: every alarm this function owns starts with it
     topic_arn: str  # empty: the alarms exist but notify nobody, as the template's do
     cold_starts_threshold: float
+    # Where statemachine/monitor.asl.json publishes each model's live and training quality; empty: no quality alarm.
+    quality_namespace: str = ""
+    quality_margin: float = 0.05
 
     @classmethod
     def from_environment(cls) -> Settings:
-        missing = [n for n in ("ENDPOINT_PREFIX", "ALARM_PREFIX", "COLD_STARTS_THRESHOLD") if not os.environ.get(n)]
+        required = ("ENDPOINT_PREFIX", "ALARM_PREFIX", "COLD_STARTS_THRESHOLD", "QUALITY_NAMESPACE", "QUALITY_MARGIN")
+        missing = [n for n in required if not os.environ.get(n)]
         if missing:
             raise RuntimeError(f"{', '.join(missing)} not set")
         return cls(
@@ -50,12 +56,69 @@ class Settings:
             alarm_prefix=os.environ["ALARM_PREFIX"],
             topic_arn=os.environ.get("ALARM_TOPIC_ARN", ""),
             cold_starts_threshold=float(os.environ["COLD_STARTS_THRESHOLD"]),
+            quality_namespace=os.environ["QUALITY_NAMESPACE"],
+            quality_margin=float(os.environ["QUALITY_MARGIN"]),
         )
 
 
 def _query(function: str, metric: str, endpoint: str) -> str:
     schema = 'SCHEMA("AWS/SageMaker", EndpointName, VariantName)'
     return f"SELECT {function}({metric}) FROM {schema} WHERE EndpointName = '{endpoint}'"
+
+
+# The shortfall of live quality against training, from the monitor's hourly figures: a score
+# (direction 1: F1, macro F1) by how much it fell; an error (direction -1: MAE) by the share it
+# grew. The monitor publishes training and direction only with enough labelled readings.
+SHORTFALL = "IF(direction > 0, training - live, (live - training) / ABS(training))"
+QUALITY_PERIOD = 3600  # the monitor runs hourly
+
+
+def _quality_metric(metric_id: str, name: str, model: str, namespace: str) -> dict[str, Any]:
+    metric = {"Namespace": namespace, "MetricName": name, "Dimensions": [{"Name": "Model", "Value": model}]}
+    return {
+        "Id": metric_id,
+        "MetricStat": {"Metric": metric, "Period": QUALITY_PERIOD, "Stat": "Maximum"},
+        "ReturnData": False,
+    }
+
+
+def quality_alarm(endpoint: str, settings: Settings, common: dict[str, Any]) -> dict[str, Any]:
+    """The endpoint's model's live quality below its training quality by more than the margin."""
+    model = endpoint[len(settings.endpoint_prefix) :]
+    namespace = settings.quality_namespace
+    return {
+        "AlarmName": f"{settings.alarm_prefix}{endpoint}-quality",
+        "AlarmDescription": (
+            f"{endpoint}: live quality (last 7 days, enough labelled readings) below training by more than "
+            f"{settings.quality_margin:g} (a share of the training value for an error metric)."
+        ),
+        "Metrics": [
+            _quality_metric("live", "LiveQuality", model, namespace),
+            _quality_metric("training", "TrainingQuality", model, namespace),
+            _quality_metric("direction", "QualityDirection", model, namespace),
+            {"Id": "shortfall", "Expression": SHORTFALL, "Label": "shortfall", "ReturnData": True},
+        ],
+        "Threshold": settings.quality_margin,
+        **common,
+    }
+
+
+DRIFT_THRESHOLD = 0.25  # PSI: major drift (nrt/lake/drift.py)
+
+
+def drift_alarm(endpoint: str, settings: Settings, common: dict[str, Any]) -> dict[str, Any]:
+    """The endpoint's model's most drifting feature over the last 24 hours: PSI above 0.25."""
+    model = endpoint[len(settings.endpoint_prefix) :]
+    worst = _quality_metric("worst", "WorstDriftPsi", model, settings.quality_namespace)
+    return {
+        "AlarmName": f"{settings.alarm_prefix}{endpoint}-drift",
+        "AlarmDescription": (
+            f"{endpoint}: a feature of its recent readings drifted from training (PSI above {DRIFT_THRESHOLD})."
+        ),
+        "Metrics": [{**worst, "ReturnData": True}],
+        "Threshold": DRIFT_THRESHOLD,
+        **common,
+    }
 
 
 def alarms_for(endpoint: str, settings: Settings) -> list[dict[str, Any]]:
@@ -68,6 +131,8 @@ def alarms_for(endpoint: str, settings: Settings) -> list[dict[str, Any]]:
         "AlarmActions": actions,
         "OKActions": actions,
     }
+    monitored = [quality_alarm(endpoint, settings, common), drift_alarm(endpoint, settings, common)]
+    quality = monitored if settings.quality_namespace else []
     return [
         {
             "AlarmName": f"{settings.alarm_prefix}{endpoint}-model-errors",
@@ -85,6 +150,7 @@ def alarms_for(endpoint: str, settings: Settings) -> list[dict[str, Any]]:
             "Threshold": settings.cold_starts_threshold,
             **common,
         },
+        *quality,
     ]
 
 

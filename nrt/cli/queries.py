@@ -1,4 +1,4 @@
-"""`nrt query`, `nrt dashboard` and `nrt drift`: the local lake, as Athena and QuickSight read it on AWS."""
+"""`nrt query`, `nrt dashboard`, `nrt drift`, `nrt quality`: the local lake, as Athena and QuickSight read it."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from nrt.lake.athena import QueryError
 
     try:
-        page = write_dashboard(lake_of(args), Path(args.out) if args.out else StateDir(Path(args.state_dir)).dashboard)
+        state = StateDir(Path(args.state_dir))
+        page = write_dashboard(lake_of(args), Path(args.out) if args.out else state.dashboard, state.models)
     except QueryError as error:
         print(f"dashboard failed: {error}", file=sys.stderr)
         return 1
@@ -67,20 +68,17 @@ def cmd_drift(args: argparse.Namespace) -> int:
 def _trained(name: str, state_dir: Path) -> tuple[dict[str, Any], list[str], bool] | None:
     """The model's training profile, feature order and whether readings name their features; None
     (said on stderr) for a model without a profile."""
-    from training import profile as training_profile
-    from training.inference import SIGNATURE, Signature
+    from nrt.lake.drift import trained
 
     folder = StateDir(state_dir).model(name)
-    profile = training_profile.load(folder)
-    if profile is None or not (folder / SIGNATURE).is_file():
+    found = trained(folder)
+    if found is None:
         print(
             f"nrt drift {name}: no training profile in {folder} (nrt train writes one; a model trained "
             "before profiles, or elsewhere, has none: train it again)",
             file=sys.stderr,
         )
-        return None
-    signature = Signature.from_dict(json.loads((folder / SIGNATURE).read_text()))
-    return profile, [f.name for f in signature.features], signature.named
+    return found
 
 
 def _drift_table(args: argparse.Namespace, profile: dict[str, Any], drifts: list[Any]) -> str:
@@ -101,8 +99,72 @@ def _drift_table(args: argparse.Namespace, profile: dict[str, Any], drifts: list
     return "\n".join([*lines, f"{drifting} of {len(drifts)} features drift"])
 
 
+def cmd_quality(args: argparse.Namespace) -> int:
+    from nrt.lake import quality
+    from nrt.lake.athena import LocalAthena, QueryError
+
+    training = quality.training_metrics(StateDir(Path(args.state_dir)).model(args.name))
+    try:
+        athena = LocalAthena(lake_of(args))
+        rows = quality.daily(athena, args.name, args.days)
+        recent = [r for r in quality.recent(athena) if r["model"] == args.name]
+    except QueryError as error:
+        print(f"nrt quality {args.name}: {error}", file=sys.stderr)
+        return 1
+    verdict = quality.judge(recent[0], training, args.margin, args.min_labelled) if recent else None
+    if args.json:
+        out = {"model": args.name, "training": training, "last_7_days": verdict and asdict(verdict), "days": rows}
+        print(json.dumps(out, indent=1, default=str))
+    else:
+        print(_quality_table(args, training, verdict, rows))
+    return 0
+
+
+def _quality_table(args: argparse.Namespace, training: dict[str, Any], verdict: Any, rows: list[dict[str, Any]]) -> str:
+    from nrt.lake.quality import HEADLINE
+
+    if verdict is None:
+        return (
+            f"nrt quality {args.name}: no labelled readings of this model in the lake (its outcomes, "
+            "POST /outcomes or nrt outcomes upload, joined with its predictions on event_id)"
+        )
+    metric = HEADLINE[verdict.kind]
+    trained = f"{training[metric]:.4f}" if metric in training else "unknown (no evaluation.json)"
+    lines = [
+        f"nrt quality {args.name}: {verdict.kind}, {metric} at training {trained}",
+        f"last 7 days: {verdict.state}: {verdict.words()} "
+        f"(margin {verdict.margin:g}, at least {verdict.min_labelled} labelled)",
+        *_day_lines(verdict.kind, rows),
+    ]
+    if not rows:
+        lines.append(f"(no labelled readings in the last {args.days} days)")
+    return "\n".join(lines)
+
+
+def _day_lines(kind: str, rows: list[dict[str, Any]]) -> list[str]:
+    """One aligned line a day: the labelled count and the kind's metrics with their intervals."""
+    from nrt.lake.quality import INTERVALS
+
+    shown = INTERVALS[kind]
+    header = ["day", "labelled"] + [f"{name} [95 %]" if ranged else name for name, ranged in shown]
+    cells = [header]
+    for row in rows:
+        cells.append([str(row["day"]), str(row["labelled"])] + [_cell(row, name, ranged) for name, ranged in shown])
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+
+
+def _cell(row: dict[str, Any], name: str, ranged: bool) -> str:
+    value = row.get(name)
+    if value is None:
+        return "-"
+    if not ranged or row.get(f"{name}_low") is None:
+        return f"{value:.4f}"
+    return f"{value:.4f} [{row[f'{name}_low']:.4f}, {row[f'{name}_high']:.4f}]"
+
+
 def add_commands(sub: Any) -> None:
-    """query, dashboard, drift"""
+    """query, dashboard, drift, quality"""
     query = sub.add_parser("query", help="run Athena SQL (files or -e) over the local lake")
     query.add_argument("files", nargs="*", type=Path, metavar="FILE.sql")
     query.add_argument("-e", "--execute", metavar="SQL", help="one SQL statement instead of files")
@@ -129,3 +191,21 @@ def add_commands(sub: Any) -> None:
     state_dir_flag(drift, "whose models and lake: ")
     drift.add_argument("--lake", help="the lake folder (default: <state-dir>/lake)")
     drift.set_defaults(func=cmd_drift)
+
+    quality = sub.add_parser(
+        "quality",
+        help="a model's live quality per day (predictions joined with outcomes) beside its training metric",
+        description="Live model quality: the kind's metrics per day with 95 %% intervals and the labelled count, "
+        "from athena/model_quality.sql over the local lake, and the last 7 days judged against the metric the "
+        "model had at training (evaluation.json).",
+    )
+    quality.add_argument("name", help="the model")
+    quality.add_argument("--days", type=int, default=7, help="how many days back (default 7)")
+    quality.add_argument("--margin", type=float, default=0.05, help="how far below training counts (default 0.05)")
+    quality.add_argument(
+        "--min-labelled", type=int, default=200, help="labelled readings needed to judge (default 200)"
+    )
+    quality.add_argument("--json", action="store_true", help="the training metrics, the verdict and the rows per day")
+    state_dir_flag(quality, "whose models and lake: ")
+    quality.add_argument("--lake", help="the lake folder (default: <state-dir>/lake)")
+    quality.set_defaults(func=cmd_quality)

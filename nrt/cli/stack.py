@@ -18,6 +18,7 @@ from nrt.cli import fraud
 from nrt.cli.common import api_key_for, get_local, local_api_flags, stack_flags, state_dir_flag
 from nrt.hosts.supervisor import IDLE_SECONDS
 from nrt.lake.dashboard import write_dashboard
+from nrt.lake.quality import MARGIN, MIN_LABELLED, QualityWatch
 from nrt.ops import stacks
 from nrt.signals import StopSignals
 from nrt.statedir import (
@@ -57,6 +58,8 @@ def _runtime(args: argparse.Namespace, log: Callable[[str], None] = print) -> Lo
             health_seconds=getattr(args, "health_seconds", 0.0),
             model_idle_seconds=getattr(args, "model_idle_seconds", IDLE_SECONDS),
             latency_tier=getattr(args, "latency_tier", False),
+            quality_margin=getattr(args, "quality_margin", MARGIN),
+            min_labelled=getattr(args, "min_labelled", MIN_LABELLED),
             log=log,
         ).start()
     except (StateDirBusy, StoreDamaged) as exc:
@@ -220,7 +223,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return 1
         print(f"lake: all {len(expected)} predictions are in {runtime.lake} as Parquet")
         print_queries(runtime.lake)
-        page = write_dashboard(runtime.lake, StateDir(Path(args.state_dir)).dashboard)
+        page = write_dashboard(runtime.lake, StateDir(Path(args.state_dir)).dashboard, runtime.models)
         print(f"dashboard: {page}  (also served at {runtime.api_url}/dashboard while nrt up runs)")
         print(f"OK: all {args.count} readings answered and in the lake")
         return 0
@@ -259,8 +262,30 @@ def cmd_status(args: argparse.Namespace) -> int:
     status = get_local(args, "/status")
     if status is None:
         return 1
+    if (args.quality_margin, args.min_labelled) != (MARGIN, MIN_LABELLED):
+        # Judged again here with these settings (the running stack judges with its own).
+        state = StateDir(Path(args.state_dir))
+        watch = QualityWatch(state.lake, state.models, args.quality_margin, args.min_labelled)
+        status["quality"] = watch.report()
     print(json.dumps(status, indent=1) if args.json else health.line(status))
     return 0
+
+
+def quality_flags(p: argparse.ArgumentParser) -> None:
+    """The live-quality rule of the health line (nrt/lake/quality.py)."""
+    p.add_argument(
+        "--quality-margin",
+        type=float,
+        default=MARGIN,
+        help="a model's live metric this far below its training metric (a share of it for an error) is "
+        "named (default %(default)g)",
+    )
+    p.add_argument(
+        "--min-labelled",
+        type=int,
+        default=MIN_LABELLED,
+        help="labelled readings in the last 7 days needed to judge (default %(default)d)",
+    )
 
 
 def add_commands(sub: Any) -> None:
@@ -291,10 +316,14 @@ def add_commands(sub: Any) -> None:
         help="the template's LatencyTier=Enabled: POST /predictions goes to the PredictFunction, which "
         "scores models deployed with --tier lambda in this process (docs/aws.md#the-latency-tier)",
     )
+    quality_flags(up)
     up.set_defaults(func=cmd_up)
 
-    status = sub.add_parser("status", help="the running stack's health: readings/s, p99, failures, lake lag")
+    status = sub.add_parser(
+        "status", help="the running stack's health: readings/s, p99, failures, lake lag, models below training"
+    )
     local_api_flags(status)
+    quality_flags(status)
     status.set_defaults(func=cmd_status)
 
     demo = sub.add_parser("demo", help="start the stack, stream readings, print a summary")

@@ -16,6 +16,7 @@ from importlib.metadata import version
 
 # Each module registers its patches on import (registry.MODULE_ORDER orders them).
 from nrt.emulator import (
+    athena,
     dynamodb,
     executions,
     sagemaker,
@@ -60,6 +61,7 @@ __all__ = [
     "CompatError",
     "ModelHosts",
     "Wiring",
+    "athena",
     "aws_errors",
     "check_execution_input",
     "check_execution_name",

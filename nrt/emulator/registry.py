@@ -68,8 +68,9 @@ def check_rebinds() -> None:
 
 
 # The order patches apply in: ASL data, the speed-ups, executions, SageMaker endpoints, then
-# its jobs, DynamoDB, what outlives the process (after update_endpoint exists); within a
-# module, the order they are written in.
+# its jobs, Athena (its integration joins SageMaker's in the task factory), DynamoDB, what
+# outlives the process (after update_endpoint exists); within a module, the order they are
+# written in.
 MODULE_ORDER = (
     "sdk_tasks",
     "speed",
@@ -77,6 +78,7 @@ MODULE_ORDER = (
     "sagemaker",
     "sagemaker_jobs",
     "tuning_jobs",
+    "athena",
     "dynamodb",
     "write_through",
 )

@@ -17,7 +17,15 @@ from nrt import emulator
 from nrt.clients import TypedClients
 from nrt.emulator.lake_resources import provision_lake
 from nrt.statedir import AWS_PORT, HOST
-from nrt.template import LocalContext, load_template, resolve, resources, state_machine_definition
+from nrt.template import (
+    LocalContext,
+    load_template,
+    name_resources,
+    references,
+    resolve,
+    resources,
+    state_machine_definition,
+)
 
 LOCAL_ROLE = "arn:aws:iam::{account}:role/{stack}-local"
 PROVISIONED_TABLES = ("PredictionsTable", "EventIdsTable", "FailuresTable", "CacheTable", "OutcomesTable")
@@ -28,7 +36,14 @@ STATE_MACHINE = "InferenceStateMachine"  # /predictions
 EVENTS_STATE_MACHINE = "EventsStateMachine"  # /events: the same definition, a longer model budget
 RETRAIN_STATE_MACHINE = "RetrainStateMachine"
 OUTCOMES_STATE_MACHINE = "OutcomesStateMachine"  # /outcomes
-STATE_MACHINES = (STATE_MACHINE, EVENTS_STATE_MACHINE, RETRAIN_STATE_MACHINE, OUTCOMES_STATE_MACHINE)
+MONITOR_STATE_MACHINE = "MonitorStateMachine"  # live quality over the lake (the embedded Athena)
+STATE_MACHINES = (
+    STATE_MACHINE,
+    EVENTS_STATE_MACHINE,
+    RETRAIN_STATE_MACHINE,
+    OUTCOMES_STATE_MACHINE,
+    MONITOR_STATE_MACHINE,
+)
 NOTIFICATIONS = "RetrainNotifications"
 SFN_EXECUTION: Any = {"stepfunctions": {"execute_state_machine": True}}
 
@@ -205,6 +220,8 @@ def provision(aws: EmbeddedAws) -> None:
     existing_machines = {m["name"] for m in sfn.list_state_machines()["stateMachines"]}
     for logical_id in STATE_MACHINES:
         declared = resources()[logical_id]["Properties"]
+        # The lake's database and work group (the monitor's) are named as CloudFormation names them.
+        name_resources(references(declared.get("DefinitionSubstitutions", {})), ctx)
         name = local_name(logical_id, ctx)
         arn = f"arn:aws:states:{ctx.region}:{ctx.account}:stateMachine:{name}"
         ctx.refs[logical_id] = arn

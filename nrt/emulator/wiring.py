@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 # Runs a training job on this machine: (job name, hyperparameters, channels) -> (model.tar.gz
@@ -89,9 +90,9 @@ class ModelHosts:
 class Wiring:
     """What the local runtime plugs into the embedded AWS, in one object: the model host of each
     endpoint, how a training job runs, how a model host is called and whether a table write
-    goes ahead (the interceptors faults use), how a model host starts, and where each table change, endpoint change and
-    S3 object is kept. The runtime builds it and hands it over with wire(); the patches read it
-    with wired()."""
+    goes ahead (the interceptors faults use), how a model host starts, where each table change,
+    endpoint change and S3 object is kept, and the lake Athena's queries read. The runtime builds
+    it and hands it over with wire(); the patches read it with wired()."""
 
     model_hosts: ModelHosts = field(default_factory=ModelHosts)
     training_runner: TrainingRunner | None = None  # None: training jobs fail with a reason
@@ -103,6 +104,7 @@ class Wiring:
     table_changes: TableChanges | None = None  # None: tables live in memory only
     endpoints_changed: Callable[[], None] | None = None  # None: endpoints live in memory only
     objects_changed: ObjectChanges | None = None  # None: S3 objects live in memory only
+    lake: Path | None = None  # the local lake Athena queries read; None: queries fail with a reason
 
     def sync(self) -> None:
         """Wait until every table change made so far is kept (at once when tables live in

@@ -15,7 +15,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ class QueryError(Exception):
 class Result:
     columns: list[str]
     rows: list[tuple[Any, ...]]
+    types: list[str] = field(default_factory=list)  # each column's DuckDB type, e.g. VARCHAR, DOUBLE[]
 
     def records(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
@@ -116,10 +117,11 @@ class LocalAthena:
         try:
             cursor = self.connection.execute(translated)
             columns = [d[0] for d in cursor.description] if cursor.description else []
+            types = [str(d[1]) for d in cursor.description] if cursor.description else []
             rows = cursor.fetchall() if cursor.description else []
         except duckdb.Error as error:
             raise _explain(error, source) from error
-        return Result(columns, [tuple(r) for r in rows])
+        return Result(columns, [tuple(r) for r in rows], types)
 
     def run_file(self, path: Path) -> Result:
         return self.execute(path.read_text(), source=path.name)

@@ -8,6 +8,9 @@ Charts are per model and per kind, and the kind is the lake's `kind` column: a b
 share of its positive label over time, a multi-class model's share of every label over time,
 a regressor's value over time and its distribution; each classifier's confidence on a log
 scale. Times are drawn on a time axis (UTC), durations in the unit that fits (ms, s, min, h, d).
+A model with outcomes in the lake also has its live quality per day (athena/model_quality.sql:
+the kind's headline metric, nrt/lake/quality.py) beside the value it had at training; a model
+with a training profile, its most drifting feature (PSI over the last 24 hours, nrt/lake/drift.py).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypedDict
 
+from nrt.lake import drift, quality
 from nrt.lake.athena import ATHENA_DIR, LocalAthena, Result
 
 # Chart id -> (what it shows, the athena/ query it draws). The page draws the per-kind ones once
@@ -48,16 +52,37 @@ class Chart(TypedDict):
     rows: list[dict[str, object]]  # the query's rows, as the page's script reads them (JSON)
 
 
+class Quality(TypedDict):
+    headline: dict[str, str]  # kind -> the metric compared with training
+    training: dict[str, dict[str, object]]  # model -> its training metrics (evaluation.json)
+    rows: list[dict[str, object]]  # model_quality's rows per day
+
+
+class WorstDrift(TypedDict):
+    feature: str
+    psi: float
+    verdict: str
+    readings: int
+    moved: str
+
+
 class DashboardData(TypedDict):
     generated_at: str
     charts: dict[str, Chart]
+    quality: Quality
+    drift: dict[str, WorstDrift]  # model -> its most drifting feature
+
+
+DRIFT_HOURS = 24.0
 
 
 def _plain(value: object) -> object:
-    """A time as epoch milliseconds (UTC: Athena's session time zone), a float rounded."""
+    """A time or a day as epoch milliseconds (UTC: Athena's session time zone), a float rounded."""
     if isinstance(value, datetime.datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
         return int(moment.timestamp() * 1000)
+    if isinstance(value, datetime.date):
+        return int(datetime.datetime(value.year, value.month, value.day, tzinfo=datetime.UTC).timestamp() * 1000)
     if isinstance(value, float):
         return round(value, 6)
     return value
@@ -67,15 +92,46 @@ def _records(result: Result) -> list[dict[str, object]]:
     return [{k: _plain(v) for k, v in r.items()} for r in result.records()]
 
 
-def dashboard_data(lake: Path, athena_dir: Path = ATHENA_DIR) -> DashboardData:
-    """Each chart's rows, from its athena/ query over the lake."""
+def dashboard_data(lake: Path, athena_dir: Path = ATHENA_DIR, models: Path | None = None) -> DashboardData:
+    """Each chart's rows, from its athena/ query over the lake; live quality per day; and, for
+    the models in `models` (nrt train's folders), their training metrics and worst drift."""
     athena = LocalAthena(lake, athena_dir=athena_dir)
     generated_at = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     charts: dict[str, Chart] = {
         chart: {"title": title, "query": query, "rows": _records(athena.run_file(athena_dir / query))}
         for chart, (title, query) in CHARTS.items()
     }
-    return {"generated_at": generated_at, "charts": charts}
+    daily = _records(athena.execute("SELECT * FROM model_quality WHERE day IS NOT NULL ORDER BY model, day"))
+    # The lake's model names are endpoint names (letters, digits, hyphens): each is a folder name.
+    in_lake = {str(r["model"]) for chart in charts.values() for r in chart["rows"] if "model" in r}
+    names = sorted(n for n in in_lake if n.replace("-", "").isalnum())
+    training = {n: dict(quality.training_metrics(models / n)) for n in names} if models is not None else {}
+    return {
+        "generated_at": generated_at,
+        "charts": charts,
+        "quality": {"headline": quality.HEADLINE, "training": training, "rows": daily},
+        "drift": _worst_drift(athena, models, names) if models is not None else {},
+    }
+
+
+def _worst_drift(athena: LocalAthena, models: Path, names: list[str]) -> dict[str, WorstDrift]:
+    """Each model with a training profile: its feature with the highest PSI over the last day."""
+    worst: dict[str, WorstDrift] = {}
+    for name in names:
+        found = drift.trained(models / name) if (models / name).is_dir() else None
+        if found is None:
+            continue
+        measured = [d for d in drift.measure(athena, name, *found, DRIFT_HOURS) if d.readings]
+        if measured:
+            top = max(measured, key=lambda d: d.psi)
+            worst[name] = {
+                "feature": top.feature,
+                "psi": top.psi,
+                "verdict": top.verdict,
+                "readings": top.readings,
+                "moved": top.moved,
+            }
+    return worst
 
 
 _PAGE = """<!doctype html>
@@ -407,6 +463,51 @@ function table(container, rows) {
   drawn += 1;
 }
 
+// Days (UTC midnights): ticks on whole days, at most seven, half a day of room each side.
+function days(t0, t1) {
+  const DAY = 1440 * MINUTE, lo = t0 - DAY / 2, hi = t1 + DAY / 2;
+  const step = [1, 2, 7, 14, 28].map(d => d * DAY).find(s => (hi - lo) / s <= 7) || 28 * DAY;
+  const ticks = [];
+  for (let t = Math.ceil(lo / step) * step; t <= hi; t += step) {
+    ticks.push({v: t, text: new Date(t).toISOString().slice(5, 10), time: true});
+  }
+  return {lo: lo, hi: hi, ticks: ticks, f: v => v};
+}
+// Live quality per day: the kind's headline metric (its 95 % interval where it has one, as a
+// whisker), and the value it had at training as a dashed line.
+function qualityOverTime(container, rows, metric, trained) {
+  const lows = rows.map(r => r[metric + "_low"]).filter(v => v !== null && v !== undefined);
+  const highs = rows.map(r => r[metric + "_high"]).filter(v => v !== null && v !== undefined);
+  const values = rows.map(r => r[metric]).filter(v => v !== null);
+  const known = trained === null || trained === undefined ? [] : [trained];
+  const all = values.concat(lows, highs, known);
+  const y = metric !== "mae" ? percent() : numbers(Math.min(...all), Math.max(...all));
+  const f = frame(container, days(rows[0].day, rows[rows.length - 1].day), y);
+  rows.forEach(r => {
+    if (r[metric + "_low"] === null || r[metric + "_low"] === undefined) return;
+    el("line", {x1: f.sx(r.day), x2: f.sx(r.day), y1: f.sy(r[metric + "_low"]), y2: f.sy(r[metric + "_high"]),
+                stroke: COLORS[0], "stroke-width": 1, class: "interval", "data-t": r.day}, f.s);
+  });
+  line(f, rows.filter(r => r[metric] !== null).map(r => [r.day, r[metric]]), 1440 * MINUTE, COLORS[0], "mark");
+  if (known.length) {
+    el("line", {x1: f.area.l, x2: f.area.r, y1: f.sy(trained), y2: f.sy(trained), stroke: COLORS[2],
+                "stroke-dasharray": "5 4", "stroke-width": 1.5, class: "training"}, f.s);
+  }
+  const labelled = rows.reduce((a, r) => a + r.labelled, 0);
+  legend(container, [[`${metric} live (${number(labelled, 1)} labelled readings)`, COLORS[0]]].concat(
+    known.length ? [[`${metric} at training: ${number(trained, 0.0001)}`, COLORS[2]]] : []));
+}
+function worstDrift(container, d) {
+  const t = html("table", undefined, container);
+  const head = t.insertRow();
+  ["feature", "PSI", "verdict", "readings", "moved most"].forEach(h => html("th", h, head));
+  const tr = t.insertRow();
+  tr.className = "mark";
+  [d.feature, number(d.psi, 0.0001), d.verdict, number(d.readings, 1), d.moved].forEach(v => {
+    tr.insertCell().textContent = v;
+  });
+}
+
 // Each model's kind is the lake's kind column, carried by the rows of the queries of its kind.
 const data = JSON.parse(document.getElementById("data").textContent);
 const c = data.charts;
@@ -448,6 +549,25 @@ const grid = document.getElementById("models");
     draw(box, rows);
     drawn += 1;
   });
+  const metric = data.quality.headline[kind];
+  const live = of(data.quality.rows, model);
+  if (live.length) {
+    const trained = (data.quality.training[model] || {})[metric];
+    const box = chart(html("div", undefined, section, "chart"),
+      `Live quality: ${metric} per day` + (trained === undefined ? "" : " beside training"), "model_quality.sql",
+      "y: " + metric + " of the readings with an outcome, 95% interval where it has one; x: reading day (UTC)");
+    box.dataset.chart = "quality";
+    qualityOverTime(box, live, metric, trained);
+    drawn += 1;
+  }
+  if (data.drift[model]) {
+    const box = html("div", undefined, section, "chart");
+    box.dataset.chart = "drift";
+    const h = html("h3", "Most drifting feature, last 24 h (PSI: drift at 0.1, major at 0.25) ", box);
+    html("span", "nrt drift " + model, h, "query");
+    worstDrift(box, data.drift[model]);
+    drawn += 1;
+  }
 });
 if (!models.size) empty(grid, "No predictions yet.");
 for (const id of ["latest", "lag"]) {
@@ -471,11 +591,11 @@ def render_page(data: DashboardData) -> str:
     return page.replace("__GENERATED__", html.escape(str(data["generated_at"]))).replace("__DATA__", payload)
 
 
-def write_dashboard(lake: Path, target: Path) -> Path:
+def write_dashboard(lake: Path, target: Path, models: Path | None = None) -> Path:
     """`nrt dashboard`: query the lake and write the page; returns its path."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
-    partial.write_text(render_page(dashboard_data(lake)), encoding="utf-8")
+    partial.write_text(render_page(dashboard_data(lake, models=models)), encoding="utf-8")
     partial.replace(target)
     return target
 

@@ -17,13 +17,26 @@ on AWS the same text runs in Athena. Only the sums per bin leave the query.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from training.profile import OTHER
 
-__all__ = ["DRIFT", "EPSILON", "MAJOR", "MISSING", "FeatureDrift", "counts_sql", "psi", "verdict"]
+__all__ = [
+    "DRIFT",
+    "EPSILON",
+    "MAJOR",
+    "MISSING",
+    "FeatureDrift",
+    "counts_sql",
+    "psi",
+    "trained",
+    "verdict",
+    "worst_sql",
+]
 
 EPSILON = 0.0001
 DRIFT = 0.1
@@ -142,3 +155,43 @@ def measure(
     for feature, bin_, readings in result.rows:
         counts.setdefault(str(feature), {})[str(bin_)] = int(readings)
     return [psi(name, profile["features"][name], counts.get(name, {})) for name in order if name in profile["features"]]
+
+
+def trained(folder: Path) -> tuple[dict[str, Any], list[str], bool] | None:
+    """A model folder's training profile, its signature's feature order and whether readings name
+    their features; None for a model without a profile (trained before profiles, or elsewhere)."""
+    from training import profile as training_profile
+    from training.inference import SIGNATURE, Signature
+
+    profile = training_profile.load(folder)
+    if profile is None or not (folder / SIGNATURE).is_file():
+        return None
+    signature = Signature.from_dict(json.loads((folder / SIGNATURE).read_text()))
+    return profile, [f.name for f in signature.features], signature.named
+
+
+def worst_sql(model: str, profile: dict[str, Any], order: list[str], named: bool, hours: float) -> str:
+    """One query with the PSI of every profiled feature computed in SQL, as `psi` computes it
+    (shares under EPSILON count as EPSILON), and only the feature with the highest: columns model,
+    feature, psi, readings. What the AWS monitor runs for each model (nrt deploy-model uploads it)."""
+    expected = [
+        f"({_sql_text(name)}, {_sql_text(b)}, {share!r})"
+        for name in order
+        if name in profile["features"]
+        for b, share in expected_shares(profile["features"][name]).items()
+    ]
+    counts = counts_sql(model, profile, order, named, hours).replace("\n", "\n    ")
+    a = f"greatest(CAST(coalesce(c.readings, 0) AS double) / t.readings, {EPSILON})"
+    e = f"greatest(coalesce(e.share, 0.0), {EPSILON})"
+    return (
+        f"WITH counts AS (\n    {counts}\n),\n"
+        f"expected (feature, bin, share) AS (VALUES {', '.join(expected)}),\n"
+        "totals AS (SELECT feature, sum(readings) AS readings FROM counts GROUP BY feature),\n"
+        "bins AS (SELECT feature, bin FROM expected UNION SELECT feature, bin FROM counts),\n"
+        f"scored AS (\n    SELECT b.feature, t.readings, sum(({a} - {e}) * ln({a} / {e})) AS psi\n"
+        "    FROM bins b\n    JOIN totals t ON t.feature = b.feature\n"
+        "    LEFT JOIN counts c ON c.feature = b.feature AND c.bin = b.bin\n"
+        "    LEFT JOIN expected e ON e.feature = b.feature AND e.bin = b.bin\n"
+        "    GROUP BY b.feature, t.readings\n)\n"
+        f"SELECT {_sql_text(model)} AS model, feature, psi, readings FROM scored ORDER BY psi DESC, feature LIMIT 1"
+    )

@@ -59,6 +59,10 @@ SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 METRIC_TAG = "nrt:metric"  # the model's gate metric (training/gate.py): pr_auc, roc_auc, macro_f1, accuracy, rmse, mae
 METRIC_GOAL_TAG = "nrt:metric_goal"  # max (pr_auc, roc_auc, macro_f1, accuracy) or min (rmse, mae)
 METRIC_VALUE_TAG = "nrt:metric_value"
+# Live quality (statemachine/monitor.asl.json): the kind's headline metric (nrt/lake/quality.py:
+# f1, macro_f1 or mae) and its held-out value, which the monitor publishes as TrainingQuality.
+QUALITY_METRIC_TAG = "nrt:quality_metric"
+QUALITY_VALUE_TAG = "nrt:quality_value"
 RECIPE_TAG = "nrt:recipe"  # s3://<bucket>/data/<name>/: signature.json and the CSV files to retrain on
 TAG_VALUE_MAX = 256
 # What the outcomes workflow checks an outcome against (statemachine/outcomes.asl.json's
@@ -253,8 +257,10 @@ def deploy_model(
         s3.upload_file(str(code), target.bucket, TRAINING_CODE_KEY)
         model_data_url = f"s3://{target.bucket}/{key}"
         tags = [*model_tags(name, signature, held_out_metric(model_dir)), {"Key": TIER_TAG, "Value": tier}]
+        tags += quality_tags(signature, model_dir)
         if signature.recipe:
             tags.append({"Key": RECIPE_TAG, "Value": upload_recipe(s3, target.bucket, name, model_dir, signature, log)})
+        upload_drift_query(s3, target.bucket, name, endpoint, model_dir, log)
         if cache is not None:
             tags.append({"Key": CACHE_TAG, "Value": str(cache.seconds)})
         record_signature(s3, target.bucket, endpoint, signature)
@@ -377,6 +383,36 @@ def record_signature(s3: S3Client, bucket: str, endpoint: str, signature: Signat
     outcome may be sent as soon as the model answers)."""
     body = json.dumps(outcome_contract(signature), separators=(",", ":")).encode()
     s3.put_object(Bucket=bucket, Key=signature_key(endpoint), Body=body, ContentType="application/json")
+
+
+def quality_tags(signature: Signature, model_dir: Path) -> list[dict[str, str]]:
+    """The kind's headline metric and its held-out value (nrt train's evaluation.json), if measured."""
+    from nrt.lake.quality import HEADLINE, training_metrics
+
+    metric = HEADLINE[signature.kind]
+    value = training_metrics(model_dir).get(metric)
+    if value is None:
+        return []
+    return [{"Key": QUALITY_METRIC_TAG, "Value": metric}, {"Key": QUALITY_VALUE_TAG, "Value": f"{value:g}"}]
+
+
+def drift_key(endpoint: str) -> str:
+    """Where the monitor (statemachine/monitor.asl.json) finds the drift query of an endpoint's model."""
+    return f"monitor/{endpoint}/drift.sql"
+
+
+def upload_drift_query(s3: S3Client, bucket: str, name: str, endpoint: str, model_dir: Path, log: Log) -> None:
+    """The model's worst-feature PSI as one Athena query built from its training profile (none
+    without a profile: the monitor then measures no drift for it)."""
+    from nrt.lake.drift import trained as trained_profile
+    from nrt.lake.drift import worst_sql
+
+    found = trained_profile(model_dir)
+    if found is None:
+        return
+    key = drift_key(endpoint)
+    log(f"drift query (PSI per feature against its training profile): s3://{bucket}/{key}")
+    s3.put_object(Bucket=bucket, Key=key, Body=worst_sql(name, *found, hours=24.0).encode())
 
 
 def upload_recipe(s3: S3Client, bucket: str, name: str, model_dir: Path, signature: Signature, log: Log) -> str:

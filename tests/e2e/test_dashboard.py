@@ -22,6 +22,7 @@ from nrt.lake.dashboard import CHARTS, MAX_LABELS, dashboard_data, render_page, 
 from nrt.lake.parquet import table_spec, write_rows
 from tests.helpers.kind_lakes import DIGITS, Scored, no_probabilities, score_three_models, write_three_kinds_lake
 from tests.helpers.lakes import MS, NOW, lake_row
+from tests.helpers.outcome_lakes import three_labelled_models, write_labelled_lake, write_model_folder
 
 Measured = tuple[str, str, list[dict[str, Any]]]  # the DOM, the log, the labels' boxes
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -334,3 +335,49 @@ def test_times_reach_the_page_as_epoch_milliseconds(lake):
     rows = dashboard_data(lake)["charts"]["positive_share"]["rows"]
 
     assert [r["minute"] for r in rows] == [MS // 60_000 * 60_000] * 2
+
+
+@pytest.fixture(scope="module")
+def labelled_page(tmp_path_factory: pytest.TempPathFactory) -> tuple[Measured, dict[str, Any], Path]:
+    """Three models of different kinds with outcomes in the lake, each trained folder holding its
+    signature, training profile and held-out metrics; the page loaded and measured."""
+    folder = tmp_path_factory.mktemp("labelled")
+    models = three_labelled_models()
+    write_labelled_lake(folder / "lake", models)
+    trained = {"cancer": {"f1": 0.95}, "wine": {"macro_f1": 0.9}, "progression": {"mae": 40.0}}
+    for one in models:
+        write_model_folder(folder / "models", one, trained[one.model])
+    page = write_dashboard(folder / "lake", folder / "dashboard.html", folder / "models")
+    return measured(page), dict(dashboard_data(folder / "lake", models=folder / "models")), folder
+
+
+def test_given_outcomes_then_each_model_has_its_live_quality_beside_training_and_its_worst_drift(labelled_page):
+    (dom, log, boxes), data, _ = labelled_page
+
+    assert "data-error" not in dom and "CONSOLE" not in log
+    for model, metric in (("cancer", "f1"), ("wine", "macro_f1"), ("progression", "mae")):
+        part = section(dom, model)
+        assert re.findall(r'data-chart="(\w+)"', part)[-2:] == ["quality", "drift"], model
+        assert f"Live quality: {metric} per day beside training" in part
+        assert part.count('class="training"') == 1  # the training value's dashed line
+        worst = data["drift"][model]
+        assert f"<td>{worst['feature']}</td>" in part and f"<td>{worst['verdict']}</td>" in part
+    assert "f1 at training: 0.9500" in section(dom, "cancer")
+    assert section(dom, "progression").count('class="interval"') == 1  # MAE has a 95 % interval per day
+    assert section(dom, "cancer").count('class="interval"') == 0  # F1 has none
+    assert_nothing_clipped([b for b in boxes if b["chart"] == "quality"])
+
+
+def test_the_worst_drift_shown_is_the_highest_psi_nrt_drift_measures(labelled_page):
+    from nrt.lake.athena import LocalAthena
+    from nrt.lake.drift import measure, trained
+
+    _, data, folder = labelled_page
+    athena = LocalAthena(folder / "lake")
+
+    for model in ("cancer", "wine", "progression"):
+        found = trained(folder / "models" / model)
+        assert found is not None
+        drifts = measure(athena, model, *found, 24.0)
+        top = max(drifts, key=lambda d: d.psi)
+        assert (data["drift"][model]["feature"], data["drift"][model]["psi"]) == (top.feature, top.psi)

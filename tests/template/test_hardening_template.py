@@ -25,6 +25,7 @@ STAR_ALLOWED = {
     "sagemaker:ListEndpoints": "GET /models: the prefix rule filters what ListEndpoints returns",
     "ecr:GetAuthorizationToken": "SageMaker pulls the scikit-learn serving image",
     "cloudwatch:DescribeAlarms": "the endpoint-alarms function lists its own alarms by name prefix (read only)",
+    "cloudwatch:PutMetricData": "the quality monitor publishes; PutMetricData has no resource (limited by namespace)",
 }
 
 

@@ -153,12 +153,36 @@ def test_quicksight_is_deployed_only_when_a_principal_is_given():
     quicksight = [k for k, r in template_resources.items() if r["Type"].startswith("AWS::QuickSight::")]
 
     assert sorted(quicksight) == sorted(
-        ["QuickSightDashboard", "QuickSightDataSet", "QuickSightDataSource", *QUICKSIGHT_DATA_SETS]
+        [
+            "QuickSightDashboard",
+            "QuickSightDataSet",
+            "QuickSightDataSource",
+            "QuickSightQualityDataSet",
+            *QUICKSIGHT_DATA_SETS,
+        ]
     )
     assert all(template_resources[k]["Condition"] == "WithQuickSight" for k in quicksight)
     table = props("QuickSightDataSet")["PhysicalTableMap"]["events"]["RelationalTable"]
     assert table["Name"] == "prediction_events"  # the view athena/prediction_events.sql creates
     assert {"kind", "label", "positive_label", "value", "probability"} <= {c["Name"] for c in table["InputColumns"]}
+
+
+def test_quicksights_quality_data_set_is_the_model_quality_view_per_day_with_the_views_columns():
+    from nrt.lake.athena import LocalAthena
+
+    quality = props("QuickSightQualityDataSet")
+    table = quality["PhysicalTableMap"]["quality"]["RelationalTable"]
+    columns = LocalAthena(ROOT / "no-lake").execute("SELECT * FROM model_quality").columns
+
+    assert table["Name"] == "model_quality"  # the view athena/model_quality.sql creates
+    assert {c["Name"] for c in table["InputColumns"]} <= set(columns)
+    assert quality["LogicalTableMap"]["days"]["DataTransforms"] == [
+        {"FilterOperation": {"ConditionExpression": "isNotNull({day})"}}
+    ]
+    visuals = {
+        next(iter(v.values()))["VisualId"] for v in props("QuickSightDashboard")["Definition"]["Sheets"][0]["Visuals"]
+    }
+    assert {"live-quality", "live-error"} <= visuals
 
 
 @pytest.mark.parametrize("data_set", list(QUICKSIGHT_DATA_SETS))

@@ -194,8 +194,9 @@ def test_sql_that_does_not_parse_is_refused_with_its_source():
 
 
 def test_views_are_set_up_and_questions_are_asked():
-    assert [p.name for p in ATHENA_DIR.glob("*.sql") if is_view(p.read_text())] == ["prediction_events.sql"]
-    assert "prediction_events.sql" not in [p.name for p in query_files()]
+    views = ["labelled_predictions.sql", "model_quality.sql", "prediction_events.sql"]
+    assert sorted(p.name for p in ATHENA_DIR.glob("*.sql") if is_view(p.read_text())) == views
+    assert not set(views) & {p.name for p in query_files()}
 
 
 @pytest.mark.parametrize("form", ["table", "csv", "json"])

@@ -142,3 +142,26 @@ def test_nrt_drift_of_a_model_without_a_profile_says_how_to_get_one(tmp_path, ca
 
     assert main(["drift", "nosuch", "--state-dir", str(tmp_path)]) == 2
     assert "no training profile" in capsys.readouterr().err
+
+
+def test_the_monitors_query_finds_in_sql_the_feature_and_psi_that_measure_finds(tmp_path):
+    from nrt.lake.drift import worst_sql
+
+    # GIVEN wine readings whose alcohol moved, and categories with missing values (a shop's orders)
+    frame = load_wine(as_frame=True).frame.drop(columns="target")
+    recent = frame.sample(1000, replace=True, random_state=3).copy()
+    recent["alcohol"] = recent["alcohol"] + 1.5 * frame["alcohol"].std()
+    shop = shop_frame(400, seed=1).drop(columns="big")
+    for name, reference, now, named in (
+        ("wine", frame, recent, False),
+        ("shop", shop.iloc[:200], shop.iloc[200:], True),
+    ):
+        athena = lake_of(tmp_path / name, name, now, named)
+        prof = profile(reference, features_of(reference))
+        # WHEN the AWS monitor's query runs over the same lake
+        got = athena.execute(worst_sql(name, prof, list(reference), named, 24)).records()
+        # THEN it names the feature measure ranks first, with its PSI and readings
+        top = max(measure(athena, name, prof, list(reference), named, 24), key=lambda d: d.psi)
+        assert [(r["model"], r["feature"], round(r["psi"], 4), r["readings"]) for r in got] == [
+            (name, top.feature, top.psi, top.readings)
+        ]

@@ -104,3 +104,44 @@ def test_a_failure_is_answered_failed_with_its_reason_never_left_unanswered():
     answer = on_stack_event(stack_event("Delete"), None, CloudWatch(set(), fail=True), SETTINGS)  # type: ignore[arg-type]
 
     assert (answer["Status"], answer["Reason"]) == ("FAILED", "RuntimeError: AccessDenied")
+
+
+def test_with_the_quality_namespace_each_endpoint_also_gets_its_models_quality_alarm():
+    settings = Settings("nrt-", "stack-endpoint-", "", 10, "stack/ModelQuality", 0.05)
+
+    quality = alarms_for("nrt-shop", settings)[-2]
+
+    assert quality["AlarmName"] == "stack-endpoint-nrt-shop-quality"
+    stats = {m["Id"]: m["MetricStat"] for m in quality["Metrics"] if "MetricStat" in m}
+    assert {i: s["Metric"]["MetricName"] for i, s in stats.items()} == {
+        "live": "LiveQuality",
+        "training": "TrainingQuality",
+        "direction": "QualityDirection",
+    }
+    for stat in stats.values():  # the model's name, the endpoint's without the prefix; the monitor's hour
+        assert stat["Metric"]["Dimensions"] == [{"Name": "Model", "Value": "shop"}]
+        assert stat["Metric"]["Namespace"] == "stack/ModelQuality" and stat["Period"] == 3600
+    shortfall = next(m for m in quality["Metrics"] if m.get("ReturnData"))
+    assert shortfall["Expression"] == "IF(direction > 0, training - live, (live - training) / ABS(training))"
+    assert (quality["Threshold"], quality["ComparisonOperator"]) == (0.05, "GreaterThanThreshold")
+    assert quality["TreatMissingData"] == "notBreaching"  # too few labels: nothing published, nothing raised
+
+
+def test_without_the_quality_namespace_an_endpoint_keeps_its_pair_only():
+    assert len(alarms_for("nrt-shop", SETTINGS)) == 2
+
+
+def test_with_the_quality_namespace_each_endpoint_also_gets_its_models_drift_alarm_at_major_drift():
+    settings = Settings("nrt-", "stack-endpoint-", "", 10, "stack/ModelQuality", 0.05)
+
+    drift = alarms_for("nrt-shop", settings)[-1]
+
+    assert drift["AlarmName"] == "stack-endpoint-nrt-shop-drift"
+    (worst,) = drift["Metrics"]
+    assert worst["MetricStat"]["Metric"] == {
+        "Namespace": "stack/ModelQuality",
+        "MetricName": "WorstDriftPsi",
+        "Dimensions": [{"Name": "Model", "Value": "shop"}],
+    }
+    assert worst["ReturnData"] is True
+    assert (drift["Threshold"], drift["ComparisonOperator"]) == (0.25, "GreaterThanThreshold")

@@ -1,4 +1,4 @@
-"""The upstream reports of the SageMaker, DynamoDB and write-through patches (docs/upstream/):
+"""The upstream reports of the SageMaker, Athena, DynamoDB and write-through patches (docs/upstream/):
 each reproduction still shows, against plain moto, the difference its report describes.
 
 Every script runs in a process of its own with nothing of nrt imported, so what it shows is
@@ -21,7 +21,7 @@ from tests.helpers import ROOT
 
 REPORTS = ROOT / "docs" / "upstream"
 INDEX = REPORTS / "README.md"
-MODULES = ("sagemaker", "sagemaker_jobs", "tuning_jobs", "dynamodb", "write_through")
+MODULES = ("sagemaker", "sagemaker_jobs", "tuning_jobs", "athena", "dynamodb", "write_through")
 # The reports with a moto behaviour to show; the write-through ones are local persistence.
 REPRODUCED = (
     "invoke-endpoint",
@@ -33,6 +33,8 @@ REPRODUCED = (
     "training-jobs",
     "processing-jobs",
     "tuning-jobs",
+    "athena-queries",
+    "athena-integration",
     "atomic-writes",
 )
 NOT_FOR_UPSTREAM = (

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
+
 from nrt.emulator.registry import patch, replace_attr
 from nrt.emulator.sagemaker_jobs import epoch_ms_values
 from nrt.emulator.wiring import wired
@@ -208,6 +210,9 @@ def run_query(
         result = LocalAthena(lake).execute(sql, parameters=parameters)
     except QueryError as error:
         query.finish("FAILED", str(error).removeprefix("query: "))
+        return
+    except duckdb.Error as error:  # the lake itself cannot be read (a damaged object): Athena fails the query too
+        query.finish("FAILED", str(error).splitlines()[0])
         return
     query.columns = list(result.columns)
     query.types = [athena_type(t) for t in result.types]

@@ -72,11 +72,25 @@ def test_the_retrain_workflow_prepares_the_recipe_data_in_a_processing_job_of_th
     states = json.loads((ROOT / props("RetrainStateMachine")["DefinitionUri"]).read_text())["States"]
     prepare, train = states["Prepare"], states["Train"]
 
-    assert states["NameThisVersion"]["Next"] == "ReadOptions" and states["ReadOptions"]["Next"] == "Prepare"
+    assert states["NameThisVersion"]["Next"] == "ReadOptions" and states["ReadOptions"]["Next"] == "DataSource"
+    # The recipe's CSV files by default, production data from the lake when the source says so;
+    # either way the same Prepare job, its inputs and arguments set by RecipeData or LakeData.
+    assert states["DataSource"]["Default"] == "RecipeData" and states["RecipeData"]["Next"] == "Prepare"
+    assert states["DataSource"]["Choices"] == [
+        {"Variable": "$.options.merged.source", "StringEquals": "lake", "Next": "ReadTrainingSetQuery"}
+    ]
+    assert states["QueryLake"]["Resource"] == "arn:aws:states:::athena:startQueryExecution.sync"
+    assert states["QueryLake"]["Next"] == "LakeData" and states["LakeData"]["Next"] == "Prepare"
     assert prepare["Resource"] == "arn:aws:states:::sagemaker:createProcessingJob.sync"
     job = prepare["Parameters"]
+    assert (job["ProcessingInputs.$"], job["AppSpecification"]["ContainerArguments.$"]) == (
+        "$.data.inputs",
+        "$.data.arguments",
+    )
     assert job["AppSpecification"]["ImageUri"] == train["Parameters"]["AlgorithmSpecification"]["TrainingImage"]
-    code, recipe, _serving = job["ProcessingInputs"]
+    code, recipe, _serving = states["RecipeData"]["Parameters"]["inputs"]
+    assert states["LakeData"]["Parameters"]["inputs"][:3] == [code, recipe, _serving]
+    assert states["LakeData"]["Parameters"]["inputs"][3]["S3Input"]["S3Uri.$"] == "$.lake.uri"
     assert code["S3Input"]["S3Uri"] == train["Parameters"]["HyperParameters"]["sagemaker_submit_directory"]
     assert recipe["S3Input"]["S3Uri.$"] == "$.serving_tags.recipe[0]"
     assert "python3 -m training.prepare" in job["AppSpecification"]["ContainerEntrypoint"][2]

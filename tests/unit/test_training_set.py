@@ -13,7 +13,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
 
 from nrt.lake.athena import ATHENA_DIR, LocalAthena, QueryError
-from tests.helpers.outcome_lakes import START_MS, labelled_lake, outcome, prediction, write_lake
+from tests.helpers.labelled_lakes import START_MS, labelled_lake, outcome, prediction, write_lake
 from training.inference import Feature, Signature
 from training.lake_data import TIME, TOO_FEW_LABELS, prepare_lake_channel
 from training.prepare import Holdout, PreparationRefused

@@ -14,7 +14,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 
 from nrt.emulator.server import EmbeddedAws
-from tests.helpers.outcome_lakes import labelled_lake
+from tests.helpers.labelled_lakes import labelled_lake
 from tests.workflow import test_retrain
 from tests.workflow.test_retrain import deploy, retrain, serving
 from tests.workflow.test_retrain_prepare import artifact

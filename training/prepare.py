@@ -260,8 +260,26 @@ def times(column: pd.Series[Any]) -> pd.Series[Any]:
     return parsed
 
 
+@dataclass(frozen=True)
+class Holdout:
+    """Which rows the gate judges on when a time column splits them: the newest share, or every
+    row of the last `days` days (of the newest row's time)."""
+
+    share: float = HOLDOUT_SHARE
+    days: float | None = None
+
+
+NEWEST_SHARE = Holdout()  # the default: the newest HOLDOUT_SHARE of the rows
+
+
 def apply_rules(
-    frame: pd.DataFrame, features: list[Feature], label: str, kind: str, seed: int, time: str | None = None
+    frame: pd.DataFrame,
+    features: list[Feature],
+    label: str,
+    kind: str,
+    seed: int,
+    time: str | None = None,
+    holdout: Holdout = NEWEST_SHARE,
 ) -> Prepared:
     """RULES in order: the rows to fit and to judge, and rows in and out of each rule. The time
     column is kept with the rows (to split them) whether or not it is a feature."""
@@ -288,25 +306,41 @@ def apply_rules(
         _count(rules, "outliers", data, kept, label_fences=[round(low, 6), round(high, 6)])
     else:
         _count(rules, "outliers", data, data)
-    return _split(kept, time, label, kind, seed, rules)
+    return _split(kept, time, label, kind, seed, rules, holdout)
+
+
+def _time_cut(ordered: pd.DataFrame, column: str, holdout: Holdout) -> tuple[int, str]:
+    """Where the time-ordered rows split: the first held-out row, and how it was chosen."""
+    if holdout.days is None:
+        cut = len(ordered) - max(1, round(len(ordered) * holdout.share))
+        return cut, f"time: the newest {len(ordered) - cut} rows by {column!r}"
+    stamps = times(ordered[column])
+    since = stamps.max() - pd.Timedelta(days=holdout.days)
+    cut = min(max(1, int((stamps <= since).sum())), len(ordered) - 1)
+    return cut, f"time: the {len(ordered) - cut} rows of the last {holdout.days:g} days by {column!r}"
 
 
 def _split(
-    data: pd.DataFrame, column: str | None, label: str, kind: str, seed: int, rules: list[dict[str, Any]]
+    data: pd.DataFrame,
+    column: str | None,
+    label: str,
+    kind: str,
+    seed: int,
+    rules: list[dict[str, Any]],
+    holdout: Holdout = NEWEST_SHARE,
 ) -> Prepared:
     if len(data) < 2:
         raise PreparationRefused(f"{len(data)} rows left after the rules; nothing to split")
     if column is not None:
         order = np.argsort(times(data[column]).to_numpy(dtype="datetime64[ns]"), kind="stable")  # no date: last
         ordered = data.iloc[order]
-        cut = len(ordered) - max(1, round(len(ordered) * HOLDOUT_SHARE))
-        how = f"time: the newest {len(ordered) - cut} rows by {column!r}"
+        cut, how = _time_cut(ordered, column, holdout)
         return Prepared(ordered.iloc[:cut], ordered.iloc[cut:], rules, column, how)
     counts = data[label].value_counts()
     stratify = data[label] if kind != "regression" and counts.min() >= 2 else None
-    train, holdout = train_test_split(data, test_size=HOLDOUT_SHARE, random_state=seed, stratify=stratify)
+    train, held = train_test_split(data, test_size=holdout.share, random_state=seed, stratify=stratify)
     how = f"seeded ({seed}){', stratified by label' if stratify is not None else ''}"
-    return Prepared(train, holdout, rules, None, how)
+    return Prepared(train, held, rules, None, how)
 
 
 # --- the step -------------------------------------------------------------------------------
@@ -347,6 +381,7 @@ def prepare_frames(
     contract: Contract | None,
     contract_change: bool,
     uri: str = "",
+    holdout: Holdout = NEWEST_SHARE,
 ) -> tuple[Prepared, dict[str, Any]]:
     """Check each file against the contract, merge them and apply the rules; the manifest's facts."""
     frames = [read_csv(path) for path in files]
@@ -357,7 +392,7 @@ def prepare_frames(
     mismatches = _mismatches(files, frames, replace(contract, time_column=time) if contract else None, contract_change)
     if features is None or mismatches:  # the contract as the merged data has it
         features = _merged_features(merged, recipe, label, named)
-    prepared = apply_rules(merged, features, label, str(recipe["task"]), int(recipe.get("seed", 7)), time)
+    prepared = apply_rules(merged, features, label, str(recipe["task"]), int(recipe.get("seed", 7)), time, holdout)
     facts = {
         "sources": sources,
         "contract_changes": [str(m) for m in mismatches],
@@ -408,6 +443,7 @@ def prepare(
     signature: Signature | None = None,
     contract_change: bool = False,
     uri: str = "",
+    holdout: Holdout = NEWEST_SHARE,
 ) -> dict[str, Any]:
     """Prepare the files by the recipe (checked against the signature when there is one) into
     output: train.csv, holdout.csv, manifest.json (and signature.json when there is one);
@@ -416,7 +452,7 @@ def prepare(
         raise PreparationRefused("no CSV file to prepare")
     contract = Contract.of(signature) if signature is not None else None
     features = signature.features if signature is not None else None
-    prepared, facts = prepare_frames(files, features, recipe, contract, contract_change, uri)
+    prepared, facts = prepare_frames(files, features, recipe, contract, contract_change, uri, holdout)
     label, kind = str(recipe["label"]), str(recipe["task"])
     found = manifest(prepared, facts, label, kind, contract_change)
     output.mkdir(parents=True, exist_ok=True)
@@ -456,13 +492,10 @@ def served_signature(serving: Path | None) -> dict[str, Any] | None:
     return None
 
 
-def prepare_channel(
-    source: Path, output: Path, uri: str = "", contract_change: bool = False, serving: Path | None = None
-) -> dict[str, Any]:
-    """A recipe folder (signature.json, the CSV files, code/) into the prepared layout. The
-    recipe (label, features, kind: how to retrain, which a user may edit) is the folder's; the
-    contract is the serving model's signature (from its model.tar.gz in serving) when there is
-    one, else the folder's signature.json (the one written at deploy)."""
+def serving_contract(source: Path, serving: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The signature to prepare by and its recipe: the contract is the serving model's signature
+    (from its model.tar.gz in serving) when there is one, else the recipe folder's signature.json
+    (the one written at deploy); the recipe (how to retrain, which a user may edit) is the folder's."""
     signature_file = source / SIGNATURE
     if not signature_file.is_file():
         raise PreparationRefused(f"no {SIGNATURE} in the recipe folder: the model has no retraining recipe")
@@ -473,9 +506,26 @@ def prepare_channel(
     recipe = raw.get("recipe")
     if not recipe:
         raise PreparationRefused("the model's signature has no recipe: it was not trained by nrt train")
+    return raw, dict(recipe)
+
+
+def copy_code(source: Path, output: Path) -> None:
+    """The model's own serving code (the recipe folder's code/) goes on to the training job."""
     output.mkdir(parents=True, exist_ok=True)
-    if (source / "code").is_dir():  # the model's own serving code goes on to the training job
+    if (source / "code").is_dir():
         shutil.copytree(source / "code", output / "code", dirs_exist_ok=True)
+
+
+def prepare_channel(
+    source: Path, output: Path, uri: str = "", contract_change: bool = False, serving: Path | None = None
+) -> dict[str, Any]:
+    """A recipe folder (signature.json, the CSV files, code/) into the prepared layout. The
+    recipe (label, features, kind: how to retrain, which a user may edit) is the folder's; the
+    contract is the serving model's signature (from its model.tar.gz in serving) when there is
+    one, else the folder's signature.json (the one written at deploy)."""
+    raw, recipe = serving_contract(source, serving)
+    signature_file = source / SIGNATURE
+    copy_code(source, output)
     if recipe["source"] == "synthetic":
         found = {"preparation_version": PREPARATION_VERSION, "sources": [{"file": "synthetic"}], "rules": {}}
         (output / MANIFEST).write_text(json.dumps(found, indent=2) + "\n")
@@ -487,6 +537,15 @@ def prepare_channel(
     return found
 
 
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.lake is None:
+        return prepare_channel(args.input, args.output, args.uri, args.contract_change.lower() == "true", args.serving)
+    from training.lake_data import prepare_lake_channel  # the lake's rows, then the same preparation
+
+    holdout = Holdout(share=args.holdout_share, days=args.holdout_days if args.holdout_days else None)
+    return prepare_lake_channel(args.input, args.lake, args.output, args.uri, args.serving, args.min_labels, holdout)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The Processing job's entry point: prepare --input into --output, or exit 1 saying why."""
     parser = argparse.ArgumentParser(prog="python -m training.prepare")
@@ -496,9 +555,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contract-change", default="false", help="true: a file may change the contract")
     parser.add_argument("--serving", type=Path, help="the serving model's model.tar.gz folder: its signature.json")
     parser.add_argument("--exit-message", type=Path, default=EXIT_MESSAGE)
+    parser.add_argument("--lake", type=Path, help="the lake query's CSV result: retrain on production data")
+    parser.add_argument("--min-labels", type=int, default=100, help="with --lake: fewer labelled readings are refused")
+    parser.add_argument("--holdout-days", type=float, help="with --lake: hold out the readings of the last D days")
+    parser.add_argument("--holdout-share", type=float, default=HOLDOUT_SHARE, help="else the newest share")
     args = parser.parse_args(argv)
     try:
-        found = prepare_channel(args.input, args.output, args.uri, args.contract_change.lower() == "true", args.serving)
+        found = _run(args)
     except (PreparationRefused, ValueError, KeyError, pd.errors.ParserError) as error:
         reason = f"preparation refused: {error}"
         if args.exit_message.parent.is_dir():

@@ -594,6 +594,8 @@ def preparation_entry(manifest: dict[str, Any] | None, model_dir: Path) -> dict[
         "split": manifest.get("split"),
         "date_range": manifest.get("date_range"),
         "contract_changes": manifest.get("contract_changes", []),
+        # Retrained from the lake: the production data set (rows, date range, labels), cited whole.
+        "data_set": manifest.get("lake"),
     }
 
 

@@ -410,14 +410,22 @@ def follow_execution(
 
 
 def retrain_input(args: argparse.Namespace) -> dict[str, Any]:
-    """The retraining workflow's input: the model; contract_change with --contract-change; and tune
-    only when --tune or --no-tune says (else the stack's RetrainTuning decides)."""
+    """The retraining workflow's input: the model; contract_change with --contract-change; tune
+    only when --tune or --no-tune says (else the stack's RetrainTuning decides); source (lake or
+    recipe), min_labels and the hold-out only when given (else the stack's RetrainSource and
+    RetrainMinLabels, and the newest 20%)."""
     options: dict[str, Any] = {"model": args.name}
     if args.contract_change:
         options["contract_change"] = True
     if args.tune is not None:
         options["tune"] = args.tune
-    return options
+    lake = {
+        "source": args.source,
+        "min_labels": args.min_labels,
+        "holdout_days": args.holdout_days,
+        "holdout_share": args.holdout_share,
+    }
+    return options | {k: v for k, v in lake.items() if v is not None}
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
@@ -461,10 +469,24 @@ def preparation_summary(output: dict[str, Any]) -> list[str]:
     if not isinstance(rows, dict):  # a synthetic recipe: nothing to prepare
         return [f"prepared: {', '.join(str(s.get('file')) for s in sources) or 'nothing'}"]
     return [
+        *lake_summary(manifest.get("lake")),
         f"prepared: {manifest.get('rows_in')} rows in from {len(sources)} files; "
         f"{rows.get('train')} to fit, {rows.get('holdout')} held out ({manifest.get('split')}); "
         f"dropped: {dropped_rows(manifest.get('steps', []))}",
         *contract_changes(manifest.get("contract_changes") or []),
+    ]
+
+
+def lake_summary(data_set: dict[str, Any] | None) -> list[str]:
+    """Where a retraining from the lake learned: its labelled readings, their dates and labels."""
+    if not isinstance(data_set, dict):
+        return []
+    labels = data_set.get("label_balance") or data_set.get("value_range") or {}
+    shown = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in labels.items())
+    return [
+        f"from the lake: {data_set.get('labelled_readings')} labelled readings "
+        f"({data_set.get('first_reading')} to {data_set.get('last_reading')}; {shown}); "
+        f"held out: {data_set.get('holdout')}"
     ]
 
 
@@ -535,6 +557,51 @@ def threshold_rule(text: str) -> str:
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return text
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
+def share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share between 0 and 1")
+    return value
+
+
+def lake_flags(retrain: argparse.ArgumentParser) -> None:
+    """--from-lake | --from-recipe, --min-labels, --holdout-days | --holdout-share."""
+    source = retrain.add_mutually_exclusive_group()
+    source.add_argument(
+        "--from-lake",
+        dest="source",
+        action="store_const",
+        const="lake",
+        help="learn from production data: each scored reading joined with its outcome in the lake "
+        "(athena/training_set.sql), the newest held out for the gate (default: the stack's RetrainSource)",
+    )
+    source.add_argument(
+        "--from-recipe", dest="source", action="store_const", const="recipe", help="learn from the recipe's CSV files"
+    )
+    retrain.add_argument(
+        "--min-labels",
+        type=positive_int,
+        help="from the lake: fewer labelled readings and the gate refuses before training (default: the stack's "
+        "RetrainMinLabels, 100)",
+    )
+    holdout = retrain.add_mutually_exclusive_group()
+    holdout.add_argument(
+        "--holdout-days", type=positive_int, help="from the lake: hold out the readings of the last D days"
+    )
+    holdout.add_argument(
+        "--holdout-share", type=share, help="from the lake: hold out the newest share of the readings (default 0.2)"
+    )
 
 
 def add_commands(sub: Any) -> None:
@@ -659,6 +726,7 @@ def add_commands(sub: Any) -> None:
         help="through a SageMaker hyperparameter tuning job (--tune) or one training job (--no-tune); "
         "default: the stack's RetrainTuning",
     )
+    lake_flags(retrain)
     retrain.set_defaults(func=cmd_retrain)
 
     image = sub.add_parser("image-uri", help="print SageMaker's scikit-learn image for a region")

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
+
 from nrt.emulator.registry import patch, replace_attr
 from nrt.emulator.sagemaker_jobs import epoch_ms_values
 from nrt.emulator.wiring import wired
@@ -192,8 +194,11 @@ def _scanned_bytes(sql: str) -> int:
     return sum(p.stat().st_size for spec in table_specs() if spec.name in named for p in parquet_files(lake, spec))
 
 
-def run_query(query: LocalQuery, sql: str, put_object: Callable[[str, str, bytes], None]) -> None:
-    """Run the query on LocalAthena over the wired lake; write its CSV and .metadata; finish it."""
+def run_query(
+    query: LocalQuery, sql: str, parameters: list[str], put_object: Callable[[str, str, bytes], None]
+) -> None:
+    """Run the query (its ExecutionParameters bound) on LocalAthena over the wired lake; write its
+    CSV and .metadata; finish it."""
     from nrt.lake.athena import LocalAthena, QueryError
 
     query.state, query.started = "RUNNING", time.time()
@@ -202,9 +207,12 @@ def run_query(query: LocalQuery, sql: str, put_object: Callable[[str, str, bytes
         query.finish("FAILED", "no local lake wired: start the embedded AWS with nrt up")
         return
     try:
-        result = LocalAthena(lake).execute(sql)
+        result = LocalAthena(lake).execute(sql, parameters=parameters)
     except QueryError as error:
         query.finish("FAILED", str(error).removeprefix("query: "))
+        return
+    except duckdb.Error as error:  # the lake itself cannot be read (a damaged object): Athena fails the query too
+        query.finish("FAILED", str(error).splitlines()[0])
         return
     query.columns = list(result.columns)
     query.types = [athena_type(t) for t in result.types]
@@ -279,7 +287,10 @@ def _patch_athena_queries() -> None:
         def put(bucket: str, key: str, body: bytes) -> None:
             s3.put_object(bucket, key, body)
 
-        threading.Thread(target=run_query, args=(local, query, put), name=f"athena-{query_id}", daemon=True).start()
+        given = list(execution_parameters or [])
+        threading.Thread(
+            target=run_query, args=(local, query, given, put), name=f"athena-{query_id}", daemon=True
+        ).start()
         return str(query_id)
 
     replace_attr(AthenaBackend, "start_query_execution", start_query_execution)

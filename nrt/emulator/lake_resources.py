@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from nrt.emulator.server import EmbeddedAws
 
 BUCKET = "AWS::S3::Bucket"
+NAMED_QUERY = "AWS::Athena::NamedQuery"
 
 
 @dataclass
@@ -74,10 +75,21 @@ def provision_lake(aws: EmbeddedAws) -> list[str]:
         name_resources({logical_id} | references(properties), aws.ctx, template)
         resolved = resolve(properties, aws.ctx, template)
         # A named query's !Ref is its id, so it is found by the name it declares.
-        name = aws.ctx.refs.get(logical_id) or str(resolved["Name"])
+        query = declared[logical_id]["Type"] == NAMED_QUERY
+        name = str(resolved["Name"]) if query else aws.ctx.refs.get(logical_id) or str(resolved["Name"])
         if _MAKERS[declared[logical_id]["Type"]](session, name, resolved):
             made.append(logical_id)
+        if query:  # its !Ref, as a workflow's DefinitionSubstitutions take it (the retraining's TrainingSetQuery)
+            aws.ctx.refs[logical_id] = _named_query_id(session, str(resolved["WorkGroup"]), name)
     return made
+
+
+def _named_query_id(session: _Session, work_group: str, name: str) -> str:
+    athena = session.client("athena")
+    for query_id in athena.list_named_queries(WorkGroup=work_group)["NamedQueryIds"]:
+        if athena.get_named_query(NamedQueryId=query_id)["NamedQuery"]["Name"] == name:
+            return str(query_id)
+    raise KeyError(f"no named query {name!r} in work group {work_group}")
 
 
 def arguments(client: Any, operation: str, properties: dict[str, Any]) -> dict[str, Any]:
@@ -220,5 +232,5 @@ _MAKERS: dict[str, Maker] = {
     "AWS::Glue::Table": _table,
     "AWS::KinesisFirehose::DeliveryStream": _delivery_stream,
     "AWS::Athena::WorkGroup": _work_group,
-    "AWS::Athena::NamedQuery": _named_query,
+    NAMED_QUERY: _named_query,
 }

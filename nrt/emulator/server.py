@@ -216,6 +216,7 @@ def provision(aws: EmbeddedAws) -> None:
         s3.create_bucket(Bucket=bucket)
     topic = aws.client("sns").create_topic(Name=f"{ctx.stack_name}-retrain-notifications")["TopicArn"]
     ctx.refs[NOTIFICATIONS] = topic
+    provision_lake(aws)  # first: the retraining workflow names the lake's work group and its training-set query
     sfn = aws.client("stepfunctions")
     existing_machines = {m["name"] for m in sfn.list_state_machines()["stateMachines"]}
     for logical_id in STATE_MACHINES:
@@ -235,4 +236,3 @@ def provision(aws: EmbeddedAws) -> None:
                 roleArn=LOCAL_ROLE.format(account=ctx.account, stack=ctx.stack_name),
                 type=declared["Type"],
             )
-    provision_lake(aws)

@@ -21,7 +21,9 @@ from typing import Any
 
 import duckdb
 import sqlglot
-from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import ErrorLevel, ParseError, TokenError, UnsupportedError
+from sqlglot.tokenizer_core import TokenType
 
 from nrt.lake.parquet import TableSpec, parquet_files, table_spec, table_specs
 from nrt.template import ROOT
@@ -70,6 +72,28 @@ def transpile(sql: str, source: str = "query") -> str:
     return statements[0]
 
 
+def placeholders(sql: str) -> list[int]:
+    """Where the query's execution parameters (`?`) are, in order (not inside strings or comments)."""
+    try:
+        tokens = Dialect.get_or_raise("athena").tokenize(sql)
+    except TokenError as error:
+        raise QueryError(f"cannot be run locally: {error}") from error
+    return [t.start for t in tokens if t.token_type == TokenType.PLACEHOLDER]
+
+
+def bind(sql: str, parameters: Sequence[str], source: str = "query") -> str:
+    """The query with each `?` replaced, in order, by its execution parameter (a SQL literal, as
+    StartQueryExecution's ExecutionParameters are given); QueryError when the counts differ."""
+    where = placeholders(sql)
+    if len(where) != len(parameters):
+        raise QueryError(
+            f"{source}: the query has {len(where)} execution parameters, {len(parameters)} values were given"
+        )
+    for position, value in reversed(list(zip(where, parameters, strict=True))):
+        sql = sql[:position] + value + sql[position + 1 :]
+    return sql
+
+
 def is_view(sql: str) -> bool:
     return bool(_VIEW.search(sql))
 
@@ -111,9 +135,9 @@ class LocalAthena:
             source = f"SELECT {columns}, {partitions} WHERE false"
         self.connection.execute(f"CREATE OR REPLACE VIEW {spec.name} AS {source}")
 
-    def execute(self, sql: str, source: str = "query") -> Result:
-        """Run one Athena statement; QueryError if it cannot run locally."""
-        translated = transpile(sql, source)
+    def execute(self, sql: str, source: str = "query", parameters: Sequence[str] = ()) -> Result:
+        """Run one Athena statement (its `?` bound to parameters); QueryError if it cannot run locally."""
+        translated = transpile(bind(sql, parameters, source), source)
         try:
             cursor = self.connection.execute(translated)
             columns = [d[0] for d in cursor.description] if cursor.description else []
@@ -128,8 +152,10 @@ class LocalAthena:
 
 
 def query_files(athena_dir: Path = ATHENA_DIR) -> list[Path]:
-    """The athena/*.sql files that are questions (views are set up, not asked)."""
-    return [p for p in sorted(athena_dir.glob("*.sql")) if not is_view(p.read_text())]
+    """The athena/*.sql files that are questions (views are set up, not asked; a query with
+    execution parameters is asked by the workflow that gives them)."""
+    texts = {p: p.read_text() for p in sorted(athena_dir.glob("*.sql"))}
+    return [p for p, sql in texts.items() if not is_view(sql) and not placeholders(sql)]
 
 
 def _plain(value: object) -> object:

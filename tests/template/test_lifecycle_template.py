@@ -72,11 +72,25 @@ def test_the_retrain_workflow_prepares_the_recipe_data_in_a_processing_job_of_th
     states = json.loads((ROOT / props("RetrainStateMachine")["DefinitionUri"]).read_text())["States"]
     prepare, train = states["Prepare"], states["Train"]
 
-    assert states["NameThisVersion"]["Next"] == "ReadOptions" and states["ReadOptions"]["Next"] == "Prepare"
+    assert states["NameThisVersion"]["Next"] == "ReadOptions" and states["ReadOptions"]["Next"] == "DataSource"
+    # The recipe's CSV files by default, production data from the lake when the source says so;
+    # either way the same Prepare job, its inputs and arguments set by RecipeData or LakeData.
+    assert states["DataSource"]["Default"] == "RecipeData" and states["RecipeData"]["Next"] == "Prepare"
+    assert states["DataSource"]["Choices"] == [
+        {"Variable": "$.options.merged.source", "StringEquals": "lake", "Next": "ReadTrainingSetQuery"}
+    ]
+    assert states["QueryLake"]["Resource"] == "arn:aws:states:::athena:startQueryExecution.sync"
+    assert states["QueryLake"]["Next"] == "LakeData" and states["LakeData"]["Next"] == "Prepare"
     assert prepare["Resource"] == "arn:aws:states:::sagemaker:createProcessingJob.sync"
     job = prepare["Parameters"]
+    assert (job["ProcessingInputs.$"], job["AppSpecification"]["ContainerArguments.$"]) == (
+        "$.data.inputs",
+        "$.data.arguments",
+    )
     assert job["AppSpecification"]["ImageUri"] == train["Parameters"]["AlgorithmSpecification"]["TrainingImage"]
-    code, recipe, _serving = job["ProcessingInputs"]
+    code, recipe, _serving = states["RecipeData"]["Parameters"]["inputs"]
+    assert states["LakeData"]["Parameters"]["inputs"][:3] == [code, recipe, _serving]
+    assert states["LakeData"]["Parameters"]["inputs"][3]["S3Input"]["S3Uri.$"] == "$.lake.uri"
     assert code["S3Input"]["S3Uri"] == train["Parameters"]["HyperParameters"]["sagemaker_submit_directory"]
     assert recipe["S3Input"]["S3Uri.$"] == "$.serving_tags.recipe[0]"
     assert "python3 -m training.prepare" in job["AppSpecification"]["ContainerEntrypoint"][2]
@@ -216,7 +230,7 @@ def test_the_preparation_role_reads_only_the_serving_model_archives_whose_signat
     by_sid = {s["Sid"]: s for s in statements("PreparationRole")}
     states = json.loads((ROOT / props("RetrainStateMachine")["DefinitionUri"]).read_text())["States"]
 
-    [serving] = [i for i in states["Prepare"]["Parameters"]["ProcessingInputs"] if i["InputName"] == "serving"]
+    [serving] = [i for i in states["RecipeData"]["Parameters"]["inputs"] if i["InputName"] == "serving"]
     assert serving["S3Input"]["S3Uri.$"] == "$.serving_model.artifact[0]"
     assert [r.split("/", 1)[1] for r in resource_texts(by_sid["ReadServingArtifacts"])] == [
         "models/*/model.tar.gz",
@@ -225,6 +239,28 @@ def test_the_preparation_role_reads_only_the_serving_model_archives_whose_signat
     assert by_sid["ListServingArtifacts"]["Condition"] == {
         "StringLike": {"s3:prefix": ["models/*/model.tar.gz", "training/*/output/model.tar.gz"]}
     }
+
+
+def test_retraining_from_the_lake_may_query_only_the_stack_s_work_group_over_the_lake_s_tables():
+    by_sid = {s["Sid"]: s for s in statements("RetrainStateMachine")}
+    prepare = {s["Sid"]: s for s in statements("PreparationRole")}
+
+    assert resource_texts(by_sid["QueryTheLakeForTrainingSets"]) == [
+        "arn:${AWS::Partition}:athena:${AWS::Region}:${AWS::AccountId}:workgroup/${AthenaWorkGroup}"
+    ]
+    assert [r.rsplit(":", 1)[1] for r in resource_texts(by_sid["ReadTheLakeTables"])] == [
+        "catalog",
+        "database/${LakeDatabase}",
+        "table/${LakeDatabase}/*",
+    ]
+    assert all(a.startswith("glue:Get") for a in by_sid["ReadTheLakeTables"]["Action"])
+    assert resource_texts(by_sid["ReadTheLake"])[1:] == [
+        "${LakeBucket.Arn}/predictions/*",
+        "${LakeBucket.Arn}/outcomes/*",
+    ]
+    assert resource_texts(by_sid["WriteQueryResults"])[1:] == ["${AthenaResultsBucket.Arn}/results/*"]
+    assert resource_texts(prepare["ReadTrainingSetResults"]) == ["${AthenaResultsBucket.Arn}/results/*.csv"]
+    assert prepare["ListTrainingSetResults"]["Condition"] == {"StringLike": {"s3:prefix": ["results/*.csv"]}}
 
 
 def test_the_retrain_workflow_may_manage_only_the_sync_rules_of_its_three_kinds_of_job():

@@ -1,0 +1,161 @@
+"""The real statemachine/retrain.asl.json retraining from production data: the lake's scored
+readings joined with their outcomes (athena/training_set.sql on the embedded Athena), prepared
+and split by time, the newest readings held out for the gate."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from nrt.emulator.server import EmbeddedAws
+from tests.helpers.labelled_lakes import labelled_lake
+from tests.workflow import test_retrain
+from tests.workflow.test_retrain import deploy, retrain, serving
+from tests.workflow.test_retrain_prepare import artifact
+
+inbox = test_retrain.inbox  # the fixture: an SQS queue subscribed to the retraining notifications
+
+BUCKET = "nrt-local-model-artifacts"
+
+
+@pytest.fixture(scope="module")
+def cancer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A binary model trained here on load_breast_cancer (a CSV recipe): the rule before it changed."""
+    from training.train import Recipe, train
+
+    folder: Path = tmp_path_factory.mktemp("cancer")
+    data = load_breast_cancer(as_frame=True).frame
+    data.columns = [f"f{i}" for i in range(data.shape[1] - 1)] + ["diagnosis"]
+    data.to_csv(folder / "cancer.csv", index=False)
+    train(folder / "model", Recipe(str(folder / "cancer.csv"), "diagnosis", None, "binary"))
+    return folder / "model"
+
+
+@pytest.fixture
+def lake(aws: EmbeddedAws, tmp_path: Path) -> Iterator[Path]:
+    """An empty lake that the embedded Athena reads, for this test only."""
+    before = aws.wiring.lake
+    aws.wiring.lake = tmp_path / "lake"
+    yield tmp_path / "lake"
+    aws.wiring.lake = before
+
+
+def readings() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    data = load_breast_cancer()
+    return data.data, data.target
+
+
+def output(result: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(result["output"])
+    return found
+
+
+def test_given_outcomes_after_the_rule_changed_when_retrained_from_the_lake_then_the_better_model_is_promoted(
+    aws, cancer, lake, inbox
+):
+    endpoint = deploy(aws, "lake-up", cancer, serving_metric="0.99")
+    x, y = readings()
+    labelled_lake(lake, "lake-up", x, 1 - y)  # what really happened is now the opposite of the old rule
+
+    result = retrain(aws, "lake-up", source="lake", min_labels=200)
+
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    found = output(result)
+    assert found["decision"] == "promoted"
+    assert float(found["gate"]["candidate"]) > 0.9 > float(found["gate"]["serving"])
+    config, variant, _ = serving(aws, endpoint)
+    manifest = json.loads(
+        aws.client("s3").get_object(Bucket=BUCKET, Key=f"prepared/{config}/manifest.json")["Body"].read()
+    )
+    assert manifest["lake"]["labelled_readings"] == len(y)
+    assert manifest["lake"]["label_balance"] == {"0": int(y.sum()), "1": int((1 - y).sum())}
+    assert manifest["rows_out"]["holdout"] == round(len(y) * 0.2)
+    assert manifest["date_range"]["column"] == "reading_time"
+    assert manifest["sources"][0]["file"].startswith("s3://") and manifest["sources"][0]["file"].endswith(".csv")
+    files = artifact(aws, variant)
+    card = json.loads(files["model_card.json"])
+    assert card["preparation"]["data_set"] == manifest["lake"]
+    [note] = inbox()
+    assert note["Subject"] == "nrt-inference: model retrained and deployed"
+
+
+def test_given_fewer_labelled_readings_than_asked_when_retrained_from_the_lake_then_the_gate_refuses_before_training(
+    aws, cancer, lake, inbox
+):
+    endpoint = deploy(aws, "lake-few", cancer, serving_metric="0.99")
+    before = serving(aws, endpoint)
+    x, y = readings()
+    labelled_lake(lake, "lake-few", x[:50], y[:50])
+
+    result = retrain(aws, "lake-few", source="lake", min_labels=200)
+
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    found = output(result)
+    assert found["decision"] == "undecided"
+    assert "too few labelled readings: 50 in the lake, the gate needs at least 200" in found["gate"]["reason"]
+    assert "candidate" not in found  # nothing was trained
+    assert serving(aws, endpoint) == before
+    [note] = inbox()
+    assert note["Subject"] == "nrt-inference: quality gate undecided, the serving model stays"
+    assert "too few labelled readings" in note["Message"]
+
+
+def test_given_older_outcomes_that_are_noise_when_retrained_from_the_lake_then_the_worse_candidate_is_rejected(
+    aws, cancer, lake, inbox
+):
+    endpoint = deploy(aws, "lake-worse", cancer, serving_metric="0.99")
+    before = serving(aws, endpoint)
+    x, y = readings()
+    noisy = y.copy()
+    old = len(y) - round(len(y) * 0.2)
+    noisy[:old] = np.random.default_rng(3).integers(0, 2, old)  # the past's outcomes were recorded wrongly
+    labelled_lake(lake, "lake-worse", x, noisy)
+
+    result = retrain(aws, "lake-worse", source="lake", min_labels=200)
+
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    found = output(result)
+    assert found["decision"] == "rejected"
+    assert float(found["gate"]["candidate"]) < float(found["gate"]["serving"])
+    assert serving(aws, endpoint) == before
+    [note] = inbox()
+    assert note["Subject"] == "nrt-inference: retrained model rejected by the quality gate"
+
+
+def test_given_a_lake_athena_cannot_read_when_retrained_from_the_lake_then_it_fails_saying_why(
+    aws, cancer, lake, inbox
+):
+    endpoint = deploy(aws, "lake-broken", cancer, serving_metric="0.99")
+    before = serving(aws, endpoint)
+    x, y = readings()
+    labelled_lake(lake, "lake-broken", x[:40], y[:40])
+    broken = next(lake.glob("outcomes/dt=*/hour=*"))
+    (broken / "damaged.parquet").write_bytes(b"not parquet")
+
+    result = retrain(aws, "lake-broken", source="lake")
+
+    assert (result["status"], result.get("error")) == ("FAILED", "LakeQueryFailed")
+    cause = json.loads(result["cause"])
+    assert cause["QueryExecution"]["Status"]["State"] == "FAILED"
+    assert "damaged.parquet" in cause["QueryExecution"]["Status"]["StateChangeReason"]
+    assert serving(aws, endpoint) == before
+    [note] = inbox()
+    assert note["Subject"] == "nrt-inference: retraining failed"
+    assert "from the lake failed" in note["Message"]
+
+
+def test_a_recipe_retraining_by_default_runs_no_query(aws, cancer, lake):
+    deploy(aws, "lake-default", cancer, serving_metric="0.99")
+
+    result = retrain(aws, "lake-default", min_labels=200)
+
+    history = aws.client("stepfunctions").get_execution_history(executionArn=result["executionArn"], maxResults=1000)
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history["events"] if "stateEnteredEventDetails" in e]
+    assert "RecipeData" in entered and "QueryLake" not in entered
+    assert output(result)["options"]["merged"]["source"] == "recipe"

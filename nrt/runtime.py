@@ -27,6 +27,7 @@ from nrt.emulator.server import EmbeddedAws
 from nrt.hosts.endpoints import EndpointHosts
 from nrt.hosts.supervisor import IDLE_SECONDS
 from nrt.lake import stream
+from nrt.lake.athena import LakeQueries
 from nrt.lake.dashboard import CachedPage, dashboard_data, render_page
 from nrt.lake.quality import MARGIN, MIN_LABELLED, QualityWatch
 from nrt.lake.worker import StreamWorker, lake_dir, stream_checkpoint
@@ -97,7 +98,7 @@ class LocalRuntime:
         self.space = DiskSpace(StateDir(self.state_dir).root)
         emulator_server.ensure_port_free("127.0.0.1", self.api_port)
         self.aws = emulator_server.start(port=self.aws_port)
-        self.aws.wiring.lake = self.lake  # Athena's queries (the retraining's data set) read the local lake
+        self.aws.wiring.athena = LakeQueries(self.lake)  # Athena's queries (retraining, monitor) read the local lake
         if self.latency_tier:
             self.aws.ctx.parameters["LatencyTier"] = "Enabled"
         emulator_server.provision(self.aws)

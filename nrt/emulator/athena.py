@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
-
 from nrt.emulator.registry import patch, replace_attr
 from nrt.emulator.sagemaker_jobs import epoch_ms_values
-from nrt.emulator.wiring import wired
+from nrt.emulator.wiring import LakeQueryError, wired
 
 # --- queries over the local lake -----------------------------------------------------------
 
@@ -183,41 +180,25 @@ def output_location(workgroup: dict[str, Any] | None, requested: dict[str, Any] 
     return f"{chosen.rstrip('/')}/{query_id}.csv"
 
 
-def _scanned_bytes(sql: str) -> int:
-    """The Parquet bytes of the lake's tables the query names (Athena bills what it reads)."""
-    from nrt.lake.parquet import parquet_files, table_specs
-
-    lake = wired().lake
-    if lake is None:
-        return 0
-    named = set(re.findall(r"[a-z_][a-z0-9_]*", sql.lower()))
-    return sum(p.stat().st_size for spec in table_specs() if spec.name in named for p in parquet_files(lake, spec))
-
-
 def run_query(
     query: LocalQuery, sql: str, parameters: list[str], put_object: Callable[[str, str, bytes], None]
 ) -> None:
-    """Run the query (its ExecutionParameters bound) on LocalAthena over the wired lake; write its
-    CSV and .metadata; finish it."""
-    from nrt.lake.athena import LocalAthena, QueryError
-
+    """Run the query (its ExecutionParameters bound) on the wired local lake; write its CSV and
+    .metadata; finish it."""
     query.state, query.started = "RUNNING", time.time()
-    lake = wired().lake
-    if lake is None:
+    athena = wired().athena
+    if athena is None:
         query.finish("FAILED", "no local lake wired: start the embedded AWS with nrt up")
         return
     try:
-        result = LocalAthena(lake).execute(sql, parameters=parameters)
-    except QueryError as error:
+        result = athena.execute(sql, parameters)
+    except LakeQueryError as error:
         query.finish("FAILED", str(error).removeprefix("query: "))
-        return
-    except duckdb.Error as error:  # the lake itself cannot be read (a damaged object): Athena fails the query too
-        query.finish("FAILED", str(error).splitlines()[0])
         return
     query.columns = list(result.columns)
     query.types = [athena_type(t) for t in result.types]
     query.rows = [[athena_text(v) for v in row] for row in result.rows]
-    query.scanned_bytes = _scanned_bytes(sql)
+    query.scanned_bytes = athena.scanned_bytes(sql)
     bucket, _, key = query.output.removeprefix("s3://").partition("/")
     try:
         put_object(bucket, key, result_csv(query.columns, query.rows))

@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 # Runs a training job on this machine: (job name, hyperparameters, channels) -> (model.tar.gz
@@ -39,6 +38,35 @@ class TableChanges(Protocol):
 WriteCheck = Callable[[str], None]
 # Takes an S3 object that was written (bucket, key, body) or deleted (body None) to keep.
 ObjectChanges = Callable[[str, str, bytes | None], None]
+
+
+class LakeQueryError(Exception):
+    """A query the local lake cannot run, with the reason (what Athena's FAILED state says)."""
+
+
+class LakeAnswer(Protocol):
+    @property
+    def columns(self) -> list[str]: ...
+
+    @property
+    def rows(self) -> list[tuple[Any, ...]]: ...
+
+    @property
+    def types(self) -> list[str]:
+        """Each column's DuckDB type."""
+        ...
+
+
+class LakeQueries(Protocol):
+    """The local lake as the embedded Athena reads it (nrt.lake.athena.LakeQueries)."""
+
+    def execute(self, sql: str, parameters: list[str]) -> LakeAnswer:
+        """The query's answer; LakeQueryError saying why it cannot run."""
+        ...
+
+    def scanned_bytes(self, sql: str) -> int:
+        """The bytes of the lake's tables the query names (Athena bills what it reads)."""
+        ...
 
 
 class ModelHosts:
@@ -104,7 +132,7 @@ class Wiring:
     table_changes: TableChanges | None = None  # None: tables live in memory only
     endpoints_changed: Callable[[], None] | None = None  # None: endpoints live in memory only
     objects_changed: ObjectChanges | None = None  # None: S3 objects live in memory only
-    lake: Path | None = None  # the local lake Athena queries read; None: queries fail with a reason
+    athena: LakeQueries | None = None  # runs Athena's queries on the local lake; None: they fail with a reason
 
     def sync(self) -> None:
         """Wait until every table change made so far is kept (at once when tables live in

@@ -25,6 +25,7 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ErrorLevel, ParseError, TokenError, UnsupportedError
 from sqlglot.tokenizer_core import TokenType
 
+from nrt.emulator.wiring import LakeQueryError
 from nrt.lake.parquet import TableSpec, parquet_files, table_spec, table_specs
 from nrt.template import ROOT
 
@@ -35,7 +36,7 @@ _DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "dou
 _VIEW = re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?VIEW\s", re.IGNORECASE | re.MULTILINE)
 
 
-class QueryError(Exception):
+class QueryError(LakeQueryError):
     """A query that cannot run locally, with the reason and where it came from."""
 
 
@@ -209,3 +210,24 @@ def run_query(lake: Path, sql: str | None, files: Sequence[Path], form: str = "t
         rendered = render(athena.run_file(path), form)
         parts.append(rendered if len(files) == 1 or form != "table" else f"== {path.name}\n{rendered}")
     return "\n\n".join(parts)
+
+
+class LakeQueries:
+    """The local lake as the embedded Athena reads it (nrt.emulator.athena): each query on a
+    LocalAthena of its own (a query starts from the lake as it is then)."""
+
+    def __init__(self, lake: Path) -> None:
+        self.lake = lake
+
+    def execute(self, sql: str, parameters: list[str]) -> Result:
+        try:
+            return LocalAthena(self.lake).execute(sql, parameters=parameters)
+        except duckdb.Error as error:  # the lake cannot be read (a damaged object): Athena fails the query too
+            raise QueryError(str(error).splitlines()[0]) from error
+
+    def scanned_bytes(self, sql: str) -> int:
+        """The Parquet bytes of the lake's tables the query names (Athena bills what it reads)."""
+        named = set(re.findall(r"[a-z_][a-z0-9_]*", sql.lower()))
+        return sum(
+            p.stat().st_size for spec in table_specs() if spec.name in named for p in parquet_files(self.lake, spec)
+        )

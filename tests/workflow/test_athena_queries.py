@@ -16,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from nrt.emulator.server import EmbeddedAws
+from nrt.lake.athena import LakeQueries
 from nrt.template import LocalContext, physical_name
 from tests.helpers.emulator import make_machine, sync
 
@@ -28,10 +29,10 @@ COUNT_PER_MODEL = (
 @pytest.fixture
 def lake_wired(aws: EmbeddedAws, lake: Path) -> Iterator[Path]:
     """The test's small lake (tests/helpers/lakes.py) is the lake the embedded AWS's Athena reads."""
-    before = aws.wiring.lake
-    aws.wiring.lake = lake
+    before = aws.wiring.athena
+    aws.wiring.athena = LakeQueries(lake)
     yield lake
-    aws.wiring.lake = before
+    aws.wiring.athena = before
 
 
 def work_group(aws: EmbeddedAws) -> str:

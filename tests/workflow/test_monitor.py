@@ -17,7 +17,7 @@ from sklearn.metrics import f1_score, mean_absolute_error
 
 from nrt.default_model import deploy_local_endpoint
 from nrt.emulator.server import MONITOR_STATE_MACHINE, EmbeddedAws
-from nrt.lake.athena import LocalAthena
+from nrt.lake.athena import LakeQueries, LocalAthena
 from nrt.lake.drift import measure, trained
 from nrt.ops.deploy import drift_key, upload_drift_query
 from nrt.template import state_machine_definition
@@ -43,10 +43,10 @@ def wired(aws: EmbeddedAws, labelled: list[Labelled], tmp_path: Path) -> Iterato
             endpoint = deploy_local_endpoint(aws, one.model, folder)
             if one.model == "cancer":  # progression's model was deployed without its drift query
                 upload_drift_query(s3, aws.ctx.refs["ModelArtifactsBucket"], one.model, endpoint, folder, print)
-    before = aws.wiring.lake
-    aws.wiring.lake = lake
+    before = aws.wiring.athena
+    aws.wiring.athena = LakeQueries(lake)
     yield lake
-    aws.wiring.lake = before
+    aws.wiring.athena = before
 
 
 def run_monitor(aws: EmbeddedAws, min_labelled: str) -> dict[str, Any]:
@@ -117,7 +117,7 @@ def test_given_too_few_labels_or_no_endpoint_then_only_the_live_figures_are_publ
 
 
 def test_given_a_lake_the_query_cannot_read_then_the_run_fails_with_athenas_reason(aws, wired, tmp_path):
-    aws.wiring.lake = None  # no lake wired: the embedded Athena has nothing to read
+    aws.wiring.athena = None  # no lake wired: the embedded Athena has nothing to read
     # Only the quality query runs (its failure then ends the run, not a drift query cut short).
     aws.client("s3").delete_object(Bucket=aws.ctx.refs["ModelArtifactsBucket"], Key=drift_key("nrt-cancer"))
 

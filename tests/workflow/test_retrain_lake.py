@@ -14,6 +14,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 
 from nrt.emulator.server import EmbeddedAws
+from nrt.lake.athena import LakeQueries
 from tests.helpers.labelled_lakes import labelled_lake
 from tests.workflow import test_retrain
 from tests.workflow.test_retrain import deploy, retrain, serving
@@ -40,10 +41,10 @@ def cancer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def lake(aws: EmbeddedAws, tmp_path: Path) -> Iterator[Path]:
     """An empty lake that the embedded Athena reads, for this test only."""
-    before = aws.wiring.lake
-    aws.wiring.lake = tmp_path / "lake"
+    before = aws.wiring.athena
+    aws.wiring.athena = LakeQueries(tmp_path / "lake")
     yield tmp_path / "lake"
-    aws.wiring.lake = before
+    aws.wiring.athena = before
 
 
 def readings() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nrt.cli import fraud
+from nrt.cli import fraud, loop
 from nrt.cli.common import api_key_for, get_local, local_api_flags, stack_flags, state_dir_flag
 from nrt.hosts.supervisor import IDLE_SECONDS
 from nrt.lake.dashboard import write_dashboard
@@ -191,8 +191,12 @@ def demo_table(answers: list[tuple[dict[str, Any], float]]) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.fraud and args.loop:
+        raise SystemExit("nrt demo: --fraud and --loop are two stories; choose one")
     if args.fraud:
         return fraud.cmd_fraud(args)
+    if args.loop:
+        return loop.cmd_loop(args)
     print("starting the local stack (embedded AWS, model host, API) ...", flush=True)
     runtime = _runtime(args)
     try:
@@ -332,6 +336,7 @@ def add_commands(sub: Any) -> None:
     demo.add_argument("--rate", type=float, default=0.0, help="readings/s; 0 for as fast as possible")
     demo.add_argument("--lake-timeout", type=float, default=60.0, help="seconds to wait for the lake")
     fraud.add_flags(demo)
+    loop.add_flags(demo)
     demo.set_defaults(func=cmd_demo)
 
     sub.add_parser("produce", help="send readings (same flags as producer/producer.py; see nrt produce --help)")

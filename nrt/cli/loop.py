@@ -1,0 +1,198 @@
+"""`nrt demo --loop`: the loop closed, in one command that prints the story.
+
+1. The local stack and its model `failure`, which learnt the demo's rule: a failure is a peak in
+   the middle of two similar readings.
+2. Readings as the model knows them, each followed by what really happened (`nrt produce
+   --outcomes`): the live quality matches training.
+3. The world changes (`nrt produce --drift 0 --outcomes`): failures come as a dip. The live
+   quality falls and the middle value drifts (`nrt quality`, `nrt drift`).
+4. Retraining on production data (`nrt retrain failure --from-lake`): the lake's labelled
+   readings, held out by time; the gate compares the candidate with the serving model on the most
+   recent readings and promotes it.
+5. The changed world again, answered by the new model: its live quality on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nrt.statedir import StackRecord, StateDir, remove_stack_record, write_stack_record
+
+__all__ = ["add_flags", "cmd_loop"]
+
+MODEL = "failure"
+
+
+def add_flags(demo: argparse.ArgumentParser) -> None:
+    """The loop story's flags on `nrt demo`."""
+    loop = demo.add_argument_group("the closed loop (--loop)")
+    loop.add_argument(
+        "--loop",
+        action="store_true",
+        help="run the closed loop instead: outcomes, live quality and drift, retraining from the lake, promotion",
+    )
+    loop.add_argument(
+        "--phase-readings",
+        type=int,
+        default=600,
+        help="readings in each of the story's three phases (default %(default)s)",
+    )
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """What one phase sent: its readings' time range (epoch ms) and how they were answered."""
+
+    first_ms: int
+    last_ms: int
+    summary: dict[str, Any]
+
+
+def send(url: str, readings: int, drifted: bool, seed: int) -> Phase:
+    """`readings` demo readings, each followed by its outcome; drifted: the changed world."""
+    from producer import producer
+
+    plan = producer.Plan(
+        url=url, rate=0, count=readings, concurrency=4, sensors=20, seed=seed,
+        drift_after=0 if drifted else None, outcomes=True,
+    )  # fmt: skip
+    first = int(time.time() * 1000)
+    stats = producer.run(plan)
+    summary = stats.summary()
+    return Phase(first, first + readings + 1, summary)
+
+
+def answered(phase: Phase) -> bool:
+    ok = {200}
+    return set(phase.summary["by_status"]) <= ok and set(phase.summary.get("outcomes_by_status", {})) <= ok
+
+
+def scores(lake: Path, phase: Phase, expected: int, timeout: float = 90.0) -> dict[str, float]:
+    """The phase's live quality once its labelled readings are all in the lake: F1 of the positive
+    label, precision, recall and the labelled count (from the view the dashboard reads)."""
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    from nrt.lake.athena import LocalAthena
+
+    sql = (
+        "SELECT predicted_label, actual_label FROM labelled_predictions "
+        f"WHERE model = '{MODEL}' AND \"timestamp\" BETWEEN {phase.first_ms} AND {phase.last_ms}"
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = LocalAthena(lake).execute(sql, source="the loop's phase").rows
+        if len(rows) >= expected or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    predicted, actual = [str(r[0]) for r in rows], [str(r[1]) for r in rows]
+    kw: dict[str, Any] = {"pos_label": "1", "zero_division": 0.0}
+    return {
+        "labelled": len(rows),
+        "f1": float(f1_score(actual, predicted, **kw)) if rows else 0.0,
+        "precision": float(precision_score(actual, predicted, **kw)) if rows else 0.0,
+        "recall": float(recall_score(actual, predicted, **kw)) if rows else 0.0,
+    }
+
+
+def quality_line(step: str, got: dict[str, float], trained: float | None) -> str:
+    at_training = "?" if trained is None else f"{trained:.3f}"
+    return (
+        f"{step} live F1 {got['f1']:.3f} (precision {got['precision']:.3f}, recall {got['recall']:.3f}) over "
+        f"{got['labelled']:.0f} labelled readings; {at_training} at training"
+    )
+
+
+def drift_line(lake: Path, model_dir: Path) -> str:
+    """The most drifting feature of the last hour (nrt drift failure --hours 1)."""
+    from nrt.lake.athena import LocalAthena
+    from nrt.lake.drift import measure
+    from training import profile as training_profile
+
+    profile = training_profile.load(model_dir)
+    if profile is None:
+        return "   drift: the model has no training profile"
+    order = list(profile["features"])
+    drifts = measure(LocalAthena(lake), MODEL, profile, order, False, 1)
+    worst = max(drifts, key=lambda d: d.psi)
+    return f"   drift (nrt drift {MODEL} --hours 1): {worst.feature} PSI {worst.psi:.2f}, {worst.verdict}"
+
+
+def retrain(args: argparse.Namespace) -> tuple[int, str]:
+    """Step 4: nrt retrain failure --from-lake on the local stack; (exit code, what it printed)."""
+    import contextlib
+    import io
+
+    from nrt.cli import main
+
+    argv = ["retrain", MODEL, "--local", "--from-lake", "--state-dir", str(args.state_dir),
+            "--aws-port", str(args.aws_port)]  # fmt: skip
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = main(argv)
+    return code, out.getvalue()
+
+
+def trained_f1(model_dir: Path) -> float | None:
+    path = model_dir / "evaluation.json"
+    if not path.is_file():
+        return None
+    value = (json.loads(path.read_text()).get("metrics") or {}).get("f1")
+    return float(value) if isinstance(value, int | float) else None
+
+
+def cmd_loop(args: argparse.Namespace) -> int:
+    from nrt.cli.stack import _runtime
+
+    state = StateDir(Path(args.state_dir))
+    n = args.phase_readings
+    _say(f"1. starting the local stack; its model {MODEL} learnt that a failure is a peak in the middle ...")
+    runtime = _runtime(args, log=lambda line: _say(f"   {line.strip()}"))
+    try:
+        assert runtime.aws is not None
+        write_stack_record(state, StackRecord(runtime.api_url, runtime.aws.url, os.getpid(), False))
+        args.aws_port = runtime.aws_port
+        model_dir = state.model(MODEL)
+        trained = trained_f1(model_dir)
+        _say(f"2. {n} readings as the model knows the world, each followed by its outcome (POST /outcomes) ...")
+        known = send(runtime.api_url, n, drifted=False, seed=21)
+        before = scores(runtime.lake, known, n)
+        _say(quality_line("  ", before, trained))
+        _say(f"3. the world changes: failures come as a dip in the middle; {n} readings and their outcomes ...")
+        changed = send(runtime.api_url, n, drifted=True, seed=22)
+        during = scores(runtime.lake, changed, n)
+        _say(quality_line("  ", during, trained))
+        _say(drift_line(runtime.lake, model_dir))
+        _say(f"4. retraining {MODEL} on the lake's labelled readings (nrt retrain {MODEL} --from-lake) ...")
+        code, printed = retrain(args)
+        for line in printed.strip().splitlines():
+            _say(f"   {line}")
+        _say(f"5. the changed world again, {n} readings, answered by the model that now serves ...")
+        again = send(runtime.api_url, n, drifted=True, seed=23)
+        after = scores(runtime.lake, again, n)
+        _say(quality_line("  ", after, trained))
+        ok = code == 0 and all(map(answered, (known, changed, again))) and after["f1"] > during["f1"]
+        ok = ok and min(before["labelled"], during["labelled"], after["labelled"]) >= n
+        when = datetime.datetime.now(datetime.UTC).strftime("%H:%M:%S")
+        _say(
+            f"OK ({when}): outcomes in, quality and drift out, retrained from the lake, promoted, F1 "
+            f"{during['f1']:.3f} -> {after['f1']:.3f}"
+            if ok
+            else "FAILED: see the figures above"
+        )
+        return 0 if ok else 1
+    finally:
+        remove_stack_record(state)
+        runtime.stop()
+        sys.stdout.flush()

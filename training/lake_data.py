@@ -70,7 +70,11 @@ def training_frame(result: pd.DataFrame, signature: Signature, label: str) -> pd
     else:
         known = {str(native(v)): native(v) for v in signature.labels or []}
         frame[label] = [_label(v, known) for v in result["label"]]
-    frame[TIME] = pd.to_datetime(result["reading_ms"], unit="ms", utc=True).map(lambda t: t.isoformat()).to_numpy()
+    frame[TIME] = (
+        pd.to_datetime(result["reading_ms"], unit="ms", utc=True)
+        .map(lambda t: t.isoformat(timespec="milliseconds"))
+        .to_numpy()
+    )
     return frame
 
 
@@ -85,7 +89,7 @@ def check_enough(frame: pd.DataFrame, label: str, min_labels: int) -> None:
 
 def data_set(frame: pd.DataFrame, label: str, kind: str, holdout: Holdout) -> dict[str, Any]:
     """The lake data set's facts for the manifest and the model card: rows, date range, labels."""
-    stamps = pd.to_datetime(frame[TIME], utc=True)
+    stamps = pd.to_datetime(frame[TIME], utc=True, format="ISO8601")
     found: dict[str, Any] = {
         "source": "lake",
         "query": "athena/training_set.sql",

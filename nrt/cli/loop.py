@@ -18,6 +18,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -129,19 +130,30 @@ def drift_line(lake: Path, model_dir: Path) -> str:
     return f"   drift (nrt drift {MODEL} --hours 1): {worst.feature} PSI {worst.psi:.2f}, {worst.verdict}"
 
 
-def retrain(args: argparse.Namespace) -> tuple[int, str]:
-    """Step 4: nrt retrain failure --from-lake on the local stack; (exit code, what it printed)."""
+def _run(argv: list[str]) -> tuple[int, str]:
+    """An nrt command in this process: (exit code, what it printed)."""
     import contextlib
     import io
 
     from nrt.cli import main
 
-    argv = ["retrain", MODEL, "--local", "--from-lake", "--state-dir", str(args.state_dir),
-            "--aws-port", str(args.aws_port)]  # fmt: skip
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         code = main(argv)
     return code, out.getvalue()
+
+
+def _cli(argv: list[str]) -> None:
+    """An nrt command, its output kept to itself unless it fails."""
+    code, printed = _run(argv)
+    if code:
+        raise SystemExit(f"nrt {' '.join(argv)} failed ({code}):\n{printed[-2000:]}")
+
+
+def retrain(args: argparse.Namespace) -> tuple[int, str]:
+    """Step 4: nrt retrain failure --from-lake on the local stack; (exit code, what it printed)."""
+    return _run(["retrain", MODEL, "--local", "--from-lake", "--state-dir", str(args.state_dir),
+                 "--aws-port", str(args.aws_port)])  # fmt: skip
 
 
 def trained_f1(model_dir: Path) -> float | None:
@@ -165,6 +177,10 @@ def cmd_loop(args: argparse.Namespace) -> int:
         args.aws_port = runtime.aws_port
         model_dir = state.model(MODEL)
         trained = trained_f1(model_dir)
+        # The local stack serves its own model from its folder; deployed as a team deploys theirs,
+        # it has its archive, training code and recipe in S3, which retraining starts from.
+        _say(f"   deploying {MODEL} as any model is (nrt deploy-model {MODEL} --local), so it can be retrained ...")
+        _cli(["deploy-model", MODEL, "--local", "--state-dir", str(state.root), "--aws-port", str(args.aws_port)])
         _say(f"2. {n} readings as the model knows the world, each followed by its outcome (POST /outcomes) ...")
         known = send(runtime.api_url, n, drifted=False, seed=21)
         before = scores(runtime.lake, known, n)
@@ -177,7 +193,8 @@ def cmd_loop(args: argparse.Namespace) -> int:
         _say(f"4. retraining {MODEL} on the lake's labelled readings (nrt retrain {MODEL} --from-lake) ...")
         code, printed = retrain(args)
         for line in printed.strip().splitlines():
-            _say(f"   {line}")
+            if not re.fullmatch(r"\s*[A-Z][A-Za-z]+", line):  # the states it went through, one a line
+                _say(f"   {line}")
         _say(f"5. the changed world again, {n} readings, answered by the model that now serves ...")
         again = send(runtime.api_url, n, drifted=True, seed=23)
         after = scores(runtime.lake, again, n)

@@ -143,3 +143,26 @@ def test_given_fewer_labelled_readings_than_asked_when_prepared_then_it_is_refus
     with pytest.raises(PreparationRefused, match=f"^{TOO_FEW_LABELS}: 40 in the lake, the gate needs at least 100"):
         prepare_lake_channel(recipe_folder(tmp_path / "recipe", diabetes_signature()), result, tmp_path / "out")
     assert not (tmp_path / "out" / "train.csv").exists()
+
+
+def test_readings_on_a_whole_second_and_between_seconds_get_one_time_format_and_the_data_set_reads_them():
+    from training.lake_data import data_set, training_frame
+
+    signature = Signature("binary", [Feature("a", "number"), Feature("b", "number")], labels=[0, 1])
+    rows = [  # a reading on a whole second first: the one Python writes without a fraction
+        {"event_id": f"s:{ms}", "sensor": "s", "reading_ms": ms, "input": "[1, 2]", "label": str(i % 2), "value": None,
+         "observed_at": None}
+        for i, ms in enumerate([1_765_000_000_000, 1_765_000_000_123, 1_765_000_001_500, 1_765_000_002_000])
+    ]  # fmt: skip
+
+    frame = training_frame(pd.DataFrame(rows), signature, "failure")
+    found = data_set(frame, "failure", "binary", Holdout())
+
+    assert list(frame[TIME]) == [
+        "2025-12-06T05:46:40.000+00:00",
+        "2025-12-06T05:46:40.123+00:00",
+        "2025-12-06T05:46:41.500+00:00",
+        "2025-12-06T05:46:42.000+00:00",
+    ]
+    assert found["labelled_readings"] == 4 and found["label_balance"] == {"0": 2, "1": 2}
+    assert (found["first_reading"], found["last_reading"]) == ("2025-12-06T05:46:40+00:00", "2025-12-06T05:46:42+00:00")

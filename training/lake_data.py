@@ -122,6 +122,9 @@ def prepare_lake_channel(
     raw, recipe = serving_contract(source, serving)
     copy_code(source, output)
     signature = Signature.from_dict(raw)
+    # The lake holds the served contract's features and the reading's time, which splits the rows
+    # and is no feature: the model trained on them takes exactly the served features.
+    recipe = {**recipe, "features": signature.feature_names}
     label = str(recipe["label"])
     results = csv_files(lake)
     if not results:

@@ -107,6 +107,15 @@ def scores(lake: Path, phase: Phase, expected: int, timeout: float = 90.0) -> di
     }
 
 
+def answers_line(phase: Phase) -> str:
+    """How the phase's readings and outcomes were answered, when any was not a 200."""
+    summary = phase.summary
+    examples = "; ".join(f"{k}: {v}" for k, v in summary.get("examples", {}).items())
+    return f"   answers: readings {summary['by_status']}, outcomes {summary.get('outcomes_by_status', {})}" + (
+        f" (e.g. {examples})" if examples else ""
+    )
+
+
 def quality_line(step: str, got: dict[str, float], trained: float | None) -> str:
     at_training = "?" if trained is None else f"{trained:.3f}"
     return (
@@ -199,6 +208,9 @@ def cmd_loop(args: argparse.Namespace) -> int:
         again = send(runtime.api_url, n, drifted=True, seed=23)
         after = scores(runtime.lake, again, n)
         _say(quality_line("  ", after, trained))
+        for phase in (known, changed, again):
+            if not answered(phase):
+                _say(answers_line(phase))
         ok = code == 0 and all(map(answered, (known, changed, again))) and after["f1"] > during["f1"]
         ok = ok and min(before["labelled"], during["labelled"], after["labelled"]) >= n
         when = datetime.datetime.now(datetime.UTC).strftime("%H:%M:%S")

@@ -108,6 +108,8 @@ def test_given_breast_cancer_readings_with_outcomes_when_prepared_then_the_newes
     assert lake["label_balance"] == {"0": int((data.target == 0).sum()), "1": int((data.target == 1).sum())}
     assert lake["first_reading"] < lake["last_reading"]
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["lake"] == lake
+    # The reading's time splits the rows and is no feature: the next model takes the served ones.
+    assert json.loads((tmp_path / "out" / "signature.json").read_text())["recipe"]["features"] == names
 
 
 def diabetes_signature() -> Signature:

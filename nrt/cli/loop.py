@@ -173,54 +173,68 @@ def trained_f1(model_dir: Path) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def phase(
+    url: str, lake: Path, n: int, drifted: bool, seed: int, trained: float | None
+) -> tuple[Phase, dict[str, float]]:
+    """One phase: its readings and outcomes sent, then its live quality once in the lake (said)."""
+    sent = send(url, n, drifted=drifted, seed=seed)
+    got = scores(lake, sent, n)
+    _say(quality_line("  ", got, trained))
+    return sent, got
+
+
+def retrain_lines(args: argparse.Namespace) -> int:
+    """Step 4, said as nrt retrain says it (the states it went through left out); its exit code."""
+    code, printed = retrain(args)
+    for line in printed.strip().splitlines():
+        if not re.fullmatch(r"\s*[A-Z][A-Za-z]+", line):  # the states it went through, one a line
+            _say(f"   {line}")
+    return code
+
+
+def story(args: argparse.Namespace, url: str, lake: Path, state: StateDir) -> bool:
+    """Steps 2-5 on the running stack; whether the loop closed."""
+    n, model_dir = args.phase_readings, state.model(MODEL)
+    trained = trained_f1(model_dir)
+    # The local stack serves its own model from its folder; deployed as a team deploys theirs,
+    # it has its archive, training code and recipe in S3, which retraining starts from.
+    _say(f"   deploying {MODEL} as any model is (nrt deploy-model {MODEL} --local), so it can be retrained ...")
+    _cli(["deploy-model", MODEL, "--local", "--state-dir", str(state.root), "--aws-port", str(args.aws_port)])
+    _say(f"2. {n} readings as the model knows the world, each followed by its outcome (POST /outcomes) ...")
+    known, before = phase(url, lake, n, False, 21, trained)
+    _say(f"3. the world changes: failures come as a dip in the middle; {n} readings and their outcomes ...")
+    changed, during = phase(url, lake, n, True, 22, trained)
+    _say(drift_line(lake, model_dir))
+    _say(f"4. retraining {MODEL} on the lake's labelled readings (nrt retrain {MODEL} --from-lake) ...")
+    code = retrain_lines(args)
+    _say(f"5. the changed world again, {n} readings, answered by the model that now serves ...")
+    again, after = phase(url, lake, n, True, 23, trained)
+    for sent in (known, changed, again):
+        if not answered(sent):
+            _say(answers_line(sent))
+    ok = code == 0 and all(map(answered, (known, changed, again))) and after["f1"] > during["f1"]
+    ok = ok and min(before["labelled"], during["labelled"], after["labelled"]) >= n
+    when = datetime.datetime.now(datetime.UTC).strftime("%H:%M:%S")
+    _say(
+        f"OK ({when}): outcomes in, quality and drift out, retrained from the lake, promoted, F1 "
+        f"{during['f1']:.3f} -> {after['f1']:.3f}"
+        if ok
+        else "FAILED: see the figures above"
+    )
+    return ok
+
+
 def cmd_loop(args: argparse.Namespace) -> int:
     from nrt.cli.stack import _runtime
 
     state = StateDir(Path(args.state_dir))
-    n = args.phase_readings
     _say(f"1. starting the local stack; its model {MODEL} learnt that a failure is a peak in the middle ...")
     runtime = _runtime(args, log=lambda line: _say(f"   {line.strip()}"))
     try:
         assert runtime.aws is not None
         write_stack_record(state, StackRecord(runtime.api_url, runtime.aws.url, os.getpid(), False))
         args.aws_port = runtime.aws_port
-        model_dir = state.model(MODEL)
-        trained = trained_f1(model_dir)
-        # The local stack serves its own model from its folder; deployed as a team deploys theirs,
-        # it has its archive, training code and recipe in S3, which retraining starts from.
-        _say(f"   deploying {MODEL} as any model is (nrt deploy-model {MODEL} --local), so it can be retrained ...")
-        _cli(["deploy-model", MODEL, "--local", "--state-dir", str(state.root), "--aws-port", str(args.aws_port)])
-        _say(f"2. {n} readings as the model knows the world, each followed by its outcome (POST /outcomes) ...")
-        known = send(runtime.api_url, n, drifted=False, seed=21)
-        before = scores(runtime.lake, known, n)
-        _say(quality_line("  ", before, trained))
-        _say(f"3. the world changes: failures come as a dip in the middle; {n} readings and their outcomes ...")
-        changed = send(runtime.api_url, n, drifted=True, seed=22)
-        during = scores(runtime.lake, changed, n)
-        _say(quality_line("  ", during, trained))
-        _say(drift_line(runtime.lake, model_dir))
-        _say(f"4. retraining {MODEL} on the lake's labelled readings (nrt retrain {MODEL} --from-lake) ...")
-        code, printed = retrain(args)
-        for line in printed.strip().splitlines():
-            if not re.fullmatch(r"\s*[A-Z][A-Za-z]+", line):  # the states it went through, one a line
-                _say(f"   {line}")
-        _say(f"5. the changed world again, {n} readings, answered by the model that now serves ...")
-        again = send(runtime.api_url, n, drifted=True, seed=23)
-        after = scores(runtime.lake, again, n)
-        _say(quality_line("  ", after, trained))
-        for phase in (known, changed, again):
-            if not answered(phase):
-                _say(answers_line(phase))
-        ok = code == 0 and all(map(answered, (known, changed, again))) and after["f1"] > during["f1"]
-        ok = ok and min(before["labelled"], during["labelled"], after["labelled"]) >= n
-        when = datetime.datetime.now(datetime.UTC).strftime("%H:%M:%S")
-        _say(
-            f"OK ({when}): outcomes in, quality and drift out, retrained from the lake, promoted, F1 "
-            f"{during['f1']:.3f} -> {after['f1']:.3f}"
-            if ok
-            else "FAILED: see the figures above"
-        )
-        return 0 if ok else 1
+        return 0 if story(args, runtime.api_url, runtime.lake, state) else 1
     finally:
         remove_stack_record(state)
         runtime.stop()

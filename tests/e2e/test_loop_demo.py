@@ -26,7 +26,8 @@ def test_nrt_demo_loop_shows_quality_fall_with_the_world_and_come_back_after_ret
     assert [int(n) for _, n in re.findall(F1, out)] == [400, 400, 400]  # every outcome joined its prediction
     assert before > 0.9  # the world the model learnt
     assert during < 0.2  # a model of the old rule misses the dips
-    assert after > 0.8  # the model retrained from the lake learnt them
+    assert after > 0.5 and after > during + 0.4  # the model retrained from the lake learnt them
     assert re.search(r"drift \(nrt drift failure --hours 1\): [abc] PSI [\d.]+, (major )?drift", out), out
-    assert "promoted" in out.lower(), out
+    assert re.search(r"deployed: new roc_auc [\d.]+, serving roc_auc [\d.]+ on the same \d+ held-out rows", out), out
+    assert "from the lake: 800 labelled readings" in out  # the first two phases, joined with their outcomes
     assert "OK (" in out

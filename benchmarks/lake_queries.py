@@ -140,6 +140,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 lambda: measure(athena, MODEL, reference, order, False, 24), args.runs
             )
         }
+        results["live quality (SELECT * FROM model_quality)"] = timed(
+            lambda: athena.execute("SELECT * FROM model_quality"), args.runs
+        )
         for path in query_files():
             results[path.name] = timed(lambda path=path: athena.run_file(path), args.runs)
     return {

@@ -177,19 +177,24 @@ def test_a_change_to_an_endpoint_or_its_tags_is_reported_before_the_call_returns
     assert len(reported) == 5
 
 
+CONTAINER = {"Image": "local/nrt-sklearn-serving:latest", "ModelDataUrl": "s3://bucket/model.tar.gz"}
+SERVERLESS = {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+
+
+def serving_endpoint(sm: Any, name: str, tags: list[dict[str, str]]) -> str:
+    """An endpoint serving a model of its own (model and config named `<name>-v1`); that name."""
+    version = f"{name}-v1"
+    sm.create_model(ModelName=version, ExecutionRoleArn="arn:aws:iam::123456789012:role/r", PrimaryContainer=CONTAINER)
+    variant = {"VariantName": "AllTraffic", "ModelName": version, "ServerlessConfig": SERVERLESS}
+    sm.create_endpoint_config(EndpointConfigName=version, ProductionVariants=[variant])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=version, Tags=tags)
+    return version
+
+
 def test_saved_endpoints_are_made_again_with_their_config_model_and_tags(aws: EmbeddedAws) -> None:
     sm = aws.client("sagemaker")
     name = f"{aws.prefix}again-{uuid.uuid4().hex[:6]}"
-    version = f"{name}-v1"
-    container = {"Image": "local/nrt-sklearn-serving:latest", "ModelDataUrl": "s3://bucket/model.tar.gz"}
-    sm.create_model(ModelName=version, ExecutionRoleArn="arn:aws:iam::123456789012:role/r", PrimaryContainer=container)
-    variant = {
-        "VariantName": "AllTraffic",
-        "ModelName": version,
-        "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5},
-    }
-    sm.create_endpoint_config(EndpointConfigName=version, ProductionVariants=[variant])
-    sm.create_endpoint(EndpointName=name, EndpointConfigName=version, Tags=[{"Key": "nrt:kind", "Value": "regression"}])
+    version = serving_endpoint(sm, name, [{"Key": "nrt:kind", "Value": "regression"}])
     saved = {k: v for k, v in endpoint_specs(sm, aws.prefix).items() if k == name}
     sm.delete_endpoint(EndpointName=name)
     sm.delete_endpoint_config(EndpointConfigName=version)
@@ -199,9 +204,9 @@ def test_saved_endpoints_are_made_again_with_their_config_model_and_tags(aws: Em
 
     described = sm.describe_endpoint(EndpointName=name)
     assert described["EndpointConfigName"] == version and described["EndpointStatus"] == "InService"
-    assert sm.describe_model(ModelName=version)["PrimaryContainer"]["ModelDataUrl"] == container["ModelDataUrl"]
+    assert sm.describe_model(ModelName=version)["PrimaryContainer"]["ModelDataUrl"] == CONTAINER["ModelDataUrl"]
     config = sm.describe_endpoint_config(EndpointConfigName=version)["ProductionVariants"][0]
-    assert config["ServerlessConfig"] == variant["ServerlessConfig"]
+    assert config["ServerlessConfig"] == SERVERLESS
     assert sm.list_tags(ResourceArn=described["EndpointArn"])["Tags"] == [{"Key": "nrt:kind", "Value": "regression"}]
     assert restore_endpoints(sm, saved) == []  # already there: nothing made twice
     sm.delete_endpoint(EndpointName=name)
@@ -212,16 +217,7 @@ def test_an_endpoint_whose_model_was_deleted_is_still_saved_and_comes_back_with_
 ) -> None:
     sm = aws.client("sagemaker")
     name = f"{aws.prefix}orphan-{uuid.uuid4().hex[:6]}"
-    version = f"{name}-v1"
-    container = {"Image": "local/nrt-sklearn-serving:latest", "ModelDataUrl": "s3://bucket/model.tar.gz"}
-    sm.create_model(ModelName=version, ExecutionRoleArn="arn:aws:iam::123456789012:role/r", PrimaryContainer=container)
-    variant = {
-        "VariantName": "AllTraffic",
-        "ModelName": version,
-        "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5},
-    }
-    sm.create_endpoint_config(EndpointConfigName=version, ProductionVariants=[variant])
-    sm.create_endpoint(EndpointName=name, EndpointConfigName=version)
+    version = serving_endpoint(sm, name, [])
     first = {k: v for k, v in endpoint_specs(sm, aws.prefix).items() if k == name}
     sm.delete_model(ModelName=version)  # AWS lets the endpoint serve on
 

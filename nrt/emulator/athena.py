@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nrt.emulator.registry import patch, replace_attr
-from nrt.emulator.sagemaker_jobs import epoch_ms_values
+from nrt.emulator.sagemaker_jobs import epoch_ms_values, sync_task_failed
 from nrt.emulator.wiring import LakeQueryError, wired
 
 # --- queries over the local lake -----------------------------------------------------------
@@ -332,11 +332,6 @@ def _patch_athena_integration() -> None:
     from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
     from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
         FailureEvent,
-        FailureEventException,
-    )
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
-        StatesErrorNameType,
     )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
@@ -345,7 +340,6 @@ def _patch_athena_integration() -> None:
     )
     from moto.stepfunctions.parser.asl.eval.event import event_detail
     from moto.stepfunctions.parser.asl.utils import boto_client
-    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
     EventDetails: Any = event_detail.EventDetails
     # As for SageMaker: moto's .sync path needs the callback endpoint that .waitForTaskToken sets
@@ -420,21 +414,7 @@ def _patch_athena_integration() -> None:
                     return None
                 if state == "SUCCEEDED":
                     return epoch_ms_values(found)
-                raise FailureEventException(
-                    FailureEvent(
-                        env=env,
-                        error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
-                        event_type=HistoryEventType.TaskFailed,
-                        event_details=EventDetails(
-                            taskFailedEventDetails=TaskFailedEventDetails(
-                                resource=self._get_sfn_resource(),
-                                resourceType=self._get_sfn_resource_type(),
-                                error=StatesErrorNameType.StatesTaskFailed.to_name(),
-                                cause=to_json_str(epoch_ms_values(found)),
-                            )
-                        ),
-                    )
-                )
+                raise sync_task_failed(self, env, found)
 
             return resolve
 

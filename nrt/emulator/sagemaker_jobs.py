@@ -64,6 +64,39 @@ def _sagemaker_model() -> Any:
     return botocore.session.get_session().get_service_model("sagemaker")
 
 
+def sync_task_failed(task: Any, env: Any, described: dict[str, Any]) -> Exception:
+    """What a `.sync` task raises when the work it waits for ends other than done: States.TaskFailed,
+    the work's description (its Describe... answer) as the cause, as AWS reports it."""
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.eval.event import event_detail
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    EventDetails: Any = event_detail.EventDetails  # a TypedDict with every event kind's key
+    return FailureEventException(
+        FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(
+                taskFailedEventDetails=TaskFailedEventDetails(
+                    resource=task._get_sfn_resource(),
+                    resourceType=task._get_sfn_resource_type(),
+                    error=StatesErrorNameType.StatesTaskFailed.to_name(),
+                    cause=to_json_str(epoch_ms_values(described)),
+                )
+            ),
+        )
+    )
+
+
 @patch(
     "fidelity",
     "the optimised SageMaker integration, with createTrainingJob.sync and createProcessingJob.sync",
@@ -76,11 +109,6 @@ def _patch_sagemaker_integration() -> None:
     from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
     from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
         FailureEvent,
-        FailureEventException,
-    )
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
-        StatesErrorNameType,
     )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
@@ -89,7 +117,6 @@ def _patch_sagemaker_integration() -> None:
     )
     from moto.stepfunctions.parser.asl.eval.event import event_detail
     from moto.stepfunctions.parser.asl.utils import boto_client
-    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
     EventDetails: Any = event_detail.EventDetails  # a TypedDict with every event kind's key
     # moto sets up the task's callback endpoint only when .waitForTaskToken is listed, and its
@@ -161,21 +188,7 @@ def _patch_sagemaker_integration() -> None:
                     return None
                 if status == "Completed":
                     return epoch_ms_values(job)
-                raise FailureEventException(
-                    FailureEvent(
-                        env=env,
-                        error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
-                        event_type=HistoryEventType.TaskFailed,
-                        event_details=EventDetails(
-                            taskFailedEventDetails=TaskFailedEventDetails(
-                                resource=self._get_sfn_resource(),
-                                resourceType=self._get_sfn_resource_type(),
-                                error=StatesErrorNameType.StatesTaskFailed.to_name(),
-                                cause=to_json_str(epoch_ms_values(job)),
-                            )
-                        ),
-                    )
-                )
+                raise sync_task_failed(self, env, job)
 
             return resolve
 

@@ -117,3 +117,23 @@ def local_api_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", help="the local API (default: where the state dir's `nrt up` listens)")
     p.add_argument("--json", action="store_true")
     api_key_flags(p)
+
+
+def answer_json(raw: bytes) -> Any:
+    """An answer's body as JSON; a body that is not JSON, as its text."""
+    try:
+        return json.loads(raw or b"{}")
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
+def post_json(url: str, body: dict[str, Any], key: str | None) -> tuple[int, Any]:
+    """POST body as JSON (with the API key when there is one): the HTTP status and the answer.
+    No HTTP answer at all (refused, reset, timed out) raises urllib.error.URLError or OSError."""
+    headers = {"Content-Type": "application/json", **({"x-api-key": key} if key else {})}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            return resp.status, answer_json(resp.read())
+    except urllib.error.HTTPError as error:
+        return error.code, answer_json(error.read())

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nrt.cli.common import api_key_flags, saved_api_key, stack_of
+from nrt.cli.common import api_key_flags, post_json, saved_api_key, stack_of
 from nrt.ops.stacks import Stack, StackError
 from nrt.statedir import StateDir, read_stack_record
 
@@ -76,29 +76,14 @@ class Unreachable(Exception):
     """The API gave no HTTP answer: the replay stops there, every record not replayed kept."""
 
 
-def _json(raw: bytes) -> Any:
-    """An answer's body as JSON; a body that is not JSON, as its text."""
-    try:
-        return json.loads(raw or b"{}")
-    except ValueError:
-        return raw.decode(errors="replace")
-
-
 def replay_to(url: str, args: argparse.Namespace, found: list[Failure], delete: Callable[[str], None]) -> int:
     """Replay the replayable failures to the API at url; `delete` removes a record that is done."""
     from nrt.ops import failures
 
     def post(body: dict[str, Any]) -> tuple[int, Any]:
         key = saved_api_key(args) if not args.stack else args.api_key
-        headers = {"Content-Type": "application/json", **({"x-api-key": key} if key else {})}
-        request = urllib.request.Request(
-            f"{url.rstrip('/')}/predictions", data=json.dumps(body).encode(), headers=headers, method="POST"
-        )
         try:
-            with urllib.request.urlopen(request, timeout=60) as resp:
-                return resp.status, _json(resp.read())
-        except urllib.error.HTTPError as error:
-            return error.code, _json(error.read())
+            return post_json(f"{url.rstrip('/')}/predictions", body, key)
         except (urllib.error.URLError, OSError) as error:  # refused, reset, timed out: no HTTP answer
             raise Unreachable(getattr(error, "reason", error)) from None
 

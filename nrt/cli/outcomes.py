@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import urllib.error
@@ -11,7 +10,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from nrt.cli.common import api_key_flags, saved_api_key
+from nrt.cli.common import api_key_flags, post_json, saved_api_key
 from nrt.statedir import StateDir, read_stack_record
 
 
@@ -34,27 +33,15 @@ def outcomes_url(args: argparse.Namespace) -> str:
     return f"{base.rstrip('/')}/outcomes"
 
 
-def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw or b"{}")
-    except ValueError:
-        return raw.decode(errors="replace")
-
-
 def cmd_outcomes(args: argparse.Namespace) -> int:
     from nrt.ops.outcomes import UploadError, upload
 
     url = outcomes_url(args)
     key = args.api_key or os.environ.get("NRT_API_KEY") or (None if args.stack else saved_api_key(args))
-    headers = {"Content-Type": "application/json", **({"x-api-key": key} if key else {})}
 
     def post(body: dict[str, Any]) -> tuple[int, Any]:
-        request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=60) as resp:
-                return resp.status, _json(resp.read())
-        except urllib.error.HTTPError as error:
-            return error.code, _json(error.read())
+            return post_json(url, body, key)
         except (urllib.error.URLError, OSError) as error:  # refused, reset, timed out: no HTTP answer
             return 0, f"no answer ({getattr(error, 'reason', error)})"
 

@@ -67,12 +67,11 @@ def send(url: str, readings: int, drifted: bool, seed: int) -> Phase:
 
     plan = producer.Plan(
         url=url, rate=0, count=readings, concurrency=4, sensors=20, seed=seed,
-        drift_after=0 if drifted else None, outcomes=True,
+        drift_after=0 if drifted else None, outcomes=True, keep_sent_ids=True,
     )  # fmt: skip
-    first = int(time.time() * 1000)
     stats = producer.run(plan)
-    summary = stats.summary()
-    return Phase(first, first + readings + 1, summary)
+    times = [int(sent.rsplit(":", 1)[1]) for sent in stats.sent_ids]  # each event id is <sensor>:<timestamp>
+    return Phase(min(times), max(times), stats.summary())
 
 
 def answered(phase: Phase) -> bool:

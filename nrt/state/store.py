@@ -285,6 +285,9 @@ class StoreUnavailable(RuntimeError):
 # often the committer looks for room after a commit failed for lack of space.
 SYNC_GRACE_SECONDS = 1.0
 ROOM_POLL_SECONDS = 0.25
+# How long a change nobody waits for stays in memory before it is committed anyway (a write
+# whose answer does not call sync(), such as an in-process call of the runtime's own).
+LINGER_SECONDS = 0.05
 
 
 class GroupCommit:
@@ -294,7 +297,10 @@ class GroupCommit:
     table's) and goes on; nobody waits per write. Whoever answers a caller (the local API, the
     embedded AWS's HTTP server, the events worker before it drops an event from the journal)
     calls sync() before the answer: it returns once every change handed in until then is
-    committed. One wait per answer, however many writes the answer made.
+    committed. One wait per answer, however many writes the answer made. The committing
+    thread is woken by the first sync() that waits for the batch being filled, not by each
+    change (a change nobody waits for is committed after LINGER_SECONDS): a commit takes
+    every change of the answers waiting then, and a write costs no thread switch.
 
     A commit that fails (a full disk) leaves the tables in memory ahead of the store: its
     changes are kept aside, in order, and committed again, before anything handed in later,
@@ -313,6 +319,7 @@ class GroupCommit:
         space: DiskSpace | None = None,
         backoff: Backoff | None = None,
         committed: Callable[[list[tuple[str, dict[str, Any]]]], None] | None = None,
+        linger: float = LINGER_SECONDS,
     ) -> None:
         self.store = store
         self.tables = None if tables is None else frozenset(tables)
@@ -320,11 +327,16 @@ class GroupCommit:
         self.convert = convert  # the record as it is stored, made in the committing thread
         self.space = space  # told of each commit's outcome: a full disk refuses writes at the door
         self._backoff = backoff or Backoff()
+        self._linger = linger
         # Told the changes (as handed in) after each commit that kept them: the embedded DynamoDB
         # then reads those items from the store and lets go of them.
         self.committed = committed
-        self._cond = threading.Condition()  # guards everything below; commits notify it
+        guard = threading.RLock()
+        self._cond = threading.Condition(guard)  # guards everything below; commits notify it
+        self._work = threading.Condition(guard)  # wakes the committer: a sync() waits for a batch
         self._filling: list[tuple[str, dict[str, Any]]] = []
+        self._filled_at = 0.0  # when the first change of the batch being filled was handed in
+        self._wanted = 0  # the latest batch a sync() waits for
         self._behind: list[tuple[str, dict[str, Any]]] = []  # handed in, not kept: committed first
         self._batch = 1  # the number of the batch being filled; batches commit in order
         self._committed = 0  # every batch up to this one is done (kept, or failed)
@@ -332,7 +344,6 @@ class GroupCommit:
         self._waiting = 0  # changes a failed commit left to keep (they are in _behind, or in a retry)
         self._for_space = False  # the last commit failed for lack of space: retried once there is room
         self.broken: str | None = None  # why the last commit failed, while changes wait to be kept
-        self._idle = False
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="store-commit", daemon=True)
         self._thread.start()
@@ -342,9 +353,9 @@ class GroupCommit:
         if self.tables is not None and table not in self.tables:
             return
         with self._cond:
+            if not self._filling:
+                self._filled_at = time.monotonic()
             self._filling.append((table, record))
-            if self._idle:
-                self._cond.notify_all()
 
     def sync(self) -> None:
         """Return once every change handed in so far is committed; raise StoreUnavailable while
@@ -352,6 +363,9 @@ class GroupCommit:
         again, and the next attempt keep it)."""
         with self._cond:
             target = self._batch if self._filling else self._batch - 1
+            if target > self._wanted:
+                self._wanted = target
+                self._work.notify()
             deadline = time.monotonic() + SYNC_GRACE_SECONDS
             while self._committed < target and (self.broken is None or time.monotonic() < deadline):
                 self._cond.wait(None if self.broken is None else max(0.0, deadline - time.monotonic()))
@@ -390,10 +404,7 @@ class GroupCommit:
         the back-off is over; None once closed with nothing left."""
         with self._cond:
             while not self._closed and not self._due(retry_at):
-                self._idle = True
-                # After a failure for space: a look at the disk every ROOM_POLL_SECONDS.
-                self._cond.wait(None if retry_at is None else ROOM_POLL_SECONDS)
-            self._idle = False
+                self._work.wait(self._wait_seconds(retry_at))
             if not self._filling and not self._behind:
                 return None
             batch, changes = self._batch, self._behind + self._filling
@@ -405,9 +416,19 @@ class GroupCommit:
         failed for lack of space) the disk with room again."""
         if not self._filling and not self._behind:
             return False
-        if retry_at is None or time.monotonic() >= retry_at:
-            return True
-        return self._for_space and self.space is not None and self.space.full() is None
+        now = time.monotonic()
+        if retry_at is not None and now < retry_at:
+            return self._for_space and self.space is not None and self.space.full() is None
+        return bool(self._behind) or self._wanted >= self._batch or now - self._filled_at >= self._linger
+
+    def _wait_seconds(self, retry_at: float | None) -> float:
+        """How long the committer may sleep: after a failure for space it looks at the disk every
+        ROOM_POLL_SECONDS; a change nobody waits for is due after LINGER_SECONDS."""
+        if retry_at is not None:
+            return ROOM_POLL_SECONDS
+        if self._filling:
+            return max(0.0, self._filled_at + self._linger - time.monotonic())
+        return self._linger  # a change handed in meanwhile wakes nobody: it is looked for
 
     def _commit(self, changes: list[tuple[str, dict[str, Any]]]) -> str | None:
         """Keep changes in one transaction; why not, if it failed."""
@@ -429,5 +450,6 @@ class GroupCommit:
         """Commit what is queued, then stop."""
         with self._cond:
             self._closed = True
+            self._work.notify()
             self._cond.notify_all()
         self._thread.join(timeout=30)

@@ -297,10 +297,11 @@ class GroupCommit:
     table's) and goes on; nobody waits per write. Whoever answers a caller (the local API, the
     embedded AWS's HTTP server, the events worker before it drops an event from the journal)
     calls sync() before the answer: it returns once every change handed in until then is
-    committed. One wait per answer, however many writes the answer made. The committing
-    thread is woken by the first sync() that waits for the batch being filled, not by each
-    change (a change nobody waits for is committed after LINGER_SECONDS): a commit takes
-    every change of the answers waiting then, and a write costs no thread switch.
+    committed. One wait per answer, however many writes the answer made. The first sync()
+    that finds nobody committing commits the batch being filled itself, in its own thread;
+    the others wait for that commit, then one of them commits the next: no thread is woken
+    per write or per answer. The committing thread commits only what nobody waits for (after
+    LINGER_SECONDS) and retries a failed commit after its back-off.
 
     A commit that fails (a full disk) leaves the tables in memory ahead of the store: its
     changes are kept aside, in order, and committed again, before anything handed in later,
@@ -324,7 +325,7 @@ class GroupCommit:
         self.store = store
         self.tables = None if tables is None else frozenset(tables)
         self.streamed = frozenset(streamed)
-        self.convert = convert  # the record as it is stored, made in the committing thread
+        self.convert = convert  # the record as it is stored, made at commit time
         self.space = space  # told of each commit's outcome: a full disk refuses writes at the door
         self._backoff = backoff or Backoff()
         self._linger = linger
@@ -333,10 +334,11 @@ class GroupCommit:
         self.committed = committed
         guard = threading.RLock()
         self._cond = threading.Condition(guard)  # guards everything below; commits notify it
-        self._work = threading.Condition(guard)  # wakes the committer: a sync() waits for a batch
+        self._work = threading.Condition(guard)  # the committing thread's, woken only at close
         self._filling: list[tuple[str, dict[str, Any]]] = []
         self._filled_at = 0.0  # when the first change of the batch being filled was handed in
-        self._wanted = 0  # the latest batch a sync() waits for
+        self._committing = False  # a batch is being committed (by an answer, or the thread below)
+        self._retry_at: float | None = None  # after a failed commit: not before this (monotonic)
         self._behind: list[tuple[str, dict[str, Any]]] = []  # handed in, not kept: committed first
         self._batch = 1  # the number of the batch being filled; batches commit in order
         self._committed = 0  # every batch up to this one is done (kept, or failed)
@@ -363,18 +365,34 @@ class GroupCommit:
         again, and the next attempt keep it)."""
         with self._cond:
             target = self._batch if self._filling else self._batch - 1
-            if target > self._wanted:
-                self._wanted = target
-                self._work.notify()
             deadline = time.monotonic() + SYNC_GRACE_SECONDS
-            while self._committed < target and (self.broken is None or time.monotonic() < deadline):
-                self._cond.wait(None if self.broken is None else max(0.0, deadline - time.monotonic()))
+        while (lead := self._wait_or_lead(target, deadline)) is not None:
+            self._finish(*lead)
+        with self._cond:
             broken = self.broken if target > self._kept else None
         if broken is not None:
             raise StoreUnavailable(
                 f"the local store could not keep a write ({broken}); it is kept once there is room, "
                 "nothing accepted before was lost"
             )
+
+    def _wait_or_lead(self, target: int, deadline: float) -> tuple[int, list[tuple[str, dict[str, Any]]]] | None:
+        """Wait until batch `target` is committed (or the store is broken past the deadline);
+        or, when nobody is committing and the store is up to date, take the batch being filled
+        for the caller to commit itself."""
+        with self._cond:
+            while self._committed < target and (self.broken is None or time.monotonic() < deadline):
+                if self.broken is None and not self._committing and not self._behind:
+                    return self._take_filling()
+                self._cond.wait(None if self.broken is None else max(0.0, deadline - time.monotonic()))
+            return None
+
+    def _take_filling(self) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
+        """The batch to commit now (what a failed commit left first); the caller holds the lock."""
+        batch, changes = self._batch, self._behind + self._filling
+        self._filling, self._behind, self._batch = [], [], batch + 1
+        self._committing = True
+        return batch, changes
 
     @property
     def waiting(self) -> int:
@@ -383,48 +401,51 @@ class GroupCommit:
             return self._waiting
 
     def _run(self) -> None:
-        retry_at: float | None = None  # after a failed commit: not before this (monotonic)
-        while (taken := self._take(retry_at)) is not None:
-            batch, changes = taken
-            error = self._commit(changes)
-            retry_at = None if error is None else time.monotonic() + self._backoff.next()
-            self._for_space = error is not None and self._for_space
-            with self._cond:
-                self._committed = batch
-                if error is None:
-                    self._kept, self.broken, self._waiting = batch, None, 0
-                else:
-                    self._behind, self.broken, self._waiting = changes, error, len(changes)
-                self._cond.notify_all()
-                if error is not None and self._closed:
-                    return  # stopping: what is not kept now was answered 503, never "kept"
+        while (taken := self._take()) is not None:
+            if self._finish(*taken) is not None and self._closed:
+                return  # stopping: what is not kept now was answered 503, never "kept"
 
-    def _take(self, retry_at: float | None) -> tuple[int, list[tuple[str, dict[str, Any]]]] | None:
-        """The next batch to commit (what a failed commit left first), once there is one and
-        the back-off is over; None once closed with nothing left."""
+    def _finish(self, batch: int, changes: list[tuple[str, dict[str, Any]]]) -> str | None:
+        """Commit a batch taken, then tell the waiting answers; why not, if it failed."""
+        error = self._commit(changes)
+        self._for_space = error is not None and self._for_space
         with self._cond:
-            while not self._closed and not self._due(retry_at):
-                self._work.wait(self._wait_seconds(retry_at))
+            self._committing = False
+            self._committed = batch
+            if error is None:
+                self._kept, self.broken, self._waiting, self._retry_at = batch, None, 0, None
+            else:
+                self._behind, self.broken, self._waiting = changes, error, len(changes)
+                self._retry_at = time.monotonic() + self._backoff.next()
+            self._cond.notify_all()
+        return error
+
+    def _take(self) -> tuple[int, list[tuple[str, dict[str, Any]]]] | None:
+        """The committing thread's next batch (what a failed commit left first), once there is
+        one and the back-off is over, and no answer is committing one; None once closed with
+        nothing left."""
+        with self._cond:
+            while self._committing or (not self._closed and not self._due()):
+                self._work.wait(self._wait_seconds())
             if not self._filling and not self._behind:
                 return None
-            batch, changes = self._batch, self._behind + self._filling
-            self._filling, self._behind, self._batch = [], [], batch + 1
-            return batch, changes
+            return self._take_filling()
 
-    def _due(self, retry_at: float | None) -> bool:
-        """Something to commit now: no failure waiting, or its back-off over, or (when it
-        failed for lack of space) the disk with room again."""
+    def _due(self) -> bool:
+        """Something to commit now that no answer will: a failed commit's changes once the
+        back-off is over (or, when it failed for lack of space, once the disk has room), or a
+        change nobody waited for during LINGER_SECONDS."""
         if not self._filling and not self._behind:
             return False
         now = time.monotonic()
-        if retry_at is not None and now < retry_at:
+        if self._retry_at is not None and now < self._retry_at:
             return self._for_space and self.space is not None and self.space.full() is None
-        return bool(self._behind) or self._wanted >= self._batch or now - self._filled_at >= self._linger
+        return bool(self._behind) or now - self._filled_at >= self._linger
 
-    def _wait_seconds(self, retry_at: float | None) -> float:
+    def _wait_seconds(self) -> float:
         """How long the committer may sleep: after a failure for space it looks at the disk every
         ROOM_POLL_SECONDS; a change nobody waits for is due after LINGER_SECONDS."""
-        if retry_at is not None:
+        if self._retry_at is not None:
             return ROOM_POLL_SECONDS
         if self._filling:
             return max(0.0, self._filled_at + self._linger - time.monotonic())

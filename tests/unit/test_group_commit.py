@@ -131,17 +131,20 @@ def test_a_table_not_kept_is_left_alone_and_conversion_happens_on_the_way_in(tmp
     committer.close()
 
 
-def test_given_changes_handed_in_when_an_answer_waits_then_one_commit_keeps_them_all(tmp_path: Path) -> None:
+def test_given_changes_handed_in_when_an_answer_waits_then_it_keeps_them_all_in_one_commit_in_its_own_thread(
+    tmp_path: Path,
+) -> None:
     store = Store(tmp_path / "state.db")
     commits: list[int] = []
     record_changes = store.record_changes
 
     def counted(changes: list[tuple[str, dict[str, Any], bool]]) -> None:
+        assert threading.current_thread() is threading.main_thread()  # no thread woken, none switched to
         commits.append(len(changes))
         record_changes(changes)
 
     store.record_changes = counted  # type: ignore[method-assign]
-    committer = GroupCommit(store, linger=60)  # only a waiting answer wakes the committer
+    committer = GroupCommit(store, linger=60)  # only a waiting answer commits
     for n in range(3):
         committer.submit("t", change("s", n))
     assert commits == []  # a write wakes nobody

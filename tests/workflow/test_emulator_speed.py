@@ -372,3 +372,29 @@ def test_when_every_kept_alive_connection_has_gone_stale_the_call_reconnects_and
 
         # WHEN the next reading is scored, THEN it is answered, not a ServiceUnavailable
         assert emulator.invoke_model_host(host.url, body, "application/json")[0] == 200
+
+
+def test_an_item_s_size_is_summed_once_per_attribute_and_an_item_over_the_limit_is_still_refused(aws, monkeypatch):
+    import uuid
+
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    ddb, table = aws.client("dynamodb"), aws.ctx.refs["FailuresTable"]
+    sized: list[str] = []
+    size = DynamoType.size
+
+    def counted(self: Any) -> int:
+        sized.append(self.type)
+        return int(size(self))
+
+    monkeypatch.setattr(DynamoType, "size", counted)
+    item = {"failure_id": {"S": f"size-{uuid.uuid4().hex[:6]}"}, **{f"a{i}": {"S": "x"} for i in range(50)}}
+
+    ddb.put_item(TableName=table, Item=item)
+
+    # moto summed every attribute already added again for each one it added: 1,377 sizes here.
+    assert len(sized) <= 2 * len(item)
+    assert ddb.get_item(TableName=table, Key={"failure_id": item["failure_id"]}, ConsistentRead=True)["Item"] == item
+    too_large = {"failure_id": {"S": "too-large"}, "a": {"S": "x" * 300_000}, "b": {"S": "y" * 110_000}}
+    with pytest.raises(ddb.exceptions.ClientError, match="Item size has exceeded the maximum allowed size"):
+        ddb.put_item(TableName=table, Item=too_large)

@@ -2,9 +2,10 @@
 
 make bench            # or: .venv/bin/python -m benchmarks.e2e --single 2000 --batched 20000
 
-Side by side with older code in one run: `--baseline REF --runs 2` exports REF (`git archive`,
-no worktree) to a temporary folder and runs that code's own `benchmarks.e2e` with this venv,
-alternating with this checkout's (REF, this, REF, this), then prints each run's figures.
+Side by side with older code in one run: `--baseline REF [REF ...] --runs 2` exports each REF
+(`git archive`, no worktree) to a temporary folder and runs that code's own `benchmarks.e2e`
+with this venv, alternating with this checkout's (REF, this, REF, this), then prints each
+run's figures.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--single", type=int, default=1000, help="single readings to send")
     parser.add_argument("--batched", type=int, default=10000, help="readings to send in batches of 50")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--baseline", metavar="REF", help="also run the code of this git commit, alternating")
+    parser.add_argument("--baseline", metavar="REF", nargs="+", help="also run these commits, alternating")
     parser.add_argument("--runs", type=int, default=2, help="with --baseline: runs of each, alternating")
     return parser
 
@@ -79,19 +80,27 @@ def run_checkout(root: Path, single: int, batched: int, concurrency: int) -> lis
     return [r for r in results if r["readings"]]  # older code measured a scenario of 0 readings too
 
 
-def side_by_side(ref: str, runs: int, single: int, batched: int, concurrency: int) -> None:
-    """REF and this checkout, alternating, each run's readings/s, p99 and CPU per reading."""
+def export(ref: str, folder: Path) -> str:
+    """The files of commit REF in folder (no git worktree); its short name."""
     commit = subprocess.run(["git", "rev-parse", "--short", ref], cwd=ROOT, capture_output=True, text=True, check=True)
-    with tempfile.TemporaryDirectory(prefix="nrt-baseline-") as folder:
-        archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
+    folder.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return commit.stdout.strip()
+
+
+def side_by_side(refs: list[str], runs: int, single: int, batched: int, concurrency: int) -> None:
+    """Each REF and this checkout, alternating, each run's readings/s, p99 and CPU per reading."""
+    with tempfile.TemporaryDirectory(prefix="nrt-baseline-") as scratch:
+        codes = [(export(ref, Path(scratch) / str(i)), Path(scratch) / str(i)) for i, ref in enumerate(refs)]
         rows: list[tuple[str, int, dict[str, Any]]] = []
         for run in range(1, runs + 1):
-            for label, root in ((commit.stdout.strip(), Path(folder)), ("this", ROOT)):
+            for label, root in [*codes, ("this", ROOT)]:
                 rows += [(label, run, r) for r in run_checkout(root, single, batched, concurrency)]
     print(f"machine: {machine()}  ({time.strftime('%Y-%m-%d %H:%M')})")
     print(f"{'code':<8} {'run':>3} {'scenario':<10} {'readings/s':>10} {'p99 ms':>8} {'nrt up CPU ms/reading':>22}")
-    for label, run, r in sorted(rows, key=lambda row: (row[2]["scenario"], row[0] == "this", row[1])):
+    order = [*(label for label, _ in codes), "this"]
+    for label, run, r in sorted(rows, key=lambda row: (row[2]["scenario"], order.index(row[0]), row[1])):
         cpu = r["cpu_ms_per_reading"].get("nrt up")
         print(f"{label:<8} {run:>3} {r['scenario']:<10} {r['readings_per_s']:>10} {r['p99_ms']:>8} {cpu:>22}")
 

@@ -106,8 +106,9 @@ template: $(DEV_STAMP) checkov ## Tier: the template against AWS's rules, linter
 e2e: $(DEV_STAMP) browser ## Tier: nrt up in its own process, real clients against it (a worker a core)
 	$(BIN)/pytest -q $(BY_FILE) tests/e2e
 
-bench: $(STAMP) ## Measure local end-to-end throughput and latency (see benchmarks/)
+bench: $(STAMP) ## Measure local end-to-end throughput and latency, then the two tiers side by side (see benchmarks/)
 	$(BIN)/python -m benchmarks.e2e
+	$(BIN)/python -m benchmarks.tiers
 
 clean: ## Remove the venv, local state and build output
 	rm -rf $(VENV) .nrt .aws-sam

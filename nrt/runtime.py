@@ -49,6 +49,8 @@ class LocalRuntime:
     health_seconds: float = 5.0
     # A model host without an invocation for this long is stopped (0: never).
     model_idle_seconds: float = IDLE_SECONDS
+    # The template's LatencyTier parameter: POST /predictions goes to the PredictFunction.
+    latency_tier: bool = False
     log: Callable[[str], None] = print
     aws: EmbeddedAws | None = None
     api: LocalApi | None = None
@@ -86,6 +88,8 @@ class LocalRuntime:
         self.space = DiskSpace(StateDir(self.state_dir).root)
         emulator_server.ensure_port_free("127.0.0.1", self.api_port)
         self.aws = emulator_server.start(port=self.aws_port)
+        if self.latency_tier:
+            self.aws.ctx.parameters["LatencyTier"] = "Enabled"
         emulator_server.provision(self.aws)
         self._restore(self.aws, self.store)
         # After provisioning: faults hit the workflow's calls, not the stack's own set-up.

@@ -31,6 +31,7 @@ RETRYABLE = (429, 503)
 # or timed out), retried as a 503 is; HTTP has no code for it (599 by convention).
 NO_ANSWER = 599
 DEFAULT_MODEL = "failure"
+REPEAT_POOL = 50  # --repeat draws from the data of the last this many distinct readings
 
 
 def make_reading(rng: random.Random, sensor: str, timestamp: int, model: str | None = None) -> dict[str, Any]:
@@ -138,6 +139,9 @@ class Plan:
     keep_sent_ids: bool = False
     # Named features to send instead of the demo's three numbers: one dict per reading, cycled.
     rows: list[dict[str, Any]] = field(default_factory=list)
+    # The share of readings that repeat the data (or features) of one of the last REPEAT_POOL
+    # distinct ones sent: a workload for the prediction cache.
+    repeat: float = 0.0
 
 
 def backoff(attempt: int, asked: float | None = None) -> float:
@@ -200,6 +204,7 @@ class Bodies:
         self.base_ts = int(time.time() * 1000)
         self.per_request = max(1, plan.batch)
         self._lock = threading.Lock()
+        self._recent: list[Any] = []  # the last REPEAT_POOL distinct readings' data or features
 
     def body(self, index: int) -> tuple[bytes, int]:
         """(the JSON body of request `index`, the readings it carries)."""
@@ -219,7 +224,17 @@ class Bodies:
         if plan.rows:
             del reading["data"]
             reading["features"] = plan.rows[n % len(plan.rows)]
+        if plan.repeat:
+            self._repeat(reading, "features" if plan.rows else "data")
         return reading
+
+    def _repeat(self, reading: dict[str, Any], key: str) -> None:
+        """With probability plan.repeat, the reading carries a recent reading's data instead of its own."""
+        with self._lock:
+            if self._recent and self.rng.random() < self.plan.repeat:
+                reading[key] = self.rng.choice(self._recent)
+            elif reading[key] not in self._recent:
+                self._recent = [*self._recent[1 - REPEAT_POOL :], reading[key]]
 
 
 def run(plan: Plan, progress: Callable[[Stats], None] | None = None) -> Stats:
@@ -687,6 +702,14 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
         help="POST /events (202) instead of /predictions",
     )
     p.add_argument("--seed", type=int, help="random seed for reproducible readings")
+    p.add_argument(
+        "--repeat",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help=f"the share (0-1) of readings that repeat the data of one of the last {REPEAT_POOL} distinct ones "
+        "sent, as a workload for the prediction cache (default 0)",
+    )
     p.add_argument("--csv", help="send named features from this CSV's rows (cycled) instead of three numbers")
     p.add_argument("--drop", default="", help="with --csv: comma-separated columns not to send (the label)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON (spike, step: and every second)")
@@ -831,6 +854,8 @@ def refuse_bad_sizes(args: argparse.Namespace) -> None:
         raise SystemExit("--batch must be between 0 and 100")
     if args.sensors < 1:
         raise SystemExit("--sensors must be at least 1")
+    if not 0 <= args.repeat < 1:
+        raise SystemExit("--repeat must be at least 0 and below 1")
     if args.count is not None and args.count < 1:
         raise SystemExit("--count must be at least 1")
     if args.duration is not None and args.duration <= 0:
@@ -853,6 +878,7 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
         path="/events" if args.use_async else "/predictions",
         seed=args.seed,
         rows=feature_rows(args.csv, [c.strip() for c in args.drop.split(",") if c.strip()]) if args.csv else [],
+        repeat=args.repeat,
     )
 
 

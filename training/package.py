@@ -13,7 +13,7 @@ from training.inference import ARTIFACT, SIGNATURE
 
 ENTRY_POINT = "inference.py"
 # Shipped next to the artifact, for people and for the retraining quality gate.
-REPORTS = ("evaluation.json", "model_card.json", "evaluation.png", "preparation.json")
+REPORTS = ("evaluation.json", "model_card.json", "evaluation.png", "preparation.json", "profile.json")
 
 
 def package(model_dir: Path, target: Path) -> Path:

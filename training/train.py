@@ -32,7 +32,6 @@ from sklearn.metrics import (
     f1_score,
     mean_absolute_error,
     mean_squared_error,
-    precision_recall_curve,
     precision_score,
     r2_score,
     recall_score,
@@ -43,7 +42,8 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder, label_binarize
 
-from training import gate
+from training import gate, threshold_rules
+from training import profile as training_profile
 from training.dataset import (
     PREPARED_HOLDOUT,
     Table,
@@ -67,7 +67,6 @@ OBJECTIVE_METRIC = "validation_objective"
 # The booster's parameters that nrt train --tune (and a SageMaker tuning job) search: training/tune.py.
 TUNED = ("learning_rate", "max_leaf_nodes", "min_samples_leaf", "l2_regularization")
 HELD_OUT_SHARE = 0.2  # without a given or prepared hold-out: this share of the rows judges the model
-THRESHOLD_RULE = "the (calibrated) probability that maximises F1 over the training rows, each scored out of fold"
 # Classifiers: a stratified quarter of the training rows chooses the boosting iterations; the served
 # boosters (CALIBRATION_FOLDS) are then fitted with that many iterations.
 # scikit-learn's own early stopping holds out a (stratified) 10% and stops at the first 10
@@ -119,7 +118,10 @@ class Recipe:
     rows: int = 20_000  # synthetic only
     seed: int = 7
     noise: float = 0.0  # synthetic only
-    threshold: float | None = None  # binary: fixed, instead of chosen by THRESHOLD_RULE
+    threshold: float | None = None  # binary: fixed, instead of chosen by `threshold_for`
+    # binary: what the chosen threshold serves (threshold_rules.parse): "f1" (the best F1),
+    # "precision:P" (the most recall at precision P or more) or "cost:FN:FP" (the least cost).
+    threshold_for: str = "f1"
     positive_label: Label | None = None
     unknown_categories: UnknownCategories = "refuse"  # an unseen category: refused, or scored as missing
     class_weight: str = "balanced"  # classifiers: each class weighed by 1 / its frequency; or "none"
@@ -253,10 +255,12 @@ def _model_x(x: pd.DataFrame, named: bool) -> Any:
     return x if named else x.to_numpy(dtype=float)
 
 
-def _best_threshold(y_true: Any, positive_scores: Any) -> float:
-    precision, recall, thresholds = precision_recall_curve(y_true, positive_scores)
-    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-    return round(float(thresholds[int(np.argmax(f1[:-1]))]), 6) if len(thresholds) else 0.5
+def _threshold_rule(recipe: dict[str, Any] | None) -> str:
+    """How the signature's threshold was chosen, as the card says it."""
+    if recipe and recipe.get("threshold") is not None:
+        return "set with --threshold"
+    rule = threshold_rules.parse((recipe or {}).get("threshold_for", "f1"))
+    return f"{rule.describe()} over the training rows, each scored out of fold"
 
 
 def _plot(path: Path, draw: Callable[[Any], None], title: str) -> None:
@@ -331,6 +335,7 @@ def train(
     evaluation = evaluate(model, signature, x_test, y_test, len(y_train), model_dir / PLOT, name)
     progress(f"writing {model_dir}")
     _write_model(model_dir, name, model, signature, evaluation, data, fitting)
+    training_profile.write(model_dir, x_train, features)  # the reference live traffic is compared with
     return evaluation
 
 
@@ -491,17 +496,18 @@ def _regression_objective(
 def _threshold(
     recipe: Recipe, model: Any, positive: Any, x: Any, y: pd.Series[Any], progress: Progress
 ) -> float | None:
-    """Binary: the recipe's threshold, else THRESHOLD_RULE on the served (calibrated) scale: each
+    """Binary: the recipe's threshold, else its `threshold_for` rule on the served (calibrated) scale: each
     training row scored by the calibrated booster whose fold held it out."""
     if positive is None or recipe.threshold is not None:
         return recipe.threshold
-    progress(f"choosing the threshold: {THRESHOLD_RULE}")
+    rule = threshold_rules.parse(recipe.threshold_for)
+    progress(f"choosing the threshold: {rule.describe()} over the training rows, each scored out of fold")
     scores = np.empty(len(y))
     column = list(model.classes_).index(positive)
     for pair, (_, held_out) in zip(model.calibrated_classifiers_, _folds(recipe.seed).split(x, y), strict=True):
         rows = x.iloc[held_out] if isinstance(x, pd.DataFrame) else x[held_out]
         scores[held_out] = pair.predict_proba(rows)[:, column]
-    return _best_threshold((y == positive).to_numpy(), scores)
+    return rule.choose((y == positive).to_numpy(), scores)
 
 
 def _validation_pr_auc(y: pd.Series[Any], proba: Any, classes: list[Any], positive: Any) -> float:
@@ -675,9 +681,7 @@ def _binary_metrics(
         "pr_auc": round(float(average_precision_score(truth, p)), 4),
         "brier": round(float(brier_score_loss(truth, p)), 6),  # the probabilities as frequencies: 0 is perfect
         "threshold": threshold,
-        "threshold_rule": THRESHOLD_RULE
-        if signature.recipe and signature.recipe.get("threshold") is None
-        else "set with --threshold",
+        "threshold_rule": _threshold_rule(signature.recipe),
         "precision": round(float(precision_score(truth, predicted == positive, zero_division=0)), 4),
         "recall": round(float(recall_score(truth, predicted == positive, zero_division=0)), 4),
         "f1": round(float(f1_score(truth, predicted == positive, zero_division=0)), 4),

@@ -104,6 +104,14 @@ def _typed(item: dict[str, Any], name: str, kind: type, required: bool = False) 
     return value
 
 
+def _flag(item: dict[str, Any], name: str) -> bool:
+    """A BOOL attribute the workflow writes only when true (so other items are not a byte bigger)."""
+    value = item.get(name, False)
+    if not isinstance(value, bool):
+        raise MalformedChange(f"{name} is not a boolean: {value!r}")
+    return value
+
+
 def _json(item: dict[str, Any], name: str) -> Any:
     """An attribute the workflow stores as JSON text (a label, a number, an object, or null)."""
     text = item.get(name)
@@ -209,6 +217,7 @@ def to_row(change: dict[str, Any], ingested_at: int) -> dict[str, Any]:
         **prediction_columns(item),
         "input": input_column(item),
         "predicted_at": _typed(item, "predicted_at", str),
+        "cached": _flag(item, "cached"),
         "change_type": change_type,
         "changed_at": int(number(changed_at)) if changed_at is not None else None,
         "ingested_at": ingested_at,

@@ -16,6 +16,8 @@ KIND_TAG = "nrt:kind"
 FEATURES_TAG = "nrt:features"  # the first feature names, as many as a tag holds (256 characters)
 FEATURE_COUNT_TAG = "nrt:feature_count"
 UNKNOWN_CATEGORIES_TAG = "nrt:unknown_categories"  # refuse or missing: what an unseen category becomes
+TIER_TAG = "nrt:tier"  # endpoint or lambda: where POST /predictions scores it (nrt deploy-model --tier)
+CACHE_TAG = "nrt:cache_seconds"  # the prediction cache's seconds (0: off), as the last deploy set it
 
 
 def models_from_endpoints(
@@ -49,7 +51,15 @@ def described(tags: dict[str, str]) -> dict[str, Any]:
         "feature_count": int(count) if count and count.isdigit() else None,
         # Deployed by nrt before the policy was tagged: its signature's default, refuse.
         "unknown_categories": tags.get(UNKNOWN_CATEGORIES_TAG, "refuse" if kind else None),
+        # Deployed before tiers: the endpoint's.
+        "tier": tags.get(TIER_TAG, "endpoint"),
+        "cache_seconds": _whole(tags.get(CACHE_TAG)),
     }
+
+
+def _whole(text: str | None) -> int:
+    """A tag holding a whole number; 0 when absent (the cache is opt-in)."""
+    return int(text) if text and text.isdigit() else 0
 
 
 def list_models(client: SageMakerClient, prefix: str) -> list[dict[str, Any]]:

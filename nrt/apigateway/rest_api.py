@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import re
 import uuid
 from collections.abc import Mapping
@@ -36,6 +37,8 @@ from nrt.apigateway.validation import (
 )
 from nrt.apigateway.vtl import render
 from nrt.template import LocalContext, load_template, resolve
+
+LOG = logging.getLogger("nrt.apigateway.rest_api")
 
 # API Gateway's payload quota for REST APIs (not adjustable); REQUEST_TOO_LARGE above it.
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
@@ -193,9 +196,33 @@ class RestApi:
         if integration.get("type") == "aws_proxy":
             return self._proxy(operation, method, path, headers, body, context)
         request = self._integration_request(operation, headers, body, context)
+        function_arn = _lambda_function(integration["uri"])
+        if function_arn is not None:
+            return self._lambda(operation, function_arn, request, headers, context)
         service, action = _service_action(integration["uri"])
         status, answer = self.services.call(service, action, request)
         return self._respond(operation, status, answer, headers, context)
+
+    def _lambda(
+        self,
+        operation: Operation,
+        function_arn: str,
+        event: dict[str, Any],
+        headers: dict[str, str],
+        context: dict[str, Any],
+    ) -> Reply:
+        """A Lambda function behind an `aws` (non-proxy) integration: the mapped request is its
+        event; its result takes the `default` integration response, and a function error the
+        one whose pattern matches its errorMessage (else `default`), as API Gateway selects them."""
+        try:
+            result = self.services.invoke(function_arn, event)
+        except Exception as exc:
+            LOG.exception("function %s failed", function_arn)
+            error = {"errorMessage": str(exc), "errorType": type(exc).__name__}
+            chosen = _error_response(operation.integration.get("responses", {}), str(exc))
+            return self._respond(operation, 200, json.dumps(error).encode(), headers, context, chosen)
+        chosen = _default_response(operation.integration.get("responses", {}))
+        return self._respond(operation, 200, json.dumps(result).encode(), headers, context, chosen)
 
     def _authorised(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Operation:
         """The operation, once the payload quota, the route and the API key let the request in."""
@@ -238,9 +265,16 @@ class RestApi:
             raise GatewayError("BAD_REQUEST_BODY", validation=validation_error_string(errors))
 
     def _respond(
-        self, operation: Operation, status: int, answer: bytes, headers: dict[str, str], context: dict[str, Any]
+        self,
+        operation: Operation,
+        status: int,
+        answer: bytes,
+        headers: dict[str, str],
+        context: dict[str, Any],
+        chosen: str | None = None,
     ) -> Reply:
-        chosen = _integration_response(operation.integration.get("responses", {}), status)
+        if chosen is None:
+            chosen = _integration_response(operation.integration.get("responses", {}), status)
         status_code = int(operation.integration["responses"][chosen]["statusCode"])
         template = operation.response_templates.get(chosen)
         text = _decode(answer)
@@ -354,6 +388,27 @@ def _integration_response(responses: dict[str, Any], status: int) -> str:
     if chosen is None:
         raise GatewayError("API_CONFIGURATION_ERROR")
     return chosen
+
+
+def _default_response(responses: dict[str, Any]) -> str:
+    """A Lambda function's result: the default integration response (API Gateway: "No match for
+    output mapping and no default output mapping configured" without one, a 500)."""
+    if "default" not in responses:
+        raise GatewayError("API_CONFIGURATION_ERROR")
+    return "default"
+
+
+def _error_response(responses: dict[str, Any], message: str) -> str:
+    """A Lambda function's error: the response whose pattern matches its errorMessage, else default."""
+    chosen = next((p for p in responses if p != "default" and re.fullmatch(p, message, re.DOTALL)), None)
+    return chosen or _default_response(responses)
+
+
+def _lambda_function(uri: str) -> str | None:
+    """arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<function ARN>/invocations ->
+    the function's ARN; None for any other integration URI."""
+    match = re.fullmatch(r"arn:[^:]+:apigateway:[^:]+:lambda:path/[^/]+/functions/(.+)/invocations", uri)
+    return None if match is None else match.group(1)
 
 
 def _decode(raw: bytes) -> str:

@@ -12,19 +12,29 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
+
 from functions.list_models.models import list_models, proxy_reply
+from functions.predict.adapters import DynamoCache, DynamoTables, HeldModels
+from functions.predict.serving import Predict, WorkflowRefused, failed
 from nrt import emulator
+from nrt.apigateway.contract import answer_from_execution
 from nrt.apigateway.executions import Executions, aws_error, json_default
 from nrt.apigateway.rest_api import MAX_PAYLOAD_BYTES, GatewayError, Reply, RestApi, request_context, same_key
-from nrt.emulator.server import EmbeddedAws
+from nrt.emulator.registry import SPEEDUPS_SETTING
+from nrt.emulator.server import EmbeddedAws, local_model_bucket
+from nrt.emulator.speed import InProcessClient
 from nrt.http11 import ErrorReply, Handler, Limits, Request, Server
 from nrt.state.space import Full
+from nrt.state.store import StoreUnavailable
 from nrt.statedir import API_PORT
-from nrt.template import LocalContext
+from nrt.template import LocalContext, load_template
 
 LOG = logging.getLogger("nrt.apigateway.server")
 
@@ -78,12 +88,72 @@ def local_context(aws: EmbeddedAws) -> LocalContext:
         **ctx.refs,
         "ApiRole": f"arn:aws:iam::{ctx.account}:role/{ctx.stack_name}-api",
         "ListModelsFunction": list_models_arn(ctx),
+        "PredictFunction": f"{ctx.stack_name}-predict",
     }
     return LocalContext(ctx.stack_name, ctx.region, ctx.account, dict(ctx.parameters), refs)
 
 
 def list_models_arn(ctx: LocalContext) -> str:
     return f"arn:aws:lambda:{ctx.region}:{ctx.account}:function:{ctx.stack_name}-list-models"
+
+
+def predict_function_arn(ctx: LocalContext) -> str:
+    return f"arn:aws:lambda:{ctx.region}:{ctx.account}:function:{ctx.stack_name}-predict"
+
+
+@dataclass
+class LocalWorkflow:
+    """The PredictFunction's StartSyncExecution, on the embedded AWS's inference workflow."""
+
+    executions: Executions
+
+    def start_sync_execution(self, request: dict[str, Any]) -> dict[str, Any]:
+        if request.get("stateMachineArn") != self.executions.aws.state_machine_arn:
+            raise WorkflowRefused("StateMachineDoesNotExist", 400)
+        try:
+            return self.executions.start_sync_execution(request.get("input", "{}"), request.get("name"))
+        except emulator.aws_errors() as exc:
+            status, body = emulator.error_answer(exc)
+            raise WorkflowRefused(str(json.loads(body)["__type"]), status) from None
+
+
+def in_process_dynamodb(aws: EmbeddedAws) -> Any:
+    """The embedded DynamoDB as the workflow's own tasks reach it (nrt/emulator/speed.py): in this
+    process, not over HTTP, where each write would wait for its own commit; the function's
+    answer waits once for all of them instead. Over HTTP with the speed-ups off."""
+    if os.environ.get(SPEEDUPS_SETTING) == "0":
+        return aws.client("dynamodb")
+    return InProcessClient(boto3.client("dynamodb", region_name=aws.ctx.region, aws_access_key_id="local",
+                                        aws_secret_access_key="local"))  # fmt: skip
+
+
+def predict_function(executions: Executions) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The latency tier's front function (functions/predict), in process on the embedded AWS: a
+    Lambda-tier answer waits until what it wrote is kept, as a workflow's does."""
+    aws = executions.aws
+    refs = aws.ctx.refs
+    ddb = in_process_dynamodb(aws)
+    tables = DynamoTables(ddb, refs["PredictionsTable"], refs["EventIdsTable"], refs["FailuresTable"])
+    models = HeldModels(aws.client("s3"), local_model_bucket(aws.ctx), log=LOG.warning)
+    cache = DynamoCache(ddb, refs["CacheTable"])
+    predict = Predict(aws.prefix, tables, LocalWorkflow(executions), models, cache=cache)
+
+    def function(event: dict[str, Any]) -> dict[str, Any]:
+        started = time.monotonic()
+        execution = predict.execution(event)
+        if execution is None:
+            return predict.forward(event)
+        result = execution.run()
+        try:
+            if executions.committer is not None:
+                executions.committer.sync()
+        except StoreUnavailable as failure:
+            result = failed({"status": 503, "error": "StoreUnavailable", "message": str(failure)[:160]})
+        answer = answer_from_execution(result["status"], result.get("output"), result.get("cause"))
+        executions.health.record(answer.status, time.monotonic() - started, len(execution.readings))
+        return result
+
+    return function
 
 
 def make_api(executions: Executions, api_key: str | None = None) -> RestApi:
@@ -100,7 +170,10 @@ def make_api(executions: Executions, api_key: str | None = None) -> RestApi:
         return proxy_reply(aws.prefix, found)
 
     ctx = local_context(aws)
-    services = LocalServices(executions, {list_models_arn(ctx): list_models_function})
+    functions: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {list_models_arn(ctx): list_models_function}
+    if ctx.parameter_values(load_template()).get("LatencyTier") == "Enabled":
+        functions[predict_function_arn(ctx)] = predict_function(executions)
+    services = LocalServices(executions, functions)
     return RestApi.from_template(ctx, services, api_key)
 
 

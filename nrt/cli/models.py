@@ -32,15 +32,22 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(listing, indent=2))
         return 0
-    print(f"{'model':<20} {'kind':<11} {'status':<10} features")
+    print(f"{'model':<20} {'kind':<11} {'status':<10} {'tier':<9} {'cache':<7} features")
     for m in listing["models"]:
-        names = m.get("features") or []
-        count = m.get("feature_count") or len(names)
-        features = ", ".join(names[:6]) + (f", ... ({count} in all)" if count > 6 else "") or "-"
-        print(f"{m['model']:<20} {m.get('kind') or '-':<11} {m['status']:<10} {features}")
+        print(model_line(m))
         if m.get("reason"):
             print(f"  {m['reason']}")
     return 0
+
+
+def model_line(m: dict[str, Any]) -> str:
+    """One model of GET /models as a line of `nrt models`."""
+    names = m.get("features") or []
+    count = m.get("feature_count") or len(names)
+    features = ", ".join(names[:6]) + (f", ... ({count} in all)" if count > 6 else "") or "-"
+    cache = f"{m['cache_seconds']} s" if m.get("cache_seconds") else "off"
+    tier = m.get("tier") or "endpoint"
+    return f"{m['model']:<20} {m.get('kind') or '-':<11} {m['status']:<10} {tier:<9} {cache:<7} {features}"
 
 
 def one_openmp_thread() -> AbstractContextManager[object]:
@@ -159,6 +166,7 @@ def synthetic_recipe(args: argparse.Namespace, features: list[str] | None) -> Re
         args.seed,
         args.noise,
         args.threshold,
+        threshold_for=args.threshold_for,
         unknown_categories=args.unknown_categories,
         class_weight=args.class_weight,
         gate_metric=args.gate_metric,
@@ -184,6 +192,7 @@ def csv_recipe(args: argparse.Namespace, features: list[str] | None) -> Recipe:
         kind,
         seed=args.seed,
         threshold=args.threshold,
+        threshold_for=args.threshold_for,
         positive_label=positive,
         unknown_categories=args.unknown_categories,
         class_weight=args.class_weight,
@@ -328,6 +337,7 @@ def take_model_file(args: argparse.Namespace, model_dir: Path) -> None:
 
 def deploy_to_stack(args: argparse.Namespace, model_dir: Path) -> Deployment:
     """The model directory as the endpoint <prefix>NAME of the local or the deployed stack."""
+    from nrt.ops.cache import CacheSetting
     from nrt.ops.deploy import Instances, Serverless, deploy_model, stack_target
     from nrt.ops.target import image_uri
 
@@ -344,8 +354,21 @@ def deploy_to_stack(args: argparse.Namespace, model_dir: Path) -> Deployment:
     # Locally the model loads in a second or two: poll often rather than AWS's every 10 s.
     poll = 0.2 if stack.local else 10.0
     sm, s3 = stack.client("sagemaker"), stack.client("s3")
+    # Every deploy sets the cache: --cache SECONDS, or off (0) when absent.
+    cache = CacheSetting(stack.client("dynamodb"), stack.output("CacheTableName"), args.cache)
     return deploy_model(
-        sm, s3, args.name, model_dir, target, capacity, image, log=print, wait=not args.no_wait, poll=poll
+        sm,
+        s3,
+        args.name,
+        model_dir,
+        target,
+        capacity,
+        image,
+        log=print,
+        wait=not args.no_wait,
+        poll=poll,
+        tier=args.tier,
+        cache=cache,
     )
 
 
@@ -503,6 +526,17 @@ def unknown_categories_flag(parser: argparse.ArgumentParser, default: str | None
     )
 
 
+def threshold_rule(text: str) -> str:
+    """--threshold-for: a rule training/threshold_rules.py understands, kept as given."""
+    from training import threshold_rules
+
+    try:
+        threshold_rules.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 def add_commands(sub: Any) -> None:
     """models, train, deploy-model, retrain, image-uri"""
     models = sub.add_parser("models", help="list the models available now")
@@ -528,7 +562,16 @@ def add_commands(sub: Any) -> None:
     train.add_argument(
         "--task", choices=["binary", "multiclass", "regression"], help="default: inferred from the label"
     )
-    train.add_argument("--threshold", type=float, help="binary: fixed decision threshold (default: chosen for best F1)")
+    train.add_argument("--threshold", type=float, help="binary: a fixed decision threshold (default: --threshold-for)")
+    train.add_argument(
+        "--threshold-for",
+        type=threshold_rule,
+        default="f1",
+        metavar="RULE",
+        help="binary: what the threshold is chosen for, out of fold: f1 (default), precision:P (the most recall at "
+        "precision P or more), or cost:FN:FP (the least cost, a missed positive costing FN and a false alarm FP); "
+        "recorded for retraining",
+    )
     train.add_argument("--positive-label", help="binary: the positive label (default: the greater of the two)")
     unknown_categories_flag(train, "refuse")
     train.add_argument(
@@ -576,6 +619,21 @@ def add_commands(sub: Any) -> None:
     deploy.add_argument("--region", help="AWS region (default: your AWS configuration)")
     deploy.add_argument("--aws-port", type=int, help="with --local: the embedded AWS's port (default: the state dir's)")
     deploy.add_argument("--no-wait", action="store_true", help="do not wait for InService")
+    deploy.add_argument(
+        "--tier",
+        choices=["endpoint", "lambda"],
+        default="endpoint",
+        help="where POST /predictions scores it: the SageMaker endpoint through the workflow (default), or, "
+        "on a stack with LatencyTier Enabled, the PredictFunction holding it in memory (the endpoint stays)",
+    )
+    deploy.add_argument(
+        "--cache",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="keep each answer SECONDS and answer the same features from it without calling the model "
+        "(default 0: off; a redeploy without --cache turns it off)",
+    )
     deploy.set_defaults(func=cmd_deploy_model)
 
     retrain = sub.add_parser("retrain", help="run the retraining workflow for NAME now and follow it")

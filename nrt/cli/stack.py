@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nrt.cli import fraud
 from nrt.cli.common import api_key_for, get_local, local_api_flags, stack_flags, state_dir_flag
 from nrt.hosts.supervisor import IDLE_SECONDS
 from nrt.lake.dashboard import write_dashboard
@@ -55,6 +56,7 @@ def _runtime(args: argparse.Namespace, log: Callable[[str], None] = print) -> Lo
             faults=injected,
             health_seconds=getattr(args, "health_seconds", 0.0),
             model_idle_seconds=getattr(args, "model_idle_seconds", IDLE_SECONDS),
+            latency_tier=getattr(args, "latency_tier", False),
             log=log,
         ).start()
     except (StateDirBusy, StoreDamaged) as exc:
@@ -142,6 +144,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     state = StateDir(Path(args.state_dir))
     print(f"embedded AWS  {runtime.aws.url}  (moto, state-machine execution on)")
     print(f"local API     {runtime.api_url}  POST /predictions, POST /events, GET /models")
+    if runtime.latency_tier:
+        print("latency tier  on: POST /predictions goes to the PredictFunction (models deployed --tier lambda)")
     print(f"dashboard     {runtime.api_url}/dashboard")
     print(f"lake          {runtime.lake.resolve()}  (Parquet, flushed every {args.flush_seconds:g} s)")
     print(f"state         {state.root.resolve()}  (commands find this stack by it: --state-dir, $NRT_STATE_DIR)")
@@ -184,6 +188,8 @@ def demo_table(answers: list[tuple[dict[str, Any], float]]) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.fraud:
+        return fraud.cmd_fraud(args)
     print("starting the local stack (embedded AWS, model host, API) ...", flush=True)
     runtime = _runtime(args)
     try:
@@ -279,6 +285,12 @@ def add_commands(sub: Any) -> None:
         help="stop a model host after this long without an invocation (a serverless endpoint "
         "scaling to zero; the next invocation cold-starts it); 0 never stops one (default: %(default)g)",
     )
+    up.add_argument(
+        "--latency-tier",
+        action="store_true",
+        help="the template's LatencyTier=Enabled: POST /predictions goes to the PredictFunction, which "
+        "scores models deployed with --tier lambda in this process (docs/aws.md#the-latency-tier)",
+    )
     up.set_defaults(func=cmd_up)
 
     status = sub.add_parser("status", help="the running stack's health: readings/s, p99, failures, lake lag")
@@ -290,6 +302,7 @@ def add_commands(sub: Any) -> None:
     demo.add_argument("--count", type=int, default=DEMO_READINGS)
     demo.add_argument("--rate", type=float, default=0.0, help="readings/s; 0 for as fast as possible")
     demo.add_argument("--lake-timeout", type=float, default=60.0, help="seconds to wait for the lake")
+    fraud.add_flags(demo)
     demo.set_defaults(func=cmd_demo)
 
     sub.add_parser("produce", help="send readings (same flags as producer/producer.py; see nrt produce --help)")

@@ -20,7 +20,7 @@ from nrt.statedir import AWS_PORT, HOST
 from nrt.template import LocalContext, load_template, resolve, resources, state_machine_definition
 
 LOCAL_ROLE = "arn:aws:iam::{account}:role/{stack}-local"
-PROVISIONED_TABLES = ("PredictionsTable", "EventIdsTable", "FailuresTable")
+PROVISIONED_TABLES = ("PredictionsTable", "EventIdsTable", "FailuresTable", "CacheTable")
 MODEL_BUCKET = "ModelArtifactsBucket"
 SAGEMAKER_ROLE = "SageMakerExecutionRole"
 PREPARATION_ROLE = "PreparationRole"  # the retraining workflow's processing job's role

@@ -1,7 +1,7 @@
 """Local Athena: the athena/*.sql files, transpiled from Trino to DuckDB, over the local lake.
 
-The Glue table is registered under its own name (`predictions`) as a view over the lake's
-Parquet objects with the dt/hour partitions read from the paths, so a filter on dt or hour
+Each Glue table of the template is registered under its own name (`predictions`, `outcomes`)
+as a view over the lake's Parquet objects with the dt/hour partitions read from the paths, so a filter on dt or hour
 skips whole folders as partition projection does on AWS. Every `CREATE VIEW` file in
 athena/ is created first, so queries can use the views the dashboards use.
 """
@@ -23,7 +23,7 @@ import duckdb
 import sqlglot
 from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
 
-from nrt.lake.parquet import TableSpec, parquet_files, table_spec
+from nrt.lake.parquet import TableSpec, parquet_files, table_spec, table_specs
 from nrt.template import ROOT
 
 ATHENA_DIR = ROOT / "athena"
@@ -82,21 +82,22 @@ def _explain(error: duckdb.Error, source: str) -> QueryError:
 
 
 class LocalAthena:
-    """One DuckDB connection with the lake's table and athena/'s views."""
+    """One DuckDB connection with the lake's tables and athena/'s views."""
 
     def __init__(self, lake: Path, spec: TableSpec | None = None, athena_dir: Path = ATHENA_DIR) -> None:
         self.lake = lake
-        self.spec = spec or table_spec()
+        self.spec = spec or table_spec()  # the predictions table
         self.connection = duckdb.connect(":memory:")
         self.connection.execute("SET TimeZone = 'UTC'")  # Athena's session time zone
-        self._register_table()
+        others = [] if spec is not None else [t for t in table_specs() if t.name != self.spec.name]
+        for table in [self.spec, *others]:
+            self._register_table(table)
         for path in sorted(athena_dir.glob("*.sql")):
             sql = path.read_text()
             if is_view(sql):
                 self.execute(sql, source=path.name)
 
-    def _register_table(self) -> None:
-        spec = self.spec
+    def _register_table(self, spec: TableSpec) -> None:
         partitions = ", ".join(f"CAST(NULL AS VARCHAR) AS {k}" for k in spec.partition_keys)
         if parquet_files(self.lake, spec):
             depth = "/".join(f"{k}=*" for k in spec.partition_keys)

@@ -74,20 +74,50 @@ class TableSpec:
         return re.sub(r"!\{timestamp:([^}]+)\}", expand, self.prefix)
 
 
-def table_spec(template: dict[str, Any] | None = None) -> TableSpec:
-    """The Glue table's columns and partition keys, and the delivery stream's prefix."""
+def table_spec(template: dict[str, Any] | None = None, glue_table: str = GLUE_TABLE) -> TableSpec:
+    """A Glue table's columns and partition keys, and the prefix its delivery stream writes under
+    (a Glue table no delivery stream writes yet: the prefix Firehose would use for its location
+    and partition keys, dt as yyyy-MM-dd and hour as HH)."""
     found = resources(template or load_template())
-    table_input = found[GLUE_TABLE]["Properties"]["TableInput"]
-    destination = found[DELIVERY_STREAM]["Properties"]["ExtendedS3DestinationConfiguration"]
-    conversion = destination.get("DataFormatConversionConfiguration", {})
-    serde = conversion.get("InputFormatConfiguration", {}).get("Deserializer", {}).get("OpenXJsonSerDe") or {}
+    table_input = found[glue_table]["Properties"]["TableInput"]
+    keys = [k["Name"] for k in table_input["PartitionKeys"]]
+    delivery = _delivery_of(found, glue_table)
+    if delivery is None:
+        top = str(table_input["Name"])
+        formats = {"dt": "yyyy-MM-dd", "hour": "HH"}
+        prefix = top + "/" + "".join(f"{k}=!{{timestamp:{formats[k]}}}/" for k in keys)
+        serde: dict[str, Any] = {}
+    else:
+        prefix = str(delivery["Prefix"])
+        conversion = delivery.get("DataFormatConversionConfiguration", {})
+        serde = conversion.get("InputFormatConfiguration", {}).get("Deserializer", {}).get("OpenXJsonSerDe") or {}
     return TableSpec(
         name=str(table_input["Name"]),
         columns=[(c["Name"], c["Type"]) for c in table_input["StorageDescriptor"]["Columns"]],
-        partition_keys=[k["Name"] for k in table_input["PartitionKeys"]],
-        prefix=str(destination["Prefix"]),
+        partition_keys=keys,
+        prefix=prefix,
         json_keys={str(k): str(v) for k, v in (serde.get("ColumnToJsonKeyMappings") or {}).items()},
     )
+
+
+def _delivery_of(found: dict[str, Any], glue_table: str) -> dict[str, Any] | None:
+    """The S3 destination of the delivery stream that converts records with `glue_table`'s schema."""
+    for resource in found.values():
+        if resource.get("Type") != "AWS::KinesisFirehose::DeliveryStream":
+            continue
+        destination = resource["Properties"].get("ExtendedS3DestinationConfiguration", {})
+        schema = destination.get("DataFormatConversionConfiguration", {}).get("SchemaConfiguration", {})
+        name = schema.get("TableName")
+        if getattr(name, "value", name) == glue_table:
+            return dict(destination)
+    return None
+
+
+def table_specs(template: dict[str, Any] | None = None) -> list[TableSpec]:
+    """Every Glue table of the lake, as the local lake reads it."""
+    template = template or load_template()
+    glue = [logical for logical, r in resources(template).items() if r.get("Type") == "AWS::Glue::Table"]
+    return [table_spec(template, logical) for logical in glue]
 
 
 def write_rows(lake: Path, spec: TableSpec, rows: list[dict[str, Any]], arrival: datetime.datetime, name: str) -> Path:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 from botocore.exceptions import ClientError
 
@@ -27,9 +27,12 @@ from functions.list_models.models import (  # GET /models reads these
     FEATURE_COUNT_TAG,
     FEATURES_TAG,
     KIND_TAG,
+    TIER_TAG,
     UNKNOWN_CATEGORIES_TAG,
 )
+from functions.predict.adapters import TIER_SECONDS, lambda_key
 from nrt.names import NameRuleError, check_model_name
+from nrt.ops.cache import CACHE_TAG, CacheSetting, enable, pause
 from nrt.ops.stacks import Stack
 
 # Where a model goes lives below this command and the stack seam; the `as` names are the ones
@@ -60,6 +63,10 @@ RECIPE_TAG = "nrt:recipe"  # s3://<bucket>/data/<name>/: signature.json and the 
 TAG_VALUE_MAX = 256
 
 Log = Callable[[str], None]
+# Where POST /predictions scores a model: its SageMaker endpoint through the workflow, or the
+# PredictFunction holding it in memory (the stack's LatencyTier Enabled; docs/aws.md).
+Tier = Literal["endpoint", "lambda"]
+TIERS: tuple[Tier, ...] = ("endpoint", "lambda")
 
 
 @dataclass(frozen=True)
@@ -183,11 +190,14 @@ def wait_in_service(
     reason, showing progress. An update whose model could not load is rolled back by SageMaker:
     InService on the old config with a FailureReason, which is this deployment's failure."""
     started = time.monotonic()
+    said = ("", 0.0)  # the status last shown, and when: a line on each change, else every 10 s
     while True:
         described = sm.describe_endpoint(EndpointName=endpoint)
         status = str(described["EndpointStatus"])
         elapsed = time.monotonic() - started
-        log(f"  {endpoint}: {status} ({elapsed:.0f} s)")
+        if status != said[0] or elapsed - said[1] >= 10:
+            log(f"  {endpoint}: {status} ({elapsed:.0f} s)")
+            said = (status, elapsed)
         reason = described.get("FailureReason") or "no reason given"
         if status == "InService" and config not in (None, described["EndpointConfigName"]):
             raise DeployError(
@@ -213,9 +223,14 @@ def deploy_model(
     log: Log = print,
     wait: bool = True,
     poll: float = 10.0,
+    tier: Tier = "endpoint",
+    cache: CacheSetting | None = None,
 ) -> Deployment:
-    """Package, upload, create model and config versions, create or update the endpoint."""
+    """Package, upload, create model and config versions, create or update the endpoint; then
+    put the archive on the Lambda tier, or take it off (set_tier)."""
     capacity.check()
+    if cache is not None:
+        cache.check(wait)
     endpoint = endpoint_name(target.prefix, name)
     log(f"checking {model_dir}: loading it and scoring a sample in a separate process")
     signature = check_model(model_dir)
@@ -230,11 +245,33 @@ def deploy_model(
         # The training code goes along, so the retraining workflow trains what this deploys.
         code = package_training_code(Path(scratch) / "training.tar.gz")
         s3.upload_file(str(code), target.bucket, TRAINING_CODE_KEY)
-    model_data_url = f"s3://{target.bucket}/{key}"
-    tags = model_tags(name, signature, held_out_metric(model_dir))
-    if signature.recipe:
-        tags.append({"Key": RECIPE_TAG, "Value": upload_recipe(s3, target.bucket, name, model_dir, signature, log)})
-    return publish(sm, endpoint, version, model_data_url, target, capacity, image, tags, log, wait, poll)
+        model_data_url = f"s3://{target.bucket}/{key}"
+        tags = [*model_tags(name, signature, held_out_metric(model_dir)), {"Key": TIER_TAG, "Value": tier}]
+        if signature.recipe:
+            tags.append({"Key": RECIPE_TAG, "Value": upload_recipe(s3, target.bucket, name, model_dir, signature, log)})
+        if cache is not None:
+            tags.append({"Key": CACHE_TAG, "Value": str(cache.seconds)})
+        deployment = publish(
+            sm, endpoint, version, model_data_url, target, capacity, image, tags, log, wait, poll, cache
+        )
+        set_tier(s3, target.bucket, endpoint, tier, archive, log)
+    return deployment
+
+
+def set_tier(s3: S3Client, bucket: str, endpoint: str, tier: Tier, archive: Path | None, log: Log = print) -> None:
+    """The Lambda tier holds an endpoint's model while its archive is at lambda_key(endpoint):
+    put there (tier lambda) or removed (tier endpoint). The endpoint stays either way, so the
+    workflow can answer for the model at once, and moving back needs no new endpoint. A warm
+    PredictFunction sees the change within TIER_SECONDS."""
+    key = lambda_key(endpoint)
+    if tier == "lambda":
+        if archive is None:
+            raise DeployError("the Lambda tier needs the model's archive")
+        log(f"tier lambda: s3://{bucket}/{key} (the PredictFunction holds it within {TIER_SECONDS:g} s)")
+        s3.upload_file(str(archive), bucket, key)
+    else:
+        s3.delete_object(Bucket=bucket, Key=key)
+        log(f"tier endpoint: s3://{bucket}/{key} removed (the workflow scores it within {TIER_SECONDS:g} s)")
 
 
 def publish(
@@ -249,6 +286,7 @@ def publish(
     log: Log = print,
     wait: bool = True,
     poll: float = 10.0,
+    cache: CacheSetting | None = None,
 ) -> Deployment:
     """Model and endpoint config named `version` for the artifact at model_data_url, then the
     endpoint made with it, or switched to it in place. Every deployment goes this way: nrt
@@ -274,6 +312,10 @@ def publish(
         EndpointConfigName=version, ProductionVariants=[capacity.variant(version)], Tags=sagemaker_tags
     )
     created = not _exists(sm, endpoint)
+    if cache is not None:
+        # The old version's setting must not name the new model's answers, nor the old answers
+        # be served by the new model: no caching while the endpoint switches.
+        pause(cache.ddb, cache.table, endpoint)
     if created:
         log(f"creating endpoint {endpoint}")
         arn = sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=version, Tags=sagemaker_tags)["EndpointArn"]
@@ -284,6 +326,9 @@ def publish(
     status = (
         wait_in_service(sm, endpoint, log, poll=poll, config=version) if wait else "Creating" if created else "Updating"
     )
+    if cache is not None and wait:
+        enable(cache.ddb, cache.table, endpoint, version, cache.seconds)
+        log(f"prediction cache: {f'{cache.seconds} s' if cache.seconds else 'off'} for {version}")
     return Deployment(endpoint, version, model_data_url, image, created, status)
 
 

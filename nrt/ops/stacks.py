@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 OUTPUTS = (
     "ApiUrl",
     "FailuresTableName",
+    "CacheTableName",
     "RetrainStateMachineArn",
     "ModelArtifactsBucketName",
     "SageMakerExecutionRoleArn",
@@ -123,6 +124,7 @@ def _local_stack(aws: str, api: str) -> Stack:
     outputs = {
         "ApiUrl": api,
         "FailuresTableName": local_name("FailuresTable", ctx),
+        "CacheTableName": local_name("CacheTable", ctx),
         "RetrainStateMachineArn": retrain,
         "ModelArtifactsBucketName": target.bucket,
         "SageMakerExecutionRoleArn": target.role_arn,

@@ -54,10 +54,14 @@ def keep_changes(aws: EmbeddedAws, store: Store) -> GroupCommit:
     return committer
 
 
-def endpoint_specs(sm: SageMakerClient, prefix: str) -> dict[str, EndpointSpec]:
+def endpoint_specs(
+    sm: SageMakerClient, prefix: str, known: Mapping[str, EndpointSpec] | None = None
+) -> dict[str, EndpointSpec]:
     """Every `<prefix>*` endpoint: its config, the models it serves, its tags, and why it failed
-    (a model that cannot load stays Failed across a restart)."""
-    return {name: endpoint_spec(sm, name) for name in _prefixed(sm, prefix)}
+    (a model that cannot load stays Failed across a restart). A model deleted while its endpoint
+    serves (AWS allows it) is taken from `known`, the last save, and marked gone."""
+    known = known or {}
+    return {name: endpoint_spec(sm, name, known.get(name)) for name in _prefixed(sm, prefix)}
 
 
 def _prefixed(sm: SageMakerClient, prefix: str) -> Iterator[str]:
@@ -65,16 +69,27 @@ def _prefixed(sm: SageMakerClient, prefix: str) -> Iterator[str]:
         yield from (e["EndpointName"] for e in page["Endpoints"] if e["EndpointName"].startswith(prefix))
 
 
-def endpoint_spec(sm: SageMakerClient, name: str) -> EndpointSpec:
-    """One endpoint as the store keeps it."""
+def endpoint_spec(sm: SageMakerClient, name: str, known: EndpointSpec | None = None) -> EndpointSpec:
+    """One endpoint as the store keeps it; `known` is how it was last kept."""
     endpoint = sm.describe_endpoint(EndpointName=name)
     config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
-    models = [sm.describe_model(ModelName=v["ModelName"]) for v in config["ProductionVariants"]]
+    earlier = {m["ModelName"]: m for m in known["models"]} if known else {}
+    models, gone = [], []
+    for variant in config["ProductionVariants"]:
+        model = variant["ModelName"]
+        if _missing(sm.describe_model, ModelName=model):
+            gone.append(model)
+            if model in earlier:
+                models.append(earlier[model])
+        else:
+            models.append(_fields(sm.describe_model(ModelName=model), MODEL_FIELDS))
     spec: EndpointSpec = {
         "config": _fields(config, CONFIG_FIELDS),
-        "models": [_fields(m, MODEL_FIELDS) for m in models],
+        "models": models,
         "tags": sm.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"],
     }
+    if gone:
+        spec["gone"] = gone
     if endpoint["EndpointStatus"] == "Failed":
         spec["failed"] = endpoint.get("FailureReason", "")
     return spec
@@ -94,19 +109,27 @@ def _missing(describe: Callable[..., object], **name: str) -> bool:
 
 def restore_endpoints(sm: SageMakerClient, specs: dict[str, EndpointSpec]) -> list[str]:
     """Create each saved endpoint that is not there (its models and config first); the names made."""
-    made = []
-    for name, spec in specs.items():
-        if not _missing(sm.describe_endpoint, EndpointName=name):
-            continue
-        for model in spec["models"]:
-            if _missing(sm.describe_model, ModelName=model["ModelName"]):
-                sm.create_model(**model)
-        config = spec["config"]
-        if _missing(sm.describe_endpoint_config, EndpointConfigName=config["EndpointConfigName"]):
-            sm.create_endpoint_config(**config)
-        sm.create_endpoint(EndpointName=name, EndpointConfigName=config["EndpointConfigName"], Tags=spec["tags"])
-        made.append(name)
-    return made
+    return [
+        name
+        for name, spec in specs.items()
+        if _missing(sm.describe_endpoint, EndpointName=name) and _make(sm, name, spec)
+    ]
+
+
+def _make(sm: SageMakerClient, name: str, spec: EndpointSpec) -> bool:
+    gone = spec.get("gone", [])
+    if not set(gone) <= {m["ModelName"] for m in spec["models"]}:
+        return False  # its model was deleted before it was ever kept: it cannot be made again
+    for model in spec["models"]:
+        if _missing(sm.describe_model, ModelName=model["ModelName"]):
+            sm.create_model(**model)
+    config = spec["config"]
+    if _missing(sm.describe_endpoint_config, EndpointConfigName=config["EndpointConfigName"]):
+        sm.create_endpoint_config(**config)
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=config["EndpointConfigName"], Tags=spec["tags"])
+    for deleted in gone:  # deleted while the endpoint served: deleted again
+        sm.delete_model(ModelName=deleted)
+    return True
 
 
 def keep_endpoints(aws: EmbeddedAws, store: Store) -> None:
@@ -114,7 +137,7 @@ def keep_endpoints(aws: EmbeddedAws, store: Store) -> None:
     sm: SageMakerClient = aws.client("sagemaker")
 
     def save() -> None:
-        store.save_endpoints(endpoint_specs(sm, aws.prefix))
+        store.save_endpoints(endpoint_specs(sm, aws.prefix, store.endpoints()))
 
     aws.wiring.endpoints_changed = save
 

@@ -59,6 +59,7 @@ class EndpointSpec(TypedDict):
     models: list[dict[str, Any]]
     tags: list[TagTypeDef]
     failed: NotRequired[str]
+    gone: NotRequired[list[str]]  # models deleted while the endpoint serves
 
 
 @dataclass(frozen=True)

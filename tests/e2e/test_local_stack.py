@@ -137,10 +137,13 @@ def test_models_lists_the_default_model(stack):
         "features": ["a", "b", "c"],
         "feature_count": 3,
         "unknown_categories": "refuse",
+        "tier": "endpoint",
+        "cache_seconds": 0,
     } in listing["models"]
     shown = subprocess.run([*NRT, "models", "--url", stack.url], cwd=ROOT, capture_output=True, text=True)
     assert shown.returncode == 0
     assert "failure" in shown.stdout and "binary" in shown.stdout and "a, b, c" in shown.stdout
+    assert " off " in shown.stdout  # its prediction cache
 
 
 def _predict_with(url: str, model: str, timeout: float) -> tuple[int, Any]:

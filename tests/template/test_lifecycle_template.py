@@ -57,10 +57,12 @@ def test_the_retrain_workflow_trains_with_sync_then_gates_then_releases_in_order
     while "Next" in states[name] and name != "UpdateDone":
         chain.append(name)
         name = states[name]["Next"]
-    assert chain == ["CreateEndpointConfig", "UpdateEndpoint", "DescribeUpdatedEndpoint"]
-    # UpdateEndpoint has no .sync: the new version must serve before it is recorded or announced.
+    # The prediction cache pauses before the switch (PauseCache) and names the new version after it.
+    assert chain == ["CreateEndpointConfig", "PauseCache", "UpdateEndpoint", "DescribeUpdatedEndpoint"]
+    # UpdateEndpoint has no .sync: the new version must serve before it is recorded, cached or announced.
     done = states["UpdateDone"]["Choices"][0]
-    assert done["Next"] == "RecordMetric"
+    assert done["Next"] == "ResumeCache"
+    assert states["ResumeCache"]["Next"] == "RecordMetric"
     assert {"Variable": "$.update.config", "StringEqualsPath": "$.version.name"} in done["And"]
     assert states["RecordMetric"]["Next"] == "NotifyPromoted"
     assert states["DescribeServingConfig"]["Catch"][0]["Next"] == "NotifyCannotRetrain"
@@ -132,7 +134,7 @@ def test_the_retrain_poll_waits_only_on_a_transitional_status_and_ends_on_every_
             assert to == "WaitForUpdate", status
         else:
             ends[status] = ends_notified(to)
-    assert _route(choice, {"status": "InService", "config": "new"}, "new") == "RecordMetric"
+    assert _route(choice, {"status": "InService", "config": "new"}, "new") == "ResumeCache"
     assert states["WaitForUpdate"]["Next"] == "DescribeUpdatedEndpoint"
     assert ends["UpdateRollbackFailed"] == "UpdateRollbackFailed"
     assert ends["InService"] == ends["Failed"] == ends["OutOfService"] == "UpdateFailed"

@@ -40,6 +40,7 @@ def test_substitution_keys_are_exactly_the_asl_placeholders():
         "PredictionsTable",
         "EventIdsTable",
         "FailuresTable",
+        "CacheTable",
         "EndpointPrefix",
         "ModelAttemptSeconds",
     }
@@ -134,11 +135,16 @@ def test_the_workflow_may_invoke_prefixed_endpoints_only():
 
 
 # Actions AWS documents without resource-level permissions; nothing else may use "*".
-def test_the_api_role_may_start_each_routes_workflow_only():
-    [policy] = resources()["ApiRole"]["Properties"]["Policies"]
+def test_the_api_role_may_start_each_routes_workflow_only_and_with_the_latency_tier_invoke_its_function():
+    policy, latency_tier = resources()["ApiRole"]["Properties"]["Policies"]
     sync, events = policy["PolicyDocument"]["Statement"]
     assert (sync["Action"], sync["Resource"]) == ("states:StartSyncExecution", Tag("Ref", "InferenceStateMachine"))
     assert (events["Action"], events["Resource"]) == ("states:StartExecution", Tag("Ref", "EventsStateMachine"))
+    condition, invoke, otherwise = latency_tier.value
+    [statement] = invoke["PolicyDocument"]["Statement"]
+    assert (condition, otherwise) == ("WithLatencyTier", Tag("Ref", "AWS::NoValue"))
+    invoked = Tag("GetAtt", "PredictFunction.Arn")
+    assert (statement["Action"], statement["Resource"]) == ("lambda:InvokeFunction", invoked)
 
 
 def test_the_api_validates_bodies_with_the_contract_schema():
@@ -153,8 +159,8 @@ def test_the_api_validates_bodies_with_the_contract_schema():
 def test_the_sync_route_maps_workflow_failures_from_the_cause_as_the_local_health_count_does():
     post = resources()["Api"]["Properties"]["DefinitionBody"]["paths"]["/predictions"]["post"]
     integration = post["x-amazon-apigateway-integration"]
-    assert integration["uri"].value.endswith("states:action/StartSyncExecution")
-    template = integration["responses"]["200"]["responseTemplates"]["application/json"]
+    assert integration["uri"].value[2].value.endswith("states:action/StartSyncExecution")
+    template = integration["responses"]["default"]["responseTemplates"]["application/json"]
     assert "$context.responseOverride.status = $answer.status" in template
     assert "startsWith('{\"status\"')" in template
     assert "startswith('{\"status\"')" in Path(contract.__file__).read_text()
@@ -223,6 +229,8 @@ def test_sam_build_succeeds(tmp_path):
     built = tmp_path / "build"
     assert (built / "template.yaml").exists()
     assert (built / "ListModelsFunction" / "app.py").exists()
+    # The latency tier's image is built outside sam build (SkipBuild), so no deploy needs Docker.
+    assert not (built / "PredictFunction").exists()
     # The handler's logic, importable as locally: functions.list_models.models.
     assert (built / "ListModelsFunction" / "functions" / "list_models" / "models.py").exists()
     assert (built / "FirehoseTransformFunction" / "app.py").exists()

@@ -215,3 +215,24 @@ def test_results_render_in_each_format(lake, form):
 def test_an_unknown_format_is_refused():
     with pytest.raises(ValueError, match="table, csv, json"):
         render(Result(["a"], []), "xml")
+
+
+def test_every_glue_table_of_the_template_is_a_table_of_the_local_lake_with_its_columns_and_partitions(tmp_path):
+    glue = {
+        r["Properties"]["TableInput"]["Name"]: r["Properties"]["TableInput"]
+        for r in resources(load_template()).values()
+        if r["Type"] == "AWS::Glue::Table"
+    }
+    outcomes = table_spec(glue_table="OutcomesGlueTable")
+    write_rows(tmp_path, outcomes, [{"event_id": "pump-1:0", "model": "failure", "label": "1"}], NOW, "o.parquet")
+    athena = LocalAthena(tmp_path)
+
+    assert {"predictions", "outcomes"} <= set(glue)
+    for name, table in glue.items():
+        columns = athena.execute(f"SELECT * FROM {name} LIMIT 0").columns
+        expected = [c["Name"] for c in table["StorageDescriptor"]["Columns"]] + [
+            k["Name"] for k in table["PartitionKeys"]
+        ]
+        assert columns == expected, name
+    got = athena.execute(f"SELECT event_id, label, dt FROM outcomes WHERE dt = '{NOW:%Y-%m-%d}'").rows
+    assert got == [("pump-1:0", "1", f"{NOW:%Y-%m-%d}")]

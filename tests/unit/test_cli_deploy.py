@@ -32,3 +32,17 @@ def test_code_with_nothing_to_serve_or_install_is_refused_and_the_model_left_alo
     assert code == 1
     assert "has no inference.py, requirements.txt or Python module" in capsys.readouterr().err
     assert (model / "code" / "inference.py").read_text() == "# the serving code deployed before\n"
+
+
+def test_waiting_for_an_endpoint_says_each_status_once_not_every_poll():
+    from nrt.ops.deploy import wait_in_service
+
+    statuses = iter(["Creating"] * 6 + ["InService"])
+
+    class SageMaker:
+        def describe_endpoint(self, EndpointName: str) -> dict:
+            return {"EndpointStatus": next(statuses), "EndpointConfigName": "c"}
+
+    lines: list[str] = []
+    assert wait_in_service(SageMaker(), "nrt-m", lines.append, poll=0) == "InService"  # type: ignore[arg-type]
+    assert [line.split("(")[0].strip() for line in lines] == ["nrt-m: Creating", "nrt-m: InService"]

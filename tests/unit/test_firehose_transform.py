@@ -36,6 +36,22 @@ def row(result: dict[str, Any]) -> dict[str, Any]:
     return decoded
 
 
+@pytest.mark.parametrize(("stored", "column"), [({"BOOL": True}, True), ({"BOOL": False}, False), (None, False)])
+def test_the_cached_marker_of_a_stored_prediction_is_the_lakes_cached_column(stored, column):
+    image = {"sensor": {"S": "s"}, "timestamp": {"N": "1"}, **({"cached": stored} if stored else {})}
+
+    row = app.to_row({"eventName": "INSERT", "dynamodb": {"Keys": {}, "NewImage": image}}, 1)
+
+    assert row["cached"] is column
+
+
+def test_a_cached_marker_that_is_not_a_boolean_is_a_malformed_change():
+    image = {"sensor": {"S": "s"}, "timestamp": {"N": "1"}, "cached": {"S": "yes"}}
+
+    with pytest.raises(app.MalformedChange, match="cached is not a boolean"):
+        app.to_row({"eventName": "INSERT", "dynamodb": {"Keys": {}, "NewImage": image}}, 1)
+
+
 def test_given_inserts_of_every_kind_when_transformed_then_each_row_has_the_glue_columns_typed_for_its_kind():
     binary, multiclass, regression = (row(r) for r in invoke("firehose_insert.json"))
 
@@ -48,6 +64,7 @@ def test_given_inserts_of_every_kind_when_transformed_then_each_row_has_the_glue
         "sensor": "pump-7",
         "timestamp": 1795342530000,
         "predicted_at": "2026-11-22T10:15:30.123Z",
+        "cached": False,  # the marker is written on a cache hit only
         "change_type": "INSERT",
         "changed_at": 1795342530125,
         "ingested_at": 1795342530410,

@@ -39,6 +39,7 @@ def test_the_parquet_schema_is_the_glue_tables_columns_in_order():
         "map<string, double>",
         "string",
         "string",
+        "bool",
         "string",
         "int64",
         "int64",

@@ -12,7 +12,14 @@ def test_only_prefixed_endpoints_are_models_and_the_prefix_is_stripped():
         {"EndpointName": "other-nrt-x", "EndpointArn": "arn:x", "EndpointStatus": "InService"},
         {"EndpointName": "nrt-", "EndpointArn": "arn:", "EndpointStatus": "InService"},
     ]
-    tags = {"arn:failure": {"nrt:kind": "binary", "nrt:features": "a,b,c", "nrt:feature_count": "3"}}
+    tags = {
+        "arn:failure": {
+            "nrt:kind": "binary",
+            "nrt:features": "a,b,c",
+            "nrt:feature_count": "3",
+            "nrt:cache_seconds": "300",
+        }
+    }
 
     models = models_from_endpoints(endpoints, "nrt-", tags)
 
@@ -26,6 +33,8 @@ def test_only_prefixed_endpoints_are_models_and_the_prefix_is_stripped():
             "features": ["a", "b", "c"],
             "feature_count": 3,
             "unknown_categories": "refuse",  # tagged before the policy was: the signature's default
+            "tier": "endpoint",  # tagged before tiers were: its endpoint's
+            "cache_seconds": 300,
         },
         # Made by other tools: no tags, so its kind and features are unknown.
         {
@@ -37,8 +46,22 @@ def test_only_prefixed_endpoints_are_models_and_the_prefix_is_stripped():
             "features": None,
             "feature_count": None,
             "unknown_categories": None,
+            "tier": "endpoint",
+            "cache_seconds": 0,  # the cache is opt-in
         },
     ]
+
+
+def test_get_models_shows_the_tier_deploy_model_tagged():
+    endpoints = [
+        {"EndpointName": f"nrt-{name}", "EndpointArn": f"arn:{name}", "EndpointStatus": "InService"}
+        for name in ("fast", "slow")
+    ]
+    tags = {"arn:fast": {"nrt:tier": "lambda"}, "arn:slow": {"nrt:tier": "endpoint"}}
+
+    models = models_from_endpoints(endpoints, "nrt-", tags)
+
+    assert [(m["model"], m["tier"]) for m in models] == [("fast", "lambda"), ("slow", "endpoint")]
 
 
 def test_get_models_shows_the_unknown_categories_policy_deploy_model_tagged():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -45,10 +46,32 @@ def test_stats_count_readings_by_status_and_summarise_latency():
     assert summary["p99_ms"] == 500.0
 
 
-@pytest.mark.parametrize("flags", [["--batch", "101"], ["--batch", "-1"], ["--sensors", "0"]])
+@pytest.mark.parametrize(
+    "flags", [["--batch", "101"], ["--batch", "-1"], ["--sensors", "0"], ["--repeat", "1"], ["--repeat", "-0.1"]]
+)
 def test_bad_flags_are_refused(flags):
     with pytest.raises(SystemExit):
         producer.plan_from_args(producer.build_parser().parse_args(flags))
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5, 0.8])
+def test_given_repeat_share_when_readings_are_made_then_that_share_repeats_recent_data(share):
+    args = producer.build_parser().parse_args(["--count", "4000", "--repeat", str(share), "--seed", "3"])
+    plan = producer.plan_from_args(args)
+    bodies = producer.Bodies(plan, producer.Stats())
+
+    sent = [json.loads(bodies.body(i)[0])["data"] for i in range(4000)]
+
+    seen: list[list[int]] = []
+    repeats = 0
+    for data in sent:
+        repeats += data in seen[-producer.REPEAT_POOL :]
+        if data not in seen:
+            seen.append(data)
+    # Each reading repeats a recent one with probability `share` (a fresh one may repeat by chance:
+    # the demo's readings are three numbers 0-99).
+    assert share - 0.03 <= repeats / len(sent) <= share + 0.03
+    assert plan.repeat == share
 
 
 def test_flags_build_the_plan():

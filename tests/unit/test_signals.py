@@ -48,3 +48,20 @@ def test_wait_returns_when_the_work_ends_without_a_signal():
     threading.Timer(0.1, done.set).start()
     signals.wait(alive=lambda: not done.is_set(), poll=0.05)
     assert not signals.stopped
+
+
+def test_a_second_install_while_the_first_is_in_force_keeps_what_the_first_recorded():
+    # GIVEN the handlers the `nrt` command installs before its imports, and a SIGINT then
+    early = StopSignals.install()
+    signal.raise_signal(signal.SIGINT)
+    # WHEN `nrt up` installs its own once it runs
+    later = StopSignals.install()
+    # THEN it sees that SIGINT, and stops once started
+    assert later is early and later.stopped
+
+
+def test_uninstall_gives_python_its_own_ctrl_c_again():
+    StopSignals.install().uninstall()
+    with pytest.raises(KeyboardInterrupt):
+        signal.raise_signal(signal.SIGINT)
+    assert not StopSignals.install().stopped  # a fresh record once the old one is gone

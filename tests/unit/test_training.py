@@ -216,7 +216,13 @@ def test_the_example_files_are_written_and_the_shipped_orders_csv_is_the_same_as
 
     assert main([str(tmp_path)]) == 0
 
-    assert sorted(p.name for p in tmp_path.glob("*.csv")) == ["cancer.csv", "diabetes.csv", "orders.csv", "wine.csv"]
+    assert sorted(p.name for p in tmp_path.glob("*.csv")) == [
+        "cancer.csv",
+        "diabetes.csv",
+        "orders.csv",
+        "transactions.csv",
+        "wine.csv",
+    ]
     assert (tmp_path / "orders.csv").read_text() == (ROOT / "examples" / "orders.csv").read_text()
     assert infer_kind(load_csv(tmp_path / "orders.csv", "spend", ["channel", "basket", "member"]).y) == "regression"
     assert infer_kind(load_csv(tmp_path / "orders.csv", "big", ["channel", "basket", "member"]).y) == "binary"

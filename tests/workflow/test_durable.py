@@ -207,6 +207,39 @@ def test_saved_endpoints_are_made_again_with_their_config_model_and_tags(aws: Em
     sm.delete_endpoint(EndpointName=name)
 
 
+def test_an_endpoint_whose_model_was_deleted_is_still_saved_and_comes_back_with_the_model_gone(
+    aws: EmbeddedAws,
+) -> None:
+    sm = aws.client("sagemaker")
+    name = f"{aws.prefix}orphan-{uuid.uuid4().hex[:6]}"
+    version = f"{name}-v1"
+    container = {"Image": "local/nrt-sklearn-serving:latest", "ModelDataUrl": "s3://bucket/model.tar.gz"}
+    sm.create_model(ModelName=version, ExecutionRoleArn="arn:aws:iam::123456789012:role/r", PrimaryContainer=container)
+    variant = {
+        "VariantName": "AllTraffic",
+        "ModelName": version,
+        "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5},
+    }
+    sm.create_endpoint_config(EndpointConfigName=version, ProductionVariants=[variant])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=version)
+    first = {k: v for k, v in endpoint_specs(sm, aws.prefix).items() if k == name}
+    sm.delete_model(ModelName=version)  # AWS lets the endpoint serve on
+
+    unknown = endpoint_specs(sm, aws.prefix)[name]  # nothing kept before: saved without it
+    again = {k: v for k, v in endpoint_specs(sm, aws.prefix, first).items() if k == name}
+    assert unknown["models"] == [] and unknown["gone"] == [version]
+    assert again[name]["models"] == first[name]["models"] and again[name]["gone"] == [version]
+
+    sm.delete_endpoint(EndpointName=name)
+    sm.delete_endpoint_config(EndpointConfigName=version)
+    assert restore_endpoints(sm, {name: unknown}) == []  # nothing to make it from
+    assert restore_endpoints(sm, again) == [name]
+    assert sm.describe_endpoint(EndpointName=name)["EndpointConfigName"] == version
+    with pytest.raises(sm.exceptions.ClientError):
+        sm.describe_model(ModelName=version)
+    sm.delete_endpoint(EndpointName=name)
+
+
 def test_an_s3_object_written_or_deleted_is_reported_before_the_call_returns(aws: EmbeddedAws, tmp_path: Path) -> None:
     s3, bucket = aws.client("s3"), aws.ctx.refs["ModelArtifactsBucket"]
     prefix = f"durable-{uuid.uuid4().hex[:6]}"

@@ -69,6 +69,7 @@ def test_given_a_reading_when_scored_then_the_prediction_is_answered_and_stored(
         "probability": 0.97,
         "probabilities": {"0": 0.03, "1": 0.97},
         "duplicate": False,
+        "cached": False,
     }
     assert host.requests == [{"instances": [body]}]
     item = stored(aws, "happy-1", body["timestamp"], "nrt-happy")

@@ -110,7 +110,12 @@ def write_paths(asl: dict[str, Any]) -> list[list[str]]:
 def _prediction_attributes(asl: dict[str, Any]) -> tuple[str, ...]:
     store = asl["States"]["StorePredictions"]
     states = (store.get("ItemProcessor") or store["Iterator"])["States"]
-    puts = [s for s in states.values() if _is_dynamodb_write(s) and _table(s) == PREDICTIONS_TABLE_PLACEHOLDER]
+    # PutCachedPrediction writes the same item plus its cached marker, for a cache hit only.
+    puts = [
+        s
+        for name, s in states.items()
+        if _is_dynamodb_write(s) and _table(s) == PREDICTIONS_TABLE_PLACEHOLDER and name != "PutCachedPrediction"
+    ]
     if len(puts) != 1:
         raise ValueError(f"expected one write of the predictions table, found {len(puts)}")
     return tuple(puts[0]["Parameters"]["Item"])

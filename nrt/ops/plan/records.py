@@ -48,7 +48,7 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _values(features: int) -> dict[str, dict[str, str]]:
+def _values(features: int) -> dict[str, dict[str, Any]]:
     reading = sample_reading(features)
     return {
         "sensor": {"S": SENSOR},
@@ -66,7 +66,7 @@ def _values(features: int) -> dict[str, dict[str, str]]:
     }
 
 
-def prediction_item(attributes: Sequence[str], features: int) -> dict[str, dict[str, str]]:
+def prediction_item(attributes: Sequence[str], features: int) -> dict[str, dict[str, Any]]:
     """The predictions item for a reading, attribute by attribute as the ASL names them.
 
     KeyError for an attribute this module does not know how to fill: the ASL changed, and the
@@ -80,17 +80,18 @@ def _number_bytes(text: str) -> int:
     return math.ceil(len(digits) / 2) + 1
 
 
-def item_bytes(item: dict[str, dict[str, str]]) -> int:
+def item_bytes(item: dict[str, dict[str, Any]]) -> int:
     """DynamoDB's size of an item: each name's UTF-8 bytes plus its value's (strings: their UTF-8
-    bytes; numbers: one byte per two significant digits, plus one)."""
+    bytes; numbers: one byte per two significant digits, plus one; a boolean: one)."""
     total = 0
     for name, value in item.items():
         ((kind, text),) = value.items()
-        total += len(name.encode()) + (_number_bytes(text) if kind == "N" else len(text.encode()))
+        size = 1 if kind == "BOOL" else _number_bytes(text) if kind == "N" else len(text.encode())
+        total += len(name.encode()) + size
     return total
 
 
-def change_record(item: dict[str, dict[str, str]], table: str) -> bytes:
+def change_record(item: dict[str, dict[str, Any]], table: str) -> bytes:
     """The record Kinesis Data Streams for DynamoDB writes for the item's INSERT."""
     record = {
         "awsRegion": "us-east-1",

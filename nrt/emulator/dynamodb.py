@@ -1,4 +1,5 @@
-"""DynamoDB and its streams: atomic conditional writes; items sized once; GetRecords pages dumped as they are."""
+"""DynamoDB and its streams: atomic conditional writes; items sized once; condition expressions
+lexed once per text; GetRecords pages dumped as they are."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import calendar
 import datetime
 import functools
 import threading
+from collections import deque
 from typing import Any
 
 from nrt.emulator.registry import (
@@ -123,3 +125,42 @@ def _patch_item_size() -> None:
 # moto's limit on an item (dynamo_type.LimitedSizeDict): between AWS's 400 KB and the 409 to
 # 410 KB moto measured AWS to take.
 ITEM_SIZE_LIMIT = 405000
+
+
+# --- condition expressions are lexed once per text ---------------------------------------------
+
+
+@patch(
+    "speed",
+    "a condition expression's text is split into tokens once",
+    "tests/workflow/test_emulator_speed.py::test_a_condition_expression_is_lexed_once_per_text_and_still_judged_on_each_write_s_values",
+)
+def _patch_condition_lexing() -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    # moto splits a ConditionExpression into tokens with a list of regular expressions built
+    # again for every token of every write: half of the condition's cost in each conditional
+    # PutItem (the claim, the prediction). The tokens depend on the text alone (names and
+    # values are bound after, in _parse_paths) and are immutable named tuples, so the tokens
+    # of each text are kept and every parse gets its own deque of them, each token with a list
+    # of children of its own, as moto's lexer gives it. A text moto cannot lex raises as
+    # before, every time (lru_cache keeps no exception).
+    lex = ConditionExpressionParser._lex_condition_expression
+    node = ConditionExpressionParser.Node
+
+    @functools.lru_cache(maxsize=LEXED_EXPRESSIONS)
+    def tokens(text: str) -> tuple[tuple[Any, Any, Any, Any], ...]:
+        return tuple(token[:4] for token in lex(ConditionExpressionParser(text, None, None)))
+
+    def _lex_condition_expression(self: Any) -> deque[Any]:
+        return deque(node(*token, []) for token in tokens(self.condition_expression))
+
+    replace_attr(
+        ConditionExpressionParser,
+        "_lex_condition_expression",
+        functools.wraps(lex)(_lex_condition_expression),
+    )
+
+
+# The distinct condition expressions kept lexed: the template's tables use a handful.
+LEXED_EXPRESSIONS = 256

@@ -398,3 +398,42 @@ def test_an_item_s_size_is_summed_once_per_attribute_and_an_item_over_the_limit_
     too_large = {"failure_id": {"S": "too-large"}, "a": {"S": "x" * 300_000}, "b": {"S": "y" * 110_000}}
     with pytest.raises(ddb.exceptions.ClientError, match="Item size has exceeded the maximum allowed size"):
         ddb.put_item(TableName=table, Item=too_large)
+
+
+def test_a_condition_expression_is_lexed_once_per_text_and_still_judged_on_each_write_s_values(aws, monkeypatch):
+    import uuid
+
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    ddb, table = aws.client("dynamodb"), aws.ctx.refs["FailuresTable"]
+    key = {"failure_id": {"S": f"lex-{uuid.uuid4().hex[:6]}"}}
+    ddb.put_item(TableName=table, Item={**key, "n": {"N": "5"}})
+    matched: list[str] = []
+    lex_one = ConditionExpressionParser._lex_one_node
+
+    def counted(self: Any, remaining: str) -> Any:
+        matched.append(remaining)
+        return lex_one(self, remaining)
+
+    monkeypatch.setattr(ConditionExpressionParser, "_lex_one_node", counted)
+    condition = "#n < :limit AND attribute_exists(failure_id) AND NOT #n = :zero"
+
+    def guarded_put(n: str, limit: str) -> None:
+        ddb.put_item(
+            TableName=table,
+            Item={**key, "n": {"N": n}},
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#n": "n"},
+            ExpressionAttributeValues={":zero": {"N": "0"}, ":limit": {"N": limit}},
+        )
+
+    # WHEN the same condition text guards writes with different values
+    guarded_put("6", "9")
+    lexed = len(matched)
+    with pytest.raises(ddb.exceptions.ConditionalCheckFailedException):
+        guarded_put("7", "6")
+
+    # THEN its text was split into tokens at most once, and each write was judged on its own values
+    assert len(matched) == lexed
+    stored = ddb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+    assert stored["n"] == {"N": "6"}

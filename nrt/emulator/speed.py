@@ -256,6 +256,55 @@ def _patch_json_deepcopy() -> None:
     rebind_in_interpreter("copy", copy, types.SimpleNamespace(deepcopy=json_deepcopy, copy=copy.copy))
 
 
+# --- each component's evaluation step, without its per-step calls -----------------------------
+
+
+@patch(
+    "speed",
+    "each evaluation step reads the program state once",
+    "tests/workflow/test_emulator_speed.py::test_an_evaluation_step_names_its_field_and_skips_work_once_the_program_has_ended",
+)
+def _patch_eval_step() -> None:
+    from moto.stepfunctions.parser.asl.component import eval_component
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramRunning
+
+    stepped = EvalComponent.eval
+    log = eval_component.LOG
+
+    # Every component of a definition (a state, each of its paths, parameters, intrinsic
+    # arguments: about 800 for one reading) is evaluated through EvalComponent.eval, which
+    # asks the environment whether the program runs, logs the step at DEBUG level, and sets
+    # the field being evaluated through two properties that each ask again. The same steps,
+    # reading the program state once; an environment of another kind takes moto's way.
+    def eval_step(self: Any, env: Any) -> None:
+        if type(env) is not Environment:
+            stepped(self, env)
+            return
+        state = env._program_state
+        if not isinstance(state, ProgramRunning):
+            if log.isEnabledFor(logging.DEBUG):
+                self._log_evaluation_step("Pruning")
+            return
+        if log.isEnabledFor(logging.DEBUG):
+            self._log_evaluation_step("Computing")
+        try:
+            field_name = self._field_name()
+            if field_name is not None:
+                state.next_field_name = field_name
+            self._eval_body(env)
+        except FailureEventException as failure_event_exception:
+            self._log_failure_event_exception(failure_event_exception=failure_event_exception)
+            raise failure_event_exception
+        except Exception as exception:
+            self._log_exception(exception=exception)
+            raise exception
+
+    replace_attr(EvalComponent, "eval", eval_step)
+
+
 # --- states without a timeout run inline ---------------------------------------------------
 
 

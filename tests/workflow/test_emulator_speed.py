@@ -437,3 +437,40 @@ def test_a_condition_expression_is_lexed_once_per_text_and_still_judged_on_each_
     assert len(matched) == lexed
     stored = ddb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
     assert stored["n"] == {"N": "6"}
+
+
+def test_an_evaluation_step_names_its_field_and_skips_work_once_the_program_has_ended(aws, monkeypatch):
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+
+    arn = make_machine(
+        aws,
+        {
+            "Sum": {
+                "Type": "Pass",
+                "Parameters": {"n.$": "States.MathAdd($.a, $.b)", "seen.$": "$.a"},
+                "Next": "Missing",
+            },
+            "Missing": {"Type": "Pass", "Parameters": {"x.$": "$.missing"}, "Next": "Never"},
+            "Never": {"Type": "Pass", "Result": "reached", "End": True},
+        },
+        "Sum",
+    )
+    asked: list[bool] = []
+    is_running = Environment.is_running
+
+    def counted(self: Any) -> bool:
+        asked.append(True)
+        return bool(is_running(self))
+
+    monkeypatch.setattr(Environment, "is_running", counted)
+
+    # WHEN a state's path names nothing in its input
+    result = sync(aws, arn, {"a": 2, "b": 3})
+
+    # THEN the execution fails naming the field being evaluated, as moto's step does, and the
+    # states after it are never evaluated
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "States.Runtime"
+    assert "The JSONPath '$.missing' specified for the field 'x.$' could not be found" in result["cause"]
+    # AND the program state is read once per step, not asked of the environment each time
+    assert len(asked) < 10

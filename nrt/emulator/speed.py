@@ -7,6 +7,7 @@ import copy
 import functools
 import logging
 import os
+import queue
 import re
 import threading
 import types
@@ -310,21 +311,20 @@ def _patch_eval_step() -> None:
 
 @patch(
     "speed",
-    "states without TimeoutSeconds run in the caller thread",
+    "states without TimeoutSeconds run in the caller thread, the others on a kept worker",
     "tests/workflow/test_emulator_speed.py::test_a_task_runs_in_its_own_thread_only_when_it_declares_a_timeout",
 )
 def _patch_inline_states() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 
-    threaded = ExecutionState._evaluate_with_timeout
-
     def _evaluate_with_timeout(self: Any, env: Any) -> None:
         # moto runs every Task, Map and Parallel in a fresh thread only to be able to stop
         # waiting after TimeoutSeconds. A state that declares no timeout cannot time out, so
         # the thread buys nothing; here it runs in the caller's thread, in the same kind of
-        # frame, and its result takes the same way back.
+        # frame, and its result takes the same way back. One that does runs on a worker kept
+        # from state to state (TimedStateWorkers), not on a new thread.
         if not self.timeout.is_default_value():
-            threaded(self, env)
+            _evaluate_on_worker(self, env)
             return
         frame = env.open_frame()
         frame.states.reset(input_value=env.states.get_input())
@@ -348,6 +348,83 @@ def _patch_inline_states() -> None:
             env.states.reset(input_value=env.stack.pop())
 
     replace_attr(ExecutionState, "_evaluate_with_timeout", _evaluate_with_timeout)
+
+
+class TimedStateWorkers:
+    """Daemon threads for the states that declare a timeout, each kept for the next such state
+    once its state is done. moto starts a thread for each (the model call, with the state's
+    TimeoutSecondsPath: one a reading) only to stop waiting after the timeout. A state that
+    times out keeps its worker busy until its call returns, as moto's thread was: every job
+    handed in has a worker of its own, idle or new, so none waits behind another."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self.started = 0  # workers started so far
+
+    def run(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            new = self._idle == 0
+            self._idle -= 0 if new else 1
+            self.started += new
+        self._jobs.put(job)
+        if new:
+            threading.Thread(target=self._work, name="timed-state", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            self._jobs.get()()
+            with self._lock:
+                self._idle += 1
+
+
+TIMED_STATE_WORKERS = TimedStateWorkers()
+
+
+def _evaluate_on_worker(state: Any, env: Any) -> None:
+    """moto's ExecutionState._evaluate_with_timeout, the state evaluated on a kept worker
+    instead of a new thread: the same frame, the same wait, the same errors and result."""
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError
+
+    state.timeout.eval(env=env)
+    timeout_seconds: int = env.stack.pop()
+    frame = env.open_frame()
+    frame.states.reset(input_value=env.states.get_input())
+    frame.stack = json_deepcopy(env.stack)
+    outputs: list[Any] = []
+    errors: list[Exception | None] = [None]
+    done = threading.Event()
+
+    def execute_and_notify() -> None:
+        try:
+            state._eval_execution(frame)
+            outputs.extend(frame.stack)
+        except Exception as error:
+            errors.append(error)
+        done.set()
+
+    TIMED_STATE_WORKERS.run(execute_and_notify)
+    finished_on_time = done.wait(timeout_seconds)
+    frame.set_ended()
+    env.close_frame(frame)
+    error = errors.pop()
+    if error:
+        raise error
+    if not finished_on_time:
+        raise EvalTimeoutError()
+    output = outputs.pop()
+    env.stack.append(output)
+    if not state._is_language_query_jsonpath():
+        env.states.set_result(output)
+    if state.assign_decl:
+        state.assign_decl.eval(env=env)
+    if state.result_selector:
+        state.result_selector.eval(env=env)
+    if state.result_path:
+        state.result_path.eval(env)
+    else:
+        env.states.reset(input_value=env.stack.pop())
 
 
 # --- programs without a timeout run inline --------------------------------------------------

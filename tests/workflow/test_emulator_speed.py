@@ -203,20 +203,30 @@ class _CountingThread(threading.Thread):
         super().start()
 
 
-@pytest.mark.parametrize(("timeout", "threads"), [(None, 0), (30, 1)])
-def test_a_task_runs_in_its_own_thread_only_when_it_declares_a_timeout(aws, model_host, monkeypatch, timeout, threads):
+@pytest.mark.parametrize(("timeout", "workers"), [(None, 0), (30, 1)])
+def test_a_task_runs_in_its_own_thread_only_when_it_declares_a_timeout(aws, model_host, monkeypatch, timeout, workers):
     from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+
+    from nrt.emulator.speed import TimedStateWorkers
 
     model_host("compat-inline")
     state = {**INVOKE, **({"TimeoutSeconds": timeout} if timeout else {})}
     arn = make_machine(aws, {"Invoke": state}, "Invoke")
     monkeypatch.setattr(execute_state, "Thread", _CountingThread)
     _CountingThread.started.clear()
+    kept = TimedStateWorkers()
+    monkeypatch.setattr("nrt.emulator.speed.TIMED_STATE_WORKERS", kept)
 
-    result = sync(aws, arn, {"endpoint": "nrt-compat-inline", "body": '{"instances": [[12, 87, 20]]}'})
+    # WHEN three executions run one after the other
+    results = [
+        sync(aws, arn, {"endpoint": "nrt-compat-inline", "body": '{"instances": [[12, 87, 20]]}'}) for _ in range(3)
+    ]
 
-    assert result["status"] == "SUCCEEDED", result
-    assert len(_CountingThread.started) == threads
+    # THEN each succeeds; a state with a timeout ran off the caller's thread, on one worker kept
+    # for all three, and moto started no thread of its own
+    assert [r["status"] for r in results] == ["SUCCEEDED"] * 3, results
+    assert kept.started == workers
+    assert _CountingThread.started == []
 
 
 def _interpreter_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:

@@ -219,19 +219,21 @@ def forget_finished_threads() -> None:
 
 # --- deep copies of state data ------------------------------------------------------------
 
-_IMMUTABLE = (str, int, float, bool, type(None))
+_IMMUTABLE = frozenset((str, int, float, bool, type(None)))
 _PLAIN_OBJECTS: set[type] = set()
 
 
 def json_deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
-    """copy.deepcopy for JSON-shaped data, ~3x faster; anything else goes to copy.deepcopy."""
+    """copy.deepcopy for JSON-shaped data, ~3x faster; anything else goes to copy.deepcopy.
+    A dict's or list's scalar members (most of state data) are taken as they are, without a
+    call each."""
     if memo is not None:
         return copy.deepcopy(value, memo)
     kind = type(value)
     if kind is dict:
-        return {k: json_deepcopy(v) for k, v in value.items()}
+        return {k: v if type(v) in _IMMUTABLE else json_deepcopy(v) for k, v in value.items()}
     if kind is list:
-        return [json_deepcopy(v) for v in value]
+        return [v if type(v) in _IMMUTABLE else json_deepcopy(v) for v in value]
     if kind in _IMMUTABLE:
         return value
     if kind in _PLAIN_OBJECTS:

@@ -45,20 +45,27 @@ class ThreadEach:
         threading.Thread(target=job, daemon=True).start()
 
 
+# leaf_calls runs as json_deepcopy's code, with nrt.emulator.speed's globals: the names it reads
+# are speed's own, bound here too for reading it.
+json_deepcopy = speed.json_deepcopy
+_IMMUTABLE = speed._IMMUTABLE
+_PLAIN_OBJECTS = speed._PLAIN_OBJECTS
+
+
 def leaf_calls(value: Any, memo: dict[int, Any] | None = None) -> Any:
-    """json_deepcopy as it was: a call for every member. Runs as json_deepcopy's code, in its module."""
+    """json_deepcopy as it was: a call for every member."""
     if memo is not None:
         return copy.deepcopy(value, memo)
     kind = type(value)
     if kind is dict:
-        return {k: speed.json_deepcopy(v) for k, v in value.items()}
+        return {k: json_deepcopy(v) for k, v in value.items()}
     if kind is list:
-        return [speed.json_deepcopy(v) for v in value]
-    if kind in speed._IMMUTABLE:
+        return [json_deepcopy(v) for v in value]
+    if kind in _IMMUTABLE:
         return value
-    if kind in speed._PLAIN_OBJECTS:
+    if kind in _PLAIN_OBJECTS:
         clone = object.__new__(kind)
-        clone.__dict__.update(speed.json_deepcopy(value.__dict__))
+        clone.__dict__.update(json_deepcopy(value.__dict__))
         return clone
     return copy.deepcopy(value)
 

@@ -1,6 +1,11 @@
 """Local end-to-end throughput and latency: `nrt up` in its own process, the producer against it.
 
 make bench            # or: .venv/bin/python -m benchmarks.e2e --single 2000 --batched 20000
+
+Side by side with older code in one run: `--baseline REF [REF ...] --runs 2` exports each REF
+(`git archive`, no worktree) to a temporary folder and runs that code's own `benchmarks.e2e`
+with this venv, alternating with this checkout's (REF, this, REF, this), then prints each
+run's figures.
 """
 
 from __future__ import annotations
@@ -9,11 +14,14 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
-from benchmarks.stack import Stack, child_processes, cpu_seconds, nrt_up
+from benchmarks.stack import ROOT, Stack, child_processes, cpu_seconds, nrt_up
 from producer import producer
 
 
@@ -56,7 +64,45 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--single", type=int, default=1000, help="single readings to send")
     parser.add_argument("--batched", type=int, default=10000, help="readings to send in batches of 50")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--baseline", metavar="REF", nargs="+", help="also run these commits, alternating")
+    parser.add_argument("--runs", type=int, default=2, help="with --baseline: runs of each, alternating")
     return parser
+
+
+def run_checkout(root: Path, single: int, batched: int, concurrency: int) -> list[dict[str, Any]]:
+    """The results of the checkout at root's own `benchmarks.e2e`, run with this interpreter."""
+    command = [sys.executable, "-m", "benchmarks.e2e", "--single", str(single), "--batched", str(batched),
+               "--concurrency", str(concurrency)]  # fmt: skip
+    # Its folder first on the path, ahead of this checkout's editable install.
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    finished = subprocess.run(command, cwd=root, env=env, stdout=subprocess.PIPE, text=True, check=True)
+    results: list[dict[str, Any]] = json.loads(finished.stdout.strip().splitlines()[-1])
+    return [r for r in results if r["readings"]]  # older code measured a scenario of 0 readings too
+
+
+def export(ref: str, folder: Path) -> str:
+    """The files of commit REF in folder (no git worktree); its short name."""
+    commit = subprocess.run(["git", "rev-parse", "--short", ref], cwd=ROOT, capture_output=True, text=True, check=True)
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
+    folder.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return commit.stdout.strip()
+
+
+def side_by_side(refs: list[str], runs: int, single: int, batched: int, concurrency: int) -> None:
+    """Each REF and this checkout, alternating, each run's readings/s, p99 and CPU per reading."""
+    with tempfile.TemporaryDirectory(prefix="nrt-baseline-") as scratch:
+        codes = [(export(ref, Path(scratch) / str(i)), Path(scratch) / str(i)) for i, ref in enumerate(refs)]
+        rows: list[tuple[str, int, dict[str, Any]]] = []
+        for run in range(1, runs + 1):
+            for label, root in [*codes, ("this", ROOT)]:
+                rows += [(label, run, r) for r in run_checkout(root, single, batched, concurrency)]
+    print(f"machine: {machine()}  ({time.strftime('%Y-%m-%d %H:%M')})")
+    print(f"{'code':<8} {'run':>3} {'scenario':<10} {'readings/s':>10} {'p99 ms':>8} {'nrt up CPU ms/reading':>22}")
+    order = [*(label for label, _ in codes), "this"]
+    for label, run, r in sorted(rows, key=lambda row: (row[2]["scenario"], order.index(row[0]), row[1])):
+        cpu = r["cpu_ms_per_reading"].get("nrt up")
+        print(f"{label:<8} {run:>3} {r['scenario']:<10} {r['readings_per_s']:>10} {r['p99_ms']:>8} {cpu:>22}")
 
 
 def scenarios(single: int, batched: int) -> list[tuple[int, int]]:
@@ -77,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         planned = scenarios(args.single, args.batched)
     except ValueError as problem:
         parser.error(str(problem))
+    if args.baseline:
+        side_by_side(args.baseline, args.runs, args.single, args.batched, args.concurrency)
+        return 0
 
     with nrt_up() as stack:
         # Warm-up: the first executions pay for imports and connections.

@@ -7,6 +7,7 @@ import copy
 import functools
 import logging
 import os
+import queue
 import re
 import threading
 import types
@@ -218,19 +219,21 @@ def forget_finished_threads() -> None:
 
 # --- deep copies of state data ------------------------------------------------------------
 
-_IMMUTABLE = (str, int, float, bool, type(None))
+_IMMUTABLE = frozenset((str, int, float, bool, type(None)))
 _PLAIN_OBJECTS: set[type] = set()
 
 
 def json_deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
-    """copy.deepcopy for JSON-shaped data, ~3x faster; anything else goes to copy.deepcopy."""
+    """copy.deepcopy for JSON-shaped data, ~3x faster; anything else goes to copy.deepcopy.
+    A dict's or list's scalar members (most of state data) are taken as they are, without a
+    call each."""
     if memo is not None:
         return copy.deepcopy(value, memo)
     kind = type(value)
     if kind is dict:
-        return {k: json_deepcopy(v) for k, v in value.items()}
+        return {k: v if type(v) in _IMMUTABLE else json_deepcopy(v) for k, v in value.items()}
     if kind is list:
-        return [json_deepcopy(v) for v in value]
+        return [v if type(v) in _IMMUTABLE else json_deepcopy(v) for v in value]
     if kind in _IMMUTABLE:
         return value
     if kind in _PLAIN_OBJECTS:
@@ -256,26 +259,74 @@ def _patch_json_deepcopy() -> None:
     rebind_in_interpreter("copy", copy, types.SimpleNamespace(deepcopy=json_deepcopy, copy=copy.copy))
 
 
+# --- each component's evaluation step, without its per-step calls -----------------------------
+
+
+@patch(
+    "speed",
+    "each evaluation step reads the program state once",
+    "tests/workflow/test_emulator_speed.py::test_an_evaluation_step_names_its_field_and_skips_work_once_the_program_has_ended",
+)
+def _patch_eval_step() -> None:
+    from moto.stepfunctions.parser.asl.component import eval_component
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramRunning
+
+    stepped = EvalComponent.eval
+    log = eval_component.LOG
+
+    # Every component of a definition (a state, each of its paths, parameters, intrinsic
+    # arguments: about 800 for one reading) is evaluated through EvalComponent.eval, which
+    # asks the environment whether the program runs, logs the step at DEBUG level, and sets
+    # the field being evaluated through two properties that each ask again. The same steps,
+    # reading the program state once; an environment of another kind takes moto's way.
+    def eval_step(self: Any, env: Any) -> None:
+        if type(env) is not Environment:
+            stepped(self, env)
+            return
+        state = env._program_state
+        if not isinstance(state, ProgramRunning):
+            if log.isEnabledFor(logging.DEBUG):
+                self._log_evaluation_step("Pruning")
+            return
+        if log.isEnabledFor(logging.DEBUG):
+            self._log_evaluation_step("Computing")
+        try:
+            field_name = self._field_name()
+            if field_name is not None:
+                state.next_field_name = field_name
+            self._eval_body(env)
+        except FailureEventException as failure_event_exception:
+            self._log_failure_event_exception(failure_event_exception=failure_event_exception)
+            raise failure_event_exception
+        except Exception as exception:
+            self._log_exception(exception=exception)
+            raise exception
+
+    replace_attr(EvalComponent, "eval", eval_step)
+
+
 # --- states without a timeout run inline ---------------------------------------------------
 
 
 @patch(
     "speed",
-    "states without TimeoutSeconds run in the caller thread",
+    "states without TimeoutSeconds run in the caller thread, the others on a kept worker",
     "tests/workflow/test_emulator_speed.py::test_a_task_runs_in_its_own_thread_only_when_it_declares_a_timeout",
 )
 def _patch_inline_states() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 
-    threaded = ExecutionState._evaluate_with_timeout
-
     def _evaluate_with_timeout(self: Any, env: Any) -> None:
         # moto runs every Task, Map and Parallel in a fresh thread only to be able to stop
         # waiting after TimeoutSeconds. A state that declares no timeout cannot time out, so
         # the thread buys nothing; here it runs in the caller's thread, in the same kind of
-        # frame, and its result takes the same way back.
+        # frame, and its result takes the same way back. One that does runs on a worker kept
+        # from state to state (TimedStateWorkers), not on a new thread.
         if not self.timeout.is_default_value():
-            threaded(self, env)
+            _evaluate_on_worker(self, env)
             return
         frame = env.open_frame()
         frame.states.reset(input_value=env.states.get_input())
@@ -299,6 +350,83 @@ def _patch_inline_states() -> None:
             env.states.reset(input_value=env.stack.pop())
 
     replace_attr(ExecutionState, "_evaluate_with_timeout", _evaluate_with_timeout)
+
+
+class TimedStateWorkers:
+    """Daemon threads for the states that declare a timeout, each kept for the next such state
+    once its state is done. moto starts a thread for each (the model call, with the state's
+    TimeoutSecondsPath: one a reading) only to stop waiting after the timeout. A state that
+    times out keeps its worker busy until its call returns, as moto's thread was: every job
+    handed in has a worker of its own, idle or new, so none waits behind another."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self.started = 0  # workers started so far
+
+    def run(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            new = self._idle == 0
+            self._idle -= 0 if new else 1
+            self.started += new
+        self._jobs.put(job)
+        if new:
+            threading.Thread(target=self._work, name="timed-state", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            self._jobs.get()()
+            with self._lock:
+                self._idle += 1
+
+
+TIMED_STATE_WORKERS = TimedStateWorkers()
+
+
+def _evaluate_on_worker(state: Any, env: Any) -> None:
+    """moto's ExecutionState._evaluate_with_timeout, the state evaluated on a kept worker
+    instead of a new thread: the same frame, the same wait, the same errors and result."""
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError
+
+    state.timeout.eval(env=env)
+    timeout_seconds: int = env.stack.pop()
+    frame = env.open_frame()
+    frame.states.reset(input_value=env.states.get_input())
+    frame.stack = json_deepcopy(env.stack)
+    outputs: list[Any] = []
+    errors: list[Exception | None] = [None]
+    done = threading.Event()
+
+    def execute_and_notify() -> None:
+        try:
+            state._eval_execution(frame)
+            outputs.extend(frame.stack)
+        except Exception as error:
+            errors.append(error)
+        done.set()
+
+    TIMED_STATE_WORKERS.run(execute_and_notify)
+    finished_on_time = done.wait(timeout_seconds)
+    frame.set_ended()
+    env.close_frame(frame)
+    error = errors.pop()
+    if error:
+        raise error
+    if not finished_on_time:
+        raise EvalTimeoutError()
+    output = outputs.pop()
+    env.stack.append(output)
+    if not state._is_language_query_jsonpath():
+        env.states.set_result(output)
+    if state.assign_decl:
+        state.assign_decl.eval(env=env)
+    if state.result_selector:
+        state.result_selector.eval(env=env)
+    if state.result_path:
+        state.result_path.eval(env)
+    else:
+        env.states.reset(input_value=env.stack.pop())
 
 
 # --- programs without a timeout run inline --------------------------------------------------

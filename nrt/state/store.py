@@ -286,6 +286,9 @@ class StoreUnavailable(RuntimeError):
 # often the committer looks for room after a commit failed for lack of space.
 SYNC_GRACE_SECONDS = 1.0
 ROOM_POLL_SECONDS = 0.25
+# How long a change nobody waits for stays in memory before it is committed anyway (a write
+# whose answer does not call sync(), such as an in-process call of the runtime's own).
+LINGER_SECONDS = 0.05
 
 
 class GroupCommit:
@@ -295,7 +298,11 @@ class GroupCommit:
     table's) and goes on; nobody waits per write. Whoever answers a caller (the local API, the
     embedded AWS's HTTP server, the events worker before it drops an event from the journal)
     calls sync() before the answer: it returns once every change handed in until then is
-    committed. One wait per answer, however many writes the answer made.
+    committed. One wait per answer, however many writes the answer made. The first sync()
+    that finds nobody committing commits the batch being filled itself, in its own thread;
+    the others wait for that commit, then one of them commits the next: no thread is woken
+    per write or per answer. The committing thread commits only what nobody waits for (after
+    LINGER_SECONDS) and retries a failed commit after its back-off.
 
     A commit that fails (a full disk) leaves the tables in memory ahead of the store: its
     changes are kept aside, in order, and committed again, before anything handed in later,
@@ -314,18 +321,25 @@ class GroupCommit:
         space: DiskSpace | None = None,
         backoff: Backoff | None = None,
         committed: Callable[[list[tuple[str, dict[str, Any]]]], None] | None = None,
+        linger: float = LINGER_SECONDS,
     ) -> None:
         self.store = store
         self.tables = None if tables is None else frozenset(tables)
         self.streamed = frozenset(streamed)
-        self.convert = convert  # the record as it is stored, made in the committing thread
+        self.convert = convert  # the record as it is stored, made at commit time
         self.space = space  # told of each commit's outcome: a full disk refuses writes at the door
         self._backoff = backoff or Backoff()
+        self._linger = linger
         # Told the changes (as handed in) after each commit that kept them: the embedded DynamoDB
         # then reads those items from the store and lets go of them.
         self.committed = committed
-        self._cond = threading.Condition()  # guards everything below; commits notify it
+        guard = threading.RLock()
+        self._cond = threading.Condition(guard)  # guards everything below; commits notify it
+        self._work = threading.Condition(guard)  # the committing thread's, woken only at close
         self._filling: list[tuple[str, dict[str, Any]]] = []
+        self._filled_at = 0.0  # when the first change of the batch being filled was handed in
+        self._committing = False  # a batch is being committed (by an answer, or the thread below)
+        self._retry_at: float | None = None  # after a failed commit: not before this (monotonic)
         self._behind: list[tuple[str, dict[str, Any]]] = []  # handed in, not kept: committed first
         self._batch = 1  # the number of the batch being filled; batches commit in order
         self._committed = 0  # every batch up to this one is done (kept, or failed)
@@ -333,7 +347,6 @@ class GroupCommit:
         self._waiting = 0  # changes a failed commit left to keep (they are in _behind, or in a retry)
         self._for_space = False  # the last commit failed for lack of space: retried once there is room
         self.broken: str | None = None  # why the last commit failed, while changes wait to be kept
-        self._idle = False
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="store-commit", daemon=True)
         self._thread.start()
@@ -343,9 +356,9 @@ class GroupCommit:
         if self.tables is not None and table not in self.tables:
             return
         with self._cond:
+            if not self._filling:
+                self._filled_at = time.monotonic()
             self._filling.append((table, record))
-            if self._idle:
-                self._cond.notify_all()
 
     def sync(self) -> None:
         """Return once every change handed in so far is committed; raise StoreUnavailable while
@@ -354,14 +367,33 @@ class GroupCommit:
         with self._cond:
             target = self._batch if self._filling else self._batch - 1
             deadline = time.monotonic() + SYNC_GRACE_SECONDS
-            while self._committed < target and (self.broken is None or time.monotonic() < deadline):
-                self._cond.wait(None if self.broken is None else max(0.0, deadline - time.monotonic()))
+        while (lead := self._wait_or_lead(target, deadline)) is not None:
+            self._finish(*lead)
+        with self._cond:
             broken = self.broken if target > self._kept else None
         if broken is not None:
             raise StoreUnavailable(
                 f"the local store could not keep a write ({broken}); it is kept once there is room, "
                 "nothing accepted before was lost"
             )
+
+    def _wait_or_lead(self, target: int, deadline: float) -> tuple[int, list[tuple[str, dict[str, Any]]]] | None:
+        """Wait until batch `target` is committed (or the store is broken past the deadline);
+        or, when nobody is committing and the store is up to date, take the batch being filled
+        for the caller to commit itself."""
+        with self._cond:
+            while self._committed < target and (self.broken is None or time.monotonic() < deadline):
+                if self.broken is None and not self._committing and not self._behind:
+                    return self._take_filling()
+                self._cond.wait(None if self.broken is None else max(0.0, deadline - time.monotonic()))
+            return None
+
+    def _take_filling(self) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
+        """The batch to commit now (what a failed commit left first); the caller holds the lock."""
+        batch, changes = self._batch, self._behind + self._filling
+        self._filling, self._behind, self._batch = [], [], batch + 1
+        self._committing = True
+        return batch, changes
 
     @property
     def waiting(self) -> int:
@@ -370,45 +402,55 @@ class GroupCommit:
             return self._waiting
 
     def _run(self) -> None:
-        retry_at: float | None = None  # after a failed commit: not before this (monotonic)
-        while (taken := self._take(retry_at)) is not None:
-            batch, changes = taken
-            error = self._commit(changes)
-            retry_at = None if error is None else time.monotonic() + self._backoff.next()
-            self._for_space = error is not None and self._for_space
-            with self._cond:
-                self._committed = batch
-                if error is None:
-                    self._kept, self.broken, self._waiting = batch, None, 0
-                else:
-                    self._behind, self.broken, self._waiting = changes, error, len(changes)
-                self._cond.notify_all()
-                if error is not None and self._closed:
-                    return  # stopping: what is not kept now was answered 503, never "kept"
+        while (taken := self._take()) is not None:
+            if self._finish(*taken) is not None and self._closed:
+                return  # stopping: what is not kept now was answered 503, never "kept"
 
-    def _take(self, retry_at: float | None) -> tuple[int, list[tuple[str, dict[str, Any]]]] | None:
-        """The next batch to commit (what a failed commit left first), once there is one and
-        the back-off is over; None once closed with nothing left."""
+    def _finish(self, batch: int, changes: list[tuple[str, dict[str, Any]]]) -> str | None:
+        """Commit a batch taken, then tell the waiting answers; why not, if it failed."""
+        error = self._commit(changes)
+        self._for_space = error is not None and self._for_space
         with self._cond:
-            while not self._closed and not self._due(retry_at):
-                self._idle = True
-                # After a failure for space: a look at the disk every ROOM_POLL_SECONDS.
-                self._cond.wait(None if retry_at is None else ROOM_POLL_SECONDS)
-            self._idle = False
+            self._committing = False
+            self._committed = batch
+            if error is None:
+                self._kept, self.broken, self._waiting, self._retry_at = batch, None, 0, None
+            else:
+                self._behind, self.broken, self._waiting = changes, error, len(changes)
+                self._retry_at = time.monotonic() + self._backoff.next()
+            self._cond.notify_all()
+        return error
+
+    def _take(self) -> tuple[int, list[tuple[str, dict[str, Any]]]] | None:
+        """The committing thread's next batch (what a failed commit left first), once there is
+        one and the back-off is over, and no answer is committing one; None once closed with
+        nothing left."""
+        with self._cond:
+            while self._committing or (not self._closed and not self._due()):
+                self._work.wait(self._wait_seconds())
             if not self._filling and not self._behind:
                 return None
-            batch, changes = self._batch, self._behind + self._filling
-            self._filling, self._behind, self._batch = [], [], batch + 1
-            return batch, changes
+            return self._take_filling()
 
-    def _due(self, retry_at: float | None) -> bool:
-        """Something to commit now: no failure waiting, or its back-off over, or (when it
-        failed for lack of space) the disk with room again."""
+    def _due(self) -> bool:
+        """Something to commit now that no answer will: a failed commit's changes once the
+        back-off is over (or, when it failed for lack of space, once the disk has room), or a
+        change nobody waited for during LINGER_SECONDS."""
         if not self._filling and not self._behind:
             return False
-        if retry_at is None or time.monotonic() >= retry_at:
-            return True
-        return self._for_space and self.space is not None and self.space.full() is None
+        now = time.monotonic()
+        if self._retry_at is not None and now < self._retry_at:
+            return self._for_space and self.space is not None and self.space.full() is None
+        return bool(self._behind) or now - self._filled_at >= self._linger
+
+    def _wait_seconds(self) -> float:
+        """How long the committer may sleep: after a failure for space it looks at the disk every
+        ROOM_POLL_SECONDS; a change nobody waits for is due after LINGER_SECONDS."""
+        if self._retry_at is not None:
+            return ROOM_POLL_SECONDS
+        if self._filling:
+            return max(0.0, self._filled_at + self._linger - time.monotonic())
+        return self._linger  # a change handed in meanwhile wakes nobody: it is looked for
 
     def _commit(self, changes: list[tuple[str, dict[str, Any]]]) -> str | None:
         """Keep changes in one transaction; why not, if it failed."""
@@ -430,5 +472,6 @@ class GroupCommit:
         """Commit what is queued, then stop."""
         with self._cond:
             self._closed = True
+            self._work.notify()
             self._cond.notify_all()
         self._thread.join(timeout=30)

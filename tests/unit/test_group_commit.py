@@ -129,3 +129,37 @@ def test_a_table_not_kept_is_left_alone_and_conversion_happens_on_the_way_in(tmp
     assert store.count("kept") == 1 and store.count("other") == 0
     assert [c.record["eventName"] for c in store.changes_after(0)] == ["insert"]
     committer.close()
+
+
+def test_given_changes_handed_in_when_an_answer_waits_then_it_keeps_them_all_in_one_commit_in_its_own_thread(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "state.db")
+    commits: list[int] = []
+    record_changes = store.record_changes
+
+    def counted(changes: list[tuple[str, dict[str, Any], bool]]) -> None:
+        assert threading.current_thread() is threading.main_thread()  # no thread woken, none switched to
+        commits.append(len(changes))
+        record_changes(changes)
+
+    store.record_changes = counted  # type: ignore[method-assign]
+    committer = GroupCommit(store, linger=60)  # only a waiting answer commits
+    for n in range(3):
+        committer.submit("t", change("s", n))
+    assert commits == []  # a write wakes nobody
+
+    committer.sync()
+
+    assert commits == [3] and store.count("t") == 3
+    committer.close()
+
+
+def test_given_a_change_nobody_waits_for_when_the_linger_passes_then_it_is_kept(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    committer = GroupCommit(store, linger=0.05)
+
+    committer.submit("t", change("s", 1))
+
+    until(lambda: store.count("t") == 1, seconds=5)
+    committer.close()

@@ -203,20 +203,30 @@ class _CountingThread(threading.Thread):
         super().start()
 
 
-@pytest.mark.parametrize(("timeout", "threads"), [(None, 0), (30, 1)])
-def test_a_task_runs_in_its_own_thread_only_when_it_declares_a_timeout(aws, model_host, monkeypatch, timeout, threads):
+@pytest.mark.parametrize(("timeout", "workers"), [(None, 0), (30, 1)])
+def test_a_task_runs_in_its_own_thread_only_when_it_declares_a_timeout(aws, model_host, monkeypatch, timeout, workers):
     from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+
+    from nrt.emulator.speed import TimedStateWorkers
 
     model_host("compat-inline")
     state = {**INVOKE, **({"TimeoutSeconds": timeout} if timeout else {})}
     arn = make_machine(aws, {"Invoke": state}, "Invoke")
     monkeypatch.setattr(execute_state, "Thread", _CountingThread)
     _CountingThread.started.clear()
+    kept = TimedStateWorkers()
+    monkeypatch.setattr("nrt.emulator.speed.TIMED_STATE_WORKERS", kept)
 
-    result = sync(aws, arn, {"endpoint": "nrt-compat-inline", "body": '{"instances": [[12, 87, 20]]}'})
+    # WHEN three executions run one after the other
+    results = [
+        sync(aws, arn, {"endpoint": "nrt-compat-inline", "body": '{"instances": [[12, 87, 20]]}'}) for _ in range(3)
+    ]
 
-    assert result["status"] == "SUCCEEDED", result
-    assert len(_CountingThread.started) == threads
+    # THEN each succeeds; a state with a timeout ran off the caller's thread, on one worker kept
+    # for all three, and moto started no thread of its own
+    assert [r["status"] for r in results] == ["SUCCEEDED"] * 3, results
+    assert kept.started == workers
+    assert _CountingThread.started == []
 
 
 def _interpreter_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -372,3 +382,105 @@ def test_when_every_kept_alive_connection_has_gone_stale_the_call_reconnects_and
 
         # WHEN the next reading is scored, THEN it is answered, not a ServiceUnavailable
         assert emulator.invoke_model_host(host.url, body, "application/json")[0] == 200
+
+
+def test_an_item_s_size_is_summed_once_per_attribute_and_an_item_over_the_limit_is_still_refused(aws, monkeypatch):
+    import uuid
+
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    ddb, table = aws.client("dynamodb"), aws.ctx.refs["FailuresTable"]
+    sized: list[str] = []
+    size = DynamoType.size
+
+    def counted(self: Any) -> int:
+        sized.append(self.type)
+        return int(size(self))
+
+    monkeypatch.setattr(DynamoType, "size", counted)
+    item = {"failure_id": {"S": f"size-{uuid.uuid4().hex[:6]}"}, **{f"a{i}": {"S": "x"} for i in range(50)}}
+
+    ddb.put_item(TableName=table, Item=item)
+
+    # moto summed every attribute already added again for each one it added: 1,377 sizes here.
+    assert len(sized) <= 2 * len(item)
+    assert ddb.get_item(TableName=table, Key={"failure_id": item["failure_id"]}, ConsistentRead=True)["Item"] == item
+    too_large = {"failure_id": {"S": "too-large"}, "a": {"S": "x" * 300_000}, "b": {"S": "y" * 110_000}}
+    with pytest.raises(ddb.exceptions.ClientError, match="Item size has exceeded the maximum allowed size"):
+        ddb.put_item(TableName=table, Item=too_large)
+
+
+def test_a_condition_expression_is_lexed_once_per_text_and_still_judged_on_each_write_s_values(aws, monkeypatch):
+    import uuid
+
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    ddb, table = aws.client("dynamodb"), aws.ctx.refs["FailuresTable"]
+    key = {"failure_id": {"S": f"lex-{uuid.uuid4().hex[:6]}"}}
+    ddb.put_item(TableName=table, Item={**key, "n": {"N": "5"}})
+    matched: list[str] = []
+    lex_one = ConditionExpressionParser._lex_one_node
+
+    def counted(self: Any, remaining: str) -> Any:
+        matched.append(remaining)
+        return lex_one(self, remaining)
+
+    monkeypatch.setattr(ConditionExpressionParser, "_lex_one_node", counted)
+    condition = "#n < :limit AND attribute_exists(failure_id) AND NOT #n = :zero"
+
+    def guarded_put(n: str, limit: str) -> None:
+        ddb.put_item(
+            TableName=table,
+            Item={**key, "n": {"N": n}},
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#n": "n"},
+            ExpressionAttributeValues={":zero": {"N": "0"}, ":limit": {"N": limit}},
+        )
+
+    # WHEN the same condition text guards writes with different values
+    guarded_put("6", "9")
+    lexed = len(matched)
+    with pytest.raises(ddb.exceptions.ConditionalCheckFailedException):
+        guarded_put("7", "6")
+
+    # THEN its text was split into tokens at most once, and each write was judged on its own values
+    assert len(matched) == lexed
+    stored = ddb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+    assert stored["n"] == {"N": "6"}
+
+
+def test_an_evaluation_step_names_its_field_and_skips_work_once_the_program_has_ended(aws, monkeypatch):
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+
+    arn = make_machine(
+        aws,
+        {
+            "Sum": {
+                "Type": "Pass",
+                "Parameters": {"n.$": "States.MathAdd($.a, $.b)", "seen.$": "$.a"},
+                "Next": "Missing",
+            },
+            "Missing": {"Type": "Pass", "Parameters": {"x.$": "$.missing"}, "Next": "Never"},
+            "Never": {"Type": "Pass", "Result": "reached", "End": True},
+        },
+        "Sum",
+    )
+    asked: list[bool] = []
+    is_running = Environment.is_running
+
+    def counted(self: Any) -> bool:
+        asked.append(True)
+        return bool(is_running(self))
+
+    monkeypatch.setattr(Environment, "is_running", counted)
+
+    # WHEN a state's path names nothing in its input
+    result = sync(aws, arn, {"a": 2, "b": 3})
+
+    # THEN the execution fails naming the field being evaluated, as moto's step does, and the
+    # states after it are never evaluated
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "States.Runtime"
+    assert "The JSONPath '$.missing' specified for the field 'x.$' could not be found" in result["cause"]
+    # AND the program state is read once per step, not asked of the environment each time
+    assert len(asked) < 10

@@ -6,6 +6,10 @@ Side by side with older code in one run: `--baseline REF [REF ...] --runs 2` exp
 (`git archive`, no worktree) to a temporary folder and runs that code's own `benchmarks.e2e`
 with this venv, alternating with this checkout's (REF, this, REF, this), then prints each
 run's figures.
+
+`--definition REF` runs this checkout's `nrt up` with commit REF's inference workflow
+(benchmarks/definitions.py): with `--baseline REF` too, a third code in the same run, so the
+runtime's own cost (the same workflow on both) is apart from the workflow's growth.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.definitions import deploy_definition
 from benchmarks.stack import ROOT, Stack, child_processes, cpu_seconds, nrt_up
 from producer import producer
 
@@ -66,13 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--baseline", metavar="REF", nargs="+", help="also run these commits, alternating")
     parser.add_argument("--runs", type=int, default=2, help="with --baseline: runs of each, alternating")
+    parser.add_argument("--definition", metavar="REF", help="run this checkout with REF's inference workflow")
     return parser
 
 
-def run_checkout(root: Path, single: int, batched: int, concurrency: int) -> list[dict[str, Any]]:
+def run_checkout(
+    root: Path, single: int, batched: int, concurrency: int, definition: str | None = None
+) -> list[dict[str, Any]]:
     """The results of the checkout at root's own `benchmarks.e2e`, run with this interpreter."""
     command = [sys.executable, "-m", "benchmarks.e2e", "--single", str(single), "--batched", str(batched),
-               "--concurrency", str(concurrency)]  # fmt: skip
+               "--concurrency", str(concurrency), *(["--definition", definition] if definition else [])]  # fmt: skip
     # Its folder first on the path, ahead of this checkout's editable install.
     env = {**os.environ, "PYTHONPATH": str(root)}
     finished = subprocess.run(command, cwd=root, env=env, stdout=subprocess.PIPE, text=True, check=True)
@@ -89,20 +97,30 @@ def export(ref: str, folder: Path) -> str:
     return commit.stdout.strip()
 
 
-def side_by_side(refs: list[str], runs: int, single: int, batched: int, concurrency: int) -> None:
-    """Each REF and this checkout, alternating, each run's readings/s, p99 and CPU per reading."""
+def side_by_side(
+    refs: list[str], runs: int, single: int, batched: int, concurrency: int, definition: str | None = None
+) -> None:
+    """Each REF and this checkout (also with REF's workflow, given a definition), alternating:
+    each run's readings/s, p99 and CPU per reading."""
     with tempfile.TemporaryDirectory(prefix="nrt-baseline-") as scratch:
-        codes = [(export(ref, Path(scratch) / str(i)), Path(scratch) / str(i)) for i, ref in enumerate(refs)]
+        codes: list[tuple[str, Path, str | None]] = [
+            (export(ref, Path(scratch) / str(i)), Path(scratch) / str(i), None) for i, ref in enumerate(refs)
+        ]
+        if definition:
+            codes.append((f"this+{definition}", ROOT, definition))
+        codes.append(("this", ROOT, None))
         rows: list[tuple[str, int, dict[str, Any]]] = []
         for run in range(1, runs + 1):
-            for label, root in [*codes, ("this", ROOT)]:
-                rows += [(label, run, r) for r in run_checkout(root, single, batched, concurrency)]
+            for label, root, workflow in codes:
+                rows += [(label, run, r) for r in run_checkout(root, single, batched, concurrency, workflow)]
     print(f"machine: {machine()}  ({time.strftime('%Y-%m-%d %H:%M')})")
-    print(f"{'code':<8} {'run':>3} {'scenario':<10} {'readings/s':>10} {'p99 ms':>8} {'nrt up CPU ms/reading':>22}")
-    order = [*(label for label, _ in codes), "this"]
+    if definition:
+        print(f"this+{definition}: this checkout's nrt up running {definition}'s inference workflow")
+    print(f"{'code':<16} {'run':>3} {'scenario':<10} {'readings/s':>10} {'p99 ms':>8} {'nrt up CPU ms/reading':>22}")
+    order = [label for label, _, _ in codes]
     for label, run, r in sorted(rows, key=lambda row: (row[2]["scenario"], order.index(row[0]), row[1])):
         cpu = r["cpu_ms_per_reading"].get("nrt up")
-        print(f"{label:<8} {run:>3} {r['scenario']:<10} {r['readings_per_s']:>10} {r['p99_ms']:>8} {cpu:>22}")
+        print(f"{label:<16} {run:>3} {r['scenario']:<10} {r['readings_per_s']:>10} {r['p99_ms']:>8} {cpu:>22}")
 
 
 def scenarios(single: int, batched: int) -> list[tuple[int, int]]:
@@ -124,10 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as problem:
         parser.error(str(problem))
     if args.baseline:
-        side_by_side(args.baseline, args.runs, args.single, args.batched, args.concurrency)
+        side_by_side(args.baseline, args.runs, args.single, args.batched, args.concurrency, args.definition)
         return 0
 
     with nrt_up() as stack:
+        if args.definition:
+            deploy_definition(stack, args.definition)
         # Warm-up: the first executions pay for imports and connections.
         measure(stack, 50, 0, args.concurrency)
         results = [measure(stack, count, batch, args.concurrency) for count, batch in planned]

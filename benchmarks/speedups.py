@@ -5,7 +5,8 @@ than any one change saves. Here one embedded AWS (tables kept in the store, as `
 times rounds of single-reading executions with one change undone, then done, alternating which
 comes first, and reports each change's paired saving. Undone means moto's own code back in place
 (the condition lexer, EvalComponent.eval), a new thread per timed state (as moto started), and
-json_deepcopy calling itself for every leaf (as it did before).
+json_deepcopy calling itself for every leaf (as it did before), and every JSONPath through
+jsonpath_ng (plain paths walked directly undone).
 
 .venv/bin/python -m benchmarks.speedups --pairs 6 --executions 60
 """
@@ -31,7 +32,7 @@ from benchmarks.e2e import machine
 from benchmarks.stack import free_port
 from nrt import emulator
 from nrt.default_model import deploy_local_endpoint, ensure_default_model
-from nrt.emulator import speed
+from nrt.emulator import sdk_tasks, speed
 from nrt.emulator.server import EmbeddedAws, provision, start
 from nrt.hosts.supervisor import start_model_host
 from nrt.state.restore import keep_changes
@@ -80,6 +81,7 @@ def toggles() -> dict[str, Callable[[bool], None]]:
     eval_on = EvalComponent.eval
     eval_off = inspect.getclosurevars(eval_on).nonlocals["stepped"]
     workers_on, copy_on = speed.TIMED_STATE_WORKERS, speed.json_deepcopy.__code__
+    plain_on = sdk_tasks.plain_steps
 
     def lexing(on: bool) -> None:
         ConditionExpressionParser._lex_condition_expression = lex_on if on else lex_off  # type: ignore[method-assign]
@@ -93,18 +95,22 @@ def toggles() -> dict[str, Callable[[bool], None]]:
     def leaves(on: bool) -> None:
         speed.json_deepcopy.__code__ = copy_on if on else leaf_calls.__code__
 
+    def plain(on: bool) -> None:
+        sdk_tasks.plain_steps = plain_on if on else (lambda path: None)  # type: ignore[assignment]
+
     each = {
         "condition-lexing": lexing,
         "eval-step": eval_step,
         "timed-state workers": workers,
         "deepcopy leaves": leaves,
+        "plain paths": plain,
     }
 
     def every(on: bool) -> None:
         for toggle in each.values():
             toggle(on)
 
-    return {**each, "all four": every}
+    return {**each, "all": every}
 
 
 def paired(toggle: Callable[[bool], None], pairs: int, cpu_ms: Callable[[], float]) -> tuple[list[float], list[float]]:
@@ -123,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=6, help="pairs of rounds (off, on) per change")
     parser.add_argument("--executions", type=int, default=60, help="single-reading executions per round")
+    parser.add_argument("--only", nargs="+", metavar="CHANGE", help="these changes only (names as printed)")
     return parser
 
 
@@ -149,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"machine: {machine()}  ({time.strftime('%Y-%m-%d %H:%M')})")
         for name, toggle in toggles().items():
+            if args.only and name not in args.only:
+                continue
             off, on = paired(toggle, args.pairs, cpu_ms)
             saved = [a - b for a, b in zip(off, on, strict=True)]
             print(

@@ -7,9 +7,11 @@ from __future__ import annotations
 import io
 import json
 import threading
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
+from sklearn.datasets import load_wine
 
 from nrt import emulator
 from tests.helpers.emulator import INVOKE, make_machine, sync
@@ -484,3 +486,59 @@ def test_an_evaluation_step_names_its_field_and_skips_work_once_the_program_has_
     assert "The JSONPath '$.missing' specified for the field 'x.$' could not be found" in result["cause"]
     # AND the program state is read once per step, not asked of the environment each time
     assert len(asked) < 10
+
+
+def plain_paths(value: Any, prefix: str = "$") -> Iterator[str]:
+    """Every plain path ($.a[0].b) to a node of value, and one past each leaf and list end."""
+    yield prefix
+    if isinstance(value, dict):
+        for key, member in value.items():
+            yield from plain_paths(member, f"{prefix}.{key}")
+        yield f"{prefix}.absent"
+        yield f"{prefix}[0]"
+    elif isinstance(value, list):
+        for index, member in enumerate(value):
+            yield from plain_paths(member, f"{prefix}[{index}]")
+        yield f"{prefix}[{len(value)}]"
+        yield f"{prefix}.name"
+    else:
+        yield f"{prefix}.name"
+        yield f"{prefix}[0]"
+
+
+def test_a_plain_path_is_walked_to_the_value_jsonpath_ng_finds_and_missing_where_it_finds_none():
+    from jsonpath_ng.ext import parse
+
+    from nrt.emulator.sdk_tasks import _MISSING, follow, plain_steps
+
+    wine = load_wine()
+    # A getItem answer (DynamoDB's typed JSON) and a batch of real readings, with nulls, flags and text.
+    state = {
+        "cache": {"Item": {"seconds": {"N": "600"}, "version": {"S": "nrt-wine-v2"}}},
+        "readings": [
+            {"sensor": f"s-{i}", "data": row.tolist(), "flag": i % 2 == 0, "note": None}
+            for i, row in enumerate(wine.data[:3])
+        ],
+        "names": list(wine.feature_names[:4]),
+        "text": "abc",
+        "empty": {},
+        "none": [],
+    }
+    paths = list(plain_paths(state))
+
+    for path in paths:
+        steps = plain_steps(path)
+        assert steps is not None, path
+        found = [match.value for match in parse(path).find(state)]
+        walked = follow(steps, state)
+        assert (walked is _MISSING) == (not found), path
+        if found:
+            assert walked == found[0], path
+    assert len(paths) > 100
+
+
+@pytest.mark.parametrize("path", ["$.a[-1]", "$.a[*]", "$.a[0:2]", "$..a", "$['a']", "$.a[?(@.b)]", "$.a-b", "$.1a"])
+def test_any_other_path_is_left_to_jsonpath_ng(path):
+    from nrt.emulator.sdk_tasks import plain_steps
+
+    assert plain_steps(path) is None

@@ -1,5 +1,5 @@
-"""The inference workflow's clock (statemachine/inference.asl.json, the states from Clock to the
-cache's setting): ASL has no clock in epoch seconds, so the workflow computes one from
+"""The inference workflow's clock (statemachine/inference.asl.json, the states from Clock up to
+CacheOn): ASL has no clock in epoch seconds, so the workflow computes one from
 $$.Execution.StartTime with intrinsic functions. Here those very states run on the embedded AWS
 at moments across a century, leap days and year ends, and each value is checked against
 Python's calendar."""
@@ -18,7 +18,7 @@ from nrt.emulator import sdk_tasks
 from tests.helpers import ROOT
 from tests.helpers.emulator import make_machine, sync
 
-FIRST, AFTER = "Clock", "ReadCacheSetting"
+FIRST, AFTER = "Clock", "CacheOn"
 
 
 def clock_states() -> dict[str, Any]:

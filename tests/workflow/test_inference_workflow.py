@@ -11,7 +11,7 @@ import pytest
 from nrt import emulator
 from nrt.apigateway.contract import Answer, answer_from_execution
 from nrt.emulator.server import EmbeddedAws
-from tests.helpers import load_event
+from tests.helpers import ROOT, load_event
 from tests.helpers.model_hosts import rule_model
 from training import inference as serving
 
@@ -275,6 +275,66 @@ def test_an_event_id_claim_expires_365_days_after_the_day_it_was_made(aws, model
     ]
     day = datetime.date.fromisoformat(started[:10]) + datetime.timedelta(days=365)
     assert claim["expires_at"] == {"N": str(calendar.timegm(day.timetuple()))}
+
+
+def splits_in_clock() -> int:
+    """The StringSplit calls of one reading of the clock (its Clock state's, one per field)."""
+    clock = json.loads((ROOT / "statemachine/inference.asl.json").read_text())["States"]["Clock"]
+    return json.dumps(clock["Parameters"]).count("States.StringSplit(")
+
+
+@pytest.fixture
+def clock_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The start times the workflow's clock (its Clock state, the only StringSplit) has read."""
+    from moto.stepfunctions.parser.asl.component.intrinsic.function.statesfunction.string_operations import (
+        string_split,
+    )
+
+    reads: list[str] = []
+    split = string_split.StringSplit._eval_body
+
+    def spy(self: Any, env: Any) -> None:
+        split(self, env)
+        reads.append(str(env.stack[-1]))
+
+    monkeypatch.setattr(string_split.StringSplit, "_eval_body", spy)
+    return reads
+
+
+def test_given_no_event_id_and_no_cache_then_the_clock_is_not_read(aws, model_host, clock_reads):
+    model_host("clockless")
+
+    single = run(aws, reading("clockless", sensor="clockless-1"))
+    batch = run(
+        aws, {"model": "clockless", "readings": [reading("clockless", sensor=f"clockless-{i}") for i in (2, 3)]}
+    )
+
+    assert (single.status, batch.status) == (200, 200), (single.body, batch.body)
+    assert clock_reads == []
+
+
+def test_given_a_batch_whose_only_event_id_is_on_its_last_reading_then_its_claim_still_expires_in_365_days(
+    aws, model_host, monkeypatch, clock_reads
+):
+    import calendar
+    import datetime
+
+    from nrt.emulator import sdk_tasks
+
+    monkeypatch.setattr(sdk_tasks, "iso_timestamp", lambda moment: "2027-06-30T22:10:00.000Z")
+    model_host("lastclaim")
+    readings = [reading("lastclaim", sensor=f"lastclaim-{i}") for i in range(3)]
+    readings[-1]["event_id"] = "evt-last-of-three"
+
+    answer = run(aws, {"model": "lastclaim", "readings": readings})
+
+    assert answer.status == 200, answer.body
+    assert [result["event_id"] for result in answer.body["results"]][-1] == "evt-last-of-three"
+    claim = aws.client("dynamodb").get_item(
+        TableName=aws.ctx.refs["EventIdsTable"], Key={"event_id": {"S": "evt-last-of-three"}}
+    )["Item"]
+    assert claim["expires_at"] == {"N": str(calendar.timegm(datetime.date(2028, 6, 29).timetuple()))}
+    assert len(clock_reads) == splits_in_clock()  # the clock read once for the batch, not per reading
 
 
 def test_given_the_same_reading_for_two_models_without_an_event_id_then_each_model_stores_it(aws, model_host):

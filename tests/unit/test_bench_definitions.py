@@ -42,5 +42,5 @@ def test_a_placeholder_the_deployed_definition_does_not_name_is_refused():
 
 
 def test_a_commit_without_the_workflow_is_refused_with_its_name():
-    with pytest.raises(ValueError, match="no statemachine/inference.asl.json at nonexistent-ref"):
+    with pytest.raises(ValueError, match=r"no statemachine/inference\.asl\.json at nonexistent-ref"):
         definition_at("nonexistent-ref")

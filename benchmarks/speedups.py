@@ -6,7 +6,8 @@ times rounds of single-reading executions with one change undone, then done, alt
 comes first, and reports each change's paired saving. Undone means moto's own code back in place
 (the condition lexer, EvalComponent.eval), a new thread per timed state (as moto started), and
 json_deepcopy calling itself for every leaf (as it did before), and every JSONPath through
-jsonpath_ng (plain paths walked directly undone).
+jsonpath_ng (plain paths walked directly undone), and each in-process call's request built by
+werkzeug's EnvironBuilder (moto's from_primitives) instead of from its environ.
 
 .venv/bin/python -m benchmarks.speedups --pairs 6 --executions 60
 """
@@ -32,7 +33,7 @@ from benchmarks.e2e import machine
 from benchmarks.stack import free_port
 from nrt import emulator
 from nrt.default_model import deploy_local_endpoint, ensure_default_model
-from nrt.emulator import sdk_tasks, speed
+from nrt.emulator import speed
 from nrt.emulator.server import EmbeddedAws, provision, start
 from nrt.hosts.supervisor import start_model_host
 from nrt.state.restore import keep_changes
@@ -81,7 +82,8 @@ def toggles() -> dict[str, Callable[[bool], None]]:
     eval_on = EvalComponent.eval
     eval_off = inspect.getclosurevars(eval_on).nonlocals["stepped"]
     workers_on, copy_on = speed.TIMED_STATE_WORKERS, speed.json_deepcopy.__code__
-    plain_on = sdk_tasks.plain_steps
+    plain_on = speed.plain_steps
+    wsgi_on = speed.wsgi_request
 
     def lexing(on: bool) -> None:
         ConditionExpressionParser._lex_condition_expression = lex_on if on else lex_off  # type: ignore[method-assign]
@@ -96,7 +98,12 @@ def toggles() -> dict[str, Callable[[bool], None]]:
         speed.json_deepcopy.__code__ = copy_on if on else leaf_calls.__code__
 
     def plain(on: bool) -> None:
-        sdk_tasks.plain_steps = plain_on if on else (lambda path: None)  # type: ignore[assignment]
+        speed.plain_steps = plain_on if on else (lambda path: None)  # type: ignore[assignment]
+
+    def environ(on: bool) -> None:
+        from moto.core.request import Request
+
+        speed.wsgi_request = wsgi_on if on else Request.from_primitives
 
     each = {
         "condition-lexing": lexing,
@@ -104,6 +111,7 @@ def toggles() -> dict[str, Callable[[bool], None]]:
         "timed-state workers": workers,
         "deepcopy leaves": leaves,
         "plain paths": plain,
+        "request from environ": environ,
     }
 
     def every(on: bool) -> None:

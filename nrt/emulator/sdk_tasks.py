@@ -4,7 +4,6 @@ outputs, the execution's start time, definite JSONPaths."""
 from __future__ import annotations
 
 import datetime
-import functools
 import re
 from typing import Any
 
@@ -181,35 +180,6 @@ def is_indefinite(path: str) -> bool:
     return bool(_INDEFINITE.search(path))
 
 
-# A plain path: $ then names and array indices only ($.a.b[0].c), which most of a workflow's
-# paths are. Anything else (quoted names, negative indices, filters) goes to jsonpath_ng.
-_PLAIN_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
-_PLAIN_PATH = re.compile(r"\$(?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*")
-_MISSING = object()
-
-
-@functools.lru_cache(maxsize=4096)
-def plain_steps(path: str) -> tuple[str | int, ...] | None:
-    """The names and indices of a plain path, in order; None for any other path."""
-    if not _PLAIN_PATH.fullmatch(path):
-        return None
-    return tuple(name if name else int(index) for name, index in _PLAIN_STEP.findall(path))
-
-
-def follow(steps: tuple[str | int, ...], data: Any) -> Any:
-    """The value a plain path selects in data, as jsonpath_ng finds it; _MISSING if none."""
-    for step in steps:
-        if isinstance(step, str):
-            if not isinstance(data, dict) or step not in data:
-                return _MISSING
-            data = data[step]
-        elif isinstance(data, list) and step < len(data):
-            data = data[step]
-        else:
-            return _MISSING
-    return data
-
-
 @patch(
     "fidelity",
     "a definite JSONPath selects a value, not a list",
@@ -224,12 +194,6 @@ def _patch_definite_jsonpaths() -> None:
     def extract_json(path: str, data: Any) -> Any:
         # Step Functions follows JSONPath: a definite path such as $.a[0].b selects one value;
         # moto answers a list whenever an array index appears anywhere in the path.
-        steps = plain_steps(path)
-        if steps is not None:  # walked directly: the same value, without jsonpath_ng's datums
-            found = follow(steps, data)
-            if found is _MISSING:
-                raise json_path.NoSuchJsonPathError(json_path=path, data=data)
-            return found
         matches = getattr(json_path, "parse")(path).find(data)  # noqa: B009 (the cached parse)
         if is_indefinite(path):
             return [match.value for match in matches]

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import copy
 import functools
+import io
 import logging
 import os
 import queue
 import re
+import sys
 import threading
 import types
 import urllib.parse
@@ -27,6 +29,62 @@ _clients_lock = threading.Lock()
 
 
 # --- one boto3 client per service ---------------------------------------------------------
+
+
+def wsgi_request(method: str, url: str, headers: Any, body: bytes | str) -> Any:
+    """The request moto's Request.from_primitives makes, from its WSGI environ directly: the
+    same keys and values werkzeug's EnvironBuilder puts there, without the builder (its
+    header and form machinery cost more than the DynamoDB call it carries)."""
+    from moto.core.request import (
+        PRESERVED_HEADER_NAMES_ENVIRON_KEY,
+        Request,
+        environ_key_for_header,
+        should_preserve_original_header_name,
+    )
+    from werkzeug.urls import iri_to_uri
+
+    data = body.encode() if isinstance(body, str) else body
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc
+    name, colon, port = host.partition(":")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method.upper(),
+        "SCRIPT_NAME": "",
+        "PATH_INFO": urllib.parse.unquote(iri_to_uri(parts.path)).encode().decode("latin1"),
+        "QUERY_STRING": parts.query.encode().decode("latin1"),
+        "REQUEST_URI": parts.path.encode().decode("latin1"),
+        "RAW_URI": parts.path.encode().decode("latin1"),
+        "SERVER_NAME": name,
+        "SERVER_PORT": port if colon else ("443" if parts.scheme == "https" else "80"),
+        "HTTP_HOST": host,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": parts.scheme,
+        "wsgi.input": io.BytesIO(data),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    combined: dict[str, list[str]] = {}
+    preserved: dict[str, str] = {}
+    for header, value in headers.items():
+        lowered = header.lower()
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        if lowered in ("transfer-encoding", "content-length"):
+            continue
+        if lowered == "content-type":
+            environ["CONTENT_TYPE"] = text
+            continue
+        combined.setdefault(f"HTTP_{header.upper().replace('-', '_')}", []).append(text)
+        if should_preserve_original_header_name(header):
+            preserved[environ_key_for_header(header)] = header
+    if data:  # the builder's order: the length after the type; without a body, moto adds it last
+        environ["CONTENT_LENGTH"] = str(len(data))
+    environ.update((key, ", ".join(values)) for key, values in combined.items())
+    environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = preserved
+    environ.setdefault("CONTENT_LENGTH", "0")
+    return Request(environ)
 
 
 class InProcessClient:
@@ -96,14 +154,15 @@ class InProcessClient:
         for name, value in request["headers"].items():
             headers[name] = value
         headers["Authorization"] = self._authorization
-        prepared = self._prepared(
-            method=request["method"],
-            url=f"{path}?{query}" if query else path,
-            headers=headers,
-            body=request["body"],
-            stream_output=False,
-        )
-        normalized = normalize_request(prepared)
+        url = f"{path}?{query}" if query else path
+        body = request["body"]
+        if isinstance(body, (bytes, str)):
+            normalized = wsgi_request(request["method"], url, headers, body)
+        else:  # a stream: moto's own way reads it
+            prepared = self._prepared(
+                method=request["method"], url=url, headers=headers, body=body, stream_output=False
+            )
+            normalized = normalize_request(prepared)
         try:
             status, out_headers, body = self._handler(path)(normalized, normalized.raw_url, normalized.headers)
         except HTTPException as exc:
@@ -209,6 +268,109 @@ def _patch_jsonpath_cache() -> None:
     # Both modules import their own jsonpath_ng parse function: cache each.
     for module in (json_path, result_path):
         replace_attr(module, "parse", functools.lru_cache(maxsize=4096)(getattr(module, "parse")))  # noqa: B009
+
+
+# --- plain JSONPaths are walked directly ---------------------------------------------------
+
+# A plain path: $ then names and array indices only ($.a.b[0].c), which most of a workflow's
+# paths are. Anything else (quoted names, negative indices, filters) goes to jsonpath_ng.
+_PLAIN_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+_PLAIN_PATH = re.compile(r"\$(?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*")
+_MISSING = object()
+
+
+@functools.lru_cache(maxsize=4096)
+def plain_steps(path: str) -> tuple[str | int, ...] | None:
+    """The names and indices of a plain path, in order; None for any other path."""
+    if not _PLAIN_PATH.fullmatch(path):
+        return None
+    return tuple(name if name else int(index) for name, index in _PLAIN_STEP.findall(path))
+
+
+def follow(steps: tuple[str | int, ...], data: Any) -> Any:
+    """The value a plain path selects in data, as jsonpath_ng finds it; _MISSING if none."""
+    for step in steps:
+        if isinstance(step, str):
+            if not isinstance(data, dict) or step not in data:
+                return _MISSING
+            data = data[step]
+        elif isinstance(data, list) and step < len(data):
+            data = data[step]
+        else:
+            return _MISSING
+    return data
+
+
+@patch(
+    "speed",
+    "a plain JSONPath is walked directly",
+    "tests/workflow/test_emulator_speed.py::test_a_plain_path_is_walked_to_the_value_jsonpath_ng_finds_and_missing_where_it_finds_none",
+)
+def _patch_plain_paths() -> None:
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    # After the fidelity patch definite-jsonpaths: every path the interpreter reads goes through
+    # jsonpath_ng's datums (a wrapper object per node on the way); a plain one, most of a
+    # workflow's, is walked here to the same value, and anything else is left to it.
+    definite = json_path.extract_json
+
+    def extract_json(path: str, data: Any) -> Any:
+        steps = plain_steps(path)
+        if steps is None:
+            return definite(path, data)
+        found = follow(steps, data)
+        if found is _MISSING:
+            raise json_path.NoSuchJsonPathError(json_path=path, data=data)
+        return found
+
+    rebind_in_interpreter("extract_json", definite, extract_json)
+
+
+def set_plain(names: tuple[str, ...], data: dict[str, Any], value: Any) -> bool:
+    """Set value at the plain path of names in data as jsonpath_ng's update_or_create does (an
+    object made for each missing name on the way); False where the way holds something other
+    than an object (data may then hold objects made on the way)."""
+    node = data
+    for name in names[:-1]:
+        child = node.get(name, _MISSING)
+        if child is _MISSING:
+            child = node[name] = {}
+        elif type(child) is not dict:
+            return False
+        node = child
+    node[names[-1]] = value
+    return True
+
+
+@patch(
+    "speed",
+    "a plain ResultPath is set directly",
+    "tests/workflow/test_emulator_speed.py::test_a_plain_result_path_sets_what_jsonpath_ng_sets",
+)
+def _patch_plain_result_path() -> None:
+    from moto.stepfunctions.parser.asl.component.common.path.result_path import ResultPath
+
+    original = ResultPath._eval_body
+
+    # jsonpath_ng's update_or_create walks the path through its datums, then walks the whole
+    # state once more to clean list keys it never made. A ResultPath of names ($.a.b) into
+    # objects is set here; "$", indices or anything else take moto's way.
+    def _eval_body(self: Any, env: Any) -> None:
+        source = self.result_path_src
+        steps = plain_steps(source) if source is not None else None
+        if not steps or not all(isinstance(step, str) for step in steps):
+            original(self, env)
+            return
+        state_input = env.states.get_input()  # a copy of its own
+        output = env.stack[-1]
+        names = tuple(str(step) for step in steps)
+        if type(state_input) is not dict or not set_plain(names, state_input, json_deepcopy(output)):
+            original(self, env)
+            return
+        env.stack.pop()
+        env.stack.append(state_input)
+
+    replace_attr(ResultPath, "_eval_body", _eval_body)
 
 
 def forget_finished_threads() -> None:

@@ -509,7 +509,7 @@ def plain_paths(value: Any, prefix: str = "$") -> Iterator[str]:
 def test_a_plain_path_is_walked_to_the_value_jsonpath_ng_finds_and_missing_where_it_finds_none():
     from jsonpath_ng.ext import parse
 
-    from nrt.emulator.sdk_tasks import _MISSING, follow, plain_steps
+    from nrt.emulator.speed import _MISSING, follow, plain_steps
 
     wine = load_wine()
     # A getItem answer (DynamoDB's typed JSON) and a batch of real readings, with nulls, flags and text.
@@ -539,6 +539,98 @@ def test_a_plain_path_is_walked_to_the_value_jsonpath_ng_finds_and_missing_where
 
 @pytest.mark.parametrize("path", ["$.a[-1]", "$.a[*]", "$.a[0:2]", "$..a", "$['a']", "$.a[?(@.b)]", "$.a-b", "$.1a"])
 def test_any_other_path_is_left_to_jsonpath_ng(path):
-    from nrt.emulator.sdk_tasks import plain_steps
+    from nrt.emulator.speed import plain_steps
 
     assert plain_steps(path) is None
+
+
+@pytest.mark.parametrize(
+    ("path", "state"),
+    [
+        ("$.result", {"a": 1}),
+        ("$.a.b", {"a": {"c": 2}}),
+        ("$.x.y.z", {"a": 1}),  # objects made on the way
+        ("$.a", {"a": {"old": True}}),  # replaced whole
+        ("$.cache.entry", {"cache": {"Item": {"seconds": {"N": "600"}}}}),
+    ],
+)
+def test_a_plain_result_path_sets_what_jsonpath_ng_sets(path, state):
+    import copy
+
+    from jsonpath_ng import parse
+
+    from nrt.emulator.speed import plain_steps, set_plain
+
+    value = {"reply": [load_wine().data[0].tolist()], "flag": False, "none": None}
+    expected = parse(path).update_or_create(copy.deepcopy(state), copy.deepcopy(value))
+    names = plain_steps(path)
+    assert names is not None
+    got = copy.deepcopy(state)
+
+    assert set_plain(tuple(str(name) for name in names), got, copy.deepcopy(value)) is True
+    assert got == expected
+
+
+def test_a_result_path_through_something_other_than_an_object_is_left_to_moto(aws):
+    from nrt.emulator.speed import set_plain
+
+    assert set_plain(("a", "b"), {"a": "text"}, 1) is False
+    arn = make_machine(aws, {"Set": {"Type": "Pass", "Result": 1, "ResultPath": "$.a.b", "End": True}}, "Set")
+
+    refused = sync(aws, arn, {"a": "text"})  # moto's own way: the execution fails
+
+    assert refused["status"] == "FAILED", refused
+    assert json.loads(sync(aws, arn, {"a": {"c": 0}})["output"]) == {"a": {"c": 0, "b": 1}}
+
+
+def serialized(service: str, operation: str, params: dict[str, Any]) -> tuple[str, str, dict[str, str], bytes | str]:
+    """What botocore's own serializer makes of a call (as InProcessClient sends it)."""
+    import urllib.parse
+
+    import boto3
+
+    client = boto3.client(
+        service,
+        region_name="eu-west-1",
+        endpoint_url="http://127.0.0.1:4566",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    model = client.meta.service_model.operation_model(operation)
+    request = client._serializer.serialize_to_request(params, model)
+    query = urllib.parse.urlencode(request["query_string"], doseq=True) if request["query_string"] else ""
+    url = client.meta.endpoint_url + request["url_path"] + (f"?{query}" if query else "")
+    return request["method"], url, {**request["headers"], "Authorization": "AWS4-HMAC-SHA256 x"}, request["body"]
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "params"),
+    [
+        ("dynamodb", "PutItem", {"TableName": "t", "Item": {"k": {"S": "ü"}}, "ConditionExpression": "a = :b"}),
+        ("dynamodb", "GetItem", {"TableName": "t", "Key": {"k": {"S": "x"}}}),
+        ("sagemaker-runtime", "InvokeEndpoint", {"EndpointName": "nrt-m", "Body": b'{"instances": [[1, 2]]}'}),
+        ("s3", "PutObject", {"Bucket": "b", "Key": "dir/ü x%2F.txt", "Body": b"x", "Metadata": {"my_key": "v"}}),
+        ("s3", "ListObjectsV2", {"Bucket": "b", "Prefix": "a b/", "MaxKeys": 5}),
+        ("sqs", "SendMessage", {"QueueUrl": "http://127.0.0.1:4566/1/q", "MessageBody": "hé"}),
+        ("stepfunctions", "ListExecutions", {"stateMachineArn": "arn:aws:states:eu-west-1:1:stateMachine:m"}),
+    ],
+)
+def test_a_request_built_from_its_environ_is_the_request_moto_builds(service, operation, params):
+    from moto.core.request import Request
+
+    from nrt.emulator.speed import wsgi_request
+
+    method, url, headers, body = serialized(service, operation, params)
+    ours = wsgi_request(method, url, headers, body)
+    motos = Request.from_primitives(method, url, headers, body)
+
+    def environ(request: Any) -> dict[str, Any]:
+        return {k: v for k, v in request.environ.items() if k not in ("wsgi.input", "wsgi.errors", "werkzeug.request")}
+
+    assert environ(ours) == environ(motos)
+    assert ours.get_data() == motos.get_data()
+    assert (ours.raw_url, list(ours.headers), ours.form.to_dict()) == (
+        motos.raw_url,
+        list(motos.headers),
+        motos.form.to_dict(),
+    )

@@ -31,16 +31,31 @@ _clients_lock = threading.Lock()
 # --- one boto3 client per service ---------------------------------------------------------
 
 
+def _header_environ(headers: Any) -> tuple[str | None, dict[str, str], dict[str, str]]:
+    """A request's headers as the environ holds them: its content type, the HTTP_* keys
+    (repeated names joined), and the names moto keeps as they were spelled."""
+    from moto.core.request import environ_key_for_header, should_preserve_original_header_name
+
+    content_type = None
+    combined: dict[str, list[str]] = {}
+    preserved: dict[str, str] = {}
+    for header, value in headers.items():
+        lowered = header.lower()
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        if lowered == "content-type":
+            content_type = text
+        elif lowered not in ("transfer-encoding", "content-length"):
+            combined.setdefault(f"HTTP_{header.upper().replace('-', '_')}", []).append(text)
+            if should_preserve_original_header_name(header):
+                preserved[environ_key_for_header(header)] = header
+    return content_type, {key: ", ".join(values) for key, values in combined.items()}, preserved
+
+
 def wsgi_request(method: str, url: str, headers: Any, body: bytes | str) -> Any:
     """The request moto's Request.from_primitives makes, from its WSGI environ directly: the
     same keys and values werkzeug's EnvironBuilder puts there, without the builder (its
     header and form machinery cost more than the DynamoDB call it carries)."""
-    from moto.core.request import (
-        PRESERVED_HEADER_NAMES_ENVIRON_KEY,
-        Request,
-        environ_key_for_header,
-        should_preserve_original_header_name,
-    )
+    from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY, Request
     from werkzeug.urls import iri_to_uri
 
     data = body.encode() if isinstance(body, str) else body
@@ -66,22 +81,12 @@ def wsgi_request(method: str, url: str, headers: Any, body: bytes | str) -> Any:
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
     }
-    combined: dict[str, list[str]] = {}
-    preserved: dict[str, str] = {}
-    for header, value in headers.items():
-        lowered = header.lower()
-        text = value.decode() if isinstance(value, bytes) else str(value)
-        if lowered in ("transfer-encoding", "content-length"):
-            continue
-        if lowered == "content-type":
-            environ["CONTENT_TYPE"] = text
-            continue
-        combined.setdefault(f"HTTP_{header.upper().replace('-', '_')}", []).append(text)
-        if should_preserve_original_header_name(header):
-            preserved[environ_key_for_header(header)] = header
+    content_type, combined, preserved = _header_environ(headers)
+    if content_type is not None:
+        environ["CONTENT_TYPE"] = content_type
     if data:  # the builder's order: the length after the type; without a body, moto adds it last
         environ["CONTENT_LENGTH"] = str(len(data))
-    environ.update((key, ", ".join(values)) for key, values in combined.items())
+    environ.update(combined)
     environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = preserved
     environ.setdefault("CONTENT_LENGTH", "0")
     return Request(environ)

@@ -35,10 +35,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from training.dataset import MANIFEST
+from training.dataset import MANIFEST, OUTCOME_CONTRACT
 from training.dataset import PREPARED_HOLDOUT as HOLDOUT
 from training.dataset import PREPARED_TRAIN as TRAIN
-from training.inference import SIGNATURE, Feature, Signature, native
+from training.inference import SIGNATURE, Feature, Signature, native, outcome_contract
 from training.train import features_of
 
 PREPARATION_VERSION = "1"
@@ -459,7 +459,16 @@ def prepare(
     prepared.train.to_csv(output / TRAIN, index=False)
     prepared.holdout.to_csv(output / HOLDOUT, index=False)
     (output / MANIFEST).write_text(json.dumps(found, indent=2) + "\n")
+    rows = pd.concat([prepared.train, prepared.holdout])
+    write_outcome_contract(output, kind, None if kind == "regression" else rows[label].dropna().map(native).unique())
     return found
+
+
+def write_outcome_contract(output: Path, kind: str, labels: Any) -> None:
+    """The kind and labels the model trained on the prepared rows will give, sorted as training
+    sorts them (training/train.py); the training job checks its model gives exactly these."""
+    known = None if labels is None else sorted(labels, key=lambda v: (isinstance(v, str), v))
+    (output / OUTCOME_CONTRACT).write_text(json.dumps(outcome_contract(kind, known)) + "\n")
 
 
 def recorded_recipe(recipe: dict[str, Any], found: dict[str, Any], uri: str) -> dict[str, Any]:
@@ -530,6 +539,8 @@ def prepare_channel(
         found = {"preparation_version": PREPARATION_VERSION, "sources": [{"file": "synthetic"}], "rules": {}}
         (output / MANIFEST).write_text(json.dumps(found, indent=2) + "\n")
         (output / SIGNATURE).write_text(signature_file.read_text())
+        served = Signature.from_dict(raw)
+        write_outcome_contract(output, served.kind, served.labels)
         return found
     signature = Signature.from_dict(raw)
     found = prepare(csv_files(source), output, recipe, signature, contract_change, uri)

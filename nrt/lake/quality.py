@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.inference import QUALITY_HEADLINE
+
 __all__ = [
     "HEADLINE",
     "INTERVALS",
@@ -38,7 +40,7 @@ __all__ = [
 OUTCOMES_TABLE = "OutcomesGlueTable"
 MARGIN = 0.05
 MIN_LABELLED = 200
-HEADLINE = {"binary": "f1", "multiclass": "macro_f1", "regression": "mae"}
+HEADLINE = QUALITY_HEADLINE  # training/train.py: what the training job reports as quality_value
 LOWER_IS_BETTER = {"mae", "rmse"}
 # Each kind's metrics as shown, with the interval columns where the view has one.
 INTERVALS: dict[str, list[tuple[str, bool]]] = {

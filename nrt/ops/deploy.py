@@ -39,6 +39,7 @@ from nrt.ops.stacks import Stack
 # nrt/cli.py and nrt/runtime.py still import from here.
 from nrt.ops.target import DeployError, Target
 from training.inference import SIGNATURE, Signature, load_signature
+from training.inference import outcome_contract as labels_contract
 from training.package import ENTRY_POINT, package, package_training_code
 
 if TYPE_CHECKING:
@@ -369,9 +370,9 @@ def model_tags(name: str, signature: Signature, metric: tuple[str, str, float] |
 
 
 def outcome_contract(signature: Signature) -> dict[str, Any]:
-    """The model's kind and its labels as text, as the lake stores a predicted label (str(label)),
-    so an outcome 1 or "1" is the label 1."""
-    return {"kind": signature.kind, "labels": [str(label) for label in signature.labels or []]}
+    """The model's kind and its labels as text (training/inference.py outcome_contract, which the
+    retraining workflow's preparation writes for a candidate too)."""
+    return labels_contract(signature.kind, signature.labels)
 
 
 def signature_key(endpoint: str) -> str:

@@ -252,3 +252,20 @@ def test_nrt_train_csv_prepares_the_file_first_and_the_card_cites_the_manifest(t
     recipe = json.loads((model / SIGNATURE).read_text())["recipe"]
     assert recipe["sources"] == [{"file": str(source), "sha256": sha256(source), "rows": 190}]
     assert "rows" not in recipe and "noise" not in recipe
+
+
+def test_the_prepared_rows_outcome_contract_is_exactly_what_the_model_trained_on_them_gives(tmp_path):
+    from training.sagemaker_train import check_outcome_contract, quality_value
+
+    source = wine(tmp_path)
+    prepare([source], tmp_path / "out", recipe(source, "target", "multiclass"))
+    written = json.loads((tmp_path / "out" / "outcome_contract.json").read_text())
+    train(tmp_path / "model", Recipe(str(source), "target", None, "multiclass"))
+
+    assert written == {"kind": "multiclass", "labels": ["class_0", "class_1", "class_2"]}
+    check_outcome_contract(tmp_path / "model", tmp_path / "out")  # the same: no error
+    evaluation = json.loads((tmp_path / "model" / "evaluation.json").read_text())
+    assert quality_value(tmp_path / "model") == evaluation["metrics"]["macro_f1"]
+    (tmp_path / "out" / "outcome_contract.json").write_text(json.dumps({**written, "labels": ["class_0"]}))
+    with pytest.raises(ValueError, match="the model gives"):
+        check_outcome_contract(tmp_path / "model", tmp_path / "out")

@@ -86,6 +86,41 @@ def test_given_outcomes_after_the_rule_changed_when_retrained_from_the_lake_then
     assert note["Subject"] == "nrt-inference: model retrained and deployed"
 
 
+def served_record(aws: EmbeddedAws, endpoint: str) -> tuple[dict[str, Any], str, str]:
+    """What serving reads of the model besides its endpoint: the outcomes' contract
+    (signatures/<endpoint>.json) and the metric_value and quality_value tags."""
+    body = aws.client("s3").get_object(Bucket=BUCKET, Key=f"signatures/{endpoint}.json")["Body"].read()
+    tags = serving(aws, endpoint)[2]
+    return json.loads(body), tags["nrt:metric_value"], tags["nrt:quality_value"]
+
+
+def stale_record(aws: EmbeddedAws, endpoint: str) -> None:
+    """A served record that no retrained model would write: one label, made-up values."""
+    stale = json.dumps({"kind": "binary", "labels": ["0"]}).encode()
+    aws.client("s3").put_object(Bucket=BUCKET, Key=f"signatures/{endpoint}.json", Body=stale)
+    arn = aws.client("sagemaker").describe_endpoint(EndpointName=endpoint)["EndpointArn"]
+    aws.client("sagemaker").add_tags(ResourceArn=arn, Tags=[{"Key": "nrt:quality_value", "Value": "0.123"}])
+
+
+def test_given_a_promotion_then_the_outcomes_contract_and_both_training_values_are_the_new_models(
+    aws, cancer, lake, inbox
+):
+    endpoint = deploy(aws, "lake-record", cancer, serving_metric="0.99")
+    stale_record(aws, endpoint)
+    x, y = readings()
+    labelled_lake(lake, "lake-record", x, 1 - y)
+
+    result = retrain(aws, "lake-record", source="lake", min_labels=200)
+
+    assert output(result)["decision"] == "promoted", (result.get("error"), result.get("cause"))
+    contract, metric_value, quality_value = served_record(aws, endpoint)
+    assert contract == {"kind": "binary", "labels": ["0", "1"]}
+    evaluation = json.loads(artifact(aws, serving(aws, endpoint)[1])["evaluation.json"])
+    assert float(quality_value) == pytest.approx(evaluation["metrics"]["f1"])
+    assert float(metric_value) == pytest.approx(float(output(result)["gate"]["candidate"]))
+    assert float(quality_value) > 0.9
+
+
 def test_given_fewer_labelled_readings_than_asked_when_retrained_from_the_lake_then_the_gate_refuses_before_training(
     aws, cancer, lake, inbox
 ):
@@ -111,7 +146,8 @@ def test_given_older_outcomes_that_are_noise_when_retrained_from_the_lake_then_t
     aws, cancer, lake, inbox
 ):
     endpoint = deploy(aws, "lake-worse", cancer, serving_metric="0.99")
-    before = serving(aws, endpoint)
+    stale_record(aws, endpoint)
+    before, recorded = serving(aws, endpoint), served_record(aws, endpoint)
     x, y = readings()
     noisy = y.copy()
     old = len(y) - round(len(y) * 0.2)
@@ -125,6 +161,7 @@ def test_given_older_outcomes_that_are_noise_when_retrained_from_the_lake_then_t
     assert found["decision"] == "rejected"
     assert float(found["gate"]["candidate"]) < float(found["gate"]["serving"])
     assert serving(aws, endpoint) == before
+    assert served_record(aws, endpoint) == recorded  # a refusal rewrites nothing serving reads
     [note] = inbox()
     assert note["Subject"] == "nrt-inference: retrained model rejected by the quality gate"
 

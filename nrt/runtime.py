@@ -28,8 +28,8 @@ from nrt.hosts.endpoints import EndpointHosts
 from nrt.hosts.supervisor import IDLE_SECONDS
 from nrt.lake import stream
 from nrt.lake.athena import LakeQueries
-from nrt.lake.dashboard import CachedPage, dashboard_data, render_page
-from nrt.lake.quality import MARGIN, MIN_LABELLED, QualityWatch
+from nrt.lake.dashboard import CachedPage, DashboardData, dashboard_data, render_page
+from nrt.lake.quality import MARGIN, MIN_LABELLED, QualityWatch, Tags
 from nrt.lake.worker import StreamWorker, lake_dir, stream_checkpoint
 from nrt.state import restore
 from nrt.state.space import DiskSpace
@@ -123,7 +123,7 @@ class LocalRuntime:
             self.executions,
             port=self.api_port,
             api_key=self.api_key,
-            pages={"/dashboard": CachedPage(lambda: render_page(dashboard_data(self.lake, models=self.models)))},
+            pages={"/dashboard": CachedPage(lambda: render_page(self._dashboard()))},
             status=self.status,
             disk_full=self.space.full,
         )
@@ -149,6 +149,16 @@ class LocalRuntime:
         restore.keep_endpoints(aws, store)
         restore.keep_objects(aws, store)
 
+    def _serving_quality(self) -> Tags:
+        """Each model's training value as its endpoint's tags hold it (the serving model's)."""
+        from nrt.ops.deploy import serving_quality_of
+
+        assert self.aws is not None
+        return serving_quality_of(self.aws.client("sagemaker"), self.aws.prefix)
+
+    def _dashboard(self) -> DashboardData:
+        return dashboard_data(self.lake, models=self.models, tagged=self._serving_quality())
+
     def status(self) -> dict[str, Any]:
         """The health figures: the API's recent answers, the failure store, the lake's lag, faults."""
         assert self.aws is not None and self.executions is not None
@@ -168,7 +178,9 @@ class LocalRuntime:
             out["faults"] = self.faults.describe()
             out["faults_injected"] = dict(self.faults.injected)
         if self._quality is None:
-            self._quality = QualityWatch(self.lake, self.models, self.quality_margin, self.min_labelled)
+            self._quality = QualityWatch(
+                self.lake, self.models, self.quality_margin, self.min_labelled, tagged=self._serving_quality()
+            )
         out["quality"] = self._quality.report()
         return out
 

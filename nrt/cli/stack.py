@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nrt.cli import fraud, loop
-from nrt.cli.common import api_key_for, get_local, local_api_flags, stack_flags, state_dir_flag
+from nrt.cli.common import (
+    api_key_for,
+    get_local,
+    local_api_flags,
+    serving_quality_tags,
+    stack_flags,
+    state_dir_flag,
+)
 from nrt.hosts.supervisor import IDLE_SECONDS
 from nrt.lake.dashboard import write_dashboard
 from nrt.lake.quality import MARGIN, MIN_LABELLED, QualityWatch
@@ -269,7 +276,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if (args.quality_margin, args.min_labelled) != (MARGIN, MIN_LABELLED):
         # Judged again here with these settings (the running stack judges with its own).
         state = StateDir(Path(args.state_dir))
-        watch = QualityWatch(state.lake, state.models, args.quality_margin, args.min_labelled)
+        tagged = serving_quality_tags(args)
+        watch = QualityWatch(state.lake, state.models, args.quality_margin, args.min_labelled, tagged=tagged)
         status["quality"] = watch.report()
     print(json.dumps(status, indent=1) if args.json else health.line(status))
     return 0

@@ -397,6 +397,28 @@ def quality_tags(signature: Signature, model_dir: Path) -> list[dict[str, str]]:
     return [{"Key": QUALITY_METRIC_TAG, "Value": metric}, {"Key": QUALITY_VALUE_TAG, "Value": f"{value:g}"}]
 
 
+def serving_quality(sm: SageMakerClient, endpoint: str) -> dict[str, float]:
+    """The serving model's training value as the monitor reads it (its endpoint's nrt:quality_metric
+    and nrt:quality_value tags, which a promotion rewrites); {} for no endpoint or no such tag."""
+    try:
+        arn = sm.describe_endpoint(EndpointName=endpoint)["EndpointArn"]
+        tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}
+    except ClientError:
+        return {}
+    metric, value = tags.get(QUALITY_METRIC_TAG), tags.get(QUALITY_VALUE_TAG)
+    if metric is None or value is None:
+        return {}
+    try:
+        return {metric: float(value)}
+    except ValueError:
+        return {}
+
+
+def serving_quality_of(sm: SageMakerClient, prefix: str) -> Callable[[str], dict[str, float]]:
+    """serving_quality by model name (its endpoint `<prefix><name>`): nrt/lake/quality.py's Tags."""
+    return lambda name: serving_quality(sm, f"{prefix}{name}")
+
+
 def drift_key(endpoint: str) -> str:
     """Where the monitor (statemachine/monitor.asl.json) finds the drift query of an endpoint's model."""
     return f"monitor/{endpoint}/drift.sql"

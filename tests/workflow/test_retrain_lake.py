@@ -15,6 +15,8 @@ from sklearn.datasets import load_breast_cancer
 
 from nrt.emulator.server import EmbeddedAws
 from nrt.lake.athena import LakeQueries
+from nrt.lake.quality import TAGGED, Trained, trained
+from nrt.ops.deploy import serving_quality_of
 from tests.helpers.labelled_lakes import labelled_lake
 from tests.workflow import test_retrain
 from tests.workflow.test_retrain import deploy, retrain, serving
@@ -119,6 +121,9 @@ def test_given_a_promotion_then_the_outcomes_contract_and_both_training_values_a
     assert float(quality_value) == pytest.approx(evaluation["metrics"]["f1"])
     assert float(metric_value) == pytest.approx(float(output(result)["gate"]["candidate"]))
     assert float(quality_value) > 0.9
+    # the local side (nrt quality, the health line, nrt status) reads the same tag as the monitor does
+    tagged = serving_quality_of(aws.client("sagemaker"), aws.prefix)
+    assert trained(Path("no-models"), "lake-record", tagged) == Trained({"f1": float(quality_value)}, TAGGED)
 
 
 def test_given_fewer_labelled_readings_than_asked_when_retrained_from_the_lake_then_the_gate_refuses_before_training(

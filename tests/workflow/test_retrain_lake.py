@@ -202,3 +202,46 @@ def test_a_recipe_retraining_by_default_runs_no_query(aws, cancer, lake):
     entered = [e["stateEnteredEventDetails"]["name"] for e in history["events"] if "stateEnteredEventDetails" in e]
     assert "RecipeData" in entered and "QueryLake" not in entered
     assert output(result)["options"]["merged"]["source"] == "recipe"
+
+
+@pytest.fixture(scope="module")
+def sited(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A binary model trained on load_breast_cancer with the clinic of each reading, a category
+    of three (north, south, east)."""
+    from training.train import Recipe, train
+
+    folder: Path = tmp_path_factory.mktemp("sited")
+    data = load_breast_cancer(as_frame=True).frame
+    data.columns = [f"f{i}" for i in range(data.shape[1] - 1)] + ["diagnosis"]
+    data.insert(0, "clinic", [("north", "south", "east")[i % 3] for i in range(len(data))])
+    data.to_csv(folder / "sited.csv", index=False)
+    train(folder / "model", Recipe(str(folder / "sited.csv"), "diagnosis", None, "binary"))
+    return folder / "model"
+
+
+def test_given_production_data_without_a_served_category_when_retrained_from_the_lake_then_its_loss_is_refused(
+    aws, sited, lake, inbox
+):
+    from tests.helpers.labelled_lakes import START_MS, outcome, prediction, write_lake
+
+    endpoint = deploy(aws, "lake-contract", sited, serving_metric="0.99")
+    before, recorded = serving(aws, endpoint), served_record(aws, endpoint)
+    x, y = readings()
+    predictions, outcomes = [], []
+    for i, (row, truth) in enumerate(zip(x, y, strict=True)):  # east sends nothing any more
+        ts, given = START_MS + i * 3_600_000, {f"f{j}": round(float(v), 6) for j, v in enumerate(row)}
+        predictions.append(
+            prediction("lake-contract", f"s{i % 7}:{ts}", ts, {**given, "clinic": ("north", "south")[i % 2]})
+        )
+        outcomes.append(outcome("lake-contract", f"s{i % 7}:{ts}", ts, label=str(truth)))
+    write_lake(lake, predictions, outcomes, "sited")
+
+    result = retrain(aws, "lake-contract", source="lake", min_labels=200)
+
+    assert (result["status"], result.get("error")) == ("FAILED", "ContractRefused"), result.get("cause")
+    assert result["cause"].startswith("preparation refused: the candidate's contract differs from the served one: ")
+    assert "column 'clinic': category 'east' is served and unknown to the candidate" in result["cause"]
+    assert (serving(aws, endpoint), served_record(aws, endpoint)) == (before, recorded)
+    [note] = inbox()
+    assert note["Subject"] == "nrt-inference: retraining refused a change of the model's contract"
+    assert "nrt retrain lake-contract --from-lake --contract-change" in note["Message"]

@@ -65,6 +65,7 @@ def _runtime(args: argparse.Namespace, log: Callable[[str], None] = print) -> Lo
             health_seconds=getattr(args, "health_seconds", 0.0),
             model_idle_seconds=getattr(args, "model_idle_seconds", IDLE_SECONDS),
             latency_tier=getattr(args, "latency_tier", False),
+            retrain_on_alarm=getattr(args, "retrain_on_alarm", False),
             quality_margin=getattr(args, "quality_margin", MARGIN),
             min_labelled=getattr(args, "min_labelled", MIN_LABELLED),
             log=log,
@@ -327,6 +328,12 @@ def add_commands(sub: Any) -> None:
         action="store_true",
         help="the template's LatencyTier=Enabled: POST /predictions goes to the PredictFunction, which "
         "scores models deployed with --tier lambda in this process (docs/aws.md#the-latency-tier)",
+    )
+    up.add_argument(
+        "--retrain-on-alarm",
+        action="store_true",
+        help="the template's RetrainOnAlarm=true: a model whose live quality turns below training (its "
+        "quality alarm on AWS) is retrained once by the retraining workflow, none while one for it runs",
     )
     quality_flags(up)
     up.set_defaults(func=cmd_up)

@@ -5,6 +5,7 @@ alarm's model, named after it and the hour, and none while one for that model ru
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import threading
 import uuid
@@ -112,3 +113,48 @@ def test_an_alarm_without_a_model_dimension_is_refused(aws):
     result = finished(aws, start(aws, event))
 
     assert (result["status"], result.get("error")) == ("FAILED", "NotAModelAlarm")
+
+
+@pytest.fixture(scope="module")
+def below(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """The health line's verdicts on a lake whose model cancer scores far below its training F1."""
+    from nrt.lake.quality import BELOW, QualityWatch
+    from tests.helpers.outcome_lakes import three_labelled_models, write_labelled_lake
+
+    root = tmp_path_factory.mktemp("state")
+    write_labelled_lake(root / "lake", three_labelled_models())
+    (root / "models" / "cancer").mkdir(parents=True)
+    (root / "models" / "cancer" / "evaluation.json").write_text(json.dumps({"metrics": {"f1": 0.99}}))
+    verdicts = QualityWatch(root / "lake", root / "models", min_labelled=50).report()
+    assert [v["model"] for v in verdicts if v["state"] == BELOW] == ["cancer"]
+    return verdicts
+
+
+def local_rule(aws: EmbeddedAws, on: bool) -> Any:
+    """The template's rule on the local stack, with RetrainOnAlarm as given."""
+    from nrt.ops.alarms import AlarmRetraining
+
+    ctx = dataclasses.replace(aws.ctx, parameters={**aws.ctx.parameters, "RetrainOnAlarm": str(on).lower()})
+    return AlarmRetraining(aws.client("stepfunctions"), aws.ctx.refs[RETRAIN_STATE_MACHINE], ctx, log=lambda _: None)
+
+
+def test_with_retrain_on_alarm_a_model_turning_below_training_starts_exactly_one_retraining(aws, below):
+    rule = local_rule(aws, on=True)
+
+    first = rule.note(below)
+    again = rule.note(below)  # the next health tick: still below, the alarm stays in ALARM
+
+    assert len(first) == 1 and again == []
+    assert finished(aws, first[0])["status"] == "SUCCEEDED"
+    [started] = retrainings(aws, "cancer")
+    child = aws.client("stepfunctions").describe_execution(executionArn=started["executionArn"])
+    assert json.loads(child["input"]) == {"model": "cancer", "trigger": "nrt-local-endpoint-nrt-cancer-quality"}
+
+
+def test_without_retrain_on_alarm_no_verdict_starts_a_retraining(aws, below):
+    sfn = aws.client("stepfunctions")
+    before = sfn.list_executions(stateMachineArn=aws.ctx.refs[RETRAIN_STATE_MACHINE], maxResults=1000)["executions"]
+
+    assert local_rule(aws, on=False).note(below) == []
+    after = sfn.list_executions(stateMachineArn=aws.ctx.refs[RETRAIN_STATE_MACHINE], maxResults=1000)["executions"]
+    assert after == before

@@ -104,7 +104,8 @@ def cmd_quality(args: argparse.Namespace) -> int:
     from nrt.lake.athena import LocalAthena, QueryError
 
     tagged = serving_quality_tags(args)
-    found = quality.trained(StateDir(Path(args.state_dir)).models, args.name, tagged)
+    folder = StateDir(Path(args.state_dir)).model(args.name)  # the name rule, before anything is read
+    found = quality.trained(folder.parent, args.name, tagged)
     training = found.metrics
     try:
         athena = LocalAthena(lake_of(args))
@@ -218,7 +219,8 @@ def add_commands(sub: Any) -> None:
         help="a model's live quality per day (predictions joined with outcomes) beside its training metric",
         description="Live model quality: the kind's metrics per day with 95 %% intervals and the labelled count, "
         "from athena/model_quality.sql over the local lake, and the last 7 days judged against the metric the "
-        "model had at training (evaluation.json).",
+        "serving model had at training (its endpoint's nrt:quality_value tag on the running stack, else the "
+        "model folder's evaluation.json).",
     )
     quality.add_argument("name", help="the model")
     quality.add_argument("--days", type=int, default=7, help="how many days back (default 7)")

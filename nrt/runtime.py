@@ -23,14 +23,15 @@ from nrt.default_model import (
 from nrt.emulator import faults
 from nrt.emulator import server as emulator_server
 from nrt.emulator.faults import Faults
-from nrt.emulator.server import EmbeddedAws
+from nrt.emulator.server import RETRAIN_STATE_MACHINE, EmbeddedAws
 from nrt.hosts.endpoints import EndpointHosts
 from nrt.hosts.supervisor import IDLE_SECONDS
 from nrt.lake import stream
 from nrt.lake.athena import LakeQueries
-from nrt.lake.dashboard import CachedPage, dashboard_data, render_page
-from nrt.lake.quality import MARGIN, MIN_LABELLED, QualityWatch
+from nrt.lake.dashboard import CachedPage, DashboardData, dashboard_data, render_page
+from nrt.lake.quality import MARGIN, MIN_LABELLED, QualityWatch, Tags
 from nrt.lake.worker import StreamWorker, lake_dir, stream_checkpoint
+from nrt.ops.alarms import AlarmRetraining
 from nrt.state import restore
 from nrt.state.space import DiskSpace
 from nrt.state.store import GroupCommit, Store
@@ -53,6 +54,8 @@ class LocalRuntime:
     model_idle_seconds: float = IDLE_SECONDS
     # The template's LatencyTier parameter: POST /predictions goes to the PredictFunction.
     latency_tier: bool = False
+    # The template's RetrainOnAlarm parameter: a model turning "below training" retrains it (nrt/ops/alarms.py).
+    retrain_on_alarm: bool = False
     # Live model quality on the health line: below training by this margin over this many labels.
     quality_margin: float = MARGIN
     min_labelled: int = MIN_LABELLED
@@ -68,6 +71,7 @@ class LocalRuntime:
     _owner: TextIO | None = None  # the state directory's lock, held while running
     _stop: threading.Event = field(default_factory=threading.Event)
     _quality: QualityWatch | None = None
+    _alarms: AlarmRetraining | None = None
 
     @property
     def api_url(self) -> str:
@@ -101,6 +105,8 @@ class LocalRuntime:
         self.aws.wiring.athena = LakeQueries(self.lake)  # Athena's queries (retraining, monitor) read the local lake
         if self.latency_tier:
             self.aws.ctx.parameters["LatencyTier"] = "Enabled"
+        if self.retrain_on_alarm:
+            self.aws.ctx.parameters["RetrainOnAlarm"] = "true"
         emulator_server.provision(self.aws)
         self._restore(self.aws, self.store)
         # After provisioning: faults hit the workflow's calls, not the stack's own set-up.
@@ -123,7 +129,7 @@ class LocalRuntime:
             self.executions,
             port=self.api_port,
             api_key=self.api_key,
-            pages={"/dashboard": CachedPage(lambda: render_page(dashboard_data(self.lake, models=self.models)))},
+            pages={"/dashboard": CachedPage(lambda: render_page(self._dashboard()))},
             status=self.status,
             disk_full=self.space.full,
         )
@@ -149,6 +155,24 @@ class LocalRuntime:
         restore.keep_endpoints(aws, store)
         restore.keep_objects(aws, store)
 
+    def _serving_quality(self) -> Tags:
+        """Each model's training value as its endpoint's tags hold it (the serving model's)."""
+        from nrt.ops.deploy import serving_quality_of
+
+        assert self.aws is not None
+        return serving_quality_of(self.aws.client("sagemaker"), self.aws.prefix)
+
+    def _alarm_rule(self) -> AlarmRetraining:
+        """The template's retrain-on-alarm rule, fed by the quality verdicts (nrt/ops/alarms.py)."""
+        assert self.aws is not None
+        if self._alarms is None:
+            retrain = self.aws.ctx.refs[RETRAIN_STATE_MACHINE]
+            self._alarms = AlarmRetraining(self.aws.client("stepfunctions"), retrain, self.aws.ctx, log=self.log)
+        return self._alarms
+
+    def _dashboard(self) -> DashboardData:
+        return dashboard_data(self.lake, models=self.models, tagged=self._serving_quality())
+
     def status(self) -> dict[str, Any]:
         """The health figures: the API's recent answers, the failure store, the lake's lag, faults."""
         assert self.aws is not None and self.executions is not None
@@ -168,8 +192,12 @@ class LocalRuntime:
             out["faults"] = self.faults.describe()
             out["faults_injected"] = dict(self.faults.injected)
         if self._quality is None:
-            self._quality = QualityWatch(self.lake, self.models, self.quality_margin, self.min_labelled)
+            self._quality = QualityWatch(
+                self.lake, self.models, self.quality_margin, self.min_labelled, tagged=self._serving_quality()
+            )
         out["quality"] = self._quality.report()
+        if self.retrain_on_alarm:
+            self._alarm_rule().note(out["quality"])
         return out
 
     def _report_health(self) -> None:

@@ -25,6 +25,9 @@ FEATURE_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 PREPARED_TRAIN = "train.csv"  # the rows to fit
 PREPARED_HOLDOUT = "holdout.csv"  # the rows to judge
 MANIFEST = "manifest.json"  # what the preparation did
+# The kind and labels (as text) the model trained on these rows gives: what POST /outcomes checks
+# an outcome against once it serves (the retraining workflow copies it to signatures/<endpoint>.json).
+OUTCOME_CONTRACT = "outcome_contract.json"
 
 
 def is_failure(a: float, b: float, c: float) -> bool:

@@ -211,6 +211,17 @@ def native(value: Any) -> Label | float:
     return str(value)
 
 
+# The one held-out metric per kind that live quality is compared with (nrt/lake/quality.py, the
+# endpoint's nrt:quality_value tag): F1 of the positive label, macro F1, MAE.
+QUALITY_HEADLINE = {"binary": "f1", "multiclass": "macro_f1", "regression": "mae"}
+
+
+def outcome_contract(kind: str, labels: list[Any] | None) -> dict[str, Any]:
+    """What POST /outcomes checks an outcome against: the model's kind and its labels as text, as
+    the lake stores a predicted label (str(label)), so an outcome 1 or "1" is the label 1."""
+    return {"kind": kind, "labels": [str(label) for label in labels or []]}
+
+
 def label_from_text(text: str) -> Label:
     """A label given on the command line: an integer where it reads as one (labels 0/1), else text."""
     return int(text) if text.lstrip("-").isdigit() else text

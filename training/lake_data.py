@@ -20,18 +20,21 @@ from typing import Any
 
 import pandas as pd
 
-from training.dataset import MANIFEST
+from training.dataset import MANIFEST, PREPARED_TRAIN, load_csv
 from training.inference import SIGNATURE, Signature, native
 from training.prepare import (
+    CONTRACT_REFUSED,
     NEWEST_SHARE,
     Holdout,
     PreparationRefused,
+    candidate_differences,
     copy_code,
     csv_files,
     prepare,
     recorded_recipe,
     serving_contract,
 )
+from training.train import features_of
 
 TIME = "reading_time"  # the column the lake's training set is split by (the reading's time, UTC)
 TOO_FEW_LABELS = "too few labelled readings"  # the workflow's gate reads this at the start of the reason
@@ -107,6 +110,21 @@ def data_set(frame: pd.DataFrame, label: str, kind: str, holdout: Holdout) -> di
     return found
 
 
+def guard_contract(output: Path, signature: Signature, label: str, contract_change: bool) -> list[str]:
+    """The candidate's contract (its features as training will derive them from the prepared rows)
+    against the served one: PreparationRefused (CONTRACT_REFUSED) when they differ, unless the
+    change was asked for (--contract-change), when the differences are returned for the manifest.
+    Production data can lose what the served model takes: a rare category, a missing value."""
+    fitted = load_csv(output / PREPARED_TRAIN, label, signature.feature_names, exclude=(TIME,))
+    differences = candidate_differences(signature.features, features_of(fitted.x))
+    if differences and not contract_change:
+        listed = "; ".join(str(d) for d in differences)
+        raise PreparationRefused(
+            f"{CONTRACT_REFUSED}: {listed[:700]} (retrain with --contract-change to change it on purpose)"
+        )
+    return [str(d) for d in differences]
+
+
 def prepare_lake_channel(
     source: Path,
     lake: Path,
@@ -115,6 +133,7 @@ def prepare_lake_channel(
     serving: Path | None = None,
     min_labels: int = DEFAULT_MIN_LABELS,
     holdout: Holdout = NEWEST_SHARE,
+    contract_change: bool = False,
 ) -> dict[str, Any]:
     """The recipe folder's recipe (and code), the serving model's contract and the lake's training
     set (the query's CSV result in `lake`) into the prepared layout; the manifest carries the
@@ -136,7 +155,8 @@ def prepare_lake_channel(
         merged = Path(scratch) / "training_set.csv"
         frame.to_csv(merged, index=False)
         lake_recipe = {**recipe, "time_column": TIME}
-        found = prepare([merged], output, lake_recipe, signature, False, uri, holdout)
+        found = prepare([merged], output, lake_recipe, signature, contract_change, uri, holdout)
+    found["contract_changes"] += guard_contract(output, signature, label, contract_change)
     found["lake"] = facts
     (output / MANIFEST).write_text(json.dumps(found, indent=2) + "\n")
     (output / SIGNATURE).write_text(json.dumps({**raw, "recipe": recorded_recipe(recipe, found, uri)}, indent=2) + "\n")

@@ -35,10 +35,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from training.dataset import MANIFEST
+from training.dataset import MANIFEST, OUTCOME_CONTRACT
 from training.dataset import PREPARED_HOLDOUT as HOLDOUT
 from training.dataset import PREPARED_TRAIN as TRAIN
-from training.inference import SIGNATURE, Feature, Signature, native
+from training.inference import SIGNATURE, Feature, Signature, native, outcome_contract
 from training.train import features_of
 
 PREPARATION_VERSION = "1"
@@ -60,6 +60,13 @@ RULES: dict[str, str] = {
 }
 # The container's exit message: DescribeProcessingJob's ExitMessage (its first 1 KB).
 EXIT_MESSAGE = Path("/opt/ml/output/message")
+
+
+# The "file" of a difference between the candidate's contract and the served one (candidate_differences).
+CANDIDATE = "the candidate"
+# How training/lake_data.py's refusal of a candidate whose contract differs starts (the workflow's
+# RefusedData tells it from the other refusals by it).
+CONTRACT_REFUSED = "the candidate's contract differs from the served one"
 
 
 class PreparationRefused(ValueError):
@@ -182,6 +189,50 @@ def _check_feature(name: str, column: pd.Series[Any], feature: Feature) -> list[
                     name, feature.name, f"category {new[0]!r} is not one the model knows ({_few(feature.categories)})"
                 )
             )
+    return found
+
+
+def candidate_differences(served: list[Feature], candidate: list[Feature]) -> list[Mismatch]:
+    """Each way the contract a model trained on the prepared rows would have (its features as
+    training derives them) departs from the served one: names, kinds, the categories either takes,
+    missing values the served model takes and the candidate would refuse."""
+    mine = {f.name: f for f in candidate}
+    found = [
+        Mismatch(CANDIDATE, f.name, "the served model takes it, the candidate would not")
+        for f in served
+        if f.name not in mine
+    ]
+    theirs = {f.name for f in served}
+    found += [
+        Mismatch(CANDIDATE, f.name, "the candidate would take it, the served model does not")
+        for f in candidate
+        if f.name not in theirs
+    ]
+    for feature in (f for f in served if f.name in mine):
+        found += _feature_differences(feature, mine[feature.name])
+    return found
+
+
+def _feature_differences(served: Feature, candidate: Feature) -> list[Mismatch]:
+    if served.type != candidate.type:
+        return [Mismatch(CANDIDATE, served.name, f"a {served.type} when served, a {candidate.type} in the candidate")]
+    found = []
+    if served.nullable and not candidate.nullable:
+        found.append(
+            Mismatch(CANDIDATE, served.name, "the served model takes a missing value, the candidate would not")
+        )
+    return found + _category_differences(served, candidate)
+
+
+def _category_differences(served: Feature, candidate: Feature) -> list[Mismatch]:
+    """The categories the candidate would refuse, then those it would take anew."""
+    theirs, mine = set(served.categories or []), set(candidate.categories or [])
+    found = []
+    if lost := sorted(theirs - mine):
+        what = f"category {lost[0]!r} is served and unknown to the candidate ({_few(lost)})"
+        found.append(Mismatch(CANDIDATE, served.name, what))
+    if (gained := sorted(mine - theirs)) and served.categories is not None:
+        found.append(Mismatch(CANDIDATE, served.name, f"category {gained[0]!r} is new in the candidate"))
     return found
 
 
@@ -459,7 +510,16 @@ def prepare(
     prepared.train.to_csv(output / TRAIN, index=False)
     prepared.holdout.to_csv(output / HOLDOUT, index=False)
     (output / MANIFEST).write_text(json.dumps(found, indent=2) + "\n")
+    rows = pd.concat([prepared.train, prepared.holdout])
+    write_outcome_contract(output, kind, None if kind == "regression" else rows[label].dropna().map(native).unique())
     return found
+
+
+def write_outcome_contract(output: Path, kind: str, labels: Any) -> None:
+    """The kind and labels the model trained on the prepared rows will give, sorted as training
+    sorts them (training/train.py); the training job checks its model gives exactly these."""
+    known = None if labels is None else sorted(labels, key=lambda v: (isinstance(v, str), v))
+    (output / OUTCOME_CONTRACT).write_text(json.dumps(outcome_contract(kind, known)) + "\n")
 
 
 def recorded_recipe(recipe: dict[str, Any], found: dict[str, Any], uri: str) -> dict[str, Any]:
@@ -530,6 +590,8 @@ def prepare_channel(
         found = {"preparation_version": PREPARATION_VERSION, "sources": [{"file": "synthetic"}], "rules": {}}
         (output / MANIFEST).write_text(json.dumps(found, indent=2) + "\n")
         (output / SIGNATURE).write_text(signature_file.read_text())
+        served = Signature.from_dict(raw)
+        write_outcome_contract(output, served.kind, served.labels)
         return found
     signature = Signature.from_dict(raw)
     found = prepare(csv_files(source), output, recipe, signature, contract_change, uri)
@@ -543,7 +605,16 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     from training.lake_data import prepare_lake_channel  # the lake's rows, then the same preparation
 
     holdout = Holdout(share=args.holdout_share, days=args.holdout_days if args.holdout_days else None)
-    return prepare_lake_channel(args.input, args.lake, args.output, args.uri, args.serving, args.min_labels, holdout)
+    return prepare_lake_channel(
+        args.input,
+        args.lake,
+        args.output,
+        args.uri,
+        args.serving,
+        args.min_labels,
+        holdout,
+        args.contract_change.lower() == "true",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

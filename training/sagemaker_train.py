@@ -35,10 +35,10 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from training import gate, inference, tune
-from training.dataset import PREPARED_HOLDOUT, is_prepared, load_csv, synthetic_table
+from training.dataset import OUTCOME_CONTRACT, PREPARED_HOLDOUT, is_prepared, load_csv, synthetic_table
 from training.inference import native
 from training.prepare import csv_files, prepare_channel
-from training.train import HELD_OUT_SHARE, Recipe, _as_model_input, gate_metric_of, train
+from training.train import EVALUATION, HELD_OUT_SHARE, Recipe, _as_model_input, gate_metric_of, train
 
 METRIC_LINE = "validation:{}={:.6f}"
 # The names the workflow's MetricDefinitions read (statemachine/retrain.asl.json, Train).
@@ -52,6 +52,9 @@ DIFFERENCE_HIGH = "gate_difference_high"
 SERVING_CHANNEL = "serving"  # the serving model's model.tar.gz
 HOLDOUT = PREPARED_HOLDOUT  # a prepared channel's rows to judge on
 GATE_REPORT = "gate.json"  # the judgement, kept in the candidate's artifact
+# The candidate's held-out value of its kind's live-quality metric (inference.QUALITY_HEADLINE):
+# the retraining workflow writes it to the endpoint's nrt:quality_value tag on promotion.
+QUALITY_VALUE = "quality_value"
 # A tuning job's objective: the model's score on training rows only (training/tune.py), never the gate's.
 TUNING_OBJECTIVE = "objective"
 
@@ -106,6 +109,7 @@ def run(model_dir: Path, hyperparameters: dict[str, Any], channels: dict[str, Pa
             holdout=holdout,
         )
         judgement = judge(model_dir, holdout, channels.get(SERVING_CHANNEL), scratch)
+    check_outcome_contract(model_dir, channels.get("train"))
     (model_dir / GATE_REPORT).write_text(json.dumps({**asdict(judgement), "verdict": judgement.verdict.name}) + "\n")
     own_code = channels["train"] / "code" if "train" in channels else None
     if own_code is not None and (own_code / "inference.py").is_file():
@@ -117,8 +121,32 @@ def run(model_dir: Path, hyperparameters: dict[str, Any], channels: dict[str, Pa
     lines += METRIC_LINE.format(evaluation.metric, evaluation.value) + "\n"
     lines += metric_lines(judgement)
     lines += METRIC_LINE.format(TUNING_OBJECTIVE, tune.objective_of(model_dir)) + "\n"
+    quality = quality_value(model_dir)
+    if quality is not None:
+        lines += METRIC_LINE.format(QUALITY_VALUE, quality) + "\n"
     print(lines, end="", flush=True)
     return lines
+
+
+def quality_value(model_dir: Path) -> float | None:
+    """The model's held-out value of its kind's live-quality metric (evaluation.json), if measured."""
+    signature = json.loads((model_dir / inference.SIGNATURE).read_text())
+    metrics = json.loads((model_dir / EVALUATION).read_text()).get("metrics") or {}
+    value = metrics.get(inference.QUALITY_HEADLINE[signature["kind"]])
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def check_outcome_contract(model_dir: Path, channel: Path | None) -> None:
+    """The prepared outcome_contract.json (what the workflow makes POST /outcomes check once this
+    model serves) must be what the model gives: else the job fails rather than the API refuse its labels."""
+    prepared = channel / OUTCOME_CONTRACT if channel is not None else None
+    if prepared is None or not prepared.is_file():
+        return
+    signature = inference.Signature.from_dict(json.loads((model_dir / inference.SIGNATURE).read_text()))
+    given = inference.outcome_contract(signature.kind, signature.labels)
+    expected = json.loads(prepared.read_text())
+    if given != expected:
+        raise ValueError(f"the model gives {given}, the prepared {OUTCOME_CONTRACT} says {expected}")
 
 
 def metric_lines(judgement: gate.Judgement) -> str:

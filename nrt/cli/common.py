@@ -9,6 +9,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from nrt.statedir import (
     API_PORT,
     AWS_PORT,
     StateDir,
+    read_stack_record,
     state_dir_default,
 )
 
@@ -55,6 +57,21 @@ def stack_of(args: argparse.Namespace) -> Stack:
     if not getattr(args, "local", False) and getattr(args, "stack", None):
         return stacks.deployed(args.stack, getattr(args, "region", None))
     return stacks.local(Path(args.state_dir), args.aws_port, getattr(args, "url", None))
+
+
+def serving_quality_tags(args: argparse.Namespace) -> Callable[[str], dict[str, float]] | None:
+    """Each model's serving training value by its endpoint's tags on the running local stack
+    (nrt/lake/quality.py's Tags), or None when the state dir records no stack or none answers
+    (evaluation.json it is): a stack of another state dir is never asked."""
+    from nrt.ops.deploy import serving_quality_of
+
+    if read_stack_record(StateDir(Path(args.state_dir))) is None:
+        return None
+    try:
+        stack = stacks.local(Path(args.state_dir), getattr(args, "aws_port", None))
+    except StackError:
+        return None
+    return serving_quality_of(stack.client("sagemaker"), stack.output("EndpointPrefix"))
 
 
 def lake_of(args: argparse.Namespace) -> Path:

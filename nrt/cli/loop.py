@@ -172,6 +172,17 @@ def trained_f1(model_dir: Path) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def serving_f1(args: argparse.Namespace, state: StateDir, otherwise: float | None) -> float | None:
+    """The serving model's F1 at training, as the quality verdicts read it (its endpoint's
+    nrt:quality_value tag, which a promotion rewrites); `otherwise` without one."""
+    from nrt.ops import stacks
+    from nrt.ops.deploy import serving_quality_of
+
+    stack = stacks.local(state.root, args.aws_port)
+    tagged = serving_quality_of(stack.client("sagemaker"), stack.output("EndpointPrefix"))(MODEL)
+    return tagged.get("f1", otherwise)
+
+
 def phase(
     url: str, lake: Path, n: int, drifted: bool, seed: int, trained: float | None
 ) -> tuple[Phase, dict[str, float]]:
@@ -207,7 +218,7 @@ def story(args: argparse.Namespace, url: str, lake: Path, state: StateDir) -> bo
     _say(f"4. retraining {MODEL} on the lake's labelled readings (nrt retrain {MODEL} --from-lake) ...")
     code = retrain_lines(args)
     _say(f"5. the changed world again, {n} readings, answered by the model that now serves ...")
-    again, after = phase(url, lake, n, True, 23, trained)
+    again, after = phase(url, lake, n, True, 23, serving_f1(args, state, trained))
     for sent in (known, changed, again):
         if not answered(sent):
             _say(answers_line(sent))

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from nrt.cli.common import lake_of, state_dir_flag
+from nrt.cli.common import lake_of, serving_quality_tags, state_dir_flag
 from nrt.lake.athena import FORMATS
 from nrt.lake.dashboard import write_dashboard
 from nrt.statedir import (
@@ -103,7 +103,10 @@ def cmd_quality(args: argparse.Namespace) -> int:
     from nrt.lake import quality
     from nrt.lake.athena import LocalAthena, QueryError
 
-    training = quality.training_metrics(StateDir(Path(args.state_dir)).model(args.name))
+    tagged = serving_quality_tags(args)
+    folder = StateDir(Path(args.state_dir)).model(args.name)  # the name rule, before anything is read
+    found = quality.trained(folder.parent, args.name, tagged)
+    training = found.metrics
     try:
         athena = LocalAthena(lake_of(args))
         rows = quality.daily(athena, args.name, args.days)
@@ -111,16 +114,35 @@ def cmd_quality(args: argparse.Namespace) -> int:
     except QueryError as error:
         print(f"nrt quality {args.name}: {error}", file=sys.stderr)
         return 1
-    verdict = quality.judge(recent[0], training, args.margin, args.min_labelled) if recent else None
+    verdict = quality.judge(recent[0], training, args.margin, args.min_labelled, found.source) if recent else None
+    source = _training_from(found.source, running=tagged is not None)
     if args.json:
-        out = {"model": args.name, "training": training, "last_7_days": verdict and asdict(verdict), "days": rows}
+        out = {
+            "model": args.name,
+            "training": training,
+            "training_from": source,
+            "last_7_days": verdict and asdict(verdict),
+            "days": rows,
+        }
         print(json.dumps(out, indent=1, default=str))
     else:
-        print(_quality_table(args, training, verdict, rows))
+        print(_quality_table(args, training, verdict, rows, source))
     return 0
 
 
-def _quality_table(args: argparse.Namespace, training: dict[str, Any], verdict: Any, rows: list[dict[str, Any]]) -> str:
+def _training_from(source: str, running: bool) -> str:
+    """Where the training value was read, and why evaluation.json when it was."""
+    from nrt.lake.quality import EVALUATED
+
+    if source != EVALUATED:
+        return source
+    why = "the endpoint has no nrt:quality_value tag" if running else "no running stack to read its tags"
+    return f"{source}: {why}"
+
+
+def _quality_table(
+    args: argparse.Namespace, training: dict[str, Any], verdict: Any, rows: list[dict[str, Any]], source: str
+) -> str:
     from nrt.lake.quality import HEADLINE
 
     if verdict is None:
@@ -129,7 +151,7 @@ def _quality_table(args: argparse.Namespace, training: dict[str, Any], verdict: 
             "POST /outcomes or nrt outcomes upload, joined with its predictions on event_id)"
         )
     metric = HEADLINE[verdict.kind]
-    trained = f"{training[metric]:.4f}" if metric in training else "unknown (no evaluation.json)"
+    trained = f"{training[metric]:.4f} ({source})" if metric in training else "unknown (no tag, no evaluation.json)"
     lines = [
         f"nrt quality {args.name}: {verdict.kind}, {metric} at training {trained}",
         f"last 7 days: {verdict.state}: {verdict.words()} "
@@ -197,7 +219,8 @@ def add_commands(sub: Any) -> None:
         help="a model's live quality per day (predictions joined with outcomes) beside its training metric",
         description="Live model quality: the kind's metrics per day with 95 %% intervals and the labelled count, "
         "from athena/model_quality.sql over the local lake, and the last 7 days judged against the metric the "
-        "model had at training (evaluation.json).",
+        "serving model had at training (its endpoint's nrt:quality_value tag on the running stack, else the "
+        "model folder's evaluation.json).",
     )
     quality.add_argument("name", help="the model")
     quality.add_argument("--days", type=int, default=7, help="how many days back (default 7)")

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nrt.cli import fraud, loop
-from nrt.cli.common import api_key_for, get_local, local_api_flags, stack_flags, state_dir_flag
+from nrt.cli.common import (
+    api_key_for,
+    get_local,
+    local_api_flags,
+    serving_quality_tags,
+    stack_flags,
+    state_dir_flag,
+)
 from nrt.hosts.supervisor import IDLE_SECONDS
 from nrt.lake.dashboard import write_dashboard
 from nrt.lake.quality import MARGIN, MIN_LABELLED, QualityWatch
@@ -58,6 +65,7 @@ def _runtime(args: argparse.Namespace, log: Callable[[str], None] = print) -> Lo
             health_seconds=getattr(args, "health_seconds", 0.0),
             model_idle_seconds=getattr(args, "model_idle_seconds", IDLE_SECONDS),
             latency_tier=getattr(args, "latency_tier", False),
+            retrain_on_alarm=getattr(args, "retrain_on_alarm", False),
             quality_margin=getattr(args, "quality_margin", MARGIN),
             min_labelled=getattr(args, "min_labelled", MIN_LABELLED),
             log=log,
@@ -269,7 +277,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if (args.quality_margin, args.min_labelled) != (MARGIN, MIN_LABELLED):
         # Judged again here with these settings (the running stack judges with its own).
         state = StateDir(Path(args.state_dir))
-        watch = QualityWatch(state.lake, state.models, args.quality_margin, args.min_labelled)
+        tagged = serving_quality_tags(args)
+        watch = QualityWatch(state.lake, state.models, args.quality_margin, args.min_labelled, tagged=tagged)
         status["quality"] = watch.report()
     print(json.dumps(status, indent=1) if args.json else health.line(status))
     return 0
@@ -319,6 +328,12 @@ def add_commands(sub: Any) -> None:
         action="store_true",
         help="the template's LatencyTier=Enabled: POST /predictions goes to the PredictFunction, which "
         "scores models deployed with --tier lambda in this process (docs/aws.md#the-latency-tier)",
+    )
+    up.add_argument(
+        "--retrain-on-alarm",
+        action="store_true",
+        help="the template's RetrainOnAlarm=true: a model whose live quality turns below training (its "
+        "quality alarm on AWS) is retrained once by the retraining workflow, none while one for it runs",
     )
     quality_flags(up)
     up.set_defaults(func=cmd_up)

@@ -73,6 +73,7 @@ def check_rebinds() -> None:
 # written in.
 MODULE_ORDER = (
     "sdk_tasks",
+    "sdk_casing",
     "speed",
     "executions",
     "sagemaker",

@@ -92,9 +92,12 @@ def _records(result: Result) -> list[dict[str, object]]:
     return [{k: _plain(v) for k, v in r.items()} for r in result.records()]
 
 
-def dashboard_data(lake: Path, athena_dir: Path = ATHENA_DIR, models: Path | None = None) -> DashboardData:
+def dashboard_data(
+    lake: Path, athena_dir: Path = ATHENA_DIR, models: Path | None = None, tagged: quality.Tags | None = None
+) -> DashboardData:
     """Each chart's rows, from its athena/ query over the lake; live quality per day; and, for
-    the models in `models` (nrt train's folders), their training metrics and worst drift."""
+    the models in `models` (nrt train's folders), their training metrics (the serving model's
+    by its endpoint's tags where `tagged` reads them) and worst drift."""
     athena = LocalAthena(lake, athena_dir=athena_dir)
     generated_at = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     charts: dict[str, Chart] = {
@@ -105,7 +108,7 @@ def dashboard_data(lake: Path, athena_dir: Path = ATHENA_DIR, models: Path | Non
     # The lake's model names are endpoint names (letters, digits, hyphens): each is a folder name.
     in_lake = {str(r["model"]) for chart in charts.values() for r in chart["rows"] if "model" in r}
     names = sorted(n for n in in_lake if n.replace("-", "").isalnum())
-    training = {n: dict(quality.training_metrics(models / n)) for n in names} if models is not None else {}
+    training = {n: dict(quality.trained(models, n, tagged).metrics) for n in names} if models is not None else {}
     return {
         "generated_at": generated_at,
         "charts": charts,

@@ -10,6 +10,11 @@ The rule (judge): over the last 7 days, with at least `min_labelled` labelled re
 (F1, macro F1) below its training value by more than `margin` (absolute), or an error (MAE) above
 its training value by more than `margin` of it (relative: an error has the label's scale), is
 "below training". With fewer labelled readings there is no verdict, and it says so.
+
+The training value is the serving model's, read as AWS reads it: the endpoint's nrt:quality_value
+tag (written by nrt deploy-model, and by the retraining workflow when it promotes a model), so a
+promoted model is judged by its own held-out value; the model folder's evaluation.json (the model
+nrt train made) only where no tag can be read, and the verdict says which (Verdict.source).
 """
 
 from __future__ import annotations
@@ -17,20 +22,28 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.inference import QUALITY_HEADLINE
+
 __all__ = [
+    "EVALUATED",
     "HEADLINE",
     "INTERVALS",
     "MARGIN",
     "MIN_LABELLED",
+    "TAGGED",
     "QualityWatch",
+    "Tags",
+    "Trained",
     "Verdict",
     "daily",
     "judge",
     "recent",
+    "trained",
     "training_metrics",
     "verdicts",
 ]
@@ -38,7 +51,7 @@ __all__ = [
 OUTCOMES_TABLE = "OutcomesGlueTable"
 MARGIN = 0.05
 MIN_LABELLED = 200
-HEADLINE = {"binary": "f1", "multiclass": "macro_f1", "regression": "mae"}
+HEADLINE = QUALITY_HEADLINE  # training/train.py: what the training job reports as quality_value
 LOWER_IS_BETTER = {"mae", "rmse"}
 # Each kind's metrics as shown, with the interval columns where the view has one.
 INTERVALS: dict[str, list[tuple[str, bool]]] = {
@@ -50,6 +63,29 @@ BELOW = "below training"
 TOO_FEW = "too few labelled"
 OK = "ok"
 UNKNOWN = "no training metric"
+# Where a model's training value was read (Verdict.source).
+TAGGED = "the endpoint's nrt:quality_value tag"
+EVALUATED = "evaluation.json"
+# The serving model's training value by its tags, {} where the endpoint has none (nrt/ops/deploy.py
+# serving_quality on the running stack), for a model name.
+Tags = Callable[[str], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A model's training metrics and where they were read (TAGGED or EVALUATED)."""
+
+    metrics: dict[str, Any]
+    source: str
+
+
+def trained(models: Path, model: str, tagged: Tags | None = None) -> Trained:
+    """The serving model's training value from its endpoint's tags, else the model folder's
+    evaluation.json (nrt train's report of the model it made)."""
+    found = tagged(model) if tagged is not None else {}
+    if found:
+        return Trained(found, TAGGED)
+    return Trained(training_metrics(models / model), EVALUATED)
 
 
 @dataclass(frozen=True)
@@ -65,6 +101,7 @@ class Verdict:
     state: str  # BELOW, TOO_FEW, OK or UNKNOWN
     margin: float
     min_labelled: int
+    source: str = TAGGED  # where `training` was read: TAGGED or EVALUATED
 
     def words(self) -> str:
         """What the health line says of it."""
@@ -73,8 +110,9 @@ class Verdict:
         if self.state == UNKNOWN:
             return f"{self.model} {self.metric} {_num(self.live)} live (no training metric to compare)"
         sign = "vs" if self.state != BELOW else ">" if self.metric in LOWER_IS_BETTER else "<"
+        read = " (evaluation.json)" if self.source == EVALUATED else ""
         return (
-            f"{self.model} {self.metric} {_num(self.live)} live {sign} {_num(self.training)} at training "
+            f"{self.model} {self.metric} {_num(self.live)} live {sign} {_num(self.training)} at training{read} "
             f"over {self.labelled} labelled"
         )
 
@@ -92,7 +130,9 @@ def training_metrics(model_dir: Path) -> dict[str, Any]:
     return {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
-def judge(row: dict[str, Any], training: dict[str, Any], margin: float, min_labelled: int) -> Verdict:
+def judge(
+    row: dict[str, Any], training: dict[str, Any], margin: float, min_labelled: int, source: str = TAGGED
+) -> Verdict:
     """The rule of this module's docstring for one row of model_quality (its last-7-days row)."""
     kind = str(row["kind"])
     metric = HEADLINE[kind]
@@ -108,7 +148,7 @@ def judge(row: dict[str, Any], training: dict[str, Any], margin: float, min_labe
     else:
         state = BELOW if live < trained - margin else OK
     value = None if live is None else float(live)
-    return Verdict(str(row["model"]), kind, metric, value, trained, labelled, state, margin, min_labelled)
+    return Verdict(str(row["model"]), kind, metric, value, trained, labelled, state, margin, min_labelled, source)
 
 
 def recent(athena: Any) -> list[dict[str, Any]]:
@@ -127,10 +167,17 @@ def daily(athena: Any, model: str, days: int) -> list[dict[str, Any]]:
     return list(athena.execute(sql, source="model_quality").records())
 
 
-def verdicts(athena: Any, models: Path, margin: float = MARGIN, min_labelled: int = MIN_LABELLED) -> list[Verdict]:
-    """Every model with labelled readings in the last 7 days, judged (models: the folder of
-    nrt train's model folders, whose evaluation.json holds the training metrics)."""
-    return [judge(row, training_metrics(models / str(row["model"])), margin, min_labelled) for row in recent(athena)]
+def verdicts(
+    athena: Any, models: Path, margin: float = MARGIN, min_labelled: int = MIN_LABELLED, tagged: Tags | None = None
+) -> list[Verdict]:
+    """Every model with labelled readings in the last 7 days, judged against its serving model's
+    training value (tagged: its endpoint's tags; else models: the folder of nrt train's model
+    folders, whose evaluation.json holds the training metrics)."""
+    judged = []
+    for row in recent(athena):
+        found = trained(models, str(row["model"]), tagged)
+        judged.append(judge(row, found.metrics, margin, min_labelled, found.source))
+    return judged
 
 
 @dataclass
@@ -143,6 +190,7 @@ class QualityWatch:
     margin: float = MARGIN
     min_labelled: int = MIN_LABELLED
     every_s: float = 60.0
+    tagged: Tags | None = None  # the running stack's endpoint tags: the serving model's training value
     _at: float | None = None
     _last: list[dict[str, Any]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -161,8 +209,11 @@ class QualityWatch:
                 self._last = []  # no outcome yet: nothing to judge, and no query to run
             else:
                 try:
-                    found = verdicts(LocalAthena(self.lake), self.models, self.margin, self.min_labelled)
-                    self._last = [{"model": v.model, "state": v.state, "words": v.words()} for v in found]
+                    found = verdicts(LocalAthena(self.lake), self.models, self.margin, self.min_labelled, self.tagged)
+                    self._last = [
+                        {"model": v.model, "state": v.state, "words": v.words(), "training_from": v.source}
+                        for v in found
+                    ]
                 except QueryError as error:
                     self._last = [{"model": "", "state": "error", "words": f"cannot read the lake: {error}"}]
             self._at = now

@@ -39,6 +39,7 @@ from nrt.ops.stacks import Stack
 # nrt/cli.py and nrt/runtime.py still import from here.
 from nrt.ops.target import DeployError, Target
 from training.inference import SIGNATURE, Signature, load_signature
+from training.inference import outcome_contract as labels_contract
 from training.package import ENTRY_POINT, package, package_training_code
 
 if TYPE_CHECKING:
@@ -369,9 +370,9 @@ def model_tags(name: str, signature: Signature, metric: tuple[str, str, float] |
 
 
 def outcome_contract(signature: Signature) -> dict[str, Any]:
-    """The model's kind and its labels as text, as the lake stores a predicted label (str(label)),
-    so an outcome 1 or "1" is the label 1."""
-    return {"kind": signature.kind, "labels": [str(label) for label in signature.labels or []]}
+    """The model's kind and its labels as text (training/inference.py outcome_contract, which the
+    retraining workflow's preparation writes for a candidate too)."""
+    return labels_contract(signature.kind, signature.labels)
 
 
 def signature_key(endpoint: str) -> str:
@@ -394,6 +395,28 @@ def quality_tags(signature: Signature, model_dir: Path) -> list[dict[str, str]]:
     if value is None:
         return []
     return [{"Key": QUALITY_METRIC_TAG, "Value": metric}, {"Key": QUALITY_VALUE_TAG, "Value": f"{value:g}"}]
+
+
+def serving_quality(sm: SageMakerClient, endpoint: str) -> dict[str, float]:
+    """The serving model's training value as the monitor reads it (its endpoint's nrt:quality_metric
+    and nrt:quality_value tags, which a promotion rewrites); {} for no endpoint or no such tag."""
+    try:
+        arn = sm.describe_endpoint(EndpointName=endpoint)["EndpointArn"]
+        tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}
+    except ClientError:
+        return {}
+    metric, value = tags.get(QUALITY_METRIC_TAG), tags.get(QUALITY_VALUE_TAG)
+    if metric is None or value is None:
+        return {}
+    try:
+        return {metric: float(value)}
+    except ValueError:
+        return {}
+
+
+def serving_quality_of(sm: SageMakerClient, prefix: str) -> Callable[[str], dict[str, float]]:
+    """serving_quality by model name (its endpoint `<prefix><name>`): nrt/lake/quality.py's Tags."""
+    return lambda name: serving_quality(sm, f"{prefix}{name}")
 
 
 def drift_key(endpoint: str) -> str:

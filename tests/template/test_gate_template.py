@@ -106,3 +106,39 @@ def test_the_training_job_may_list_only_the_artifact_prefixes_of_the_serving_cha
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["models/*", "training/*"]}}
     readable = [r.value.split("/", 1)[1] for r in by_sid["ReadModelsAndTrainingCode"]["Resource"]]
     assert {"models/*", "training/*"} <= set(readable)  # GetObject on the artifacts, as before
+
+
+def test_a_promotion_writes_the_candidates_outcome_contract_and_quality_value_where_serving_reads_them():
+    asl = states()
+
+    assert asl["ResumeCache"]["Next"] == asl["ResumeCache"]["Catch"][0]["Next"] == "RecordSignature"
+    copy = asl["RecordSignature"]
+    assert copy["Resource"] == "arn:aws:states:::aws-sdk:s3:copyObject"
+    assert copy["Parameters"]["CopySource.$"].endswith("/prepared/{}/outcome_contract.json', $.version.name)")
+    assert copy["Parameters"]["Key.$"] == "States.Format('signatures/{}.json', $.serving.endpoint)"
+    assert copy["Next"] == "RecordMetric"
+    tags = {t["Key"]: t["Value.$"] for t in asl["RecordMetric"]["Parameters"]["Tags"]}
+    assert tags == {
+        "nrt:metric_value": "States.Format('{}', $.gate.candidate)",
+        "nrt:quality_value": "States.Format('{}', $.gate.quality)",
+    }
+    for state in ("Train", "DescribeBestTrainingJob"):
+        assert "validation:quality_value" in asl[state]["ResultSelector"]["quality.$"]
+    printed = sagemaker_train.METRIC_LINE.format(sagemaker_train.QUALITY_VALUE, 0.8125)
+    definitions = asl["Train"]["Parameters"]["AlgorithmSpecification"]["MetricDefinitions"]
+    [quality] = [d for d in definitions if d["Name"] == "validation:quality_value"]
+    assert float(re.findall(quality["Regex"], printed)[0]) == 0.8125
+
+
+def test_the_workflow_may_copy_only_outcome_contracts_to_this_stacks_signatures():
+    by_sid = policy("RetrainStateMachine")
+
+    read, write = by_sid["ReadCandidateOutcomeContracts"], by_sid["WritePrefixedSignatures"]
+    assert (read["Action"], read["Resource"]) == (
+        "s3:GetObject",
+        Tag("Sub", "${ModelArtifactsBucket.Arn}/prepared/*/outcome_contract.json"),
+    )
+    assert (write["Action"], write["Resource"]) == (
+        "s3:PutObject",
+        Tag("Sub", "${ModelArtifactsBucket.Arn}/signatures/${EndpointPrefix}*"),
+    )

@@ -62,7 +62,8 @@ def test_the_retrain_workflow_trains_with_sync_then_gates_then_releases_in_order
     # UpdateEndpoint has no .sync: the new version must serve before it is recorded, cached or announced.
     done = states["UpdateDone"]["Choices"][0]
     assert done["Next"] == "ResumeCache"
-    assert states["ResumeCache"]["Next"] == "RecordMetric"
+    assert states["ResumeCache"]["Next"] == "RecordSignature"  # then what serving reads is the new model's
+    assert states["RecordSignature"]["Next"] == "RecordMetric"
     assert {"Variable": "$.update.config", "StringEqualsPath": "$.version.name"} in done["And"]
     assert states["RecordMetric"]["Next"] == "NotifyPromoted"
     assert states["DescribeServingConfig"]["Catch"][0]["Next"] == "NotifyCannotRetrain"

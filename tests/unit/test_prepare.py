@@ -252,3 +252,50 @@ def test_nrt_train_csv_prepares_the_file_first_and_the_card_cites_the_manifest(t
     recipe = json.loads((model / SIGNATURE).read_text())["recipe"]
     assert recipe["sources"] == [{"file": str(source), "sha256": sha256(source), "rows": 190}]
     assert "rows" not in recipe and "noise" not in recipe
+
+
+def test_the_prepared_rows_outcome_contract_is_exactly_what_the_model_trained_on_them_gives(tmp_path):
+    from training.sagemaker_train import check_outcome_contract, quality_value
+
+    source = wine(tmp_path)
+    prepare([source], tmp_path / "out", recipe(source, "target", "multiclass"))
+    written = json.loads((tmp_path / "out" / "outcome_contract.json").read_text())
+    train(tmp_path / "model", Recipe(str(source), "target", None, "multiclass"))
+
+    assert written == {"kind": "multiclass", "labels": ["class_0", "class_1", "class_2"]}
+    check_outcome_contract(tmp_path / "model", tmp_path / "out")  # the same: no error
+    evaluation = json.loads((tmp_path / "model" / "evaluation.json").read_text())
+    assert quality_value(tmp_path / "model") == evaluation["metrics"]["macro_f1"]
+    (tmp_path / "out" / "outcome_contract.json").write_text(json.dumps({**written, "labels": ["class_0"]}))
+    with pytest.raises(ValueError, match="the model gives"):
+        check_outcome_contract(tmp_path / "model", tmp_path / "out")
+
+
+def test_a_candidate_contract_that_loses_what_the_served_model_takes_differs_by_name_kind_category_and_gap():
+    from training.inference import Feature
+    from training.prepare import candidate_differences
+
+    served = [
+        Feature("clinic", "category", True, ["east", "north"]),
+        Feature("dose", "number"),
+        Feature("code", "category", False, ["1", "2"]),
+        Feature("age", "number"),
+    ]
+    candidate = [
+        Feature("clinic", "category", False, ["north", "west"]),
+        Feature("dose", "number"),
+        Feature("code", "number"),
+        Feature("weight", "number"),
+    ]
+
+    found = [str(d) for d in candidate_differences(served, candidate)]
+
+    assert found == [
+        "the candidate: column 'age': the served model takes it, the candidate would not",
+        "the candidate: column 'weight': the candidate would take it, the served model does not",
+        "the candidate: column 'clinic': the served model takes a missing value, the candidate would not",
+        "the candidate: column 'clinic': category 'east' is served and unknown to the candidate (east)",
+        "the candidate: column 'clinic': category 'west' is new in the candidate",
+        "the candidate: column 'code': a category when served, a number in the candidate",
+    ]
+    assert candidate_differences(served, served) == []

@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from nrt.lake.athena import LocalAthena
-from nrt.lake.quality import BELOW, OK, TOO_FEW, QualityWatch, judge, verdicts
+from nrt.lake.quality import BELOW, EVALUATED, OK, TAGGED, TOO_FEW, QualityWatch, judge, verdicts
 from tests.helpers.outcome_lakes import Labelled, three_labelled_models, write_labelled_lake
 
 
@@ -46,7 +46,10 @@ def test_given_enough_labels_and_live_f1_far_under_training_when_judged_then_it_
     assert got["cancer"].live == pytest.approx(cancer_f1(labelled), abs=1e-9)
     assert got["cancer"].training == 0.99
     assert got["wine"].state == OK
-    assert "cancer f1 0." in got["cancer"].words() and "< 0.99 at training over 171 labelled" in got["cancer"].words()
+    assert (
+        "cancer f1 0." in got["cancer"].words()
+        and "< 0.99 at training (evaluation.json) over 171 labelled" in got["cancer"].words()
+    )
 
 
 def test_given_too_few_labels_then_the_verdict_says_so_and_is_no_alarm(state):
@@ -54,6 +57,16 @@ def test_given_too_few_labels_then_the_verdict_says_so_and_is_no_alarm(state):
 
     assert got["cancer"].state == TOO_FEW
     assert got["cancer"].words() == "cancer 171 labelled of 200 needed to judge quality"
+
+
+def test_given_a_promoted_model_tagged_with_its_own_value_then_it_is_judged_by_the_tag_not_evaluation_json(state):
+    tags = {"cancer": {"f1": 0.8}}  # the promoted model's held-out F1 (its endpoint's nrt:quality_value)
+
+    got = {v.model: v for v in verdicts(LocalAthena(state / "lake"), state / "models", 0.05, 50, tags.get)}
+
+    assert (got["cancer"].training, got["cancer"].source, got["cancer"].state) == (0.8, TAGGED, OK)
+    assert got["cancer"].words() == "cancer f1 0.871 live vs 0.8 at training over 171 labelled"
+    assert (got["wine"].training, got["wine"].source) == (0.5, EVALUATED)  # no tag: the folder's report
 
 
 def test_an_error_metric_is_below_training_when_it_grows_past_the_margin_as_a_share():
@@ -70,7 +83,10 @@ def test_nrt_quality_prints_each_day_with_intervals_beside_the_training_metric(s
     assert main(["quality", "cancer", "--state-dir", str(state), "--min-labelled", "50"]) == 0
     out = capsys.readouterr().out.splitlines()
 
-    assert out[0] == "nrt quality cancer: binary, f1 at training 0.9900"
+    assert (
+        out[0]
+        == "nrt quality cancer: binary, f1 at training 0.9900 (evaluation.json: no running stack to read its tags)"
+    )
     assert out[1].startswith("last 7 days: below training: cancer f1 ")
     assert out[2].split() == [
         "day",
@@ -97,6 +113,7 @@ def test_nrt_quality_json_holds_the_days_and_the_verdict(state, labelled, capsys
     got = json.loads(capsys.readouterr().out)
 
     assert got["training"] == {"mae": 43.0, "rmse": 54.0}
+    assert got["training_from"] == "evaluation.json: no running stack to read its tags"
     assert got["last_7_days"]["state"] == TOO_FEW and got["last_7_days"]["labelled"] == len(labelled[2].truth)
     assert sum(day["labelled"] for day in got["days"]) == len(labelled[2].truth)
 
@@ -115,7 +132,9 @@ def test_the_health_line_names_a_model_below_training_and_says_too_few_labels_wi
     waiting = QualityWatch(state / "lake", state / "models").report()
 
     below = health.line({"quality": strict})
-    assert "quality below training: cancer f1 0.871 live < 0.99 at training over 171 labelled" in below
+    assert (
+        "quality below training: cancer f1 0.871 live < 0.99 at training (evaluation.json) over 171 labelled" in below
+    )
     quiet = health.line({"quality": waiting})
     assert "below training" not in quiet
     assert "quality: cancer 171 labelled of 200 needed to judge quality; " in quiet
@@ -142,5 +161,6 @@ def test_nrt_status_with_other_settings_judges_the_lake_again_with_them(state, m
     assert "quality: as the stack judged" in capsys.readouterr().out
     assert main(["status", "--state-dir", str(state), "--min-labelled", "50"]) == 0
     assert (
-        "quality below training: cancer f1 0.871 live < 0.99 at training over 171 labelled" in capsys.readouterr().out
+        "quality below training: cancer f1 0.871 live < 0.99 at training (evaluation.json) over 171 labelled"
+        in capsys.readouterr().out
     )

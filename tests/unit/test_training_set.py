@@ -168,3 +168,24 @@ def test_readings_on_a_whole_second_and_between_seconds_get_one_time_format_and_
     ]
     assert found["labelled_readings"] == 4 and found["label_balance"] == {"0": 2, "1": 2}
     assert (found["first_reading"], found["last_reading"]) == ("2025-12-06T05:46:40+00:00", "2025-12-06T05:46:42+00:00")
+
+
+def test_given_a_served_missing_value_the_lake_never_shows_then_the_candidate_is_refused_unless_asked_for(tmp_path):
+    from training.prepare import CONTRACT_REFUSED
+
+    data = load_diabetes()
+    signature = diabetes_signature()
+    signature.features[2] = Feature("x2", "number", nullable=True)  # trained with gaps; production sends none
+    labelled_lake(tmp_path / "lake", "sugar", data.data, data.target, regression=True)
+    result = lake_result(tmp_path / "lake", "sugar", tmp_path / "result")
+    recipe = recipe_folder(tmp_path / "recipe", signature)
+
+    with pytest.raises(PreparationRefused, match=f"^{CONTRACT_REFUSED}: the candidate: column 'x2': the served model"):
+        prepare_lake_channel(recipe, result, tmp_path / "out")
+    found = prepare_lake_channel(recipe, result, tmp_path / "changed", contract_change=True)
+
+    assert found["contract_changes"] == [
+        "the candidate: column 'x2': the served model takes a missing value, the candidate would not"
+    ]
+    manifest = json.loads((tmp_path / "changed" / "manifest.json").read_text())
+    assert manifest["contract_changes"] == found["contract_changes"]

@@ -44,10 +44,11 @@ JUDGED = {"value": 0.91, "serving": 0.93, "rows": 40.0, "low": -0.08, "high": 0.
     ("given", "reached", "gate"),
     [
         (
-            job(1, **JUDGED),
+            job(1, **JUDGED, quality=0.88),
             "CreateModel",
-            {"candidate": 0.91, "serving": 0.93, "rows": "40", "low": -0.08, "high": 0.03},
+            {"candidate": 0.91, "serving": 0.93, "rows": "40", "low": -0.08, "high": 0.03, "quality": 0.88},
         ),
+        (job(1, **JUDGED), "NotifyNoMetric", None),  # promoted without its quality value: nothing to tag
         (job(0, **JUDGED), "NotifyRejected", {"candidate": 0.91, "serving": 0.93, "rows": "40"}),
         (
             job(3, **JUDGED),

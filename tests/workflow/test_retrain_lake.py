@@ -15,6 +15,8 @@ from sklearn.datasets import load_breast_cancer
 
 from nrt.emulator.server import EmbeddedAws
 from nrt.lake.athena import LakeQueries
+from nrt.lake.quality import TAGGED, Trained, trained
+from nrt.ops.deploy import serving_quality_of
 from tests.helpers.labelled_lakes import labelled_lake
 from tests.workflow import test_retrain
 from tests.workflow.test_retrain import deploy, retrain, serving
@@ -86,6 +88,44 @@ def test_given_outcomes_after_the_rule_changed_when_retrained_from_the_lake_then
     assert note["Subject"] == "nrt-inference: model retrained and deployed"
 
 
+def served_record(aws: EmbeddedAws, endpoint: str) -> tuple[dict[str, Any], str, str]:
+    """What serving reads of the model besides its endpoint: the outcomes' contract
+    (signatures/<endpoint>.json) and the metric_value and quality_value tags."""
+    body = aws.client("s3").get_object(Bucket=BUCKET, Key=f"signatures/{endpoint}.json")["Body"].read()
+    tags = serving(aws, endpoint)[2]
+    return json.loads(body), tags["nrt:metric_value"], tags["nrt:quality_value"]
+
+
+def stale_record(aws: EmbeddedAws, endpoint: str) -> None:
+    """A served record that no retrained model would write: one label, made-up values."""
+    stale = json.dumps({"kind": "binary", "labels": ["0"]}).encode()
+    aws.client("s3").put_object(Bucket=BUCKET, Key=f"signatures/{endpoint}.json", Body=stale)
+    arn = aws.client("sagemaker").describe_endpoint(EndpointName=endpoint)["EndpointArn"]
+    aws.client("sagemaker").add_tags(ResourceArn=arn, Tags=[{"Key": "nrt:quality_value", "Value": "0.123"}])
+
+
+def test_given_a_promotion_then_the_outcomes_contract_and_both_training_values_are_the_new_models(
+    aws, cancer, lake, inbox
+):
+    endpoint = deploy(aws, "lake-record", cancer, serving_metric="0.99")
+    stale_record(aws, endpoint)
+    x, y = readings()
+    labelled_lake(lake, "lake-record", x, 1 - y)
+
+    result = retrain(aws, "lake-record", source="lake", min_labels=200)
+
+    assert output(result)["decision"] == "promoted", (result.get("error"), result.get("cause"))
+    contract, metric_value, quality_value = served_record(aws, endpoint)
+    assert contract == {"kind": "binary", "labels": ["0", "1"]}
+    evaluation = json.loads(artifact(aws, serving(aws, endpoint)[1])["evaluation.json"])
+    assert float(quality_value) == pytest.approx(evaluation["metrics"]["f1"])
+    assert float(metric_value) == pytest.approx(float(output(result)["gate"]["candidate"]))
+    assert float(quality_value) > 0.9
+    # the local side (nrt quality, the health line, nrt status) reads the same tag as the monitor does
+    tagged = serving_quality_of(aws.client("sagemaker"), aws.prefix)
+    assert trained(Path("no-models"), "lake-record", tagged) == Trained({"f1": float(quality_value)}, TAGGED)
+
+
 def test_given_fewer_labelled_readings_than_asked_when_retrained_from_the_lake_then_the_gate_refuses_before_training(
     aws, cancer, lake, inbox
 ):
@@ -111,7 +151,8 @@ def test_given_older_outcomes_that_are_noise_when_retrained_from_the_lake_then_t
     aws, cancer, lake, inbox
 ):
     endpoint = deploy(aws, "lake-worse", cancer, serving_metric="0.99")
-    before = serving(aws, endpoint)
+    stale_record(aws, endpoint)
+    before, recorded = serving(aws, endpoint), served_record(aws, endpoint)
     x, y = readings()
     noisy = y.copy()
     old = len(y) - round(len(y) * 0.2)
@@ -125,6 +166,7 @@ def test_given_older_outcomes_that_are_noise_when_retrained_from_the_lake_then_t
     assert found["decision"] == "rejected"
     assert float(found["gate"]["candidate"]) < float(found["gate"]["serving"])
     assert serving(aws, endpoint) == before
+    assert served_record(aws, endpoint) == recorded  # a refusal rewrites nothing serving reads
     [note] = inbox()
     assert note["Subject"] == "nrt-inference: retrained model rejected by the quality gate"
 
@@ -160,3 +202,46 @@ def test_a_recipe_retraining_by_default_runs_no_query(aws, cancer, lake):
     entered = [e["stateEnteredEventDetails"]["name"] for e in history["events"] if "stateEnteredEventDetails" in e]
     assert "RecipeData" in entered and "QueryLake" not in entered
     assert output(result)["options"]["merged"]["source"] == "recipe"
+
+
+@pytest.fixture(scope="module")
+def sited(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A binary model trained on load_breast_cancer with the clinic of each reading, a category
+    of three (north, south, east)."""
+    from training.train import Recipe, train
+
+    folder: Path = tmp_path_factory.mktemp("sited")
+    data = load_breast_cancer(as_frame=True).frame
+    data.columns = [f"f{i}" for i in range(data.shape[1] - 1)] + ["diagnosis"]
+    data.insert(0, "clinic", [("north", "south", "east")[i % 3] for i in range(len(data))])
+    data.to_csv(folder / "sited.csv", index=False)
+    train(folder / "model", Recipe(str(folder / "sited.csv"), "diagnosis", None, "binary"))
+    return folder / "model"
+
+
+def test_given_production_data_without_a_served_category_when_retrained_from_the_lake_then_its_loss_is_refused(
+    aws, sited, lake, inbox
+):
+    from tests.helpers.labelled_lakes import START_MS, outcome, prediction, write_lake
+
+    endpoint = deploy(aws, "lake-contract", sited, serving_metric="0.99")
+    before, recorded = serving(aws, endpoint), served_record(aws, endpoint)
+    x, y = readings()
+    predictions, outcomes = [], []
+    for i, (row, truth) in enumerate(zip(x, y, strict=True)):  # east sends nothing any more
+        ts, given = START_MS + i * 3_600_000, {f"f{j}": round(float(v), 6) for j, v in enumerate(row)}
+        predictions.append(
+            prediction("lake-contract", f"s{i % 7}:{ts}", ts, {**given, "clinic": ("north", "south")[i % 2]})
+        )
+        outcomes.append(outcome("lake-contract", f"s{i % 7}:{ts}", ts, label=str(truth)))
+    write_lake(lake, predictions, outcomes, "sited")
+
+    result = retrain(aws, "lake-contract", source="lake", min_labels=200)
+
+    assert (result["status"], result.get("error")) == ("FAILED", "ContractRefused"), result.get("cause")
+    assert result["cause"].startswith("preparation refused: the candidate's contract differs from the served one: ")
+    assert "column 'clinic': category 'east' is served and unknown to the candidate" in result["cause"]
+    assert (serving(aws, endpoint), served_record(aws, endpoint)) == (before, recorded)
+    [note] = inbox()
+    assert note["Subject"] == "nrt-inference: retraining refused a change of the model's contract"
+    assert "nrt retrain lake-contract --from-lake --contract-change" in note["Message"]

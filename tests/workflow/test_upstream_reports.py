@@ -19,7 +19,7 @@ from tests.helpers import ROOT
 UPSTREAM = ROOT / "docs" / "upstream"
 # The Step Functions patches' modules; tests/workflow/test_upstream_reports_sagemaker.py checks
 # the reports of the others (SageMaker, DynamoDB, write-through).
-REPORTED_MODULES = {"sdk_tasks", "executions", "speed"}
+REPORTED_MODULES = {"sdk_tasks", "sdk_casing", "executions", "speed"}
 
 # Runs the script as a program, then checks nothing of nrt was imported: plain moto only.
 RUN_PLAIN = (

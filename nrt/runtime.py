@@ -7,6 +7,7 @@ stopped when idle), the stream worker that fills the lake (nrt.lake.worker), the
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +28,8 @@ from nrt.emulator.server import RETRAIN_STATE_MACHINE, EmbeddedAws
 from nrt.hosts.endpoints import EndpointHosts
 from nrt.hosts.supervisor import IDLE_SECONDS
 from nrt.lake import stream
-from nrt.lake.athena import LakeQueries
-from nrt.lake.dashboard import CachedPage, DashboardData, dashboard_data, render_page
+from nrt.lake.athena import LakeQueries, LocalAthena
+from nrt.lake.dashboard import CachedPage, DashboardData, dashboard_data, render_page, worst_drift
 from nrt.lake.quality import MARGIN, MIN_LABELLED, QualityWatch, Tags
 from nrt.lake.worker import StreamWorker, lake_dir, stream_checkpoint
 from nrt.ops.alarms import AlarmRetraining
@@ -36,6 +37,9 @@ from nrt.state import restore
 from nrt.state.space import DiskSpace
 from nrt.state.store import GroupCommit, Store
 from nrt.statedir import API_PORT, AWS_PORT, DEFAULT_STATE_DIR, StateDir, hold
+
+# With retrain-on-alarm, each model's worst drift is measured at most this often (a query a model).
+DRIFT_LOOK_SECONDS = 60.0
 
 
 @dataclass
@@ -72,6 +76,7 @@ class LocalRuntime:
     _stop: threading.Event = field(default_factory=threading.Event)
     _quality: QualityWatch | None = None
     _alarms: AlarmRetraining | None = None
+    _drift_looked: float = float("-inf")  # when the drift alarms were last fed (time.monotonic())
 
     @property
     def api_url(self) -> str:
@@ -198,7 +203,17 @@ class LocalRuntime:
         out["quality"] = self._quality.report()
         if self.retrain_on_alarm:
             self._alarm_rule().note(out["quality"])
+            self._feed_drift_alarms()
         return out
+
+    def _feed_drift_alarms(self) -> None:
+        """Each model's worst drift over the last day, at most once a minute (the AWS monitor
+        publishes it hourly), for the drift alarms of the retrain-on-alarm rule."""
+        if time.monotonic() - self._drift_looked < DRIFT_LOOK_SECONDS or not self.models.is_dir():
+            return
+        self._drift_looked = time.monotonic()
+        names = sorted(folder.name for folder in self.models.iterdir() if folder.is_dir())
+        self._alarm_rule().note_drift(worst_drift(LocalAthena(self.lake), self.models, names))
 
     def _report_health(self) -> None:
         """Every health_seconds, the health line, while there is something to report."""

@@ -113,11 +113,11 @@ def dashboard_data(
         "generated_at": generated_at,
         "charts": charts,
         "quality": {"headline": quality.HEADLINE, "training": training, "rows": daily},
-        "drift": _worst_drift(athena, models, names) if models is not None else {},
+        "drift": worst_drift(athena, models, names) if models is not None else {},
     }
 
 
-def _worst_drift(athena: LocalAthena, models: Path, names: list[str]) -> dict[str, WorstDrift]:
+def worst_drift(athena: LocalAthena, models: Path, names: list[str]) -> dict[str, WorstDrift]:
     """Each model with a training profile: its feature with the highest PSI over the last day."""
     worst: dict[str, WorstDrift] = {}
     for name in names:

@@ -8,7 +8,9 @@ verdict (nrt/lake/quality.py) stands in for the alarm. A model turning "below tr
 alarm entering ALARM: the same event, built from the alarm functions/endpoint_alarms defines,
 matched against the template's pattern (as EventBridge matches, by moto's matcher) and handed to
 the workflow as its input, whose first states start one retraining of the model, none while one
-for it runs. Drift has no local verdict on the health line, so only the quality alarm is fed.
+for it runs. The drift alarm likewise: a model whose most drifting feature's PSI over the last day
+(the dashboard's figure, nrt/lake/drift.py) rises above the alarm's threshold is its drift alarm
+entering ALARM.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from functions.endpoint_alarms.app import Settings, quality_alarm
+from functions.endpoint_alarms.app import DRIFT_THRESHOLD, Settings, drift_alarm, quality_alarm
 from nrt.lake.quality import BELOW
 from nrt.template import LocalContext, load_template, resolve, resources
 
@@ -73,10 +75,16 @@ def _event_metric(metric: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def alarm_event(ctx: LocalContext, model: str, reason: str, now: datetime.datetime) -> dict[str, Any]:
-    """The "CloudWatch Alarm State Change" event of the model's quality alarm entering ALARM."""
+QUALITY, DRIFT = "quality", "drift"
+ALARMS = {QUALITY: quality_alarm, DRIFT: drift_alarm}
+
+
+def alarm_event(
+    ctx: LocalContext, model: str, reason: str, now: datetime.datetime, kind: str = QUALITY
+) -> dict[str, Any]:
+    """The "CloudWatch Alarm State Change" event of the model's quality (or drift) alarm entering ALARM."""
     settings = alarm_settings(ctx)
-    alarm = quality_alarm(f"{settings.endpoint_prefix}{model}", settings, {})
+    alarm = ALARMS[kind](f"{settings.endpoint_prefix}{model}", settings, {})
     at = now.astimezone(datetime.UTC)
     arn = f"arn:aws:cloudwatch:{ctx.region}:{ctx.account}:alarm:{alarm['AlarmName']}"
     return {
@@ -109,7 +117,7 @@ class AlarmRetraining:
     state_machine_arn: str
     ctx: LocalContext
     log: Callable[[str], None] = print
-    _states: dict[str, str] = field(default_factory=dict)
+    _states: dict[tuple[str, str], bool] = field(default_factory=dict)  # (model, kind) -> in ALARM
     _rule: tuple[bool, dict[str, Any]] = (False, {})
 
     def __post_init__(self) -> None:
@@ -121,23 +129,38 @@ class AlarmRetraining:
 
     def note(self, verdicts: list[dict[str, Any]], now: datetime.datetime | None = None) -> list[str]:
         """The executions started for the verdicts that entered "below training" since the last look."""
-        from moto.events.models import EventPattern
-
-        enabled, pattern = self._rule
         started = []
         for verdict in verdicts:
-            model, state = str(verdict.get("model", "")), str(verdict.get("state", ""))
-            entered = state == BELOW and self._states.get(model) != BELOW
-            self._states[model] = state
-            if not (model and entered and enabled):
-                continue
-            event = alarm_event(
-                self.ctx, model, str(verdict.get("words", "")), now or datetime.datetime.now(datetime.UTC)
-            )
-            if EventPattern(None, pattern).matches_event(cast(Any, event)):
-                arn = self.sfn.start_execution(
-                    stateMachineArn=self.state_machine_arn, name=uuid.uuid4().hex, input=json.dumps(event)
-                )["executionArn"]
-                self.log(f"quality alarm of {model}: retraining it ({arn})")
-                started.append(arn)
+            model = str(verdict.get("model", ""))
+            alarming = str(verdict.get("state", "")) == BELOW
+            started += self._enter(model, QUALITY, alarming, str(verdict.get("words", "")), now)
         return started
+
+    def note_drift(self, worst: Mapping[str, Mapping[str, Any]], now: datetime.datetime | None = None) -> list[str]:
+        """The executions started for the models whose worst drift (model -> its most drifting
+        feature's `psi`, `feature`, `moved`) rose above the drift alarm's threshold since the last look."""
+        started = []
+        for model, top in worst.items():
+            psi = float(top.get("psi", 0.0))
+            feature, moved = top.get("feature"), top.get("moved")
+            reason = f"{feature} drifted from training: PSI {psi:.2f} above {DRIFT_THRESHOLD} ({moved})"
+            started += self._enter(model, DRIFT, psi > DRIFT_THRESHOLD, reason, now)
+        return started
+
+    def _enter(self, model: str, kind: str, alarming: bool, reason: str, now: datetime.datetime | None) -> list[str]:
+        """The model's alarm of this kind is ALARM or not now; entering ALARM starts the workflow."""
+        from moto.events.models import EventPattern
+
+        entered = alarming and not self._states.get((model, kind), False)
+        self._states[(model, kind)] = alarming
+        enabled, pattern = self._rule
+        if not (model and entered and enabled):
+            return []
+        event = alarm_event(self.ctx, model, reason, now or datetime.datetime.now(datetime.UTC), kind)
+        if not EventPattern(None, pattern).matches_event(cast(Any, event)):
+            return []
+        arn = self.sfn.start_execution(
+            stateMachineArn=self.state_machine_arn, name=uuid.uuid4().hex, input=json.dumps(event)
+        )["executionArn"]
+        self.log(f"{kind} alarm of {model}: retraining it ({arn})")
+        return [arn]

@@ -158,3 +158,37 @@ def test_without_retrain_on_alarm_no_verdict_starts_a_retraining(aws, below):
     assert local_rule(aws, on=False).note(below) == []
     after = sfn.list_executions(stateMachineArn=aws.ctx.refs[RETRAIN_STATE_MACHINE], maxResults=1000)["executions"]
     assert after == before
+
+
+@pytest.fixture(scope="module")
+def drifted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The worst drift, as `nrt up` measures it, of a model trained by nrt train on breast cancer
+    whose recent readings are all of one diagnosis (every feature moved)."""
+    from nrt.lake.athena import LocalAthena
+    from nrt.lake.dashboard import worst_drift
+    from tests.unit.test_drift import cancer, lake_of
+    from training.examples import cancer_csv
+    from training.train import Recipe, train
+
+    state = tmp_path_factory.mktemp("state")
+    train(state / "models" / "tumours", Recipe(str(cancer_csv(state)), "diagnosis", None, "binary"))
+    data = cancer()
+    lake_of(state / "lake", "tumours", data[data.target == 0].drop(columns="target"))
+    worst = worst_drift(LocalAthena(state / "lake"), state / "models", ["tumours"])
+    assert worst["tumours"]["psi"] > 0.25, worst
+    return dict(worst)
+
+
+def test_with_retrain_on_alarm_a_model_drifting_above_the_alarms_threshold_starts_one_retraining(aws, drifted):
+    rule = local_rule(aws, on=True)
+
+    first = rule.note_drift(drifted)
+    again = rule.note_drift(drifted)  # still drifting: the alarm stays in ALARM
+    calm = rule.note_drift({"tumours": {**drifted["tumours"], "psi": 0.05}})  # back to OK
+    off = local_rule(aws, on=False).note_drift(drifted)
+
+    assert len(first) == 1 and again == [] and calm == [] and off == []
+    assert finished(aws, first[0])["status"] == "SUCCEEDED"
+    [started] = retrainings(aws, "tumours")
+    child = aws.client("stepfunctions").describe_execution(executionArn=started["executionArn"])
+    assert json.loads(child["input"]) == {"model": "tumours", "trigger": "nrt-local-endpoint-nrt-tumours-drift"}

@@ -45,6 +45,19 @@ def retrainings(aws: EmbeddedAws, model: str) -> list[dict[str, Any]]:
     return [e for e in listed if e["name"].startswith(f"{model}-alarm-")]
 
 
+@pytest.fixture(autouse=True)
+def no_retraining_left_running(aws: EmbeddedAws) -> Iterator[None]:
+    """The retrainings these tests start are stopped once each test is done: the embedded AWS is
+    shared by the worker's other test files, whose endpoints (a model named cancer) they would
+    otherwise go on to retrain."""
+    yield
+    sfn = aws.client("stepfunctions")
+    arn = aws.ctx.refs[RETRAIN_STATE_MACHINE]
+    for execution in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING", maxResults=1000)["executions"]:
+        if "-alarm-" in execution["name"]:
+            sfn.stop_execution(executionArn=execution["executionArn"], error="TestDone", cause="the test has ended")
+
+
 class Held(threading.Event):
     def __init__(self) -> None:
         super().__init__()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nrt.emulator.registry import patch, replace_attr
-from nrt.emulator.sagemaker_jobs import epoch_ms_values, sync_task_failed
+from nrt.emulator.sagemaker_jobs import client_error_event, epoch_ms_values, push_response, sync_task_failed
 from nrt.emulator.wiring import LakeQueryError, wired
 
 # --- queries over the local lake -----------------------------------------------------------
@@ -328,20 +328,13 @@ ATHENA_OPTIMISED_ACTIONS = {"startQueryExecution", "stopQueryExecution", "getQue
 )
 def _patch_athena_integration() -> None:
     from botocore.exceptions import ClientError
-    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
-    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
-    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-        FailureEvent,
-    )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
         StateTaskServiceCallback,
     )
-    from moto.stepfunctions.parser.asl.eval.event import event_detail
     from moto.stepfunctions.parser.asl.utils import boto_client
 
-    EventDetails: Any = event_detail.EventDetails
     # As for SageMaker: moto's .sync path needs the callback endpoint that .waitForTaskToken sets
     # up; the token pattern itself is refused below.
     patterns: set[Any] = {ResourceCondition.Sync, ResourceCondition.WaitForTaskToken}
@@ -370,28 +363,13 @@ def _patch_athena_integration() -> None:
             if isinstance(ex, ClientError):
                 code = ex.response["Error"]["Code"]
                 name = f"Athena.{code}" if code.endswith("Exception") else f"Athena.{code}Exception"
-                return FailureEvent(
-                    env=env,
-                    error_name=CustomErrorName(name),
-                    event_type=HistoryEventType.TaskFailed,
-                    event_details=EventDetails(
-                        taskFailedEventDetails=TaskFailedEventDetails(
-                            error=name,
-                            cause=ex.response["Error"]["Message"],
-                            resource=self._get_sfn_resource(),
-                            resourceType=self._get_sfn_resource_type(),
-                        )
-                    ),
-                )
+                return client_error_event(self, env, name, ex.response["Error"]["Message"])
             return super()._from_error(env=env, ex=ex)
 
         def _eval_service_task(
             self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
         ) -> None:
-            client = self._client(resource_runtime_part, state_credentials)
-            response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
-            response.pop("ResponseMetadata", None)
-            env.stack.append(epoch_ms_values(response))
+            push_response(self, env, self._client(resource_runtime_part, state_credentials), normalised_parameters)
 
         def _build_sync_resolver(
             self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any

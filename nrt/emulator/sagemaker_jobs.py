@@ -97,6 +97,38 @@ def sync_task_failed(task: Any, env: Any, described: dict[str, Any]) -> Exceptio
     )
 
 
+def client_error_event(task: Any, env: Any, name: str, message: str) -> Any:
+    """The failure an optimised integration's task reports for a service's ClientError: the error
+    named as AWS names it for that service (`name`), the service's message as the cause."""
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.eval.event import event_detail
+
+    EventDetails: Any = event_detail.EventDetails  # a TypedDict with every event kind's key
+    return FailureEvent(
+        env=env,
+        error_name=CustomErrorName(name),
+        event_type=HistoryEventType.TaskFailed,
+        event_details=EventDetails(
+            taskFailedEventDetails=TaskFailedEventDetails(
+                error=name,
+                cause=message,
+                resource=task._get_sfn_resource(),
+                resourceType=task._get_sfn_resource_type(),
+            )
+        ),
+    )
+
+
+def push_response(task: Any, env: Any, client: Any, parameters: dict[str, Any]) -> None:
+    """Call the task's action with its parameters and put the answer (times as epoch ms, without
+    ResponseMetadata) on the stack, as an optimised integration hands it on."""
+    response = getattr(client, task._get_boto_service_action())(**parameters)
+    response.pop("ResponseMetadata", None)
+    env.stack.append(epoch_ms_values(response))
+
+
 @patch(
     "fidelity",
     "the optimised SageMaker integration, with createTrainingJob.sync and createProcessingJob.sync",
@@ -105,20 +137,13 @@ def sync_task_failed(task: Any, env: Any, described: dict[str, Any]) -> Exceptio
 )
 def _patch_sagemaker_integration() -> None:
     from botocore.exceptions import ClientError
-    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
-    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
-    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-        FailureEvent,
-    )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
         StateTaskServiceCallback,
     )
-    from moto.stepfunctions.parser.asl.eval.event import event_detail
     from moto.stepfunctions.parser.asl.utils import boto_client
 
-    EventDetails: Any = event_detail.EventDetails  # a TypedDict with every event kind's key
     # moto sets up the task's callback endpoint only when .waitForTaskToken is listed, and its
     # .sync path needs that endpoint; the token pattern itself is refused below.
     patterns: set[Any] = {ResourceCondition.Sync, ResourceCondition.WaitForTaskToken}
@@ -145,29 +170,14 @@ def _patch_sagemaker_integration() -> None:
 
         def _from_error(self, env: Any, ex: Exception) -> Any:
             if isinstance(ex, ClientError):
-                name = f"SageMaker.{ex.response['Error']['Code']}"
-                return FailureEvent(
-                    env=env,
-                    error_name=CustomErrorName(name),
-                    event_type=HistoryEventType.TaskFailed,
-                    event_details=EventDetails(
-                        taskFailedEventDetails=TaskFailedEventDetails(
-                            error=name,
-                            cause=ex.response["Error"]["Message"],
-                            resource=self._get_sfn_resource(),
-                            resourceType=self._get_sfn_resource_type(),
-                        )
-                    ),
-                )
+                error = ex.response["Error"]
+                return client_error_event(self, env, f"SageMaker.{error['Code']}", error["Message"])
             return super()._from_error(env=env, ex=ex)
 
         def _eval_service_task(
             self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
         ) -> None:
-            client = self._client(resource_runtime_part, state_credentials)
-            response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
-            response.pop("ResponseMetadata", None)
-            env.stack.append(epoch_ms_values(response))
+            push_response(self, env, self._client(resource_runtime_part, state_credentials), normalised_parameters)
 
         def _build_sync_resolver(
             self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any

@@ -4,12 +4,9 @@ local lake's outcomes table beside its predictions, and kept across a restart.""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +15,10 @@ import pytest
 from benchmarks.stack import nrt_up
 from nrt.lake.athena import LocalAthena
 from tests.helpers import ROOT
+from tests.helpers import post_json as post
 
 NRT = [sys.executable, "-m", "nrt.cli"]
 START = 1_795_342_530_000
-
-
-def post(url: str, body: dict[str, Any]) -> tuple[int, Any]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 def upload(state: Path, csv: Path) -> subprocess.CompletedProcess[str]:

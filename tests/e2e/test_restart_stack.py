@@ -21,17 +21,9 @@ import pytest
 from benchmarks.stack import Stack, child_processes, free_port, nrt_up
 from nrt.lake.parquet import parquet_files, read_rows, table_spec
 from tests.helpers import ROOT
+from tests.helpers import post_json as post
 
 NRT = [sys.executable, "-m", "nrt.cli"]
-
-
-def post(url: str, body: dict[str, Any]) -> tuple[int, Any]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 def reading(i: int, sensor: str = "r") -> dict[str, Any]:

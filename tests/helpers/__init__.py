@@ -4,6 +4,8 @@ small lake (lakes), and the template's API in front of stand-in services (gatewa
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -19,3 +21,13 @@ SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-l
 def load_event(name: str) -> Any:
     """A request or event body from tests/events/."""
     return json.loads((EVENTS / name).read_text())
+
+
+def post_json(url: str, body: dict[str, Any]) -> tuple[int, Any]:
+    """POST a JSON body to a running stack: the status and the decoded answer, an error's too."""
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())

@@ -37,13 +37,12 @@ def deploy_local_endpoint(aws: EmbeddedAws, name: str, directory: Path) -> str:
     """Endpoint `<prefix><name>` in the embedded AWS serving the model folder as it is (no
     archive, no upload: the local stack's own default model, and the tests' model hosts), made
     as every deployment is (nrt.ops.deploy.publish). An endpoint already there is left alone."""
-    from nrt.ops.deploy import Serverless, publish
+    from nrt.ops.deploy import Serverless, endpoint_exists, publish
     from nrt.ops.target import local_target
 
     sm = aws.client("sagemaker")
     endpoint = f"{aws.prefix}{name}"
-    existing = {e["EndpointName"] for e in sm.list_endpoints(NameContains=endpoint)["Endpoints"]}
-    if endpoint in existing:
+    if endpoint_exists(sm, endpoint):
         return endpoint
     target = local_target(aws.ctx, aws.prefix)
     url = directory.resolve().as_uri()

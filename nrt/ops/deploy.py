@@ -184,7 +184,8 @@ def check_model(model_dir: Path, from_file: Path | None = None, flags: list[str]
     return load_signature(model_dir, None)
 
 
-def _exists(sm: SageMakerClient, endpoint: str) -> bool:
+def endpoint_exists(sm: SageMakerClient, endpoint: str) -> bool:
+    """Whether `endpoint` is there (DescribeEndpoint: one call, whatever the account holds)."""
     try:
         sm.describe_endpoint(EndpointName=endpoint)
     except ClientError as error:
@@ -325,7 +326,7 @@ def publish(
     sm.create_endpoint_config(
         EndpointConfigName=version, ProductionVariants=[capacity.variant(version)], Tags=sagemaker_tags
     )
-    created = not _exists(sm, endpoint)
+    created = not endpoint_exists(sm, endpoint)
     if cache is not None:
         # The old version's setting must not name the new model's answers, nor the old answers
         # be served by the new model: no caching while the endpoint switches.

@@ -142,6 +142,11 @@ def test_drift_runs_each_endpoints_own_query_from_the_artifacts_bucket_and_publi
     read = text["DriftQueryText"]
 
     assert drift["Endpoints"]["Parameters"]["NameContains"] == "${EndpointPrefix}"
+    # every page of endpoints: the next is read while listEndpoints answers a NextToken
+    assert drift["EachEndpoint"]["ItemsPath"] == "$.page.Endpoints" and drift["EachEndpoint"]["Next"] == "MoreEndpoints"
+    assert drift["MoreEndpoints"]["Choices"][0]["Variable"] == "$.page.NextToken"
+    assert drift["NextEndpoints"]["Parameters"]["NextToken.$"] == "$.page.NextToken"
+    assert drift["NextEndpoints"]["Next"] == "EachEndpoint"
     assert read["Parameters"]["Key.$"] == "States.Format('monitor/{}/drift.sql', $.endpoint)"
     assert drift_key("nrt-shop") == "monitor/nrt-shop/drift.sql"
     assert text["FindDriftQuery"]["Parameters"]["Prefix.$"] == read["Parameters"]["Key.$"]

@@ -284,6 +284,7 @@ def test_nrt_deploy_model_cache_names_the_serving_version_and_a_redeploy_without
 
 
 def test_a_cache_without_waiting_for_the_new_version_is_refused_before_anything_is_deployed(aws, model_dir):
+    from nrt.ops.deploy import endpoint_exists
     from nrt.ops.target import DeployError
     from tests.workflow.test_deploy import deploy
 
@@ -292,8 +293,7 @@ def test_a_cache_without_waiting_for_the_new_version_is_refused_before_anything_
         deploy(aws, "cache-no-wait", model_dir, cache=setting, wait=False)
     with pytest.raises(DeployError, match="--cache must be 0"):
         deploy(aws, "cache-no-wait", model_dir, cache=cache.CacheSetting(setting.ddb, setting.table, -1))
-    names = [e["EndpointName"] for e in aws.client("sagemaker").list_endpoints()["Endpoints"]]
-    assert "nrt-cache-no-wait" not in names
+    assert not endpoint_exists(aws.client("sagemaker"), "nrt-cache-no-wait")
 
 
 def test_given_a_cached_model_when_retraining_promotes_a_new_version_then_the_setting_names_it(aws, model_dir):

@@ -139,3 +139,32 @@ def test_an_endpoint_with_a_drift_query_has_its_worst_feature_psi_published_and_
     worst = max(measure(LocalAthena(wired), "cancer", *found, 24.0), key=lambda d: d.psi)
     assert got["cancer"]["WorstDriftPsi"] == pytest.approx(worst.psi, abs=1e-4)
     assert "WorstDriftPsi" not in got["progression"]  # no drift query: no training profile deployed
+
+
+@pytest.fixture
+def crowded(aws: EmbeddedAws) -> Iterator[int]:
+    """More endpoints with the stack's prefix than one listEndpoints page holds (100), none with
+    a drift query; removed afterwards, as the embedded AWS is shared by the worker's tests."""
+    sm = aws.client("sagemaker")
+    fillers = [
+        deploy_local_endpoint(aws, f"crowd-{uuid.uuid4().hex[:6]}-{i:03d}", Path("/nonexistent")) for i in range(101)
+    ]
+    pages = sm.get_paginator("list_endpoints").paginate(NameContains=aws.prefix)
+    yield sum(len(page["Endpoints"]) for page in pages)
+    for name in fillers:
+        sm.delete_endpoint(EndpointName=name)
+
+
+def test_given_more_endpoints_than_one_page_lists_then_each_has_its_drift_query_looked_for(aws, wired, crowded):
+    result = run_monitor(aws, "100")
+
+    assert result["status"] == "SUCCEEDED", result
+    history = aws.client("stepfunctions").get_paginator("get_execution_history")
+    events = [e for page in history.paginate(executionArn=result["executionArn"]) for e in page["events"]]
+    looked = [
+        json.loads(e["stateEnteredEventDetails"]["input"])["endpoint"]
+        for e in events
+        if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "FindDriftQuery"
+    ]
+    assert crowded > 100 and len(looked) == len(set(looked)) == crowded
+    assert "WorstDriftPsi" in published(aws, result)["cancer"]

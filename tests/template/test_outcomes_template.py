@@ -103,10 +103,10 @@ def test_every_placeholder_of_the_outcomes_asl_is_substituted_and_every_substitu
 
 def test_an_outcome_sent_by_sensor_and_timestamp_is_named_as_the_inference_workflow_names_its_reading():
     inference = json.loads((ROOT / "statemachine/inference.asl.json").read_text())
-    derive = inference["States"]["StorePredictions"]["ItemProcessor"]["States"]["DeriveEventId"]
+    derive = inference["States"]["StorePredictions"]["ItemSelector"]["event_id.$"]
     ours = asl()["States"]["StoreOutcomes"]["ItemProcessor"]["States"]["DeriveEventId"]
 
-    theirs = derive["Parameters"]["value.$"].replace("$.reading.", "$.")
+    theirs = derive.replace("$$.Map.Item.Value.", "$.")
     assert ours["Parameters"]["id.$"].replace("$.item.", "$.") == theirs
 
 

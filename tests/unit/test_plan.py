@@ -213,7 +213,7 @@ def test_a_write_added_to_the_asl_is_counted_without_a_change_to_the_plan():
         "Parameters": {"TableName": "${AuditTable}", "Item": {}},
         "Next": "PutPrediction",
     }
-    states["UseDerivedEventId"]["Next"] = "AuditReading"
+    states["HasEventId"]["Default"] = "AuditReading"
     # the claim's path twice: on to PutPrediction, or PutCachedPrediction for a cache hit
     assert sorted(len(w) for w in write_paths(asl)) == [2, 2, 2]
 

@@ -7,7 +7,8 @@ comes first, and reports each change's paired saving. Undone means moto's own co
 (the condition lexer, EvalComponent.eval), a new thread per timed state (as moto started), and
 json_deepcopy calling itself for every leaf (as it did before), and every JSONPath through
 jsonpath_ng (plain paths walked directly undone), and each in-process call's request built by
-werkzeug's EnvironBuilder (moto's from_primitives) instead of from its environ.
+werkzeug's EnvironBuilder (moto's from_primitives) instead of from its environ, and a Choice's
+missing variable with its message written out, and random identifiers drawn a letter at a time.
 
 .venv/bin/python -m benchmarks.speedups --pairs 6 --executions 60
 """
@@ -21,6 +22,7 @@ import itertools
 import json
 import shutil
 import statistics
+import string
 import sys
 import tempfile
 import threading
@@ -72,10 +74,31 @@ def leaf_calls(value: Any, memo: dict[int, Any] | None = None) -> Any:
     return copy.deepcopy(value)
 
 
+def written_variable(self: Any, env: Any) -> None:
+    """A Choice rule's variable as moto evaluates it: a missing one's message written out at once."""
+    from moto.stepfunctions.parser.asl.component.state.choice.comparison.variable import NoSuchVariable
+
+    try:
+        self.string_sampler.eval(env=env)
+        value = env.stack.pop()
+    except Exception as ex:
+        value = NoSuchVariable(f"{self.string_sampler.literal_value}, {ex}")
+    env.stack.append(value)
+
+
+def drawn_one_by_one(self: Any, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
+    """A random identifier as moto draws it: one choice() a letter."""
+    pool = string.ascii_letters + string.digits if include_digits else string.ascii_letters
+    text = "".join([self.choice(pool) for _ in range(length)])
+    return text.lower() if lower_case else text
+
+
 def toggles() -> dict[str, Callable[[bool], None]]:
     """Each change by name: a function that puts it on (True) or takes it off (False)."""
     from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.moto_api._internal.moto_random import MotoRandom
     from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.component.state.choice.comparison.variable import Variable
 
     lex_on = ConditionExpressionParser._lex_condition_expression
     lex_off = getattr(lex_on, "__wrapped__")  # noqa: B009 - moto's lexer, kept by functools.wraps
@@ -84,6 +107,8 @@ def toggles() -> dict[str, Callable[[bool], None]]:
     workers_on, copy_on = speed.TIMED_STATE_WORKERS, speed.json_deepcopy.__code__
     plain_on = speed.plain_steps
     wsgi_on = speed.wsgi_request
+    variable_on = Variable._eval_body
+    random_on = MotoRandom.get_random_string
 
     def lexing(on: bool) -> None:
         ConditionExpressionParser._lex_condition_expression = lex_on if on else lex_off  # type: ignore[method-assign]
@@ -105,6 +130,12 @@ def toggles() -> dict[str, Callable[[bool], None]]:
 
         speed.wsgi_request = wsgi_on if on else Request.from_primitives
 
+    def missing(on: bool) -> None:
+        Variable._eval_body = variable_on if on else written_variable  # type: ignore[method-assign]
+
+    def identifiers(on: bool) -> None:
+        MotoRandom.get_random_string = random_on if on else drawn_one_by_one  # type: ignore[method-assign]
+
     each = {
         "condition-lexing": lexing,
         "eval-step": eval_step,
@@ -112,6 +143,8 @@ def toggles() -> dict[str, Callable[[bool], None]]:
         "deepcopy leaves": leaves,
         "plain paths": plain,
         "request from environ": environ,
+        "missing variables": missing,
+        "random identifiers": identifiers,
     }
 
     def every(on: bool) -> None:

@@ -683,3 +683,64 @@ def _patch_map_workers() -> None:
         return launch(self, env, eval_input, job_pool)
 
     replace_attr(InlineIterationComponent, "_launch_worker", _launch_worker)
+
+
+# --- a Choice's missing variable, without its message ------------------------------------------
+
+
+@patch(
+    "speed",
+    "a Choice rule's missing variable is noted without writing out the state",
+    "tests/workflow/test_emulator_speed.py::test_a_missing_variable_is_still_missing_and_its_message_written_only_when_read",
+)
+def _patch_missing_variable() -> None:
+    from moto.stepfunctions.parser.asl.component.state.choice.comparison.variable import NoSuchVariable, Variable
+
+    class MissingVariable(NoSuchVariable):
+        # moto writes the whole state into the text of every missing variable (IsPresent on an
+        # absent field: Validate's rules and most Choice states), and nothing reads that text.
+        # The same kind of value; its text written when asked for.
+        def __init__(self, literal: str, error: Exception) -> None:
+            self._literal = literal
+            self._error = error
+
+        @property  # type: ignore[misc]  # moto declares path Final, set once in its __init__
+        def path(self) -> str:
+            return f"{self._literal}, {self._error}"
+
+    def _eval_body(self: Any, env: Any) -> None:
+        try:
+            self.string_sampler.eval(env=env)
+            value = env.stack.pop()
+        except Exception as ex:
+            value = MissingVariable(self.string_sampler.literal_value, ex)
+        env.stack.append(value)
+
+    replace_attr(Variable, "_eval_body", _eval_body)
+
+
+# --- moto's random identifiers, drawn at once ------------------------------------------------
+
+
+@patch(
+    "speed",
+    "moto's random identifiers are drawn in one call",
+    "tests/workflow/test_emulator_speed.py::test_random_identifiers_keep_moto_s_alphabet_and_length_and_follow_its_seed",
+)
+def _patch_random_identifiers() -> None:
+    import string
+
+    from moto.moto_api._internal.moto_random import HEX_CHARS, MotoRandom
+
+    # Every response carries a 52-letter request id, drawn by moto one choice() at a time:
+    # about 0.06 ms a call. The same letters from the same seeded generator, in one draw.
+    def get_random_hex(self: Any, length: int = 8) -> str:
+        return "".join(map(str, self.choices(HEX_CHARS, k=length)))
+
+    def get_random_string(self: Any, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
+        pool = string.ascii_letters + string.digits if include_digits else string.ascii_letters
+        text = "".join(self.choices(pool, k=length))
+        return text.lower() if lower_case else text
+
+    replace_attr(MotoRandom, "get_random_hex", get_random_hex)
+    replace_attr(MotoRandom, "get_random_string", get_random_string)

@@ -634,3 +634,71 @@ def test_a_request_built_from_its_environ_is_the_request_moto_builds(service, op
         list(motos.headers),
         motos.form.to_dict(),
     )
+
+
+def test_a_missing_variable_is_still_missing_and_its_message_written_only_when_read(aws, monkeypatch):
+    from moto.stepfunctions.parser.asl.component.state.choice.comparison.variable import NoSuchVariable, Variable
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    written: list[str] = []
+    message = json_path.NoSuchJsonPathError.message
+    monkeypatch.setattr(
+        json_path.NoSuchJsonPathError, "message", property(lambda e: written.append("") or message.fget(e))
+    )
+    arn = make_machine(
+        aws,
+        {
+            "Has": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.gone", "IsPresent": True, "Next": "Yes"},
+                    {"Not": {"Variable": "$.here[1]", "IsPresent": True}, "Next": "No"},
+                ],
+                "Default": "Yes",
+            },
+            "Yes": {"Type": "Pass", "Result": "present", "End": True},
+            "No": {"Type": "Pass", "Result": "absent", "End": True},
+        },
+        "Has",
+    )
+
+    assert json.loads(sync(aws, arn, {"here": [1], "big": "x" * 10_000})["output"]) == "absent"
+    assert json.loads(sync(aws, arn, {"gone": None, "here": [1]})["output"]) == "present"
+    assert written == []  # two missing variables, neither written out
+
+    class Sampler:  # a path that is not in the input, as the Choice's Variable evaluates it
+        literal_value = "$.gone"
+        error = json_path.NoSuchJsonPathError("$.gone", {"here": 1})
+
+        def eval(self, env: Any) -> None:
+            raise self.error
+
+    class Env:
+        stack: ClassVar[list[Any]] = []
+
+    variable = Variable.__new__(Variable)
+    variable.string_sampler = Sampler()  # type: ignore[assignment]
+    variable._eval_body(Env())  # type: ignore[arg-type]
+    missing = Env.stack.pop()
+    assert isinstance(missing, NoSuchVariable) and written == []
+    assert missing.path == f"$.gone, {Sampler.error}"  # moto's text, written when read
+
+
+def test_random_identifiers_keep_moto_s_alphabet_and_length_and_follow_its_seed(aws):
+    import string
+
+    from moto.moto_api._internal.moto_random import MotoRandom
+
+    ids = [MotoRandom().get_random_string(52) for _ in range(200)]
+    assert all(len(i) == 52 and set(i) <= set(string.ascii_letters + string.digits) for i in ids)
+    assert len(set(ids)) == 200 and set("".join(ids)) == set(string.ascii_letters + string.digits)
+    assert set(MotoRandom().get_random_string(400, include_digits=False)) <= set(string.ascii_letters)
+    assert MotoRandom().get_random_string(30, lower_case=True).islower()
+    hexes = MotoRandom().get_random_hex(400)
+    assert len(hexes) == 400 and set(hexes) == set("0123456789abcdef")
+    one, two = MotoRandom(), MotoRandom()
+    one.seed(7)
+    two.seed(7)
+    assert one.get_random_string(52) == two.get_random_string(52)  # moto's seeding still makes ids repeatable
+    answer = aws.client("dynamodb").list_tables()["ResponseMetadata"]["RequestId"]
+    assert len(answer) == 52 and answer.isalnum()

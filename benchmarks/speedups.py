@@ -20,24 +20,19 @@ import copy
 import inspect
 import itertools
 import json
-import shutil
 import statistics
 import string
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from benchmarks.e2e import machine
-from benchmarks.stack import free_port
+from benchmarks.stack import in_process
 from nrt import emulator
-from nrt.default_model import deploy_local_endpoint, ensure_default_model
 from nrt.emulator import speed
-from nrt.emulator.server import EmbeddedAws, provision, start
-from nrt.hosts.supervisor import start_model_host
+from nrt.emulator.server import EmbeddedAws
 from nrt.state.restore import keep_changes
 from nrt.state.store import Store
 
@@ -176,15 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    state = Path(tempfile.mkdtemp(prefix="nrt-bench-"))
-    model = ensure_default_model(state, log=lambda line: print(line, file=sys.stderr))
-    aws = start(port=free_port())
-    provision(aws)
-    endpoint = deploy_local_endpoint(aws, "bench", model)
-    host = start_model_host(model, endpoint)
-    aws.wiring.model_hosts.route(endpoint, host.url)
-    execute = executor(aws)
-    try:
+    with in_process() as (aws, state):
+        execute = executor(aws)
         for _ in range(20):  # warm-up: imports, parse cache, connections
             execute()
         committer = keep_changes(aws, Store(state / "state.db"))
@@ -207,11 +195,6 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         committer.close()
-    finally:
-        aws.wiring.table_changes = None
-        host.process.terminate()
-        aws.stop()
-        shutil.rmtree(state, ignore_errors=True)
     print(f"({args.pairs} pairs of rounds of {args.executions} single executions per change)")
     return 0
 

@@ -15,8 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nrt.statedir import StateDir
+
+if TYPE_CHECKING:
+    from nrt.emulator.server import EmbeddedAws
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,3 +121,28 @@ def nrt_up(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextmanager
+def in_process() -> Iterator[tuple[EmbeddedAws, Path]]:
+    """One embedded AWS in this process, the default model deployed as `bench` and served by its
+    host (its own process, as in `nrt up`, so its CPU is not counted): what the in-process
+    benchmarks time. Yields it and a state folder, both gone afterwards."""
+    from nrt.default_model import deploy_local_endpoint, ensure_default_model
+    from nrt.emulator.server import provision, start
+    from nrt.hosts.supervisor import start_model_host
+
+    state = Path(tempfile.mkdtemp(prefix="nrt-bench-"))
+    model = ensure_default_model(state, log=lambda line: print(line, file=sys.stderr))
+    aws = start(port=free_port())
+    provision(aws)
+    endpoint = deploy_local_endpoint(aws, "bench", model)
+    host = start_model_host(model, endpoint)
+    aws.wiring.model_hosts.route(endpoint, host.url)
+    try:
+        yield aws, state
+    finally:
+        aws.wiring.table_changes = None
+        host.process.terminate()
+        aws.stop()
+        shutil.rmtree(state, ignore_errors=True)

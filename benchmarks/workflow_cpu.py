@@ -13,21 +13,15 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from benchmarks.e2e import machine
-from benchmarks.stack import free_port
+from benchmarks.stack import in_process
 from nrt import emulator
-from nrt.default_model import deploy_local_endpoint, ensure_default_model
-from nrt.emulator.server import provision, start
-from nrt.hosts.supervisor import start_model_host
 from nrt.state.restore import keep_changes
 from nrt.state.store import GroupCommit, Store
 
@@ -49,55 +43,45 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-
-    state = Path(tempfile.mkdtemp(prefix="nrt-bench-"))
-    model = ensure_default_model(state, log=lambda line: print(line, file=sys.stderr))
-    aws = start(port=free_port())
-    provision(aws)
-    endpoint = deploy_local_endpoint(aws, "bench", model)
-    # The model host is its own process (as in nrt up): its CPU is not counted here.
-    host = start_model_host(model, endpoint)
-    aws.wiring.model_hosts.route(endpoint, host.url)
     clock = itertools.count(1_700_000_000_000)
 
     def reading() -> dict[str, Any]:
         return {"sensor": "bench", "model": "bench", "timestamp": next(clock), "data": [12, 87, 20]}
 
-    def execute(body: dict[str, Any]) -> None:
-        # As the local API answers: once what the execution wrote is kept.
-        result = emulator.start_sync_execution(
-            aws.state_machine_arn, json.dumps(body), account=aws.ctx.account, region=aws.ctx.region
-        )
-        aws.wiring.sync()
-        if result["status"] != "SUCCEEDED":
-            raise SystemExit(f"execution failed: {result}")
-
+    single: dict[bool, list[float]] = {True: [], False: []}
+    per_reading: dict[bool, list[float]] = {True: [], False: []}
     committers: list[GroupCommit] = []
-    try:
-        for _ in range(20):  # warm-up: imports, parse cache, connections
-            execute(reading())
+    with in_process() as (aws, state):
 
-        def one_batch() -> None:
-            execute({"model": "bench", "readings": [reading() for _ in range(50)]})
+        def execute(body: dict[str, Any]) -> None:
+            # As the local API answers: once what the execution wrote is kept.
+            result = emulator.start_sync_execution(
+                aws.state_machine_arn, json.dumps(body), account=aws.ctx.account, region=aws.ctx.region
+            )
+            aws.wiring.sync()
+            if result["status"] != "SUCCEEDED":
+                raise SystemExit(f"execution failed: {result}")
 
-        store = Store(state / "state.db")
-        single: dict[bool, list[float]] = {True: [], False: []}
-        per_reading: dict[bool, list[float]] = {True: [], False: []}
-        for _ in range(args.rounds):
-            for kept in (True, False):
-                if kept:
-                    committers.append(keep_changes(aws, store))
-                else:
-                    aws.wiring.table_changes = None
-                single[kept].append(_cpu_ms(args.single, lambda: execute(reading())) / args.single)
-                per_reading[kept].append(_cpu_ms(args.batches, one_batch) / (args.batches * 50))
-    finally:
-        aws.wiring.table_changes = None
-        for committer in committers:
-            committer.close()
-        host.process.terminate()
-        aws.stop()
-        shutil.rmtree(state, ignore_errors=True)
+        try:
+            for _ in range(20):  # warm-up: imports, parse cache, connections
+                execute(reading())
+
+            def one_batch() -> None:
+                execute({"model": "bench", "readings": [reading() for _ in range(50)]})
+
+            store = Store(state / "state.db")
+            for _ in range(args.rounds):
+                for kept in (True, False):
+                    if kept:
+                        committers.append(keep_changes(aws, store))
+                    else:
+                        aws.wiring.table_changes = None
+                    single[kept].append(_cpu_ms(args.single, lambda: execute(reading())) / args.single)
+                    per_reading[kept].append(_cpu_ms(args.batches, one_batch) / (args.batches * 50))
+        finally:
+            aws.wiring.table_changes = None
+            for committer in committers:
+                committer.close()
     print(f"machine: {machine()}")
     for kept in (True, False):
         print("tables kept in the store (as nrt up runs)" if kept else "tables in memory only")

@@ -44,3 +44,21 @@ def test_a_placeholder_the_deployed_definition_does_not_name_is_refused():
 def test_a_commit_without_the_workflow_is_refused_with_its_name():
     with pytest.raises(ValueError, match=r"no statemachine/inference\.asl\.json at nonexistent-ref"):
         definition_at("nonexistent-ref")
+
+
+def test_without_the_setting_read_the_workflow_finds_no_setting_and_goes_on_as_it_did():
+    from benchmarks.definitions_cpu import written
+
+    ours = json.loads(written("this"))["States"]
+    changed = json.loads(written("this-without-setting"))["States"]
+
+    assert changed["ReadCacheSetting"] == {
+        "Type": "Pass",
+        "Result": {},
+        "ResultPath": "$.cache",
+        "Next": ours["ReadCacheSetting"]["Next"],
+    }
+    assert {k: v for k, v in changed.items() if k != "ReadCacheSetting"} == {
+        k: v for k, v in ours.items() if k != "ReadCacheSetting"
+    }
+    assert json.loads(written(WEEK_AGO))["StartAt"] == "Validate"

@@ -126,6 +126,40 @@ def test_given_a_promotion_then_the_outcomes_contract_and_both_training_values_a
     assert trained(Path("no-models"), "lake-record", tagged) == Trained({"f1": float(quality_value)}, TAGGED)
 
 
+def test_given_a_promotion_whose_signature_cannot_be_written_then_the_run_says_so_and_fails(
+    aws, cancer, lake, inbox, monkeypatch
+):
+    from moto.s3.exceptions import MissingKey
+    from moto.s3.models import S3Backend
+
+    endpoint = deploy(aws, "lake-unrecorded", cancer, serving_metric="0.99")
+    stale_record(aws, endpoint)
+    before = serving(aws, endpoint)[0]
+    x, y = readings()
+    labelled_lake(lake, "lake-unrecorded", x, 1 - y)
+    copy_object = S3Backend.copy_object
+
+    def signature_lost(
+        self: Any, src_key: Any, dest_bucket_name: str, dest_key_name: str, *args: Any, **kw: Any
+    ) -> Any:
+        if dest_key_name == f"signatures/{endpoint}.json":  # the contract went missing under the copy
+            raise MissingKey(key=dest_key_name)
+        return copy_object(self, src_key, dest_bucket_name, dest_key_name, *args, **kw)
+
+    monkeypatch.setattr(S3Backend, "copy_object", signature_lost)
+
+    result = retrain(aws, "lake-unrecorded", source="lake", min_labels=200)
+
+    assert result["status"] == "FAILED" and result["error"] == "PromotedRecordsNotRefreshed", result
+    config, _, tags = serving(aws, endpoint)
+    assert config != before  # the new model serves: the run failed after the switch
+    assert tags["nrt:quality_value"] == "0.123"  # nothing after the signature was written either
+    [note] = inbox()
+    assert note["Subject"] == "nrt-inference: retrained model deployed, its records not refreshed"
+    assert note["Message"].startswith(f"{endpoint} now serves {config}, but its outcome signature")
+    assert "S3.NoSuchKeyException" in note["Message"] and "nrt deploy-model writes both" in note["Message"]
+
+
 def test_given_fewer_labelled_readings_than_asked_when_retrained_from_the_lake_then_the_gate_refuses_before_training(
     aws, cancer, lake, inbox
 ):

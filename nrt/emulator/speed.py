@@ -495,28 +495,39 @@ def _patch_inline_states() -> None:
         if not self.timeout.is_default_value():
             _evaluate_on_worker(self, env)
             return
-        frame = env.open_frame()
-        frame.states.reset(input_value=env.states.get_input())
-        frame.stack = json_deepcopy(env.stack)
+        frame = _state_frame(env)
         try:
             self._eval_execution(frame)
         finally:
             frame.set_ended()
             env.close_frame(frame)
-        output = frame.stack[-1]
-        env.stack.append(output)
-        if not self._is_language_query_jsonpath():
-            env.states.set_result(output)
-        if self.assign_decl:
-            self.assign_decl.eval(env=env)
-        if self.result_selector:
-            self.result_selector.eval(env=env)
-        if self.result_path:
-            self.result_path.eval(env)
-        else:
-            env.states.reset(input_value=env.stack.pop())
+        _hand_on(self, env, frame.stack[-1])
 
     replace_attr(ExecutionState, "_evaluate_with_timeout", _evaluate_with_timeout)
+
+
+def _state_frame(env: Any) -> Any:
+    """The frame a state is evaluated in, as moto opens it: the state input, a copy of the stack."""
+    frame = env.open_frame()
+    frame.states.reset(input_value=env.states.get_input())
+    frame.stack = json_deepcopy(env.stack)
+    return frame
+
+
+def _hand_on(state: Any, env: Any, output: Any) -> None:
+    """A state's result, evaluated in its frame, taken back as moto takes it: the result, its
+    assignments, then ResultSelector and ResultPath (or the result as the next input)."""
+    env.stack.append(output)
+    if not state._is_language_query_jsonpath():
+        env.states.set_result(output)
+    if state.assign_decl:
+        state.assign_decl.eval(env=env)
+    if state.result_selector:
+        state.result_selector.eval(env=env)
+    if state.result_path:
+        state.result_path.eval(env)
+    else:
+        env.states.reset(input_value=env.stack.pop())
 
 
 class TimedStateWorkers:
@@ -558,9 +569,7 @@ def _evaluate_on_worker(state: Any, env: Any) -> None:
 
     state.timeout.eval(env=env)
     timeout_seconds: int = env.stack.pop()
-    frame = env.open_frame()
-    frame.states.reset(input_value=env.states.get_input())
-    frame.stack = json_deepcopy(env.stack)
+    frame = _state_frame(env)
     outputs: list[Any] = []
     errors: list[Exception | None] = [None]
     done = threading.Event()
@@ -582,18 +591,7 @@ def _evaluate_on_worker(state: Any, env: Any) -> None:
         raise error
     if not finished_on_time:
         raise EvalTimeoutError()
-    output = outputs.pop()
-    env.stack.append(output)
-    if not state._is_language_query_jsonpath():
-        env.states.set_result(output)
-    if state.assign_decl:
-        state.assign_decl.eval(env=env)
-    if state.result_selector:
-        state.result_selector.eval(env=env)
-    if state.result_path:
-        state.result_path.eval(env)
-    else:
-        env.states.reset(input_value=env.stack.pop())
+    _hand_on(state, env, outputs.pop())
 
 
 # --- programs without a timeout run inline --------------------------------------------------

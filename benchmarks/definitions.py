@@ -69,6 +69,10 @@ def deploy_definition(stack: Stack, ref: str) -> None:
     name = local_name(STATE_MACHINE, ctx)
     machines = sfn.list_state_machines()["stateMachines"]
     arn = next(m["stateMachineArn"] for m in machines if m["name"] == name)
+    sfn.update_state_machine(stateMachineArn=arn, definition=filled(sfn, arn, definition_at(ref)))
+
+
+def filled(sfn: Any, arn: str, written: str) -> str:
+    """A written inference definition with the names the state machine at arn is deployed with."""
     deployed = sfn.describe_state_machine(stateMachineArn=arn)["definition"]
-    values = substitutions((ROOT / INFERENCE).read_text(), deployed)
-    sfn.update_state_machine(stateMachineArn=arn, definition=fill(definition_at(ref), values))
+    return fill(written, substitutions((ROOT / INFERENCE).read_text(), deployed))

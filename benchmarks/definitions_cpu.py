@@ -20,7 +20,7 @@ import statistics
 import sys
 import time
 
-from benchmarks.definitions import INFERENCE, definition_at, fill, substitutions
+from benchmarks.definitions import INFERENCE, definition_at, filled
 from benchmarks.e2e import machine
 from benchmarks.speedups import executor
 from benchmarks.stack import ROOT, in_process
@@ -62,9 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     with in_process() as (aws, state):
         committer = keep_changes(aws, Store(state / "state.db"))
         sfn = aws.client("stepfunctions")
-        deployed = sfn.describe_state_machine(stateMachineArn=aws.state_machine_arn)["definition"]
-        values = substitutions((ROOT / INFERENCE).read_text(), deployed)
-        definitions = {name: fill(written(name), values) for name in args.definitions}
+        definitions = {name: filled(sfn, aws.state_machine_arn, written(name)) for name in args.definitions}
         execute = executor(aws)
         timed: dict[str, list[float]] = {name: [] for name in definitions}
         print(f"machine: {machine()}  ({time.strftime('%Y-%m-%d %H:%M')})")

@@ -31,8 +31,8 @@ def turn_on(aws: EmbeddedAws, endpoint: str, seconds: int, version: str | None =
 
 
 def entries(aws: EmbeddedAws, endpoint: str) -> list[dict[str, Any]]:
-    items = aws.client("dynamodb").scan(TableName=aws.ctx.refs["CacheTable"])["Items"]
-    return [i for i in items if i["key"]["S"].startswith(f"entry#{endpoint}#")]
+    pages = aws.client("dynamodb").get_paginator("scan").paginate(TableName=aws.ctx.refs["CacheTable"])
+    return [i for page in pages for i in page["Items"] if i["key"]["S"].startswith(f"entry#{endpoint}#")]
 
 
 def started_at(monkeypatch: pytest.MonkeyPatch, moment: str) -> None:

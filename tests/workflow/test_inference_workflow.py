@@ -47,8 +47,10 @@ def stored(aws: EmbeddedAws, sensor: str, timestamp: int, endpoint: str) -> dict
 
 
 def failures_for(aws: EmbeddedAws, model: str) -> list[dict[str, Any]]:
-    items = aws.client("dynamodb").scan(TableName=aws.ctx.refs["FailuresTable"])["Items"]
-    return [i for i in items if i.get("model", {}).get("S") == model]
+    """The failure store's records for one model, every page of it: the store is shared by the
+    worker's tests, some of which write records of their own shape or of 300 KB."""
+    pages = aws.client("dynamodb").get_paginator("scan").paginate(TableName=aws.ctx.refs["FailuresTable"])
+    return [i for page in pages for i in page["Items"] if i.get("model", {}).get("S") == model]
 
 
 def test_given_a_reading_when_scored_then_the_prediction_is_answered_and_stored(aws, model_host):

@@ -14,6 +14,7 @@ from nrt import emulator
 from nrt.apigateway.contract import Answer, answer_from_execution
 from nrt.default_model import deploy_local_endpoint
 from nrt.emulator.server import EmbeddedAws
+from tests.workflow.test_inference_workflow import failures_for
 from training.inference import SIGNATURE, derive_signature
 
 _ts = itertools.count(1_750_000_000_000, 1000)
@@ -290,8 +291,7 @@ def test_given_the_table_failing_every_retry_when_an_outcome_is_sent_then_503_an
 
     assert (answer.status, answer.body["error"]) == (503, "StoreUnavailable")
     assert stored(aws, "store-down-1", "oc-cancer") is None
-    items = aws.client("dynamodb").scan(TableName=aws.ctx.refs["FailuresTable"])["Items"]
-    [failure] = [i for i in items if '"store-down-1"' in i["request"]["S"]]
+    [failure] = [i for i in failures_for(aws, "oc-cancer") if '"store-down-1"' in i["request"]["S"]]
     assert (failure["error"], failure["status"], failure["model"]) == (
         {"S": "OutcomeNotStored"},
         {"N": "503"},

@@ -19,6 +19,7 @@ cut, which is not what a laptop stack promises). One connection per process, beh
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 import threading
@@ -73,7 +74,15 @@ class Change:
 
 def item_key(keys: dict[str, Any]) -> str:
     """An item's key attributes as one string (sorted, so either order names the same item)."""
-    return json.dumps(keys, sort_keys=True, separators=(",", ":"))
+    return json.dumps(keys, sort_keys=True, separators=(",", ":"), default=as_json)
+
+
+def as_json(value: object) -> str:
+    """DynamoDB JSON as the wire carries it: a binary value (B, BS) in base64, which moto takes
+    back as the same value. moto holds what a client sent as bytes, which JSON has no type for."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 class StoreDamaged(RuntimeError):
@@ -158,9 +167,10 @@ class Store:
         for table, record, streamed in changes:
             ddb = record["dynamodb"]
             image = ddb.get("NewImage")
-            items.append((table, item_key(ddb["Keys"]), json.dumps(image, separators=(",", ":")) if image else None))
+            kept = json.dumps(image, separators=(",", ":"), default=as_json) if image else None
+            items.append((table, item_key(ddb["Keys"]), kept))
             if streamed:
-                logged.append((table, json.dumps(record, separators=(",", ":"))))
+                logged.append((table, json.dumps(record, separators=(",", ":"), default=as_json)))
         with self._transaction():
             for table, key, item in items:
                 if item is None:

@@ -8,7 +8,8 @@ comes first, and reports each change's paired saving. Undone means moto's own co
 json_deepcopy calling itself for every leaf (as it did before), and every JSONPath through
 jsonpath_ng (plain paths walked directly undone), and each in-process call's request built by
 werkzeug's EnvironBuilder (moto's from_primitives) instead of from its environ, and a Choice's
-missing variable with its message written out, and random identifiers drawn a letter at a time.
+missing variable with its message written out, and random identifiers drawn a letter at a time,
+and a workflow's GetItem sent to moto's handler as a request instead of read in place.
 
 .venv/bin/python -m benchmarks.speedups --pairs 6 --executions 60
 """
@@ -104,6 +105,7 @@ def toggles() -> dict[str, Callable[[bool], None]]:
     wsgi_on = speed.wsgi_request
     variable_on = Variable._eval_body
     random_on = MotoRandom.get_random_string
+    in_place = speed.InProcessClient.IN_PLACE.copy()
 
     def lexing(on: bool) -> None:
         ConditionExpressionParser._lex_condition_expression = lex_on if on else lex_off  # type: ignore[method-assign]
@@ -131,6 +133,11 @@ def toggles() -> dict[str, Callable[[bool], None]]:
     def identifiers(on: bool) -> None:
         MotoRandom.get_random_string = random_on if on else drawn_one_by_one  # type: ignore[method-assign]
 
+    def reads(on: bool) -> None:
+        speed.InProcessClient.IN_PLACE.clear()
+        if on:
+            speed.InProcessClient.IN_PLACE.update(in_place)
+
     each = {
         "condition-lexing": lexing,
         "eval-step": eval_step,
@@ -140,6 +147,7 @@ def toggles() -> dict[str, Callable[[bool], None]]:
         "request from environ": environ,
         "missing variables": missing,
         "random identifiers": identifiers,
+        "items read in place": reads,
     }
 
     def every(on: bool) -> None:

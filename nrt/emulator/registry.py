@@ -149,6 +149,13 @@ def replace_attr(owner: Any, name: str, value: Any) -> None:
     setattr(owner, name, value)
 
 
+def follows(owner: Any, name: str) -> None:
+    """Record moto code a patch answers as without replacing it (a change to it is then caught)."""
+    if not hasattr(owner, name):
+        raise CompatError(f"moto {MOTO_VERSION}: {owner!r} has no {name!r} to follow")
+    _record(_qualname(owner, name), fingerprint(getattr(owner, name)))
+
+
 def add_attr(owner: Any, name: str, value: Any) -> None:
     """Add what moto lacks; refuses if moto has grown its own (then this patch should go)."""
     if hasattr(owner, name):

@@ -167,6 +167,133 @@ def test_the_workflow_s_calls_reach_moto_in_process_without_botocore_s_send_path
     assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
 
 
+def moto_s_own_way(client: Any, params: dict[str, Any]) -> dict[str, Any] | str:
+    """What a GetItem answers by a request to moto's handler: the answer, or the error's code."""
+    from botocore.exceptions import ClientError
+
+    try:
+        answer = client._sent("GetItem", params)
+    except ClientError as refused:
+        return str(refused.response["Error"]["Code"])
+    answer.pop("ResponseMetadata")
+    return answer
+
+
+def test_a_getitem_read_in_place_answers_as_moto_s_own_way_for_every_kind_of_request(aws, monkeypatch):
+    import uuid
+
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    client = boto_client.boto_client_for("us-east-1", "dynamodb")
+    single, pair = aws.ctx.refs["FailuresTable"], aws.ctx.refs["PredictionsTable"]
+    name = f"in-place-{uuid.uuid4().hex[:6]}"
+    every_kind = {
+        "failure_id": {"S": name},
+        "n": {"N": "-1.50"},
+        "s": {"S": "ünïcode \u2603"},
+        "yes": {"BOOL": True},
+        "none": {"NULL": True},
+        "list": {"L": [{"S": "a"}, {"N": "2"}, {"M": {"deep": {"SS": ["x", "y"]}}}]},
+        "map": {"M": {"ns": {"NS": ["1", "2.5"]}, "empty": {"M": {}}}},
+    }
+    client.put_item(TableName=single, Item=every_kind)
+    client.put_item(TableName=single, Item={"failure_id": {"S": f"{name}-binary"}, "blob": {"B": b"\x00\xff"}})
+    pair_key = {"sensor": {"S": name}, "timestamp_endpoint": {"S": "1#nrt-x"}}
+    client.put_item(TableName=pair, Item={**pair_key, "timestamp": {"N": "1"}})
+    read_in_place = {
+        "a hit": {"TableName": single, "Key": {"failure_id": {"S": name}}},
+        "a consistent hit": {"TableName": single, "Key": {"failure_id": {"S": name}}, "ConsistentRead": True},
+        "a miss": {"TableName": single, "Key": {"failure_id": {"S": f"{name}-none"}}, "ConsistentRead": False},
+        "a hit by both keys": {"TableName": pair, "Key": pair_key},
+        "a miss by the range key": {"TableName": pair, "Key": {**pair_key, "timestamp_endpoint": {"S": "2#nrt-x"}}},
+        "a key of the wrong type": {"TableName": single, "Key": {"failure_id": {"N": "1"}}},
+    }
+    moto_s_way = {
+        "a binary attribute": {"TableName": single, "Key": {"failure_id": {"S": f"{name}-binary"}}},
+        "a projection": {"TableName": single, "Key": {"failure_id": {"S": name}}, "ProjectionExpression": "n"},
+        "consumed capacity": {
+            "TableName": single,
+            "Key": {"failure_id": {"S": name}},
+            "ReturnConsumedCapacity": "TOTAL",
+        },
+        "no such table": {"TableName": f"{name}-table", "Key": {"failure_id": {"S": name}}},
+        "no range key": {"TableName": pair, "Key": {"sensor": {"S": name}}},
+        "a key attribute too many": {"TableName": single, "Key": {"failure_id": {"S": name}, "n": {"N": "1"}}},
+        "an empty key": {"TableName": single, "Key": {"failure_id": {"S": ""}}},
+        "a key of two types": {"TableName": single, "Key": {"failure_id": {"S": name, "N": "1"}}},
+        "a consistency that is not a boolean": {
+            "TableName": single,
+            "Key": {"failure_id": {"S": name}},
+            "ConsistentRead": "yes",
+        },
+    }
+    sent: list[str] = []
+    send = emulator.speed.InProcessClient._sent
+
+    def counted(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        sent.append(operation)
+        return send(self, operation, params)
+
+    monkeypatch.setattr(emulator.speed.InProcessClient, "_sent", counted)
+    for case, params in {**read_in_place, **moto_s_way}.items():
+        sent.clear()
+        try:
+            answer: dict[str, Any] | str = client.get_item(**params)
+            answer.pop("ResponseMetadata")  # type: ignore[union-attr]
+        except client.exceptions.ClientError as refused:
+            answer = str(refused.response["Error"]["Code"])
+
+        # THEN read in place where it can be, with the answer or refusal moto's handler gives
+        assert sent == ([] if case in read_in_place else ["GetItem"]), case
+        assert answer == moto_s_own_way(client, params), case
+    assert client.get_item(**read_in_place["a hit"])["Item"] == every_kind
+    assert client.get_item(**moto_s_way["a binary attribute"])["Item"]["blob"] == {"B": b"\x00\xff"}
+
+
+def test_a_workflow_s_getitem_is_read_in_place_and_its_answer_is_not_the_table_s_own(aws, monkeypatch):
+    import uuid
+
+    table = aws.ctx.refs["CacheTable"]
+    key = {"key": {"S": f"setting#in-place-{uuid.uuid4().hex[:6]}"}}
+    aws.client("dynamodb").put_item(TableName=table, Item={**key, "seconds": {"N": "60"}, "tags": {"SS": ["a"]}})
+    arn = make_machine(
+        aws,
+        {
+            "Read": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::dynamodb:getItem",
+                "Parameters": {"TableName": table, "Key": key},
+                "ResultPath": "$.read",
+                "Next": "Change",
+            },
+            "Change": {"Type": "Pass", "Result": ["b"], "ResultPath": "$.read.Item.tags.SS", "Next": "ReadAgain"},
+            "ReadAgain": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::dynamodb:getItem",
+                "Parameters": {"TableName": table, "Key": key},
+                "ResultPath": "$.again",
+                "End": True,
+            },
+        },
+        "Read",
+    )
+    sent: list[str] = []
+    send = emulator.speed.InProcessClient._sent
+
+    def counted(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        sent.append(operation)
+        return send(self, operation, params)
+
+    monkeypatch.setattr(emulator.speed.InProcessClient, "_sent", counted)
+
+    output = json.loads(sync(aws, arn, {})["output"])
+
+    # THEN read without a request, and a change to what was read is not the table's
+    assert "GetItem" not in sent
+    assert output["read"]["Item"] == {**key, "seconds": {"N": "60"}, "tags": {"SS": ["b"]}}
+    assert output["again"]["Item"]["tags"] == {"SS": ["a"]}
+
+
 def test_an_in_process_call_that_fails_raises_boto3_s_error_class_with_its_status(aws):
     from moto.stepfunctions.parser.asl.utils import boto_client
 

@@ -205,7 +205,7 @@ def _account() -> str:
     """The account moto's handler serves an InProcessClient's call from (get_current_account)."""
     from moto.iam.models import get_account_id_from
 
-    return os.environ.get("MOTO_ACCOUNT_ID") or get_account_id_from(ACCESS_KEY)
+    return os.environ["MOTO_ACCOUNT_ID"] if "MOTO_ACCOUNT_ID" in os.environ else get_account_id_from(ACCESS_KEY)
 
 
 def item_in_place(account: str, region: str, params: dict[str, Any]) -> dict[str, Any] | None:
@@ -226,7 +226,7 @@ def item_in_place(account: str, region: str, params: dict[str, Any]) -> dict[str
     if item is None:
         return {}
     answer: dict[str, Any] = dynamo_to_dict({"Item": item.attrs})  # the handler's DynamoResult: new containers
-    return None if _holds_binary(answer) else answer
+    return answer if _as_parsed(answer) else None
 
 
 def _read_by_key(backend: Any, params: dict[str, Any]) -> Any | None:
@@ -250,14 +250,15 @@ def _key_value(value: Any) -> bool:
     return kind in ("S", "N") and isinstance(text, str) and text != ""
 
 
-def _holds_binary(value: Any) -> bool:
-    """Whether an answer holds a binary value anywhere: moto's own way hands it on through its
-    serializer and botocore's parser, which this does not repeat."""
+def _as_parsed(value: Any) -> bool:
+    """Whether an answer is already what moto's serializer and botocore's parser would make of it:
+    no binary value (bytes, which that way hands on base64-decoded), and every string and number
+    a string (moto keeps a legacy AttributeUpdates' BOOL as {"S": True}, which that way writes "True")."""
     if isinstance(value, dict):
-        return any(_holds_binary(v) for v in value.values())
+        return all(isinstance(v, str) if k in ("S", "N") else _as_parsed(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_holds_binary(v) for v in value)
-    return isinstance(value, bytes)
+        return all(_as_parsed(v) for v in value)
+    return not isinstance(value, bytes)
 
 
 @patch(

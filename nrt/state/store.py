@@ -85,6 +85,28 @@ def as_json(value: object) -> str:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+def kept_item(text: str) -> dict[str, Any]:
+    """An item as the store keeps it (JSON text), with its binary values bytes again (as_json's
+    reverse), as moto holds what a client sent: a condition or a key compares bytes with bytes."""
+    item: dict[str, Any] = json.loads(text)
+    if '"B":' not in text and '"BS":' not in text:
+        return item
+    return {name: _with_bytes(value) for name, value in item.items()}
+
+
+def _with_bytes(value: dict[str, Any]) -> dict[str, Any]:
+    """One attribute value (DynamoDB JSON: {type: value}) with its binary values decoded."""
+    if isinstance(value.get("B"), str):
+        return {"B": base64.b64decode(value["B"])}
+    if "BS" in value:
+        return {"BS": [base64.b64decode(v) if isinstance(v, str) else v for v in value["BS"]]}
+    if "M" in value:
+        return {"M": {name: _with_bytes(v) for name, v in value["M"].items()}}
+    if "L" in value:
+        return {"L": [_with_bytes(v) for v in value["L"]]}
+    return value
+
+
 class StoreDamaged(RuntimeError):
     """state.db cannot be used as it is; it is kept untouched, and the message says what to do."""
 
@@ -182,7 +204,7 @@ class Store:
     def items(self, table: str) -> Iterable[dict[str, Any]]:
         with self._lock:
             rows = self._db.execute("SELECT item FROM items WHERE table_name=? ORDER BY rowid", (table,)).fetchall()
-        return (json.loads(row[0]) for row in rows)
+        return (kept_item(row[0]) for row in rows)
 
     def count(self, table: str) -> int:
         with self._lock:
@@ -198,7 +220,7 @@ class Store:
         """One item by its key (item_key), or None."""
         with self._lock:
             row = self._db.execute("SELECT item FROM items WHERE table_name=? AND item_key=?", (table, key)).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        return None if row is None else kept_item(row[0])
 
     def items_between(self, table: str, low: str, high: str | None, limit: int) -> list[tuple[str, dict[str, Any]]]:
         """Up to `limit` (key, item) with low < key < high (no upper bound when None), in key order."""
@@ -209,7 +231,7 @@ class Store:
                 f"SELECT item_key, item FROM items WHERE table_name=? AND item_key>? {below} ORDER BY item_key LIMIT ?",
                 (table, low, *bound, limit),
             ).fetchall()
-        return [(str(key), json.loads(item)) for key, item in rows]
+        return [(str(key), kept_item(item)) for key, item in rows]
 
     def changes_after(self, seq: int, limit: int = 1000) -> list[Change]:
         with self._lock:

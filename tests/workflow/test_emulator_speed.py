@@ -179,7 +179,21 @@ def moto_s_own_way(client: Any, params: dict[str, Any]) -> dict[str, Any] | str:
     return answer
 
 
-def test_a_getitem_read_in_place_answers_as_moto_s_own_way_for_every_kind_of_request(aws, monkeypatch):
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The operations in-process clients send to moto's handler as requests (not read in place)."""
+    operations: list[str] = []
+    send = emulator.speed.InProcessClient._sent
+
+    def counted(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        operations.append(operation)
+        return send(self, operation, params)
+
+    monkeypatch.setattr(emulator.speed.InProcessClient, "_sent", counted)
+    return operations
+
+
+def test_a_getitem_read_in_place_answers_as_moto_s_own_way_for_every_kind_of_request(aws, sent):
     import uuid
 
     from moto.stepfunctions.parser.asl.utils import boto_client
@@ -227,14 +241,6 @@ def test_a_getitem_read_in_place_answers_as_moto_s_own_way_for_every_kind_of_req
             "ConsistentRead": "yes",
         },
     }
-    sent: list[str] = []
-    send = emulator.speed.InProcessClient._sent
-
-    def counted(self: Any, operation: str, params: dict[str, Any]) -> Any:
-        sent.append(operation)
-        return send(self, operation, params)
-
-    monkeypatch.setattr(emulator.speed.InProcessClient, "_sent", counted)
     for case, params in {**read_in_place, **moto_s_way}.items():
         sent.clear()
         try:
@@ -254,7 +260,7 @@ def test_a_getitem_read_in_place_answers_as_moto_s_own_way_for_every_kind_of_req
     assert client.get_item(**moto_s_way["a binary attribute"])["Item"]["blob"] == {"B": b"\x00\xff"}
 
 
-def test_a_workflow_s_getitem_is_read_in_place(aws, monkeypatch):
+def test_a_workflow_s_getitem_is_read_in_place(aws, sent):
     import uuid
 
     table = aws.ctx.refs["CacheTable"]
@@ -273,15 +279,6 @@ def test_a_workflow_s_getitem_is_read_in_place(aws, monkeypatch):
         },
         "Read",
     )
-    sent: list[str] = []
-    send = emulator.speed.InProcessClient._sent
-
-    def counted(self: Any, operation: str, params: dict[str, Any]) -> Any:
-        sent.append(operation)
-        return send(self, operation, params)
-
-    monkeypatch.setattr(emulator.speed.InProcessClient, "_sent", counted)
-
     output = json.loads(sync(aws, arn, {})["output"])
 
     assert "GetItem" not in sent

@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -88,6 +89,31 @@ def run_checkout(
     return [r for r in results if r["readings"]]  # older code measured a scenario of 0 readings too
 
 
+def stop_left_behind(root: Path) -> list[int]:
+    """Stop what a finished run of older code left running from its folder (Linux /proc): code
+    of before 2026-12-06 left its model host behind when `nrt up` stopped. The pids stopped."""
+    stopped = []
+    for cwd in Path("/proc").glob("[0-9]*/cwd"):
+        try:
+            if not cwd.resolve().is_relative_to(root.resolve()) or int(cwd.parent.name) == os.getpid():
+                continue
+            os.kill(int(cwd.parent.name), signal.SIGTERM)
+        except (OSError, ValueError):
+            continue
+        stopped.append(int(cwd.parent.name))
+    return stopped
+
+
+def run_once(
+    label: str, root: Path, single: int, batched: int, concurrency: int, workflow: str | None
+) -> list[dict[str, Any]]:
+    """One run of a code's `benchmarks.e2e`; what an older code left running is stopped after it."""
+    results = run_checkout(root, single, batched, concurrency, workflow)
+    if root != ROOT and (left := stop_left_behind(root)):
+        print(f"{label}: stopped {len(left)} process(es) its run left behind", file=sys.stderr)
+    return results
+
+
 def export(ref: str, folder: Path) -> str:
     """The files of commit REF in folder (no git worktree); its short name."""
     commit = subprocess.run(["git", "rev-parse", "--short", ref], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -109,10 +135,12 @@ def side_by_side(
         if definition:
             codes.append((f"this+{definition}", ROOT, definition))
         codes.append(("this", ROOT, None))
-        rows: list[tuple[str, int, dict[str, Any]]] = []
-        for run in range(1, runs + 1):
-            for label, root, workflow in codes:
-                rows += [(label, run, r) for r in run_checkout(root, single, batched, concurrency, workflow)]
+        rows = [
+            (label, run, r)
+            for run in range(1, runs + 1)
+            for label, root, workflow in codes
+            for r in run_once(label, root, single, batched, concurrency, workflow)
+        ]
     print(f"machine: {machine()}  ({time.strftime('%Y-%m-%d %H:%M')})")
     if definition:
         print(f"this+{definition}: this checkout's nrt up running {definition}'s inference workflow")

@@ -133,10 +133,14 @@ def toggles() -> dict[str, Callable[[bool], None]]:
     def identifiers(on: bool) -> None:
         MotoRandom.get_random_string = random_on if on else drawn_one_by_one  # type: ignore[method-assign]
 
-    def reads(on: bool) -> None:
-        speed.InProcessClient.IN_PLACE.clear()
-        if on:
-            speed.InProcessClient.IN_PLACE.update(in_place)
+    def answered_in_place(operation: tuple[str, str]) -> Callable[[bool], None]:
+        def toggle(on: bool) -> None:
+            if on:
+                speed.InProcessClient.IN_PLACE[operation] = in_place[operation]
+            else:
+                speed.InProcessClient.IN_PLACE.pop(operation, None)
+
+        return toggle
 
     each = {
         "condition-lexing": lexing,
@@ -147,7 +151,9 @@ def toggles() -> dict[str, Callable[[bool], None]]:
         "request from environ": environ,
         "missing variables": missing,
         "random identifiers": identifiers,
-        "items read in place": reads,
+        "items read in place": answered_in_place(("dynamodb", "GetItem")),
+        "items written in place": answered_in_place(("dynamodb", "PutItem")),
+        "models called in place": answered_in_place(("sagemaker", "InvokeEndpoint")),
     }
 
     def every(on: bool) -> None:

@@ -17,6 +17,9 @@ from nrt.emulator.registry import (
 )
 from nrt.emulator.wiring import wired
 
+# A handler's raw answer: status, headers, body.
+RawAnswer = tuple[int, dict[str, str], bytes]
+
 # --- InvokeEndpoint reaches the model host ------------------------------------------------
 
 
@@ -64,63 +67,74 @@ def invoke_model_host(base_url: str, body: bytes, content_type: str, timeout: fl
     upstream="docs/upstream/invoke-endpoint.md (not filed)",
 )
 def _patch_invoke_endpoint() -> None:
-    from moto.core.exceptions import JsonRESTError
-    from moto.sagemaker.models import sagemaker_backends
     from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
-
-    class ModelError(JsonRESTError):
-        code = 424
-
-        def __init__(self, original_status: int, message: str, endpoint: str) -> None:
-            text = f'Received {"client" if original_status < 500 else "server"} error ({original_status}) from primary with message "{message}".'  # noqa: E501
-            super().__init__("ModelError", text)
-            self.description = json.dumps(
-                {
-                    "__type": "ModelError",
-                    "message": text,
-                    "OriginalStatusCode": original_status,
-                    "OriginalMessage": message,
-                    "LogStreamArn": f"arn:aws:logs:::log-group:/aws/sagemaker/Endpoints/{endpoint}",
-                }
-            )
 
     def invoke_endpoint(self: Any) -> Any:
         name = self._get_params().get("EndpointName") or self.path.split("/")[2]
-        endpoint = sagemaker_backends[self.current_account][self.region].endpoints.get(name)
-        if endpoint is None:
-            raise JsonRESTError("ValidationError", f"Endpoint {name} of account {self.current_account} not found.")
-        # Creating or Failed: not ready. Updating serves the old model, as AWS does.
-        if endpoint.endpoint_status not in ("InService", "Updating"):
-            raise JsonRESTError("ModelNotReadyException", f"Model for endpoint {name} is not ready.")
-        with wired().model_hosts.use(name):
-            host = wired().model_hosts.url(name) or _cold_start(self, name, endpoint)
-            try:
-                payload = self.body.encode("utf-8") if isinstance(self.body, str) else bytes(self.body)
-                call = wired().model_call or invoke_model_host
-                status, body = call(host, payload, self.headers.get("Content-Type", "application/json"))
-            except OSError as exc:
-                raise JsonRESTError("ServiceUnavailable", f"model host for {name} is unreachable: {exc}") from None
-        if status != 200:
-            raise ModelError(status, body.decode("utf-8", "replace"), name)
-        return (
-            200,
-            {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": "AllTraffic"},
-            body,
-        )
-
-    def _cold_start(self: Any, name: str, endpoint: Any) -> str:
-        # A serverless endpoint scaled to zero stays InService; the invocation waits for the
-        # cold start, as long as the runtime's start allows.
-        start = wired().host_start
-        if start is None:
-            raise JsonRESTError("ModelNotReadyException", f"Model for endpoint {name} is not ready.")
-        backend = sagemaker_backends[self.current_account][self.region]
-        try:
-            return start(name, *served_model(backend, endpoint.endpoint_config_name))
-        except Exception as exc:  # the model cannot load: what the runtime says why
-            raise JsonRESTError("ModelNotReadyException", f"Model for endpoint {name} is not ready: {exc}") from None
+        payload = self.body.encode("utf-8") if isinstance(self.body, str) else bytes(self.body)
+        content_type = self.headers.get("Content-Type", "application/json")
+        return invoke(self.current_account, self.region, name, payload, content_type)
 
     replace_attr(SageMakerRuntimeResponse, "invoke_endpoint", invoke_endpoint)
+
+
+def invoke(account: str, region: str, name: str, payload: bytes, content_type: str) -> RawAnswer:
+    """An endpoint's model host called with a payload: the answer InvokeEndpoint gives (status,
+    headers, body), or the JsonRESTError it is refused with (ValidationError for an unknown
+    endpoint, ModelNotReadyException, ServiceUnavailable, ModelError 424 for the model's own)."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.sagemaker.models import sagemaker_backends
+
+    backend = sagemaker_backends[account][region]
+    endpoint = backend.endpoints.get(name)
+    if endpoint is None:
+        raise JsonRESTError("ValidationError", f"Endpoint {name} of account {account} not found.")
+    # Creating or Failed: not ready. Updating serves the old model, as AWS does.
+    if endpoint.endpoint_status not in ("InService", "Updating"):
+        raise JsonRESTError("ModelNotReadyException", f"Model for endpoint {name} is not ready.")
+    with wired().model_hosts.use(name):
+        host = wired().model_hosts.url(name) or _cold_start(backend, name, endpoint)
+        try:
+            call = wired().model_call or invoke_model_host
+            status, body = call(host, payload, content_type)
+        except OSError as exc:
+            raise JsonRESTError("ServiceUnavailable", f"model host for {name} is unreachable: {exc}") from None
+    if status != 200:
+        raise model_error(status, body.decode("utf-8", "replace"), name)
+    return 200, {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": "AllTraffic"}, body
+
+
+def model_error(original_status: int, message: str, endpoint: str) -> Any:
+    """The ModelError (424) InvokeEndpoint is refused with when the model answers other than 200."""
+    from moto.core.exceptions import JsonRESTError
+
+    text = f'Received {"client" if original_status < 500 else "server"} error ({original_status}) from primary with message "{message}".'  # noqa: E501
+    error = JsonRESTError("ModelError", text)
+    error.code = 424
+    error.description = json.dumps(
+        {
+            "__type": "ModelError",
+            "message": text,
+            "OriginalStatusCode": original_status,
+            "OriginalMessage": message,
+            "LogStreamArn": f"arn:aws:logs:::log-group:/aws/sagemaker/Endpoints/{endpoint}",
+        }
+    )
+    return error
+
+
+def _cold_start(backend: Any, name: str, endpoint: Any) -> str:
+    """A serverless endpoint scaled to zero stays InService; the invocation waits for the cold
+    start, as long as the runtime's start allows."""
+    from moto.core.exceptions import JsonRESTError
+
+    start = wired().host_start
+    if start is None:
+        raise JsonRESTError("ModelNotReadyException", f"Model for endpoint {name} is not ready.")
+    try:
+        return start(name, *served_model(backend, endpoint.endpoint_config_name))
+    except Exception as exc:  # the model cannot load: what the runtime says why
+        raise JsonRESTError("ModelNotReadyException", f"Model for endpoint {name} is not ready: {exc}") from None
 
 
 def served_model(backend: Any, config_name: str) -> tuple[str, str]:

@@ -107,9 +107,11 @@ class InProcessClient:
     """
 
     #: Calls answered here without a request: (service, operation) to a function of the account,
-    #: the region and the parameters that gives the answer moto's handler would, or None where
-    #: it cannot (the call then takes moto's own way). Filled by the patches that add one.
-    IN_PLACE: ClassVar[dict[tuple[str, str], Callable[[str, str, dict[str, Any]], dict[str, Any] | None]]] = {}
+    #: the region and the parameters that gives what moto's handler would: the answer as the
+    #: client's parser gives it, or the handler's raw answer for that parser (a refusal, a
+    #: streamed body), or None where it cannot (the call then takes moto's own way). Filled by
+    #: the patches that add one.
+    IN_PLACE: ClassVar[dict[tuple[str, str], InPlace]] = {}
 
     def __init__(self, client: Any) -> None:
         from botocore.awsrequest import AWSPreparedRequest
@@ -152,16 +154,15 @@ class InProcessClient:
         in_place = self.IN_PLACE.get((self._service, operation_name))
         if in_place is not None:
             answer = in_place(_account(), self._region, params)
+            if isinstance(answer, tuple):
+                return self._parsed(operation_name, *answer)
             if answer is not None:
                 answer["ResponseMetadata"] = {"HTTPStatusCode": 200}
                 return answer
         return self._sent(operation_name, params)
 
     def _sent(self, operation_name: str, params: dict[str, Any]) -> dict[str, Any]:
-        from botocore.awsrequest import AWSResponse
         from botocore.compat import HTTPHeaders
-        from botocore.endpoint import convert_to_response_dict
-        from moto.core.botocore_stubber import MockRawResponse
         from moto.core.request import normalize_request
         from werkzeug.exceptions import HTTPException
 
@@ -187,16 +188,32 @@ class InProcessClient:
             status, out_headers, body = self._handler(path)(normalized, normalized.raw_url, normalized.headers)
         except HTTPException as exc:
             status, out_headers, body = exc.code, exc.get_headers(), exc.get_body()
-        raw = AWSResponse(path, status, out_headers, MockRawResponse(body))
-        parsed: dict[str, Any] = client._response_parser.parse(
-            convert_to_response_dict(raw, operation), operation.output_shape
-        )
+        return self._parsed(operation_name, status, out_headers, body)
+
+    def _parsed(self, operation_name: str, status: int, headers: Any, body: bytes | str) -> dict[str, Any]:
+        """A handler's answer as boto3 gives it: parsed by the client's own parser, or raised as
+        the ClientError class of its code."""
+        from botocore.awsrequest import AWSResponse
+        from botocore.endpoint import convert_to_response_dict
+        from moto.core.botocore_stubber import MockRawResponse
+
+        client = self._client
+        operation = client.meta.service_model.operation_model(operation_name)
+        raw = AWSResponse(client.meta.endpoint_url, status, headers, MockRawResponse(body))
+        response = convert_to_response_dict(raw, operation)
+        parsed: dict[str, Any] = client._response_parser.parse(response, operation.output_shape)
         parsed.setdefault("ResponseMetadata", {})["HTTPStatusCode"] = status
         if status >= 300:
+            # The error's own fields (a ModelError's OriginalStatusCode), as botocore's endpoint adds them.
+            client._endpoint._add_modeled_error_fields(response, parsed, operation, client._response_parser)
             code = parsed.get("Error", {}).get("Code")
             raise client.exceptions.from_code(code)(parsed, operation_name)
         return parsed
 
+
+# A handler's raw answer: status, headers, body.
+RawAnswer = tuple[int, dict[str, str], bytes | str]
+InPlace = Callable[[str, str, dict[str, Any]], "dict[str, Any] | RawAnswer | None"]
 
 ACCESS_KEY = "ak"
 
@@ -283,6 +300,119 @@ def _patch_items_in_place() -> None:
     for owner, name in followed:
         follows(owner, name)
     InProcessClient.IN_PLACE[("dynamodb", "GetItem")] = item_in_place
+
+
+def refusal(refused: Any) -> RawAnswer:
+    """The raw answer moto's handler gives for a refusal it raises (a JsonRESTError), as
+    BaseResponse.call_action makes it: the error's status, headers and body, with a request id."""
+    from moto.utilities.aws_headers import gen_amzn_requestid_long
+
+    headers = dict(refused.get_headers())
+    gen_amzn_requestid_long(headers)
+    return refused.code, headers, refused.description
+
+
+# What a PutItem written in place may name: with no values or capacity asked back, its answer is {}.
+_WRITTEN_IN_PLACE = frozenset(
+    {"TableName", "Item", "ConditionExpression", "ExpressionAttributeNames", "ExpressionAttributeValues"}
+)
+
+
+def item_written_in_place(account: str, region: str, params: dict[str, Any]) -> dict[str, Any] | RawAnswer | None:
+    """PutItem written by moto's own DynamoHandler.put_item, given the parameters instead of a
+    request: its answer ({}), or its refusal as that handler answers it. None where the answer
+    could hold more (returned values, consumed capacity), for the legacy Expected, and where a
+    request would carry the values differently (binary values, a string or number that is not
+    a string): moto's own way then writes it."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodb.responses import DynamoHandler
+
+    if not (params.keys() <= _WRITTEN_IN_PLACE and isinstance(params.get("TableName"), str)):
+        return None
+    if not (isinstance(params.get("Item"), dict) and _as_parsed(params)):
+        return None
+    handler = DynamoHandler()
+    handler.current_account, handler.region = account, region
+    handler.body = json_deepcopy(params)  # as parsed from a request: the table's item is its own
+    try:
+        handler.put_item()
+    except JsonRESTError as refused:  # its validation, its condition, the runtime's write check
+        return refusal(refused)
+    return {}
+
+
+@patch(
+    "speed",
+    "a workflow's PutItem is written in place",
+    "tests/workflow/test_emulator_speed.py::test_a_putitem_written_in_place_answers_as_moto_s_own_way_for_every_kind_of_request",
+)
+def _patch_items_written_in_place() -> None:
+    from moto.core.responses import BaseResponse
+    from moto.dynamodb import responses
+    from moto.utilities import aws_headers
+
+    # Every reading writes its prediction with a PutItem, which took moto's whole way: the
+    # request serialized, its handler set up from it (about half the call), the answer
+    # serialized and parsed again. The handler's own put_item writes it here, from the
+    # parameters; the table, its stream and the kept store see the same write.
+    followed = (
+        (responses.DynamoHandler, "put_item"),
+        (responses, "include_consumed_capacity"),
+        (BaseResponse, "call_action"),  # how a refusal becomes an answer
+        (aws_headers, "gen_amzn_requestid_long"),
+    )
+    for owner, name in followed:
+        follows(owner, name)
+    InProcessClient.IN_PLACE[("dynamodb", "PutItem")] = item_written_in_place
+
+
+# An endpoint's name as SageMaker allows it (and as a request's path carries it unchanged).
+_ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+
+
+def model_called_in_place(account: str, region: str, params: dict[str, Any]) -> RawAnswer | None:
+    """InvokeEndpoint answered by what the runtime's handler answers it with (sagemaker.invoke),
+    given the parameters instead of a request: the model host's answer or the refusal, raw, for
+    the client's parser (which hands the body on as a stream, as boto3 does). None where the
+    call names more than an endpoint, a body, its type and Accept (a target model or variant,
+    custom attributes): moto's own way then answers it."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.utilities.aws_headers import gen_amzn_requestid_long
+
+    from nrt.emulator.sagemaker import invoke
+
+    if not params.keys() <= {"EndpointName", "Body", "ContentType", "Accept"}:
+        return None
+    name, body, content_type = params.get("EndpointName"), params.get("Body"), params.get("ContentType")
+    if not (isinstance(name, str) and _ENDPOINT_NAME.fullmatch(name) and isinstance(content_type, str)):
+        return None
+    if not isinstance(body, (str, bytes)):
+        return None
+    payload = body.encode() if isinstance(body, str) else body
+    try:
+        status, headers, answer = invoke(account, region, name, payload, content_type)
+    except JsonRESTError as refused:  # an unknown or unready endpoint, the model's own error
+        return refusal(refused)
+    gen_amzn_requestid_long(headers)
+    return status, headers, answer
+
+
+@patch(
+    "speed",
+    "a workflow's InvokeEndpoint calls the model in place",
+    "tests/workflow/test_emulator_speed.py::test_an_invokeendpoint_called_in_place_answers_as_moto_s_own_way",
+)
+def _patch_models_called_in_place() -> None:
+    from moto.core.responses import BaseResponse
+    from moto.utilities import aws_headers
+
+    # Every reading's model call took moto's whole way around the model host's answer: the
+    # request serialized, the runtime's handler set up from it, its answer taken apart. The
+    # handler's own work (sagemaker.invoke: the endpoint's state, the host, the refusals) is
+    # done here, from the parameters; the client's parser reads its answer as before.
+    follows(BaseResponse, "call_action")  # how an answer or a refusal leaves the handler
+    follows(aws_headers, "gen_amzn_requestid_long")
+    InProcessClient.IN_PLACE[("sagemaker", "InvokeEndpoint")] = model_called_in_place
 
 
 @patch(

@@ -285,6 +285,207 @@ def test_a_workflow_s_getitem_is_read_in_place(aws, sent):
     assert output["read"]["Item"] == {**key, "seconds": {"N": "60"}, "tags": {"SS": ["a"]}}
 
 
+def answered(call: Any) -> tuple[str, Any]:
+    """What a call answers, without what differs on every call (the request id): ("answer",
+    the answer), ("refused", its status, error and the rest of the error's answer), or
+    ("raised", what moto's handler raised that is not an AWS error)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        answer = call()
+    except ClientError as refused:
+        response = dict(refused.response)
+        meta = response.pop("ResponseMetadata")
+        assert len(meta["RequestId"]) == 52  # what the workflow's error cause names
+        return "refused", (meta["HTTPStatusCode"], response)
+    except Exception as raised:  # moto's own way raises it the same
+        return "raised", repr(raised)
+    answer.pop("ResponseMetadata")
+    if hasattr(answer.get("Body"), "read"):
+        answer["Body"] = answer["Body"].read()
+    return "answer", answer
+
+
+def test_a_putitem_written_in_place_answers_as_moto_s_own_way_for_every_kind_of_request(aws, sent):
+    import uuid
+
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    client = boto_client.boto_client_for("us-east-1", "dynamodb")
+    single, pair = aws.ctx.refs["FailuresTable"], aws.ctx.refs["PredictionsTable"]
+    name = f"written-{uuid.uuid4().hex[:6]}"
+    every_kind = {
+        "n": {"N": "-1.50"},
+        "s": {"S": "ünïcode \u2603"},
+        "yes": {"BOOL": True},
+        "none": {"NULL": True},
+        "list": {"L": [{"S": "a"}, {"N": "2"}, {"M": {"deep": {"SS": ["x", "y"]}}}]},
+        "map": {"M": {"ns": {"NS": ["1", "2.5"]}, "empty": {"M": {}}}},
+    }
+    absent = "attribute_not_exists(failure_id)"
+    # Each case: the item already there (or none), then the PutItem's parameters.
+    written_in_place: dict[str, tuple[dict[str, Any] | None, dict[str, Any]]] = {
+        "a new item of every kind": (None, {"Item": every_kind}),
+        "an overwrite": ({"old": {"S": "x"}}, {"Item": {"new": {"N": "1"}}}),
+        "a condition that holds": (None, {"Item": every_kind, "ConditionExpression": absent}),
+        "a condition that fails": ({"old": {"S": "x"}}, {"Item": every_kind, "ConditionExpression": absent}),
+        "names and values": (
+            {"n": {"N": "3"}},
+            {
+                "Item": {"n": {"N": "4"}},
+                "ConditionExpression": "#n < :most",
+                "ExpressionAttributeNames": {"#n": "n"},
+                "ExpressionAttributeValues": {":most": {"N": "4"}},
+            },
+        ),
+        "a name not used": (None, {"Item": every_kind, "ExpressionAttributeNames": {"#x": "x"}}),
+        "a condition that does not parse": (None, {"Item": every_kind, "ConditionExpression": "n <"}),
+        "an empty string key": (None, {"Item": {"failure_id": {"S": ""}}}),
+        "no key": (None, {"Item": {"n": {"N": "1"}}}),
+        "an empty set": (None, {"Item": {"tags": {"SS": []}}}),
+        "an item over 400 KB": (None, {"Item": {"big": {"S": "x" * 410_000}}}),
+        "no such table": (None, {"Item": every_kind, "TableName": f"{name}-table"}),
+    }
+    moto_s_way: dict[str, tuple[dict[str, Any] | None, dict[str, Any]]] = {
+        "old values asked back": ({"old": {"S": "x"}}, {"Item": every_kind, "ReturnValues": "ALL_OLD"}),
+        "consumed capacity": (None, {"Item": every_kind, "ReturnConsumedCapacity": "TOTAL"}),
+        "a binary value": (None, {"Item": {"blob": {"B": b"\x00\xff"}}}),
+        "the legacy Expected": (None, {"Item": every_kind, "Expected": {"failure_id": {"Exists": False}}}),
+        "the old item on a failed condition": (
+            {"old": {"S": "x"}},
+            {"Item": every_kind, "ConditionExpression": absent, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"},
+        ),
+    }
+
+    def put(way: Any, key: str, before: dict[str, Any] | None, params: dict[str, Any]) -> str:
+        """One case at its own key: what it answers and what the table holds after, the key named KEY."""
+        key_item = {"failure_id": {"S": key}}
+        if before is not None:
+            aws.client("dynamodb").put_item(TableName=single, Item={**key_item, **before})
+        item = params["Item"] if "failure_id" in params["Item"] or params["Item"].keys() == {"n"} else None
+        full = {"TableName": single, **params, "Item": {**key_item, **params["Item"]} if item is None else item}
+        result = answered(lambda: way(full))
+        held = aws.client("dynamodb").get_item(TableName=single, Key=key_item).get("Item")
+        return json.dumps([result, held], default=repr, sort_keys=True).replace(key, "KEY")
+
+    for case, (before, params) in {**written_in_place, **moto_s_way}.items():
+        sent.clear()
+        here = put(lambda p: client.put_item(**p), f"{name}-{case}-here", before, params)
+
+        # THEN written in place where it can be, with the answer or refusal and the item moto's handler gives
+        assert sent == ([] if case in written_in_place else ["PutItem"]), case
+        assert here == put(lambda p: client._sent("PutItem", p), f"{name}-{case}-moto", before, params), case
+    client.put_item(TableName=single, Item={"failure_id": {"S": name}, **every_kind})
+    assert aws.client("dynamodb").get_item(TableName=single, Key={"failure_id": {"S": name}})["Item"] == {
+        "failure_id": {"S": name},
+        **every_kind,
+    }
+    assert answered(lambda: client.put_item(TableName=pair, Item={"sensor": {"S": name}}))[0] == "refused"
+
+
+def test_a_write_the_runtime_refuses_is_checked_once_and_refused_as_moto_s_own_way_refuses_it(aws, sent, monkeypatch):
+    from moto.core.exceptions import JsonRESTError
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    client = boto_client.boto_client_for("us-east-1", "dynamodb")
+    checks: list[str] = []
+
+    def refuse(operation: str) -> None:  # as an injected fault refuses a write (nrt/emulator/faults.py)
+        checks.append(operation)
+        raise JsonRESTError("ProvisionedThroughputExceededException", "The level of throughput was exceeded")
+
+    monkeypatch.setattr(aws.wiring, "write_check", refuse)
+    params = {"TableName": aws.ctx.refs["FailuresTable"], "Item": {"failure_id": {"S": "refused-in-place"}}}
+
+    here = answered(lambda: client.put_item(**params))
+    assert (sent, checks) == ([], ["put_item"])  # one check: a fault's rate is a rate per write
+    assert here == answered(lambda: client._sent("PutItem", params))
+    assert here[0] == "refused" and here[1][1]["Error"]["Code"] == "ProvisionedThroughputExceededException"
+    monkeypatch.undo()
+    assert "Item" not in client.get_item(TableName=params["TableName"], Key=params["Item"])
+
+
+def test_an_item_written_in_place_is_the_table_s_own_and_reaches_its_stream(aws):
+    import uuid
+
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    client = boto_client.boto_client_for("us-east-1", "dynamodb")
+    table = aws.ctx.refs["PredictionsTable"]
+    key = {"sensor": {"S": f"own-{uuid.uuid4().hex[:6]}"}, "timestamp_endpoint": {"S": "1#nrt-x"}}
+    item = {**key, "timestamp": {"N": "1"}, "labels": {"L": [{"M": {"p": {"N": "0.5"}}}]}}
+    stream = aws.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    streams = aws.client("dynamodbstreams")
+    shard = streams.describe_stream(StreamArn=stream)["StreamDescription"]["Shards"][-1]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=stream, ShardId=shard, ShardIteratorType="LATEST")
+
+    client.put_item(TableName=table, Item=item)
+    item["labels"]["L"][0]["M"]["p"]["N"] = "0.9"  # the caller's dict, not the table's item
+
+    assert aws.client("dynamodb").get_item(TableName=table, Key=key)["Item"]["labels"] == {
+        "L": [{"M": {"p": {"N": "0.5"}}}]
+    }
+    records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    assert [r["dynamodb"]["Keys"] for r in records if r["dynamodb"]["Keys"] == key] == [key]
+
+
+def test_an_invokeendpoint_called_in_place_answers_as_moto_s_own_way(aws, model_host, sent):
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    client = boto_client.boto_client_for("us-east-1", "sagemaker-runtime")
+    host = model_host("in-place")
+    model_host("in-place-4xx", lambda _: (400, {"message": "bad shape"}))
+    model_host("in-place-5xx", lambda _: (503, {"message": "out of memory"}))
+    model_host("in-place-cold")
+    aws.wiring.model_hosts.withdraw(f"{aws.prefix}in-place-cold")
+    features = {"ContentType": "application/json", "Body": '{"instances": [[50, 52, 49]]}'}
+    called_in_place = {
+        "an answer": {"EndpointName": f"{aws.prefix}in-place", **features},
+        "an answer to bytes": {"EndpointName": f"{aws.prefix}in-place", **features, "Body": b'{"instances": [[1]]}'},
+        "Accept": {"EndpointName": f"{aws.prefix}in-place", **features, "Accept": "application/json"},
+        "a model's refusal": {"EndpointName": f"{aws.prefix}in-place-4xx", **features},
+        "a model's failure": {"EndpointName": f"{aws.prefix}in-place-5xx", **features},
+        "a model not started": {"EndpointName": f"{aws.prefix}in-place-cold", **features},
+        "no such endpoint": {"EndpointName": f"{aws.prefix}in-place-none", **features},
+    }
+    moto_s_way = {
+        "custom attributes": {"EndpointName": f"{aws.prefix}in-place", **features, "CustomAttributes": "c"},
+        "no content type": {"EndpointName": f"{aws.prefix}in-place", "Body": features["Body"]},
+        "a name SageMaker refuses": {"EndpointName": "in_place", **features},
+    }
+    for case, params in {**called_in_place, **moto_s_way}.items():
+        sent.clear()
+        calls = len(host.requests)
+        here = answered(lambda: client.invoke_endpoint(**params))  # noqa: B023 - called at once
+
+        # THEN called in place where it can be, once, with the answer or refusal moto's handler gives
+        assert sent == ([] if case in called_in_place else ["InvokeEndpoint"]), case
+        assert len(host.requests) - calls == (1 if params["EndpointName"].endswith("in-place") else 0), case
+        assert here == answered(lambda: client._sent("InvokeEndpoint", params)), case  # noqa: B023
+    kind, answer = answered(lambda: client.invoke_endpoint(**called_in_place["an answer"]))
+    assert json.loads(answer["Body"])["predictions"][0]["probability"] == 0.02
+    assert answer["ContentType"] == "application/json" and answer["InvokedProductionVariant"] == "AllTraffic"
+    kind, (status, error) = answered(lambda: client.invoke_endpoint(**called_in_place["a model's failure"]))
+    assert (kind, status, error["Error"]["Code"], error["OriginalStatusCode"]) == ("refused", 424, "ModelError", 503)
+
+
+def test_a_reading_s_calls_are_all_answered_in_place(aws, model_host, sent):
+    model_host("all-in-place")
+    body = {"sensor": "in-place-1", "model": "all-in-place", "timestamp": 1_780_000_000_000, "data": [12, 87, 20]}
+
+    result = emulator.start_sync_execution(
+        aws.state_machine_arn, json.dumps(body), account=aws.ctx.account, region=aws.ctx.region
+    )
+
+    assert result["status"] == "SUCCEEDED", result
+    assert sent == []
+    item = aws.client("dynamodb").get_item(
+        TableName=aws.ctx.refs["PredictionsTable"],
+        Key={"sensor": {"S": "in-place-1"}, "timestamp_endpoint": {"S": f"1780000000000#{aws.prefix}all-in-place"}},
+    )["Item"]
+    assert item["endpoint"] == {"S": f"{aws.prefix}all-in-place"}
+
+
 def test_an_in_process_call_that_fails_raises_boto3_s_error_class_with_its_status(aws):
     from moto.stepfunctions.parser.asl.utils import boto_client
 

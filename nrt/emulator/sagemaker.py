@@ -8,7 +8,7 @@ import json
 import queue
 import threading
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nrt.emulator.registry import (
     add_attr,
@@ -17,8 +17,8 @@ from nrt.emulator.registry import (
 )
 from nrt.emulator.wiring import wired
 
-# A handler's raw answer: status, headers, body.
-RawAnswer = tuple[int, dict[str, str], bytes]
+if TYPE_CHECKING:
+    from nrt.emulator.speed import RawAnswer
 
 # --- InvokeEndpoint reaches the model host ------------------------------------------------
 

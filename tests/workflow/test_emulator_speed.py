@@ -179,6 +179,17 @@ def moto_s_own_way(client: Any, params: dict[str, Any]) -> dict[str, Any] | str:
     return answer
 
 
+# An item's attributes of every kind a request carries as it is (no binary), nested too.
+EVERY_KIND = {
+    "n": {"N": "-1.50"},
+    "s": {"S": "ünïcode \u2603"},
+    "yes": {"BOOL": True},
+    "none": {"NULL": True},
+    "list": {"L": [{"S": "a"}, {"N": "2"}, {"M": {"deep": {"SS": ["x", "y"]}}}]},
+    "map": {"M": {"ns": {"NS": ["1", "2.5"]}, "empty": {"M": {}}}},
+}
+
+
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The operations in-process clients send to moto's handler as requests (not read in place)."""
@@ -201,15 +212,7 @@ def test_a_getitem_read_in_place_answers_as_moto_s_own_way_for_every_kind_of_req
     client = boto_client.boto_client_for("us-east-1", "dynamodb")
     single, pair = aws.ctx.refs["FailuresTable"], aws.ctx.refs["PredictionsTable"]
     name = f"in-place-{uuid.uuid4().hex[:6]}"
-    every_kind = {
-        "failure_id": {"S": name},
-        "n": {"N": "-1.50"},
-        "s": {"S": "ünïcode \u2603"},
-        "yes": {"BOOL": True},
-        "none": {"NULL": True},
-        "list": {"L": [{"S": "a"}, {"N": "2"}, {"M": {"deep": {"SS": ["x", "y"]}}}]},
-        "map": {"M": {"ns": {"NS": ["1", "2.5"]}, "empty": {"M": {}}}},
-    }
+    every_kind = {"failure_id": {"S": name}, **EVERY_KIND}
     client.put_item(TableName=single, Item=every_kind)
     client.put_item(TableName=single, Item={"failure_id": {"S": f"{name}-binary"}, "blob": {"B": b"\x00\xff"}})
     pair_key = {"sensor": {"S": name}, "timestamp_endpoint": {"S": "1#nrt-x"}}
@@ -314,14 +317,7 @@ def test_a_putitem_written_in_place_answers_as_moto_s_own_way_for_every_kind_of_
     client = boto_client.boto_client_for("us-east-1", "dynamodb")
     single, pair = aws.ctx.refs["FailuresTable"], aws.ctx.refs["PredictionsTable"]
     name = f"written-{uuid.uuid4().hex[:6]}"
-    every_kind = {
-        "n": {"N": "-1.50"},
-        "s": {"S": "ünïcode \u2603"},
-        "yes": {"BOOL": True},
-        "none": {"NULL": True},
-        "list": {"L": [{"S": "a"}, {"N": "2"}, {"M": {"deep": {"SS": ["x", "y"]}}}]},
-        "map": {"M": {"ns": {"NS": ["1", "2.5"]}, "empty": {"M": {}}}},
-    }
+    every_kind = EVERY_KIND
     absent = "attribute_not_exists(failure_id)"
     # Each case: the item already there (or none), then the PutItem's parameters.
     written_in_place: dict[str, tuple[dict[str, Any] | None, dict[str, Any]]] = {
